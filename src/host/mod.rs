@@ -1,0 +1,133 @@
+//! The one seam between gantry and the machines it manages.
+//!
+//! Everything gantry reads from or does to a host goes through [`Host`]: the Docker engine
+//! (containers, images, networks, exec) and a few file operations in the SSH user's home
+//! directory (env files, the deploy lock, the audit log, gantry's journal). Two implementations
+//! exist: [`ssh::SshHost`] (one SSH connection per host, the Docker Engine API spoken over a
+//! `direct-streamlocal` channel on it) and [`fake::FakeHost`] (in memory, with fault injection,
+//! for fast tests and scale simulation).
+//!
+//! The trait is deliberately close to the Docker Engine API, not to gantry's actions: the
+//! executor composes actions out of these calls, so a fake that implements them faithfully
+//! exercises the same code paths as a real host. Paths given to file operations are relative to
+//! the SSH user's home directory, as Kamal's are (`.kamal/...`).
+
+pub mod fake;
+pub mod ssh;
+mod types;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use types::*;
+
+/// A machine gantry deploys to, reached through one connection for a whole run.
+///
+/// Every method is a single request (or a short, bounded sequence) against the host; none of them
+/// decides anything. Errors carry the host's name through [`HostError`].
+#[async_trait]
+pub trait Host: Send + Sync + std::fmt::Debug {
+    /// The host as deploy.yml names it (`10.0.0.1`, `web-1.example.com`).
+    fn name(&self) -> &str;
+
+    /// The SSH user's home directory on the host; `$PWD` in Kamal's volume arguments expands to it.
+    async fn home_dir(&self) -> Result<String, HostError>;
+
+    /// Containers that match every filter, in any state.
+    async fn list_containers(
+        &self,
+        filter: &ContainerFilter,
+    ) -> Result<Vec<ContainerSummary>, HostError>;
+
+    /// The full configuration and state of one container, `None` when it does not exist.
+    async fn inspect_container(
+        &self,
+        id_or_name: &str,
+    ) -> Result<Option<ContainerDetails>, HostError>;
+
+    /// One image's configuration, `None` when the host does not have it.
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageDetails>, HostError>;
+
+    /// Images carrying the given label (`service=<svc>`), with their tags.
+    async fn list_images(&self, label: Option<&str>) -> Result<Vec<ImageSummary>, HostError>;
+
+    /// Names of the Docker networks on the host.
+    async fn list_networks(&self) -> Result<Vec<String>, HostError>;
+
+    /// Creates a bridge network; an existing network of that name is not an error.
+    async fn create_network(&self, name: &str) -> Result<(), HostError>;
+
+    /// Pulls an image, with registry credentials sent along with this one request only.
+    async fn pull_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), HostError>;
+
+    /// Adds a tag to an image present on the host (`docker tag`).
+    async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError>;
+
+    /// Removes an image or one of its tags.
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<(), HostError>;
+
+    /// Creates (but does not start) a container and returns its full id.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, HostError>;
+
+    /// Starts a created or stopped container.
+    async fn start_container(&self, id_or_name: &str) -> Result<(), HostError>;
+
+    /// Stops a container, killing it after `timeout` (Docker's default when `None`).
+    async fn stop_container(
+        &self,
+        id_or_name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(), HostError>;
+
+    /// Removes a container (forcefully when it still runs).
+    async fn remove_container(&self, id_or_name: &str) -> Result<(), HostError>;
+
+    /// Renames a container.
+    async fn rename_container(&self, id_or_name: &str, new_name: &str) -> Result<(), HostError>;
+
+    /// Runs a command inside a running container and waits for it (`docker exec`).
+    async fn exec_in_container(
+        &self,
+        container: &str,
+        argv: &[String],
+    ) -> Result<CommandOutput, HostError>;
+
+    /// Reads one file out of a container's filesystem, `None` when it does not exist.
+    async fn read_container_file(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, HostError>;
+
+    /// The last lines of a container's output (stdout and stderr interleaved).
+    async fn container_logs(&self, container: &str, tail: usize) -> Result<String, HostError>;
+
+    /// Reads several files of the host in one round trip; a missing file maps to `None`.
+    async fn read_files(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError>;
+
+    /// Writes a file (creating its directory), with the given permission bits, atomically: the
+    /// contents travel on the connection, never on a command line.
+    async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError>;
+
+    /// Appends one line to a file, creating the file and its directory when missing.
+    async fn append_line(&self, path: &str, line: &str) -> Result<(), HostError>;
+
+    /// Creates a directory whose parent exists or is created; returns `false` when the directory
+    /// already existed. This is the atomic step of Kamal's deploy lock (`mkdir`).
+    async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError>;
+
+    /// Removes a file or a directory tree; a missing path is not an error.
+    async fn remove_path(&self, path: &str) -> Result<(), HostError>;
+
+    /// Runs a shell command on the host (`server exec`, the few steps that have no API call).
+    async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError>;
+}

@@ -1,0 +1,17 @@
+//! gantry: a declarative deploy reconciler for Kamal 2's `config/deploy.yml`.
+//!
+//! The crate is one data flow, a module per stage (see `ARCHITECTURE.md` in the repository):
+//!
+//! ```text
+//! deploy.yml + secrets ─► config ─► desired ─┐
+//!                                            ├─► diff ─► plan ─► apply ─► report
+//! hosts (SSH + Docker API) ─► observe ───────┘
+//! ```
+//!
+//! Only [`observe`] and [`apply`] touch the network, and both through the [`host::Host`] trait.
+//! Everything between them is a pure function of values.
+
+pub mod config;
+pub mod host;
+pub mod naming;
+pub mod secret;
