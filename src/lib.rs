@@ -12,6 +12,7 @@
 //! Everything between them is a pure function of values.
 
 pub mod config;
+pub mod docker_args;
 pub mod host;
 pub mod naming;
 pub mod secret;
