@@ -12,7 +12,14 @@
 //! Everything between them is a pure function of values.
 
 pub mod config;
+pub mod desired;
+pub mod diff;
 pub mod docker_args;
 pub mod host;
 pub mod naming;
+pub mod observe;
+pub mod plan;
+pub mod proxy;
 pub mod secret;
+#[cfg(test)]
+pub(crate) mod testing;
