@@ -11,6 +11,7 @@
 //! Only [`observe`] and [`apply`] touch the network, and both through the [`host::Host`] trait.
 //! Everything between them is a pure function of values.
 
+pub mod apply;
 pub mod config;
 pub mod desired;
 pub mod diff;
@@ -18,6 +19,7 @@ pub mod docker_args;
 pub mod host;
 pub mod naming;
 pub mod observe;
+pub mod pipeline;
 pub mod plan;
 pub mod proxy;
 pub mod secret;

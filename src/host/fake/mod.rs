@@ -33,8 +33,9 @@ pub use proxy::FakeRoute;
 #[derive(Clone, Debug, Default)]
 pub struct FakeRegistry {
     images: Arc<Mutex<BTreeMap<String, ImageDetails>>>,
-    /// `(username, password)` the registry accepts; `None` accepts anonymous pulls.
-    credentials: Arc<Mutex<Option<(String, String)>>>,
+    /// `(reference prefix, username, password)`: pulls of references under the prefix need
+    /// these credentials; others are anonymous.
+    credentials: Arc<Mutex<Option<(String, String, String)>>>,
 }
 
 impl FakeRegistry {
@@ -43,13 +44,20 @@ impl FakeRegistry {
         lock(&self.images).insert(reference.to_string(), image);
     }
 
-    /// Makes pulls require these credentials.
-    pub fn require_auth(&self, username: &str, password: &str) {
-        *lock(&self.credentials) = Some((username.to_string(), password.to_string()));
+    /// Makes pulls of references starting with `prefix` require these credentials.
+    pub fn require_auth(&self, prefix: &str, username: &str, password: &str) {
+        *lock(&self.credentials) = Some((
+            prefix.to_string(),
+            username.to_string(),
+            password.to_string(),
+        ));
     }
 
     fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<ImageDetails, String> {
-        if let Some((username, password)) = lock(&self.credentials).clone() {
+        let credentials = lock(&self.credentials).clone();
+        if let Some((_, username, password)) =
+            credentials.filter(|(prefix, _, _)| reference.starts_with(prefix.as_str()))
+        {
             let accepted = auth.is_some_and(|auth| {
                 auth.username == username && auth.password.expose() == password
             });
@@ -168,6 +176,21 @@ pub struct FakeHost {
     calls: Mutex<Vec<(Operation, String)>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    meter: Option<Arc<CallMeter>>,
+}
+
+/// Counts calls in flight over several fake hosts, for tests of global parallelism.
+#[derive(Debug, Default)]
+pub struct CallMeter {
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl CallMeter {
+    /// The most calls that were in flight at once, over every host sharing this meter.
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,7 +217,14 @@ impl FakeHost {
             calls: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            meter: None,
         }
+    }
+
+    /// Counts this host's calls on a meter shared with other hosts.
+    pub fn with_meter(mut self, meter: Arc<CallMeter>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Every call waits this long first (network and engine time).
@@ -274,6 +304,10 @@ impl FakeHost {
         lock(&self.calls).push((operation, argument.to_string()));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(meter) = &self.meter {
+            let now = meter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            meter.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        }
         let guard = CallGuard { host: self };
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
@@ -342,6 +376,9 @@ struct CallGuard<'a> {
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         self.host.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(meter) = &self.host.meter {
+            meter.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -546,9 +583,10 @@ impl Host for FakeHost {
         }
         engine.next_id += 1;
         engine.clock += 1;
-        let id = format!(
-            "{:0>64x}",
-            u128::from(engine.next_id) * 0x9e37_79b9_7f4a_7c15
+        // Distinct from the first character on, as Docker's random ids are: the 12-character
+        // short id must tell containers apart.
+        let id = crate::desired::content_fingerprint(
+            format!("{}/{}", self.name, engine.next_id).as_bytes(),
         );
         let created = format!("2026-01-01T00:00:{:02}Z", engine.clock % 60);
         let details = docker::details_from_spec(spec, &id, &image, &created);
