@@ -370,8 +370,8 @@ async fn parallelism_bounds_concurrent_actions() {
     let world = World {
         hosts: world
             .hosts
-            .into_iter()
-            .map(|(name, _)| {
+            .into_keys()
+            .map(|name| {
                 let host = FakeHost::new(name.clone(), world.registry.clone())
                     .with_latency(Duration::from_millis(5))
                     .with_meter(meter.clone());
