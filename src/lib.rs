@@ -12,11 +12,14 @@
 //! Everything between them is a pure function of values.
 
 pub mod apply;
+pub mod audit;
 pub mod config;
 pub mod desired;
 pub mod diff;
 pub mod docker_args;
 pub mod host;
+pub mod journal;
+pub mod lock;
 pub mod naming;
 pub mod observe;
 pub mod pipeline;

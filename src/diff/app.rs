@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::desired::{Desired, DesiredApp, expand_home};
 use crate::diff::container::container_fields;
-use crate::diff::host::{previous_route, route_change};
+use crate::diff::routes::{previous_route, route_change};
 use crate::diff::{
     AppDeployment, Change, ChangeKind, ContainerRef, PreviousRoute, PullImage, Reason, Resource,
     StartMode, Work,

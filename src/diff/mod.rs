@@ -11,9 +11,12 @@
 //! retire, whether an image must be pulled). Secret values are compared and carried in work
 //! payloads, never in fields or reasons.
 
+mod accessory;
 mod app;
+mod cleanup;
 pub mod container;
 mod host;
+mod routes;
 mod types;
 
 use crate::desired::Desired;

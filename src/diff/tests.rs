@@ -461,3 +461,46 @@ fn a_held_lock_is_a_note() {
     let changes = diff(&desired, &observed, DiffOptions::default());
     assert!(matches!(changes.hosts[0].notes[0], Note::Locked(_)));
 }
+
+#[test]
+fn an_unfinished_journal_names_the_interrupted_run_and_what_it_left() {
+    let config = testing::config(&["h1"]);
+    let observed_v1 = observed_of(&testing::desired(&config, "v1"));
+    let mut observed = observed_v1.clone();
+    let state = state_mut(&mut observed, "h1");
+    let desired_v2 = testing::desired(&config, "v2");
+    let spec = crate::desired::expand_home(&desired_v2.hosts[0].apps[0].container, "/root");
+    let image = testing::image("sha256:app-v2", &["registry.test/app:v2"]);
+    state
+        .present_images
+        .insert("registry.test/app:v2".into(), Some(image.id.clone()));
+    let mut orphan = testing::running(&spec, &id(77), &image);
+    orphan
+        .details
+        .labels
+        .insert("gantry.run".into(), "run-42".into());
+    state.app_containers.insert(0, orphan);
+    state.journal = Some(
+        serde_json::json!({
+            "run": "run-42", "command": "apply", "by": "jane", "version": "v2",
+            "started_at": "2026-11-26T10:00:00Z", "status": "running",
+            "actions": [], "finished_at": null
+        })
+        .to_string(),
+    );
+    let changes = plan_of(&config, "v2", &observed);
+    let Note::Interrupted { run, detail } = &changes.hosts[0].notes[0] else {
+        panic!("{:?}", changes.hosts[0].notes);
+    };
+    assert_eq!(run, "run-42");
+    assert!(detail.contains("app-web-v2 (running)"), "{detail}");
+    // The half-deployed container is kept and the route switched to it: completion.
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Update Route { service: "app-web" } RouteTarget { current: ["000000000001:80"] }"#,
+            r#"h1 Update Container { name: "app-web-v1" } NotCurrent"#,
+            r#"h1 Update LatestTag { reference: "registry.test/app:latest" } LatestOutdated"#,
+        ]
+    );
+}
