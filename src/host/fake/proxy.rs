@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::host::CommandOutput;
+use crate::host::fake::{Engine, docker};
+use crate::host::{CommandOutput, ContainerStatus};
 use crate::proxy::{RouteSettings, RouteState};
 
 /// One route as the fake proxy holds it.
@@ -177,4 +178,78 @@ pub fn failure(message: impl Into<String>) -> CommandOutput {
 /// A command's success.
 pub fn success() -> CommandOutput {
     CommandOutput::default()
+}
+
+/// Runs one `kamal-proxy` command against the fake proxy's routes.
+pub(super) fn run_command(engine: &mut Engine, args: &[String]) -> CommandOutput {
+    match args.first().map(String::as_str) {
+        Some("deploy") => {
+            let command = match parse_deploy(&args[1..]) {
+                Ok(command) => command,
+                Err(message) => return failure(message),
+            };
+            let target_id = command.target.split(':').next().unwrap_or_default();
+            let target = engine
+                .containers
+                .values()
+                .find(|c| c.id.starts_with(target_id) && !target_id.is_empty());
+            let healthy = target.is_some_and(|c| {
+                c.status == ContainerStatus::Running
+                    && docker::env_value(c, "FAIL_HEALTHCHECK") != Some("1")
+                    && c.health != Some(crate::host::Health::Unhealthy)
+            });
+            if !healthy {
+                return failure("target failed to become healthy within configured timeout");
+            }
+            let conflict = engine.routes.iter().any(|route| {
+                route.service != command.service && conflicts(&route.settings, &command.settings)
+            });
+            if conflict {
+                return failure("host settings conflict with another service");
+            }
+            let route = FakeRoute {
+                service: command.service.clone(),
+                settings: command.settings,
+                targets: vec![command.target],
+                state: RouteState::Running,
+            };
+            match engine
+                .routes
+                .iter_mut()
+                .find(|r| r.service == command.service)
+            {
+                Some(existing) => *existing = route,
+                None => engine.routes.push(route),
+            }
+            engine.routes.sort_by(|a, b| a.service.cmp(&b.service));
+            success()
+        }
+        Some("remove" | "rm") => {
+            let Some(service) = args.get(1) else {
+                return failure("remove needs a service");
+            };
+            let before = engine.routes.len();
+            engine.routes.retain(|route| &route.service != service);
+            if engine.routes.len() == before {
+                failure("service not found")
+            } else {
+                success()
+            }
+        }
+        Some(verb @ ("stop" | "pause" | "resume")) => {
+            let Some(route) = args
+                .get(1)
+                .and_then(|service| engine.routes.iter_mut().find(|r| &r.service == service))
+            else {
+                return failure("service not found");
+            };
+            route.state = match verb {
+                "stop" => RouteState::Stopped,
+                "pause" => RouteState::Paused,
+                _ => RouteState::Running,
+            };
+            success()
+        }
+        _ => failure("unknown command"),
+    }
 }
