@@ -25,6 +25,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod plan;
 pub mod proxy;
+pub mod report;
 pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;
