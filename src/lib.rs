@@ -17,6 +17,7 @@ pub mod config;
 pub mod desired;
 pub mod diff;
 pub mod docker_args;
+pub mod drift;
 pub mod host;
 pub mod journal;
 pub mod lock;
