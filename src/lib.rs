@@ -15,6 +15,7 @@ pub mod apply;
 pub mod audit;
 pub mod config;
 pub mod desired;
+pub mod details;
 pub mod diff;
 pub mod docker_args;
 pub mod drift;
