@@ -19,6 +19,7 @@ pub mod details;
 pub mod diff;
 pub mod docker_args;
 pub mod drift;
+pub mod hooks;
 pub mod host;
 pub mod journal;
 pub mod lock;
