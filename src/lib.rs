@@ -32,3 +32,4 @@ pub mod report;
 pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod version;
