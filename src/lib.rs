@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod proxy;
 pub mod report;
+pub mod run;
 pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;
