@@ -28,6 +28,15 @@ pub struct RunIdentity {
     pub version: String,
 }
 
+/// Where and how a run is recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Records<'a> {
+    pub names: &'a ServiceNames,
+    pub identity: &'a RunIdentity,
+    /// Scrubs secret values out of audit lines.
+    pub redactor: &'a Redactor,
+}
+
 /// A run id: UTC time and random hex, sortable and unique.
 pub fn new_run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -63,13 +72,16 @@ pub fn now_rfc3339() -> String {
 pub async fn record_and_execute(
     plan: &Plan,
     hosts: &Hosts,
-    names: &ServiceNames,
-    identity: &RunIdentity,
+    records: &Records<'_>,
     options: &ExecOptions,
     reporter: &dyn Reporter,
-    redactor: &Redactor,
     cancel: CancellationToken,
 ) -> Outcome {
+    let Records {
+        names,
+        identity,
+        redactor,
+    } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
     let started_at = now_rfc3339();
     let journal_for = |host: &str, status: RunStatus, finished_at: Option<String>| Journal {
@@ -198,14 +210,17 @@ mod tests {
         };
         let names = ServiceNames::new("app", None);
         let redactor = Redactor::new(secrets.values());
+        let records = Records {
+            names: &names,
+            identity: &identity,
+            redactor: &redactor,
+        };
         let outcome = record_and_execute(
             &planned.plan,
             &hosts,
-            &names,
-            &identity,
+            &records,
             &ExecOptions::default(),
             &QuietReporter,
-            &redactor,
             CancellationToken::new(),
         )
         .await;
