@@ -21,6 +21,7 @@ pub mod docker_args;
 pub mod drift;
 pub mod hooks;
 pub mod host;
+pub mod image;
 pub mod journal;
 pub mod lock;
 pub mod naming;

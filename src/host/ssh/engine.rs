@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::host::ssh::{SshHost, convert};
+use crate::host::split_reference;
 use crate::host::{
     CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary, HostError,
     ImageDetails, ImageSummary, RegistryAuth,
@@ -24,18 +25,6 @@ use crate::host::{
 
 /// Pulls stream for as long as the registry sends; this bounds a stalled one.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// `repo:tag` split as Docker does: a `:` after the last `/` starts the tag.
-pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
-    let last_slash = reference.rfind('/').map_or(0, |index| index + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(colon) if !reference.contains('@') => {
-            let colon = last_slash + colon;
-            (&reference[..colon], Some(&reference[colon + 1..]))
-        }
-        _ => (reference, None),
-    }
-}
 
 impl SshHost {
     /// An answer from dockerd is a Docker error; failing to reach dockerd at all (the SSH
@@ -458,24 +447,5 @@ impl SshHost {
         };
         self.call("logs", self.settings.command_timeout, collect)
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_at_the_tag_colon_only() {
-        assert_eq!(split_reference("app:v1"), ("app", Some("v1")));
-        assert_eq!(
-            split_reference("10.0.0.1:5000/app:v1"),
-            ("10.0.0.1:5000/app", Some("v1"))
-        );
-        assert_eq!(
-            split_reference("10.0.0.1:5000/app"),
-            ("10.0.0.1:5000/app", None)
-        );
-        assert_eq!(split_reference("busybox"), ("busybox", None));
     }
 }
