@@ -45,29 +45,47 @@
 #    limits are known; MaxStartups is raised because tests and Kamal open many connections at once.
 set -euo pipefail
 
+die() { echo "testbed: $*" >&2; exit 1; }
+
 STATE=${TESTBED_DIR:-/var/lib/gantry-testbed}
-NET=${TESTBED_NET:-10.77.0}
-PREFIX=${TESTBED_PREFIX:-gt}
+# A running test bed keeps the settings it was started with: later commands (cut, down, ...)
+# need only TESTBED_DIR, and a conflicting setting is refused rather than half applied.
+if [ -f "$STATE/settings" ]; then
+  # shellcheck disable=SC1091
+  . "$STATE/settings"
+  for setting in TESTBED_NET:SAVED_NET TESTBED_PREFIX:SAVED_PREFIX TESTBED_REGISTRY_PORT:SAVED_REG_PORT; do
+    given=${setting%%:*}; saved=${setting##*:}
+    [ -z "${!given:-}" ] || [ "${!given}" = "${!saved}" ] ||
+      die "$STATE was started with ${given}=${!saved}, not ${!given}; run down first"
+  done
+fi
+NET=${SAVED_NET:-${TESTBED_NET:-10.77.0}}
+PREFIX=${SAVED_PREFIX:-${TESTBED_PREFIX:-gt}}
 BR="${PREFIX}0"
-REG_PORT=${TESTBED_REGISTRY_PORT:-5000}
+REG_PORT=${SAVED_REG_PORT:-${TESTBED_REGISTRY_PORT:-5000}}
 REG="${NET}.1:${REG_PORT}"
 REG_USER=deployer
-REG_PASS=${TESTBED_REGISTRY_PASSWORD:-testbed-secret}
-STREAMLOCAL_OFF=${TESTBED_STREAMLOCAL_OFF:-}
-MAX_SESSIONS=${TESTBED_MAX_SESSIONS:-10}
+REG_PASS=${SAVED_REG_PASS:-${TESTBED_REGISTRY_PASSWORD:-testbed-secret}}
+STREAMLOCAL_OFF=${SAVED_STREAMLOCAL_OFF-${TESTBED_STREAMLOCAL_OFF:-}}
+MAX_SESSIONS=${SAVED_MAX_SESSIONS:-${TESTBED_MAX_SESSIONS:-10}}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 PROXY_IMAGE=basecamp/kamal-proxy:v0.9.2
 BUSYBOX_IMAGE=testbed/busybox:latest
 TESTAPP_IMAGE="$REG/gantry-testapp"
 
-die() { echo "testbed: $*" >&2; exit 1; }
 host_ip() { echo "${NET}.$((10 + $1))"; }
 host_dir() { echo "$STATE/h$1"; }
 netns() { echo "${PREFIX}-h$1"; }
 veth() { echo "${PREFIX}-h$1"; }
 host_count() { cat "$STATE/hosts" 2>/dev/null || echo 0; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Runs a command, showing its output only when it fails.
+quietly() {
+  local output
+  if ! output=$("$@" 2>&1); then printf '%s\n' "$output" >&2; return 1; fi
+}
 
 check_host_arg() {
   [[ "${1:-}" =~ ^[0-9]+$ ]] || die "expected a host number, got '${1:-}'"
@@ -282,6 +300,8 @@ up() {
   local existing; existing=$(host_count)
   [ "$n" -ge "$existing" ] || n=$existing
   mkdir -p "$STATE"
+  printf 'SAVED_NET=%s\nSAVED_PREFIX=%s\nSAVED_REG_PORT=%s\nSAVED_REG_PASS=%q\nSAVED_STREAMLOCAL_OFF=%q\nSAVED_MAX_SESSIONS=%s\n' \
+    "$NET" "$PREFIX" "$REG_PORT" "$REG_PASS" "$STREAMLOCAL_OFF" "$MAX_SESSIONS" >"$STATE/settings"
   [ -f "$STATE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C testbed -f "$STATE/id_ed25519"
   cp "$STATE/id_ed25519.pub" "$STATE/authorized_keys"
   bridge; local_docker; registry
@@ -414,17 +434,17 @@ proxy_image() {
   ctx=$(mktemp -d)
   cp "$REPO/target/$target/release/kamal-proxy" "$ctx/kamal-proxy"
   cp "$REPO/tests/kamal-proxy/Dockerfile" "$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t "$PROXY_IMAGE" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 quietly docker build -t "$PROXY_IMAGE" "$ctx"
   rm -rf "$ctx"
   echo "$PROXY_IMAGE"
 }
 
 testapp_image() {
   local version=${1:-v1} service=${2:-gantry-testapp}
-  DOCKER_BUILDKIT=0 docker build -q --build-arg "SERVICE=$service" --build-arg "VERSION=$version" \
-    -t "$TESTAPP_IMAGE:$version" "$SCRIPT_DIR/testapp" >/dev/null
-  echo "$REG_PASS" | docker login -u "$REG_USER" --password-stdin "$REG" >/dev/null 2>&1
-  docker push -q "$TESTAPP_IMAGE:$version" >/dev/null
+  DOCKER_BUILDKIT=0 quietly docker build --build-arg "SERVICE=$service" --build-arg "VERSION=$version" \
+    -t "$TESTAPP_IMAGE:$version" "$SCRIPT_DIR/testapp"
+  printf '%s' "$REG_PASS" | quietly docker login -u "$REG_USER" --password-stdin "$REG"
+  quietly docker push "$TESTAPP_IMAGE:$version"
   echo "$TESTAPP_IMAGE:$version"
 }
 

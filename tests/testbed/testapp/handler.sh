@@ -25,21 +25,20 @@ respond() {
   echo "testapp: $method $target $1" >&2
 }
 
-json_string() {
-  printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
-}
-
+# The report of GET /, built by one awk run: the container's environment is awk's ENVIRON.
 report() {
-  env_json=
-  for name in $(echo "${REPORT_ENV:-}" | tr ',' ' '); do
-    case $name in *[!A-Za-z0-9_]*) continue ;; esac
-    value=$(eval "printf '%s' \"\${$name:-}\"")
-    env_json="$env_json${env_json:+,}$(json_string "$name"):$(json_string "$value")"
-  done
-  printf '{"version":%s,"kamal_container_name":%s,"kamal_version":%s,"kamal_host":%s,"hostname":%s,"env":{%s}}\n' \
-    "$(json_string "${APP_VERSION:-dev}")" "$(json_string "${KAMAL_CONTAINER_NAME:-}")" \
-    "$(json_string "${KAMAL_VERSION:-}")" "$(json_string "${KAMAL_HOST:-}")" \
-    "$(json_string "$(hostname)")" "$env_json"
+  awk 'function q(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
+    BEGIN {
+      n = split(ENVIRON["REPORT_ENV"], names, /[ ,]+/); env = ""
+      for (i = 1; i <= n; i++) {
+        if (names[i] !~ /^[A-Za-z_][A-Za-z0-9_]*$/) continue
+        env = env (env == "" ? "" : ",") q(names[i]) ":" q(ENVIRON[names[i]])
+      }
+      version = ENVIRON["APP_VERSION"]; if (version == "") version = "dev"
+      printf "{\"version\":%s,\"kamal_container_name\":%s,\"kamal_version\":%s,\"kamal_host\":%s,\"hostname\":%s,\"env\":{%s}}\n",
+        q(version), q(ENVIRON["KAMAL_CONTAINER_NAME"]), q(ENVIRON["KAMAL_VERSION"]),
+        q(ENVIRON["KAMAL_HOST"]), q(ENVIRON["HOSTNAME"]), env
+    }'
 }
 
 case $path in
@@ -61,7 +60,7 @@ case $path in
     seconds=${seconds:-1}
     [ "$seconds" -le 600 ] || seconds=600
     sleep "$seconds"
-    respond "200 OK" application/json "{\"slept\":$seconds,\"version\":$(json_string "${APP_VERSION:-dev}")}
+    respond "200 OK" application/json "{\"slept\":$seconds}
 "
     ;;
   *)
