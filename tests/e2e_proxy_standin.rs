@@ -208,6 +208,28 @@ fn a_target_that_never_gets_healthy_fails_the_deploy_and_the_old_one_keeps_servi
 }
 
 #[test]
+fn a_slow_starting_target_is_waited_for_until_it_answers() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let slow = proxy.app("slow", &[("START_DELAY", "3")]);
+    let started = Instant::now();
+    proxy.deploy_ok(
+        "slow",
+        &slow,
+        &["--deploy-timeout=20s", "--health-check-interval=200ms"],
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "the gate waited for the app to listen, took {took:?}"
+    );
+    assert_eq!(proxy.version_for("any.test", "/").as_deref(), Some("slow"));
+}
+
+#[test]
 fn a_deploy_waits_for_in_flight_requests_to_the_old_target() {
     let Some(testbed) = Testbed::require() else {
         return;

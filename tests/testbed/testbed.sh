@@ -11,7 +11,11 @@
 #                                   mount or state behind
 #   testbed.sh status               one line per host
 #   testbed.sh env                  shell exports for tests (TESTBED_HOSTS, TESTBED_SSH_KEY, ...)
-#   testbed.sh images               build the test images and put them where hosts can use them
+#   testbed.sh images               build the test images and put them where hosts can use them:
+#                                   testbed/busybox and basecamp/kamal-proxy:v0.9.2 (the stand-in)
+#                                   loaded into every host, <registry>/gantry-testapp:v1 pushed
+#   testbed.sh testapp [V] [SERVICE]
+#                                   build and push <registry>/gantry-testapp:V (label service=SERVICE)
 #   testbed.sh cut I | heal I       take host I off the network / put it back
 #   testbed.sh docker-stop I | docker-start I
 #                                   stop / start host I's dockerd
@@ -22,7 +26,7 @@
 #                                   loads then fail with "no space left on device")
 #   testbed.sh ssh I [CMD...]       run a command on host I as root
 #
-# Settings (environment):
+# Settings (environment; fixed at the first `up` and kept in $TESTBED_DIR/settings):
 #   TESTBED_DIR      state directory                      (/var/lib/gantry-testbed)
 #   TESTBED_NET      first three octets of the /24        (10.77.0: bridge .1, hosts .11, .12, ...)
 #   TESTBED_PREFIX   prefix of the bridge, netns and veth names (gt: bridge gt0, netns gt-h1, ...)
@@ -114,6 +118,10 @@ deps() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io openssh-server openssh-client \
     iproute2 iptables busybox-static docker-registry apache2-utils curl jq util-linux >/dev/null
+  # the packaged registry service would hold port 5000 on every address; the test bed runs its own
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 }
 
 # The machine's own dockerd builds the images and pushes them: it must trust the registry. The
@@ -122,10 +130,11 @@ deps() {
 local_docker() {
   mkdir -p /etc/docker
   local conf=/etc/docker/daemon.json
-  if ! jq -e --arg r "$REG" '(.["insecure-registries"] // []) | index($r)' "$conf" >/dev/null 2>&1; then
+  [ -s "$conf" ] || echo '{}' >"$conf"
+  jq -e 'type == "object"' "$conf" >/dev/null 2>&1 || die "$conf is not a JSON object; fix it first"
+  if ! jq -e --arg r "$REG" '(.["insecure-registries"] // []) | index($r) != null' "$conf" >/dev/null; then
     local merged
-    merged=$(jq --arg r "$REG" '.["insecure-registries"] = ((.["insecure-registries"] // []) + [$r] | unique)' \
-      "$conf" 2>/dev/null || jq -n --arg r "$REG" '{"insecure-registries": [$r]}')
+    merged=$(jq --arg r "$REG" '.["insecure-registries"] = ((.["insecure-registries"] // []) + [$r] | unique)' "$conf")
     printf '%s\n' "$merged" >"$conf.tmp" && mv "$conf.tmp" "$conf"
     if [ -f /run/docker.pid ]; then kill -HUP "$(cat /run/docker.pid)" 2>/dev/null || true; fi
   fi
@@ -489,7 +498,6 @@ case "$cmd" in
   status) status ;;
   env) [ -f "$STATE/hosts" ] || die "the test bed is down ($STATE)"; print_env ;;
   images) images ;;
-  busybox) busybox_image ;;
   testapp) testapp_image "${2:-v1}" "${3:-gantry-testapp}" ;;
   cut) check_host_arg "${2:-}"; ip link set "$(veth "$2")" down ;;
   heal) check_host_arg "${2:-}"; ip link set "$(veth "$2")" up ;;
@@ -504,5 +512,5 @@ case "$cmd" in
   disk-full) check_host_arg "${2:-}"; disk_full "$2" ;;
   disk-heal) check_host_arg "${2:-}"; disk_heal "$2" ;;
   ssh) check_host_arg "${2:-}"; i=$2; shift 2; host_ssh "$i" "$@" ;;
-  *) sed -n '2,31p' "$0"; exit 2 ;;
+  *) sed -n '2,/^# Settings/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -439,13 +439,24 @@ mod tests {
         assert_eq!(untrusted.headers()["x-kamal-target"], "web:80");
     }
 
-    #[test]
-    fn error_pages_escape_the_stop_message() {
+    #[tokio::test]
+    async fn error_pages_carry_the_escaped_stop_message() {
+        use http_body_util::BodyExt;
         let response = error_page(StatusCode::SERVICE_UNAVAILABLE, Some("<b>back</b> soon"));
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            page.contains("<title>503 Service Unavailable</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<p>&lt;b&gt;back&lt;/b&gt; soon</p>"),
+            "{page}"
         );
     }
 

@@ -28,6 +28,11 @@ pub enum StateError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("encoding state for {path}: {source}")]
+    Encode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("writing state file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -274,17 +279,21 @@ pub fn decode(text: &str) -> Result<Vec<SavedService>, serde_json::Error> {
 }
 
 /// Encodes services as kamal-proxy does: one line of JSON and a newline.
-pub fn encode(services: &[SavedService]) -> String {
-    let mut text = serde_json::to_string(services).unwrap_or_else(|_| "[]".to_string());
+pub fn encode(services: &[SavedService]) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string(services)?;
     text.push('\n');
-    text
+    Ok(text)
 }
 
 /// Writes the whole file. It goes to a temporary file first and is renamed into place, so a
 /// reader (`docker exec kamal-proxy cat ...`) never sees half a file.
 pub fn save(path: &Path, services: &[SavedService]) -> Result<(), StateError> {
+    let text = encode(services).map_err(|source| StateError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let temporary = path.with_extension("state.tmp");
-    fs::write(&temporary, encode(services))
+    fs::write(&temporary, text)
         .and_then(|()| fs::rename(&temporary, path))
         .map_err(|source| StateError::Write {
             path: path.to_path_buf(),
@@ -380,7 +389,7 @@ mod tests {
             r#""rollout_controller":null}]"#,
             "\n"
         );
-        assert_eq!(encode(&[kamal_service()]), expected);
+        assert_eq!(encode(&[kamal_service()]).unwrap(), expected);
     }
 
     #[test]
@@ -426,7 +435,7 @@ mod tests {
             service.target_options.response_timeout,
             Duration::from_secs(3)
         );
-        assert!(!encode(&services).contains("active_target\""));
+        assert!(!encode(&services).unwrap().contains("active_target\""));
     }
 
     #[test]

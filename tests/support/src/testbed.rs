@@ -8,6 +8,7 @@
 
 use std::env;
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -133,6 +134,8 @@ impl Testbed {
         None
     }
 
+    /// Whether sshd answers on the first host: its banner, not just a TCP connect (a network
+    /// in between may accept connections to addresses that have no host behind them).
     fn first_host_answers(&self) -> Result<(), String> {
         let host = self
             .hosts
@@ -141,9 +144,22 @@ impl Testbed {
         let address: SocketAddr = format!("{host}:22")
             .parse()
             .map_err(|error| format!("test bed host {host:?} is not an address: {error}"))?;
-        TcpStream::connect_timeout(&address, Duration::from_secs(3))
-            .map(drop)
-            .map_err(|error| format!("test bed not running: cannot reach {address}: {error}"))
+        let unreachable =
+            |error: std::io::Error| format!("test bed not running: no sshd at {address}: {error}");
+        let mut stream =
+            TcpStream::connect_timeout(&address, Duration::from_secs(3)).map_err(unreachable)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .map_err(unreachable)?;
+        let mut banner = [0u8; 4];
+        stream.read_exact(&mut banner).map_err(unreachable)?;
+        if &banner == b"SSH-" {
+            Ok(())
+        } else {
+            Err(format!(
+                "test bed not running: {address} does not speak SSH"
+            ))
+        }
     }
 
     /// Waits for, then holds, the exclusive use of the hosts.
