@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 
 use crate::health::HealthChecker;
 use crate::state::HealthCheckConfig;
@@ -87,6 +88,7 @@ impl LoadBalancer {
         let balancer = Arc::clone(self);
         let monitor = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(config.interval.max(Duration::from_millis(10)));
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
             loop {
                 ticker.tick().await;
                 for (target, healthy) in balancer.writers.iter().zip(&balancer.healthy) {

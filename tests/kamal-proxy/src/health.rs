@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use thiserror::Error;
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 
 use crate::log;
 use crate::state::HealthCheckConfig;
@@ -117,6 +118,8 @@ impl HealthChecker {
             checks.spawn(async move {
                 let mut ticker =
                     tokio::time::interval(config.interval.max(Duration::from_millis(10)));
+                // like Go's ticker: a slow check drops ticks instead of bursting afterwards
+                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 loop {
                     ticker.tick().await;
                     if checker.check(&address, &config).await.is_ok() {

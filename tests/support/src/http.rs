@@ -21,16 +21,19 @@ pub const VERSION_HEADER: &str = "x-testapp-version";
 /// A request that got no HTTP answer.
 #[derive(Debug, Error)]
 pub enum HttpError {
+    /// No connection (refused, timed out, unresolvable).
     #[error("connecting to {address}: {source}")]
     Connect {
         address: String,
         source: std::io::Error,
     },
+    /// The connection broke or timed out mid-exchange.
     #[error("exchanging with {address}: {source}")]
     Exchange {
         address: String,
         source: std::io::Error,
     },
+    /// Bytes came back, but not an HTTP answer.
     #[error("malformed answer from {address}: {reason}")]
     Malformed { address: String, reason: String },
 }
@@ -38,9 +41,11 @@ pub enum HttpError {
 /// An HTTP answer.
 #[derive(Clone, Debug)]
 pub struct HttpResponse {
+    /// The status code.
     pub status: u16,
     /// Header names in lower case, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
     pub body: Vec<u8>,
 }
 
@@ -192,7 +197,9 @@ fn decode_chunked(mut rest: &[u8]) -> Result<Vec<u8>, String> {
 /// When a request loop stops by itself.
 #[derive(Clone, Copy, Debug)]
 pub struct LoopLimits {
+    /// Requests over all addresses.
     pub max_requests: usize,
+    /// Time from the start of the loop.
     pub max_duration: Duration,
     /// Pause between requests.
     pub pause: Duration,
@@ -214,6 +221,7 @@ impl Default for LoopLimits {
 /// One request of a loop and what came of it.
 #[derive(Clone, Debug)]
 pub struct Answer {
+    /// Where it went (`host:port`).
     pub address: String,
     /// When it was sent, from the start of the loop.
     pub sent_at: Duration,
@@ -239,7 +247,9 @@ impl Answer {
 /// Every answer a loop got, in order.
 #[derive(Clone, Debug, Default)]
 pub struct LoopReport {
+    /// In the order they were recorded; per address, in the order they were sent.
     pub answers: Vec<Answer>,
+    /// How long the loop ran.
     pub duration: Duration,
 }
 

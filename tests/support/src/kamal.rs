@@ -35,8 +35,9 @@ pub struct KamalApp {
     pub clear_env: Vec<(String, String)>,
     /// `env.secret` names with their values for `.kamal/secrets`.
     pub secret_env: Vec<(String, String)>,
-    /// `deploy_timeout` and `drain_timeout` in seconds, when not Kamal's 30.
+    /// `deploy_timeout` in seconds, when not Kamal's 30.
     pub deploy_timeout: Option<u32>,
+    /// `drain_timeout` in seconds, when not Kamal's 30.
     pub drain_timeout: Option<u32>,
 }
 
@@ -153,16 +154,20 @@ pub fn ssh_config(testbed: &Testbed) -> String {
 #[derive(Debug)]
 pub struct KamalProject {
     dir: TempDir,
+    /// What the project deploys.
     pub app: KamalApp,
 }
 
 /// How a `kamal` run ended.
 #[derive(Clone, Debug)]
 pub struct KamalRun {
+    /// The arguments after `kamal`.
     pub args: Vec<String>,
+    /// Exit status 0 within the timeout.
     pub success: bool,
     /// stdout and stderr together, in order.
     pub output: String,
+    /// Wall time of the run.
     pub duration: Duration,
 }
 

@@ -8,8 +8,11 @@ use crate::testbed::Testbed;
 /// What a remote command printed and how it ended.
 #[derive(Clone, Debug)]
 pub struct RemoteOutput {
+    /// Exit status 0 (ssh itself failing counts as failure).
     pub success: bool,
+    /// Standard output, lossily decoded.
     pub stdout: String,
+    /// Standard error, lossily decoded (ssh's own errors included).
     pub stderr: String,
 }
 

@@ -29,12 +29,17 @@ pub struct MissingEnv(pub &'static str);
 pub struct Testbed {
     /// Host addresses in order: host 1 first.
     pub hosts: Vec<String>,
+    /// The user to log in as on every host (`root`).
     pub ssh_user: String,
+    /// The private key every host accepts.
     pub ssh_key: PathBuf,
+    /// Every host's key: the file to check host keys against, strictly.
     pub known_hosts: PathBuf,
     /// `<address>:<port>` of the registry.
     pub registry: String,
+    /// The registry's only user.
     pub registry_user: String,
+    /// That user's password (a test bed credential, not a secret of anyone's).
     pub registry_password: String,
     /// Repository of the test app in the registry, without a tag.
     pub testapp_image: String,
@@ -49,13 +54,21 @@ pub struct Testbed {
 /// A fault `testbed.sh` can inject into one host, and its inverse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// The host's link goes down: nothing gets in or out.
     Cut,
+    /// Undoes [`Fault::Cut`].
     Heal,
+    /// The host's dockerd stops; sshd keeps answering.
     DockerStop,
+    /// Starts dockerd again and waits until it answers.
     DockerStart,
+    /// The host's sshd stops listening.
     SshStop,
+    /// Starts sshd again and waits until it answers.
     SshStart,
+    /// dockerd's temporary space fills up: pulls and loads fail.
     DiskFull,
+    /// Undoes [`Fault::DiskFull`].
     DiskHeal,
 }
 
