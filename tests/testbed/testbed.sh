@@ -139,7 +139,7 @@ local_docker() {
     if [ -f /run/docker.pid ]; then kill -HUP "$(cat /run/docker.pid)" 2>/dev/null || true; fi
   fi
   if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
-    (setsid dockerd >"$STATE/local-dockerd.log" 2>&1 &)
+    (setsid dockerd </dev/null >"$STATE/local-dockerd.log" 2>&1 &)
     for _ in $(seq 100); do docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break; sleep 0.2; done
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "local dockerd did not start; see $STATE/local-dockerd.log"
   fi
@@ -181,7 +181,8 @@ auth:
     realm: testbed
     path: $STATE/registry/htpasswd
 YML
-  (setsid docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/log" 2>&1 & echo $! >"$STATE/registry.pid")
+  (setsid docker-registry serve "$STATE/registry/config.yml" </dev/null >"$STATE/registry/log" 2>&1 &
+    echo $! >"$STATE/registry.pid")
   for _ in $(seq 100); do curl -s -o /dev/null "http://$REG/v2/" && return; sleep 0.1; done
   die "registry did not start; see $STATE/registry/log"
 }
@@ -257,6 +258,7 @@ host_up() {
     ip link set "$(veth "$i")" master "$BR" up
     nsenter --net="/run/netns/$ns" sh -c "ip addr add $ip/24 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add default via ${NET}.1"
   fi
+  ip link set "$(veth "$i")" up
   printf '{"insecure-registries": ["%s"]}\n' "$REG" >"$dir/daemon.json"
   write_sshd_config "$i"
   if ! alive "$dir/anchor.pid"; then
