@@ -100,6 +100,31 @@ fn kamal_deploys_through_the_standin_and_redeploys_without_failed_requests() {
             "{address} switched once, in order"
         );
     }
+    // the proxy's state file, which gantry reads back, names the new container as the target
+    for host in &hosts {
+        let container = testbed.run_ok(
+            host,
+            &format!("docker container ls --all --quiet --filter 'name=^{SERVICE}-web-{second}$'"),
+        );
+        let state = testbed.run_ok(
+            host,
+            "docker exec kamal-proxy cat /home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state",
+        );
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+        let route = &state[0];
+        assert_eq!(route["name"], format!("{SERVICE}-web"), "{host}: {state}");
+        assert_eq!(
+            route["active_targets"],
+            serde_json::json!([format!("{}:80", container.trim())]),
+            "{host}"
+        );
+        assert_eq!(route["options"]["hosts"], serde_json::json!([""]));
+        assert_eq!(route["target_options"]["buffer_requests"], true);
+        assert_eq!(
+            route["target_options"]["log_request_headers"],
+            serde_json::json!(["Cache-Control", "Last-Modified", "User-Agent"])
+        );
+    }
     let versions = project.run(&["app", "version", "--version", &second], KAMAL_TIMEOUT);
     versions.assert_success();
     let current = versions
