@@ -11,8 +11,26 @@
 //! Only [`observe`] and [`apply`] touch the network, and both through the [`host::Host`] trait.
 //! Everything between them is a pure function of values.
 
+pub mod apply;
+pub mod audit;
 pub mod config;
+pub mod desired;
+pub mod details;
+pub mod diff;
 pub mod docker_args;
+pub mod drift;
+pub mod hooks;
 pub mod host;
+pub mod journal;
+pub mod lock;
 pub mod naming;
+pub mod observe;
+pub mod pipeline;
+pub mod plan;
+pub mod proxy;
+pub mod report;
+pub mod run;
 pub mod secret;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod version;

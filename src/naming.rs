@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(names.app_container("web", "999"), "app-web-999");
         assert_eq!(names.proxy_service("web"), "app-web");
         assert_eq!(names.app_dir(), ".kamal/apps/app");
-        assert_eq!(names.role_env_file("web"), ".kamal/apps/app/env/roles/web.env");
+        assert_eq!(
+            names.role_env_file("web"),
+            ".kamal/apps/app/env/roles/web.env"
+        );
         assert_eq!(
             names.accessory_env_file("mysql"),
             ".kamal/apps/app/env/accessories/mysql.env"
@@ -208,7 +211,10 @@ mod tests {
             names.app_filters(Some("web")),
             vec!["service=app", "destination=", "role=web"]
         );
-        assert_eq!(names.proxy_apps_config_dir(), ".kamal/proxy/apps-config/app");
+        assert_eq!(
+            names.proxy_apps_config_dir(),
+            ".kamal/proxy/apps-config/app"
+        );
     }
 
     #[test]
@@ -240,7 +246,10 @@ mod tests {
 
     #[test]
     fn hostname_is_cut_to_51_characters_without_trailing_dot() {
-        assert_eq!(container_hostname("10.0.0.1", "0123456789ab"), "10.0.0.1-0123456789ab");
+        assert_eq!(
+            container_hostname("10.0.0.1", "0123456789ab"),
+            "10.0.0.1-0123456789ab"
+        );
         let long = format!("{}.example.com", "a".repeat(50));
         let hostname = container_hostname(&long, "0123456789ab");
         assert_eq!(hostname, format!("{}-0123456789ab", "a".repeat(50)));

@@ -92,7 +92,9 @@ impl Redactor {
 
     /// True when `text` contains a known secret value.
     pub fn leaks(&self, text: &str) -> bool {
-        self.values.iter().any(|secret| text.contains(secret.expose()))
+        self.values
+            .iter()
+            .any(|secret| text.contains(secret.expose()))
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub proxy: Option<Proxy>,
     /// Boot-time options of the kamal-proxy container (`proxy.run`), shared by every app on a host.
     pub proxy_run: ProxyRun,
+    /// The root `logging:`; accessories use it as it is, roles merge their own over it.
+    pub logging: Logging,
     /// `env.tags`: extra env for hosts that carry the tag.
     pub env_tags: BTreeMap<String, Env>,
     pub builder: Builder,
@@ -484,7 +486,10 @@ impl Config {
     /// Every host that runs an app role or an accessory, each once, in first-seen order.
     pub fn all_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();
-        let role_hosts = self.roles.iter().flat_map(|role| role.hosts.iter().map(|h| &h.host));
+        let role_hosts = self
+            .roles
+            .iter()
+            .flat_map(|role| role.hosts.iter().map(|h| &h.host));
         let accessory_hosts = self.accessories.iter().flat_map(|acc| acc.hosts.iter());
         for host in role_hosts.chain(accessory_hosts) {
             if !hosts.contains(host) {

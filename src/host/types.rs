@@ -78,7 +78,8 @@ impl HostError {
 /// Filters for [`Host::list_containers`](super::Host::list_containers); all must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContainerFilter {
-    /// `key=value` label filters; `key=` matches an empty value (Kamal's "no destination").
+    /// `key=value` label filters; `key=` matches an empty value (Kamal's "no destination"), and a
+    /// bare `key` matches any value.
     pub labels: Vec<String>,
     /// An exact container name.
     pub name: Option<String>,
@@ -112,6 +113,8 @@ pub struct ContainerSummary {
     pub id: String,
     pub name: String,
     pub image: String,
+    /// The image's id (`sha256:...`).
+    pub image_id: String,
     pub labels: BTreeMap<String, String>,
     pub state: ContainerStatus,
     /// Unix seconds.

@@ -1,0 +1,216 @@
+//! One function per action: the [`Host`] calls that carry it out.
+//!
+//! Nothing here decides what to do; each function does exactly what its action says, and
+//! reports failures with enough context to act on (a container that never became healthy comes
+//! with the last lines of its log, kamal#842).
+
+use std::time::{Duration, Instant};
+
+use crate::host::{ContainerSpec, Health, Host, HostError};
+use crate::naming::{LABEL_GANTRY_RUN, PROXY_CONTAINER};
+use crate::plan::{Action, ContainerTarget};
+use crate::proxy;
+
+/// Lines of a failed container's log shown with the error.
+const LOG_TAIL: usize = 20;
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("{message}")]
+    Failed { message: String },
+    #[error("did not finish within {0}s")]
+    Timeout(u64),
+}
+
+impl ActionError {
+    /// True when the host itself is gone (as opposed to the request failing).
+    pub fn is_connection(&self) -> bool {
+        match self {
+            ActionError::Host(error) => error.is_connection(),
+            ActionError::Timeout(_) => true,
+            ActionError::Failed { .. } => false,
+        }
+    }
+}
+
+/// Runs one action on its host. `run_id` labels every container the run creates.
+pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), ActionError> {
+    match action {
+        Action::CreateNetwork { name } => Ok(host.create_network(name).await?),
+        Action::PullImage { image, auth } => Ok(host.pull_image(image, auth.as_ref()).await?),
+        Action::WriteFile { file } => Ok(host
+            .write_file(&file.path, file.contents.expose().as_bytes(), file.mode)
+            .await?),
+        Action::CreateDirectory { path } => {
+            host.create_dir_exclusive(path).await?;
+            Ok(())
+        }
+        Action::RunContainer { spec } => run_container(host, spec, run_id).await,
+        Action::StartContainer { container } => Ok(host.start_container(&container.id).await?),
+        Action::StopContainer { container, timeout } => Ok(host
+            .stop_container(&container.id, timeout.map(Duration::from_secs))
+            .await?),
+        Action::RenameContainer {
+            container,
+            new_name,
+        } => Ok(host.rename_container(&container.id, new_name).await?),
+        Action::RemoveContainer {
+            container,
+            stop_first,
+        } => remove_container(host, container, *stop_first).await,
+        Action::WaitReady {
+            container,
+            timeout,
+            readiness_delay,
+        } => wait_ready(host, container, *timeout, *readiness_delay).await,
+        Action::DeployRoute { route, container } => deploy_route(host, route, container).await,
+        Action::RemoveRoute { service } => remove_route(host, service).await,
+        Action::TagImage { source, target } => Ok(host.tag_image(source, target).await?),
+        Action::RemoveImage { reference } => Ok(host.remove_image(reference, false).await?),
+        Action::Sleep { seconds } => {
+            tokio::time::sleep(Duration::from_secs(*seconds)).await;
+            Ok(())
+        }
+    }
+}
+
+async fn run_container(
+    host: &dyn Host,
+    spec: &ContainerSpec,
+    run_id: &str,
+) -> Result<(), ActionError> {
+    let mut spec = spec.clone();
+    spec.labels
+        .insert(LABEL_GANTRY_RUN.to_string(), run_id.to_string());
+    let id = host.create_container(&spec).await?;
+    if let Err(error) = host.start_container(&id).await {
+        // A container that never started is not left behind to block the next run's name.
+        let _ = host.remove_container(&id).await;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+async fn remove_container(
+    host: &dyn Host,
+    container: &ContainerTarget,
+    stop_first: bool,
+) -> Result<(), ActionError> {
+    let Some(details) = host.inspect_container(container.id_or_name()).await? else {
+        // Already gone: the goal of the action holds.
+        return Ok(());
+    };
+    if stop_first && details.status.is_live() {
+        host.stop_container(&details.id, None).await?;
+    }
+    host.remove_container(&details.id).await?;
+    Ok(())
+}
+
+/// Kamal's readiness for roles without the proxy: healthy, or running for `readiness_delay`
+/// seconds when the container has no health check.
+async fn wait_ready(
+    host: &dyn Host,
+    container: &str,
+    timeout: u64,
+    readiness_delay: u64,
+) -> Result<(), ActionError> {
+    let started = Instant::now();
+    let deadline = Duration::from_secs(timeout);
+    let mut running_since: Option<Instant> = None;
+    loop {
+        let details =
+            host.inspect_container(container)
+                .await?
+                .ok_or_else(|| ActionError::Failed {
+                    message: format!("container {container} disappeared"),
+                })?;
+        match (details.status.is_live(), details.health) {
+            (true, Some(Health::Healthy)) => return Ok(()),
+            (true, Some(Health::Unhealthy)) => {
+                return Err(failure_with_logs(host, container, "is unhealthy").await);
+            }
+            (true, None) => {
+                let since = *running_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(readiness_delay) {
+                    return Ok(());
+                }
+            }
+            (true, Some(Health::Starting)) => {}
+            (false, _) => {
+                let why = format!(
+                    "stopped ({}{})",
+                    details.status,
+                    details
+                        .exit_code
+                        .map(|code| format!(", exit code {code}"))
+                        .unwrap_or_default()
+                );
+                return Err(failure_with_logs(host, container, &why).await);
+            }
+        }
+        if started.elapsed() >= deadline {
+            return Err(failure_with_logs(
+                host,
+                container,
+                &format!("did not become ready within {timeout}s"),
+            )
+            .await);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn deploy_route(
+    host: &dyn Host,
+    route: &proxy::ProxyRoute,
+    container: &ContainerTarget,
+) -> Result<(), ActionError> {
+    let details = host
+        .inspect_container(container.id_or_name())
+        .await?
+        .ok_or_else(|| ActionError::Failed {
+            message: format!("container {} does not exist", container.name()),
+        })?;
+    let argv = proxy::exec_argv(proxy::deploy_args(route, details.short_id()));
+    let output = host.exec_in_container(PROXY_CONTAINER, &argv).await?;
+    if output.success() {
+        return Ok(());
+    }
+    let why = format!("kamal-proxy refused the deploy: {}", output.message());
+    Err(failure_with_logs(host, container.name(), &why).await)
+}
+
+async fn remove_route(host: &dyn Host, service: &str) -> Result<(), ActionError> {
+    let argv = proxy::exec_argv(proxy::remove_args(service));
+    let output = host.exec_in_container(PROXY_CONTAINER, &argv).await?;
+    if output.success() || output.message().contains("not found") {
+        return Ok(());
+    }
+    Err(ActionError::Failed {
+        message: format!(
+            "kamal-proxy could not remove {service}: {}",
+            output.message()
+        ),
+    })
+}
+
+/// An error that carries the container's last log lines.
+async fn failure_with_logs(host: &dyn Host, container: &str, why: &str) -> ActionError {
+    let logs = host
+        .container_logs(container, LOG_TAIL)
+        .await
+        .unwrap_or_default();
+    let mut message = format!("{container} {why}");
+    if !logs.trim().is_empty() {
+        message.push_str("\n  last log lines:");
+        for line in logs.lines() {
+            message.push_str("\n    ");
+            message.push_str(line);
+        }
+    }
+    ActionError::Failed { message }
+}

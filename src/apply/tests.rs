@@ -1,0 +1,549 @@
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::config::{Boot, BootLimit, Config, Env};
+use crate::desired::Selection;
+use crate::diff::DiffOptions;
+use crate::host::fake::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
+use crate::host::{ContainerStatus, HealthcheckConfig, ImageDetails};
+use crate::pipeline::{self, Connections, PlanRequest, Planned};
+use crate::plan::{ActionId, Plan};
+use crate::testing;
+
+/// Fake hosts sharing a registry that has versions v1..v3 of the app and the proxy image.
+struct World {
+    registry: FakeRegistry,
+    hosts: BTreeMap<String, Arc<FakeHost>>,
+    meter: Arc<CallMeter>,
+}
+
+impl World {
+    fn new(names: &[&str]) -> Self {
+        Self::with_latency(names, Duration::ZERO)
+    }
+
+    fn with_latency(names: &[&str], latency: Duration) -> Self {
+        let registry = FakeRegistry::default();
+        for version in ["v1", "v2", "v3"] {
+            registry.push(
+                &format!("registry.test/app:{version}"),
+                ImageDetails {
+                    id: format!("sha256:app-{version}"),
+                    env: vec!["PATH=/bin".into()],
+                    cmd: vec!["/bin/server".into()],
+                    labels: [("service".to_string(), "app".to_string())].into(),
+                    healthcheck: Some(HealthcheckConfig {
+                        test: vec!["CMD".into(), "/bin/true".into()],
+                        ..HealthcheckConfig::default()
+                    }),
+                    ..ImageDetails::default()
+                },
+            );
+        }
+        registry.push(
+            "basecamp/kamal-proxy:v0.9.2",
+            ImageDetails {
+                id: "sha256:proxy".into(),
+                cmd: vec!["kamal-proxy".into(), "run".into()],
+                ..ImageDetails::default()
+            },
+        );
+        registry.require_auth("registry.test/", "deployer", "s3cret-registry");
+        let meter = Arc::new(CallMeter::default());
+        let hosts = names
+            .iter()
+            .map(|name| {
+                let host = FakeHost::new(*name, registry.clone())
+                    .with_latency(latency)
+                    .with_meter(meter.clone());
+                (name.to_string(), Arc::new(host))
+            })
+            .collect();
+        World {
+            registry,
+            hosts,
+            meter,
+        }
+    }
+
+    fn connections(&self) -> Connections {
+        self.hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), Ok(host.clone() as Arc<dyn crate::host::Host>)))
+            .collect()
+    }
+
+    fn exec_hosts(&self) -> Hosts {
+        self.hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn crate::host::Host>))
+            .collect()
+    }
+
+    async fn plan(&self, config: &Config, version: &str, atomic: bool) -> Planned {
+        let secrets = testing::secrets();
+        let selection = Selection::default();
+        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
+        let request = PlanRequest {
+            config,
+            secrets: &secrets,
+            version,
+            selection: &selection,
+            diff: DiffOptions::default(),
+            atomic,
+            read_local_file: &read,
+        };
+        let desired = pipeline::desired(&request).unwrap();
+        pipeline::observe_and_plan(&request, desired, &self.connections(), 10).await
+    }
+
+    async fn apply_with(
+        &self,
+        config: &Config,
+        version: &str,
+        options: &ExecOptions,
+        atomic: bool,
+    ) -> Outcome {
+        let planned = self.plan(config, version, atomic).await;
+        execute(
+            &planned.plan,
+            &self.exec_hosts(),
+            options,
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
+    async fn apply(&self, config: &Config, version: &str) -> Outcome {
+        self.apply_with(config, version, &ExecOptions::default(), false)
+            .await
+    }
+
+    /// The version each host serves: what its proxy route points at.
+    fn serving(&self, host: &str) -> Option<String> {
+        let fake = &self.hosts[host];
+        let route = fake.routes().into_iter().find(|r| r.service == "app-web")?;
+        let target = route.targets.first()?.split(':').next()?.to_string();
+        fake.containers()
+            .values()
+            .find(|c| c.id.starts_with(&target) && c.status == ContainerStatus::Running)
+            .map(|c| c.name.trim_start_matches("app-web-").to_string())
+    }
+
+    fn running(&self, host: &str) -> Vec<String> {
+        self.hosts[host]
+            .containers()
+            .values()
+            .filter(|c| c.status == ContainerStatus::Running && c.name != "kamal-proxy")
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
+
+fn config(hosts: &[&str]) -> Config {
+    testing::config(hosts)
+}
+
+#[tokio::test]
+async fn fresh_hosts_converge_and_a_second_plan_is_empty() {
+    let world = World::new(&["h1", "h2", "h3"]);
+    let config = config(&["h1", "h2", "h3"]);
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(outcome.hosts[host], HostOutcome::Converged);
+        assert_eq!(world.serving(host).as_deref(), Some("v1"));
+        let (contents, mode) = world.hosts[host]
+            .file(".kamal/apps/app/env/roles/web.env")
+            .unwrap();
+        assert_eq!(mode, 0o600);
+        assert_eq!(contents, b"DB_PASSWORD=s3cret-db\n");
+        assert_eq!(
+            world.hosts[host]
+                .image_id("registry.test/app:latest")
+                .as_deref(),
+            Some("sha256:app-v1")
+        );
+        let container = &world.hosts[host].containers()["app-web-v1"];
+        assert_eq!(
+            container.labels.get("gantry.run").map(String::as_str),
+            Some("gantry")
+        );
+    }
+    let again = world.plan_default(&config, "v1").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
+impl World {
+    async fn plan_default(&self, config: &Config, version: &str) -> Planned {
+        self.plan(config, version, false).await
+    }
+}
+
+#[tokio::test]
+async fn a_new_version_switches_stops_the_old_one_and_retags() {
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let outcome = world.apply(&config, "v2").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    for host in ["h1", "h2"] {
+        assert_eq!(world.serving(host).as_deref(), Some("v2"));
+        assert_eq!(world.running(host), vec!["app-web-v2"]);
+        let old = &world.hosts[host].containers()["app-web-v1"];
+        assert_eq!(
+            old.status,
+            ContainerStatus::Exited,
+            "kept, stopped, for rollback"
+        );
+        assert_eq!(
+            world.hosts[host]
+                .image_id("registry.test/app:latest")
+                .as_deref(),
+            Some("sha256:app-v2")
+        );
+    }
+    assert!(world.plan_default(&config, "v2").await.plan.is_empty());
+    // Rolling back to the retained version starts it again, without a pull.
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded());
+    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+}
+
+fn failing_on(config: &mut Config, host: &str) {
+    config.roles[0]
+        .hosts
+        .iter_mut()
+        .filter(|h| h.host == host)
+        .for_each(|h| h.tags = vec!["broken".into()]);
+    config.env_tags.insert(
+        "broken".into(),
+        Env {
+            clear: [("FAIL_HEALTHCHECK".to_string(), "1".to_string())].into(),
+            secrets: Vec::new(),
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_failing_health_check_rolls_back_only_that_host() {
+    let world = World::new(&["h1", "h2", "h3"]);
+    let config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let mut broken = config.clone();
+    failing_on(&mut broken, "h2");
+    let outcome = world.apply(&broken, "v2").await;
+    assert!(!outcome.succeeded());
+    assert_eq!(outcome.hosts["h1"], HostOutcome::Converged);
+    assert_eq!(outcome.hosts["h3"], HostOutcome::Converged);
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h2"] else {
+        panic!("h2: {:?}", outcome.hosts["h2"]);
+    };
+    assert!(cause.contains("healthy"), "{cause}");
+    assert_eq!(world.serving("h2").as_deref(), Some("v1"));
+    assert_eq!(world.running("h2"), vec!["app-web-v1"]);
+    assert!(!world.hosts["h2"].containers().contains_key("app-web-v2"));
+    assert_eq!(
+        world.hosts["h2"]
+            .image_id("registry.test/app:latest")
+            .as_deref(),
+        Some("sha256:app-v1")
+    );
+    // The next plan shows only h2's pending change.
+    let next = world.plan_default(&broken, "v2").await;
+    let hosts: Vec<&str> = next
+        .plan
+        .actions()
+        .map(|(_, node)| node.host.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(hosts, vec!["h2"]);
+}
+
+#[tokio::test]
+async fn atomic_rolls_every_host_back() {
+    let world = World::new(&["h1", "h2", "h3"]);
+    let config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let mut broken = config.clone();
+    failing_on(&mut broken, "h3");
+    let outcome = world
+        .apply_with(&broken, "v2", &ExecOptions::default(), true)
+        .await;
+    assert!(!outcome.succeeded());
+    for host in ["h1", "h2", "h3"] {
+        assert!(
+            matches!(outcome.hosts[host], HostOutcome::RolledBack { .. }),
+            "{host}: {:?}",
+            outcome.hosts[host]
+        );
+        assert_eq!(world.serving(host).as_deref(), Some("v1"), "{host}");
+        assert_eq!(world.running(host), vec!["app-web-v1"], "{host}");
+    }
+}
+
+/// Deploy v2 to two hosts with one fault injected on h1; h1 must end as it was (v1 serving)
+/// and h2 on v2, and a rerun after healing must converge.
+async fn fault_round(operation: Operation, fault: Fault, matching: Option<&str>) {
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let mut rule = FaultRule::once(operation, fault.clone());
+    if let Some(text) = matching {
+        rule = rule.matching(text);
+    }
+    world.hosts["h1"].inject(rule);
+    let outcome = world.apply(&config, "v2").await;
+    let label = format!("{operation:?}/{fault:?}");
+    assert_eq!(outcome.hosts["h2"], HostOutcome::Converged, "{label}");
+    assert_eq!(world.serving("h2").as_deref(), Some("v2"), "{label}");
+    match &outcome.hosts["h1"] {
+        HostOutcome::RolledBack { .. } => {
+            assert_eq!(world.serving("h1").as_deref(), Some("v1"), "{label}");
+            assert_eq!(world.running("h1"), vec!["app-web-v1"], "{label}");
+        }
+        HostOutcome::Failed {
+            rollback_errors, ..
+        } => {
+            assert_eq!(fault, Fault::Disconnect, "{label}: {rollback_errors:?}");
+        }
+        other => panic!("{label}: h1 {other:?}"),
+    }
+    world.hosts["h1"].heal();
+    let rerun = world.apply(&config, "v2").await;
+    assert!(rerun.succeeded(), "{label}: {rerun:#?}");
+    assert_eq!(world.serving("h1").as_deref(), Some("v2"), "{label}");
+    assert!(
+        world.plan_default(&config, "v2").await.plan.is_empty(),
+        "{label}"
+    );
+}
+
+#[tokio::test]
+async fn a_fault_at_every_step_of_a_deploy_rolls_the_host_back() {
+    let steps = [
+        (Operation::PullImage, None),
+        (Operation::CreateContainer, None),
+        (Operation::StartContainer, None),
+        (Operation::ExecInContainer, Some("deploy")),
+        (Operation::StopContainer, None),
+        (Operation::TagImage, None),
+    ];
+    for (operation, matching) in steps {
+        fault_round(operation, Fault::Fail("injected".into()), matching).await;
+        fault_round(operation, Fault::Timeout, matching).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_mid_deploy_is_reported_and_a_rerun_converges() {
+    for operation in [
+        Operation::ExecInContainer,
+        Operation::StopContainer,
+        Operation::TagImage,
+    ] {
+        fault_round(operation, Fault::Disconnect, None).await;
+    }
+}
+
+#[tokio::test]
+async fn parallelism_bounds_concurrent_actions() {
+    let names: Vec<String> = (1..=12).map(|i| format!("h{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let world = World::with_latency(&refs, Duration::from_millis(5));
+    let config = config(&refs);
+    let options = ExecOptions {
+        parallelism: 3,
+        ..ExecOptions::default()
+    };
+    let planned = world.plan_default(&config, "v1").await;
+    let before = world.meter.max_concurrent_calls();
+    assert!(before > 3, "observe runs hosts in parallel");
+    let meter = Arc::new(CallMeter::default());
+    let world = World {
+        hosts: world
+            .hosts
+            .into_keys()
+            .map(|name| {
+                let host = FakeHost::new(name.clone(), world.registry.clone())
+                    .with_latency(Duration::from_millis(5))
+                    .with_meter(meter.clone());
+                (name, Arc::new(host))
+            })
+            .collect(),
+        registry: world.registry,
+        meter: meter.clone(),
+    };
+    let outcome = execute(
+        &planned.plan,
+        &world.exec_hosts(),
+        &options,
+        &QuietReporter,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert!(
+        meter.max_concurrent_calls() <= 3,
+        "{}",
+        meter.max_concurrent_calls()
+    );
+    assert!(meter.max_concurrent_calls() >= 2);
+}
+
+/// Records the order in which actions start and finish.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+}
+
+impl Reporter for Recorder {
+    fn action_started(&self, plan: &Plan, id: ActionId) {
+        let node = plan.node(id);
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("start {} {}", node.host, node.action));
+    }
+    fn action_finished(&self, plan: &Plan, id: ActionId, _took: Duration) {
+        let node = plan.node(id);
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("done {} {}", node.host, node.action));
+    }
+}
+
+#[tokio::test]
+async fn boot_limit_deploys_one_group_after_the_other() {
+    let world = World::with_latency(&["h1", "h2", "h3"], Duration::from_millis(2));
+    let mut config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    config.boot = Boot {
+        limit: Some(BootLimit::Hosts(1)),
+        wait: None,
+        parallel_roles: false,
+    };
+    let planned = world.plan_default(&config, "v2").await;
+    let recorder = Recorder::default();
+    let outcome = execute(
+        &planned.plan,
+        &world.exec_hosts(),
+        &ExecOptions::default(),
+        &recorder,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(outcome.succeeded());
+    let events = recorder.events.lock().unwrap().clone();
+    let position = |text: &str| events.iter().position(|e| e == text).unwrap();
+    assert!(
+        position("done h1 stop app-web-v1")
+            < position("start h2 run app-web-v2 (registry.test/app:v2)")
+    );
+    assert!(
+        position("done h2 stop app-web-v1")
+            < position("start h3 run app-web-v2 (registry.test/app:v2)")
+    );
+}
+
+#[tokio::test]
+async fn cancelling_mid_run_rolls_back_hosts_caught_half_way() {
+    let world = World::with_latency(&["h1", "h2", "h3"], Duration::from_millis(20));
+    let config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let planned = world.plan_default(&config, "v2").await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(70)).await;
+        trigger.cancel();
+    });
+    let outcome = execute(
+        &planned.plan,
+        &world.exec_hosts(),
+        &ExecOptions::default(),
+        &QuietReporter,
+        cancel,
+    )
+    .await;
+    assert_eq!(outcome.cancelled.as_deref(), Some("interrupted"));
+    for host in ["h1", "h2", "h3"] {
+        let serving = world.serving(host);
+        let running = world.running(host);
+        // Never half-switched: either still on v1 (rolled back or untouched) or fully on v2.
+        match &outcome.hosts[host] {
+            HostOutcome::Converged => assert_eq!(serving.as_deref(), Some("v2"), "{host}"),
+            HostOutcome::RolledBack { .. } | HostOutcome::Cancelled => {
+                assert_eq!(serving.as_deref(), Some("v1"), "{host}");
+                assert_eq!(running, vec!["app-web-v1"], "{host}");
+            }
+            other => panic!("{host}: {other:?}"),
+        }
+    }
+    assert!(world.apply(&config, "v2").await.succeeded());
+}
+
+#[tokio::test]
+async fn fail_fast_stops_other_hosts_too() {
+    let world = World::with_latency(&["h1", "h2"], Duration::from_millis(10));
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::PullImage,
+        Fault::Fail("denied".into()),
+    ));
+    let options = ExecOptions {
+        fail_fast: true,
+        ..ExecOptions::default()
+    };
+    let outcome = world.apply_with(&config, "v2", &options, false).await;
+    assert!(outcome.cancelled.is_some());
+    assert_eq!(world.serving("h2").as_deref(), Some("v1"));
+    assert!(!outcome.succeeded());
+}
+
+#[tokio::test]
+async fn the_root_cause_is_reported_not_the_cascade() {
+    let world = World::new(&["h1", "h2"]);
+    let mut config = config(&["h1"]);
+    config
+        .roles
+        .push(testing::role("workers", &["h2"], None, Env::default()));
+    world.hosts["h1"].inject(
+        FaultRule::once(Operation::PullImage, Fault::Fail("manifest unknown".into()))
+            .matching("registry.test/app"),
+    );
+    let outcome = world.apply(&config, "v1").await;
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h1"] else {
+        panic!("{:?}", outcome.hosts["h1"]);
+    };
+    assert!(
+        cause.contains("pull registry.test/app:v1 failed"),
+        "{cause}"
+    );
+    let HostOutcome::Skipped { cause } = &outcome.hosts["h2"] else {
+        panic!("{:?}", outcome.hosts["h2"]);
+    };
+    assert!(cause.contains("h1"), "{cause}");
+    assert!(world.running("h2").is_empty());
+}
+
+#[tokio::test]
+async fn registry_credentials_travel_with_each_pull() {
+    let world = World::new(&["h1"]);
+    let mut config = config(&["h1"]);
+    config.registry.password = Some(crate::config::ValueOrSecret::Value("wrong".into()));
+    let outcome = world.apply(&config, "v1").await;
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h1"] else {
+        panic!("{:?}", outcome.hosts["h1"]);
+    };
+    assert!(cause.contains("unauthorized"), "{cause}");
+}

@@ -1,0 +1,205 @@
+//! One role's app container on one host, as Kamal's `docker run` would create it.
+//!
+//! The order of the pieces follows `Kamal::Commands::App#run`: name, network, hostname, the
+//! `KAMAL_*` variables, the role's clear env and env file, logging, volumes, the asset volume,
+//! labels, then the role's own docker options (which come last on Kamal's command line and so
+//! win over everything before them).
+
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Role, RoleHost};
+use crate::desired::env::{clear_value_in_container, env_file_contents, resolve_secrets};
+use crate::desired::{
+    DesiredApp, DesiredError, DesiredFile, DesiredInputs, Readiness, SecretValues, hostname_suffix,
+};
+use crate::docker_args::{self, TranslatedOptions};
+use crate::host::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
+use crate::naming::{
+    self, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, ServiceNames, container_hostname,
+};
+use crate::proxy::{ProxyRoute, RouteFiles};
+
+/// The desired app container of `role` on `host`.
+pub(super) fn desired_app(
+    config: &Config,
+    names: &ServiceNames,
+    role: &Role,
+    role_host: &RoleHost,
+    secrets: &dyn SecretValues,
+    inputs: &DesiredInputs<'_>,
+) -> Result<DesiredApp, DesiredError> {
+    let host = role_host.host.as_str();
+    let version = inputs.version;
+    let container_name = names.app_container(&role.name, version);
+    let translated =
+        docker_args::translate(&role.options).map_err(|source| DesiredError::RoleOptions {
+            role: role.name.clone(),
+            source,
+        })?;
+
+    let env = config.env_for(role, role_host);
+    let secret_env = resolve_secrets(&env, secrets)?;
+    let mut container_env: BTreeMap<String, EnvValue> = BTreeMap::new();
+    // The env file comes first on docker's side; `--env` values given later replace its entries.
+    for (name, value) in &secret_env {
+        container_env.insert(name.clone(), EnvValue::Secret(value.clone()));
+    }
+    let mut clear = vec![
+        ("KAMAL_CONTAINER_NAME".to_string(), container_name.clone()),
+        ("KAMAL_VERSION".to_string(), version.to_string()),
+        ("KAMAL_HOST".to_string(), host.to_string()),
+    ];
+    if let Some(destination) = &config.destination {
+        clear.push(("KAMAL_DESTINATION".to_string(), destination.clone()));
+    }
+    clear.extend(
+        env.clear
+            .iter()
+            .map(|(name, value)| (name.clone(), clear_value_in_container(value))),
+    );
+    clear.extend(translated.env.iter().cloned());
+    for (name, value) in clear {
+        container_env.insert(name, EnvValue::Clear(value));
+    }
+
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_SERVICE.to_string(), config.service.clone());
+    labels.insert(LABEL_ROLE.to_string(), role.name.clone());
+    labels.insert(
+        LABEL_DESTINATION.to_string(),
+        config.destination.clone().unwrap_or_default(),
+    );
+    labels.extend(role.labels.clone());
+    labels.extend(translated.labels.iter().cloned());
+
+    let mut binds: Vec<String> = role.volumes.clone();
+    if let (Some(asset_path), Some(_)) = (&role.asset_path, &role.proxy) {
+        binds.push(asset_volume(names, &role.name, version, asset_path));
+    }
+    binds.extend(translated.binds.iter().cloned());
+
+    let route = role.proxy.as_ref().map(|proxy| {
+        let apps_config = format!(
+            "{}/{}",
+            naming::PROXY_APPS_CONFIG_MOUNT,
+            names.service_with_destination()
+        );
+        let files = RouteFiles {
+            tls_directory: Some(format!("{apps_config}/tls/{}", role.name)),
+            error_pages: config
+                .error_pages_path
+                .as_ref()
+                .map(|_| format!("{apps_config}/error_pages/{version}")),
+        };
+        ProxyRoute::new(
+            names.proxy_service(&role.name),
+            proxy,
+            config.deploy_timeout,
+            config.drain_timeout,
+            &files,
+        )
+    });
+    let readiness = if route.is_some() {
+        Readiness::Proxy
+    } else {
+        Readiness::Docker {
+            timeout: config.deploy_timeout,
+            readiness_delay: config.readiness_delay,
+        }
+    };
+    // Kamal stops proxied roles with Docker's default timeout and the others with drain_timeout.
+    let stop_timeout = role.stop_timeout.or(if route.is_some() {
+        None
+    } else {
+        Some(config.drain_timeout)
+    });
+
+    let container =
+        ContainerSpec {
+            hostname: Some(translated.hostname.clone().unwrap_or_else(|| {
+                container_hostname(host, &hostname_suffix(host, &container_name))
+            })),
+            name: container_name,
+            image: format!("{}:{version}", config.repository()),
+            cmd: role.cmd.as_deref().map(split_command),
+            env: container_env,
+            labels,
+            network: Some(naming::NETWORK.to_string()),
+            restart_policy: restart_policy(&role.restart_policy),
+            log_config: log_config(&role.logging.driver, &role.logging.options, &translated),
+            binds,
+            ports: translated.ports.clone(),
+            options: translated.options,
+        };
+
+    Ok(DesiredApp {
+        role: role.name.clone(),
+        primary: role.name == config.primary_role,
+        container,
+        env_file: DesiredFile::new(
+            names.role_env_file(&role.name),
+            env_file_contents(&secret_env),
+            0o600,
+        ),
+        route,
+        readiness,
+        stop_timeout,
+    })
+}
+
+/// The asset bridging volume of a role (Kamal's `asset_volume`).
+fn asset_volume(names: &ServiceNames, role: &str, version: &str, asset_path: &str) -> String {
+    let (path, options) = match asset_path.split_once(':') {
+        Some((path, options)) => (path, Some(options)),
+        None => (asset_path, None),
+    };
+    let mut volume = format!(
+        "$PWD/{}/assets/volumes/{role}-{version}:{path}",
+        names.app_dir()
+    );
+    if let Some(options) = options {
+        volume.push(':');
+        volume.push_str(options);
+    }
+    volume
+}
+
+/// `cmd:` as the docker CLI splits it when Kamal appends it to `docker run`.
+pub(super) fn split_command(cmd: &str) -> Vec<String> {
+    shlex::split(cmd).unwrap_or_else(|| cmd.split_whitespace().map(str::to_string).collect())
+}
+
+/// `unless-stopped`, `on-failure:3`, ...
+pub(super) fn restart_policy(policy: &str) -> RestartPolicy {
+    match policy.split_once(':') {
+        Some((name, count)) => RestartPolicy {
+            name: name.to_string(),
+            maximum_retry_count: count.parse().ok(),
+        },
+        None => RestartPolicy {
+            name: policy.to_string(),
+            maximum_retry_count: None,
+        },
+    }
+}
+
+/// Kamal's logging arguments: the configured driver and options, or `max-size=10m` when nothing
+/// is configured; `--log-driver`/`--log-opt` in `options:` come later and win.
+pub(super) fn log_config(
+    driver: &Option<String>,
+    options: &BTreeMap<String, String>,
+    translated: &TranslatedOptions,
+) -> LogConfig {
+    let mut log = LogConfig {
+        driver: driver.clone(),
+        options: options.clone(),
+    };
+    if log.driver.is_none() && log.options.is_empty() {
+        log.options.insert("max-size".into(), "10m".into());
+    }
+    if let Some(driver) = &translated.log_driver {
+        log.driver = Some(driver.clone());
+    }
+    log.options.extend(translated.log_options.iter().cloned());
+    log
+}

@@ -1,0 +1,373 @@
+//! Desired state: what every host should run, from the configuration and a version.
+//!
+//! `build(config, secrets, version)` is a pure function. For each host it lists the app
+//! container of each role with Kamal's exact name, labels, env, options and logging; the env
+//! file each container reads; the kamal-proxy route of each proxied role; the accessories; and
+//! whether the host needs the `kamal` network and the proxy. Paths under the SSH user's home are
+//! written with `$PWD`, as Kamal writes them; the diff expands them with the home directory it
+//! observed.
+//!
+//! Nothing here looks at a host: two builds from the same inputs are equal.
+
+mod accessory;
+mod app;
+pub mod env;
+mod proxy_container;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Registry, ValueOrSecret};
+use crate::docker_args::DockerArgError;
+use crate::host::{ContainerSpec, RegistryAuth};
+use crate::naming::ServiceNames;
+use crate::proxy::ProxyRoute;
+use crate::secret::Secret;
+
+pub use env::{MissingSecret, SecretValues};
+
+/// Which hosts and roles a command works on (`-h/--hosts`, `-r/--roles`, with `*` wildcards).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub hosts: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Selection {
+    /// True when no filter is set.
+    pub fn is_all(&self) -> bool {
+        self.hosts.is_empty() && self.roles.is_empty()
+    }
+
+    /// Whether a host passes the `--hosts` filter.
+    pub fn includes_host(&self, host: &str) -> bool {
+        self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|pattern| wildcard_match(pattern, host))
+    }
+
+    /// Whether a role passes the `--roles` filter.
+    pub fn includes_role(&self, role: &str) -> bool {
+        self.roles.is_empty()
+            || self
+                .roles
+                .iter()
+                .any(|pattern| wildcard_match(pattern, role))
+    }
+}
+
+/// Kamal's filter matching: `*` matches any run of characters, everything else is literal.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .filter(|&index| rest.is_char_boundary(index))
+                .any(|index| wildcard_match(tail, &rest[index..]))
+        }
+    }
+}
+
+/// The desired state of every selected host.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub names: ServiceNames,
+    pub version: String,
+    /// `<registry>/<image>` (what `latest` and the version are tags of).
+    pub repository: String,
+    /// `<repository>:<version>`.
+    pub image: String,
+    /// `<repository>:latest[-<dest>]`.
+    pub latest_image: String,
+    /// Credentials for pulls from the app's registry, when it needs any.
+    pub registry_auth: Option<RegistryAuth>,
+    /// Stopped containers (per role) and images kept for rollback.
+    pub retain_containers: usize,
+    pub primary_role: String,
+    /// Hosts in the configuration's order (primary role's hosts first).
+    pub hosts: Vec<DesiredHost>,
+}
+
+/// What one host should run.
+#[derive(Clone, Debug)]
+pub struct DesiredHost {
+    pub name: String,
+    pub apps: Vec<DesiredApp>,
+    pub accessories: Vec<DesiredAccessory>,
+    /// The kamal-proxy container, when any app or accessory on this host is proxied.
+    pub proxy: Option<DesiredProxy>,
+    /// The Docker network every container here joins.
+    pub network: Option<String>,
+    /// Every role deploy.yml puts on this host, selected or not: containers of other roles are
+    /// orphans, containers of unselected roles are none of this run's business.
+    pub configured_roles: Vec<String>,
+    /// The container names of every accessory deploy.yml puts on this host, selected or not.
+    pub configured_accessories: Vec<String>,
+}
+
+/// One role's app container on one host.
+#[derive(Clone, Debug)]
+pub struct DesiredApp {
+    pub role: String,
+    pub primary: bool,
+    pub container: ContainerSpec,
+    /// The role's secrets env file (written even when empty, as Kamal does).
+    pub env_file: DesiredFile,
+    /// The route to switch to the container, for proxied roles.
+    pub route: Option<ProxyRoute>,
+    /// How a new container proves it is ready before the old one stops.
+    pub readiness: Readiness,
+    /// `docker stop -t` for the old container; `None` is Docker's default.
+    pub stop_timeout: Option<u64>,
+}
+
+/// How gantry knows a new container is ready to take over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// kamal-proxy's health-checked deploy is the gate.
+    Proxy,
+    /// Docker's own health check (or, without one, `running` plus `readiness_delay` seconds),
+    /// waited for up to `timeout` seconds.
+    Docker { timeout: u64, readiness_delay: u64 },
+}
+
+/// A file gantry keeps on a host, with a fingerprint so it can be compared without reading
+/// the contents back into a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredFile {
+    /// Relative to the SSH user's home.
+    pub path: String,
+    pub contents: Secret,
+    pub mode: u32,
+    /// SHA-256 of the contents, hex.
+    pub fingerprint: String,
+}
+
+impl DesiredFile {
+    /// A file with these contents and permission bits.
+    pub fn new(path: String, contents: Secret, mode: u32) -> Self {
+        let fingerprint = content_fingerprint(contents.expose().as_bytes());
+        DesiredFile {
+            path,
+            contents,
+            mode,
+            fingerprint,
+        }
+    }
+}
+
+/// The SHA-256 of some bytes, hex: how files on hosts are compared with desired contents.
+pub fn content_fingerprint(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One accessory on one host.
+#[derive(Clone, Debug)]
+pub struct DesiredAccessory {
+    /// The key under `accessories:`.
+    pub name: String,
+    pub container: ContainerSpec,
+    pub env_file: DesiredFile,
+    /// Files uploaded from the repository (`files:`), relative to the home directory.
+    pub files: Vec<DesiredFile>,
+    /// Directories created before boot (`directories:`), relative to the home directory.
+    pub directories: Vec<String>,
+    pub route: Option<ProxyRoute>,
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+/// The kamal-proxy container of a host.
+#[derive(Clone, Debug)]
+pub struct DesiredProxy {
+    pub container: ContainerSpec,
+    /// `.kamal/proxy/apps-config`, created before the proxy boots.
+    pub apps_config_dir: String,
+}
+
+/// Why the desired state cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DesiredError {
+    #[error(transparent)]
+    MissingSecret(#[from] MissingSecret),
+    #[error("role `{role}`: {source}")]
+    RoleOptions {
+        role: String,
+        #[source]
+        source: DockerArgError,
+    },
+    #[error("accessory `{accessory}`: {source}")]
+    AccessoryOptions {
+        accessory: String,
+        #[source]
+        source: DockerArgError,
+    },
+    #[error("proxy.run.options: {0}")]
+    ProxyOptions(#[source] DockerArgError),
+    #[error("accessory `{accessory}` file `{path}` could not be read: {message}")]
+    AccessoryFile {
+        accessory: String,
+        path: String,
+        message: String,
+    },
+}
+
+/// Inputs that are not part of the configuration.
+pub struct DesiredInputs<'a> {
+    pub version: &'a str,
+    pub selection: &'a Selection,
+    /// Reads a local file named by an accessory's `files:` (relative to the project).
+    pub read_local_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+}
+
+/// Docker Hub's address in credentials, used when `registry.server` is not set.
+const DOCKER_HUB: &str = "https://index.docker.io/v1/";
+
+/// The credentials a registry section names, `None` when it sets no username.
+pub fn registry_auth(
+    registry: &Registry,
+    secrets: &dyn SecretValues,
+) -> Result<Option<RegistryAuth>, MissingSecret> {
+    let resolve = |value: &ValueOrSecret, field: &str| -> Result<Secret, MissingSecret> {
+        match value {
+            ValueOrSecret::Value(value) => Ok(Secret::new(value.clone())),
+            ValueOrSecret::Secret(key) => {
+                secrets.secret(key).cloned().ok_or_else(|| MissingSecret {
+                    name: format!("registry.{field}"),
+                    key: key.clone(),
+                })
+            }
+        }
+    };
+    let (Some(username), Some(password)) = (&registry.username, &registry.password) else {
+        return Ok(None);
+    };
+    Ok(Some(RegistryAuth {
+        server: registry
+            .server
+            .clone()
+            .unwrap_or_else(|| DOCKER_HUB.to_string()),
+        username: resolve(username, "username")?.expose().to_string(),
+        password: resolve(password, "password")?,
+    }))
+}
+
+/// Builds the desired state of every selected host.
+pub fn build(
+    config: &Config,
+    secrets: &dyn SecretValues,
+    inputs: &DesiredInputs<'_>,
+) -> Result<Desired, DesiredError> {
+    let names = ServiceNames::for_config(config);
+    let repository = config.repository();
+    let mut hosts: Vec<DesiredHost> = Vec::new();
+    let host_entry = |hosts: &mut Vec<DesiredHost>, name: &str| -> usize {
+        if let Some(index) = hosts.iter().position(|host| host.name == name) {
+            return index;
+        }
+        hosts.push(DesiredHost {
+            name: name.to_string(),
+            apps: Vec::new(),
+            accessories: Vec::new(),
+            proxy: None,
+            network: None,
+            configured_roles: Vec::new(),
+            configured_accessories: Vec::new(),
+        });
+        hosts.len() - 1
+    };
+
+    for role in &config.roles {
+        if !inputs.selection.includes_role(&role.name) {
+            continue;
+        }
+        for role_host in &role.hosts {
+            if !inputs.selection.includes_host(&role_host.host) {
+                continue;
+            }
+            let app = app::desired_app(config, &names, role, role_host, secrets, inputs)?;
+            let index = host_entry(&mut hosts, &role_host.host);
+            hosts[index].apps.push(app);
+        }
+    }
+    // Accessories belong to no role: a --roles filter leaves them out, as Kamal's does.
+    if inputs.selection.roles.is_empty() {
+        for accessory in &config.accessories {
+            for host in &accessory.hosts {
+                if !inputs.selection.includes_host(host) {
+                    continue;
+                }
+                let desired =
+                    accessory::desired_accessory(config, &names, accessory, host, secrets, inputs)?;
+                let index = host_entry(&mut hosts, host);
+                hosts[index].accessories.push(desired);
+            }
+        }
+    }
+    for host in &mut hosts {
+        host.configured_roles = config
+            .roles
+            .iter()
+            .filter(|role| role.hosts.iter().any(|h| h.host == host.name))
+            .map(|role| role.name.clone())
+            .collect();
+        host.configured_accessories = config
+            .accessories
+            .iter()
+            .filter(|accessory| accessory.hosts.contains(&host.name))
+            .map(|accessory| accessory.service.clone())
+            .collect();
+        let proxied = host.apps.iter().any(|app| app.route.is_some())
+            || host.accessories.iter().any(|acc| acc.route.is_some());
+        if proxied {
+            host.proxy = Some(proxy_container::desired_proxy(config)?);
+        }
+        let needs_network = !host.apps.is_empty()
+            || proxied
+            || host
+                .accessories
+                .iter()
+                .any(|acc| acc.container.network.as_deref() == Some(crate::naming::NETWORK));
+        if needs_network {
+            host.network = Some(crate::naming::NETWORK.to_string());
+        }
+    }
+
+    Ok(Desired {
+        image: format!("{repository}:{}", inputs.version),
+        latest_image: format!("{repository}:{}", names.latest_tag()),
+        repository,
+        names,
+        version: inputs.version.to_string(),
+        registry_auth: registry_auth(&config.registry, secrets)?,
+        retain_containers: config.retain_containers as usize,
+        primary_role: config.primary_role.clone(),
+        hosts,
+    })
+}
+
+/// 12 hex digits derived from the host and container name: the unique suffix of Kamal's container
+/// hostname. Kamal draws it at random; a derived one keeps desired state a pure function.
+fn hostname_suffix(host: &str, container_name: &str) -> String {
+    let digest = Sha256::digest(format!("{host}\0{container_name}").as_bytes());
+    hex::encode(&digest[..6])
+}
+
+#[cfg(test)]
+mod tests;
+
+/// The spec with `$PWD` (Kamal's spelling of the SSH user's home in volume arguments) replaced
+/// by the home directory observed on the host.
+pub fn expand_home(spec: &ContainerSpec, home: &str) -> ContainerSpec {
+    let mut spec = spec.clone();
+    let home = home.trim_end_matches('/');
+    for bind in &mut spec.binds {
+        if let Some(rest) = bind.strip_prefix("$PWD") {
+            *bind = format!("{home}{rest}");
+        }
+    }
+    spec
+}

@@ -1,0 +1,177 @@
+//! `gantry details`: what runs where, from the same observation `plan` makes.
+//!
+//! Kamal's `details` prints raw `docker ps` tables; this reads the observed state instead, so it
+//! can say which container each route serves, which version is current and which are retained.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use crate::naming::{LABEL_ROLE, ServiceNames};
+use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
+use crate::proxy::ObservedRoute;
+
+/// The details of every host, as text.
+pub fn render(observed: &Observed, names: &ServiceNames, hosts_in_order: &[String]) -> String {
+    let mut out = String::new();
+    for host in hosts_in_order {
+        match observed.hosts.get(host) {
+            Some(ObservedHost::Reachable(state)) => host_text(&mut out, host, state, names),
+            Some(ObservedHost::Unreachable { reason }) => {
+                let _ = writeln!(out, "{host}: unreachable: {reason}");
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn host_text(out: &mut String, host: &str, state: &HostState, names: &ServiceNames) {
+    let _ = writeln!(out, "{host}");
+    let routes = state.routes.as_deref().unwrap_or_default();
+    if let Some(proxy) = &state.proxy {
+        let _ = writeln!(
+            out,
+            "  proxy      {}  {}  {}",
+            proxy.details.name,
+            proxy.details.image,
+            status_text(proxy)
+        );
+    } else {
+        let _ = writeln!(out, "  proxy      (none)");
+    }
+    for container in &state.app_containers {
+        let role = container
+            .details
+            .labels
+            .get(LABEL_ROLE)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let version = names
+            .version_of(role, &container.details.name)
+            .unwrap_or_default();
+        let served = route_for(routes, container)
+            .map(|route| format!("  ← route {}", route.service))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  app {role:<6} {}  version {version}  {}{served}",
+            container.details.name,
+            status_text(container)
+        );
+    }
+    for accessory in &state.accessories {
+        let _ = writeln!(
+            out,
+            "  accessory  {}  {}  {}",
+            accessory.details.name,
+            accessory.details.image,
+            status_text(accessory)
+        );
+    }
+    for route in routes {
+        let _ = writeln!(
+            out,
+            "  route      {}  hosts {}  paths {}  → {}  ({:?})",
+            route.service,
+            route
+                .settings
+                .hosts
+                .iter()
+                .map(|host| if host.is_empty() { "*" } else { host.as_str() })
+                .collect::<Vec<_>>()
+                .join(","),
+            route.settings.path_prefixes.join(","),
+            route.active_targets.join(","),
+            route.state
+        );
+    }
+    if let Some(lock) = &state.lock {
+        let _ = writeln!(out, "  lock       {}", lock.details.replace('\n', "; "));
+    }
+}
+
+fn status_text(container: &ObservedContainer) -> String {
+    match container.details.health {
+        Some(health) => format!("{} ({health:?})", container.details.status).to_lowercase(),
+        None => container.details.status.to_string(),
+    }
+}
+
+fn route_for<'a>(
+    routes: &'a [ObservedRoute],
+    container: &ObservedContainer,
+) -> Option<&'a ObservedRoute> {
+    let short_id = container.details.short_id();
+    routes.iter().find(|route| {
+        route
+            .active_targets
+            .iter()
+            .any(|target| target.split(':').next() == Some(short_id))
+    })
+}
+
+/// The details as JSON: per host, its containers (name, image, version, state, route) and routes.
+pub fn to_json(observed: &Observed, names: &ServiceNames, hosts_in_order: &[String]) -> Value {
+    let hosts: Vec<Value> = hosts_in_order
+        .iter()
+        .filter_map(|host| {
+            let observed = observed.hosts.get(host)?;
+            Some(match observed {
+                ObservedHost::Unreachable { reason } => {
+                    json!({"host": host, "status": "unreachable", "reason": reason})
+                }
+                ObservedHost::Reachable(state) => {
+                    let routes = state.routes.as_deref().unwrap_or_default();
+                    let container = |c: &ObservedContainer| {
+                        let role = c.details.labels.get(LABEL_ROLE);
+                        json!({
+                            "name": c.details.name,
+                            "image": c.details.image,
+                            "role": role,
+                            "version": role.and_then(|role| names.version_of(role, &c.details.name)),
+                            "status": c.details.status,
+                            "health": c.details.health,
+                            "route": route_for(routes, c).map(|route| route.service.clone()),
+                        })
+                    };
+                    json!({
+                        "host": host,
+                        "status": "reachable",
+                        "proxy": state.proxy.as_ref().map(container),
+                        "apps": state.app_containers.iter().map(container).collect::<Vec<_>>(),
+                        "accessories": state.accessories.iter().map(container).collect::<Vec<_>>(),
+                        "routes": routes,
+                        "lock": state.lock,
+                    })
+                }
+            })
+        })
+        .collect();
+    json!({ "service": names.service(), "destination": names.destination(), "hosts": hosts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn details_show_versions_and_which_container_a_route_serves() {
+        let config = testing::config(&["h1"]);
+        let observed = testing::observed_of(&testing::desired(&config, "v1"));
+        let names = ServiceNames::for_config(&config);
+        let text = render(&observed, &names, &["h1".to_string()]);
+        assert!(
+            text.contains("app web    app-web-v1  version v1  running  ← route app-web"),
+            "{text}"
+        );
+        assert!(
+            text.contains("route      app-web  hosts *  paths /"),
+            "{text}"
+        );
+        let json = to_json(&observed, &names, &["h1".to_string()]);
+        assert_eq!(json["hosts"][0]["apps"][0]["version"], "v1");
+        assert_eq!(json["hosts"][0]["apps"][0]["route"], "app-web");
+    }
+}

@@ -1,0 +1,506 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::config::{Accessory, Config, DockerOptions, Env};
+use crate::host::{ContainerStatus, ImageSummary};
+use crate::testing::{self, id, observed_of, state_mut};
+
+/// One line per change: `host kind resource reason`.
+fn lines(changes: &Changes) -> Vec<String> {
+    changes
+        .hosts
+        .iter()
+        .flat_map(|host| {
+            host.changes.iter().map(move |change| {
+                format!(
+                    "{} {:?} {:?} {:?}",
+                    host.host, change.kind, change.resource, change.reason
+                )
+            })
+        })
+        .collect()
+}
+
+fn plan_of(config: &Config, version: &str, observed: &Observed) -> Changes {
+    diff(
+        &testing::desired(config, version),
+        observed,
+        DiffOptions::default(),
+    )
+}
+
+#[test]
+fn a_converged_world_has_no_changes() {
+    let config = testing::config(&["h1", "h2"]);
+    let desired = testing::desired(&config, "v1");
+    let changes = diff(&desired, &observed_of(&desired), DiffOptions::default());
+    assert!(changes.is_empty(), "{:#?}", lines(&changes));
+    assert_eq!(changes.hosts.len(), 2);
+    assert!(changes.hosts.iter().all(|host| host.notes.is_empty()));
+}
+
+#[test]
+fn a_stopped_app_container_is_started() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").app_containers[0]
+        .details
+        .status = ContainerStatus::Exited;
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Update App { role: "web" } NotRunning { status: "exited" }"#]
+    );
+    let Work::DeployApp(deployment) = &changes.hosts[0].changes[0].work else {
+        panic!("expected a deployment");
+    };
+    assert!(matches!(deployment.start, StartMode::StartExisting(_)));
+    assert!(deployment.pull.is_none());
+}
+
+#[test]
+fn a_removed_container_is_created_again() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").app_containers.clear();
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Create App { role: "web" } Missing"#]
+    );
+}
+
+#[test]
+fn a_container_started_by_hand_with_another_image_is_replaced() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").app_containers[0]
+        .details
+        .image = "evil/app:hacked".into();
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Replace App { role: "web" } ConfigChanged"#]
+    );
+    let change = &changes.hosts[0].changes[0];
+    assert_eq!(
+        change.fields,
+        vec![FieldChange::changed(
+            "image",
+            "evil/app:hacked",
+            "registry.test/app:v1"
+        )]
+    );
+    let Work::DeployApp(deployment) = &change.work else {
+        panic!("expected a deployment");
+    };
+    let StartMode::RenameAndCreate { rename_to, .. } = &deployment.start else {
+        panic!("expected a rename: {:?}", deployment.start);
+    };
+    assert!(rename_to.starts_with("app-web-v1_replaced_"));
+    assert_eq!(rename_to.len(), "app-web-v1_replaced_".len() + 16);
+    assert_eq!(deployment.retire.len(), 1, "the running container retires");
+}
+
+#[test]
+fn a_changed_env_var_shows_old_and_new_values() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = observed_of(&desired);
+    let mut changed = config.clone();
+    changed.roles[0]
+        .env
+        .clear
+        .insert("RAILS_ENV".into(), "staging".into());
+    let changes = plan_of(&changed, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Replace App { role: "web" } ConfigChanged"#]
+    );
+    assert_eq!(
+        changes.hosts[0].changes[0].fields,
+        vec![FieldChange::changed(
+            "env.RAILS_ENV",
+            "production",
+            "staging"
+        )]
+    );
+}
+
+#[test]
+fn a_changed_secret_is_reported_without_its_values() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let state = state_mut(&mut observed, "h1");
+    for pair in &mut state.app_containers[0].details.env {
+        if pair.starts_with("DB_PASSWORD=") {
+            *pair = "DB_PASSWORD=old-secret-value".into();
+        }
+    }
+    state.file_fingerprints.insert(
+        ".kamal/apps/app/env/roles/web.env".into(),
+        Some("0ld".into()),
+    );
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Update File { path: ".kamal/apps/app/env/roles/web.env", owner: RoleEnv("web") } ContentChanged"#,
+            r#"h1 Replace App { role: "web" } ConfigChanged"#,
+        ]
+    );
+    let field = &changes.hosts[0].changes[1].fields[0];
+    assert_eq!(field, &FieldChange::changed_sensitive("env.DB_PASSWORD"));
+    let debug = format!("{:?}", changes.hosts[0].changes[1].fields);
+    assert!(!debug.contains("old-secret-value") && !debug.contains("s3cret-db"));
+}
+
+#[test]
+fn env_and_labels_inherited_from_the_image_are_not_differences() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = observed_of(&desired);
+    let state = match &observed.hosts["h1"] {
+        ObservedHost::Reachable(state) => state,
+        _ => unreachable!(),
+    };
+    let env = &state.app_containers[0].details.env;
+    assert!(env.iter().any(|pair| pair == "PATH=/usr/bin:/bin"));
+    assert!(plan_of(&config, "v1", &observed).is_empty());
+}
+
+#[test]
+fn a_new_version_replaces_retires_pulls_and_retags() {
+    let config = testing::config(&["h1"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let changes = plan_of(&config, "v2", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Replace App { role: "web" } NewVersion { from: Some("v1"), to: "v2" }"#,
+            r#"h1 Update LatestTag { reference: "registry.test/app:latest" } LatestOutdated"#,
+        ]
+    );
+    let change = &changes.hosts[0].changes[0];
+    assert!(change.fields.iter().any(|field| field.field == "image"));
+    let Work::DeployApp(deployment) = &change.work else {
+        panic!("expected a deployment");
+    };
+    assert_eq!(deployment.start, StartMode::Create);
+    assert_eq!(deployment.retire[0].name, "app-web-v1");
+    assert_eq!(
+        deployment.pull.as_ref().map(|pull| pull.image.as_str()),
+        Some("registry.test/app:v2")
+    );
+    assert_eq!(deployment.spec.name, "app-web-v2");
+}
+
+#[test]
+fn a_removed_role_takes_its_route_and_containers_with_it() {
+    let mut config = testing::config(&["h1"]);
+    let workers = testing::role("workers", &["h1"], config.proxy.clone(), Env::default());
+    config.roles.push(workers);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    config.roles.pop();
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Remove Route { service: "app-workers" } NotInConfig"#,
+            r#"h1 Remove Container { name: "app-workers-v1" } NotInConfig"#,
+        ]
+    );
+    let Work::RemoveContainers { stop_first, .. } = &changes.hosts[0].changes[1].work else {
+        panic!("expected a removal");
+    };
+    assert!(stop_first);
+}
+
+#[test]
+fn a_missing_or_misdirected_route_is_switched_back() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").routes = Some(Vec::new());
+    assert_eq!(
+        lines(&plan_of(&config, "v1", &observed)),
+        vec![r#"h1 Create Route { service: "app-web" } RouteMissing"#]
+    );
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").routes.as_mut().unwrap()[0].active_targets =
+        vec!["deadbeef0000:80".into()];
+    assert_eq!(
+        lines(&plan_of(&config, "v1", &observed)),
+        vec![
+            r#"h1 Update Route { service: "app-web" } RouteTarget { current: ["deadbeef0000:80"] }"#
+        ]
+    );
+}
+
+#[test]
+fn route_settings_changes_are_field_level() {
+    let config = testing::config(&["h1"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let mut changed = config.clone();
+    if let Some(proxy) = changed.roles[0].proxy.as_mut() {
+        proxy.healthcheck.path = Some("/health".into());
+    }
+    let changes = plan_of(&changed, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Update Route { service: "app-web" } RouteSettings"#]
+    );
+    assert_eq!(
+        changes.hosts[0].changes[0].fields,
+        vec![FieldChange::changed(
+            "route.health_check_path",
+            "\"/up\"",
+            "\"/health\""
+        )]
+    );
+}
+
+#[test]
+fn a_stale_route_of_a_renamed_role_is_removed_before_it_blocks() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let state = state_mut(&mut observed, "h1");
+    let mut stale = state.routes.as_ref().unwrap()[0].clone();
+    stale.service = "app-frontend".into();
+    state.routes.as_mut().unwrap().push(stale);
+    assert_eq!(
+        lines(&plan_of(&config, "v1", &observed)),
+        vec![r#"h1 Remove Route { service: "app-frontend" } StaleRoute"#]
+    );
+}
+
+#[test]
+fn stopped_containers_beyond_retention_are_removed_counting_this_plans_stops() {
+    let mut config = testing::config(&["h1"]);
+    config.retain_containers = 2;
+    let desired_v1 = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired_v1);
+    let state = state_mut(&mut observed, "h1");
+    let template = state.app_containers[0].clone();
+    for (index, version) in ["v0c", "v0b", "v0a"].iter().enumerate() {
+        let mut old = template.clone();
+        old.details.id = id(100 + index as u32);
+        old.details.name = format!("app-web-{version}");
+        old.details.status = ContainerStatus::Exited;
+        state.app_containers.push(old);
+    }
+    // Deploying v2 stops v1: stopped after the plan = v1, v0c, v0b, v0a; two are kept.
+    let changes = plan_of(&config, "v2", &observed);
+    let removed: Vec<String> = lines(&changes)
+        .into_iter()
+        .filter(|line| line.contains("BeyondRetention"))
+        .collect();
+    assert_eq!(
+        removed,
+        vec![
+            r#"h1 Remove Container { name: "app-web-v0b" } BeyondRetention { retain: 2 }"#,
+            r#"h1 Remove Container { name: "app-web-v0a" } BeyondRetention { retain: 2 }"#,
+        ]
+    );
+}
+
+#[test]
+fn unused_service_images_are_pruned() {
+    let config = testing::config(&["h1"]);
+    let mut observed = observed_of(&testing::desired(&config, "v1"));
+    state_mut(&mut observed, "h1")
+        .service_images
+        .push(ImageSummary {
+            id: "sha256:old".into(),
+            repo_tags: vec!["registry.test/app:v0".into()],
+            labels: BTreeMap::new(),
+            created: 0,
+        });
+    assert_eq!(
+        lines(&plan_of(&config, "v1", &observed)),
+        vec![r#"h1 Remove Image { reference: "registry.test/app:v0" } Unused"#]
+    );
+}
+
+#[test]
+fn missing_network_and_proxy_are_created() {
+    let config = testing::config(&["h1"]);
+    let mut observed = observed_of(&testing::desired(&config, "v1"));
+    let state = state_mut(&mut observed, "h1");
+    state.networks.retain(|network| network != "kamal");
+    state.proxy = None;
+    state.routes = None;
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Create Network { name: "kamal" } Missing"#,
+            "h1 Create Proxy Missing",
+            r#"h1 Create Route { service: "app-web" } RouteMissing"#,
+        ]
+    );
+}
+
+#[test]
+fn an_outdated_proxy_is_reported_and_rebooted_only_when_asked() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1")
+        .proxy
+        .as_mut()
+        .unwrap()
+        .details
+        .image = "basecamp/kamal-proxy:v0.8.4".into();
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert!(changes.is_empty());
+    assert!(matches!(
+        changes.hosts[0].notes[0],
+        Note::ProxyOutdated { .. }
+    ));
+    let changes = diff(
+        &desired,
+        &observed,
+        DiffOptions {
+            reboot_proxy: true,
+            ..DiffOptions::default()
+        },
+    );
+    assert_eq!(lines(&changes), vec!["h1 Replace Proxy ConfigChanged"]);
+}
+
+fn with_accessory(mut config: Config) -> Config {
+    config.accessories.push(Accessory {
+        name: "db".into(),
+        service: "app-db".into(),
+        image: "postgres:16".into(),
+        registry: None,
+        hosts: vec!["h1".into()],
+        cmd: None,
+        ports: Vec::new(),
+        labels: BTreeMap::new(),
+        options: DockerOptions::default(),
+        restart_policy: "unless-stopped".into(),
+        env: Env::default(),
+        files: Vec::new(),
+        directories: Vec::new(),
+        volumes: vec!["data:/var/lib/postgresql/data".into()],
+        network: "kamal".into(),
+        proxy: None,
+    });
+    config
+}
+
+#[test]
+fn accessories_are_created_reported_or_recreated() {
+    let config = with_accessory(testing::config(&["h1"]));
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    assert!(diff(&desired, &observed, DiffOptions::default()).is_empty());
+
+    state_mut(&mut observed, "h1").accessories[0].details.image = "postgres:15".into();
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert!(
+        changes.is_empty(),
+        "a changed accessory is never replaced silently"
+    );
+    assert!(matches!(
+        &changes.hosts[0].notes[0],
+        Note::AccessoryChanged { name, .. } if name == "db"
+    ));
+    let changes = diff(
+        &desired,
+        &observed,
+        DiffOptions {
+            recreate_accessories: true,
+            ..DiffOptions::default()
+        },
+    );
+    assert_eq!(
+        lines(&changes),
+        vec![r#"h1 Replace Accessory { name: "db" } ConfigChanged"#]
+    );
+
+    state_mut(&mut observed, "h1").accessories.clear();
+    assert_eq!(
+        lines(&diff(&desired, &observed, DiffOptions::default())),
+        vec![r#"h1 Create Accessory { name: "db" } Missing"#]
+    );
+}
+
+#[test]
+fn an_unreachable_host_has_no_changes_and_says_why() {
+    let config = testing::config(&["h1", "h2"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    observed.hosts.insert(
+        "h2".into(),
+        ObservedHost::Unreachable {
+            reason: "connection timed out".into(),
+        },
+    );
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert!(changes.is_empty());
+    assert_eq!(
+        changes.unreachable().collect::<Vec<_>>(),
+        vec![("h2", "connection timed out")]
+    );
+}
+
+#[test]
+fn a_held_lock_is_a_note() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").lock = Some(crate::observe::LockInfo::default());
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert!(matches!(changes.hosts[0].notes[0], Note::Locked(_)));
+}
+
+#[test]
+fn an_unfinished_journal_names_the_interrupted_run_and_what_it_left() {
+    let config = testing::config(&["h1"]);
+    let observed_v1 = observed_of(&testing::desired(&config, "v1"));
+    let mut observed = observed_v1.clone();
+    let state = state_mut(&mut observed, "h1");
+    let desired_v2 = testing::desired(&config, "v2");
+    let spec = crate::desired::expand_home(&desired_v2.hosts[0].apps[0].container, "/root");
+    let image = testing::image("sha256:app-v2", &["registry.test/app:v2"]);
+    state
+        .present_images
+        .insert("registry.test/app:v2".into(), Some(image.id.clone()));
+    let mut orphan = testing::running(&spec, &id(77), &image);
+    orphan
+        .details
+        .labels
+        .insert("gantry.run".into(), "run-42".into());
+    state.app_containers.insert(0, orphan);
+    state.journal = Some(
+        serde_json::json!({
+            "run": "run-42", "command": "apply", "by": "jane", "version": "v2",
+            "started_at": "2026-11-26T10:00:00Z", "status": "running",
+            "actions": [], "finished_at": null
+        })
+        .to_string(),
+    );
+    let changes = plan_of(&config, "v2", &observed);
+    let Note::Interrupted { run, detail } = &changes.hosts[0].notes[0] else {
+        panic!("{:?}", changes.hosts[0].notes);
+    };
+    assert_eq!(run, "run-42");
+    assert!(detail.contains("app-web-v2 (running)"), "{detail}");
+    // The half-deployed container is kept and the route switched to it: completion.
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Update Route { service: "app-web" } RouteTarget { current: ["000000000001:80"] }"#,
+            r#"h1 Update Container { name: "app-web-v1" } NotCurrent"#,
+            r#"h1 Update LatestTag { reference: "registry.test/app:latest" } LatestOutdated"#,
+        ]
+    );
+}

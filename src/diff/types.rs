@@ -1,0 +1,376 @@
+//! The values the diff produces.
+
+use serde::Serialize;
+
+use crate::desired::{DesiredFile, Readiness};
+use crate::host::{ContainerSpec, RegistryAuth};
+use crate::observe::LockInfo;
+use crate::proxy::ProxyRoute;
+
+/// Every host's changes, in the configuration's host order.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub hosts: Vec<HostChanges>,
+}
+
+impl Changes {
+    /// True when no host needs anything (unreachable hosts aside).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.iter().all(|host| host.changes.is_empty())
+    }
+
+    /// Hosts that could not be observed.
+    pub fn unreachable(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.hosts.iter().filter_map(|host| match &host.reach {
+            Reach::Unreachable { reason } => Some((host.host.as_str(), reason.as_str())),
+            Reach::Reachable => None,
+        })
+    }
+}
+
+/// One host's changes.
+#[derive(Clone, Debug)]
+pub struct HostChanges {
+    pub host: String,
+    pub reach: Reach,
+    pub changes: Vec<Change>,
+    /// Differences gantry reports but leaves alone (an outdated proxy without `--reboot-proxy`,
+    /// an accessory that is no longer configured, a held lock).
+    pub notes: Vec<Note>,
+}
+
+/// Whether the host answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reach {
+    Reachable,
+    Unreachable { reason: String },
+}
+
+/// One resource that must change.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub resource: Resource,
+    pub kind: ChangeKind,
+    pub reason: Reason,
+    /// Field-level differences (empty for creations and removals).
+    pub fields: Vec<FieldChange>,
+    pub work: Work,
+}
+
+/// What kind of change, in Terraform's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// `+`: the resource does not exist yet.
+    Create,
+    /// `~`: changed in place (started, stopped, re-pointed, rewritten).
+    Update,
+    /// `-/+`: a new resource takes over from the old one.
+    Replace,
+    /// `-`: removed.
+    Remove,
+}
+
+/// The thing a change is about; its `Display` is the address shown in plans.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Resource {
+    Network { name: String },
+    Proxy,
+    File { path: String, owner: FileOwner },
+    Directory { path: String },
+    App { role: String },
+    Route { service: String },
+    Container { name: String },
+    Accessory { name: String },
+    Image { reference: String },
+    LatestTag { reference: String },
+}
+
+impl Resource {
+    /// The resource's address under its host (`app/web`, `route/app-web`, `proxy`): stable, for
+    /// JSON and for people to grep.
+    pub fn path(&self) -> String {
+        match self {
+            Resource::Network { name } => format!("network/{name}"),
+            Resource::Proxy => "proxy".to_string(),
+            Resource::File { path, .. } => format!("file/{path}"),
+            Resource::Directory { path } => format!("directory/{path}"),
+            Resource::App { role } => format!("app/{role}"),
+            Resource::Route { service } => format!("route/{service}"),
+            Resource::Container { name } => format!("container/{name}"),
+            Resource::Accessory { name } => format!("accessory/{name}"),
+            Resource::Image { reference } => format!("image/{reference}"),
+            Resource::LatestTag { reference } => format!("tag/{reference}"),
+        }
+    }
+}
+
+/// Whose file an env or accessory file is, for display.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum FileOwner {
+    RoleEnv(String),
+    AccessoryEnv(String),
+    AccessoryFile(String),
+}
+
+/// Why a change is needed: the decision that forced it, made where it was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// Not on the host.
+    Missing,
+    /// Exists, but not running.
+    NotRunning { status: String },
+    /// A new version replaces the running one.
+    NewVersion { from: Option<String>, to: String },
+    /// The configuration differs (see the fields).
+    ConfigChanged,
+    /// The file's contents differ from the configuration.
+    ContentChanged,
+    /// The route is missing from kamal-proxy.
+    RouteMissing,
+    /// The route sends traffic to another container.
+    RouteTarget { current: Vec<String> },
+    /// The route's settings differ (see the fields).
+    RouteSettings,
+    /// The route is paused or stopped (maintenance) and should serve.
+    RouteNotServing { state: String },
+    /// A container of an older version still runs beside the current one.
+    NotCurrent,
+    /// deploy.yml no longer has this role or accessory.
+    NotInConfig,
+    /// A route that points at this service's containers under a name deploy.yml no longer uses.
+    StaleRoute,
+    /// More stopped containers than `retain_containers`.
+    BeyondRetention { retain: usize },
+    /// An image no container uses any more.
+    Unused,
+    /// `latest` does not point at the running version.
+    LatestOutdated,
+}
+
+/// A difference worth reporting that the plan does not act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// The proxy's image or options differ; `--reboot-proxy` replaces it (a reboot drops traffic).
+    ProxyOutdated { fields: Vec<FieldChange> },
+    /// An accessory's configuration differs; `--recreate-accessories` replaces it.
+    AccessoryChanged {
+        name: String,
+        fields: Vec<FieldChange>,
+    },
+    /// An accessory container deploy.yml does not name; only `accessory remove` removes one.
+    AccessoryNotInConfig { container: String },
+    /// The deploy lock is held.
+    Locked(LockInfo),
+    /// A container created by a gantry run that did not finish.
+    Interrupted { run: String, detail: String },
+}
+
+/// One field's difference. A sensitive field never carries values.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub sensitive: bool,
+}
+
+impl FieldChange {
+    pub(crate) fn changed(field: &str, before: &str, after: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: Some(before.to_string()),
+            after: Some(after.to_string()),
+            sensitive: false,
+        }
+    }
+
+    pub(crate) fn added(field: &str, after: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: None,
+            after: Some(after.to_string()),
+            sensitive: false,
+        }
+    }
+
+    /// A field that goes away; its value is not shown (it could be a former secret).
+    pub(crate) fn removed(field: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: None,
+            after: None,
+            sensitive: false,
+        }
+    }
+
+    /// A field that goes away, value shown (labels, volumes, ports).
+    pub(crate) fn removed_value(field: &str, before: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: Some(before.to_string()),
+            after: None,
+            sensitive: false,
+        }
+    }
+
+    pub(crate) fn changed_sensitive(field: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: None,
+            after: None,
+            sensitive: true,
+        }
+    }
+
+    pub(crate) fn added_sensitive(field: &str) -> Self {
+        FieldChange {
+            field: field.to_string(),
+            before: None,
+            after: None,
+            sensitive: true,
+        }
+    }
+}
+
+/// A container on a host, by id (for API calls) and name (for people).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ContainerRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl ContainerRef {
+    /// The 12-character id kamal-proxy targets use.
+    pub fn short_id(&self) -> &str {
+        self.id.get(..12).unwrap_or(&self.id)
+    }
+}
+
+/// What the planner must do about a change: exactly the data for its actions.
+#[derive(Clone, Debug)]
+pub enum Work {
+    CreateNetwork {
+        name: String,
+    },
+    BootProxy {
+        spec: Box<ContainerSpec>,
+        apps_config_dir: String,
+        pull: bool,
+        /// The outdated proxy to stop and remove first (`--reboot-proxy`).
+        replaces: Option<ContainerRef>,
+    },
+    StartContainer {
+        container: ContainerRef,
+    },
+    WriteFile {
+        file: DesiredFile,
+    },
+    CreateDirectory {
+        path: String,
+    },
+    DeployApp(Box<AppDeployment>),
+    SwitchRoute {
+        route: Box<ProxyRoute>,
+        target: ContainerRef,
+        previous: PreviousRoute,
+    },
+    StopContainers {
+        containers: Vec<ContainerRef>,
+        timeout: Option<u64>,
+    },
+    RemoveContainers {
+        containers: Vec<ContainerRef>,
+        /// Stop gracefully first: the containers still run.
+        stop_first: bool,
+    },
+    RemoveRoute {
+        service: String,
+    },
+    BootAccessory(Box<AccessoryBoot>),
+    TagImage {
+        /// What to tag: the desired image reference.
+        source: String,
+        target: String,
+        /// The image id the tag named before, to put it back on rollback.
+        previous: Option<String>,
+    },
+    RemoveImages {
+        references: Vec<String>,
+    },
+}
+
+/// Everything that moves one role on one host to the desired container.
+#[derive(Clone, Debug)]
+pub struct AppDeployment {
+    pub role: String,
+    pub primary: bool,
+    /// The container to end up with (home directory already expanded).
+    pub spec: ContainerSpec,
+    /// Pull this image first, when the host does not have it.
+    pub pull: Option<PullImage>,
+    pub start: StartMode,
+    /// Where kamal-proxy sends traffic once the new container is healthy; `None` for roles
+    /// without the proxy, which wait on Docker instead.
+    pub route: Option<ProxyRoute>,
+    /// Where the route sent traffic before, to send it back on rollback.
+    pub previous_route: PreviousRoute,
+    pub readiness: Readiness,
+    /// Running containers of the role to stop once the new one serves.
+    pub retire: Vec<ContainerRef>,
+    /// `docker stop -t` for retired containers.
+    pub stop_timeout: Option<u64>,
+}
+
+/// Where a route sent traffic when the host was observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PreviousRoute {
+    /// kamal-proxy had no such route.
+    Absent,
+    /// To this container (the usual case: the version being replaced).
+    Container(ContainerRef),
+    /// To a target that is not one of this service's containers; it cannot be restored.
+    Elsewhere(String),
+}
+
+/// An image to pull and the credentials for it.
+#[derive(Clone, Debug)]
+pub struct PullImage {
+    pub image: String,
+    pub auth: Option<RegistryAuth>,
+}
+
+/// How the desired container comes to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Create it from the spec.
+    Create,
+    /// It exists with the right configuration and only needs starting.
+    StartExisting(ContainerRef),
+    /// A container with its name exists with another configuration: rename that one out of the
+    /// way (Kamal's `_replaced_` suffix), then create.
+    RenameAndCreate {
+        existing: ContainerRef,
+        rename_to: String,
+    },
+}
+
+/// Booting one accessory on one host.
+#[derive(Clone, Debug)]
+pub struct AccessoryBoot {
+    pub name: String,
+    pub spec: ContainerSpec,
+    pub pull: Option<PullImage>,
+    /// The env file and the uploaded `files:`, written before the container is created.
+    pub files: Vec<DesiredFile>,
+    /// `directories:`, created before the container is created.
+    pub directories: Vec<String>,
+    /// An existing container to remove first (`--recreate-accessories`).
+    pub replaces: Option<ContainerRef>,
+    pub route: Option<ProxyRoute>,
+}

@@ -1,0 +1,90 @@
+//! gantry's journal: what a run set out to do on a host, and whether it finished.
+//!
+//! Before its first change on a host, `apply` writes `.kamal/apps/<svc[-dest]>/gantry/
+//! journal.json` there (status `running`, the actions planned for that host); when it ends it
+//! writes the final status. A run killed in between (`kill -9`, a lost laptop) leaves `running`
+//! behind, and every container it created carries its run id (label `gantry.run`): the next plan
+//! names the interrupted run and what it left, and plans the completion or cleanup like any
+//! other difference. Kamal ignores the file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::{Host, HostError};
+use crate::naming::ServiceNames;
+
+/// How a run ended on a host, as far as the journal knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not (yet) finished: still running, or interrupted.
+    Running,
+    Converged,
+    RolledBack,
+    Failed,
+    Cancelled,
+}
+
+/// One run's record on one host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub run: String,
+    pub command: String,
+    pub by: String,
+    pub version: String,
+    pub started_at: String,
+    pub status: RunStatus,
+    /// The actions planned for this host, as the plan described them.
+    pub actions: Vec<String>,
+    pub finished_at: Option<String>,
+}
+
+impl Journal {
+    /// Reads a journal; anything unreadable is treated as no journal.
+    pub fn parse(text: &str) -> Option<Journal> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// True when the run never wrote its end.
+    pub fn unfinished(&self) -> bool {
+        self.status == RunStatus::Running
+    }
+}
+
+/// Writes the journal to a host (0644: it holds no secrets).
+pub async fn write(
+    host: &dyn Host,
+    names: &ServiceNames,
+    journal: &Journal,
+) -> Result<(), HostError> {
+    let text = serde_json::to_string_pretty(journal).unwrap_or_default();
+    host.write_file(&names.journal(), text.as_bytes(), 0o644)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fake::{FakeHost, FakeRegistry};
+
+    #[tokio::test]
+    async fn journal_round_trip() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let journal = Journal {
+            run: "r1".into(),
+            command: "apply".into(),
+            by: "jane".into(),
+            version: "v2".into(),
+            started_at: "2026-11-26T10:00:00Z".into(),
+            status: RunStatus::Running,
+            actions: vec!["run app-web-v2".into()],
+            finished_at: None,
+        };
+        write(&host, &names, &journal).await.unwrap();
+        let (bytes, _) = host.file(".kamal/apps/app/gantry/journal.json").unwrap();
+        let read = Journal::parse(&String::from_utf8(bytes).unwrap()).unwrap();
+        assert_eq!(read, journal);
+        assert!(read.unfinished());
+        assert_eq!(Journal::parse("not json"), None);
+    }
+}

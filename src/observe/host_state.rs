@@ -1,0 +1,235 @@
+//! One host's snapshot: two parallel bursts of requests through the [`Host`] seam.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::{join_all, try_join_all};
+
+use crate::desired::content_fingerprint;
+use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
+use crate::naming::{
+    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_CONTAINER, PROXY_STATE_FILE,
+};
+use crate::observe::lock::parse_lock_details;
+use crate::observe::{HostState, ObserveRequest, ObservedContainer};
+use crate::proxy;
+
+/// Reads everything `request` asks for on one host.
+pub async fn observe_host(
+    host: &dyn Host,
+    request: &ObserveRequest,
+) -> Result<HostState, HostError> {
+    let mut paths = request.files.clone();
+    paths.push(request.lock_details.clone());
+    paths.push(request.journal.clone());
+
+    let service_filter = ContainerFilter::labels([LABEL_SERVICE]);
+    let image_label = format!("{LABEL_SERVICE}={}", request.service);
+    // First burst: independent requests, all at once.
+    let (home, containers, proxy, networks, images, files, proxy_state, present, directories) = tokio::join!(
+        host.home_dir(),
+        host.list_containers(&service_filter),
+        host.inspect_container(PROXY_CONTAINER),
+        host.list_networks(),
+        host.list_images(Some(&image_label)),
+        host.read_files(&paths),
+        host.read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE),
+        join_all(request.images.iter().map(|image| host.inspect_image(image))),
+        existing_directories(host, &request.directories),
+    );
+    let home = home?;
+    let containers = containers?;
+    let proxy = proxy?;
+    let networks = networks?;
+    let service_images = images?;
+    let mut files = files?;
+    let directories = directories?;
+
+    let mut present_images = BTreeMap::new();
+    for (reference, result) in request.images.iter().zip(present) {
+        present_images.insert(reference.clone(), result?.map(|image| image.id));
+    }
+
+    let routes =
+        match (&proxy, proxy_state) {
+            (None, _) => None,
+            (Some(_), Ok(Some(contents))) => Some(proxy::parse_state(&contents).map_err(
+                |error| HostError::Command {
+                    host: host.name().to_string(),
+                    message: error.to_string(),
+                },
+            )?),
+            (Some(_), Ok(None)) => Some(Vec::new()),
+            (Some(_), Err(error)) if error.is_connection() => return Err(error),
+            // A proxy that has never saved state (or a stand-in without the file) has no routes.
+            (Some(_), Err(_)) => Some(Vec::new()),
+        };
+
+    let classified = classify(&containers, request);
+
+    // Second burst: inspect what the first one found, and the images behind it.
+    let wanted: Vec<&ContainerSummary> = classified
+        .apps
+        .iter()
+        .chain(classified.accessories.iter())
+        .copied()
+        .collect();
+    let details = try_join_all(
+        wanted
+            .iter()
+            .map(|summary| host.inspect_container(&summary.id)),
+    )
+    .await?;
+    let mut image_ids: BTreeSet<String> = details
+        .iter()
+        .flatten()
+        .map(|container| container.image_id.clone())
+        .collect();
+    if let Some(proxy) = &proxy {
+        image_ids.insert(proxy.image_id.clone());
+    }
+    let image_ids: Vec<String> = image_ids.into_iter().filter(|id| !id.is_empty()).collect();
+    let image_details = try_join_all(image_ids.iter().map(|id| host.inspect_image(id))).await?;
+    let images_by_id: BTreeMap<String, crate::host::ImageDetails> = image_ids
+        .into_iter()
+        .zip(image_details)
+        .filter_map(|(id, image)| image.map(|image| (id, image)))
+        .collect();
+    let observed = |container: crate::host::ContainerDetails| ObservedContainer {
+        image: images_by_id.get(&container.image_id).cloned(),
+        details: container,
+    };
+
+    let mut app_containers = Vec::new();
+    let mut accessories = Vec::new();
+    for (summary, container) in wanted.iter().zip(details) {
+        // A container removed between the two bursts is simply gone.
+        let Some(container) = container else { continue };
+        if classified.apps.iter().any(|app| app.id == summary.id) {
+            app_containers.push((summary.created, observed(container)));
+        } else {
+            accessories.push(observed(container));
+        }
+    }
+    app_containers.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| b.1.details.name.cmp(&a.1.details.name))
+    });
+
+    let file_fingerprints = request
+        .files
+        .iter()
+        .map(|path| {
+            let fingerprint = files
+                .get(path)
+                .and_then(|contents| contents.as_deref())
+                .map(content_fingerprint);
+            (path.clone(), fingerprint)
+        })
+        .collect();
+    let lock = files
+        .remove(&request.lock_details)
+        .flatten()
+        .map(|contents| parse_lock_details(&contents));
+    let journal = files
+        .remove(&request.journal)
+        .flatten()
+        .map(|contents| String::from_utf8_lossy(&contents).into_owned());
+
+    Ok(HostState {
+        home,
+        app_containers: app_containers
+            .into_iter()
+            .map(|(_, container)| container)
+            .collect(),
+        other_destination_images: classified
+            .other_destinations
+            .iter()
+            .map(|summary| summary.image_id.clone())
+            .collect(),
+        accessories,
+        proxy: proxy.map(observed),
+        routes,
+        networks,
+        service_images,
+        present_images,
+        file_fingerprints,
+        directories,
+        lock,
+        journal,
+    })
+}
+
+/// The containers of the first burst, sorted by what they are to this service.
+struct Classified<'a> {
+    apps: Vec<&'a ContainerSummary>,
+    other_destinations: Vec<&'a ContainerSummary>,
+    accessories: Vec<&'a ContainerSummary>,
+}
+
+fn classify<'a>(containers: &'a [ContainerSummary], request: &ObserveRequest) -> Classified<'a> {
+    let mut classified = Classified {
+        apps: Vec::new(),
+        other_destinations: Vec::new(),
+        accessories: Vec::new(),
+    };
+    for container in containers {
+        let label = |key: &str| container.labels.get(key).map(String::as_str);
+        let service = label(LABEL_SERVICE).unwrap_or_default();
+        if service == request.service {
+            match label(LABEL_DESTINATION) {
+                Some(destination)
+                    if destination == request.destination && label(LABEL_ROLE).is_some() =>
+                {
+                    classified.apps.push(container);
+                }
+                Some(destination) if destination == request.destination => {}
+                Some(_) => classified.other_destinations.push(container),
+                // Without a destination label Kamal cannot see the container: not ours.
+                None => {}
+            }
+        } else if request
+            .accessory_services
+            .iter()
+            .any(|name| name == service)
+            || (service.starts_with(&request.accessory_prefix)
+                && label(LABEL_ROLE).is_none()
+                && label(LABEL_DESTINATION).is_none())
+        {
+            classified.accessories.push(container);
+        }
+    }
+    classified
+}
+
+/// Which of these directories exist, in one command; no command at all when there are none.
+async fn existing_directories(
+    host: &dyn Host,
+    directories: &[String],
+) -> Result<BTreeMap<String, bool>, HostError> {
+    if directories.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut script = String::new();
+    for directory in directories {
+        let quoted = shlex::try_quote(directory).map_err(|_| HostError::Command {
+            host: host.name().to_string(),
+            message: format!("directory name {directory:?} cannot be quoted"),
+        })?;
+        script.push_str(&format!(
+            "if [ -d {quoted} ]; then echo y; else echo n; fi; "
+        ));
+    }
+    let output = host.run_command(&script).await?;
+    if !output.success() {
+        return Err(HostError::Command {
+            host: host.name().to_string(),
+            message: format!("checking accessory directories: {}", output.message()),
+        });
+    }
+    let answers: Vec<&str> = output.stdout.lines().collect();
+    Ok(directories
+        .iter()
+        .enumerate()
+        .map(|(index, directory)| (directory.clone(), answers.get(index) == Some(&"y")))
+        .collect())
+}

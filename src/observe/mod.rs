@@ -1,0 +1,191 @@
+//! Observe: read each host's live state once, in as few round trips as possible.
+//!
+//! Per host, one parallel burst asks for everything that carries this service's labels (and the
+//! proxy, networks, images, the few files gantry compares), then a second burst inspects the
+//! containers and images found. The result is a snapshot, [`Observed`]: the diff and the planner
+//! make no further calls, so a plan is a function of what was seen.
+//!
+//! An unreachable host is a value ([`ObservedHost::Unreachable`]), never an error that stops the
+//! others. A host whose state cannot be read in full is unreachable too: a partial snapshot
+//! would make the plan lie.
+
+mod host_state;
+mod lock;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{Desired, DesiredHost};
+use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
+use crate::proxy::ObservedRoute;
+
+pub use host_state::observe_host;
+pub use lock::{LockInfo, encode_lock_details, parse_lock_details};
+
+/// What every host looked like when gantry looked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub hosts: BTreeMap<String, ObservedHost>,
+}
+
+/// One host's snapshot, or why there is none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ObservedHost {
+    Reachable(Box<HostState>),
+    Unreachable { reason: String },
+}
+
+/// Everything gantry compares on one host.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    /// The SSH user's home directory (`$PWD` in Kamal's volume arguments).
+    pub home: String,
+    /// This service's app containers for this destination, every role and state, newest first.
+    pub app_containers: Vec<ObservedContainer>,
+    /// Containers of this service under other destinations: only their images matter (prune).
+    pub other_destination_images: Vec<String>,
+    /// Accessory containers: the configured ones, and containers that look like this service's
+    /// accessories but are no longer configured.
+    pub accessories: Vec<ObservedContainer>,
+    /// The kamal-proxy container.
+    pub proxy: Option<ObservedContainer>,
+    /// Routes from kamal-proxy's state file; `None` when there is no proxy to ask.
+    pub routes: Option<Vec<ObservedRoute>>,
+    pub networks: Vec<String>,
+    /// Images labelled with this service (what prune works on).
+    pub service_images: Vec<ImageSummary>,
+    /// Which of the images gantry may need are already on the host, by reference.
+    pub present_images: BTreeMap<String, Option<String>>,
+    /// SHA-256 of files gantry writes (env files, accessory files), `None` when missing.
+    pub file_fingerprints: BTreeMap<String, Option<String>>,
+    /// Directories gantry creates for accessories, and whether they exist.
+    pub directories: BTreeMap<String, bool>,
+    /// The deploy lock, when held.
+    pub lock: Option<LockInfo>,
+    /// gantry's journal of the last run on this host, raw JSON.
+    pub journal: Option<String>,
+}
+
+/// A container and the image it was created from (the defaults it inherited).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservedContainer {
+    pub details: ContainerDetails,
+    /// `None` when the image is gone from the host.
+    pub image: Option<ImageDetails>,
+}
+
+impl ObservedHost {
+    /// The snapshot, when the host answered.
+    pub fn state(&self) -> Option<&HostState> {
+        match self {
+            ObservedHost::Reachable(state) => Some(state),
+            ObservedHost::Unreachable { .. } => None,
+        }
+    }
+}
+
+/// What to look for on one host, derived from the desired state so observe reads exactly the
+/// files and images the diff will compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObserveRequest {
+    /// `service=<svc>`.
+    pub service: String,
+    /// `<svc>-` prefix of default accessory names, to find unconfigured ones.
+    pub accessory_prefix: String,
+    /// The destination label value (empty without a destination).
+    pub destination: String,
+    /// Service labels of the configured accessories on this host.
+    pub accessory_services: Vec<String>,
+    /// Images whose presence matters (app image, proxy image, accessory images, latest tag).
+    pub images: Vec<String>,
+    /// Files to fingerprint.
+    pub files: Vec<String>,
+    /// Directories to check.
+    pub directories: Vec<String>,
+    /// The lock's details file (read on every host; only the primary's matters).
+    pub lock_details: String,
+    /// gantry's journal.
+    pub journal: String,
+}
+
+impl ObserveRequest {
+    /// The request for one desired host.
+    pub fn for_host(desired: &Desired, host: &DesiredHost) -> Self {
+        let names = &desired.names;
+        let mut images = vec![desired.image.clone(), desired.latest_image.clone()];
+        let mut files = Vec::new();
+        let mut directories = Vec::new();
+        for app in &host.apps {
+            files.push(app.env_file.path.clone());
+        }
+        for accessory in &host.accessories {
+            images.push(accessory.container.image.clone());
+            files.push(accessory.env_file.path.clone());
+            files.extend(accessory.files.iter().map(|file| file.path.clone()));
+            directories.extend(accessory.directories.iter().cloned());
+        }
+        if let Some(proxy) = &host.proxy {
+            images.push(proxy.container.image.clone());
+        }
+        images.sort();
+        images.dedup();
+        ObserveRequest {
+            service: names.service().to_string(),
+            accessory_prefix: format!("{}-", names.service()),
+            destination: names.destination().unwrap_or("").to_string(),
+            accessory_services: host
+                .accessories
+                .iter()
+                .map(|accessory| accessory.container.name.clone())
+                .collect(),
+            images,
+            files,
+            directories,
+            lock_details: names.lock_details(),
+            journal: names.journal(),
+        }
+    }
+}
+
+/// Observes every desired host in parallel, at most `parallelism` at a time. `hosts` maps host
+/// names to connected hosts, or to the reason the connection failed.
+pub async fn observe_all(
+    desired: &Desired,
+    hosts: &BTreeMap<String, Result<Arc<dyn Host>, String>>,
+    parallelism: usize,
+) -> Observed {
+    let requests: Vec<(String, ObserveRequest)> = desired
+        .hosts
+        .iter()
+        .map(|host| (host.name.clone(), ObserveRequest::for_host(desired, host)))
+        .collect();
+    let results: Vec<(String, ObservedHost)> = stream::iter(requests)
+        .map(|(name, request)| {
+            let connection = hosts.get(&name).cloned();
+            async move {
+                let observed = match connection {
+                    Some(Ok(host)) => match observe_host(host.as_ref(), &request).await {
+                        Ok(state) => ObservedHost::Reachable(Box::new(state)),
+                        Err(error) => ObservedHost::Unreachable {
+                            reason: error.to_string(),
+                        },
+                    },
+                    Some(Err(reason)) => ObservedHost::Unreachable { reason },
+                    None => ObservedHost::Unreachable {
+                        reason: "not connected".to_string(),
+                    },
+                };
+                (name, observed)
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    Observed {
+        hosts: results.into_iter().collect(),
+    }
+}

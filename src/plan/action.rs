@@ -1,0 +1,187 @@
+//! Actions: one step on one host, each exactly one small [`Host`](crate::host::Host) sequence.
+//!
+//! Every action that changes something knows how to undo itself ([`Action::compensation`]),
+//! decided here at plan time from what was observed, so the executor never has to work out what
+//! "undo" means. Actions that cannot be undone (removals) are scheduled after everything that
+//! could still fail on their host, and are best effort.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::desired::DesiredFile;
+use crate::diff::ContainerRef;
+use crate::host::{ContainerSpec, RegistryAuth};
+use crate::proxy::ProxyRoute;
+
+/// One step of a plan.
+#[derive(Clone, Debug)]
+pub enum Action {
+    CreateNetwork {
+        name: String,
+    },
+    PullImage {
+        image: String,
+        auth: Option<RegistryAuth>,
+    },
+    WriteFile {
+        file: DesiredFile,
+    },
+    CreateDirectory {
+        path: String,
+    },
+    /// Create and start a container; the container is known by name until it exists.
+    RunContainer {
+        spec: Box<ContainerSpec>,
+    },
+    StartContainer {
+        container: ContainerRef,
+    },
+    StopContainer {
+        container: ContainerRef,
+        timeout: Option<u64>,
+    },
+    RenameContainer {
+        container: ContainerRef,
+        new_name: String,
+    },
+    /// Stop (when running) and remove.
+    RemoveContainer {
+        container: ContainerTarget,
+        stop_first: bool,
+    },
+    /// Wait until a container without a proxy route is ready: Docker's health check, or running
+    /// for `readiness_delay` seconds when it has none.
+    WaitReady {
+        container: String,
+        timeout: u64,
+        readiness_delay: u64,
+    },
+    /// `kamal-proxy deploy`: health-gated switch of a route to a container, then drain.
+    DeployRoute {
+        route: Box<ProxyRoute>,
+        container: ContainerTarget,
+    },
+    RemoveRoute {
+        service: String,
+    },
+    TagImage {
+        source: String,
+        target: String,
+    },
+    RemoveImage {
+        reference: String,
+    },
+    /// `boot.wait` between boot groups.
+    Sleep {
+        seconds: u64,
+    },
+}
+
+/// A container an action works on: one observed, or one an earlier action creates by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerTarget {
+    Existing(ContainerRef),
+    Named(String),
+}
+
+impl ContainerTarget {
+    /// What to hand the Docker API: the id when known, else the name.
+    pub fn id_or_name(&self) -> &str {
+        match self {
+            ContainerTarget::Existing(container) => &container.id,
+            ContainerTarget::Named(name) => name,
+        }
+    }
+
+    /// The name, for people.
+    pub fn name(&self) -> &str {
+        match self {
+            ContainerTarget::Existing(container) => &container.name,
+            ContainerTarget::Named(name) => name,
+        }
+    }
+}
+
+impl Action {
+    /// A stable word for the kind of action (JSON `kind`, DOT labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::CreateNetwork { .. } => "create_network",
+            Action::PullImage { .. } => "pull_image",
+            Action::WriteFile { .. } => "write_file",
+            Action::CreateDirectory { .. } => "create_directory",
+            Action::RunContainer { .. } => "run_container",
+            Action::StartContainer { .. } => "start_container",
+            Action::StopContainer { .. } => "stop_container",
+            Action::RenameContainer { .. } => "rename_container",
+            Action::RemoveContainer { .. } => "remove_container",
+            Action::WaitReady { .. } => "wait_ready",
+            Action::DeployRoute { .. } => "deploy_route",
+            Action::RemoveRoute { .. } => "remove_route",
+            Action::TagImage { .. } => "tag_image",
+            Action::RemoveImage { .. } => "remove_image",
+            Action::Sleep { .. } => "sleep",
+        }
+    }
+
+    /// The longest this action may take before it counts as failed; a hung host never hangs a
+    /// run (kamal#1587).
+    pub fn timeout(&self) -> Duration {
+        let seconds = match self {
+            Action::PullImage { .. } => 600,
+            Action::RunContainer { .. } | Action::StartContainer { .. } => 120,
+            Action::StopContainer { timeout, .. } => timeout.unwrap_or(10) + 30,
+            Action::RemoveContainer { .. } => 60,
+            Action::WaitReady { timeout, .. } => timeout + 15,
+            Action::DeployRoute { route, .. } => route.deploy_timeout + route.drain_timeout + 30,
+            Action::Sleep { seconds } => seconds + 5,
+            _ => 60,
+        };
+        Duration::from_secs(seconds)
+    }
+
+    /// True when the action changes nothing a rollback would need to restore (waits, pulls,
+    /// sleeps): it needs no compensation.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Action::WaitReady { .. } | Action::Sleep { .. } | Action::PullImage { .. }
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateNetwork { name } => write!(f, "create network {name}"),
+            Action::PullImage { image, .. } => write!(f, "pull {image}"),
+            Action::WriteFile { file } => write!(f, "write {} ({:04o})", file.path, file.mode),
+            Action::CreateDirectory { path } => write!(f, "create directory {path}"),
+            Action::RunContainer { spec } => write!(f, "run {} ({})", spec.name, spec.image),
+            Action::StartContainer { container } => write!(f, "start {}", container.name),
+            Action::StopContainer { container, .. } => write!(f, "stop {}", container.name),
+            Action::RenameContainer {
+                container,
+                new_name,
+            } => write!(f, "rename {} to {new_name}", container.name),
+            Action::RemoveContainer {
+                container,
+                stop_first,
+            } => {
+                if *stop_first {
+                    write!(f, "stop and remove {}", container.name())
+                } else {
+                    write!(f, "remove {}", container.name())
+                }
+            }
+            Action::WaitReady { container, .. } => write!(f, "wait until {container} is ready"),
+            Action::DeployRoute { route, container } => {
+                write!(f, "switch route {} to {}", route.service, container.name())
+            }
+            Action::RemoveRoute { service } => write!(f, "remove route {service}"),
+            Action::TagImage { source, target } => write!(f, "tag {source} as {target}"),
+            Action::RemoveImage { reference } => write!(f, "remove image {reference}"),
+            Action::Sleep { seconds } => write!(f, "wait {seconds}s before the next boot group"),
+        }
+    }
+}

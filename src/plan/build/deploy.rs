@@ -1,0 +1,193 @@
+//! The actions of one app deployment (pull, run or start, gate, retire) and of one accessory
+//! boot; rule 5 of `build`'s module docs is here: the gate comes before any stop.
+
+use crate::diff::{AccessoryBoot, AppDeployment, ContainerRef, PreviousRoute, StartMode};
+use crate::plan::build::{Builder, HostNodes, RoleDeploy};
+use crate::plan::{Action, ContainerTarget};
+
+impl Builder<'_> {
+    pub(super) fn app(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        deployment: &AppDeployment,
+        nodes: &mut HostNodes,
+    ) {
+        let spec = &deployment.spec;
+        let mut before_start = Vec::new();
+        if let Some(pull) = &deployment.pull {
+            before_start.push(self.pull(host, at, &pull.image, pull.auth.clone(), nodes));
+        }
+        let start = match &deployment.start {
+            StartMode::Create => self.run_container(host, at, spec.clone()),
+            StartMode::StartExisting(container) => self.add(
+                host,
+                at,
+                Action::StartContainer {
+                    container: container.clone(),
+                },
+                Some(Action::StopContainer {
+                    container: container.clone(),
+                    timeout: deployment.stop_timeout,
+                }),
+            ),
+            StartMode::RenameAndCreate {
+                existing,
+                rename_to,
+            } => {
+                let rename = self.add(
+                    host,
+                    at,
+                    Action::RenameContainer {
+                        container: existing.clone(),
+                        new_name: rename_to.clone(),
+                    },
+                    Some(Action::RenameContainer {
+                        container: ContainerRef {
+                            id: existing.id.clone(),
+                            name: rename_to.clone(),
+                        },
+                        new_name: existing.name.clone(),
+                    }),
+                );
+                before_start.push(rename);
+                self.run_container(host, at, spec.clone())
+            }
+        };
+        // Rule 2: the image and the env file come first.
+        self.edges(&before_start, start);
+        if !matches!(deployment.start, StartMode::StartExisting(_)) {
+            nodes.container_creators.push(start);
+            nodes.app_creators.push(start);
+        }
+        self.app_starts.push(start);
+
+        // Rule 5: the new container is ready before anything of the old one stops.
+        let gate = match &deployment.route {
+            Some(route) => {
+                let id = self.deploy_route(
+                    host,
+                    at,
+                    route,
+                    ContainerTarget::Named(spec.name.clone()),
+                    &deployment.previous_route,
+                );
+                nodes.route_deploys.push(id);
+                id
+            }
+            None => {
+                let (timeout, readiness_delay) = match deployment.readiness {
+                    crate::desired::Readiness::Docker {
+                        timeout,
+                        readiness_delay,
+                    } => (timeout, readiness_delay),
+                    crate::desired::Readiness::Proxy => (30, 0),
+                };
+                self.add(
+                    host,
+                    at,
+                    Action::WaitReady {
+                        container: spec.name.clone(),
+                        timeout,
+                        readiness_delay,
+                    },
+                    None,
+                )
+            }
+        };
+        self.edge(start, gate);
+        let mut finals = Vec::new();
+        for old in &deployment.retire {
+            let stop = self.add(
+                host,
+                at,
+                Action::StopContainer {
+                    container: old.clone(),
+                    timeout: deployment.stop_timeout,
+                },
+                Some(Action::StartContainer {
+                    container: old.clone(),
+                }),
+            );
+            self.edge(gate, stop);
+            finals.push(stop);
+        }
+        if finals.is_empty() {
+            finals.push(gate);
+        }
+        nodes.roles.push((start, finals.clone()));
+        self.role_deploys
+            .entry(deployment.role.clone())
+            .or_default()
+            .push(RoleDeploy {
+                host: host.to_string(),
+                primary: deployment.primary,
+                start,
+                gate,
+                finals,
+            });
+    }
+
+    pub(super) fn accessory(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        boot: &AccessoryBoot,
+        nodes: &mut HostNodes,
+    ) {
+        let mut before = Vec::new();
+        for directory in &boot.directories {
+            before.push(self.add(
+                host,
+                at,
+                Action::CreateDirectory {
+                    path: directory.clone(),
+                },
+                None,
+            ));
+        }
+        for file in &boot.files {
+            before.push(self.add(host, at, Action::WriteFile { file: file.clone() }, None));
+        }
+        if let Some(pull) = &boot.pull {
+            before.push(self.pull(host, at, &pull.image, pull.auth.clone(), nodes));
+        }
+        if let Some(old) = &boot.replaces {
+            // Recreating an accessory is asked for explicitly; its data lives in volumes and
+            // directories that the removal leaves alone.
+            before.push(self.add(
+                host,
+                at,
+                Action::RemoveContainer {
+                    container: ContainerTarget::Existing(old.clone()),
+                    stop_first: true,
+                },
+                None,
+            ));
+        }
+        let run = self.add(
+            host,
+            at,
+            Action::RunContainer {
+                spec: Box::new(boot.spec.clone()),
+            },
+            None,
+        );
+        self.edges(&before, run);
+        nodes.container_creators.push(run);
+        let mut last = run;
+        if let Some(route) = &boot.route {
+            let id = self.deploy_route(
+                host,
+                at,
+                route,
+                ContainerTarget::Named(boot.spec.name.clone()),
+                &PreviousRoute::Absent,
+            );
+            self.edge(run, id);
+            nodes.route_deploys.push(id);
+            last = id;
+        }
+        self.accessory_finals.push(last);
+    }
+}

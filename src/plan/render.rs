@@ -1,0 +1,278 @@
+//! The plan for people: Terraform's layout, per host.
+//!
+//! ```text
+//! gantry will perform the following actions:
+//!
+//!   # 10.0.0.1
+//!   -/+ app web: app-web-v2 replaces app-web-v1 (new version v1 → v2)
+//!         ~ env.RAILS_ENV: "production" → "staging"
+//!   ~ route app-web (sends traffic to 0123456789ab:80)
+//!
+//! Plan: 0 to add, 1 to change, 1 to replace, 0 to remove.
+//! ```
+//!
+//! Every sentence a plan shows about *why* comes from [`reason_text`]. Colour is used only when
+//! asked for (a terminal); the text is otherwise identical. Secret values never reach this
+//! module, and the final text still goes through the [`Redactor`] as a second line of defence.
+
+use std::fmt::Write;
+
+use owo_colors::OwoColorize;
+
+use crate::diff::{
+    Change, ChangeKind, FieldChange, FileOwner, HostChanges, Note, Reach, Reason, Resource,
+};
+use crate::plan::{Plan, Summary};
+use crate::secret::Redactor;
+
+/// How to draw a plan.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    pub color: bool,
+}
+
+/// The whole plan as text.
+pub fn render(plan: &Plan, options: RenderOptions, redactor: &Redactor) -> String {
+    let mut out = String::new();
+    let changes = &plan.changes;
+    let any_notes = changes.hosts.iter().any(|host| !host.notes.is_empty());
+    if plan.is_empty() {
+        out.push_str("No changes. Every host matches the configuration.\n");
+    } else {
+        out.push_str("gantry will perform the following actions:\n");
+        for host in changes.hosts.iter().filter(|host| !host.changes.is_empty()) {
+            out.push('\n');
+            render_host(host, options, &mut out);
+        }
+    }
+    let unreachable: Vec<&HostChanges> = changes
+        .hosts
+        .iter()
+        .filter(|host| matches!(host.reach, Reach::Unreachable { .. }))
+        .collect();
+    if !unreachable.is_empty() {
+        out.push('\n');
+        for host in unreachable {
+            if let Reach::Unreachable { reason } = &host.reach {
+                let line = format!("! {} is unreachable: {reason}", host.host);
+                paint(&mut out, &line, options, Paint::Error);
+                out.push_str("  (not planned; a rerun plans it once it answers)\n");
+            }
+        }
+    }
+    if any_notes {
+        out.push('\n');
+        for host in &changes.hosts {
+            for note in &host.notes {
+                paint(
+                    &mut out,
+                    &format!("! {}: {}", host.host, note_text(note)),
+                    options,
+                    Paint::Warning,
+                );
+            }
+        }
+    }
+    if !plan.is_empty() {
+        out.push('\n');
+        out.push_str(&summary_line(&plan.summary()));
+        out.push('\n');
+    }
+    redactor.redact(&out)
+}
+
+/// `Plan: 1 to add, 2 to change, 0 to replace, 1 to remove.`
+pub fn summary_line(summary: &Summary) -> String {
+    format!(
+        "Plan: {} to add, {} to change, {} to replace, {} to remove.",
+        summary.add, summary.change, summary.replace, summary.remove
+    )
+}
+
+fn render_host(host: &HostChanges, options: RenderOptions, out: &mut String) {
+    let _ = writeln!(out, "  # {}", host.host);
+    for change in &host.changes {
+        let (symbol, paint_as) = symbol(change.kind);
+        // Symbols are right-aligned, as Terraform's: "   +", "   ~", " -/+".
+        let line = format!(
+            "{symbol:>4} {} ({})",
+            resource_text(change),
+            reason_text(&change.reason)
+        );
+        paint(out, &line, options, paint_as);
+        for field in shown_fields(change) {
+            let _ = writeln!(out, "        {}", field_text(field));
+        }
+    }
+}
+
+/// The fields worth showing: a new version's image and `KAMAL_*` values follow from the version.
+fn shown_fields(change: &Change) -> impl Iterator<Item = &FieldChange> {
+    let new_version = matches!(change.reason, Reason::NewVersion { .. });
+    change.fields.iter().filter(move |field| {
+        !(new_version
+            && matches!(
+                field.field.as_str(),
+                "image" | "env.KAMAL_VERSION" | "env.KAMAL_CONTAINER_NAME"
+            ))
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Add,
+    Change,
+    Remove,
+    Warning,
+    Error,
+}
+
+fn paint(out: &mut String, line: &str, options: RenderOptions, paint: Paint) {
+    if options.color {
+        let _ = match paint {
+            Paint::Add => writeln!(out, "{}", line.green()),
+            Paint::Change => writeln!(out, "{}", line.yellow()),
+            Paint::Remove => writeln!(out, "{}", line.red()),
+            Paint::Warning => writeln!(out, "{}", line.yellow().bold()),
+            Paint::Error => writeln!(out, "{}", line.red().bold()),
+        };
+    } else {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+fn symbol(kind: ChangeKind) -> (&'static str, Paint) {
+    match kind {
+        ChangeKind::Create => ("+", Paint::Add),
+        ChangeKind::Update => ("~", Paint::Change),
+        ChangeKind::Replace => ("-/+", Paint::Change),
+        ChangeKind::Remove => ("-", Paint::Remove),
+    }
+}
+
+/// What a change is about, for people.
+pub fn resource_text(change: &Change) -> String {
+    match &change.resource {
+        Resource::App { role } => match &change.work {
+            crate::diff::Work::DeployApp(deployment) => {
+                match deployment
+                    .retire
+                    .iter()
+                    .find(|old| old.name != deployment.spec.name)
+                {
+                    Some(old) if change.kind == ChangeKind::Replace => {
+                        format!("app {role}: {} replaces {}", deployment.spec.name, old.name)
+                    }
+                    _ => format!("app {role}: {}", deployment.spec.name),
+                }
+            }
+            _ => format!("app {role}"),
+        },
+        other => resource_name(other),
+    }
+}
+
+/// A resource's name, without context.
+pub fn resource_name(resource: &Resource) -> String {
+    match resource {
+        Resource::Network { name } => format!("network {name}"),
+        Resource::Proxy => "proxy kamal-proxy".to_string(),
+        Resource::File { path, owner } => match owner {
+            FileOwner::RoleEnv(role) => format!("env file of role {role} ({path})"),
+            FileOwner::AccessoryEnv(name) => format!("env file of accessory {name} ({path})"),
+            FileOwner::AccessoryFile(name) => format!("file of accessory {name} ({path})"),
+        },
+        Resource::Directory { path } => format!("directory {path}"),
+        Resource::App { role } => format!("app {role}"),
+        Resource::Route { service } => format!("route {service}"),
+        Resource::Container { name } => format!("container {name}"),
+        Resource::Accessory { name } => format!("accessory {name}"),
+        Resource::Image { reference } => format!("image {reference}"),
+        Resource::LatestTag { reference } => format!("tag {reference}"),
+    }
+}
+
+/// Why, in words: the one place reasons become sentences.
+pub fn reason_text(reason: &Reason) -> String {
+    match reason {
+        Reason::Missing => "missing".to_string(),
+        Reason::NotRunning { status } => format!("{status}, should be running"),
+        Reason::NewVersion {
+            from: Some(from),
+            to,
+        } => format!("new version {from} → {to}"),
+        Reason::NewVersion { from: None, to } => format!("new version {to}"),
+        Reason::ConfigChanged => "configuration changed".to_string(),
+        Reason::ContentChanged => "contents changed".to_string(),
+        Reason::RouteMissing => "not in kamal-proxy".to_string(),
+        Reason::RouteTarget { current } if current.is_empty() => {
+            "sends traffic nowhere".to_string()
+        }
+        Reason::RouteTarget { current } => format!("sends traffic to {}", current.join(", ")),
+        Reason::RouteSettings => "route settings changed".to_string(),
+        Reason::RouteNotServing { state } => format!("{state}, should be serving"),
+        Reason::NotCurrent => "an older version still running".to_string(),
+        Reason::NotInConfig => "not in deploy.yml".to_string(),
+        Reason::StaleRoute => "stale route of this service under an old name".to_string(),
+        Reason::BeyondRetention { retain } => {
+            format!("more stopped containers than retain_containers ({retain})")
+        }
+        Reason::Unused => "no container uses it".to_string(),
+        Reason::LatestOutdated => "should name the deployed version".to_string(),
+    }
+}
+
+/// One field difference; sensitive values are never shown.
+pub fn field_text(field: &FieldChange) -> String {
+    match (&field.before, &field.after, field.sensitive) {
+        (_, _, true) if field.before.is_none() && field.after.is_none() => {
+            format!("~ {}: (sensitive value)", field.field)
+        }
+        (Some(before), Some(after), _) => format!("~ {}: {before:?} → {after:?}", field.field),
+        (None, Some(after), _) => format!("+ {}: {after:?}", field.field),
+        (Some(before), None, _) => format!("- {}: {before:?}", field.field),
+        (None, None, _) => format!("- {}", field.field),
+    }
+}
+
+/// A note, with what the user can do about it.
+pub fn note_text(note: &Note) -> String {
+    let fields = |fields: &[FieldChange]| {
+        fields
+            .iter()
+            .map(|field| field.field.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match note {
+        Note::ProxyOutdated { fields: changed } => format!(
+            "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
+            fields(changed)
+        ),
+        Note::AccessoryChanged {
+            name,
+            fields: changed,
+        } => format!(
+            "accessory {name} differs from the configuration ({}); run with --recreate-accessories to replace it (its data is kept)",
+            fields(changed)
+        ),
+        Note::AccessoryNotInConfig { container } => format!(
+            "container {container} looks like an accessory of this service but deploy.yml does not name it; `gantry accessory remove` removes one"
+        ),
+        Note::Locked(lock) => {
+            let holder = lock.holder.as_deref().unwrap_or("someone");
+            let since = lock
+                .since
+                .as_deref()
+                .map(|since| format!(" since {since}"))
+                .unwrap_or_default();
+            let message = lock
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            format!("the deploy lock is held by {holder}{since}{message}")
+        }
+        Note::Interrupted { run, detail } => format!("run {run} was interrupted: {detail}"),
+    }
+}

@@ -1,0 +1,283 @@
+use super::*;
+use crate::config::{Boot, BootLimit, Config, Env};
+use crate::diff::{DiffOptions, diff};
+use crate::observe::{Observed, ObservedHost};
+use crate::testing::{self, observed_of, state_mut};
+
+fn plan_for(config: &Config, version: &str, observed: &Observed, options: &PlanOptions) -> Plan {
+    let desired = testing::desired(config, version);
+    build(diff(&desired, observed, DiffOptions::default()), options)
+}
+
+fn options(config: &Config) -> PlanOptions {
+    PlanOptions {
+        atomic: false,
+        boot: config.boot.clone(),
+        primary_role: config.primary_role.clone(),
+    }
+}
+
+/// Hosts with Docker and nothing else.
+fn fresh(config: &Config) -> Observed {
+    let desired = testing::desired(config, "v0");
+    let mut observed = observed_of(&desired);
+    for host in observed.hosts.values_mut() {
+        if let ObservedHost::Reachable(state) = host {
+            **state = crate::observe::HostState {
+                home: "/root".into(),
+                networks: vec!["bridge".into()],
+                ..Default::default()
+            };
+        }
+    }
+    observed
+}
+
+fn two_roles() -> Config {
+    let mut config = testing::config(&["h1", "h2"]);
+    let workers = testing::role("workers", &["h1", "h3"], None, Env::default());
+    config.roles.push(workers);
+    config
+}
+
+#[test]
+fn a_converged_world_has_an_empty_plan() {
+    let config = testing::config(&["h1", "h2"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v1", &observed, &options(&config));
+    assert!(plan.is_empty());
+    assert_eq!(plan.to_string(), "");
+}
+
+#[test]
+fn new_version_on_two_hosts() {
+    let config = testing::config(&["h1", "h2"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn fresh_hosts_get_network_proxy_env_file_container_and_route() {
+    let config = testing::config(&["h1"]);
+    let plan = plan_for(&config, "v1", &fresh(&config), &options(&config));
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn other_roles_wait_for_the_primary_roles_first_host() {
+    let config = two_roles();
+    let plan = plan_for(&config, "v1", &fresh(&config), &options(&config));
+    let find = |host: &str, text: &str| {
+        plan.actions()
+            .find(|(_, node)| node.host == host && node.action.to_string().contains(text))
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no action {text} on {host}\n{plan}"))
+    };
+    let primary_gate = find("h1", "switch route app-web");
+    let worker_start = find("h3", "run app-workers-v1");
+    assert!(
+        plan.dependencies(worker_start).contains(&primary_gate),
+        "{plan}"
+    );
+    // Roles on one host run one after the other by default.
+    let worker_start_h1 = find("h1", "run app-workers-v1");
+    assert!(plan.dependencies(worker_start_h1).contains(&primary_gate));
+    let worker_wait = find("h3", "wait until app-workers-v1 is ready");
+    assert!(plan.dependencies(worker_wait).contains(&worker_start));
+}
+
+#[test]
+fn boot_limit_groups_hosts_with_a_wait_between() {
+    let mut config = testing::config(&["h1", "h2", "h3"]);
+    config.boot = Boot {
+        limit: Some(BootLimit::Hosts(2)),
+        wait: Some(5),
+        parallel_roles: false,
+    };
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let sleep = plan
+        .actions()
+        .find(|(_, node)| matches!(node.action, Action::Sleep { seconds: 5 }))
+        .map(|(id, _)| id)
+        .expect("a sleep between the groups");
+    let run_h3 = plan
+        .actions()
+        .find(|(_, node)| node.host == "h3" && node.action.kind() == "run_container")
+        .map(|(id, _)| id)
+        .unwrap();
+    assert_eq!(plan.dependents(sleep), vec![run_h3]);
+    let stops_before_sleep: Vec<String> = plan
+        .dependencies(sleep)
+        .iter()
+        .map(|id| format!("{} {}", plan.node(*id).host, plan.node(*id).action))
+        .collect();
+    assert_eq!(
+        stops_before_sleep,
+        vec!["h1 stop app-web-v1", "h2 stop app-web-v1"]
+    );
+}
+
+#[test]
+fn stale_routes_are_removed_before_new_routes_deploy() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let state = state_mut(&mut observed, "h1");
+    let mut stale = state.routes.as_ref().unwrap()[0].clone();
+    stale.service = "app-frontend".into();
+    state.routes.as_mut().unwrap().push(stale);
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let removal = plan
+        .actions()
+        .find(|(_, node)| node.action.kind() == "remove_route")
+        .map(|(id, _)| id)
+        .unwrap();
+    let deploy = plan
+        .actions()
+        .find(|(_, node)| node.action.kind() == "deploy_route")
+        .map(|(id, _)| id)
+        .unwrap();
+    assert!(plan.dependencies(deploy).contains(&removal), "{plan}");
+}
+
+#[test]
+fn every_mutating_action_can_be_undone_or_comes_last() {
+    let config = two_roles();
+    let scenarios: Vec<(String, Observed)> = vec![
+        ("fresh".into(), fresh(&config)),
+        ("v1".into(), observed_of(&testing::desired(&config, "v1"))),
+    ];
+    for (name, observed) in scenarios {
+        let plan = plan_for(&config, "v2", &observed, &options(&config));
+        for (id, node) in plan.actions() {
+            let undoable = node.compensation.is_some();
+            let harmless = node.action.is_read_only()
+                || matches!(
+                    node.action,
+                    Action::CreateNetwork { .. }
+                        | Action::WriteFile { .. }
+                        | Action::CreateDirectory { .. }
+                );
+            let cleanup = node.best_effort;
+            // The proxy is left running on rollback: nothing ran on it before.
+            let kept =
+                matches!(&node.action, Action::RunContainer { spec } if spec.name == "kamal-proxy");
+            assert!(
+                undoable || harmless || cleanup || kept,
+                "{name}: #{} {} has no compensation\n{plan}",
+                plan.number(id),
+                node.action
+            );
+            if cleanup {
+                assert!(
+                    plan.dependents(id)
+                        .iter()
+                        .all(|d| plan.node(*d).best_effort)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_graph_has_no_cycles_and_order_respects_edges() {
+    let config = two_roles();
+    let plan = plan_for(&config, "v2", &fresh(&config), &options(&config));
+    assert!(!plan.is_empty());
+    let position: std::collections::BTreeMap<ActionId, usize> = plan
+        .actions()
+        .enumerate()
+        .map(|(index, (id, _))| (id, index))
+        .collect();
+    assert_eq!(position.len(), plan.len());
+    for (id, _) in plan.actions() {
+        for dep in plan.dependencies(id) {
+            assert!(position[&dep] < position[&id]);
+        }
+    }
+}
+
+#[test]
+fn two_plans_of_the_same_world_are_identical() {
+    let config = two_roles();
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let first = plan_for(&config, "v2", &observed, &options(&config)).to_string();
+    let second = plan_for(&config, "v2", &observed, &options(&config)).to_string();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn atomic_plans_share_one_rollback_scope() {
+    let config = testing::config(&["h1", "h2"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let mut atomic = options(&config);
+    atomic.atomic = true;
+    let plan = plan_for(&config, "v2", &observed, &atomic);
+    assert!(plan.actions().all(|(_, node)| node.scope == "*"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    assert!(plan.actions().all(|(_, node)| node.scope == node.host));
+}
+
+#[test]
+fn rendered_text_and_json_of_a_new_version() {
+    let mut config = testing::config(&["h1"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    config.roles[0]
+        .env
+        .clear
+        .insert("RAILS_ENV".into(), "staging".into());
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let redactor = crate::secret::Redactor::new(testing::secrets().values());
+    let text = render::render(&plan, render::RenderOptions::default(), &redactor);
+    insta::assert_snapshot!("render_new_version", text);
+    let header = json::PlanHeader {
+        service: "app".into(),
+        destination: None,
+        version: "v2".into(),
+    };
+    let json_text = json::render_json(&plan, &header, &redactor);
+    assert!(!json_text.contains("s3cret"));
+    insta::assert_snapshot!("json_new_version", json_text);
+    let dot = dot::render_dot(&plan, &redactor);
+    assert!(dot.starts_with("digraph gantry_plan {"));
+    assert!(dot.contains("style=dashed"));
+}
+
+#[test]
+fn saved_plans_refuse_changed_hosts_and_changed_plans() {
+    let config = testing::config(&["h1", "h2"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let inputs = saved::PlanInputs {
+        config_file: "config/deploy.yml".into(),
+        destination: None,
+        version: "v2".into(),
+        hosts: Vec::new(),
+        roles: Vec::new(),
+        reboot_proxy: false,
+        recreate_accessories: false,
+        atomic: false,
+    };
+    let saved = saved::SavedPlan::new(&plan, inputs, &observed);
+    let reread = saved::SavedPlan::parse(&saved.to_text()).unwrap();
+    assert_eq!(reread, saved);
+    assert!(!saved.to_text().contains("s3cret"));
+    assert_eq!(reread.check_observed(&observed), Ok(()));
+    assert_eq!(reread.check_plan(&plan), Ok(()));
+
+    let mut changed = observed.clone();
+    state_mut(&mut changed, "h2").app_containers[0]
+        .details
+        .status = crate::host::ContainerStatus::Exited;
+    assert_eq!(
+        reread.check_observed(&changed),
+        Err(saved::SavedPlanError::Stale("h2".into()))
+    );
+    let other = plan_for(&config, "v3", &observed, &options(&config));
+    assert_eq!(
+        reread.check_plan(&other),
+        Err(saved::SavedPlanError::PlanDiffers)
+    );
+}
