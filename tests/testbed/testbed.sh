@@ -13,7 +13,8 @@
 #   testbed.sh env                  shell exports for tests (TESTBED_HOSTS, TESTBED_SSH_KEY, ...)
 #   testbed.sh images               build the test images and put them where hosts can use them:
 #                                   testbed/busybox and basecamp/kamal-proxy:v0.9.2 (the stand-in)
-#                                   loaded into every host, <registry>/gantry-testapp:v1 pushed
+#                                   loaded into every host; <registry>/gantry-testapp:v1 and
+#                                   <registry>/testbed/busybox:latest pushed
 #   testbed.sh testapp [V] [SERVICE]
 #                                   build and push <registry>/gantry-testapp:V (label service=SERVICE)
 #   testbed.sh cut I | heal I       take host I off the network / put it back
@@ -463,6 +464,10 @@ images() {
   local n; n=$(host_count)
   [ "$n" -gt 0 ] || die "the test bed is down; run '$0 up' first"
   busybox_image
+  # also in the registry, for tests that pull a small image through the Docker API
+  docker tag "$BUSYBOX_IMAGE" "$REG/$BUSYBOX_IMAGE"
+  printf '%s' "$REG_PASS" | quietly docker login -u "$REG_USER" --password-stdin "$REG"
+  quietly docker push "$REG/$BUSYBOX_IMAGE"
   proxy_image
   testapp_image v1
   for i in $(seq "$n"); do
