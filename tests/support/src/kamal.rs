@@ -39,6 +39,10 @@ pub struct KamalApp {
     pub deploy_timeout: Option<u32>,
     /// `drain_timeout` in seconds, when not Kamal's 30.
     pub drain_timeout: Option<u32>,
+    /// Roles besides `web`: name, hosts, `cmd` (no proxy).
+    pub extra_roles: Vec<(String, Vec<String>, String)>,
+    /// Top-level YAML appended as it is (accessories, boot settings, ...).
+    pub extra_yaml: String,
 }
 
 impl KamalApp {
@@ -51,6 +55,8 @@ impl KamalApp {
             secret_env: Vec::new(),
             deploy_timeout: None,
             drain_timeout: None,
+            extra_roles: Vec::new(),
+            extra_yaml: String::new(),
         }
     }
 }
@@ -72,6 +78,13 @@ pub fn deploy_yml(app: &KamalApp, testbed: &Testbed, ssh_config: &Path) -> Strin
     yaml.push_str("servers:\n  web:\n");
     for host in &app.hosts {
         let _ = writeln!(yaml, "    - {}", quoted(host));
+    }
+    for (role, hosts, cmd) in &app.extra_roles {
+        let _ = writeln!(yaml, "  {role}:\n    hosts:");
+        for host in hosts {
+            let _ = writeln!(yaml, "      - {}", quoted(host));
+        }
+        let _ = writeln!(yaml, "    cmd: {}", quoted(cmd));
     }
     yaml.push_str("proxy:\n  app_port: 80\n");
     yaml.push_str("registry:\n");
@@ -100,6 +113,7 @@ pub fn deploy_yml(app: &KamalApp, testbed: &Testbed, ssh_config: &Path) -> Strin
     if let Some(seconds) = app.drain_timeout {
         let _ = writeln!(yaml, "drain_timeout: {seconds}");
     }
+    yaml.push_str(&app.extra_yaml);
     yaml.push_str("ssh:\n");
     let _ = writeln!(yaml, "  user: {}", quoted(&testbed.ssh_user));
     yaml.push_str("  keys_only: true\n  keys:\n");
