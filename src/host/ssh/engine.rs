@@ -15,15 +15,20 @@ use bollard::query_parameters::{
     TagImageOptions,
 };
 use futures_util::StreamExt;
+use tracing::Instrument;
 
-use crate::host::ssh::{SshHost, convert};
+use crate::host::ssh::{SshHost, create_body, inspect};
 use crate::host::{
     CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary, HostError,
     ImageDetails, ImageSummary, RegistryAuth,
 };
 
-/// Pulls stream for as long as the registry sends; this bounds a stalled one.
+/// Pulls stream for as long as the registry sends; this bounds a stalled one. bollard's own
+/// timeout covers only the response headers.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `repo:tag` split as Docker does: a `:` after the last `/` starts the tag.
 pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
@@ -38,69 +43,93 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
 }
 
 impl SshHost {
-    /// An answer from dockerd is a Docker error; failing to reach dockerd at all (the SSH
+    /// An answer from dockerd (an error status, an error in a stream, a body gantry cannot read)
+    /// is a Docker error: the request failed. Failing to reach dockerd at all (the SSH
     /// connection dropped, the socket refused because dockerd is down) makes the host
     /// unreachable for this run.
-    fn docker_error(&self, error: bollard::errors::Error) -> HostError {
+    fn docker_error(&self, operation: &str, error: bollard::errors::Error) -> HostError {
+        use bollard::errors::Error;
+        let docker = |message: String| HostError::Docker {
+            host: self.name.clone(),
+            message: format!("{operation}: {message}"),
+        };
         match error {
-            bollard::errors::Error::DockerResponseServerError { message, .. } => {
-                HostError::Docker {
-                    host: self.name.clone(),
-                    message,
-                }
-            }
-            bollard::errors::Error::DockerStreamError { error } => HostError::Docker {
+            Error::DockerResponseServerError { message, .. } => docker(message),
+            Error::DockerStreamError { error } => docker(error),
+            error @ (Error::JsonDataError { .. }
+            | Error::JsonSerdeError { .. }
+            | Error::DockerContainerWaitError { .. }
+            | Error::APIVersionParseError { .. }
+            | Error::StrParseError { .. }
+            | Error::StrFmtError { .. }
+            | Error::URLEncodedError { .. }
+            | Error::URLParseError { .. }
+            | Error::InvalidURIError { .. }
+            | Error::InvalidURIPartsError { .. }
+            | Error::HttpHeaderNotFoundError(_)
+            | Error::HttpHeaderToStrError { .. }) => docker(error.to_string()),
+            Error::RequestTimeoutError => HostError::Timeout {
                 host: self.name.clone(),
-                message: error,
+                operation: operation.to_string(),
+                seconds: self.settings.command_timeout.as_secs(),
             },
             other => HostError::Unreachable {
                 host: self.name.clone(),
                 message: if self.connection_closed() {
-                    format!("the SSH connection was lost ({other})")
+                    format!("{operation}: the SSH connection was lost ({other})")
                 } else {
-                    format!("cannot reach dockerd: {other}")
+                    format!("{operation}: cannot reach dockerd: {other}")
                 },
             },
         }
     }
 
-    /// Runs one API call under the command deadline.
+    fn timed_out(&self, operation: &str, limit: Duration) -> HostError {
+        if self.connection_closed() {
+            return HostError::Unreachable {
+                host: self.name.clone(),
+                message: format!("{operation}: the SSH connection was lost"),
+            };
+        }
+        HostError::Timeout {
+            host: self.name.clone(),
+            operation: operation.to_string(),
+            seconds: limit.as_secs(),
+        }
+    }
+
+    /// Runs one API call (streamed bodies included) under `limit`, in a span naming the host.
     async fn call<T>(
         &self,
         operation: &str,
         limit: Duration,
         request: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, HostError> {
-        match tokio::time::timeout(limit, request).await {
+        let span = tracing::debug_span!("docker", host = %self.name, operation);
+        match tokio::time::timeout(limit, request).instrument(span).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(self.docker_error(error)),
-            Err(_) => Err(HostError::Timeout {
-                host: self.name.clone(),
-                operation: operation.to_string(),
-                seconds: limit.as_secs(),
-            }),
+            Ok(Err(error)) => Err(self.docker_error(operation, error)),
+            Err(_) => Err(self.timed_out(operation, limit)),
         }
     }
 
-    /// Like [`SshHost::call`], with "404 Not Found" read as `None`.
+    /// Like [`SshHost::call`] under the command deadline, with "404 Not Found" read as `None`.
     async fn call_optional<T>(
         &self,
         operation: &str,
         request: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<Option<T>, HostError> {
-        let limit = self.settings.command_timeout;
-        match tokio::time::timeout(limit, request).await {
-            Ok(Ok(value)) => Ok(Some(value)),
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            })) => Ok(None),
-            Ok(Err(error)) => Err(self.docker_error(error)),
-            Err(_) => Err(HostError::Timeout {
-                host: self.name.clone(),
-                operation: operation.to_string(),
-                seconds: limit.as_secs(),
-            }),
-        }
+        let not_found_is_none = async {
+            match request.await {
+                Ok(value) => Ok(Some(value)),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        self.call(operation, self.settings.command_timeout, not_found_is_none)
+            .await
     }
 
     pub(super) async fn docker_list_containers(
@@ -126,7 +155,7 @@ impl SshHost {
                 self.docker.list_containers(Some(options)),
             )
             .await?;
-        Ok(rows.into_iter().map(convert::container_summary).collect())
+        Ok(rows.into_iter().map(inspect::container_summary).collect())
     }
 
     pub(super) async fn docker_inspect_container(
@@ -139,7 +168,7 @@ impl SshHost {
                 self.docker.inspect_container(id_or_name, None),
             )
             .await?
-            .map(convert::container_details))
+            .map(inspect::container_details))
     }
 
     pub(super) async fn docker_inspect_image(
@@ -149,7 +178,7 @@ impl SshHost {
         Ok(self
             .call_optional("inspect image", self.docker.inspect_image(reference))
             .await?
-            .map(convert::image_details))
+            .map(inspect::image_details))
     }
 
     pub(super) async fn docker_list_images(
@@ -169,7 +198,7 @@ impl SshHost {
                 self.docker.list_images(Some(options)),
             )
             .await?;
-        Ok(rows.into_iter().map(convert::image_summary).collect())
+        Ok(rows.into_iter().map(inspect::image_summary).collect())
     }
 
     pub(super) async fn docker_list_networks(&self) -> Result<Vec<String>, HostError> {
@@ -294,7 +323,7 @@ impl SshHost {
                 "create container",
                 self.settings.command_timeout,
                 self.docker
-                    .create_container(Some(options), convert::create_body(spec)),
+                    .create_container(Some(options), create_body::create_body(spec)),
             )
             .await?;
         Ok(created.id)
@@ -397,8 +426,7 @@ impl SshHost {
                 .unwrap_or(-1);
             Ok(output)
         };
-        // kamal-proxy deploy waits for health and drain: give it the longest deadline.
-        self.call("exec", PULL_TIMEOUT, run).await
+        self.call("exec", EXEC_TIMEOUT, run).await
     }
 
     pub(super) async fn docker_read_file(

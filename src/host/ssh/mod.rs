@@ -7,17 +7,22 @@
 //!
 //! - `settings`: where and how to connect (deploy.yml `ssh:`, then OpenSSH config).
 //! - `known_hosts`: accept-new host key verification.
-//! - `connect`: one authenticated connection (direct, jump host or `ProxyCommand`).
+//! - `connect`: one authenticated connection (direct, jump hosts or `ProxyCommand`).
 //! - `exec`: commands on session channels (at most 8 at once, under sshd's `MaxSessions`).
 //! - `transport`: bollard over `direct-streamlocal`, or `docker system dial-stdio`.
-//! - `engine`: the Docker API calls; `convert`: bollard ↔ gantry types; `files`: the scripts
-//!   behind file operations.
+//! - `engine`: the Docker API calls; `create_body` and `inspect`: bollard ↔ gantry types;
+//!   `files`: the scripts behind file operations.
+//!
+//! Every operation runs under a deadline and inside a tracing span naming the host. Errors name
+//! the host; losing the connection (or never getting one) is [`HostError::Unreachable`], so
+//! observe can mark the host unreachable and apply can tell "host down" from "request failed".
 
 mod connect;
-mod convert;
+mod create_body;
 mod engine;
 mod exec;
 mod files;
+mod inspect;
 mod known_hosts;
 mod settings;
 mod transport;
@@ -30,18 +35,19 @@ use async_trait::async_trait;
 use bollard::Docker;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
+use tracing::Instrument;
 
 use crate::host::{
     CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary, Host,
     HostError, ImageDetails, ImageSummary, RegistryAuth,
 };
 
-pub use settings::{SshSettings, Target, resolve, split_host};
+pub use settings::{SshSettings, Target, resolve, resolve_jump, split_host};
 pub use transport::Route as DockerRoute;
 
 use connect::{ClientHandler, Connection, KeepAlive};
 
-/// A host reached over SSH.
+/// A host reached over SSH: one connection, shared by every call of a run (`Arc<SshHost>`).
 pub struct SshHost {
     name: String,
     settings: SshSettings,
@@ -66,7 +72,13 @@ impl std::fmt::Debug for SshHost {
 impl SshHost {
     /// Connects to the host written `entry` in deploy.yml and prepares the Docker API on it.
     pub async fn connect(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
+        let span = tracing::info_span!("ssh", host = %entry);
+        Self::connect_inner(entry, settings).instrument(span).await
+    }
+
+    async fn connect_inner(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
         let name = entry.to_string();
+        let started = std::time::Instant::now();
         let connect = connect::connect(&name, entry, settings);
         let connection = match tokio::time::timeout(settings.connect_timeout, connect).await {
             Ok(result) => result?,
@@ -96,7 +108,35 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
-        let host = SshHost {
+        // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
+        // unversioned paths, later releases the pinned version.
+        let negotiated =
+            tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
+        let docker = match negotiated {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(error)) => {
+                return Err(HostError::Unreachable {
+                    host: name,
+                    message: format!(
+                        "Docker does not answer on {} ({route:?}): {error}",
+                        settings.docker_socket
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(HostError::Timeout {
+                    host: name,
+                    operation: "docker version".into(),
+                    seconds: settings.command_timeout.as_secs(),
+                });
+            }
+        };
+        tracing::debug!(
+            ?route,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "connected"
+        );
+        Ok(SshHost {
             name,
             settings: settings.clone(),
             handle,
@@ -105,31 +145,7 @@ impl SshHost {
             docker,
             route,
             home: OnceCell::new(),
-        };
-        // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41).
-        let docker = host.docker.clone();
-        let negotiated =
-            tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
-        let docker = match negotiated {
-            Ok(Ok(docker)) => docker,
-            Ok(Err(error)) => {
-                return Err(HostError::Unreachable {
-                    host: host.name.clone(),
-                    message: format!(
-                        "Docker does not answer on {}: {error}",
-                        settings.docker_socket
-                    ),
-                });
-            }
-            Err(_) => {
-                return Err(HostError::Timeout {
-                    host: host.name.clone(),
-                    operation: "docker version".into(),
-                    seconds: settings.command_timeout.as_secs(),
-                });
-            }
-        };
-        Ok(SshHost { docker, ..host })
+        })
     }
 
     /// How this host's Docker API requests travel.
@@ -142,23 +158,32 @@ impl SshHost {
     }
 
     /// Runs a script in the home directory, with optional stdin, under the command deadline.
+    /// The span names the operation, never the script: scripts may carry secrets.
     async fn script(
         &self,
         operation: &str,
         script: &str,
         stdin: Option<&[u8]>,
-    ) -> Result<CommandOutput, HostError> {
+    ) -> Result<exec::Ran, HostError> {
         let limit = self.settings.command_timeout;
-        match tokio::time::timeout(
-            limit,
-            exec::run(&self.handle, &self.sessions, script, stdin),
-        )
-        .await
-        {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(HostError::Unreachable {
+        let span = tracing::debug_span!("ssh_exec", host = %self.name, operation);
+        let run = exec::run(&self.handle, &self.sessions, script, stdin);
+        match tokio::time::timeout(limit, run).instrument(span).await {
+            Ok(Ok(ran)) => {
+                tracing::debug!(host = %self.name, operation, exit_code = ran.output.exit_code);
+                Ok(ran)
+            }
+            Ok(Err(error)) if self.connection_closed() => Err(HostError::Unreachable {
+                host: self.name.clone(),
+                message: format!("{operation}: the SSH connection was lost ({})", error.0),
+            }),
+            Ok(Err(error)) => Err(HostError::Command {
                 host: self.name.clone(),
                 message: format!("{operation}: {}", error.0),
+            }),
+            Err(_) if self.connection_closed() => Err(HostError::Unreachable {
+                host: self.name.clone(),
+                message: format!("{operation}: the SSH connection was lost"),
             }),
             Err(_) => Err(HostError::Timeout {
                 host: self.name.clone(),
@@ -168,7 +193,7 @@ impl SshHost {
         }
     }
 
-    /// A script that must exit 0.
+    /// A script that must exit 0 and whose output must be whole.
     async fn checked(
         &self,
         operation: &str,
@@ -179,14 +204,27 @@ impl SshHost {
             host: self.name.clone(),
             message,
         })?;
-        let output = self.script(operation, &script, stdin).await?;
-        if !output.success() {
+        let ran = self.script(operation, &script, stdin).await?;
+        if !ran.output.success() {
             return Err(HostError::Command {
                 host: self.name.clone(),
-                message: format!("{operation} failed: {}", output.message()),
+                message: format!(
+                    "{operation} failed (exit {}): {}",
+                    ran.output.exit_code,
+                    error_tail(ran.output.message())
+                ),
             });
         }
-        Ok(output)
+        if ran.cut > 0 {
+            return Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!(
+                    "{operation}: more than {} bytes of output",
+                    exec::OUTPUT_CAP
+                ),
+            });
+        }
+        Ok(ran.output)
     }
 
     fn check_path(&self, path: &str) -> Result<(), HostError> {
@@ -200,6 +238,19 @@ impl SshHost {
     }
 }
 
+/// The end of a command's message: enough to explain a failure, short enough for one error line.
+fn error_tail(message: &str) -> &str {
+    const ERROR_TAIL: usize = 2048;
+    if message.len() <= ERROR_TAIL {
+        return message;
+    }
+    let mut start = message.len() - ERROR_TAIL;
+    while !message.is_char_boundary(start) {
+        start += 1;
+    }
+    &message[start..]
+}
+
 /// Streamlocal forwarding when sshd allows it, else `docker system dial-stdio`.
 async fn probe_route(handle: &russh::client::Handle<ClientHandler>, socket: &str) -> DockerRoute {
     match handle.channel_open_direct_streamlocal(socket).await {
@@ -207,7 +258,10 @@ async fn probe_route(handle: &russh::client::Handle<ClientHandler>, socket: &str
             let _ = channel.close().await;
             DockerRoute::StreamLocal
         }
-        Err(_) => DockerRoute::DialStdio,
+        Err(error) => {
+            tracing::info!(%error, socket, "socket forwarding refused; using docker system dial-stdio");
+            DockerRoute::DialStdio
+        }
     }
 }
 
@@ -401,6 +455,6 @@ impl Host for SshHost {
     }
 
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
-        self.script("command", command, None).await
+        Ok(self.script("command", command, None).await?.output)
     }
 }
