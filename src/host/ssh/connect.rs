@@ -80,10 +80,11 @@ pub struct KeepAlive {
 
 /// Kamal's keepalive (30 s), and the recorded host key types asked for first.
 fn client_config(target: &Target) -> Arc<client::Config> {
-    let mut preferred = russh::Preferred::default();
-    preferred.key =
-        known_hosts::preferred_algorithms(&target.known_hosts, &target.hostname, target.port)
-            .into();
+    let preferred = russh::Preferred {
+        key: known_hosts::preferred_algorithms(&target.known_hosts, &target.hostname, target.port)
+            .into(),
+        ..russh::Preferred::default()
+    };
     Arc::new(client::Config {
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 3,
@@ -364,8 +365,8 @@ async fn authenticate(
             Err(error) => return Err(failed(error.to_string())),
         }
     }
-    if !settings.keys_only && std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match AgentClient::connect_env().await {
+    if let Some(socket) = settings.agent.as_ref().filter(|_| !settings.keys_only) {
+        match AgentClient::connect_uds(socket).await {
             Ok(mut agent) => {
                 let identities = agent.request_identities().await.unwrap_or_default();
                 for identity in identities {
@@ -381,7 +382,7 @@ async fn authenticate(
                     }
                 }
             }
-            Err(error) => problems.push(format!("the SSH agent: {error}")),
+            Err(error) => problems.push(format!("the SSH agent at {}: {error}", socket.display())),
         }
     } else if !settings.keys_only {
         problems.push("no SSH agent (SSH_AUTH_SOCK is not set)".into());

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as ApiSummary,
-    HealthStatusEnum, ImageInspect, ImageSummary as ApiImageSummary,
+    HealthStatusEnum, HostConfig, ImageInspect, ImageSummary as ApiImageSummary,
 };
 
 use crate::host::{
@@ -44,6 +44,7 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         .into_iter()
         .collect();
     let networks: Vec<String> = endpoints.keys().cloned().collect();
+    let security_opt = user_security_opt(&host);
     let network_aliases = user_aliases(&id, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
         .port_bindings
@@ -124,7 +125,7 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         init: host.init.filter(|init| *init),
         privileged: host.privileged.unwrap_or(false),
         read_only: host.readonly_rootfs.unwrap_or(false),
-        security_opt: host.security_opt.unwrap_or_default(),
+        security_opt,
         sysctls: sorted(host.sysctls),
         tmpfs: sorted(host.tmpfs),
         group_add: host.group_add.unwrap_or_default(),
@@ -196,6 +197,19 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         ports,
         options,
     }
+}
+
+/// Security options the user gave: with none given, Docker writes `label=disable` itself for a
+/// privileged container or one sharing the host's pid or IPC namespace.
+fn user_security_opt(host: &HostConfig) -> Vec<String> {
+    let options = host.security_opt.clone().unwrap_or_default();
+    let is_host = |mode: &Option<String>| mode.as_deref() == Some("host");
+    let shares_host =
+        host.privileged == Some(true) || is_host(&host.pid_mode) || is_host(&host.ipc_mode);
+    if shares_host && options == ["label=disable"] {
+        return Vec::new();
+    }
+    options
 }
 
 /// The aliases the user gave, in their order: Docker adds the container's short id to the
@@ -290,8 +304,7 @@ pub fn image_summary(summary: ApiImageSummary) -> ImageSummary {
 mod tests {
     use super::*;
     use bollard::models::{
-        EndpointSettings, HostConfig, NetworkSettings, RestartPolicy as ApiRestartPolicy,
-        RestartPolicyNameEnum,
+        EndpointSettings, NetworkSettings, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
     };
 
     #[test]
@@ -354,6 +367,26 @@ mod tests {
         assert_eq!(explicit.options.memory_swap, Some(256 << 20));
         let unlimited = container_details(inspect(64 << 20, -1));
         assert_eq!(unlimited.options.memory_swap, Some(-1));
+    }
+
+    #[test]
+    fn the_label_docker_adds_for_host_namespaces_is_not_the_users() {
+        let host = |privileged: bool, pid_mode: &str, security_opt: &[&str]| HostConfig {
+            privileged: Some(privileged),
+            pid_mode: Some(pid_mode.into()),
+            security_opt: Some(security_opt.iter().map(|o| o.to_string()).collect()),
+            ..HostConfig::default()
+        };
+        assert!(user_security_opt(&host(true, "", &["label=disable"])).is_empty());
+        assert!(user_security_opt(&host(false, "host", &["label=disable"])).is_empty());
+        assert_eq!(
+            user_security_opt(&host(false, "", &["label=disable"])),
+            vec!["label=disable"]
+        );
+        assert_eq!(
+            user_security_opt(&host(true, "", &["label=disable", "no-new-privileges"])).len(),
+            2
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct SshSettings {
     pub key_data: Vec<Secret>,
     /// Use only `keys` and `key_data`: no agent, no default identities.
     pub keys_only: bool,
+    /// The SSH agent's socket (`SSH_AUTH_SOCK` when the settings were built); `None`: no agent.
+    pub agent: Option<PathBuf>,
     /// `ssh.proxy`: jump hosts, `[user@]host[:port]`, comma-separated for several hops.
     pub jump: Option<String>,
     /// `ssh.proxy_command`, with `%h`, `%p`, `%r` and `%n` expanded; run through `sh -c`.
@@ -68,6 +70,9 @@ impl SshSettings {
             keys: ssh.keys.iter().map(expand_tilde).collect(),
             key_data,
             keys_only: ssh.keys_only,
+            agent: std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|socket| !socket.is_empty() && !ssh.keys_only)
+                .map(PathBuf::from),
             jump: ssh.proxy.clone(),
             proxy_command: ssh.proxy_command.clone(),
             config_files,
@@ -289,6 +294,7 @@ mod tests {
             keys: Vec::new(),
             key_data: Vec::new(),
             keys_only: false,
+            agent: None,
             jump: None,
             proxy_command: None,
             config_files,
@@ -418,6 +424,7 @@ mod tests {
         assert_eq!(settings.config_files, vec![home.join("custom_config")]);
         assert_eq!(settings.docker_socket, "/run/user/1000/docker.sock");
         assert!(settings.keys_only);
+        assert_eq!(settings.agent, None, "keys_only: no agent");
         assert!(!format!("{settings:?}").contains("private-key-material"));
         let defaults =
             SshSettings::from_config(&Ssh::default(), &GantrySettings::default(), vec![]);
