@@ -37,6 +37,12 @@ struct Testbed {
     password: String,
 }
 
+/// Says why a test did nothing, past the test harness's output capture so it shows in a run.
+fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
 fn required() -> bool {
     std::env::var("GANTRY_REQUIRE_TESTBED").as_deref() == Ok("1")
 }
@@ -62,9 +68,7 @@ fn testbed() -> Option<Testbed> {
             !required(),
             "GANTRY_REQUIRE_TESTBED=1 but the test bed environment (3 hosts) is missing"
         );
-        eprintln!(
-            "skipped: no test bed; start it with `testbed.sh up` and `eval \"$(testbed.sh env)\"`"
-        );
+        skip("no test bed; start it with `testbed.sh up` and `eval \"$(testbed.sh env)\"`");
     }
     found
 }
@@ -245,7 +249,7 @@ async fn encrypted_keys_need_the_agent_and_work_through_it() {
         .status();
     if !reencrypted.is_ok_and(|status| status.success()) {
         assert!(!required(), "ssh-keygen is needed to encrypt a key");
-        eprintln!("skipped: no ssh-keygen");
+        skip("no ssh-keygen");
         return;
     }
     let mut settings = settings(&bed, bed.known_hosts.clone());
@@ -265,7 +269,7 @@ async fn encrypted_keys_need_the_agent_and_work_through_it() {
 
     let Some(agent) = Agent::start(dir.path()) else {
         assert!(!required(), "ssh-agent is needed");
-        eprintln!("skipped: no ssh-agent");
+        skip("no ssh-agent");
         return;
     };
     assert!(agent.add(&bed.key));
@@ -294,7 +298,7 @@ async fn hashed_known_hosts_entries_are_trusted() {
         .output();
     if !hashed.is_ok_and(|output| output.status.success()) {
         assert!(!required(), "ssh-keygen is needed to hash known_hosts");
-        eprintln!("skipped: no ssh-keygen to hash known_hosts");
+        skip("no ssh-keygen to hash known_hosts");
         return;
     }
     let before = std::fs::read_to_string(&known_hosts).unwrap();
@@ -336,6 +340,16 @@ async fn every_docker_call_over_ssh_against_a_real_daemon() {
             .unwrap()
             .is_empty()
     );
+
+    let digest = host
+        .run_command(&format!(
+            "docker image inspect --format '{{{{index .RepoDigests 0}}}}' {remote}"
+        ))
+        .await
+        .unwrap();
+    let by_digest = digest.stdout.trim();
+    assert!(by_digest.contains("@sha256:"), "{digest:?}");
+    host.pull_image(by_digest, Some(&auth(&bed))).await.unwrap();
 
     // A pull error arrives in the stream, not as a status: it must still fail the pull.
     let missing = host
@@ -948,7 +962,7 @@ impl Drop for Heal {
 async fn a_host_cut_off_the_network_becomes_unreachable_within_the_timeouts() {
     let Some(bed) = testbed() else { return };
     let Some(script) = std::env::var_os("TESTBED_SCRIPT").map(PathBuf::from) else {
-        eprintln!("skipped: set TESTBED_SCRIPT to testbed.sh to cut a host off the network");
+        skip("set TESTBED_SCRIPT to testbed.sh to cut a host off the network");
         return;
     };
     let _alone = BED.write().await;

@@ -7,21 +7,27 @@
 //!
 //! - `settings`: where and how to connect (deploy.yml `ssh:`, then OpenSSH config).
 //! - `known_hosts`: accept-new host key verification.
-//! - `connect`: one authenticated connection (direct, jump hosts or `ProxyCommand`).
+//! - `connect`: one connection (direct, jump hosts or `ProxyCommand`); `auth`: logging in.
 //! - `exec`: commands on session channels (at most 8 at once, under sshd's `MaxSessions`).
 //! - `transport`: bollard over `direct-streamlocal`, or `docker system dial-stdio`.
-//! - `engine`: the Docker API calls; `create_body` and `inspect`: bollard ↔ gantry types;
-//!   `files`: the scripts behind file operations.
+//! - `engine`: deadlines and error mapping for Docker API calls, made in `containers`,
+//!   `images` and `container_io`; `create_body` and `inspect`: bollard ↔ gantry types.
+//! - `commands`: commands and file operations on the host; `files`: their scripts.
 //!
 //! Every operation runs under a deadline and inside a tracing span naming the host. Errors name
 //! the host; losing the connection (or never getting one) is [`HostError::Unreachable`], so
 //! observe can mark the host unreachable and apply can tell "host down" from "request failed".
 
+mod auth;
+mod commands;
 mod connect;
+mod container_io;
+mod containers;
 mod create_body;
 mod engine;
 mod exec;
 mod files;
+mod images;
 mod inspect;
 mod known_hosts;
 mod settings;
@@ -156,99 +162,6 @@ impl SshHost {
     fn connection_closed(&self) -> bool {
         self.handle.is_closed()
     }
-
-    /// Runs a script in the home directory, with optional stdin, under the command deadline.
-    /// The span names the operation, never the script: scripts may carry secrets.
-    async fn script(
-        &self,
-        operation: &str,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> Result<exec::Ran, HostError> {
-        let limit = self.settings.command_timeout;
-        let span = tracing::debug_span!("ssh_exec", host = %self.name, operation);
-        let run = exec::run(&self.handle, &self.sessions, script, stdin);
-        match tokio::time::timeout(limit, run).instrument(span).await {
-            Ok(Ok(ran)) => {
-                tracing::debug!(host = %self.name, operation, exit_code = ran.output.exit_code);
-                Ok(ran)
-            }
-            Ok(Err(error)) if self.connection_closed() => Err(HostError::Unreachable {
-                host: self.name.clone(),
-                message: format!("{operation}: the SSH connection was lost ({})", error.0),
-            }),
-            Ok(Err(error)) => Err(HostError::Command {
-                host: self.name.clone(),
-                message: format!("{operation}: {}", error.0),
-            }),
-            Err(_) if self.connection_closed() => Err(HostError::Unreachable {
-                host: self.name.clone(),
-                message: format!("{operation}: the SSH connection was lost"),
-            }),
-            Err(_) => Err(HostError::Timeout {
-                host: self.name.clone(),
-                operation: operation.to_string(),
-                seconds: limit.as_secs(),
-            }),
-        }
-    }
-
-    /// A script that must exit 0 and whose output must be whole.
-    async fn checked(
-        &self,
-        operation: &str,
-        script: Result<String, String>,
-        stdin: Option<&[u8]>,
-    ) -> Result<CommandOutput, HostError> {
-        let script = script.map_err(|message| HostError::Command {
-            host: self.name.clone(),
-            message,
-        })?;
-        let ran = self.script(operation, &script, stdin).await?;
-        if !ran.output.success() {
-            return Err(HostError::Command {
-                host: self.name.clone(),
-                message: format!(
-                    "{operation} failed (exit {}): {}",
-                    ran.output.exit_code,
-                    error_tail(ran.output.message())
-                ),
-            });
-        }
-        if ran.cut > 0 {
-            return Err(HostError::Command {
-                host: self.name.clone(),
-                message: format!(
-                    "{operation}: more than {} bytes of output",
-                    exec::OUTPUT_CAP
-                ),
-            });
-        }
-        Ok(ran.output)
-    }
-
-    fn check_path(&self, path: &str) -> Result<(), HostError> {
-        match files::unsafe_path(path) {
-            Some(message) => Err(HostError::Command {
-                host: self.name.clone(),
-                message,
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The end of a command's message: enough to explain a failure, short enough for one error line.
-fn error_tail(message: &str) -> &str {
-    const ERROR_TAIL: usize = 2048;
-    if message.len() <= ERROR_TAIL {
-        return message;
-    }
-    let mut start = message.len() - ERROR_TAIL;
-    while !message.is_char_boundary(start) {
-        start += 1;
-    }
-    &message[start..]
 }
 
 /// Streamlocal forwarding when sshd allows it, else `docker system dial-stdio`.
@@ -288,15 +201,7 @@ impl Host for SshHost {
     }
 
     async fn home_dir(&self) -> Result<String, HostError> {
-        self.home
-            .get_or_try_init(|| async {
-                let output = self
-                    .checked("home directory", Ok("pwd".to_string()), None)
-                    .await?;
-                Ok(output.stdout.trim().to_string())
-            })
-            .await
-            .cloned()
+        self.host_home_dir().await
     }
 
     async fn list_containers(
@@ -393,68 +298,26 @@ impl Host for SshHost {
         &self,
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
-        if paths.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        for path in paths {
-            self.check_path(path)?;
-        }
-        let output = self
-            .checked("reading files", files::read_files_script(paths), None)
-            .await?;
-        files::parse_read_files(paths, &output.stdout).map_err(|message| HostError::Command {
-            host: self.name.clone(),
-            message,
-        })
+        self.host_read_files(paths).await
     }
 
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
-        self.check_path(path)?;
-        self.checked(
-            &format!("writing {path}"),
-            files::write_file_script(path, mode),
-            Some(contents),
-        )
-        .await
-        .map(|_| ())
+        self.host_write_file(path, contents, mode).await
     }
 
     async fn append_line(&self, path: &str, line: &str) -> Result<(), HostError> {
-        self.check_path(path)?;
-        let input = format!("{line}\n");
-        self.checked(
-            &format!("appending to {path}"),
-            files::append_script(path),
-            Some(input.as_bytes()),
-        )
-        .await
-        .map(|_| ())
+        self.host_append_line(path, line).await
     }
 
     async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError> {
-        self.check_path(path)?;
-        let output = self
-            .checked(
-                &format!("creating {path}"),
-                files::create_dir_script(path),
-                None,
-            )
-            .await?;
-        Ok(output.stdout.trim() == "created")
+        self.host_create_dir_exclusive(path).await
     }
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {
-        self.check_path(path)?;
-        self.checked(
-            &format!("removing {path}"),
-            files::remove_script(path),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.host_remove_path(path).await
     }
 
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
-        Ok(self.script("command", command, None).await?.output)
+        self.host_run_command(command).await
     }
 }
