@@ -37,10 +37,15 @@ struct Testbed {
     password: String,
 }
 
-/// Says why a test did nothing, past the test harness's output capture so it shows in a run.
-fn skip(why: &str) {
+/// Writes past the test harness's output capture, so it shows in every run.
+fn note(text: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Says why a test did nothing.
+fn skip(why: &str) {
+    note(&format!("skipped: {why}"));
 }
 
 fn required() -> bool {
@@ -739,6 +744,23 @@ async fn twenty_concurrent_commands_share_eight_sessions() {
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
 }
 
+#[tokio::test]
+async fn a_slow_command_times_out_while_the_host_stays_reachable() {
+    let Some(bed) = testbed() else { return };
+    let _shared = BED.read().await;
+    let mut settings = settings(&bed, bed.known_hosts.clone());
+    settings.command_timeout = Duration::from_secs(1);
+    let host = SshHost::connect(&bed.hosts[2], &settings).await.unwrap();
+    let started = Instant::now();
+    let error = host.run_command("sleep 5").await.unwrap_err();
+    assert!(
+        matches!(&error, HostError::Timeout { operation, seconds: 1, .. } if operation == "command"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(host.run_command("true").await.unwrap().success());
+}
+
 /// A second sshd on the first host, with socket forwarding off, on a port of this run's own.
 struct ForwardingOffSshd<'a> {
     host: &'a SshHost,
@@ -928,7 +950,12 @@ async fn unreachable_addresses_fail_within_the_connect_timeout() {
         2,
     )
     .await;
-    assert_eq!(results.len(), 3);
+    let names: Vec<&str> = results.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [missing.as_str(), &bed.hosts[0], &bed.hosts[1]],
+        "input order"
+    );
     let (_, failed) = results.iter().find(|(name, _)| *name == missing).unwrap();
     let error = failed.as_ref().unwrap_err();
     assert!(matches!(error, HostError::Unreachable { .. }), "{error}");
@@ -992,12 +1019,15 @@ async fn a_host_cut_off_the_network_becomes_unreachable_within_the_timeouts() {
     let fresh = SshHost::connect(name, &settings).await.unwrap_err();
     let elapsed = started.elapsed();
     drop(heal);
+    note(&format!(
+        "cut host: API call -> {api}; command -> {exec}; new connection -> {fresh}; {elapsed:?} in all"
+    ));
+    // Each within its deadline (3 s) and the liveness probe (3 s).
     for error in [&api, &exec, &fresh] {
-        assert!(error.is_connection(), "{error}");
+        assert!(matches!(error, HostError::Unreachable { .. }), "{error}");
         assert_eq!(error.host(), name);
     }
-    assert!(matches!(fresh, HostError::Unreachable { .. }), "{fresh}");
-    assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 
     // Back on the network: a new connection works again.
     let mut back = None;
@@ -1062,12 +1092,12 @@ async fn connection_costs_on_the_test_bed() {
     assert!(all.iter().all(|(_, result)| result.is_ok()));
     let after = resident_kib();
     let (connect, call, read) = (median(connects), median(calls), median(reads));
-    eprintln!(
+    note(&format!(
         "connect (median of 5): {connect:?}; one API call (median of 20): {call:?}; \
          read_files of 3 paths (median of 20): {read:?}; resident memory: {before} KiB, \
          {after} KiB with 30 more connections ({} KiB each)",
         after.saturating_sub(before) / 30
-    );
+    ));
     assert!(connect < Duration::from_secs(2), "{connect:?}");
     assert!(call < Duration::from_millis(500), "{call:?}");
     assert!(read < Duration::from_millis(500), "{read:?}");

@@ -125,15 +125,7 @@ impl SshHost {
                 host: self.name.clone(),
                 message: format!("{operation}: {}", error.0),
             }),
-            Err(_) if self.connection_closed() => Err(HostError::Unreachable {
-                host: self.name.clone(),
-                message: format!("{operation}: the SSH connection was lost"),
-            }),
-            Err(_) => Err(HostError::Timeout {
-                host: self.name.clone(),
-                operation: operation.to_string(),
-                seconds: limit.as_secs(),
-            }),
+            Err(_) => Err(self.deadline_passed(operation, limit).await),
         }
     }
 

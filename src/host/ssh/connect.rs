@@ -66,7 +66,9 @@ impl client::Handler for ClientHandler {
 
 /// A live connection and what keeps it alive.
 pub struct Connection {
+    /// The authenticated session: channels are opened on it from many tasks at once.
     pub handle: Handle<ClientHandler>,
+    /// Dropped together with the handle, never before it.
     pub keepalive: KeepAlive,
 }
 

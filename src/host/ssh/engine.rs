@@ -39,11 +39,6 @@ impl SshHost {
             | Error::InvalidURIPartsError { .. }
             | Error::HttpHeaderNotFoundError(_)
             | Error::HttpHeaderToStrError { .. }) => docker(error.to_string()),
-            Error::RequestTimeoutError => HostError::Timeout {
-                host: self.name.clone(),
-                operation: operation.to_string(),
-                seconds: self.settings.command_timeout.as_secs(),
-            },
             other => HostError::Unreachable {
                 host: self.name.clone(),
                 message: if self.connection_closed() {
@@ -52,20 +47,6 @@ impl SshHost {
                     format!("{operation}: cannot reach dockerd: {other}")
                 },
             },
-        }
-    }
-
-    fn timed_out(&self, operation: &str, limit: Duration) -> HostError {
-        if self.connection_closed() {
-            return HostError::Unreachable {
-                host: self.name.clone(),
-                message: format!("{operation}: the SSH connection was lost"),
-            };
-        }
-        HostError::Timeout {
-            host: self.name.clone(),
-            operation: operation.to_string(),
-            seconds: limit.as_secs(),
         }
     }
 
@@ -79,8 +60,11 @@ impl SshHost {
         let span = tracing::debug_span!("docker", host = %self.name, operation);
         match tokio::time::timeout(limit, request).instrument(span).await {
             Ok(Ok(value)) => Ok(value),
+            // bollard's own deadline (the command timeout, headers only) is a deadline too.
+            Ok(Err(bollard::errors::Error::RequestTimeoutError)) | Err(_) => {
+                Err(self.deadline_passed(operation, limit).await)
+            }
             Ok(Err(error)) => Err(self.docker_error(operation, error)),
-            Err(_) => Err(self.timed_out(operation, limit)),
         }
     }
 

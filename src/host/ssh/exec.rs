@@ -25,6 +25,7 @@ pub const OUTPUT_CAP: usize = 8 * 1024 * 1024;
 /// A command's output and how many leading bytes of it were dropped to stay under the cap.
 #[derive(Debug)]
 pub struct Ran {
+    /// Exit code and the kept tails of stdout and stderr.
     pub output: CommandOutput,
     /// Bytes cut from the start of stdout and stderr together; 0 when everything was kept.
     pub cut: usize,

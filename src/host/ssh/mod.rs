@@ -53,6 +53,9 @@ pub use transport::Route as DockerRoute;
 
 use connect::{ClientHandler, Connection, KeepAlive};
 
+/// How long a live server may take to answer a channel open before it counts as gone.
+const LIVENESS_PROBE: Duration = Duration::from_secs(3);
+
 /// A host reached over SSH: one connection, shared by every call of a run (`Arc<SshHost>`).
 pub struct SshHost {
     name: String,
@@ -162,6 +165,45 @@ impl SshHost {
     fn connection_closed(&self) -> bool {
         self.handle.is_closed()
     }
+
+    /// After a deadline passed: is the server still there? Any answer to a channel open, even a
+    /// refusal, proves it; silence means the host or the network in between is gone, which is
+    /// "unreachable", not "this request was slow". A cut network never closes a TCP connection
+    /// by itself, so this is how a dead connection is told apart within the deadlines.
+    async fn still_answers(&self) -> bool {
+        if self.connection_closed() {
+            return false;
+        }
+        let probe = self
+            .handle
+            .channel_open_direct_streamlocal(self.settings.docker_socket.as_str());
+        match tokio::time::timeout(LIVENESS_PROBE, probe).await {
+            Ok(Ok(channel)) => {
+                let _ = channel.close().await;
+                true
+            }
+            Ok(Err(russh::Error::ChannelOpenFailure(_))) => true,
+            Ok(Err(_)) | Err(_) => false,
+        }
+    }
+
+    /// The error for an operation that ran out of time: the host's, or the request's.
+    async fn deadline_passed(&self, operation: &str, limit: Duration) -> HostError {
+        if self.still_answers().await {
+            return HostError::Timeout {
+                host: self.name.clone(),
+                operation: operation.to_string(),
+                seconds: limit.as_secs(),
+            };
+        }
+        HostError::Unreachable {
+            host: self.name.clone(),
+            message: format!(
+                "{operation}: no answer for {}s and the SSH connection no longer responds",
+                limit.as_secs()
+            ),
+        }
+    }
 }
 
 /// Streamlocal forwarding when sshd allows it, else `docker system dial-stdio`.
@@ -178,7 +220,9 @@ async fn probe_route(handle: &russh::client::Handle<ClientHandler>, socket: &str
     }
 }
 
-/// Connects to every host in parallel, `max_concurrent` at a time (`sshkit.max_concurrent_starts`).
+/// Connects to every host in parallel, `max_concurrent` at a time (`sshkit.max_concurrent_starts`),
+/// each within the connect timeout. Results come back in the order of `hosts`, failures included:
+/// one unreachable host never stops the others.
 pub async fn connect_all(
     hosts: &[String],
     settings: &SshSettings,
@@ -189,7 +233,7 @@ pub async fn connect_all(
             let result = SshHost::connect(&host, settings).await.map(Arc::new);
             (host, result)
         })
-        .buffer_unordered(max_concurrent.max(1))
+        .buffered(max_concurrent.max(1))
         .collect()
         .await
 }
