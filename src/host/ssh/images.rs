@@ -14,24 +14,11 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::host::ssh::{SshHost, inspect};
-use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth};
+use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_reference};
 
 /// Pulls stream for as long as the registry sends; this bounds a stalled one. bollard's own
 /// timeout covers only the response headers.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// `repo:tag` split as Docker does: a `:` after the last `/` starts the tag; a digest reference
-/// (`repo@sha256:...`) has no tag.
-fn split_reference(reference: &str) -> (&str, Option<&str>) {
-    let last_slash = reference.rfind('/').map_or(0, |index| index + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(colon) if !reference.contains('@') => {
-            let colon = last_slash + colon;
-            (&reference[..colon], Some(&reference[colon + 1..]))
-        }
-        _ => (reference, None),
-    }
-}
 
 impl SshHost {
     pub(super) async fn docker_inspect_image(
@@ -127,28 +114,5 @@ impl SshHost {
         )
         .await
         .map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_at_the_tag_colon_only() {
-        assert_eq!(split_reference("app:v1"), ("app", Some("v1")));
-        assert_eq!(
-            split_reference("10.0.0.1:5000/app:v1"),
-            ("10.0.0.1:5000/app", Some("v1"))
-        );
-        assert_eq!(
-            split_reference("10.0.0.1:5000/app"),
-            ("10.0.0.1:5000/app", None)
-        );
-        assert_eq!(split_reference("busybox"), ("busybox", None));
-        assert_eq!(
-            split_reference("10.0.0.1:5000/app@sha256:abc"),
-            ("10.0.0.1:5000/app@sha256:abc", None)
-        );
     }
 }
