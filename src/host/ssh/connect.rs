@@ -1,5 +1,11 @@
-//! Opening one authenticated SSH connection: direct, through a jump host, or through a
-//! `ProxyCommand`; host key checked before anything is sent.
+//! Opening one authenticated SSH connection: direct, through jump hosts, or through a
+//! `ProxyCommand`.
+//!
+//! Input: a resolved [`Target`] and the run's [`SshSettings`]. Output: a live russh handle plus
+//! whatever must outlive it (the jump connections it rides on, the proxy command's process).
+//! Invariant: the host key is checked during the key exchange, so a changed key fails the
+//! connection before a single byte of authentication or command is sent. This module does not
+//! bound its own duration; the caller wraps it in the connect timeout.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,20 +13,19 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client::{self, AuthResult, Handle};
-use russh::keys::agent::AgentIdentity;
-use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
 use tokio::process::{Child, Command};
 
 use crate::host::HostError;
+use crate::host::ssh::auth::authenticate;
 use crate::host::ssh::known_hosts::{self, Verdict};
-use crate::host::ssh::settings::{SshSettings, Target, home_dir, resolve};
+use crate::host::ssh::settings::{SshSettings, Target, resolve, resolve_jump};
 
 /// An SSH client handler that verifies host keys against known_hosts (accept-new).
 pub struct ClientHandler {
     known_hosts: PathBuf,
-    name: String,
+    hostname: String,
     port: u16,
     /// Why the key was refused, for the error the connect call returns.
     refusal: Arc<Mutex<Option<Verdict>>>,
@@ -33,14 +38,24 @@ impl client::Handler for ClientHandler {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verdict::Failed(
+        let verdict = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                known_hosts::verify(&self.known_hosts, &self.hostname, self.port, key)
+            }
+            _ => Verdict::Failed(
                 "the host presented a certificate; certificate host keys are not supported".into(),
-            ));
-            return Ok(false);
+            ),
         };
-        match known_hosts::verify(&self.known_hosts, &self.name, self.port, key) {
-            Verdict::Trusted | Verdict::Learned => Ok(true),
+        match verdict {
+            Verdict::Trusted => Ok(true),
+            Verdict::Learned => {
+                tracing::info!(
+                    host = %self.hostname,
+                    known_hosts = %self.known_hosts.display(),
+                    "recorded a new host key"
+                );
+                Ok(true)
+            }
             refused => {
                 *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(refused);
                 Ok(false)
@@ -51,38 +66,65 @@ impl client::Handler for ClientHandler {
 
 /// A live connection and what keeps it alive.
 pub struct Connection {
+    /// The authenticated session: channels are opened on it from many tasks at once.
     pub handle: Handle<ClientHandler>,
+    /// Dropped together with the handle, never before it.
     pub keepalive: KeepAlive,
 }
 
-/// What a connection needs to stay up besides itself: a `ProxyCommand` child, a jump connection.
+/// What a connection needs to stay up besides itself: a `ProxyCommand` child (killed when
+/// dropped), the jump connection it is tunnelled through.
 pub struct KeepAlive {
     _proxy_child: Option<Child>,
     _jump: Option<Box<Connection>>,
 }
 
-fn client_config() -> Arc<client::Config> {
+/// Kamal's keepalive (30 s), and the recorded host key types asked for first.
+fn client_config(target: &Target) -> Arc<client::Config> {
+    let preferred = russh::Preferred {
+        key: known_hosts::preferred_algorithms(&target.known_hosts, &target.hostname, target.port)
+            .into(),
+        ..russh::Preferred::default()
+    };
     Arc::new(client::Config {
-        // Kamal keeps connections alive with a 30 s keepalive.
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 3,
         nodelay: true,
+        preferred,
         ..client::Config::default()
     })
 }
 
 /// Connects and authenticates to the host written `entry` in deploy.yml.
-pub fn connect<'a>(
+pub async fn connect(
+    host_name: &str,
+    entry: &str,
+    settings: &SshSettings,
+) -> Result<Connection, HostError> {
+    let target = resolve(entry, settings);
+    tracing::debug!(
+        user = %target.user,
+        hostname = %target.hostname,
+        port = target.port,
+        jumps = ?target.jumps,
+        proxy_command = target.proxy_command.is_some(),
+        "connecting"
+    );
+    connect_target(host_name, &target, settings).await
+}
+
+/// Connects to `target`, first through its jump hosts (the last one recursively through the
+/// ones before it).
+fn connect_target<'a>(
     host_name: &'a str,
-    entry: &'a str,
+    target: &'a Target,
     settings: &'a SshSettings,
 ) -> Pin<Box<dyn Future<Output = Result<Connection, HostError>> + Send + 'a>> {
     Box::pin(async move {
-        let target = resolve(entry, settings);
         let refusal = Arc::new(Mutex::new(None));
         let handler = ClientHandler {
             known_hosts: target.known_hosts.clone(),
-            name: target.hostname.clone(),
+            hostname: target.hostname.clone(),
             port: target.port,
             refusal: refusal.clone(),
         };
@@ -90,21 +132,20 @@ pub fn connect<'a>(
             host: host_name.to_string(),
             message,
         };
-        let config = client_config();
+        let config = client_config(target);
         let (connected, proxy_child, jump) = if let Some(command) = &target.proxy_command {
-            let (stream, child) = spawn_proxy_command(command, &target).map_err(unreachable)?;
+            let (stream, child) = spawn_proxy_command(command, target, host_name)?;
             (
                 client::connect_stream(config, stream, handler).await,
                 Some(child),
                 None,
             )
-        } else if let Some(jump_entry) = &target.jump {
-            let jump_entry = if jump_entry.contains('@') {
-                jump_entry.clone()
-            } else {
-                format!("root@{jump_entry}")
-            };
-            let jump = connect(host_name, &jump_entry, settings).await?;
+        } else if let Some((last, earlier)) = target.jumps.split_last() {
+            let mut jump_target = resolve_jump(last, settings);
+            jump_target.jumps = earlier.to_vec();
+            let jump = connect_target(host_name, &jump_target, settings)
+                .await
+                .map_err(|error| through_jump(error, last))?;
             let channel = jump
                 .handle
                 .channel_open_direct_tcpip(
@@ -116,8 +157,8 @@ pub fn connect<'a>(
                 .await
                 .map_err(|error| {
                     unreachable(format!(
-                        "jump host {jump_entry} could not reach {}: {error}",
-                        target.hostname
+                        "jump host {last} could not reach {}:{}: {error}",
+                        target.hostname, target.port
                     ))
                 })?;
             (
@@ -142,6 +183,10 @@ pub fn connect<'a>(
                         fingerprint,
                         line,
                     },
+                    Some(Verdict::Revoked { fingerprint, line }) => unreachable(format!(
+                        "the host key {fingerprint} is marked @revoked in {} line {line}",
+                        target.known_hosts.display()
+                    )),
                     Some(Verdict::Failed(message)) => unreachable(message),
                     _ => unreachable(format!(
                         "cannot connect to {}:{}: {error}",
@@ -150,7 +195,7 @@ pub fn connect<'a>(
                 });
             }
         };
-        authenticate(&mut handle, host_name, &target, settings).await?;
+        authenticate(&mut handle, host_name, target, settings).await?;
         Ok(Connection {
             handle,
             keepalive: KeepAlive {
@@ -161,21 +206,65 @@ pub fn connect<'a>(
     })
 }
 
-/// Runs `ProxyCommand` (`%h`, `%p`, `%r` substituted) and speaks SSH over its stdio.
+/// A jump host's failure, told as the deploy host's: that host is what cannot be reached.
+fn through_jump(error: HostError, hop: &str) -> HostError {
+    let host = error.host().to_string();
+    let message = match error {
+        HostError::HostKeyChanged {
+            fingerprint, line, ..
+        } => format!(
+            "the host key changed (now {fingerprint}; known_hosts line {line} records another key)"
+        ),
+        other => other.to_string(),
+    };
+    let message = message
+        .strip_prefix(&format!("{host}: "))
+        .map(str::to_string)
+        .unwrap_or(message);
+    HostError::Unreachable {
+        host,
+        message: format!("jump host {hop}: {message}"),
+    }
+}
+
+/// `ProxyCommand`'s tokens: `%h` host, `%p` port, `%r` user, `%n` the name as written, `%%`.
+fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> String {
+    let mut expanded = String::with_capacity(command.len());
+    let mut chars = command.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            expanded.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => expanded.push_str(&target.hostname),
+            Some('p') => expanded.push_str(&target.port.to_string()),
+            Some('r') => expanded.push_str(&target.user),
+            Some('n') => expanded.push_str(host_name),
+            Some('%') => expanded.push('%'),
+            Some(other) => {
+                expanded.push('%');
+                expanded.push(other);
+            }
+            None => expanded.push('%'),
+        }
+    }
+    expanded
+}
+
+type ProxyStream = tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>;
+
+/// Runs `ProxyCommand` through `sh -c` and speaks SSH over its stdin and stdout.
 fn spawn_proxy_command(
     command: &str,
     target: &Target,
-) -> Result<
-    (
-        tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
-        Child,
-    ),
-    String,
-> {
-    let command = command
-        .replace("%h", &target.hostname)
-        .replace("%p", &target.port.to_string())
-        .replace("%r", &target.user);
+    host_name: &str,
+) -> Result<(ProxyStream, Child), HostError> {
+    let command = expand_proxy_command(command, target, host_name);
+    let failed = |message: String| HostError::Unreachable {
+        host: host_name.to_string(),
+        message,
+    };
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(&command)
@@ -183,84 +272,56 @@ fn spawn_proxy_command(
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|error| format!("ProxyCommand `{command}` could not start: {error}"))?;
-    let stdout = child.stdout.take().ok_or("ProxyCommand has no stdout")?;
-    let stdin = child.stdin.take().ok_or("ProxyCommand has no stdin")?;
+        .map_err(|error| failed(format!("ProxyCommand `{command}` could not start: {error}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| failed("ProxyCommand has no stdout".into()))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| failed("ProxyCommand has no stdin".into()))?;
     Ok((tokio::io::join(stdout, stdin), child))
 }
 
-/// Tries key data, key files, the agent, then the default identities, as OpenSSH would.
-async fn authenticate(
-    handle: &mut Handle<ClientHandler>,
-    host_name: &str,
-    target: &Target,
-    settings: &SshSettings,
-) -> Result<(), HostError> {
-    let user = target.user.as_str();
-    let failed = |message: String| HostError::AuthFailed {
-        host: host_name.to_string(),
-        user: user.to_string(),
-        message,
-    };
-    let rsa_hash = handle
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
-    let mut skipped: Vec<String> = Vec::new();
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let mut keys: Vec<PrivateKey> = Vec::new();
-    for data in &settings.key_data {
-        match russh::keys::decode_secret_key(data.expose(), None) {
-            Ok(key) => keys.push(key),
-            Err(error) => skipped.push(format!("a key from ssh.key_data: {error}")),
+    fn target() -> Target {
+        Target {
+            user: "deploy".into(),
+            hostname: "10.0.0.5".into(),
+            port: 2222,
+            identity_files: Vec::new(),
+            jumps: Vec::new(),
+            proxy_command: None,
+            known_hosts: PathBuf::from("/dev/null"),
         }
     }
-    let mut files: Vec<PathBuf> = target.identity_files.clone();
-    if !settings.keys_only {
-        let ssh_dir = home_dir().join(".ssh");
-        files.extend(["id_ed25519", "id_ecdsa", "id_rsa"].map(|name| ssh_dir.join(name)));
+
+    #[test]
+    fn proxy_command_tokens_expand() {
+        assert_eq!(
+            expand_proxy_command("ssh -W %h:%p %r@bastion # %n 100%% %x", &target(), "web-1"),
+            "ssh -W 10.0.0.5:2222 deploy@bastion # web-1 100% %x"
+        );
     }
-    for path in files {
-        if !path.exists() {
-            continue;
-        }
-        match russh::keys::load_secret_key(&path, None) {
-            Ok(key) => keys.push(key),
-            Err(error) => skipped.push(format!("{}: {error}", path.display())),
-        }
+
+    #[test]
+    fn jump_failures_name_the_jump_host_and_stay_connection_errors() {
+        let error = through_jump(
+            HostError::HostKeyChanged {
+                host: "web-1".into(),
+                fingerprint: "SHA256:abc".into(),
+                line: 7,
+            },
+            "root@bastion",
+        );
+        assert!(error.is_connection());
+        assert_eq!(
+            error.to_string(),
+            "web-1: jump host root@bastion: the host key changed (now SHA256:abc; known_hosts line 7 records another key)"
+        );
     }
-    for key in keys {
-        let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
-        match handle.authenticate_publickey(user, key).await {
-            Ok(AuthResult::Success) => return Ok(()),
-            Ok(AuthResult::Failure { .. }) => {}
-            Err(error) => return Err(failed(error.to_string())),
-        }
-    }
-    if !settings.keys_only && std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match AgentClient::connect_env().await {
-            Ok(mut agent) => {
-                let identities = agent.request_identities().await.unwrap_or_default();
-                for identity in identities {
-                    let AgentIdentity::PublicKey { key, .. } = identity else {
-                        continue;
-                    };
-                    if let Ok(AuthResult::Success) = handle
-                        .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
-                        .await
-                    {
-                        return Ok(());
-                    }
-                }
-            }
-            Err(error) => skipped.push(format!("the SSH agent: {error}")),
-        }
-    }
-    let mut message = "no key was accepted".to_string();
-    if !skipped.is_empty() {
-        message.push_str(&format!(" (could not use {})", skipped.join("; ")));
-    }
-    Err(failed(message))
 }

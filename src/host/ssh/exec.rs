@@ -3,7 +3,9 @@
 //! sshd allows 10 sessions per connection (`MaxSessions`); gantry opens at most 8 at a time per
 //! host, so a burst of commands waits for a free session instead of failing with
 //! "no more sessions". Input (a file's contents, which may be secret) travels on the channel's
-//! stdin, never on the command line. Output is capped: a runaway command cannot exhaust memory.
+//! stdin, never on the command line. Output is bounded: each stream keeps its last
+//! [`OUTPUT_CAP`] bytes (the tail is what explains a failure), so a runaway command cannot
+//! exhaust memory, and the caller learns how much was cut.
 
 use std::sync::Arc;
 
@@ -18,7 +20,52 @@ use crate::host::ssh::connect::ClientHandler;
 pub const MAX_SESSIONS: usize = 8;
 
 /// The most output kept per stream.
-const OUTPUT_CAP: usize = 4 * 1024 * 1024;
+pub const OUTPUT_CAP: usize = 8 * 1024 * 1024;
+
+/// A command's output and how many leading bytes of it were dropped to stay under the cap.
+#[derive(Debug)]
+pub struct Ran {
+    /// Exit code and the kept tails of stdout and stderr.
+    pub output: CommandOutput,
+    /// Bytes cut from the start of stdout and stderr together; 0 when everything was kept.
+    pub cut: usize,
+}
+
+/// The last `cap` bytes of a stream.
+struct Tail {
+    bytes: Vec<u8>,
+    cap: usize,
+    cut: usize,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Tail {
+            bytes: Vec::new(),
+            cap,
+            cut: 0,
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        // Trim in batches, not per chunk: amortised linear in the output's size.
+        if self.bytes.len() > self.cap.saturating_mul(2) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        let excess = self.bytes.len().saturating_sub(self.cap);
+        self.bytes.drain(..excess);
+        self.cut += excess;
+    }
+
+    fn finish(mut self) -> (String, usize) {
+        self.trim();
+        (String::from_utf8_lossy(&self.bytes).into_owned(), self.cut)
+    }
+}
 
 /// Why a command could not run (as opposed to running and failing).
 #[derive(Debug)]
@@ -30,7 +77,7 @@ pub async fn run(
     sessions: &Arc<Semaphore>,
     command: &str,
     stdin: Option<&[u8]>,
-) -> Result<CommandOutput, ChannelError> {
+) -> Result<Ran, ChannelError> {
     let _permit = sessions
         .acquire()
         .await
@@ -54,23 +101,25 @@ pub async fn run(
         .await
         .map_err(|error| ChannelError(format!("closing input: {error}")))?;
 
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
+    let mut stdout = Tail::new(OUTPUT_CAP);
+    let mut stderr = Tail::new(OUTPUT_CAP);
     let mut exit_code: Option<i64> = None;
     let mut signal: Option<String> = None;
     while let Some(message) = channel.wait().await {
         match message {
-            ChannelMsg::Data { data } => append_capped(&mut stdout, &data),
-            ChannelMsg::ExtendedData { data, ext: 1 } => append_capped(&mut stderr, &data),
+            ChannelMsg::Data { data } => stdout.push(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => stderr.push(&data),
             ChannelMsg::ExitStatus { exit_status } => exit_code = Some(i64::from(exit_status)),
             ChannelMsg::ExitSignal { signal_name, .. } => signal = Some(format!("{signal_name:?}")),
             ChannelMsg::Close => break,
             _ => {}
         }
     }
-    let mut stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let (stdout, stdout_cut) = stdout.finish();
+    let (mut stderr, stderr_cut) = stderr.finish();
     let exit_code = match (exit_code, signal) {
         (Some(code), _) => code,
+        // Killed by a signal: a failure, and said so where errors look.
         (None, Some(signal)) => {
             stderr.push_str(&format!("\nkilled by signal {signal}"));
             -1
@@ -81,14 +130,29 @@ pub async fn run(
             ));
         }
     };
-    Ok(CommandOutput {
-        exit_code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr,
+    Ok(Ran {
+        output: CommandOutput {
+            exit_code,
+            stdout,
+            stderr,
+        },
+        cut: stdout_cut + stderr_cut,
     })
 }
 
-fn append_capped(buffer: &mut Vec<u8>, data: &[u8]) {
-    let room = OUTPUT_CAP.saturating_sub(buffer.len());
-    buffer.extend_from_slice(&data[..data.len().min(room)]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_keeps_the_last_bytes_and_counts_the_rest() {
+        let mut tail = Tail::new(4);
+        for chunk in [&b"abc"[..], b"defg", b"hij"] {
+            tail.push(chunk);
+        }
+        assert_eq!(tail.finish(), ("ghij".to_string(), 6));
+        let mut short = Tail::new(4);
+        short.push(b"ok");
+        assert_eq!(short.finish(), ("ok".to_string(), 0));
+    }
 }

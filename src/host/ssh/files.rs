@@ -39,7 +39,9 @@ pub fn read_files_script(paths: &[String]) -> Result<String, String> {
     for path in paths {
         let quoted = quote(path)?;
         script.push_str(&format!(
-            "if [ -f {quoted} ]; then echo '{PRESENT}'; base64 < {quoted} | tr -d '\\n'; echo; else echo '{MISSING}'; fi; "
+            "if [ ! -f {quoted} ]; then echo '{MISSING}'; \
+             elif [ -r {quoted} ]; then echo '{PRESENT}'; base64 < {quoted} | tr -d '\\n'; echo; \
+             else echo {quoted}': permission denied' >&2; exit 1; fi; "
         ));
     }
     Ok(script)
@@ -70,16 +72,19 @@ pub fn parse_read_files(
     Ok(files)
 }
 
-/// Writes stdin to `path` with `mode`, through a temporary file renamed into place.
+/// Writes stdin to `path` with `mode`, through a temporary file in the same directory renamed
+/// into place: readers see the old contents or the new, never a part. The temporary name carries
+/// the shell's pid, so two writers of one file do not share it, and it is removed on failure.
 pub fn write_file_script(path: &str, mode: u32) -> Result<String, String> {
     let quoted = quote(path)?;
     let temporary = quote(&format!("{path}.gantry-tmp"))?;
     let mkdir = match parent(path) {
-        Some(parent) => format!("mkdir -p {} && ", quote(parent)?),
+        Some(parent) => format!("mkdir -p {}; ", quote(parent)?),
         None => String::new(),
     };
     Ok(format!(
-        "set -e; {mkdir}umask 077; cat > {temporary}; chmod {mode:o} {temporary}; mv -f {temporary} {quoted}"
+        "set -e; {mkdir}umask 077; tmp={temporary}.$$; trap 'rm -f \"$tmp\"' EXIT; \
+         cat > \"$tmp\"; chmod {mode:o} \"$tmp\"; mv -f \"$tmp\" {quoted}"
     ))
 }
 
@@ -118,7 +123,13 @@ mod tests {
     fn scripts_quote_every_path() {
         assert_eq!(
             write_file_script(".kamal/apps/app/env/roles/web.env", 0o600).unwrap(),
-            "set -e; mkdir -p .kamal/apps/app/env/roles && umask 077; cat > .kamal/apps/app/env/roles/web.env.gantry-tmp; chmod 600 .kamal/apps/app/env/roles/web.env.gantry-tmp; mv -f .kamal/apps/app/env/roles/web.env.gantry-tmp .kamal/apps/app/env/roles/web.env"
+            "set -e; mkdir -p .kamal/apps/app/env/roles; umask 077; tmp=.kamal/apps/app/env/roles/web.env.gantry-tmp.$$; \
+             trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; chmod 600 \"$tmp\"; mv -f \"$tmp\" .kamal/apps/app/env/roles/web.env"
+        );
+        assert_eq!(
+            write_file_script("my dir/f", 0o644).unwrap(),
+            "set -e; mkdir -p 'my dir'; umask 077; tmp='my dir/f.gantry-tmp'.$$; \
+             trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; chmod 644 \"$tmp\"; mv -f \"$tmp\" 'my dir/f'"
         );
         assert_eq!(
             remove_script("a b; rm -rf /").unwrap(),
@@ -134,7 +145,7 @@ mod tests {
     fn read_files_round_trip() {
         let paths = vec!["a".to_string(), "b".to_string()];
         let script = read_files_script(&paths).unwrap();
-        assert!(script.contains("[ -f a ]"));
+        assert!(script.contains("[ ! -f a ]"));
         let output = format!("{PRESENT}\naGVsbG8K\n{MISSING}\n");
         let files = parse_read_files(&paths, &output).unwrap();
         assert_eq!(files["a"], Some(b"hello\n".to_vec()));

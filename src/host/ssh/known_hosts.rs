@@ -1,20 +1,32 @@
-//! Host key verification: OpenSSH's `accept-new`.
+//! Host key verification against an OpenSSH known_hosts file, with OpenSSH's `accept-new`.
 //!
-//! A host seen for the first time is trusted and recorded in known_hosts. A host whose recorded
-//! key differs from the one it presents is refused before anything is sent, with the new key's
-//! fingerprint and the known_hosts line: that is either a reinstalled server or someone in the
+//! Input: the known_hosts path, the name and port the host is reached at, the key it presented.
+//! Output: a [`Verdict`]. A host seen for the first time is trusted and recorded; a host whose
+//! recorded key of the same type differs is refused with the new key's fingerprint and the
+//! known_hosts line, before anything is sent: that is a reinstalled server or someone in the
 //! middle, and only a person can tell which. A host recorded only with keys of other types is
-//! refused too (russh does not negotiate the recorded type the way OpenSSH does, so accepting
-//! the new type would let an attacker pick one).
+//! refused too: [`preferred_algorithms`] makes the handshake ask for the recorded types first, as
+//! OpenSSH does, so a server that no longer offers them is not silently re-learned.
+//!
+//! The file format is OpenSSH's: comma-separated host patterns (`*`, `?`, `!negation`,
+//! `[host]:port`, hashed `|1|salt|hmac`), `@revoked` keys refused wherever they appear,
+//! `@cert-authority` lines ignored (certificates are not supported). Lines that do not parse are
+//! skipped, like OpenSSH does. This module never writes anything but whole appended lines.
 
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use russh::keys::ssh_key::PublicKey;
-use russh::keys::{HashAlg, known_hosts};
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::ssh_key::{Algorithm, PublicKey};
+use russh::keys::{HashAlg, parse_public_key_base64};
+use sha1::Sha1;
 
-/// known_hosts is appended to by every connection of a run at once; one writer at a time.
-static LEARN: Mutex<()> = Mutex::new(());
+/// Every connection of a run checks and appends at once; one reader-writer at a time keeps a host
+/// connected twice from being recorded twice and lines from interleaving.
+static KNOWN_HOSTS_LOCK: Mutex<()> = Mutex::new(());
 
 /// What the check decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,32 +37,228 @@ pub enum Verdict {
     Learned,
     /// The host presented another key than the recorded one.
     Changed { fingerprint: String, line: usize },
+    /// The presented key is listed as `@revoked`.
+    Revoked { fingerprint: String, line: usize },
     /// known_hosts could not be read or written.
     Failed(String),
 }
 
-/// Checks (and on first contact records) the key `name:port` presents.
-pub fn verify(path: &Path, name: &str, port: u16, key: &PublicKey) -> Verdict {
-    let _guard = LEARN
+/// One usable line of a known_hosts file.
+struct Entry {
+    line: usize,
+    marker: Marker,
+    patterns: String,
+    key: PublicKey,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    None,
+    Revoked,
+    CertAuthority,
+}
+
+/// The name OpenSSH looks a host up by: `host`, or `[host]:port` off port 22.
+fn lookup_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+fn parse(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let mut fields = raw.split_whitespace();
+        let Some(mut first) = fields.next() else {
+            continue;
+        };
+        if first.starts_with('#') {
+            continue;
+        }
+        let marker = match first {
+            "@revoked" => Marker::Revoked,
+            "@cert-authority" => Marker::CertAuthority,
+            _ => Marker::None,
+        };
+        if marker != Marker::None {
+            let Some(patterns) = fields.next() else {
+                continue;
+            };
+            first = patterns;
+        }
+        let (Some(_key_type), Some(key_base64)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Ok(key) = parse_public_key_base64(key_base64) else {
+            continue;
+        };
+        entries.push(Entry {
+            line: index + 1,
+            marker,
+            patterns: first.to_string(),
+            key,
+        });
+    }
+    entries
+}
+
+/// OpenSSH's pattern list: a negated match excludes the line, else any positive match includes it.
+fn matches_patterns(name: &str, patterns: &str) -> bool {
+    let mut matched = false;
+    for pattern in patterns.split(',') {
+        if let Some(negated) = pattern.strip_prefix('!') {
+            if matches_one(name, negated) {
+                return false;
+            }
+        } else if matches_one(name, pattern) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+fn matches_one(name: &str, pattern: &str) -> bool {
+    match pattern.strip_prefix("|1|") {
+        Some(hashed) => matches_hashed(name, hashed),
+        None => wildcard_match(name.as_bytes(), pattern.as_bytes()),
+    }
+}
+
+/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`, as `HashKnownHosts yes` writes it.
+fn matches_hashed(name: &str, hashed: &str) -> bool {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Some((salt, digest)) = hashed.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(digest)) = (engine.decode(salt), engine.decode(digest)) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.update(name.as_bytes());
+    mac.verify_slice(&digest).is_ok()
+}
+
+/// `*` and `?` globbing, ASCII case-insensitive like OpenSSH's `match_pattern`.
+fn wildcard_match(name: &[u8], pattern: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|skip| wildcard_match(&name[skip..], rest)),
+        Some((b'?', rest)) => !name.is_empty() && wildcard_match(&name[1..], rest),
+        Some((expected, rest)) => match name.split_first() {
+            Some((actual, name_rest)) => {
+                actual.eq_ignore_ascii_case(expected) && wildcard_match(name_rest, rest)
+            }
+            None => false,
+        },
+    }
+}
+
+fn same_family(left: &Algorithm, right: &Algorithm) -> bool {
+    left == right
+        || (matches!(left, Algorithm::Rsa { .. }) && matches!(right, Algorithm::Rsa { .. }))
+}
+
+fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(format!("reading {}: {error}", path.display())),
+    }
+}
+
+/// Host key algorithms in the order to offer them: the types recorded for this host first (so
+/// the server shows the key that can be checked), then russh's defaults.
+pub fn preferred_algorithms(path: &Path, host: &str, port: u16) -> Vec<Algorithm> {
+    let defaults = russh::Preferred::DEFAULT.key.to_vec();
+    let name = lookup_name(host, port);
+    let recorded: Vec<Algorithm> = read(path)
+        .map(|text| parse(&text))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry.marker == Marker::None && matches_patterns(&name, &entry.patterns))
+        .map(|entry| entry.key.algorithm())
+        .collect();
+    let (mut first, rest): (Vec<Algorithm>, Vec<Algorithm>) = defaults
+        .into_iter()
+        .partition(|algorithm| recorded.iter().any(|known| same_family(known, algorithm)));
+    first.extend(rest);
+    first
+}
+
+/// Checks the key `host:port` presents and, on first contact, records it.
+pub fn verify(path: &Path, host: &str, port: u16, key: &PublicKey) -> Verdict {
+    let _guard = KNOWN_HOSTS_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let recorded = match known_hosts::known_host_keys_path(name, port, path) {
-        Ok(recorded) => recorded,
-        Err(error) => return Verdict::Failed(format!("reading {}: {error}", path.display())),
+    let text = match read(path) {
+        Ok(text) => text,
+        Err(message) => return Verdict::Failed(message),
     };
-    if recorded.iter().any(|(_, known)| known == key) {
-        return Verdict::Trusted;
-    }
-    if let Some((line, _)) = recorded.first() {
-        return Verdict::Changed {
-            fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
-            line: *line,
+    let entries = parse(&text);
+    if let Some(revoked) = entries
+        .iter()
+        .find(|entry| entry.marker == Marker::Revoked && entry.key.key_data() == key.key_data())
+    {
+        return Verdict::Revoked {
+            fingerprint: fingerprint(key),
+            line: revoked.line,
         };
     }
-    match known_hosts::learn_known_hosts_path(name, port, key, path) {
+    let name = lookup_name(host, port);
+    let recorded: Vec<&Entry> = entries
+        .iter()
+        .filter(|entry| entry.marker == Marker::None && matches_patterns(&name, &entry.patterns))
+        .collect();
+    if recorded
+        .iter()
+        .any(|entry| entry.key.key_data() == key.key_data())
+    {
+        return Verdict::Trusted;
+    }
+    let same_type = recorded
+        .iter()
+        .find(|entry| same_family(&entry.key.algorithm(), &key.algorithm()));
+    if let Some(entry) = same_type.or(recorded.first()) {
+        return Verdict::Changed {
+            fingerprint: fingerprint(key),
+            line: entry.line,
+        };
+    }
+    match append(path, &text, &name, key) {
         Ok(()) => Verdict::Learned,
         Err(error) => Verdict::Failed(format!("recording the key in {}: {error}", path.display())),
     }
+}
+
+/// Appends `name keytype base64` as one write, after a newline if the file lacks its last one.
+fn append(path: &Path, current: &str, name: &str, key: &PublicKey) -> std::io::Result<()> {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    let encoded = key.to_openssh().map_err(std::io::Error::other)?;
+    let mut parts = encoded.split_whitespace();
+    let (Some(key_type), Some(key_base64)) = (parts.next(), parts.next()) else {
+        return Err(std::io::Error::other("the key has no OpenSSH encoding"));
+    };
+    let separator = if current.is_empty() || current.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let line = format!("{separator}{name} {key_type} {key_base64}\n");
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(line.as_bytes())
 }
 
 #[cfg(test)]
@@ -59,30 +267,127 @@ mod tests {
 
     const FIRST: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGMdEBNkD6ZtIp7Mv5Qu8OuYhXEGqR2/XN3nv5OdKC16";
     const SECOND: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIM1aDXrrSEiDaHXdAg89vfQ+Tpgm2nURBBCAjhYCnDwy";
+    const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQCrBSgISk3UHhPTLf93v5jqhkLxLyaJMWhOwSXXUQJSa4OZhrbLk/KxQ+TiTSJ87f0XKP2Jax/EYAwe9OgQpBGWc/sgYvyKR0QM9S9VjpBzxMF2S/7CTIIlO8fP7gM8+r1dptBJZal7+Eicz5DbceeH6AEysbG7G6h2VW44B+fWpQ==";
 
     fn key(base64: &str) -> PublicKey {
-        russh::keys::parse_public_key_base64(base64).unwrap()
+        parse_public_key_base64(base64).unwrap()
+    }
+
+    fn known_hosts(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
     }
 
     #[test]
     fn accept_new_then_trust_then_refuse_a_changed_key() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("known_hosts");
+        let path = dir.path().join("ssh").join("known_hosts");
         let first = key(FIRST);
         assert_eq!(verify(&path, "10.0.0.1", 22, &first), Verdict::Learned);
         assert_eq!(verify(&path, "10.0.0.1", 22, &first), Verdict::Trusted);
         assert_eq!(verify(&path, "10.0.0.1", 2222, &first), Verdict::Learned);
-        let other = key(SECOND);
-        let Verdict::Changed { fingerprint, line } = verify(&path, "10.0.0.1", 22, &other) else {
+        let Verdict::Changed { fingerprint, line } = verify(&path, "10.0.0.1", 22, &key(SECOND))
+        else {
             panic!("a different key must be refused");
         };
-        assert!(fingerprint.starts_with("SHA256:"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(
-            lines[line - 1].starts_with("10.0.0.1 ssh-ed25519 "),
-            "{text}"
+        assert_eq!(
+            fingerprint,
+            key(SECOND).fingerprint(HashAlg::Sha256).to_string()
         );
-        assert!(text.contains("\n[10.0.0.1]:2222 ssh-ed25519 "), "{text}");
+        assert!(fingerprint.starts_with("SHA256:"));
+        assert_eq!(line, 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!("10.0.0.1 ssh-ed25519 {FIRST}\n[10.0.0.1]:2222 ssh-ed25519 {FIRST}\n")
+        );
+    }
+
+    #[test]
+    fn line_numbers_count_comments_and_blank_lines() {
+        let (_dir, path) = known_hosts(&format!(
+            "# comment\n\nother ssh-ed25519 {SECOND}\nweb-1,10.0.0.5\tssh-ed25519   {FIRST}\n"
+        ));
+        assert_eq!(verify(&path, "web-1", 22, &key(FIRST)), Verdict::Trusted);
+        assert_eq!(verify(&path, "10.0.0.5", 22, &key(FIRST)), Verdict::Trusted);
+        let Verdict::Changed { line, .. } = verify(&path, "web-1", 22, &key(SECOND)) else {
+            panic!("changed");
+        };
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn hashed_entries_written_by_ssh_keygen_match() {
+        // `ssh-keygen -H` output for `10.0.0.1` and `[10.0.0.1]:2222`.
+        let (_dir, path) = known_hosts(&format!(
+            "|1|SEVOJy9QhkU5oKMaO6xWn8MCsJA=|Ep2vWmr8moI/r/A3a5DvhmdDxKc= ssh-ed25519 {FIRST}\n\
+             |1|FQTgyC23P9vVs1zuxSnvNEsjLnY=|UFboo6nkRHhZjS8bnOLaSzK6Mjg= ssh-ed25519 {SECOND}\n"
+        ));
+        assert_eq!(verify(&path, "10.0.0.1", 22, &key(FIRST)), Verdict::Trusted);
+        assert_eq!(
+            verify(&path, "10.0.0.1", 2222, &key(SECOND)),
+            Verdict::Trusted
+        );
+        assert!(matches!(
+            verify(&path, "10.0.0.1", 2222, &key(FIRST)),
+            Verdict::Changed { line: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn wildcards_negation_and_markers() {
+        let (_dir, path) = known_hosts(&format!(
+            "*.example.com,!bad.example.com ssh-ed25519 {FIRST}\n\
+             @cert-authority *.example.com ssh-ed25519 {SECOND}\n\
+             @revoked * ssh-ed25519 {SECOND}\n"
+        ));
+        assert_eq!(
+            verify(&path, "web.EXAMPLE.com", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        assert!(matches!(
+            verify(&path, "web.example.com", 22, &key(SECOND)),
+            Verdict::Revoked { line: 3, .. }
+        ));
+        // Negated: bad.example.com is unknown, so its key is learned.
+        assert_eq!(
+            verify(&path, "bad.example.com", 22, &key(FIRST)),
+            Verdict::Learned
+        );
+    }
+
+    #[test]
+    fn a_host_known_only_by_another_key_type_is_refused_and_that_type_is_asked_for_first() {
+        let (_dir, path) = known_hosts(&format!("10.0.0.1 ssh-rsa {RSA}\n"));
+        let preferred = preferred_algorithms(&path, "10.0.0.1", 22);
+        assert!(
+            matches!(preferred[0], Algorithm::Rsa { .. }),
+            "{preferred:?}"
+        );
+        assert_eq!(
+            preferred.len(),
+            russh::Preferred::DEFAULT.key.len(),
+            "nothing added or lost"
+        );
+        assert_eq!(
+            preferred_algorithms(&path, "10.0.0.2", 22),
+            russh::Preferred::DEFAULT.key.to_vec()
+        );
+        assert!(matches!(
+            verify(&path, "10.0.0.1", 22, &key(FIRST)),
+            Verdict::Changed { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_known_hosts_fails_instead_of_trusting() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be.
+        assert!(matches!(
+            verify(dir.path(), "10.0.0.1", 22, &key(FIRST)),
+            Verdict::Failed(_)
+        ));
     }
 }

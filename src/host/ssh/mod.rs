@@ -7,17 +7,28 @@
 //!
 //! - `settings`: where and how to connect (deploy.yml `ssh:`, then OpenSSH config).
 //! - `known_hosts`: accept-new host key verification.
-//! - `connect`: one authenticated connection (direct, jump host or `ProxyCommand`).
+//! - `connect`: one connection (direct, jump hosts or `ProxyCommand`); `auth`: logging in.
 //! - `exec`: commands on session channels (at most 8 at once, under sshd's `MaxSessions`).
 //! - `transport`: bollard over `direct-streamlocal`, or `docker system dial-stdio`.
-//! - `engine`: the Docker API calls; `convert`: bollard ↔ gantry types; `files`: the scripts
-//!   behind file operations.
+//! - `engine`: deadlines and error mapping for Docker API calls, made in `containers`,
+//!   `images` and `container_io`; `create_body` and `inspect`: bollard ↔ gantry types.
+//! - `commands`: commands and file operations on the host; `files`: their scripts.
+//!
+//! Every operation runs under a deadline and inside a tracing span naming the host. Errors name
+//! the host; losing the connection (or never getting one) is [`HostError::Unreachable`], so
+//! observe can mark the host unreachable and apply can tell "host down" from "request failed".
 
+mod auth;
+mod commands;
 mod connect;
-mod convert;
+mod container_io;
+mod containers;
+mod create_body;
 mod engine;
 mod exec;
 mod files;
+mod images;
+mod inspect;
 mod known_hosts;
 mod settings;
 mod transport;
@@ -30,18 +41,22 @@ use async_trait::async_trait;
 use bollard::Docker;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
+use tracing::Instrument;
 
 use crate::host::{
     CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary, Host,
     HostError, ImageDetails, ImageSummary, RegistryAuth,
 };
 
-pub use settings::{SshSettings, Target, resolve, split_host};
+pub use settings::{SshSettings, Target, resolve, resolve_jump, split_host};
 pub use transport::Route as DockerRoute;
 
 use connect::{ClientHandler, Connection, KeepAlive};
 
-/// A host reached over SSH.
+/// How long a live server may take to answer a channel open before it counts as gone.
+const LIVENESS_PROBE: Duration = Duration::from_secs(3);
+
+/// A host reached over SSH: one connection, shared by every call of a run (`Arc<SshHost>`).
 pub struct SshHost {
     name: String,
     settings: SshSettings,
@@ -66,7 +81,13 @@ impl std::fmt::Debug for SshHost {
 impl SshHost {
     /// Connects to the host written `entry` in deploy.yml and prepares the Docker API on it.
     pub async fn connect(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
+        let span = tracing::info_span!("ssh", host = %entry);
+        Self::connect_inner(entry, settings).instrument(span).await
+    }
+
+    async fn connect_inner(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
         let name = entry.to_string();
+        let started = std::time::Instant::now();
         let connect = connect::connect(&name, entry, settings);
         let connection = match tokio::time::timeout(settings.connect_timeout, connect).await {
             Ok(result) => result?,
@@ -96,7 +117,35 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
-        let host = SshHost {
+        // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
+        // unversioned paths, later releases the pinned version.
+        let negotiated =
+            tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
+        let docker = match negotiated {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(error)) => {
+                return Err(HostError::Unreachable {
+                    host: name,
+                    message: format!(
+                        "Docker does not answer on {} ({route:?}): {error}",
+                        settings.docker_socket
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(HostError::Timeout {
+                    host: name,
+                    operation: "docker version".into(),
+                    seconds: settings.command_timeout.as_secs(),
+                });
+            }
+        };
+        tracing::debug!(
+            ?route,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "connected"
+        );
+        Ok(SshHost {
             name,
             settings: settings.clone(),
             handle,
@@ -105,31 +154,7 @@ impl SshHost {
             docker,
             route,
             home: OnceCell::new(),
-        };
-        // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41).
-        let docker = host.docker.clone();
-        let negotiated =
-            tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
-        let docker = match negotiated {
-            Ok(Ok(docker)) => docker,
-            Ok(Err(error)) => {
-                return Err(HostError::Unreachable {
-                    host: host.name.clone(),
-                    message: format!(
-                        "Docker does not answer on {}: {error}",
-                        settings.docker_socket
-                    ),
-                });
-            }
-            Err(_) => {
-                return Err(HostError::Timeout {
-                    host: host.name.clone(),
-                    operation: "docker version".into(),
-                    seconds: settings.command_timeout.as_secs(),
-                });
-            }
-        };
-        Ok(SshHost { docker, ..host })
+        })
     }
 
     /// How this host's Docker API requests travel.
@@ -141,61 +166,42 @@ impl SshHost {
         self.handle.is_closed()
     }
 
-    /// Runs a script in the home directory, with optional stdin, under the command deadline.
-    async fn script(
-        &self,
-        operation: &str,
-        script: &str,
-        stdin: Option<&[u8]>,
-    ) -> Result<CommandOutput, HostError> {
-        let limit = self.settings.command_timeout;
-        match tokio::time::timeout(
-            limit,
-            exec::run(&self.handle, &self.sessions, script, stdin),
-        )
-        .await
-        {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(HostError::Unreachable {
-                host: self.name.clone(),
-                message: format!("{operation}: {}", error.0),
-            }),
-            Err(_) => Err(HostError::Timeout {
+    /// After a deadline passed: is the server still there? Any answer to a channel open, even a
+    /// refusal, proves it; silence means the host or the network in between is gone, which is
+    /// "unreachable", not "this request was slow". A cut network never closes a TCP connection
+    /// by itself, so this is how a dead connection is told apart within the deadlines.
+    async fn still_answers(&self) -> bool {
+        if self.connection_closed() {
+            return false;
+        }
+        let probe = self
+            .handle
+            .channel_open_direct_streamlocal(self.settings.docker_socket.as_str());
+        match tokio::time::timeout(LIVENESS_PROBE, probe).await {
+            Ok(Ok(channel)) => {
+                let _ = channel.close().await;
+                true
+            }
+            Ok(Err(russh::Error::ChannelOpenFailure(_))) => true,
+            Ok(Err(_)) | Err(_) => false,
+        }
+    }
+
+    /// The error for an operation that ran out of time: the host's, or the request's.
+    async fn deadline_passed(&self, operation: &str, limit: Duration) -> HostError {
+        if self.still_answers().await {
+            return HostError::Timeout {
                 host: self.name.clone(),
                 operation: operation.to_string(),
                 seconds: limit.as_secs(),
-            }),
+            };
         }
-    }
-
-    /// A script that must exit 0.
-    async fn checked(
-        &self,
-        operation: &str,
-        script: Result<String, String>,
-        stdin: Option<&[u8]>,
-    ) -> Result<CommandOutput, HostError> {
-        let script = script.map_err(|message| HostError::Command {
+        HostError::Unreachable {
             host: self.name.clone(),
-            message,
-        })?;
-        let output = self.script(operation, &script, stdin).await?;
-        if !output.success() {
-            return Err(HostError::Command {
-                host: self.name.clone(),
-                message: format!("{operation} failed: {}", output.message()),
-            });
-        }
-        Ok(output)
-    }
-
-    fn check_path(&self, path: &str) -> Result<(), HostError> {
-        match files::unsafe_path(path) {
-            Some(message) => Err(HostError::Command {
-                host: self.name.clone(),
-                message,
-            }),
-            None => Ok(()),
+            message: format!(
+                "{operation}: no answer for {}s and the SSH connection no longer responds",
+                limit.as_secs()
+            ),
         }
     }
 }
@@ -207,11 +213,16 @@ async fn probe_route(handle: &russh::client::Handle<ClientHandler>, socket: &str
             let _ = channel.close().await;
             DockerRoute::StreamLocal
         }
-        Err(_) => DockerRoute::DialStdio,
+        Err(error) => {
+            tracing::info!(%error, socket, "socket forwarding refused; using docker system dial-stdio");
+            DockerRoute::DialStdio
+        }
     }
 }
 
-/// Connects to every host in parallel, `max_concurrent` at a time (`sshkit.max_concurrent_starts`).
+/// Connects to every host in parallel, `max_concurrent` at a time (`sshkit.max_concurrent_starts`),
+/// each within the connect timeout. Results come back in the order of `hosts`, failures included:
+/// one unreachable host never stops the others.
 pub async fn connect_all(
     hosts: &[String],
     settings: &SshSettings,
@@ -222,7 +233,7 @@ pub async fn connect_all(
             let result = SshHost::connect(&host, settings).await.map(Arc::new);
             (host, result)
         })
-        .buffer_unordered(max_concurrent.max(1))
+        .buffered(max_concurrent.max(1))
         .collect()
         .await
 }
@@ -234,15 +245,7 @@ impl Host for SshHost {
     }
 
     async fn home_dir(&self) -> Result<String, HostError> {
-        self.home
-            .get_or_try_init(|| async {
-                let output = self
-                    .checked("home directory", Ok("pwd".to_string()), None)
-                    .await?;
-                Ok(output.stdout.trim().to_string())
-            })
-            .await
-            .cloned()
+        self.host_home_dir().await
     }
 
     async fn list_containers(
@@ -339,68 +342,26 @@ impl Host for SshHost {
         &self,
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
-        if paths.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        for path in paths {
-            self.check_path(path)?;
-        }
-        let output = self
-            .checked("reading files", files::read_files_script(paths), None)
-            .await?;
-        files::parse_read_files(paths, &output.stdout).map_err(|message| HostError::Command {
-            host: self.name.clone(),
-            message,
-        })
+        self.host_read_files(paths).await
     }
 
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
-        self.check_path(path)?;
-        self.checked(
-            &format!("writing {path}"),
-            files::write_file_script(path, mode),
-            Some(contents),
-        )
-        .await
-        .map(|_| ())
+        self.host_write_file(path, contents, mode).await
     }
 
     async fn append_line(&self, path: &str, line: &str) -> Result<(), HostError> {
-        self.check_path(path)?;
-        let input = format!("{line}\n");
-        self.checked(
-            &format!("appending to {path}"),
-            files::append_script(path),
-            Some(input.as_bytes()),
-        )
-        .await
-        .map(|_| ())
+        self.host_append_line(path, line).await
     }
 
     async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError> {
-        self.check_path(path)?;
-        let output = self
-            .checked(
-                &format!("creating {path}"),
-                files::create_dir_script(path),
-                None,
-            )
-            .await?;
-        Ok(output.stdout.trim() == "created")
+        self.host_create_dir_exclusive(path).await
     }
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {
-        self.check_path(path)?;
-        self.checked(
-            &format!("removing {path}"),
-            files::remove_script(path),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.host_remove_path(path).await
     }
 
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
-        self.script("command", command, None).await
+        self.host_run_command(command).await
     }
 }

@@ -1,10 +1,15 @@
 //! Where and how to connect: deploy.yml's `ssh:` first, then OpenSSH's config files, then
 //! defaults, as Kamal (Net::SSH) resolves them.
 //!
+//! Input: deploy.yml's `ssh:` and `x-gantry:` sections ([`SshSettings`]) and a host as deploy.yml
+//! writes it (`host`, `user@host`, `host:port`, `[v6]:port`). Output: a [`Target`], everything
+//! needed to open that one connection. Reads OpenSSH config files; touches nothing else.
+//!
 //! Kamal always passes `user` (default `root`) and `port` (default 22) to Net::SSH, so those two
 //! come from deploy.yml even when `~/.ssh/config` names others; a host written `user@host:port`
 //! in deploy.yml overrides both. `HostName`, `IdentityFile`, `ProxyJump`, `ProxyCommand` and
-//! `UserKnownHostsFile` come from the config files.
+//! `UserKnownHostsFile` come from the config files. Jump hosts are resolved as `ssh -J` resolves
+//! them, with the config's `User` and `Port`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,10 +19,13 @@ use ssh2_config::{ParseRule, SshConfig};
 use crate::config::{GantrySettings, Ssh, SshConfigFiles};
 use crate::secret::Secret;
 
-/// Connection settings shared by every host of a run.
+/// Connection settings shared by every host of a run: built once from the config, then
+/// overridden field by field where a command line or a test needs to.
 #[derive(Clone, Debug)]
 pub struct SshSettings {
+    /// `ssh.user`: the login, and so the home directory that holds `.kamal/`.
     pub user: String,
+    /// `ssh.port`.
     pub port: u16,
     /// `ssh.keys`, `~` expanded.
     pub keys: Vec<PathBuf>,
@@ -25,19 +33,22 @@ pub struct SshSettings {
     pub key_data: Vec<Secret>,
     /// Use only `keys` and `key_data`: no agent, no default identities.
     pub keys_only: bool,
-    /// `ssh.proxy`: a jump host, `[user@]host[:port]`.
+    /// The SSH agent's socket (`SSH_AUTH_SOCK` when the settings were built); `None`: no agent.
+    pub agent: Option<PathBuf>,
+    /// `ssh.proxy`: jump hosts, `[user@]host[:port]`, comma-separated for several hops.
     pub jump: Option<String>,
-    /// `ssh.proxy_command`, with `%h` and `%p`.
+    /// `ssh.proxy_command`, with `%h`, `%p`, `%r` and `%n` expanded; run through `sh -c`.
     pub proxy_command: Option<String>,
     /// OpenSSH config files to read, in order.
     pub config_files: Vec<PathBuf>,
     /// known_hosts to verify against and record new hosts in; `None`: the config's
     /// `UserKnownHostsFile`, else `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// How long opening and authenticating one connection may take (jumps included).
     pub connect_timeout: Duration,
     /// The longest any single command or API call may take.
     pub command_timeout: Duration,
-    /// The Docker socket on the hosts.
+    /// The Docker socket on the hosts (`/run/user/<uid>/docker.sock` for rootless Docker).
     pub docker_socket: String,
 }
 
@@ -59,6 +70,9 @@ impl SshSettings {
             keys: ssh.keys.iter().map(expand_tilde).collect(),
             key_data,
             keys_only: ssh.keys_only,
+            agent: std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|socket| !socket.is_empty() && !ssh.keys_only)
+                .map(PathBuf::from),
             jump: ssh.proxy.clone(),
             proxy_command: ssh.proxy_command.clone(),
             config_files,
@@ -76,13 +90,20 @@ impl SshSettings {
 /// One host's resolved connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The login.
     pub user: String,
-    /// The address to connect to (`HostName`, or the host itself).
+    /// The address to connect to (`HostName`, or the host itself); also the name its key is
+    /// looked up by in known_hosts, as OpenSSH does.
     pub hostname: String,
+    /// The SSH port.
     pub port: u16,
+    /// Key files to offer: `ssh.keys`, then the config's `IdentityFile`s.
     pub identity_files: Vec<PathBuf>,
-    pub jump: Option<String>,
+    /// Jump hosts in the order they are crossed (`ssh -J a,b`), each `[user@]host[:port]`.
+    pub jumps: Vec<String>,
+    /// A command whose stdin/stdout carry the connection instead of TCP.
     pub proxy_command: Option<String>,
+    /// The file host keys are checked against and learned into.
     pub known_hosts: PathBuf,
 }
 
@@ -107,56 +128,108 @@ pub fn split_host(entry: &str) -> (Option<&str>, &str, Option<u16>) {
     }
 }
 
-/// Resolves how to reach `entry` (a host as deploy.yml writes it).
+/// `a,b` into hops; Kamal gives a jump host written without a user `root@`.
+fn jump_hops(jumps: &str, default_user: Option<&str>) -> Vec<String> {
+    jumps
+        .split(',')
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .map(|hop| match default_user {
+            Some(user) if !hop.contains('@') => format!("{user}@{hop}"),
+            _ => hop.to_string(),
+        })
+        .collect()
+}
+
+/// Resolves how to reach `entry`, a host as deploy.yml writes it.
+///
+/// deploy.yml wins, then OpenSSH's config, then defaults. User and port always come from
+/// deploy.yml (or the entry itself): Kamal passes both to Net::SSH, which lets them override the
+/// config files, and the user decides which home directory holds `.kamal/`.
 pub fn resolve(entry: &str, settings: &SshSettings) -> Target {
     let (user, host, port) = split_host(entry);
     let params = query_config(&settings.config_files, host);
-    let known_hosts = settings
-        .known_hosts
-        .clone()
-        .or_else(|| params.as_ref().and_then(|p| p.known_hosts.clone()))
-        .unwrap_or_else(|| home_dir().join(".ssh").join("known_hosts"));
-    let mut identity_files = settings.keys.clone();
-    if let Some(params) = &params {
-        identity_files.extend(params.identity_files.iter().cloned());
-    }
+    // One way through: deploy.yml's `proxy`, else its `proxy_command` (Kamal's order), else the
+    // config's `ProxyJump`, else its `ProxyCommand` (OpenSSH takes whichever comes first in the
+    // file; the parser does not keep that order, so a host with both jumps).
+    let (jumps, proxy_command) = match (&settings.jump, &settings.proxy_command) {
+        (Some(jump), _) => (jump_hops(jump, Some("root")), None),
+        (None, Some(command)) => (Vec::new(), Some(command.clone())),
+        (None, None) => match &params.jump {
+            Some(jump) => (jump_hops(jump, None), None),
+            None => (Vec::new(), params.proxy_command.clone()),
+        },
+    };
     Target {
         user: user.map_or_else(|| settings.user.clone(), str::to_string),
-        hostname: params
-            .as_ref()
-            .and_then(|p| p.host_name.clone())
-            .unwrap_or_else(|| host.to_string()),
+        hostname: params.host_name.clone().unwrap_or_else(|| host.to_string()),
         port: port.unwrap_or(settings.port),
-        identity_files,
-        jump: settings
-            .jump
-            .clone()
-            .or_else(|| params.as_ref().and_then(|p| p.jump.clone())),
-        proxy_command: settings
-            .proxy_command
-            .clone()
-            .or_else(|| params.as_ref().and_then(|p| p.proxy_command.clone())),
-        known_hosts,
+        identity_files: identity_files(settings, &params),
+        jumps,
+        proxy_command,
+        known_hosts: known_hosts(settings, &params),
     }
 }
 
-/// What OpenSSH's config says about one host.
+/// Resolves a jump host as `ssh -J` does: the hop's own user and port, else the config's, else
+/// root and 22. A jump host's own `ProxyJump`/`ProxyCommand` are not followed (no nested hops).
+pub fn resolve_jump(hop: &str, settings: &SshSettings) -> Target {
+    let (user, host, port) = split_host(hop);
+    let params = query_config(&settings.config_files, host);
+    Target {
+        user: user
+            .map(str::to_string)
+            .or_else(|| params.user.clone())
+            .unwrap_or_else(|| "root".to_string()),
+        hostname: params.host_name.clone().unwrap_or_else(|| host.to_string()),
+        port: port.or(params.port).unwrap_or(22),
+        identity_files: identity_files(settings, &params),
+        jumps: Vec::new(),
+        proxy_command: None,
+        known_hosts: known_hosts(settings, &params),
+    }
+}
+
+fn identity_files(settings: &SshSettings, params: &ConfigParams) -> Vec<PathBuf> {
+    let mut files = settings.keys.clone();
+    files.extend(params.identity_files.iter().cloned());
+    files
+}
+
+fn known_hosts(settings: &SshSettings, params: &ConfigParams) -> PathBuf {
+    settings
+        .known_hosts
+        .clone()
+        .or_else(|| params.known_hosts.clone())
+        .unwrap_or_else(|| home_dir().join(".ssh").join("known_hosts"))
+}
+
+/// What OpenSSH's config files say about one host.
+#[derive(Default)]
 struct ConfigParams {
     host_name: Option<String>,
+    user: Option<String>,
+    port: Option<u16>,
     identity_files: Vec<PathBuf>,
     jump: Option<String>,
     proxy_command: Option<String>,
     known_hosts: Option<PathBuf>,
 }
 
-fn query_config(files: &[PathBuf], host: &str) -> Option<ConfigParams> {
-    let mut merged: Option<ConfigParams> = None;
+/// Reads each file in order; for every setting the first file that sets it wins, as in OpenSSH.
+/// A file that is missing or does not parse is skipped.
+fn query_config(files: &[PathBuf], host: &str) -> ConfigParams {
+    let mut merged = ConfigParams::default();
     for file in files {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
         let rules = ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS;
-        let Ok(config) = SshConfig::default().parse(&mut text.as_bytes(), rules) else {
+        let Ok(config) = SshConfig::default()
+            .home_dir(home_dir())
+            .parse(&mut text.as_bytes(), rules)
+        else {
+            tracing::warn!(file = %file.display(), "skipping an OpenSSH config file that does not parse");
             continue;
         };
         let params = config.query(host);
@@ -165,34 +238,31 @@ fn query_config(files: &[PathBuf], host: &str) -> Option<ConfigParams> {
                 .unsupported_fields
                 .get(field)
                 .map(|args| args.join(" "))
-                .filter(|value| !value.is_empty() && value != "none")
+                .filter(|value| !value.is_empty() && !value.eq_ignore_ascii_case("none"))
         };
-        let found = ConfigParams {
-            host_name: params.host_name.clone(),
-            identity_files: params.identity_file.clone().unwrap_or_default(),
-            jump: params
+        merged.host_name = merged.host_name.or_else(|| params.host_name.clone());
+        merged.user = merged.user.or_else(|| params.user.clone());
+        merged.port = merged.port.or(params.port);
+        if merged.identity_files.is_empty() {
+            merged.identity_files = params
+                .identity_file
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(expand_tilde)
+                .collect();
+        }
+        merged.jump = merged.jump.or_else(|| {
+            params
                 .proxy_jump
                 .as_ref()
-                .and_then(|jumps| jumps.first().cloned())
-                .filter(|jump| jump != "none"),
-            proxy_command: unsupported("proxycommand"),
-            known_hosts: unsupported("userknownhostsfile")
-                .and_then(|value| value.split_whitespace().next().map(expand_tilde)),
-        };
-        // The first file that sets a value wins, as in OpenSSH.
-        merged = Some(match merged {
-            None => found,
-            Some(earlier) => ConfigParams {
-                host_name: earlier.host_name.or(found.host_name),
-                identity_files: if earlier.identity_files.is_empty() {
-                    found.identity_files
-                } else {
-                    earlier.identity_files
-                },
-                jump: earlier.jump.or(found.jump),
-                proxy_command: earlier.proxy_command.or(found.proxy_command),
-                known_hosts: earlier.known_hosts.or(found.known_hosts),
-            },
+                .map(|hops| hops.join(","))
+                .filter(|hops| !hops.is_empty() && !hops.eq_ignore_ascii_case("none"))
+        });
+        merged.proxy_command = merged.proxy_command.or_else(|| unsupported("proxycommand"));
+        merged.known_hosts = merged.known_hosts.or_else(|| {
+            unsupported("userknownhostsfile")
+                .and_then(|value| value.split_whitespace().next().map(expand_tilde))
         });
     }
     merged
@@ -224,6 +294,7 @@ mod tests {
             keys: Vec::new(),
             key_data: Vec::new(),
             keys_only: false,
+            agent: None,
             jump: None,
             proxy_command: None,
             config_files,
@@ -255,20 +326,121 @@ mod tests {
         std::fs::write(
             &config,
             "Host web-*\n  HostName 10.9.9.9\n  User ignored\n  Port 2200\n  IdentityFile /keys/web\n  \
-             ProxyJump bastion\n  UserKnownHostsFile /kh/web\n\nHost *\n  IdentityFile /keys/default\n",
+             ProxyJump bastion,deploy@inner:2022\n  UserKnownHostsFile /kh/web\n\n\
+             Host bastion\n  HostName 10.8.8.8\n  User jumper\n  Port 2201\n\n\
+             Host *\n  IdentityFile /keys/default\n",
         )
         .unwrap();
-        let target = resolve("web-1", &settings(vec![config]));
+        let settings = settings(vec![dir.path().join("missing"), config]);
+        let target = resolve("web-1", &settings);
         assert_eq!(target.hostname, "10.9.9.9");
         assert_eq!(target.user, "root", "Kamal always passes its user");
         assert_eq!(target.port, 22, "Kamal always passes its port");
-        assert!(target.identity_files.contains(&PathBuf::from("/keys/web")));
-        assert_eq!(target.jump.as_deref(), Some("bastion"));
+        assert_eq!(
+            target.identity_files,
+            vec![PathBuf::from("/keys/web"), PathBuf::from("/keys/default")]
+        );
+        assert_eq!(target.jumps, vec!["bastion", "deploy@inner:2022"]);
         assert_eq!(target.known_hosts, PathBuf::from("/kh/web"));
-        let plain = resolve("db@other:2022", &settings(Vec::new()));
+
+        let jump = resolve_jump("bastion", &settings);
+        assert_eq!(
+            (jump.user.as_str(), jump.hostname.as_str(), jump.port),
+            ("jumper", "10.8.8.8", 2201),
+            "a jump host takes its user and port from the config, as ssh -J does"
+        );
+        assert!(jump.jumps.is_empty());
+        let explicit = resolve_jump("admin@bastion:22", &settings);
+        assert_eq!((explicit.user.as_str(), explicit.port), ("admin", 22));
+
+        let plain = resolve("db@other:2022", &settings);
         assert_eq!(
             (plain.user.as_str(), plain.hostname.as_str(), plain.port),
             ("db", "other", 2022)
+        );
+        assert!(plain.jumps.is_empty());
+        assert_eq!(plain.identity_files, vec![PathBuf::from("/keys/default")]);
+    }
+
+    #[test]
+    fn deploy_yml_wins_over_the_config_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "Host h\n  ProxyCommand nc %h %p\n  UserKnownHostsFile /kh/cfg\n\n\
+             Host j\n  ProxyJump cfg-jump\n  ProxyCommand nc %h %p\n",
+        )
+        .unwrap();
+        let mut settings = settings(vec![config]);
+        assert_eq!(
+            resolve("h", &settings).proxy_command.as_deref(),
+            Some("nc %h %p")
+        );
+        assert_eq!(
+            resolve("h", &settings).known_hosts,
+            PathBuf::from("/kh/cfg")
+        );
+        let both = resolve("j", &settings);
+        assert_eq!((both.jumps.len(), both.proxy_command), (1, None));
+        settings.proxy_command = Some("connect %h %p".into());
+        settings.known_hosts = Some(PathBuf::from("/kh/mine"));
+        let target = resolve("h", &settings);
+        assert!(
+            target.jumps.is_empty(),
+            "deploy.yml's proxy_command replaces ProxyJump"
+        );
+        assert_eq!(target.proxy_command.as_deref(), Some("connect %h %p"));
+        assert_eq!(target.known_hosts, PathBuf::from("/kh/mine"));
+        settings.jump = Some("bastion,ops@second".into());
+        let target = resolve("h", &settings);
+        assert_eq!(target.jumps, vec!["root@bastion", "ops@second"]);
+        assert_eq!(
+            target.proxy_command, None,
+            "Kamal prefers proxy to proxy_command"
+        );
+    }
+
+    #[test]
+    fn settings_from_deploy_yml() {
+        let ssh = Ssh {
+            user: "deploy".into(),
+            port: 2222,
+            proxy: Some("bastion".into()),
+            keys: vec!["~/.ssh/deploy_key".into()],
+            keys_only: true,
+            config: SshConfigFiles::Files(vec!["~/custom_config".into()]),
+            ..Ssh::default()
+        };
+        let gantry = GantrySettings {
+            docker_socket: Some("/run/user/1000/docker.sock".into()),
+            ..GantrySettings::default()
+        };
+        let settings =
+            SshSettings::from_config(&ssh, &gantry, vec![Secret::new("private-key-material")]);
+        let home = home_dir();
+        assert_eq!((settings.user.as_str(), settings.port), ("deploy", 2222));
+        assert_eq!(settings.keys, vec![home.join(".ssh/deploy_key")]);
+        assert_eq!(settings.config_files, vec![home.join("custom_config")]);
+        assert_eq!(settings.docker_socket, "/run/user/1000/docker.sock");
+        assert!(settings.keys_only);
+        assert_eq!(settings.agent, None, "keys_only: no agent");
+        assert!(!format!("{settings:?}").contains("private-key-material"));
+        let defaults =
+            SshSettings::from_config(&Ssh::default(), &GantrySettings::default(), vec![]);
+        assert_eq!(defaults.docker_socket, "/var/run/docker.sock");
+        assert_eq!(defaults.config_files.len(), 2);
+        assert!(
+            SshSettings::from_config(
+                &Ssh {
+                    config: SshConfigFiles::None,
+                    ..Ssh::default()
+                },
+                &GantrySettings::default(),
+                vec![]
+            )
+            .config_files
+            .is_empty()
         );
     }
 }

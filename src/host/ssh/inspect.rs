@@ -1,184 +1,23 @@
-//! bollard's Engine API types ↔ gantry's host types. Pure.
+//! The daemon's answers as gantry's values: `docker inspect` of a container or an image, and the
+//! rows of `docker ps` and `docker image ls`. Pure.
 //!
-//! Creating: every field of a [`ContainerSpec`] lands where `docker run` would put it.
-//! Inspecting: the daemon's defaults (zero, empty, null) map back to "not set", so an option
-//! nobody set compares equal to an unset desired option. Daemons older than bollard's API
-//! (Docker 20.10 speaks 1.41) leave fields out; every field is optional here.
+//! The daemon's defaults (zero, empty, null, its default shm size, runtime and IPC mode, the
+//! swap limit it derives from a memory limit, the alias it adds for the container's short id)
+//! map back to "not set", so an option nobody set compares equal to an unset desired option.
+//! Daemons older than bollard's API (Docker 20.10 speaks 1.41) leave fields out; every field is
+//! read as optional.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerSummary as ApiSummary, DeviceMapping as ApiDevice, DeviceRequest, EndpointSettings,
-    HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, ImageInspect,
-    ImageSummary as ApiImageSummary, NetworkingConfig, PortBinding as ApiPortBinding,
-    ResourcesUlimits, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as ApiSummary,
+    HealthStatusEnum, HostConfig, ImageInspect, ImageSummary as ApiImageSummary,
 };
 
 use crate::host::{
-    ContainerDetails, ContainerOptions, ContainerSpec, ContainerStatus, ContainerSummary,
-    DeviceMapping, Health, HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, PortBinding,
-    RestartPolicy, Ulimit,
+    ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping, Health,
+    HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, PortBinding, RestartPolicy, Ulimit,
 };
-
-fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
-    (!values.is_empty()).then_some(values)
-}
-
-fn map_of(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
-    (!map.is_empty()).then(|| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-}
-
-/// The body of `POST /containers/create` for a spec.
-pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let options = &spec.options;
-    let mut port_bindings: HashMap<String, Option<Vec<ApiPortBinding>>> = HashMap::new();
-    let mut exposed: Vec<String> = options.exposed_ports.clone();
-    for port in &spec.ports {
-        exposed.push(port.container_port.clone());
-        port_bindings
-            .entry(port.container_port.clone())
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(ApiPortBinding {
-                host_ip: Some(port.host_ip.clone()),
-                host_port: Some(port.host_port.clone()),
-            });
-    }
-    exposed.sort();
-    exposed.dedup();
-    let restart_policy = ApiRestartPolicy {
-        name: Some(match spec.restart_policy.name.as_str() {
-            "always" => RestartPolicyNameEnum::ALWAYS,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-            "no" => RestartPolicyNameEnum::NO,
-            _ => RestartPolicyNameEnum::EMPTY,
-        }),
-        maximum_retry_count: spec.restart_policy.maximum_retry_count,
-    };
-    let host_config = HostConfig {
-        binds: non_empty(spec.binds.clone()),
-        network_mode: spec.network.clone(),
-        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        restart_policy: Some(restart_policy),
-        log_config: Some(HostConfigLogConfig {
-            typ: spec.log_config.driver.clone(),
-            config: map_of(&spec.log_config.options),
-        }),
-        nano_cpus: options.nano_cpus,
-        cpu_shares: options.cpu_shares,
-        cpuset_cpus: options.cpuset_cpus.clone(),
-        memory: options.memory,
-        memory_reservation: options.memory_reservation,
-        memory_swap: options.memory_swap,
-        shm_size: options.shm_size,
-        pids_limit: options.pids_limit,
-        oom_score_adj: options.oom_score_adj,
-        oom_kill_disable: options.oom_kill_disable.then_some(true),
-        ulimits: non_empty(
-            options
-                .ulimits
-                .iter()
-                .map(|u| ResourcesUlimits {
-                    name: Some(u.name.clone()),
-                    soft: Some(u.soft),
-                    hard: Some(u.hard),
-                })
-                .collect(),
-        ),
-        extra_hosts: non_empty(options.extra_hosts.clone()),
-        cap_add: non_empty(options.cap_add.clone()),
-        cap_drop: non_empty(options.cap_drop.clone()),
-        devices: non_empty(
-            options
-                .devices
-                .iter()
-                .map(|d| ApiDevice {
-                    path_on_host: Some(d.path_on_host.clone()),
-                    path_in_container: Some(d.path_in_container.clone()),
-                    cgroup_permissions: Some(d.permissions.clone()),
-                })
-                .collect(),
-        ),
-        dns: non_empty(options.dns.clone()),
-        dns_search: non_empty(options.dns_search.clone()),
-        dns_options: non_empty(options.dns_options.clone()),
-        init: options.init,
-        privileged: options.privileged.then_some(true),
-        readonly_rootfs: options.read_only.then_some(true),
-        security_opt: non_empty(options.security_opt.clone()),
-        sysctls: map_of(&options.sysctls),
-        tmpfs: map_of(&options.tmpfs),
-        group_add: non_empty(options.group_add.clone()),
-        ipc_mode: options.ipc_mode.clone(),
-        pid_mode: options.pid_mode.clone(),
-        userns_mode: options.userns_mode.clone(),
-        uts_mode: options.uts_mode.clone(),
-        runtime: options.runtime.clone(),
-        device_requests: options.gpus.as_deref().map(gpu_request),
-        ..HostConfig::default()
-    };
-    let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            network.clone(),
-            EndpointSettings {
-                aliases: non_empty(options.network_aliases.clone()),
-                ..EndpointSettings::default()
-            },
-        )])),
-    });
-    ContainerCreateBody {
-        hostname: spec.hostname.clone(),
-        user: options.user.clone(),
-        exposed_ports: non_empty(exposed),
-        tty: options.tty.then_some(true),
-        open_stdin: options.interactive.then_some(true),
-        env: Some(
-            spec.env
-                .iter()
-                .map(|(name, value)| format!("{name}={}", value.expose()))
-                .collect(),
-        ),
-        cmd: spec.cmd.clone(),
-        healthcheck: options.healthcheck.as_ref().map(|check| HealthConfig {
-            test: non_empty(check.test.clone()),
-            interval: check.interval,
-            timeout: check.timeout,
-            retries: check.retries,
-            start_period: check.start_period,
-            ..HealthConfig::default()
-        }),
-        image: Some(spec.image.clone()),
-        working_dir: options.working_dir.clone(),
-        entrypoint: options.entrypoint.clone(),
-        labels: Some(
-            spec.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        stop_signal: options.stop_signal.clone(),
-        stop_timeout: options.stop_timeout,
-        host_config: Some(host_config),
-        networking_config,
-        ..ContainerCreateBody::default()
-    }
-}
-
-/// `--gpus all` or `--gpus 2`.
-fn gpu_request(gpus: &str) -> Vec<DeviceRequest> {
-    let count = if gpus == "all" {
-        -1
-    } else {
-        gpus.parse().unwrap_or(-1)
-    };
-    vec![DeviceRequest {
-        count: Some(count),
-        capabilities: Some(vec![vec!["gpu".to_string()]]),
-        ..DeviceRequest::default()
-    }]
-}
 
 fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
     map.unwrap_or_default().into_iter().collect()
@@ -197,16 +36,16 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
     let config = inspect.config.unwrap_or_default();
     let host = inspect.host_config.unwrap_or_default();
     let state = inspect.state.unwrap_or_default();
-    let networks: Vec<String> = {
-        let mut names: Vec<String> = inspect
-            .network_settings
-            .and_then(|settings| settings.networks)
-            .unwrap_or_default()
-            .into_keys()
-            .collect();
-        names.sort();
-        names
-    };
+    let id = inspect.id.unwrap_or_default();
+    let endpoints: BTreeMap<String, _> = inspect
+        .network_settings
+        .and_then(|settings| settings.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let networks: Vec<String> = endpoints.keys().cloned().collect();
+    let security_opt = user_security_opt(&host);
+    let network_aliases = user_aliases(&id, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
         .port_bindings
         .unwrap_or_default()
@@ -249,7 +88,9 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         cpuset_cpus: empty_is_none(host.cpuset_cpus),
         memory: zero_is_none(host.memory),
         memory_reservation: zero_is_none(host.memory_reservation),
-        memory_swap: zero_is_none(host.memory_swap),
+        // With `--memory` alone, Docker sets the swap limit to twice the memory.
+        memory_swap: zero_is_none(host.memory_swap)
+            .filter(|swap| Some(*swap) != host.memory.filter(|m| *m > 0).map(|m| m * 2)),
         // Docker reports its default /dev/shm size (64 MiB) when none was asked for.
         shm_size: zero_is_none(host.shm_size).filter(|size| *size != 64 * 1024 * 1024),
         pids_limit: zero_is_none(host.pids_limit),
@@ -284,7 +125,7 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         init: host.init.filter(|init| *init),
         privileged: host.privileged.unwrap_or(false),
         read_only: host.readonly_rootfs.unwrap_or(false),
-        security_opt: host.security_opt.unwrap_or_default(),
+        security_opt,
         sysctls: sorted(host.sysctls),
         tmpfs: sorted(host.tmpfs),
         group_add: host.group_add.unwrap_or_default(),
@@ -300,12 +141,12 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
                 Some(count) => count.to_string(),
             })
         }),
-        network_aliases: Vec::new(),
+        network_aliases,
     };
     let restart = host.restart_policy.unwrap_or_default();
     let log = host.log_config.unwrap_or_default();
     ContainerDetails {
-        id: inspect.id.unwrap_or_default(),
+        id,
         name: inspect
             .name
             .unwrap_or_default()
@@ -356,6 +197,32 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         ports,
         options,
     }
+}
+
+/// Security options the user gave: with none given, Docker writes `label=disable` itself for a
+/// privileged container or one sharing the host's pid or IPC namespace.
+fn user_security_opt(host: &HostConfig) -> Vec<String> {
+    let options = host.security_opt.clone().unwrap_or_default();
+    let is_host = |mode: &Option<String>| mode.as_deref() == Some("host");
+    let shares_host =
+        host.privileged == Some(true) || is_host(&host.pid_mode) || is_host(&host.ipc_mode);
+    if shares_host && options == ["label=disable"] {
+        return Vec::new();
+    }
+    options
+}
+
+/// The aliases the user gave, in their order: Docker adds the container's short id to the
+/// aliases on user-defined networks (API < 1.45 reports it there), and that is not the user's.
+fn user_aliases(id: &str, per_network: impl Iterator<Item = Option<Vec<String>>>) -> Vec<String> {
+    let short_id = id.get(..12).unwrap_or(id);
+    let mut aliases: Vec<String> = Vec::new();
+    for alias in per_network.flatten().flatten() {
+        if alias != short_id && !aliases.contains(&alias) {
+            aliases.push(alias);
+        }
+    }
+    aliases
 }
 
 fn status_word(status: ContainerStateStatusEnum) -> &'static str {
@@ -436,60 +303,9 @@ pub fn image_summary(summary: ApiImageSummary) -> ImageSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::EnvValue;
-    use crate::secret::Secret;
-
-    #[test]
-    fn a_spec_lands_where_docker_run_puts_it() {
-        let spec = ContainerSpec {
-            name: "app-web-v1".into(),
-            image: "registry/app:v1".into(),
-            cmd: Some(vec!["bin/server".into()]),
-            env: [
-                ("A".to_string(), EnvValue::Clear("1".into())),
-                ("S".to_string(), EnvValue::Secret(Secret::new("pw"))),
-            ]
-            .into(),
-            labels: [("service".to_string(), "app".to_string())].into(),
-            hostname: Some("h-0123".into()),
-            network: Some("kamal".into()),
-            restart_policy: RestartPolicy {
-                name: "unless-stopped".into(),
-                maximum_retry_count: None,
-            },
-            log_config: LogConfig {
-                driver: None,
-                options: [("max-size".to_string(), "10m".to_string())].into(),
-            },
-            binds: vec!["/data:/data".into()],
-            ports: vec![PortBinding {
-                container_port: "80/tcp".into(),
-                host_ip: String::new(),
-                host_port: "8080".into(),
-            }],
-            options: ContainerOptions {
-                memory: Some(1 << 30),
-                cap_add: vec!["NET_ADMIN".into()],
-                ..ContainerOptions::default()
-            },
-        };
-        let body = create_body(&spec);
-        assert_eq!(body.env, Some(vec!["A=1".to_string(), "S=pw".to_string()]));
-        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
-        let host = body.host_config.unwrap();
-        assert_eq!(host.network_mode.as_deref(), Some("kamal"));
-        assert_eq!(host.memory, Some(1 << 30));
-        assert_eq!(host.cap_add, Some(vec!["NET_ADMIN".to_string()]));
-        assert_eq!(
-            host.restart_policy.unwrap().name,
-            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
-        );
-        let bindings = host.port_bindings.unwrap();
-        assert_eq!(
-            bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
-            Some("8080")
-        );
-    }
+    use bollard::models::{
+        EndpointSettings, NetworkSettings, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+    };
 
     #[test]
     fn daemon_defaults_read_back_as_unset() {
@@ -514,5 +330,91 @@ mod tests {
         assert_eq!(details.options, ContainerOptions::default());
         assert_eq!(details.restart_policy.name, "unless-stopped");
         assert_eq!(details.restart_policy.maximum_retry_count, None);
+    }
+
+    #[test]
+    fn derived_swap_and_the_short_id_alias_are_not_the_users() {
+        let id = "0123456789abcdef0123";
+        let endpoint = |aliases: &[&str]| EndpointSettings {
+            aliases: Some(aliases.iter().map(|a| a.to_string()).collect()),
+            ..EndpointSettings::default()
+        };
+        let inspect = |memory: i64, swap: i64| ContainerInspectResponse {
+            id: Some(id.into()),
+            host_config: Some(HostConfig {
+                memory: Some(memory),
+                memory_swap: Some(swap),
+                ..HostConfig::default()
+            }),
+            network_settings: Some(NetworkSettings {
+                networks: Some(HashMap::from([
+                    (
+                        "kamal".to_string(),
+                        endpoint(&["web", "0123456789ab", "api"]),
+                    ),
+                    ("other".to_string(), endpoint(&["web"])),
+                ])),
+                ..NetworkSettings::default()
+            }),
+            ..ContainerInspectResponse::default()
+        };
+        let details = container_details(inspect(64 << 20, 128 << 20));
+        assert_eq!(details.options.memory, Some(64 << 20));
+        assert_eq!(details.options.memory_swap, None);
+        assert_eq!(details.options.network_aliases, vec!["web", "api"]);
+        assert_eq!(details.networks, vec!["kamal", "other"]);
+        let explicit = container_details(inspect(64 << 20, 256 << 20));
+        assert_eq!(explicit.options.memory_swap, Some(256 << 20));
+        let unlimited = container_details(inspect(64 << 20, -1));
+        assert_eq!(unlimited.options.memory_swap, Some(-1));
+    }
+
+    #[test]
+    fn the_label_docker_adds_for_host_namespaces_is_not_the_users() {
+        let host = |privileged: bool, pid_mode: &str, security_opt: &[&str]| HostConfig {
+            privileged: Some(privileged),
+            pid_mode: Some(pid_mode.into()),
+            security_opt: Some(security_opt.iter().map(|o| o.to_string()).collect()),
+            ..HostConfig::default()
+        };
+        assert!(user_security_opt(&host(true, "", &["label=disable"])).is_empty());
+        assert!(user_security_opt(&host(false, "host", &["label=disable"])).is_empty());
+        assert_eq!(
+            user_security_opt(&host(false, "", &["label=disable"])),
+            vec!["label=disable"]
+        );
+        assert_eq!(
+            user_security_opt(&host(true, "", &["label=disable", "no-new-privileges"])).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn state_health_and_exit_code_read_back() {
+        use bollard::models::{ContainerState, ContainerStateStatusEnum, Health as ApiHealth};
+        let details = container_details(ContainerInspectResponse {
+            state: Some(ContainerState {
+                status: Some(ContainerStateStatusEnum::EXITED),
+                exit_code: Some(137),
+                started_at: Some("0001-01-01T00:00:00Z".into()),
+                health: Some(ApiHealth {
+                    status: Some(HealthStatusEnum::UNHEALTHY),
+                    ..ApiHealth::default()
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerInspectResponse::default()
+        });
+        assert_eq!(details.status, ContainerStatus::Exited);
+        assert_eq!(details.exit_code, Some(137));
+        assert_eq!(
+            details.started_at, "",
+            "Docker's zero time means never started"
+        );
+        assert_eq!(details.health, Some(Health::Unhealthy));
+        assert_eq!(details.restart_policy.name, "no");
+        let missing = container_details(ContainerInspectResponse::default());
+        assert_eq!(missing.status, ContainerStatus::Dead);
+        assert_eq!(missing.health, None);
     }
 }

@@ -1,0 +1,188 @@
+//! Commands and file operations on the host, over SSH session channels.
+//!
+//! Input: paths relative to the SSH user's home directory, contents, shell commands. Output:
+//! [`CommandOutput`]s, file contents, or [`HostError`]s naming the host and the operation. Every
+//! call runs under the command deadline and in a tracing span that names the operation, never
+//! the script (it may carry secrets); contents travel on stdin (see `files` for the scripts).
+//! A path that is absolute or climbs out of the home directory is refused before anything runs.
+
+use std::collections::BTreeMap;
+
+use tracing::Instrument;
+
+use crate::host::ssh::{SshHost, exec, files};
+use crate::host::{CommandOutput, HostError};
+
+impl SshHost {
+    /// Asked once per connection, then cached.
+    pub(super) async fn host_home_dir(&self) -> Result<String, HostError> {
+        self.home
+            .get_or_try_init(|| async {
+                let output = self
+                    .checked("home directory", Ok("pwd".to_string()), None)
+                    .await?;
+                Ok(output.stdout.trim().to_string())
+            })
+            .await
+            .cloned()
+    }
+
+    pub(super) async fn host_read_files(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        for path in paths {
+            self.check_path(path)?;
+        }
+        let output = self
+            .checked("reading files", files::read_files_script(paths), None)
+            .await?;
+        files::parse_read_files(paths, &output.stdout).map_err(|message| HostError::Command {
+            host: self.name.clone(),
+            message,
+        })
+    }
+
+    pub(super) async fn host_write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), HostError> {
+        self.check_path(path)?;
+        self.checked(
+            &format!("writing {path}"),
+            files::write_file_script(path, mode),
+            Some(contents),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(super) async fn host_append_line(&self, path: &str, line: &str) -> Result<(), HostError> {
+        self.check_path(path)?;
+        let input = format!("{line}\n");
+        self.checked(
+            &format!("appending to {path}"),
+            files::append_script(path),
+            Some(input.as_bytes()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(super) async fn host_create_dir_exclusive(&self, path: &str) -> Result<bool, HostError> {
+        self.check_path(path)?;
+        let output = self
+            .checked(
+                &format!("creating {path}"),
+                files::create_dir_script(path),
+                None,
+            )
+            .await?;
+        Ok(output.stdout.trim() == "created")
+    }
+
+    pub(super) async fn host_remove_path(&self, path: &str) -> Result<(), HostError> {
+        self.check_path(path)?;
+        self.checked(
+            &format!("removing {path}"),
+            files::remove_script(path),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(super) async fn host_run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
+        Ok(self.script("command", command, None).await?.output)
+    }
+
+    /// Runs a script in the home directory, with optional stdin, under the command deadline.
+    /// The span names the operation, never the script: scripts may carry secrets.
+    pub(super) async fn script(
+        &self,
+        operation: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<exec::Ran, HostError> {
+        let limit = self.settings.command_timeout;
+        let span = tracing::debug_span!("ssh_exec", host = %self.name, operation);
+        let run = exec::run(&self.handle, &self.sessions, script, stdin);
+        match tokio::time::timeout(limit, run).instrument(span).await {
+            Ok(Ok(ran)) => {
+                tracing::debug!(host = %self.name, operation, exit_code = ran.output.exit_code);
+                Ok(ran)
+            }
+            Ok(Err(error)) if self.connection_closed() => Err(HostError::Unreachable {
+                host: self.name.clone(),
+                message: format!("{operation}: the SSH connection was lost ({})", error.0),
+            }),
+            Ok(Err(error)) => Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!("{operation}: {}", error.0),
+            }),
+            Err(_) => Err(self.deadline_passed(operation, limit).await),
+        }
+    }
+
+    /// A script that must exit 0 and whose output must be whole.
+    pub(super) async fn checked(
+        &self,
+        operation: &str,
+        script: Result<String, String>,
+        stdin: Option<&[u8]>,
+    ) -> Result<CommandOutput, HostError> {
+        let script = script.map_err(|message| HostError::Command {
+            host: self.name.clone(),
+            message,
+        })?;
+        let ran = self.script(operation, &script, stdin).await?;
+        if !ran.output.success() {
+            return Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!(
+                    "{operation} failed (exit {}): {}",
+                    ran.output.exit_code,
+                    error_tail(ran.output.message())
+                ),
+            });
+        }
+        if ran.cut > 0 {
+            return Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!(
+                    "{operation}: more than {} bytes of output",
+                    exec::OUTPUT_CAP
+                ),
+            });
+        }
+        Ok(ran.output)
+    }
+
+    pub(super) fn check_path(&self, path: &str) -> Result<(), HostError> {
+        match files::unsafe_path(path) {
+            Some(message) => Err(HostError::Command {
+                host: self.name.clone(),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The end of a command's message: enough to explain a failure, short enough for one error line.
+fn error_tail(message: &str) -> &str {
+    const ERROR_TAIL: usize = 2048;
+    if message.len() <= ERROR_TAIL {
+        return message;
+    }
+    let mut start = message.len() - ERROR_TAIL;
+    while !message.is_char_boundary(start) {
+        start += 1;
+    }
+    &message[start..]
+}

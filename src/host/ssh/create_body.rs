@@ -1,0 +1,358 @@
+//! A [`ContainerSpec`] as the body of `POST /containers/create`. Pure.
+//!
+//! Every field lands where `docker run` would put it: name and image, command, env (`K=V`; the
+//! only place secret values are exposed, because the daemon needs them), labels, hostname,
+//! network (`HostConfig.NetworkMode` plus an endpoint carrying the aliases), restart policy, log
+//! configuration, binds, published ports (also exposed, as `docker run -p` does), and every field
+//! of [`ContainerOptions`](crate::host::ContainerOptions) on `Config` or `HostConfig`. Unset
+//! options stay unset (`None`), so the daemon applies its own defaults.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigLogConfig, NetworkingConfig, PortBinding as ApiPortBinding,
+    ResourcesUlimits, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::host::ContainerSpec;
+
+fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
+    (!values.is_empty()).then_some(values)
+}
+
+fn map_of(map: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
+    (!map.is_empty()).then(|| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// The body of `POST /containers/create` for a spec.
+pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let options = &spec.options;
+    let mut port_bindings: HashMap<String, Option<Vec<ApiPortBinding>>> = HashMap::new();
+    let mut exposed: Vec<String> = options.exposed_ports.clone();
+    for port in &spec.ports {
+        exposed.push(port.container_port.clone());
+        port_bindings
+            .entry(port.container_port.clone())
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(ApiPortBinding {
+                host_ip: Some(port.host_ip.clone()),
+                host_port: Some(port.host_port.clone()),
+            });
+    }
+    exposed.sort();
+    exposed.dedup();
+    let restart_policy = ApiRestartPolicy {
+        name: Some(match spec.restart_policy.name.as_str() {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            "no" => RestartPolicyNameEnum::NO,
+            _ => RestartPolicyNameEnum::EMPTY,
+        }),
+        maximum_retry_count: spec.restart_policy.maximum_retry_count,
+    };
+    let host_config = HostConfig {
+        binds: non_empty(spec.binds.clone()),
+        network_mode: spec.network.clone(),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        restart_policy: Some(restart_policy),
+        log_config: Some(HostConfigLogConfig {
+            typ: spec.log_config.driver.clone(),
+            config: map_of(&spec.log_config.options),
+        }),
+        nano_cpus: options.nano_cpus,
+        cpu_shares: options.cpu_shares,
+        cpuset_cpus: options.cpuset_cpus.clone(),
+        memory: options.memory,
+        memory_reservation: options.memory_reservation,
+        memory_swap: options.memory_swap,
+        shm_size: options.shm_size,
+        pids_limit: options.pids_limit,
+        oom_score_adj: options.oom_score_adj,
+        oom_kill_disable: options.oom_kill_disable.then_some(true),
+        ulimits: non_empty(
+            options
+                .ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect(),
+        ),
+        extra_hosts: non_empty(options.extra_hosts.clone()),
+        cap_add: non_empty(options.cap_add.clone()),
+        cap_drop: non_empty(options.cap_drop.clone()),
+        devices: non_empty(
+            options
+                .devices
+                .iter()
+                .map(|d| ApiDevice {
+                    path_on_host: Some(d.path_on_host.clone()),
+                    path_in_container: Some(d.path_in_container.clone()),
+                    cgroup_permissions: Some(d.permissions.clone()),
+                })
+                .collect(),
+        ),
+        dns: non_empty(options.dns.clone()),
+        dns_search: non_empty(options.dns_search.clone()),
+        dns_options: non_empty(options.dns_options.clone()),
+        init: options.init,
+        privileged: options.privileged.then_some(true),
+        readonly_rootfs: options.read_only.then_some(true),
+        security_opt: non_empty(options.security_opt.clone()),
+        sysctls: map_of(&options.sysctls),
+        tmpfs: map_of(&options.tmpfs),
+        group_add: non_empty(options.group_add.clone()),
+        ipc_mode: options.ipc_mode.clone(),
+        pid_mode: options.pid_mode.clone(),
+        userns_mode: options.userns_mode.clone(),
+        uts_mode: options.uts_mode.clone(),
+        runtime: options.runtime.clone(),
+        device_requests: options.gpus.as_deref().map(gpu_request),
+        ..HostConfig::default()
+    };
+    let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network.clone(),
+            EndpointSettings {
+                aliases: non_empty(options.network_aliases.clone()),
+                ..EndpointSettings::default()
+            },
+        )])),
+    });
+    ContainerCreateBody {
+        hostname: spec.hostname.clone(),
+        user: options.user.clone(),
+        exposed_ports: non_empty(exposed),
+        tty: options.tty.then_some(true),
+        open_stdin: options.interactive.then_some(true),
+        env: Some(
+            spec.env
+                .iter()
+                .map(|(name, value)| format!("{name}={}", value.expose()))
+                .collect(),
+        ),
+        cmd: spec.cmd.clone(),
+        healthcheck: options.healthcheck.as_ref().map(|check| HealthConfig {
+            test: non_empty(check.test.clone()),
+            interval: check.interval,
+            timeout: check.timeout,
+            retries: check.retries,
+            start_period: check.start_period,
+            ..HealthConfig::default()
+        }),
+        image: Some(spec.image.clone()),
+        working_dir: options.working_dir.clone(),
+        entrypoint: options.entrypoint.clone(),
+        labels: Some(
+            spec.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        stop_signal: options.stop_signal.clone(),
+        stop_timeout: options.stop_timeout,
+        host_config: Some(host_config),
+        networking_config,
+        ..ContainerCreateBody::default()
+    }
+}
+
+/// `--gpus all` or `--gpus 2`.
+fn gpu_request(gpus: &str) -> Vec<DeviceRequest> {
+    let count = if gpus == "all" {
+        -1
+    } else {
+        gpus.parse().unwrap_or(-1)
+    };
+    vec![DeviceRequest {
+        count: Some(count),
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        ..DeviceRequest::default()
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{ContainerOptions, EnvValue, LogConfig, PortBinding, RestartPolicy};
+    use crate::secret::Secret;
+
+    #[test]
+    fn a_spec_lands_where_docker_run_puts_it() {
+        let spec = ContainerSpec {
+            name: "app-web-v1".into(),
+            image: "registry/app:v1".into(),
+            cmd: Some(vec!["bin/server".into()]),
+            env: [
+                ("A".to_string(), EnvValue::Clear("1".into())),
+                ("S".to_string(), EnvValue::Secret(Secret::new("pw"))),
+            ]
+            .into(),
+            labels: [("service".to_string(), "app".to_string())].into(),
+            hostname: Some("h-0123".into()),
+            network: Some("kamal".into()),
+            restart_policy: RestartPolicy {
+                name: "unless-stopped".into(),
+                maximum_retry_count: None,
+            },
+            log_config: LogConfig {
+                driver: None,
+                options: [("max-size".to_string(), "10m".to_string())].into(),
+            },
+            binds: vec!["/data:/data".into()],
+            ports: vec![PortBinding {
+                container_port: "80/tcp".into(),
+                host_ip: String::new(),
+                host_port: "8080".into(),
+            }],
+            options: ContainerOptions {
+                memory: Some(1 << 30),
+                cap_add: vec!["NET_ADMIN".into()],
+                ..ContainerOptions::default()
+            },
+        };
+        let body = create_body(&spec);
+        assert_eq!(body.env, Some(vec!["A=1".to_string(), "S=pw".to_string()]));
+        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("kamal"));
+        assert_eq!(host.memory, Some(1 << 30));
+        assert_eq!(host.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        let bindings = host.port_bindings.unwrap();
+        assert_eq!(
+            bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("8080")
+        );
+    }
+
+    fn every_option() -> ContainerOptions {
+        ContainerOptions {
+            user: Some("1000:1000".into()),
+            working_dir: Some("/srv".into()),
+            entrypoint: Some(vec!["/bin/entry".into(), "--flag".into()]),
+            stop_signal: Some("SIGQUIT".into()),
+            stop_timeout: Some(25),
+            healthcheck: Some(crate::host::HealthcheckConfig {
+                test: vec!["CMD-SHELL".into(), "true".into()],
+                interval: Some(2_000_000_000),
+                timeout: Some(1_000_000_000),
+                start_period: Some(3_000_000_000),
+                retries: Some(4),
+            }),
+            exposed_ports: vec!["9000/tcp".into()],
+            tty: true,
+            interactive: true,
+            nano_cpus: Some(500_000_000),
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0".into()),
+            memory: Some(96 << 20),
+            memory_reservation: Some(32 << 20),
+            memory_swap: Some(256 << 20),
+            shm_size: Some(32 << 20),
+            pids_limit: Some(200),
+            oom_score_adj: Some(100),
+            oom_kill_disable: true,
+            ulimits: vec![crate::host::Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048,
+            }],
+            extra_hosts: vec!["db.internal:10.0.0.9".into()],
+            cap_add: vec!["NET_ADMIN".into()],
+            cap_drop: vec!["MKNOD".into()],
+            devices: vec![crate::host::DeviceMapping {
+                path_on_host: "/dev/null".into(),
+                path_in_container: "/dev/nothing".into(),
+                permissions: "rwm".into(),
+            }],
+            dns: vec!["10.0.0.2".into()],
+            dns_search: vec!["internal".into()],
+            dns_options: vec!["ndots:2".into()],
+            init: Some(true),
+            privileged: true,
+            read_only: true,
+            security_opt: vec!["no-new-privileges".into()],
+            sysctls: [("net.core.somaxconn".to_string(), "1024".to_string())].into(),
+            tmpfs: [("/run".to_string(), "rw,size=64m".to_string())].into(),
+            group_add: vec!["audio".into()],
+            ipc_mode: Some("none".into()),
+            pid_mode: Some("host".into()),
+            userns_mode: Some("host".into()),
+            uts_mode: Some("host".into()),
+            runtime: Some("crun".into()),
+            gpus: Some("2".into()),
+            network_aliases: vec!["web".into(), "api".into()],
+        }
+    }
+
+    /// What the daemon echoes back: the create body's config and host config, the network
+    /// endpoints it was given. Serde moves the fields, as the wire does.
+    fn echo(id: &str, body: ContainerCreateBody) -> bollard::models::ContainerInspectResponse {
+        let config = serde_json::from_value(serde_json::to_value(&body).unwrap()).unwrap();
+        let networks = body
+            .networking_config
+            .and_then(|networking| networking.endpoints_config);
+        bollard::models::ContainerInspectResponse {
+            id: Some(id.into()),
+            config: Some(config),
+            host_config: body.host_config,
+            network_settings: Some(bollard::models::NetworkSettings {
+                networks,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_option_survives_create_then_inspect() {
+        let spec = ContainerSpec {
+            name: "app-web-v1".into(),
+            image: "app:v1".into(),
+            cmd: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            hostname: None,
+            network: Some("kamal".into()),
+            restart_policy: RestartPolicy::default(),
+            log_config: LogConfig::default(),
+            binds: Vec::new(),
+            ports: Vec::new(),
+            options: every_option(),
+        };
+        let details = crate::host::ssh::inspect::container_details(echo(
+            "0123456789abcdef",
+            create_body(&spec),
+        ));
+        assert_eq!(details.options, spec.options);
+        let nothing = ContainerSpec {
+            options: ContainerOptions::default(),
+            ..spec
+        };
+        let details = crate::host::ssh::inspect::container_details(echo(
+            "0123456789abcdef",
+            create_body(&nothing),
+        ));
+        assert_eq!(details.options, ContainerOptions::default());
+        assert_eq!(details.restart_policy.name, "no");
+    }
+
+    #[test]
+    fn gpus_become_a_device_request() {
+        assert_eq!(gpu_request("all")[0].count, Some(-1));
+        assert_eq!(gpu_request("2")[0].count, Some(2));
+        assert_eq!(
+            gpu_request("2")[0].capabilities,
+            Some(vec![vec!["gpu".to_string()]])
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Images through the Engine API: inspect, list, pull (with per-request registry credentials,
+//! never `docker login` on the host), tag, remove.
+//!
+//! A pull streams progress for as long as the registry sends; an error can arrive inside that
+//! stream with a 200 status, and it fails the pull all the same.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{
+    CreateImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+};
+use futures_util::StreamExt;
+
+use crate::host::ssh::{SshHost, inspect};
+use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_reference};
+
+/// Pulls stream for as long as the registry sends; this bounds a stalled one. bollard's own
+/// timeout covers only the response headers.
+const PULL_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl SshHost {
+    pub(super) async fn docker_inspect_image(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ImageDetails>, HostError> {
+        Ok(self
+            .call_optional("inspect image", self.docker.inspect_image(reference))
+            .await?
+            .map(inspect::image_details))
+    }
+
+    pub(super) async fn docker_list_images(
+        &self,
+        label: Option<&str>,
+    ) -> Result<Vec<ImageSummary>, HostError> {
+        let filters =
+            label.map(|label| HashMap::from([("label".to_string(), vec![label.to_string()])]));
+        let options = ListImagesOptions {
+            filters,
+            ..ListImagesOptions::default()
+        };
+        let rows = self
+            .call(
+                "list images",
+                self.settings.command_timeout,
+                self.docker.list_images(Some(options)),
+            )
+            .await?;
+        Ok(rows.into_iter().map(inspect::image_summary).collect())
+    }
+
+    pub(super) async fn docker_pull(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), HostError> {
+        let (image, tag) = split_reference(reference);
+        let by_digest = reference.contains('@');
+        let options = CreateImageOptions {
+            from_image: Some(image.to_string()),
+            // Without a tag the daemon pulls every tag of the repository.
+            tag: (!by_digest).then(|| tag.unwrap_or("latest").to_string()),
+            ..CreateImageOptions::default()
+        };
+        let credentials = auth.map(|auth| DockerCredentials {
+            username: Some(auth.username.clone()),
+            password: Some(auth.password.expose().to_string()),
+            serveraddress: Some(auth.server.clone()),
+            ..DockerCredentials::default()
+        });
+        let pull = async {
+            let mut stream = self.docker.create_image(Some(options), None, credentials);
+            while let Some(progress) = stream.next().await {
+                let progress = progress?;
+                if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
+                    return Err(bollard::errors::Error::DockerStreamError { error });
+                }
+            }
+            Ok(())
+        };
+        self.call(&format!("pull {reference}"), PULL_TIMEOUT, pull)
+            .await
+    }
+
+    pub(super) async fn docker_tag(&self, source: &str, target: &str) -> Result<(), HostError> {
+        let (repo, tag) = split_reference(target);
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: tag.map(str::to_string),
+        };
+        self.call(
+            "tag image",
+            self.settings.command_timeout,
+            self.docker.tag_image(source, Some(options)),
+        )
+        .await
+    }
+
+    pub(super) async fn docker_remove_image(
+        &self,
+        reference: &str,
+        force: bool,
+    ) -> Result<(), HostError> {
+        let options = RemoveImageOptions {
+            force,
+            ..RemoveImageOptions::default()
+        };
+        self.call(
+            "remove image",
+            self.settings.command_timeout,
+            self.docker.remove_image(reference, Some(options), None),
+        )
+        .await
+        .map(|_| ())
+    }
+}
