@@ -75,7 +75,10 @@ impl BuildPlan {
                     .into(),
             ));
         }
-        let driver = builder.driver.clone().unwrap_or_else(|| "docker-container".into());
+        let driver = builder
+            .driver
+            .clone()
+            .unwrap_or_else(|| "docker-container".into());
         if driver.starts_with("cloud") {
             return Err(ImageError::Unsupported(
                 "Docker Build Cloud is not supported by `gantry deploy` yet: build and push the image, \
@@ -86,16 +89,19 @@ impl BuildPlan {
         let names = ServiceNames::for_config(config);
         let repository = config.repository();
         let cache = builder.cache.as_ref();
-        let cache_image = cache
-            .and_then(|cache| cache.image.clone())
-            .map(|image| match &config.registry.server {
+        let cache_image = cache.and_then(|cache| cache.image.clone()).map(|image| {
+            match &config.registry.server {
                 Some(server) => format!("{server}/{image}"),
                 None => image,
-            });
+            }
+        });
         let (cache_from, cache_to) = match cache.map(|cache| cache.kind.as_str()) {
             Some("gha") => (
                 Some("type=gha".to_string()),
-                Some(format!("type=gha{}", options_suffix(cache.and_then(|c| c.options.as_deref())))),
+                Some(format!(
+                    "type=gha{}",
+                    options_suffix(cache.and_then(|c| c.options.as_deref()))
+                )),
             ),
             Some("registry") => {
                 let image = cache_image.unwrap_or_else(|| format!("{repository}-build-cache"));
@@ -113,12 +119,19 @@ impl BuildPlan {
             service: config.service.clone(),
             image: format!("{repository}:{version}"),
             latest: format!("{repository}:{}", names.latest_tag()),
-            dockerfile: builder.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+            dockerfile: builder
+                .dockerfile
+                .clone()
+                .unwrap_or_else(|| "Dockerfile".into()),
             context: builder.context.as_ref().map(PathBuf::from),
             target: builder.target.clone(),
             args: builder.args.clone(),
             secrets: builder.secrets.clone(),
-            platforms: builder.arch.iter().map(|arch| format!("linux/{arch}")).collect(),
+            platforms: builder
+                .arch
+                .iter()
+                .map(|arch| format!("linux/{arch}"))
+                .collect(),
             driver,
             cache_from,
             cache_to,
@@ -140,18 +153,35 @@ impl BuildPlan {
 
     /// `docker buildx build ...` as Kamal's `Builder::Base#push` writes it, context last.
     pub fn buildx_args(&self, context: &str) -> Vec<String> {
-        let mut args: Vec<String> = vec!["buildx".into(), "build".into(), "--output=type=registry".into()];
+        let mut args: Vec<String> = vec![
+            "buildx".into(),
+            "build".into(),
+            "--output=type=registry".into(),
+        ];
         if !self.platforms.is_empty() {
             args.extend(["--platform".into(), self.platforms.join(",")]);
         }
         if self.driver != "docker" {
             args.extend(["--builder".into(), self.builder_name()]);
         }
-        args.extend(["-t".into(), self.image.clone(), "-t".into(), self.latest.clone()]);
+        args.extend([
+            "-t".into(),
+            self.image.clone(),
+            "-t".into(),
+            self.latest.clone(),
+        ]);
         if let (Some(to), Some(from)) = (&self.cache_to, &self.cache_from) {
-            args.extend(["--cache-to".into(), to.clone(), "--cache-from".into(), from.clone()]);
+            args.extend([
+                "--cache-to".into(),
+                to.clone(),
+                "--cache-from".into(),
+                from.clone(),
+            ]);
         }
-        args.extend(["--label".into(), format!("{LABEL_SERVICE}={}", self.service)]);
+        args.extend([
+            "--label".into(),
+            format!("{LABEL_SERVICE}={}", self.service),
+        ]);
         for (name, value) in &self.args {
             args.extend(["--build-arg".into(), format!("{name}={value}")]);
         }
@@ -177,7 +207,9 @@ impl BuildPlan {
 }
 
 fn options_suffix(options: Option<&str>) -> String {
-    options.map(|options| format!(",{options}")).unwrap_or_default()
+    options
+        .map(|options| format!(",{options}"))
+        .unwrap_or_default()
 }
 
 /// Whether the local `docker` has the buildx plugin.
@@ -262,7 +294,13 @@ async fn ensure_builder(plan: &BuildPlan) -> Result<(), ImageError> {
         return Ok(());
     }
     let mut command = Command::new("docker");
-    command.args(["buildx", "create", "--name", &name, &format!("--driver={}", plan.driver)]);
+    command.args([
+        "buildx",
+        "create",
+        "--name",
+        &name,
+        &format!("--driver={}", plan.driver),
+    ]);
     if plan.registry_local {
         command.args(["--driver-opt", "network=host"]);
     }
@@ -272,8 +310,20 @@ async fn ensure_builder(plan: &BuildPlan) -> Result<(), ImageError> {
 /// `docker login` with the password on stdin, never on the command line.
 async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
     let mut command = Command::new("docker");
-    command.args(["login", &auth.server, "-u", &auth.username, "--password-stdin"]);
-    run_docker(command, "docker login", Some(auth.password.expose().as_bytes()), redactor).await
+    command.args([
+        "login",
+        &auth.server,
+        "-u",
+        &auth.username,
+        "--password-stdin",
+    ]);
+    run_docker(
+        command,
+        "docker login",
+        Some(auth.password.expose().as_bytes()),
+        redactor,
+    )
+    .await
 }
 
 async fn run_docker(
@@ -283,15 +333,24 @@ async fn run_docker(
     redactor: &Redactor,
 ) -> Result<(), ImageError> {
     command
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(|error| failed(what, error))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).await.map_err(|error| failed(what, error))?;
+        pipe.write_all(input)
+            .await
+            .map_err(|error| failed(what, error))?;
         drop(pipe);
     }
-    let output = child.wait_with_output().await.map_err(|error| failed(what, error))?;
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|error| failed(what, error))?;
     if output.status.success() {
         return Ok(());
     }
@@ -327,14 +386,20 @@ mod engine {
                 "builder.secrets need docker buildx, which is not installed here".into(),
             ));
         }
-        let docker = Docker::connect_with_local_defaults().map_err(|error| failed("connecting to the local Docker", error))?;
-        let tar = context_tar(context).map_err(|error| failed("packing the build context", error))?;
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|error| failed("connecting to the local Docker", error))?;
+        let tar =
+            context_tar(context).map_err(|error| failed("packing the build context", error))?;
         let options = BuildImageOptions {
             dockerfile: plan.dockerfile.clone(),
             t: Some(plan.image.clone()),
             rm: true,
             buildargs: Some(plan.args.clone().into_iter().collect()),
-            labels: Some([(LABEL_SERVICE.to_string(), plan.service.clone())].into_iter().collect()),
+            labels: Some(
+                [(LABEL_SERVICE.to_string(), plan.service.clone())]
+                    .into_iter()
+                    .collect(),
+            ),
             target: plan.target.clone().unwrap_or_default(),
             ..BuildImageOptions::default()
         };
@@ -379,7 +444,12 @@ mod engine {
             };
             let mut push = docker.push_image(name, Some(options), credentials.clone());
             while let Some(progress) = push.next().await {
-                let progress = progress.map_err(|error| failed(&format!("docker push {reference}"), redactor.redact(&error.to_string())))?;
+                let progress = progress.map_err(|error| {
+                    failed(
+                        &format!("docker push {reference}"),
+                        redactor.redact(&error.to_string()),
+                    )
+                })?;
                 if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
                     return Err(ImageError::Failed {
                         what: format!("docker push {reference}"),
@@ -401,7 +471,9 @@ mod engine {
         let ignore = ignore.build().map_err(std::io::Error::other)?;
         let mut builder = tar::Builder::new(Vec::new());
         builder.follow_symlinks(false);
-        let walker = walkdir::WalkDir::new(context).min_depth(1).sort_by_file_name();
+        let walker = walkdir::WalkDir::new(context)
+            .min_depth(1)
+            .sort_by_file_name();
         for entry in walker.into_iter().filter_entry(|entry| {
             let relative = entry.path().strip_prefix(context).unwrap_or(entry.path());
             relative != Path::new(".git")
@@ -410,7 +482,10 @@ mod engine {
                     .is_ignore()
         }) {
             let entry = entry.map_err(std::io::Error::other)?;
-            let relative = entry.path().strip_prefix(context).map_err(std::io::Error::other)?;
+            let relative = entry
+                .path()
+                .strip_prefix(context)
+                .map_err(std::io::Error::other)?;
             if entry.file_type().is_dir() {
                 builder.append_dir(relative, entry.path())?;
             } else {
@@ -456,6 +531,10 @@ mod tests {
         );
         let mut docker_driver = plan();
         docker_driver.driver = "docker".into();
-        assert!(!docker_driver.buildx_args(".").contains(&"--builder".to_string()));
+        assert!(
+            !docker_driver
+                .buildx_args(".")
+                .contains(&"--builder".to_string())
+        );
     }
 }

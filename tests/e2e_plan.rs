@@ -56,7 +56,10 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
     project.setup(&version, KAMAL_TIMEOUT).assert_success();
 
     // The same deploy.yml and version: nothing to do.
-    let run = gantry(&project, &["plan", "--detailed-exitcode", "--version", &version]);
+    let run = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    );
     run.assert_code(0);
     assert!(
         run.stdout.contains("No changes."),
@@ -68,7 +71,10 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
     // Differences made by hand on the hosts.
     let web = format!("{SERVICE}-web-{version}");
     let workers = format!("{SERVICE}-workers-{version}");
-    testbed.run_ok(&h1, &format!("docker exec kamal-proxy kamal-proxy remove {SERVICE}-web"));
+    testbed.run_ok(
+        &h1,
+        &format!("docker exec kamal-proxy kamal-proxy remove {SERVICE}-web"),
+    );
     testbed.run_ok(&h2, &format!("docker stop {web}"));
     testbed.run_ok(
         &h3,
@@ -79,7 +85,10 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
             testbed.registry
         ),
     );
-    let run = gantry(&project, &["plan", "--detailed-exitcode", "--version", &version]);
+    let run = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    );
     run.assert_code(2);
     assert_lines(
         &run,
@@ -93,13 +102,19 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
 
     // A container removed by hand.
     testbed.run_ok(&h2, &format!("docker rm -f {web}"));
-    let run = gantry(&project, &["plan", "--detailed-exitcode", "--version", &version]);
+    let run = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    );
     run.assert_code(2);
     assert_lines(&run, &[&format!("+ app web: {web} (missing)")]);
 
     // A cut host is reported, and the others are still planned.
     testbed.inject(Fault::Cut, 2);
-    let run = gantry(&project, &["plan", "--detailed-exitcode", "--version", &version]);
+    let run = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    );
     testbed.inject(Fault::Heal, 2);
     run.assert_code(1);
     assert_lines(
@@ -115,10 +130,19 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
     let yaml = std::fs::read_to_string(&config).unwrap();
     let yaml = yaml
         .replace("hello world", "hello there")
-        .replace(&format!("  workers:\n    hosts:\n      - \"{h3}\"\n    cmd: \"/app/init.sh\"\n"), "")
-        .replace(&format!("    - \"{h2}\"\n"), &format!("    - \"{h2}\"\n    - \"{h3}\"\n"));
+        .replace(
+            &format!("  workers:\n    hosts:\n      - \"{h3}\"\n    cmd: \"/app/init.sh\"\n"),
+            "",
+        )
+        .replace(
+            &format!("    - \"{h2}\"\n"),
+            &format!("    - \"{h2}\"\n    - \"{h3}\"\n"),
+        );
     std::fs::write(&config, yaml).unwrap();
-    let run = gantry(&project, &["plan", "--detailed-exitcode", "--version", &version]);
+    let run = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    );
     run.assert_code(2);
     assert_lines(
         &run,
@@ -136,6 +160,15 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["format_version"], "1");
     assert_eq!(json["changes"], true);
-    assert!(json["actions"].as_array().unwrap().iter().all(|a| a["depends_on"].is_array()));
-    assert!(!run.stdout.contains("s3cret"), "a secret leaked into plan JSON");
+    assert!(
+        json["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["depends_on"].is_array())
+    );
+    assert!(
+        !run.stdout.contains("s3cret"),
+        "a secret leaked into plan JSON"
+    );
 }

@@ -453,7 +453,10 @@ mod tests {
             split_reference("10.0.0.1:5000/app:v1"),
             ("10.0.0.1:5000/app", Some("v1"))
         );
-        assert_eq!(split_reference("10.0.0.1:5000/app"), ("10.0.0.1:5000/app", None));
+        assert_eq!(
+            split_reference("10.0.0.1:5000/app"),
+            ("10.0.0.1:5000/app", None)
+        );
         assert_eq!(split_reference("busybox"), ("busybox", None));
     }
 }
