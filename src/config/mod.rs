@@ -1,5 +1,12 @@
 //! Configuration: `config/deploy.yml` (+ destination file, ERB, secrets) → [`Config`].
 
+mod diagnostic;
+mod erb;
 mod model;
+mod node;
+mod source;
+mod yaml;
 
+pub use diagnostic::{Code, ConfigDiagnostic, ConfigError, Problem};
 pub use model::*;
+pub use source::{FileId, SourceFile, Sources, Span};
