@@ -159,16 +159,18 @@ pub struct Problems {
 }
 
 impl Problems {
-    /// Records an error; loading goes on to find more.
+    /// Records an error; loading goes on to find more. A second problem of the same code at the
+    /// same place is the same mistake seen twice (a root setting merged into several roles) and is
+    /// dropped.
     pub fn error(&mut self, problem: Problem) {
-        if !self.errors.contains(&problem) {
+        if !self.errors.iter().any(|seen| same_mistake(seen, &problem)) {
             self.errors.push(problem);
         }
     }
 
-    /// Records a warning.
+    /// Records a warning, once per code and place.
     pub fn warn(&mut self, problem: Problem) {
-        if !self.warnings.contains(&problem) {
+        if !self.warnings.iter().any(|seen| same_mistake(seen, &problem)) {
             self.warnings.push(problem);
         }
     }
@@ -186,6 +188,13 @@ impl Problems {
     /// Splits into (errors, warnings).
     pub fn into_parts(self) -> (Vec<Problem>, Vec<Problem>) {
         (self.errors, self.warnings)
+    }
+}
+
+fn same_mistake(a: &Problem, b: &Problem) -> bool {
+    match (a.span, b.span) {
+        (Some(left), Some(right)) => a.code == b.code && left == right,
+        _ => a == b,
     }
 }
 

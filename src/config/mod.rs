@@ -4,6 +4,7 @@ mod diagnostic;
 mod erb;
 mod model;
 mod node;
+mod resolve;
 mod schema;
 mod source;
 mod yaml;

@@ -21,6 +21,7 @@ mod role;
 mod ssh;
 mod sshkit;
 
+pub use boot::parse_limit_text as parse_boot_limit;
 pub use configuration::CONFIGURATION;
 
 use super::diagnostic::{Code, Problem, Problems};
