@@ -52,6 +52,11 @@ pub enum Code {
     IgnoredKey,
     Deprecated,
     BuilderArch,
+    SecretMissing,
+    SecretSyntax,
+    SecretCommandFailed,
+    SecretCommandsDisabled,
+    SecretFileUnreadable,
 }
 
 impl Code {
@@ -94,6 +99,11 @@ impl Code {
             Code::IgnoredKey => "gantry::config::ignored_key",
             Code::Deprecated => "gantry::config::deprecated",
             Code::BuilderArch => "gantry::config::builder_arch",
+            Code::SecretMissing => "gantry::secrets::missing",
+            Code::SecretSyntax => "gantry::secrets::syntax",
+            Code::SecretCommandFailed => "gantry::secrets::command_failed",
+            Code::SecretCommandsDisabled => "gantry::secrets::commands_disabled",
+            Code::SecretFileUnreadable => "gantry::secrets::file_unreadable",
         }
     }
 }
@@ -181,6 +191,7 @@ impl Problems {
     }
 
     /// The errors so far.
+    #[cfg(test)]
     pub fn errors(&self) -> &[Problem] {
         &self.errors
     }

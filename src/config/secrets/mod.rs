@@ -1,0 +1,333 @@
+//! Secrets: `.kamal/secrets*` → [`Secrets`], loaded only by the commands that need values.
+//!
+//! Files, in order, later keys overriding earlier ones: `<secrets_path>-common`, then
+//! `<secrets_path>` — or `<secrets_path>.<destination>` with a destination, in which case the
+//! plain file is not read. Paths are relative to the current directory, as in Kamal. Missing
+//! files are skipped; a secret that deploy.yml names and no file provides is an error that
+//! points at the YAML line naming it.
+//!
+//! `$(command)` runs shell code from the repository, so it can be refused
+//! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`]s; no error, log line or
+//! `Debug` output here contains one.
+
+mod command;
+mod dotenv;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use miette::Severity;
+
+use super::diagnostic::{Code, ConfigDiagnostic, Problem};
+use super::model::{Env, Registry, ValueOrSecret};
+use super::{Loaded, Sources};
+use crate::secret::{Redactor, Secret};
+
+pub use command::COMMAND_TIMEOUT;
+
+/// How secrets may be produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretsOptions {
+    /// Whether `$(...)` may run. Off with `--no-secret-commands` or `GANTRY_SECRET_COMMANDS=0`.
+    pub allow_commands: bool,
+}
+
+impl Default for SecretsOptions {
+    fn default() -> Self {
+        SecretsOptions { allow_commands: true }
+    }
+}
+
+/// Secret values by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Secrets {
+    values: BTreeMap<String, Secret>,
+}
+
+/// Secrets could not be loaded or a needed one is missing; carries every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("{summary}")]
+pub struct SecretsError {
+    summary: String,
+    pub errors: Vec<ConfigDiagnostic>,
+}
+
+impl SecretsError {
+    fn new(errors: Vec<ConfigDiagnostic>) -> Self {
+        let count = errors.len();
+        let noun = if count == 1 { "problem" } else { "problems" };
+        SecretsError {
+            summary: format!("could not load secrets: {count} {noun}"),
+            errors,
+        }
+    }
+
+    fn single(problem: Problem) -> Self {
+        SecretsError::new(vec![ConfigDiagnostic::from_problem(problem, Severity::Error, &Sources::default())])
+    }
+}
+
+impl miette::Diagnostic for SecretsError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new("gantry::secrets"))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        Some(Box::new(self.errors.iter().map(|error| error as &dyn miette::Diagnostic)))
+    }
+}
+
+/// The secrets files for a configuration, in the order they are read.
+pub fn secrets_files(secrets_path: &str, destination: Option<&str>) -> Vec<PathBuf> {
+    let main = match destination {
+        Some(destination) => format!("{secrets_path}.{destination}"),
+        None => secrets_path.to_string(),
+    };
+    vec![PathBuf::from(format!("{secrets_path}-common")), PathBuf::from(main)]
+}
+
+/// Reads the secrets files of `loaded` and checks that every secret it names has a value.
+pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
+    let config = &loaded.config;
+    let mut errors = Vec::new();
+    let mut values = BTreeMap::new();
+    for path in secrets_files(&config.secrets_path, config.destination.as_deref()) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                errors.push(Problem::new(Code::SecretFileUnreadable, format!("cannot read {}: {error}", path.display()))
+                    .help("check the file's permissions"));
+                continue;
+            }
+        };
+        if let Err(problem) = read_file(&path, &text, options, &mut values) {
+            errors.push(problem);
+        }
+    }
+    for reference in &loaded.secret_refs {
+        if !values.contains_key(&reference.key) {
+            errors.push(
+                Problem::new(Code::SecretMissing, format!("secret {} is not set", reference.key))
+                    .at(reference.span, format!("{} names it", reference.path))
+                    .help(format!(
+                        "add `{}=...` to {} (or {}-common)",
+                        reference.key,
+                        secrets_files(&config.secrets_path, config.destination.as_deref())
+                            .last()
+                            .map(|path| path.display().to_string())
+                            .unwrap_or_default(),
+                        config.secrets_path
+                    )),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(Secrets { values })
+    } else {
+        let diagnostics = errors
+            .into_iter()
+            .map(|problem| ConfigDiagnostic::from_problem(problem, Severity::Error, &loaded.sources))
+            .collect();
+        Err(SecretsError::new(diagnostics))
+    }
+}
+
+/// Parses and evaluates one file into `values`; the first problem stops the file.
+fn read_file(
+    path: &std::path::Path,
+    text: &str,
+    options: &SecretsOptions,
+    values: &mut BTreeMap<String, Secret>,
+) -> Result<(), Problem> {
+    let file = path.display();
+    let assignments = dotenv::parse(text).map_err(|error| {
+        Problem::new(Code::SecretSyntax, format!("{file}:{}: {}", error.line, error.message))
+            .help("write one `KEY=value` per line; quote values that contain spaces or `#`")
+    })?;
+    for assignment in assignments {
+        let value = match assignment.quoting {
+            dotenv::Quoting::Single => assignment.raw.clone(),
+            _ => expand(&assignment.raw, values, &|name| std::env::var(name).ok(), &mut |script| {
+                if !options.allow_commands {
+                    return Err(Problem::new(
+                        Code::SecretCommandsDisabled,
+                        format!("{file}:{}: {} uses `$(...)` but secret commands are disabled", assignment.line, assignment.key),
+                    )
+                    .help("run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow it, or put the value in the file"));
+                }
+                command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
+                    let why = match failure {
+                        command::CommandFailure::Spawn(error) => format!("could not start sh: {error}"),
+                        command::CommandFailure::Exit(Some(code)) => format!("exited with status {code}"),
+                        command::CommandFailure::Exit(None) => "was killed by a signal".to_string(),
+                        command::CommandFailure::TimedOut => format!("did not finish within {} s", COMMAND_TIMEOUT.as_secs()),
+                    };
+                    Problem::new(
+                        Code::SecretCommandFailed,
+                        format!("{file}:{}: the command for {} {why}", assignment.line, assignment.key),
+                    )
+                    .help("run the command by hand to see its error (its output is not shown here, it may be secret)")
+                })
+            })?,
+        };
+        values.insert(assignment.key, Secret::new(value));
+    }
+    Ok(())
+}
+
+/// Applies `$(command)`, `${VAR}`, `$VAR` and `\$` to a value, left to right; command output
+/// and variable values are not expanded again.
+pub(crate) fn expand<E>(
+    raw: &str,
+    known: &BTreeMap<String, Secret>,
+    env: &dyn Fn(&str) -> Option<String>,
+    run: &mut dyn FnMut(&str) -> Result<String, E>,
+) -> Result<String, E> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut index = 0;
+    let lookup = |name: &str| -> String {
+        known
+            .get(name)
+            .map(|secret| secret.expose().to_string())
+            .or_else(|| env(name))
+            .unwrap_or_default()
+    };
+    while index < chars.len() {
+        let c = chars[index];
+        if c == '\\' && chars.get(index + 1) == Some(&'$') {
+            out.push('$');
+            index += 2;
+            continue;
+        }
+        if c != '$' {
+            out.push(c);
+            index += 1;
+            continue;
+        }
+        match chars.get(index + 1) {
+            Some('(') => {
+                let mut depth = 1;
+                let mut end = index + 2;
+                while end < chars.len() && depth > 0 {
+                    match chars[end] {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    end += 1;
+                }
+                if depth > 0 {
+                    out.extend(&chars[index..]);
+                    break;
+                }
+                let script: String = chars[index + 2..end - 1].iter().collect();
+                let script = expand(&script, known, env, &mut |_| Ok::<String, E>(String::new()))?;
+                out.push_str(&run(&script)?);
+                index = end;
+            }
+            Some('{') => {
+                let close = chars[index + 2..].iter().position(|c| *c == '}');
+                let name: Option<String> = close.map(|close| chars[index + 2..index + 2 + close].iter().collect());
+                match (close, name) {
+                    (Some(close), Some(name)) if is_name(&name) => {
+                        out.push_str(&lookup(&name));
+                        index += close + 3;
+                    }
+                    _ => {
+                        out.push('$');
+                        index += 1;
+                    }
+                }
+            }
+            _ => {
+                let name: String = chars[index + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .collect();
+                if name.is_empty() {
+                    out.push('$');
+                    index += 1;
+                } else {
+                    out.push_str(&lookup(&name));
+                    index += 1 + name.chars().count();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Secrets {
+    /// Secrets from values already in hand (tests, other front ends).
+    pub fn from_values(values: impl IntoIterator<Item = (String, Secret)>) -> Self {
+        Secrets {
+            values: values.into_iter().collect(),
+        }
+    }
+
+    /// The value of a key.
+    pub fn get(&self, key: &str) -> Option<&Secret> {
+        self.values.get(key)
+    }
+
+    /// Every key and value, sorted by key (hooks receive all secrets as environment).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Secret)> {
+        self.values.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// A redactor for every value, for output gantry does not compose itself.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.values.values())
+    }
+
+    /// The secret part of an env: container variable → value, honouring `NAME:KEY` aliases.
+    pub fn env_values(&self, env: &Env) -> Result<BTreeMap<String, Secret>, SecretsError> {
+        let mut missing = Vec::new();
+        let mut out = BTreeMap::new();
+        for secret in &env.secrets {
+            match self.get(&secret.key) {
+                Some(value) => {
+                    out.insert(secret.name.clone(), value.clone());
+                }
+                None => missing.push(secret.key.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(out)
+        } else {
+            Err(SecretsError::single(
+                Problem::new(Code::SecretMissing, format!("secrets not set: {}", missing.join(", ")))
+                    .help("add them to .kamal/secrets"),
+            ))
+        }
+    }
+
+    /// Registry credentials: `None` when the registry needs none (a local registry).
+    pub fn registry_auth(&self, registry: &Registry) -> Result<Option<(String, Secret)>, SecretsError> {
+        let (Some(username), Some(password)) = (&registry.username, &registry.password) else {
+            return Ok(None);
+        };
+        let resolve = |value: &ValueOrSecret| -> Result<Secret, SecretsError> {
+            match value {
+                ValueOrSecret::Value(text) => Ok(Secret::new(text.clone())),
+                ValueOrSecret::Secret(key) => self.get(key).cloned().ok_or_else(|| {
+                    SecretsError::single(
+                        Problem::new(Code::SecretMissing, format!("secret {key} is not set"))
+                            .help(format!("add `{key}=...` to .kamal/secrets")),
+                    )
+                }),
+            }
+        };
+        let username = resolve(username)?.expose().to_string();
+        Ok(Some((username, resolve(password)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests;
