@@ -50,6 +50,9 @@ pub(crate) struct Resolver<'a> {
     pub destination: Option<&'a str>,
     pub problems: &'a mut Problems,
     pub secret_refs: Vec<SecretRef>,
+    /// `require_destination` is set and no destination was given: hosts are expected to come
+    /// from the destination file, so "no hosts" errors would only be noise.
+    pub destination_missing: bool,
 }
 
 impl Resolver<'_> {
@@ -91,6 +94,7 @@ pub fn resolve(root: &Node, destination: Option<&str>, problems: &mut Problems) 
         destination,
         problems,
         secret_refs: Vec::new(),
+        destination_missing: false,
     };
     let config = resolve_config(&mut resolver);
     (config, resolver.secret_refs)
@@ -208,6 +212,7 @@ fn resolve_image(r: &mut Resolver, service: &str, registry: &Registry) -> String
 
 fn check_destination(r: &mut Resolver) {
     if values::boolean(r.root, "require_destination") == Some(true) && r.destination.is_none() {
+        r.destination_missing = true;
         let span = r.root.get("require_destination").map(|node| node.span);
         r.error(
             Problem::new(Code::DestinationRequired, "a destination is required")

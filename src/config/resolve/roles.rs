@@ -81,7 +81,7 @@ pub(super) fn roles(
         let hosts_path = if role_node.is_some() { format!("{path}/hosts") } else { path.clone() };
         let hosts = hosts(r, hosts_node, &hosts_path);
         let is_primary = name == primary_role;
-        if hosts.is_empty() {
+        if hosts.is_empty() && !r.destination_missing {
             let span = role_node
                 .map(|node| node.span)
                 .or(hosts_node.map(|node| node.span))
