@@ -23,8 +23,10 @@ use super::source::{FileId, Span};
 pub fn parse(text: &str, file: FileId, map: &OffsetMap, problems: &mut Problems) -> Option<Node> {
     let locate = |location: serde_saphyr::Location| -> Span {
         let span = location.span();
-        let offset = span.byte_offset().unwrap_or(0) as usize;
-        let len = span.byte_len().unwrap_or(0) as usize;
+        let (offset, len) = match span.byte_offset() {
+            Some(offset) => (offset as usize, span.byte_len().unwrap_or(0) as usize),
+            None => (offset_of(text, location.line(), location.column()), 1),
+        };
         let (offset, len) = map.to_original(offset, len);
         Span { file, offset, len }
     };
@@ -66,6 +68,22 @@ pub fn parse(text: &str, file: FileId, map: &OffsetMap, problems: &mut Problems)
             None
         }
     }
+}
+
+/// The byte offset of a 1-based line and column (in characters), clamped to the text.
+fn offset_of(text: &str, line: u64, column: u64) -> usize {
+    let Some(line_start) = (if line <= 1 {
+        Some(0)
+    } else {
+        text.match_indices('\n')
+            .nth(usize::try_from(line - 2).unwrap_or(usize::MAX))
+            .map(|(index, _)| index + 1)
+    }) else {
+        return text.len();
+    };
+    let rest = &text[line_start..];
+    let column = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+    line_start + rest.char_indices().nth(column).map_or(rest.len(), |(index, _)| index)
 }
 
 fn only_comments(text: &str) -> bool {

@@ -78,10 +78,17 @@ pub(super) fn roles(
     let mut roles = Vec::with_capacity(role_nodes.len());
     for (name, hosts_node, role_node) in role_nodes {
         let path = format!("servers/{name}");
-        let hosts_path = if role_node.is_some() { format!("{path}/hosts") } else { path.clone() };
+        let list_form = servers.and_then(Node::as_seq).is_some();
+        let hosts_path = match (list_form, role_node) {
+            (true, _) => "servers".to_string(),
+            (false, Some(_)) => format!("{path}/hosts"),
+            (false, None) => path.clone(),
+        };
         let hosts = hosts(r, hosts_node, &hosts_path);
         let is_primary = name == primary_role;
-        if hosts.is_empty() && !r.destination_missing {
+        // Hosts written but unusable (wrong type, invalid) were reported already.
+        let hosts_written = hosts_node.is_some_and(|node| node.as_seq().is_none_or(|items| !items.is_empty()));
+        if hosts.is_empty() && !hosts_written && !r.destination_missing {
             let span = role_node
                 .map(|node| node.span)
                 .or(hosts_node.map(|node| node.span))
