@@ -46,8 +46,9 @@ pub fn write_starter(config_file: &Path, secrets_file: &Path, gitignore: &Path) 
         return Err(miette::miette!(
             code = "gantry::init::exists",
             help = "move or delete them first; gantry init never overwrites files",
-            "{} already exists",
-            existing.join(" and ")
+            "{} already {}",
+            existing.join(" and "),
+            if existing.len() == 1 { "exists" } else { "exist" }
         ));
     }
     let mut written = Vec::new();
