@@ -133,6 +133,14 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
     }
 }
 
+/// Parses and evaluates one secrets file's text on its own (no other files, no check of what
+/// deploy.yml names): for tools and tests that have the text in hand.
+pub fn parse_secrets_text(text: &str, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
+    let mut values = BTreeMap::new();
+    read_file(std::path::Path::new("(secrets)"), text, options, &mut values).map_err(SecretsError::single)?;
+    Ok(Secrets { values })
+}
+
 /// Parses and evaluates one file into `values`; the first problem stops the file.
 fn read_file(
     path: &std::path::Path,
