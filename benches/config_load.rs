@@ -16,8 +16,15 @@ fn generate(roles: usize, hosts_per_role: usize, accessories: usize) -> (String,
          env:\n  clear:\n    RAILS_ENV: production\n  secret: [RAILS_MASTER_KEY, DATABASE_URL:PRIMARY_URL]\n  tags:\n    canary:\n      CANARY: \"1\"\nservers:\n",
     );
     for role in 0..roles {
-        let name = if role == 0 { "web".to_string() } else { format!("role{role:02}") };
-        let _ = writeln!(base, "  {name}:\n    <<: *defaults\n    cmd: bin/{name}\n    labels:\n      tier: t{role}\n    env:\n      clear:\n        ROLE: {name}\n    hosts:");
+        let name = if role == 0 {
+            "web".to_string()
+        } else {
+            format!("role{role:02}")
+        };
+        let _ = writeln!(
+            base,
+            "  {name}:\n    <<: *defaults\n    cmd: bin/{name}\n    labels:\n      tier: t{role}\n    env:\n      clear:\n        ROLE: {name}\n    hosts:"
+        );
         for host in 0..hosts_per_role {
             if host % 10 == 0 {
                 let _ = writeln!(base, "      - 10.{role}.0.{host}: canary");
@@ -34,7 +41,8 @@ fn generate(roles: usize, hosts_per_role: usize, accessories: usize) -> (String,
             port = 6000 + accessory
         );
     }
-    let overlay = "proxy:\n  host: bench.example.com\nenv:\n  clear:\n    RAILS_ENV: bench\n".to_string();
+    let overlay =
+        "proxy:\n  host: bench.example.com\nenv:\n  clear:\n    RAILS_ENV: bench\n".to_string();
     (base, overlay)
 }
 

@@ -13,11 +13,23 @@ fn gantry() -> Command {
 fn help_lists_only_working_commands_and_the_global_flags() {
     let output = gantry().arg("--help").output().expect("runs");
     let help = String::from_utf8_lossy(&output.stdout);
-    for expected in ["config", "init", "version", "--config-file", "--destination", "--verbose", "--quiet", "--no-secret-commands"] {
+    for expected in [
+        "config",
+        "init",
+        "version",
+        "--config-file",
+        "--destination",
+        "--verbose",
+        "--quiet",
+        "--no-secret-commands",
+    ] {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }
     for absent in ["plan", "apply", "drift"] {
-        assert!(!help.contains(&format!("  {absent} ")), "{absent} listed:\n{help}");
+        assert!(
+            !help.contains(&format!("  {absent} ")),
+            "{absent} listed:\n{help}"
+        );
     }
 }
 
@@ -39,12 +51,20 @@ fn config_prints_yaml_by_default_and_json_on_request() {
         .success()
         .stdout(predicate::str::contains("service: my-app"));
     let output = gantry()
-        .args(["config", "--json", "-c", "examples/minimal/config/deploy.yml"])
+        .args([
+            "config",
+            "--json",
+            "-c",
+            "examples/minimal/config/deploy.yml",
+        ])
         .output()
         .expect("runs");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(json["roles"][0]["hosts"][0]["host"], "192.168.0.10");
-    assert_eq!(json["registry"]["password"]["secret"], "KAMAL_REGISTRY_PASSWORD");
+    assert_eq!(
+        json["registry"]["password"]["secret"],
+        "KAMAL_REGISTRY_PASSWORD"
+    );
 }
 
 #[test]
@@ -65,15 +85,24 @@ fn config_never_prints_secret_values() {
 #[test]
 fn a_broken_config_exits_1_with_the_diagnostics() {
     gantry()
-        .args(["config", "-c", "tests/fixtures/config/invalid/unknown-key.yml"])
+        .args([
+            "config",
+            "-c",
+            "tests/fixtures/config/invalid/unknown-key.yml",
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("gantry::config::unknown_key").and(predicate::str::contains("did you mean `servers`?")));
+        .stderr(
+            predicate::str::contains("gantry::config::unknown_key")
+                .and(predicate::str::contains("did you mean `servers`?")),
+        );
     gantry()
         .args(["config", "-c", "does/not/exist.yml"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("configuration file not found: does/not/exist.yml"));
+        .stderr(predicate::str::contains(
+            "configuration file not found: does/not/exist.yml",
+        ));
 }
 
 #[test]
@@ -108,6 +137,12 @@ fn init_writes_the_starter_files_once() {
         .arg("init")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("config/deploy.yml and .kamal/secrets already exist"));
-    gantry().current_dir(dir.path()).arg("config").assert().success();
+        .stderr(predicate::str::contains(
+            "config/deploy.yml and .kamal/secrets already exist",
+        ));
+    gantry()
+        .current_dir(dir.path())
+        .arg("config")
+        .assert()
+        .success();
 }

@@ -24,12 +24,16 @@ fn fixtures() -> Vec<(PathBuf, Option<String>)> {
         .collect();
     paths.sort();
     for path in &paths {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         match stem.split_once('.') {
             None => runs.push((path.clone(), None)),
-            Some((base, destination)) => {
-                runs.push((Path::new(VALID).join(format!("{base}.yml")), Some(destination.to_string())))
-            }
+            Some((base, destination)) => runs.push((
+                Path::new(VALID).join(format!("{base}.yml")),
+                Some(destination.to_string()),
+            )),
         }
     }
     runs
@@ -65,9 +69,16 @@ fn every_valid_fixture_loads_and_matches_its_snapshot() {
         let name = match &destination {
             Some(destination) => format!(
                 "valid_{}_{destination}",
-                path.file_stem().and_then(|s| s.to_str()).unwrap_or_default()
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
             ),
-            None => format!("valid_{}", path.file_stem().and_then(|s| s.to_str()).unwrap_or_default()),
+            None => format!(
+                "valid_{}",
+                path.file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+            ),
         };
         insta::assert_snapshot!(name, format!("{stdout}\n--- stderr ---\n{stderr}"));
     }
@@ -75,7 +86,8 @@ fn every_valid_fixture_loads_and_matches_its_snapshot() {
 
 #[test]
 fn literal_registry_passwords_never_reach_the_output() {
-    let (ok, stdout, stderr) = gantry_config(Path::new(&format!("{VALID}/09-registry-literal.yml")), None);
+    let (ok, stdout, stderr) =
+        gantry_config(Path::new(&format!("{VALID}/09-registry-literal.yml")), None);
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("literal-password-from-env"));
     assert!(stdout.contains("[REDACTED]"));

@@ -29,7 +29,10 @@ fn destinations(dir: &Path) -> Vec<Option<String>> {
         .collect();
     found.sort();
     let base = load_with_env(
-        &LoadOptions { config_file: dir.join("config/deploy.yml"), destination: None },
+        &LoadOptions {
+            config_file: dir.join("config/deploy.yml"),
+            destination: None,
+        },
         &|_| None,
     );
     if base.is_ok() || found.is_empty() {
@@ -50,12 +53,19 @@ fn every_example_loads_with_its_secrets() {
     for dir in examples {
         for destination in destinations(&dir) {
             let loaded = load_example(&dir, destination.as_deref());
-            let secrets = load_secrets(&loaded, &SecretsOptions { allow_commands: false })
-                .unwrap_or_else(|error| panic!("{}: {error:?}", dir.display()));
+            let secrets = load_secrets(
+                &loaded,
+                &SecretsOptions {
+                    allow_commands: false,
+                },
+            )
+            .unwrap_or_else(|error| panic!("{}: {error:?}", dir.display()));
             for role in &loaded.config.roles {
                 secrets.env_values(&role.env).expect("role env resolves");
             }
-            secrets.registry_auth(&loaded.config.registry).expect("registry credentials resolve");
+            secrets
+                .registry_auth(&loaded.config.registry)
+                .expect("registry credentials resolve");
         }
     }
 }
@@ -77,7 +87,14 @@ fn the_article_loads_with_its_three_warnings() {
     assert_eq!(proxy.healthcheck.path.as_deref(), Some("/up"));
     assert_eq!(proxy.healthcheck.interval, Some(3));
     assert_eq!(proxy.app_port, 3000);
-    assert!(loaded.config.role("workers").expect("workers").proxy.is_none());
+    assert!(
+        loaded
+            .config
+            .role("workers")
+            .expect("workers")
+            .proxy
+            .is_none()
+    );
     assert_eq!(loaded.config.accessories.len(), 2);
 }
 
@@ -85,16 +102,38 @@ fn the_article_loads_with_its_three_warnings() {
 fn multi_role_destinations_merge_over_the_base_file() {
     let staging = load_example(Path::new("examples/multi-role"), Some("staging"));
     let production = load_example(Path::new("examples/multi-role"), Some("production"));
-    let names: Vec<&str> = production.config.roles.iter().map(|r| r.name.as_str()).collect();
+    let names: Vec<&str> = production
+        .config
+        .roles
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(names, vec!["web", "api", "jobs"]);
     assert_eq!(staging.config.role("web").expect("web").hosts.len(), 1);
     assert_eq!(production.config.role("web").expect("web").hosts.len(), 3);
     assert_eq!(production.config.retain_containers, 10);
     assert_eq!(staging.config.retain_containers, 5);
-    let api = production.config.role("api").expect("api").proxy.clone().expect("api proxy");
+    let api = production
+        .config
+        .role("api")
+        .expect("api")
+        .proxy
+        .clone()
+        .expect("api proxy");
     assert_eq!(api.app_port, 4000);
     assert_eq!(api.path_prefixes, vec!["/api".to_string()]);
     assert_eq!(api.hosts, vec!["api.shop.example.com".to_string()]);
-    let redis = production.config.accessories.iter().find(|a| a.name == "redis").expect("redis");
-    assert_eq!(redis.hosts, vec!["jobs-1.acme.internal".to_string(), "jobs-2.acme.internal".to_string()]);
+    let redis = production
+        .config
+        .accessories
+        .iter()
+        .find(|a| a.name == "redis")
+        .expect("redis");
+    assert_eq!(
+        redis.hosts,
+        vec![
+            "jobs-1.acme.internal".to_string(),
+            "jobs-2.acme.internal".to_string()
+        ]
+    );
 }

@@ -40,12 +40,24 @@ fn every_invalid_fixture_is_refused_with_its_diagnostics() {
     paths.sort();
     let mut count = 0;
     for path in &paths {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         let (name, base, destination) = match stem.split_once('.') {
-            Some((base, destination)) => (format!("{base}_{destination}"), Path::new(INVALID).join(format!("{base}.yml")), Some(destination)),
+            Some((base, destination)) => (
+                format!("{base}_{destination}"),
+                Path::new(INVALID).join(format!("{base}.yml")),
+                Some(destination),
+            ),
             None if paths.iter().any(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{stem}.")) && n.matches('.').count() == 2)
-            }) => continue,
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&format!("{stem}.")) && n.matches('.').count() == 2
+                })
+            }) =>
+            {
+                continue;
+            }
             None => (stem.to_string(), path.clone(), None),
         };
         let error = match load(&base, destination) {
@@ -54,7 +66,12 @@ fn every_invalid_fixture_is_refused_with_its_diagnostics() {
         };
         assert!(!error.errors.is_empty());
         for diagnostic in &error.errors {
-            assert!(diagnostic.help.is_some(), "{} has no help: {}", path.display(), diagnostic.message);
+            assert!(
+                diagnostic.help.is_some(),
+                "{} has no help: {}",
+                path.display(),
+                diagnostic.message
+            );
         }
         insta::assert_snapshot!(format!("invalid_{name}"), render(&error));
         count += 1;
@@ -72,22 +89,37 @@ fn all_errors_of_a_file_are_reported_at_once() {
         "gantry::config::invalid_value",
         "gantry::config::missing_key",
     ] {
-        assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
+        assert!(
+            codes.contains(&expected),
+            "{expected} missing from {codes:?}"
+        );
     }
     assert!(error.errors.len() >= 6, "{codes:?}");
 }
 
 #[test]
 fn a_missing_destination_file_names_its_path() {
-    let error = load(&Path::new(INVALID).join("dest-error.yml"), Some("nowhere")).expect_err("missing");
+    let error =
+        load(&Path::new(INVALID).join("dest-error.yml"), Some("nowhere")).expect_err("missing");
     assert_eq!(error.errors.len(), 1);
-    assert_eq!(error.errors[0].code.as_str(), "gantry::config::file_not_found");
-    assert!(error.errors[0].message.contains("dest-error.nowhere.yml"), "{}", error.errors[0].message);
+    assert_eq!(
+        error.errors[0].code.as_str(),
+        "gantry::config::file_not_found"
+    );
+    assert!(
+        error.errors[0].message.contains("dest-error.nowhere.yml"),
+        "{}",
+        error.errors[0].message
+    );
 }
 
 #[test]
 fn errors_in_a_destination_file_point_into_that_file() {
-    let error = load(&Path::new(INVALID).join("dest-error.yml"), Some("staging")).expect_err("invalid");
+    let error =
+        load(&Path::new(INVALID).join("dest-error.yml"), Some("staging")).expect_err("invalid");
     let location = error.errors[0].location.clone().expect("location");
-    assert!(location.ends_with("dest-error.staging.yml:5:3"), "{location}");
+    assert!(
+        location.ends_with("dest-error.staging.yml:5:3"),
+        "{location}"
+    );
 }

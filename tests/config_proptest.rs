@@ -9,10 +9,55 @@ use proptest::prelude::*;
 /// Text made of the characters that matter to YAML, ERB and dotenv.
 fn yamlish() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "service: app\n", "servers:\n", "  - ", "1.1.1.1", "web:", "\n", "  ", "    ", ":", "- ", "[", "]",
-        "{", "}", ",", "&a ", "*a", "<<: ", "!!str ", "\"", "'", "#", "<%= ", "ENV[\"X\"]", " %>", "<%", "%>",
-        "-%>", "<%-", "proxy:", "ssl: true", "host: x", "env:", "secret: [S]", "accessories:", "x", "1", "true",
-        "~", "|\n", ">\n", "---\n", "...\n", "\t", "$(", ")", "${X}", "\\", "=",
+        "service: app\n",
+        "servers:\n",
+        "  - ",
+        "1.1.1.1",
+        "web:",
+        "\n",
+        "  ",
+        "    ",
+        ":",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "&a ",
+        "*a",
+        "<<: ",
+        "!!str ",
+        "\"",
+        "'",
+        "#",
+        "<%= ",
+        "ENV[\"X\"]",
+        " %>",
+        "<%",
+        "%>",
+        "-%>",
+        "<%-",
+        "proxy:",
+        "ssl: true",
+        "host: x",
+        "env:",
+        "secret: [S]",
+        "accessories:",
+        "x",
+        "1",
+        "true",
+        "~",
+        "|\n",
+        ">\n",
+        "---\n",
+        "...\n",
+        "\t",
+        "$(",
+        ")",
+        "${X}",
+        "\\",
+        "=",
     ]);
     prop::collection::vec(pieces, 0..60).prop_map(|pieces| pieces.concat())
 }
@@ -22,7 +67,10 @@ fn load_text(text: &str) -> Duration {
     let path = dir.path().join("deploy.yml");
     std::fs::write(&path, text).expect("write");
     let started = Instant::now();
-    let options = LoadOptions { config_file: path, destination: None };
+    let options = LoadOptions {
+        config_file: path,
+        destination: None,
+    };
     let _ = load_with_env(&options, &|name| (name == "X").then(|| "value".to_string()));
     started.elapsed()
 }

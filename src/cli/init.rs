@@ -28,7 +28,11 @@ pub const GITIGNORE_ENTRY: &str = ".kamal/secrets*";
 
 /// Writes the starter files in the current directory.
 pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<ExitCode, miette::Report> {
-    let written = write_starter(&global.config_file, Path::new(".kamal/secrets"), Path::new(".gitignore"))?;
+    let written = write_starter(
+        &global.config_file,
+        Path::new(".kamal/secrets"),
+        Path::new(".gitignore"),
+    )?;
     for path in written {
         println!("created {}", path.display());
     }
@@ -36,7 +40,11 @@ pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<ExitCode, miette::Re
 }
 
 /// Writes the files; nothing is written when one of them already exists.
-pub fn write_starter(config_file: &Path, secrets_file: &Path, gitignore: &Path) -> Result<Vec<PathBuf>, miette::Report> {
+pub fn write_starter(
+    config_file: &Path,
+    secrets_file: &Path,
+    gitignore: &Path,
+) -> Result<Vec<PathBuf>, miette::Report> {
     let existing: Vec<String> = [config_file, secrets_file]
         .iter()
         .filter(|path| path.exists())
@@ -48,12 +56,19 @@ pub fn write_starter(config_file: &Path, secrets_file: &Path, gitignore: &Path) 
             help = "move or delete them first; gantry init never overwrites files",
             "{} already {}",
             existing.join(" and "),
-            if existing.len() == 1 { "exists" } else { "exist" }
+            if existing.len() == 1 {
+                "exists"
+            } else {
+                "exist"
+            }
         ));
     }
     let mut written = Vec::new();
     for (path, contents) in [(config_file, DEPLOY_YML), (secrets_file, SECRETS)] {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot create {}", parent.display()))?;
@@ -74,7 +89,11 @@ fn add_gitignore_entry(gitignore: &Path) -> Result<bool, miette::Report> {
     let current = match std::fs::read_to_string(gitignore) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(error) => return Err(error).into_diagnostic().wrap_err_with(|| format!("cannot read {}", gitignore.display())),
+        Err(error) => {
+            return Err(error)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read {}", gitignore.display()));
+        }
     };
     if current.lines().any(|line| line.trim() == GITIGNORE_ENTRY) {
         return Ok(false);
@@ -104,13 +123,22 @@ mod tests {
         std::fs::write(&gitignore, "/target").expect("write");
         let written = write_starter(&config, &secrets, &gitignore).expect("first run");
         assert_eq!(written.len(), 3);
-        assert_eq!(std::fs::read_to_string(&gitignore).expect("read"), "/target\n.kamal/secrets*\n");
+        assert_eq!(
+            std::fs::read_to_string(&gitignore).expect("read"),
+            "/target\n.kamal/secrets*\n"
+        );
         let error = write_starter(&config, &secrets, &gitignore).expect_err("second run");
         assert!(error.to_string().contains("deploy.yml and"), "{error}");
         std::fs::remove_file(&config).expect("rm");
         std::fs::remove_file(&secrets).expect("rm");
         write_starter(&config, &secrets, &gitignore).expect("third run");
-        assert_eq!(std::fs::read_to_string(&gitignore).expect("read").matches(GITIGNORE_ENTRY).count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&gitignore)
+                .expect("read")
+                .matches(GITIGNORE_ENTRY)
+                .count(),
+            1
+        );
     }
 
     #[test]
@@ -118,7 +146,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("deploy.yml");
         std::fs::write(&config, DEPLOY_YML).expect("write");
-        let options = crate::config::LoadOptions { config_file: config, destination: None };
+        let options = crate::config::LoadOptions {
+            config_file: config,
+            destination: None,
+        };
         let loaded = crate::config::load_with_env(&options, &|_| None).expect("loads");
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert_eq!(loaded.config.service, "my-app");

@@ -69,7 +69,8 @@ impl GlobalArgs {
     /// Whether secrets files may run commands: not with `--no-secret-commands`, nor with
     /// `GANTRY_SECRET_COMMANDS=0`.
     pub fn secrets_options(&self) -> SecretsOptions {
-        let disabled_by_env = std::env::var("GANTRY_SECRET_COMMANDS").is_ok_and(|value| value.trim() == "0");
+        let disabled_by_env =
+            std::env::var("GANTRY_SECRET_COMMANDS").is_ok_and(|value| value.trim() == "0");
         SecretsOptions {
             allow_commands: !self.no_secret_commands && !disabled_by_env,
         }

@@ -180,7 +180,11 @@ impl Problems {
 
     /// Records a warning, once per code and place.
     pub fn warn(&mut self, problem: Problem) {
-        if !self.warnings.iter().any(|seen| same_mistake(seen, &problem)) {
+        if !self
+            .warnings
+            .iter()
+            .any(|seen| same_mistake(seen, &problem))
+        {
             self.warnings.push(problem);
         }
     }
@@ -225,7 +229,9 @@ pub struct ConfigDiagnostic {
 impl ConfigDiagnostic {
     /// Ties a problem to the file its span points into.
     pub fn from_problem(problem: Problem, severity: Severity, sources: &Sources) -> Self {
-        let source = problem.span.and_then(|span| sources.named_source(span.file));
+        let source = problem
+            .span
+            .and_then(|span| sources.named_source(span.file));
         let location = problem.span.and_then(|span| {
             let (line, column) = sources.line_column(span)?;
             let file = sources.file(span.file)?;

@@ -69,7 +69,14 @@ impl OffsetMap {
         (start, end.saturating_sub(start))
     }
 
-    fn push(&mut self, rendered: usize, rendered_len: usize, original: usize, original_len: usize, copied: bool) {
+    fn push(
+        &mut self,
+        rendered: usize,
+        rendered_len: usize,
+        original: usize,
+        original_len: usize,
+        copied: bool,
+    ) {
         if rendered_len == 0 && original_len == 0 {
             return;
         }
@@ -121,7 +128,11 @@ pub fn render(
             continue;
         }
         let Some(close) = tag[2..].find("%>").map(|i| start + 2 + i) else {
-            let span = Span { file, offset: start, len: 2 };
+            let span = Span {
+                file,
+                offset: start,
+                len: 2,
+            };
             problems.error(
                 Problem::new(Code::ErbUnterminated, "ERB tag is not closed")
                     .at(span, "this `<%` has no matching `%>`")
@@ -159,12 +170,13 @@ pub fn render(
             offset: start,
             len: close + 2 - start,
         };
-        let value = if let Some(expression) = inner.strip_prefix('=') {
-            evaluate(expression, span, env, problems)
-        } else if inner.starts_with('#') {
-            String::new()
-        } else {
-            problems.error(
+        let value =
+            if let Some(expression) = inner.strip_prefix('=') {
+                evaluate(expression, span, env, problems)
+            } else if inner.starts_with('#') {
+                String::new()
+            } else {
+                problems.error(
                 Problem::new(
                     Code::ErbUnsupported,
                     format!("unsupported ERB tag `{}`", one_line(&template[start..close + 2])),
@@ -175,9 +187,15 @@ pub fn render(
                      and pass them in through the environment"
                 )),
             );
-            String::new()
-        };
-        map.push(out.len(), value.len(), literal_end, tag_end - literal_end, false);
+                String::new()
+            };
+        map.push(
+            out.len(),
+            value.len(),
+            literal_end,
+            tag_end - literal_end,
+            false,
+        );
         out.push_str(&value);
         pos = tag_end;
     }
@@ -212,7 +230,10 @@ fn evaluate(
         problems.error(
             Problem::new(
                 Code::ErbUnsupported,
-                format!("unsupported ERB expression `{}`", one_line(expression.trim())),
+                format!(
+                    "unsupported ERB expression `{}`",
+                    one_line(expression.trim())
+                ),
             )
             .at(span, "not one of the supported forms")
             .help(format!("gantry supports {SUPPORTED_FORMS}")),
@@ -288,7 +309,11 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self) -> Option<String> {
         self.rest = self.rest.trim_start();
-        let quote = self.rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let quote = self
+            .rest
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')?;
         let body = &self.rest[1..];
         let end = body.find(quote)?;
         let value = &body[..end];
@@ -401,7 +426,8 @@ mod tests {
 
     #[test]
     fn code_and_other_expressions_are_refused() {
-        let (_, problems) = run("<% if true %>\na: <%= %x(aws ecr get-login-password) %>\n<% end %>\n");
+        let (_, problems) =
+            run("<% if true %>\na: <%= %x(aws ecr get-login-password) %>\n<% end %>\n");
         let codes: Vec<_> = problems.errors().iter().map(|p| p.code).collect();
         assert_eq!(codes, vec![Code::ErbUnsupported; 3]);
     }

@@ -16,9 +16,14 @@ pub fn translate(root: &mut Node, problems: &mut Problems) {
     if let Some(index) = entries.iter().position(|entry| entry.key == "traefik") {
         let entry = entries.remove(index);
         problems.warn(
-            Problem::new(Code::Kamal1Traefik, "traefik: Kamal 2 replaced Traefik with kamal-proxy; this section is ignored")
-                .at(entry.key_span, "Kamal 1 setting")
-                .help("remove `traefik:`; routing, TLS and health checks are configured under `proxy:`"),
+            Problem::new(
+                Code::Kamal1Traefik,
+                "traefik: Kamal 2 replaced Traefik with kamal-proxy; this section is ignored",
+            )
+            .at(entry.key_span, "Kamal 1 setting")
+            .help(
+                "remove `traefik:`; routing, TLS and health checks are configured under `proxy:`",
+            ),
         );
     }
     let Some(index) = entries.iter().position(|entry| entry.key == "healthcheck") else {
@@ -53,19 +58,37 @@ pub fn translate(root: &mut Node, problems: &mut Problems) {
                         _ => Some(entry.value.clone()),
                     };
                     match value {
-                        Some(value) if proxy.get("healthcheck").and_then(|h| h.get(&entry.key)).is_none() => {
+                        Some(value)
+                            if proxy
+                                .get("healthcheck")
+                                .and_then(|h| h.get(&entry.key))
+                                .is_none() =>
+                        {
                             set(proxy, "healthcheck", entry, value);
                             moved.push(format!("proxy.healthcheck.{}", entry.key));
                         }
                         _ => kept.push(entry.key.clone()),
                     }
                 }
-                "port" => match (entry.value.as_int(), proxy.get("app_port").and_then(Node::as_int)) {
+                "port" => match (
+                    entry.value.as_int(),
+                    proxy.get("app_port").and_then(Node::as_int),
+                ) {
                     (Some(port), None) => {
-                        insert(proxy, "app_port", entry.key_span, Node { value: Value::Int(port), span: entry.value.span });
+                        insert(
+                            proxy,
+                            "app_port",
+                            entry.key_span,
+                            Node {
+                                value: Value::Int(port),
+                                span: entry.value.span,
+                            },
+                        );
                         moved.push("proxy.app_port".to_string());
                     }
-                    (Some(port), Some(app_port)) if port == app_port => moved.push("proxy.app_port (already set)".to_string()),
+                    (Some(port), Some(app_port)) if port == app_port => {
+                        moved.push("proxy.app_port (already set)".to_string())
+                    }
                     _ => kept.push("port".to_string()),
                 },
                 other => kept.push(other.to_string()),
@@ -80,9 +103,12 @@ pub fn translate(root: &mut Node, problems: &mut Problems) {
         help = format!("{help}; not carried over: {}", kept.join(", "));
     }
     problems.warn(
-        Problem::new(Code::Kamal1Healthcheck, "healthcheck: Kamal 2 moved the health check to proxy.healthcheck")
-            .at(healthcheck.key_span, "Kamal 1 setting")
-            .help(help),
+        Problem::new(
+            Code::Kamal1Healthcheck,
+            "healthcheck: Kamal 2 moved the health check to proxy.healthcheck",
+        )
+        .at(healthcheck.key_span, "Kamal 1 setting")
+        .help(help),
     );
 }
 

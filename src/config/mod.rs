@@ -68,7 +68,10 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
 }
 
 /// [`load`] with ERB variables read through `env` instead of the process environment.
-pub fn load_with_env(options: &LoadOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+pub fn load_with_env(
+    options: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
     let mut problems = Problems::default();
     let mut sources = Sources::default();
     let destination = options.destination.as_deref();
@@ -85,8 +88,11 @@ pub fn load_with_env(options: &LoadOptions, env: &dyn Fn(&str) -> Option<String>
             files.push(destination_file(&options.config_file, destination));
         } else {
             problems.error(
-                Problem::new(Code::InvalidValue, format!("invalid destination `{destination}`"))
-                    .help("a destination is a name like `staging`: letters, digits, `-` and `_`"),
+                Problem::new(
+                    Code::InvalidValue,
+                    format!("invalid destination `{destination}`"),
+                )
+                .help("a destination is a name like `staging`: letters, digits, `-` and `_`"),
             );
         }
     }
@@ -166,8 +172,11 @@ fn read_file(
         }
         Err(error) => {
             problems.error(
-                Problem::new(Code::FileUnreadable, format!("cannot read {}: {error}", path.display()))
-                    .help("check the file's permissions and that it is UTF-8 text"),
+                Problem::new(
+                    Code::FileUnreadable,
+                    format!("cannot read {}: {error}", path.display()),
+                )
+                .help("check the file's permissions and that it is UTF-8 text"),
             );
             return None;
         }
@@ -177,9 +186,12 @@ fn read_file(
     let tree = yaml::parse(&rendered.text, file, &rendered.map, problems)?;
     if tree.as_map().is_none() {
         problems.error(
-            Problem::new(Code::WrongType, format!("{}: should be a hash of settings", path.display()))
-                .at(tree.span, format!("found {}", tree.kind()))
-                .help("a deploy.yml starts with `service: <name>` and other top-level keys"),
+            Problem::new(
+                Code::WrongType,
+                format!("{}: should be a hash of settings", path.display()),
+            )
+            .at(tree.span, format!("found {}", tree.kind()))
+            .help("a deploy.yml starts with `service: <name>` and other top-level keys"),
         );
         return None;
     }

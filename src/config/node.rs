@@ -148,7 +148,10 @@ pub fn deep_merge(base: Node, overlay: Node) -> Node {
     match (base.value, overlay.value) {
         (Value::Map(mut base_entries), Value::Map(overlay_entries)) => {
             for entry in overlay_entries {
-                match base_entries.iter().position(|existing| existing.key == entry.key) {
+                match base_entries
+                    .iter()
+                    .position(|existing| existing.key == entry.key)
+                {
                     Some(index) => {
                         let existing = base_entries.remove(index);
                         let merged = deep_merge(existing.value, entry.value);
@@ -216,7 +219,13 @@ mod tests {
     fn deep_merge_merges_maps_and_replaces_the_rest() {
         let base = map(
             vec![
-                ("a", map(vec![("x", node(Value::Int(1), 0)), ("y", node(Value::Int(2), 0))], 0)),
+                (
+                    "a",
+                    map(
+                        vec![("x", node(Value::Int(1), 0)), ("y", node(Value::Int(2), 0))],
+                        0,
+                    ),
+                ),
                 ("list", node(Value::Seq(vec![node(Value::Int(1), 0)]), 0)),
             ],
             0,

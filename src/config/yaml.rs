@@ -83,7 +83,11 @@ fn offset_of(text: &str, line: u64, column: u64) -> usize {
     };
     let rest = &text[line_start..];
     let column = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
-    line_start + rest.char_indices().nth(column).map_or(rest.len(), |(index, _)| index)
+    line_start
+        + rest
+            .char_indices()
+            .nth(column)
+            .map_or(rest.len(), |(index, _)| index)
 }
 
 fn only_comments(text: &str) -> bool {
@@ -244,7 +248,11 @@ impl<'de> Deserialize<'de> for RawKey {
 }
 
 /// Turns the visitor's tree into [`Node`]s, applying merge keys and flagging duplicates.
-fn build(raw: Spanned<RawNode>, locate: &dyn Fn(serde_saphyr::Location) -> Span, problems: &mut Problems) -> Node {
+fn build(
+    raw: Spanned<RawNode>,
+    locate: &dyn Fn(serde_saphyr::Location) -> Span,
+    problems: &mut Problems,
+) -> Node {
     let span = locate(raw.referenced);
     let value = match raw.value {
         RawNode::Null => Value::Null,
@@ -292,16 +300,21 @@ fn apply_merges(entries: Vec<Entry>, problems: &mut Problems) -> Vec<Entry> {
                 }
                 _ => {
                     problems.error(
-                        Problem::new(Code::YamlSyntax, "invalid YAML: a merge key `<<` needs a hash or a list of hashes")
-                            .at(entry.value.span, format!("found {}", entry.value.kind()))
-                            .help("write `<<: *anchor` where the anchor names a hash"),
+                        Problem::new(
+                            Code::YamlSyntax,
+                            "invalid YAML: a merge key `<<` needs a hash or a list of hashes",
+                        )
+                        .at(entry.value.span, format!("found {}", entry.value.kind()))
+                        .help("write `<<: *anchor` where the anchor names a hash"),
                     );
                     continue;
                 }
             };
             for source in sources {
                 for merged in source.as_map().unwrap_or_default() {
-                    if let Some((existing, origin)) = out.iter_mut().find(|(e, _)| e.key == merged.key) {
+                    if let Some((existing, origin)) =
+                        out.iter_mut().find(|(e, _)| e.key == merged.key)
+                    {
                         if *origin == Origin::Explicit {
                             problems.warn(
                                 Problem::new(
@@ -322,9 +335,12 @@ fn apply_merges(entries: Vec<Entry>, problems: &mut Problems) -> Vec<Entry> {
         } else if let Some((existing, origin)) = out.iter_mut().find(|(e, _)| e.key == entry.key) {
             if *origin == Origin::Explicit {
                 problems.warn(
-                    Problem::new(Code::DuplicateKey, format!("`{}` appears twice in the same hash", entry.key))
-                        .at(entry.key_span, "this later value is used")
-                        .help("remove one of the two; Kamal silently keeps the last"),
+                    Problem::new(
+                        Code::DuplicateKey,
+                        format!("`{}` appears twice in the same hash", entry.key),
+                    )
+                    .at(entry.key_span, "this later value is used")
+                    .help("remove one of the two; Kamal silently keeps the last"),
                 );
             }
             *existing = entry;
@@ -342,7 +358,12 @@ mod tests {
 
     fn parse_text(text: &str) -> (Option<Node>, Problems) {
         let mut problems = Problems::default();
-        let node = parse(text, FileId(0), &OffsetMap::identity(text.len()), &mut problems);
+        let node = parse(
+            text,
+            FileId(0),
+            &OffsetMap::identity(text.len()),
+            &mut problems,
+        );
         (node, problems)
     }
 
@@ -354,14 +375,23 @@ mod tests {
         let node = node.expect("parsed");
         let service = node.get("service").expect("service");
         assert_eq!(service.as_str(), Some("app"));
-        assert_eq!(&text[service.span.offset..service.span.offset + service.span.len], "app");
+        assert_eq!(
+            &text[service.span.offset..service.span.offset + service.span.len],
+            "app"
+        );
         assert_eq!(node.get("port").and_then(Node::as_int), Some(22));
         assert_eq!(node.get("ssl").and_then(Node::as_bool), Some(true));
-        assert_eq!(node.get("ratio").and_then(Node::text).as_deref(), Some("0.5"));
+        assert_eq!(
+            node.get("ratio").and_then(Node::text).as_deref(),
+            Some("0.5")
+        );
         assert_eq!(node.get("big").and_then(Node::as_int), Some(10_000_000));
         assert!(node.get("nothing").is_some_and(Node::is_null));
         let key = node.entry("port").expect("port");
-        assert_eq!(&text[key.key_span.offset..key.key_span.offset + key.key_span.len], "port");
+        assert_eq!(
+            &text[key.key_span.offset..key.key_span.offset + key.key_span.len],
+            "port"
+        );
     }
 
     #[test]
@@ -370,7 +400,11 @@ mod tests {
         let (node, problems) = parse_text(text);
         let node = node.expect("parsed");
         let x = node.get("x").expect("x");
-        assert_eq!(x.get("a").and_then(Node::as_int), Some(1), "the merge overwrote a");
+        assert_eq!(
+            x.get("a").and_then(Node::as_int),
+            Some(1),
+            "the merge overwrote a"
+        );
         assert_eq!(x.get("b").and_then(Node::as_int), Some(2), "first map wins");
         assert_eq!(x.get("c").and_then(Node::as_int), Some(4));
         assert_eq!(x.get("d").and_then(Node::as_int), Some(5));
@@ -382,7 +416,10 @@ mod tests {
     #[test]
     fn duplicate_keys_keep_the_last_with_a_warning() {
         let (node, problems) = parse_text("a: 1\na: 2\n");
-        assert_eq!(node.and_then(|n| n.get("a").and_then(Node::as_int)), Some(2));
+        assert_eq!(
+            node.and_then(|n| n.get("a").and_then(Node::as_int)),
+            Some(2)
+        );
         let (_, warnings) = problems.into_parts();
         assert_eq!(warnings[0].code, Code::DuplicateKey);
     }
@@ -398,7 +435,12 @@ mod tests {
         }
         let (node, problems) = parse_text(&text);
         assert!(node.is_none());
-        assert_eq!(problems.errors()[0].code, Code::YamlLimit, "{:?}", problems.errors());
+        assert_eq!(
+            problems.errors()[0].code,
+            Code::YamlLimit,
+            "{:?}",
+            problems.errors()
+        );
     }
 
     #[test]

@@ -35,13 +35,19 @@ fn accessory(
         .map(|registry| sections::registry(r, Some(registry), &format!("{path}/registry"), false));
     let image_name = values::text(node, "image").unwrap_or_else(|| {
         r.error(
-            Problem::new(Code::MissingKey, format!("{path}/image: missing required key"))
-                .at(name_span, "this accessory has no image")
-                .help("add `image: <name>:<tag>`, for example `image: postgres:16`"),
+            Problem::new(
+                Code::MissingKey,
+                format!("{path}/image: missing required key"),
+            )
+            .at(name_span, "this accessory has no image")
+            .help("add `image: <name>:<tag>`, for example `image: postgres:16`"),
         );
         String::new()
     });
-    let image = match registry.as_ref().and_then(|registry| registry.server.as_ref()) {
+    let image = match registry
+        .as_ref()
+        .and_then(|registry| registry.server.as_ref())
+    {
         Some(server) => format!("{server}/{image_name}"),
         None => image_name,
     };
@@ -51,7 +57,8 @@ fn accessory(
         None => Vec::new(),
     };
     roles::check_reserved_labels(r, node.get("labels"), &format!("{path}/labels"));
-    let (options, restart_policy) = options::docker_options(r, node.get("options"), &format!("{path}/options"));
+    let (options, restart_policy) =
+        options::docker_options(r, node.get("options"), &format!("{path}/options"));
     Accessory {
         name: name.to_string(),
         service: values::text(node, "service").unwrap_or_else(|| format!("{app_service}-{name}")),
@@ -108,7 +115,11 @@ fn placement(
             .iter()
             .filter_map(|item| item.text().map(|text| (text, item.span)))
             .collect(),
-        _ => value.text().map(|text| (text, value.span)).into_iter().collect(),
+        _ => value
+            .text()
+            .map(|text| (text, value.span))
+            .into_iter()
+            .collect(),
     };
     let mut hosts: Vec<String> = Vec::new();
     let mut add = |host: &str| {
@@ -121,9 +132,12 @@ fn placement(
             for (host, span) in &names {
                 match roles::invalid_host_reason(host) {
                     Some(reason) => r.error(
-                        Problem::new(Code::InvalidHost, format!("{path}/{key}: invalid host `{host}`"))
-                            .at(*span, reason)
-                            .help("write a host name or IP address"),
+                        Problem::new(
+                            Code::InvalidHost,
+                            format!("{path}/{key}: invalid host `{host}`"),
+                        )
+                        .at(*span, reason)
+                        .help("write a host name or IP address"),
                     ),
                     None => add(host),
                 }
@@ -134,11 +148,18 @@ fn placement(
                 match roles.iter().find(|role| &role.name == role_name) {
                     Some(role) => role.hosts.iter().for_each(|host| add(&host.host)),
                     None => {
-                        let known: Vec<&str> = roles.iter().map(|role| role.name.as_str()).collect();
+                        let known: Vec<&str> =
+                            roles.iter().map(|role| role.name.as_str()).collect();
                         r.error(
-                            Problem::new(Code::UnknownRole, format!("{path}/{key}: unknown role {role_name}"))
-                                .at(*span, "no role with this name")
-                                .help(format!("use one of the roles under `servers:` ({})", known.join(", "))),
+                            Problem::new(
+                                Code::UnknownRole,
+                                format!("{path}/{key}: unknown role {role_name}"),
+                            )
+                            .at(*span, "no role with this name")
+                            .help(format!(
+                                "use one of the roles under `servers:` ({})",
+                                known.join(", ")
+                            )),
                         );
                     }
                 }

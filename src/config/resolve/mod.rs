@@ -29,9 +29,32 @@ pub const KAMAL_COMPATIBILITY: &str = "2.12.0";
 
 /// Commands an alias may not shadow: Kamal's and gantry's.
 const BUILT_IN_COMMANDS: &[&str] = &[
-    "accessory", "app", "apply", "audit", "build", "config", "deploy", "details", "docs", "drift",
-    "help", "init", "lock", "logs", "plan", "proxy", "prune", "redeploy", "registry", "remove",
-    "rollback", "secrets", "server", "setup", "upgrade", "version",
+    "accessory",
+    "app",
+    "apply",
+    "audit",
+    "build",
+    "config",
+    "deploy",
+    "details",
+    "docs",
+    "drift",
+    "help",
+    "init",
+    "lock",
+    "logs",
+    "plan",
+    "proxy",
+    "prune",
+    "redeploy",
+    "registry",
+    "remove",
+    "rollback",
+    "secrets",
+    "server",
+    "setup",
+    "upgrade",
+    "version",
 ];
 
 /// A place in deploy.yml that names a secret, so a missing value can point at it.
@@ -66,7 +89,11 @@ impl Resolver<'_> {
 
     /// Records that `key` is a secret named at `span`.
     fn secret(&mut self, key: &str, path: String, span: Span) {
-        if self.secret_refs.iter().any(|seen| seen.key == key && seen.span == span) {
+        if self
+            .secret_refs
+            .iter()
+            .any(|seen| seen.key == key && seen.span == span)
+        {
             return;
         }
         self.secret_refs.push(SecretRef {
@@ -88,7 +115,11 @@ impl Resolver<'_> {
 
 /// Resolves a checked tree. The returned config is complete even when problems were recorded
 /// (missing values take defaults), so callers decide from `problems` whether to use it.
-pub fn resolve(root: &Node, destination: Option<&str>, problems: &mut Problems) -> (Config, Vec<SecretRef>) {
+pub fn resolve(
+    root: &Node,
+    destination: Option<&str>,
+    problems: &mut Problems,
+) -> (Config, Vec<SecretRef>) {
     let mut resolver = Resolver {
         root,
         destination,
@@ -186,9 +217,12 @@ fn resolve_service(r: &mut Resolver) -> String {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if node.text().is_some() && !valid {
         r.error(
-            Problem::new(Code::ServiceName, format!("service: invalid service name `{service}`"))
-                .at(node.span, "only letters, digits, `-` and `_` are allowed")
-                .help("rename the service; it becomes part of container names and labels"),
+            Problem::new(
+                Code::ServiceName,
+                format!("service: invalid service name `{service}`"),
+            )
+            .at(node.span, "only letters, digits, `-` and `_` are allowed")
+            .help("rename the service; it becomes part of container names and labels"),
         );
     }
     service
@@ -199,11 +233,16 @@ fn resolve_image(r: &mut Resolver, service: &str, registry: &Registry) -> String
         Some(image) => image,
         None if registry.is_local() => service.to_string(),
         None => {
-            let span = r.root.entry("image").map_or(r.top(), |entry| entry.key_span);
+            let span = r
+                .root
+                .entry("image")
+                .map_or(r.top(), |entry| entry.key_span);
             r.error(
                 Problem::new(Code::MissingKey, "image: missing required key")
                     .at(span, "no image")
-                    .help("add `image: <user>/<app>` (the repository, without the registry server)"),
+                    .help(
+                        "add `image: <user>/<app>` (the repository, without the registry server)",
+                    ),
             );
             String::new()
         }
@@ -230,9 +269,12 @@ fn resolve_retain_containers(r: &mut Resolver) -> u32 {
         Some(count) if count >= 1 => u32::try_from(count).unwrap_or(u32::MAX),
         Some(_) => {
             r.error(
-                Problem::new(Code::RetainContainers, "retain_containers: must retain at least 1 container")
-                    .at(node.span, "less than 1")
-                    .help("set it to 1 or more: the last stopped container is what a rollback starts"),
+                Problem::new(
+                    Code::RetainContainers,
+                    "retain_containers: must retain at least 1 container",
+                )
+                .at(node.span, "less than 1")
+                .help("set it to 1 or more: the last stopped container is what a rollback starts"),
             );
             1
         }
@@ -271,9 +313,12 @@ fn resolve_minimum_version(r: &mut Resolver) -> Option<String> {
             }
         }
         None => r.error(
-            Problem::new(Code::InvalidValue, format!("minimum_version: `{version}` is not a version"))
-                .at(node.span, "expected digits and dots")
-                .help("write a version like `2.5.0`"),
+            Problem::new(
+                Code::InvalidValue,
+                format!("minimum_version: `{version}` is not a version"),
+            )
+            .at(node.span, "expected digits and dots")
+            .help("write a version like `2.5.0`"),
         ),
     }
     Some(version)
@@ -290,15 +335,24 @@ fn resolve_aliases(r: &mut Resolver) -> BTreeMap<String, String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !valid_name {
             r.error(
-                Problem::new(Code::InvalidAlias, format!("{path}: invalid alias name `{}`", entry.key))
-                    .at(entry.key_span, "not a valid name")
-                    .help("alias names may only contain lowercase letters, digits, `-` and `_`"),
+                Problem::new(
+                    Code::InvalidAlias,
+                    format!("{path}: invalid alias name `{}`", entry.key),
+                )
+                .at(entry.key_span, "not a valid name")
+                .help("alias names may only contain lowercase letters, digits, `-` and `_`"),
             );
         } else if BUILT_IN_COMMANDS.contains(&entry.key.as_str()) {
             r.error(
-                Problem::new(Code::InvalidAlias, format!("{path}: alias `{}` conflicts with a built-in command", entry.key))
-                    .at(entry.key_span, "a command has this name")
-                    .help("rename the alias"),
+                Problem::new(
+                    Code::InvalidAlias,
+                    format!(
+                        "{path}: alias `{}` conflicts with a built-in command",
+                        entry.key
+                    ),
+                )
+                .at(entry.key_span, "a command has this name")
+                .help("rename the alias"),
             );
         }
         if let Some(command) = entry.value.text() {
@@ -309,7 +363,10 @@ fn resolve_aliases(r: &mut Resolver) -> BTreeMap<String, String> {
 }
 
 fn resolve_hooks_output(root: &Node) -> HooksOutput {
-    let level = |node: &Node| node.text().map(|text| text.trim_start_matches(':').to_string());
+    let level = |node: &Node| {
+        node.text()
+            .map(|text| text.trim_start_matches(':').to_string())
+    };
     match root.get("hooks_output") {
         Some(node) if node.as_map().is_some() => HooksOutput {
             default: None,

@@ -16,7 +16,11 @@ use crate::docker_args;
 pub const DEFAULT_RESTART_POLICY: &str = "unless-stopped";
 
 /// Reads an `options:` hash; returns the options without `restart`, and the restart policy.
-pub(super) fn docker_options(r: &mut Resolver, node: Option<&Node>, path: &str) -> (DockerOptions, String) {
+pub(super) fn docker_options(
+    r: &mut Resolver,
+    node: Option<&Node>,
+    path: &str,
+) -> (DockerOptions, String) {
     let mut options = Vec::new();
     let mut restart_policy = DEFAULT_RESTART_POLICY.to_string();
     for entry in node.and_then(Node::as_map).unwrap_or_default() {
@@ -26,9 +30,12 @@ pub(super) fn docker_options(r: &mut Resolver, node: Option<&Node>, path: &str) 
             match entry.value.text() {
                 Some(policy) if valid_restart_policy(&policy) => restart_policy = policy,
                 _ => r.error(
-                    Problem::new(Code::RestartPolicy, format!("{key_path}: invalid restart policy"))
-                        .at(entry.value.span, "not a restart policy")
-                        .help("use `no`, `always`, `unless-stopped` or `on-failure[:max-retries]`"),
+                    Problem::new(
+                        Code::RestartPolicy,
+                        format!("{key_path}: invalid restart policy"),
+                    )
+                    .at(entry.value.span, "not a restart policy")
+                    .help("use `no`, `always`, `unless-stopped` or `on-failure[:max-retries]`"),
                 ),
             }
             continue;
@@ -36,14 +43,20 @@ pub(super) fn docker_options(r: &mut Resolver, node: Option<&Node>, path: &str) 
         if key == "network" || key == "net" {
             r.warn(
                 Problem::new(Code::IgnoredKey, format!("{key_path}: ignored"))
-                    .at(entry.key_span, "gantry attaches containers to the `kamal` network")
+                    .at(
+                        entry.key_span,
+                        "gantry attaches containers to the `kamal` network",
+                    )
                     .help("remove it; containers reach each other on the `kamal` network by name"),
             );
             continue;
         }
         if docker_args::lookup(key).is_none() {
-            let mut problem = Problem::new(Code::DockerOption, format!("{key_path}: unsupported docker option `{key}`"))
-                .at(entry.key_span, "not a docker run flag gantry supports");
+            let mut problem = Problem::new(
+                Code::DockerOption,
+                format!("{key_path}: unsupported docker option `{key}`"),
+            )
+            .at(entry.key_span, "not a docker run flag gantry supports");
             problem = match did_you_mean(key, docker_args::flag_names()) {
                 Some(suggestion) => problem.help(format!("did you mean `{suggestion}`?")),
                 None => problem.help("see specs/config.md for the supported docker options"),
@@ -54,11 +67,18 @@ pub(super) fn docker_options(r: &mut Resolver, node: Option<&Node>, path: &str) 
         let value = match &entry.value.value {
             Value::Bool(flag) => DockerOptionValue::Flag(*flag),
             Value::Null => DockerOptionValue::Flag(true),
-            Value::Seq(items) => DockerOptionValue::Values(items.iter().filter_map(Node::text).collect()),
+            Value::Seq(items) => {
+                DockerOptionValue::Values(items.iter().filter_map(Node::text).collect())
+            }
             _ => match entry.value.text() {
                 Some(text) => DockerOptionValue::Value(text),
                 None => {
-                    super::super::schema::wrong_type(&entry.value, &key_path, "a string, a boolean or an array", r.problems);
+                    super::super::schema::wrong_type(
+                        &entry.value,
+                        &key_path,
+                        "a string, a boolean or an array",
+                        r.problems,
+                    );
                     continue;
                 }
             },

@@ -40,14 +40,19 @@ pub(super) fn role_proxy(
     if let (Some(run), Some(root_run)) = (
         specialized.and_then(|node| node.get("run")),
         root.and_then(|node| node.get("run")),
-    ) {
-        if super::to_json(run) != super::to_json(root_run) {
-            r.error(
-                Problem::new(Code::ProxyRunConflict, format!("{path}/run: differs from the root proxy.run"))
-                    .at(run.span, "a second proxy.run")
-                    .help("set `run:` once, in the root `proxy:`; one kamal-proxy container serves every role on a host"),
-            );
-        }
+    ) && super::to_json(run) != super::to_json(root_run)
+    {
+        r.error(
+            Problem::new(
+                Code::ProxyRunConflict,
+                format!("{path}/run: differs from the root proxy.run"),
+            )
+            .at(run.span, "a second proxy.run")
+            .help(
+                "set `run:` once, in the root `proxy:`; one kamal-proxy container serves every \
+                 role on a host",
+            ),
+        );
     }
     let merged = match (root, specialized) {
         (Some(root), Some(specialized)) => deep_merge(root.clone(), specialized.clone()),
@@ -98,42 +103,65 @@ fn decode_empty() -> Proxy {
 fn decode(r: &mut Resolver, node: &Node, path: &str) -> Proxy {
     if let (Some(host), Some(_)) = (node.entry("host"), node.get("hosts")) {
         r.error(
-            Problem::new(Code::ProxyHosts, format!("{path}: specify one of `host` or `hosts`, not both"))
-                .at(host.key_span, "`hosts` is set too")
-                .help("keep `hosts: [a, b]` (or one comma-separated `host:`)"),
+            Problem::new(
+                Code::ProxyHosts,
+                format!("{path}: specify one of `host` or `hosts`, not both"),
+            )
+            .at(host.key_span, "`hosts` is set too")
+            .help("keep `hosts: [a, b]` (or one comma-separated `host:`)"),
         );
     }
     let hosts = match node.get("hosts") {
         Some(list) => values::list_of_text(list),
         None => values::text(node, "host")
-            .map(|host| host.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect())
+            .map(|host| {
+                host.split(',')
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     let ssl = decode_ssl(r, node, path);
     if ssl == Ssl::Automatic && hosts.is_empty() {
         let span = node.get("ssl").map_or(node.span, |ssl| ssl.span);
         r.error(
-            Problem::new(Code::SslHosts, format!("{path}/ssl: must set a host to enable automatic SSL"))
-                .at(span, "Let's Encrypt needs a host name")
-                .help("add `host: app.example.com` next to `ssl: true`"),
+            Problem::new(
+                Code::SslHosts,
+                format!("{path}/ssl: must set a host to enable automatic SSL"),
+            )
+            .at(span, "Let's Encrypt needs a host name")
+            .help("add `host: app.example.com` next to `ssl: true`"),
         );
     }
     let app_port = match node.get("app_port").and_then(Node::as_int) {
-        Some(port) => u16::try_from(port).ok().filter(|port| *port > 0).unwrap_or_else(|| {
-            let span = node.get("app_port").map_or(node.span, |n| n.span);
-            r.error(
-                Problem::new(Code::InvalidValue, format!("{path}/app_port: {port} is not a TCP port"))
+        Some(port) => u16::try_from(port)
+            .ok()
+            .filter(|port| *port > 0)
+            .unwrap_or_else(|| {
+                let span = node.get("app_port").map_or(node.span, |n| n.span);
+                r.error(
+                    Problem::new(
+                        Code::InvalidValue,
+                        format!("{path}/app_port: {port} is not a TCP port"),
+                    )
                     .at(span, "out of range")
                     .help("use a port between 1 and 65535"),
-            );
-            80
-        }),
+                );
+                80
+            }),
         None => 80,
     };
     let path_prefixes = match node.get("path_prefixes") {
         Some(list) => values::list_of_text(list),
         None => values::text(node, "path_prefix")
-            .map(|prefixes| prefixes.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .map(|prefixes| {
+                prefixes
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     let healthcheck = node.get("healthcheck");
@@ -188,7 +216,10 @@ fn decode_ssl(r: &mut Resolver, node: &Node, path: &str) -> Ssl {
         return Ssl::Off;
     }
     let mut names = [None, None];
-    for (slot, key, other) in [(0, "certificate_pem", "private_key_pem"), (1, "private_key_pem", "certificate_pem")] {
+    for (slot, key, other) in [
+        (0, "certificate_pem", "private_key_pem"),
+        (1, "private_key_pem", "certificate_pem"),
+    ] {
         match ssl.get(key).filter(|value| value.is_present()) {
             Some(value) => {
                 let name = value.text().unwrap_or_default();
@@ -198,7 +229,9 @@ fn decode_ssl(r: &mut Resolver, node: &Node, path: &str) -> Ssl {
             None => r.error(
                 Problem::new(Code::MissingKey, format!("{path}/ssl/{key}: missing"))
                     .at(ssl.span, format!("`{other}` needs `{key}`"))
-                    .help(format!("name the secret that holds the {key} next to {other}")),
+                    .help(format!(
+                        "name the secret that holds the {key} next to {other}"
+                    )),
             ),
         }
     }
@@ -232,12 +265,24 @@ pub(super) fn proxy_run(r: &mut Resolver) -> ProxyRun {
     }
     let bind_ips = values::text_list(run, "bind_ips");
     for (index, ip) in bind_ips.iter().enumerate() {
-        if ip.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_err() {
-            let span = run.get("bind_ips").and_then(Node::as_seq).and_then(|items| items.get(index)).map_or(run.span, |n| n.span);
+        if ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_err()
+        {
+            let span = run
+                .get("bind_ips")
+                .and_then(Node::as_seq)
+                .and_then(|items| items.get(index))
+                .map_or(run.span, |n| n.span);
             r.error(
-                Problem::new(Code::InvalidValue, format!("{path}/bind_ips/{index}: invalid publish IP address `{ip}`"))
-                    .at(span, "not an IP address")
-                    .help("write an IPv4 or IPv6 address, such as 0.0.0.0 or ::1"),
+                Problem::new(
+                    Code::InvalidValue,
+                    format!("{path}/bind_ips/{index}: invalid publish IP address `{ip}`"),
+                )
+                .at(span, "not an IP address")
+                .help("write an IPv4 or IPv6 address, such as 0.0.0.0 or ::1"),
             );
         }
     }
@@ -248,18 +293,23 @@ pub(super) fn proxy_run(r: &mut Resolver) -> ProxyRun {
             Some(port) => Some(port),
             None => {
                 r.error(
-                    Problem::new(Code::InvalidValue, format!("{path}/{key}: {number} is not a TCP port"))
-                        .at(node.span, "out of range")
-                        .help("use a port between 1 and 65535"),
+                    Problem::new(
+                        Code::InvalidValue,
+                        format!("{path}/{key}: {number} is not a TCP port"),
+                    )
+                    .at(node.span, "out of range")
+                    .help("use a port between 1 and 65535"),
                 );
                 default
             }
         }
     };
     let http_port = port(r, "http_port", Some(defaults.http_port)).unwrap_or(defaults.http_port);
-    let https_port = port(r, "https_port", Some(defaults.https_port)).unwrap_or(defaults.https_port);
+    let https_port =
+        port(r, "https_port", Some(defaults.https_port)).unwrap_or(defaults.https_port);
     let metrics_port = port(r, "metrics_port", None);
-    let (run_options, _) = options::docker_options(r, run.get("options"), &format!("{path}/options"));
+    let (run_options, _) =
+        options::docker_options(r, run.get("options"), &format!("{path}/options"));
     ProxyRun {
         configured: true,
         http_port,
@@ -291,9 +341,18 @@ pub(super) fn check_shared_ssl_hosts(r: &mut Resolver, roles: &[Role]) {
                     .and_then(|servers| servers.entry(&role.name))
                     .map(|entry| entry.key_span);
                 r.error(
-                    Problem::new(Code::SslHosts, format!("different roles can't share the same host for SSL: {host}"))
-                        .at_opt(span, format!("role {} and role {other} both serve {host} with SSL", role.name))
-                        .help("give each SSL role its own host names"),
+                    Problem::new(
+                        Code::SslHosts,
+                        format!("different roles can't share the same host for SSL: {host}"),
+                    )
+                    .at_opt(
+                        span,
+                        format!(
+                            "role {} and role {other} both serve {host} with SSL",
+                            role.name
+                        ),
+                    )
+                    .help("give each SSL role its own host names"),
                 );
             } else {
                 seen.push((host, &role.name));

@@ -16,7 +16,8 @@ const RESERVED_LABELS: [&str; 3] = ["service", "role", "destination"];
 
 /// Characters that make a host name unusable or dangerous in a shell or SSH argument.
 const FORBIDDEN_HOST_CHARS: &[char] = &[
-    ';', '|', '&', '$', '`', '\'', '"', '<', '>', '(', ')', '*', '?', '!', '#', '{', '}', '\\', ',', '=',
+    ';', '|', '&', '$', '`', '\'', '"', '<', '>', '(', ')', '*', '?', '!', '#', '{', '}', '\\',
+    ',', '=',
 ];
 
 /// The roles, and `env.tags` for per-host env.
@@ -30,7 +31,10 @@ pub(super) fn roles(
     let root_env_node = root.get("env");
     let root_env = env(r, root_env_node, "env");
     let mut env_tags = BTreeMap::new();
-    if let Some(tags) = root_env_node.and_then(|node| node.get("tags")).and_then(Node::as_map) {
+    if let Some(tags) = root_env_node
+        .and_then(|node| node.get("tags"))
+        .and_then(Node::as_map)
+    {
         for tag in tags {
             let tag_env = env(r, Some(&tag.value), &format!("env/tags/{}", tag.key));
             env_tags.insert(tag.key.clone(), tag_env);
@@ -43,20 +47,28 @@ pub(super) fn roles(
     let root_asset_path = values::text(root, "asset_path");
 
     let servers = root.get("servers");
-    let mut role_nodes: Vec<(String, Option<&Node>, Option<&Node>)> = match servers.map(|node| &node.value) {
-        // List form: one role, `web`, whose hosts are the list.
-        Some(Value::Seq(_)) => vec![("web".to_string(), servers, None)],
-        Some(Value::Map(entries)) => entries
-            .iter()
-            .map(|entry| match &entry.value.value {
-                Value::Map(_) => (entry.key.clone(), entry.value.get("hosts"), Some(&entry.value)),
-                _ => (entry.key.clone(), Some(&entry.value), None),
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut role_nodes: Vec<(String, Option<&Node>, Option<&Node>)> =
+        match servers.map(|node| &node.value) {
+            // List form: one role, `web`, whose hosts are the list.
+            Some(Value::Seq(_)) => vec![("web".to_string(), servers, None)],
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .map(|entry| match &entry.value.value {
+                    Value::Map(_) => (
+                        entry.key.clone(),
+                        entry.value.get("hosts"),
+                        Some(&entry.value),
+                    ),
+                    _ => (entry.key.clone(), Some(&entry.value), None),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
     role_nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(index) = role_nodes.iter().position(|(name, _, _)| name == primary_role) {
+    if let Some(index) = role_nodes
+        .iter()
+        .position(|(name, _, _)| name == primary_role)
+    {
         let primary = role_nodes.remove(index);
         role_nodes.insert(0, primary);
     } else if servers.is_some_and(|node| !node.is_null()) {
@@ -64,14 +76,20 @@ pub(super) fn roles(
             .get("primary_role")
             .map(|node| node.span)
             .or_else(|| root.entry("servers").map(|entry| entry.key_span));
-        let known: Vec<&str> = role_nodes.iter().map(|(name, _, _)| name.as_str()).collect();
+        let known: Vec<&str> = role_nodes
+            .iter()
+            .map(|(name, _, _)| name.as_str())
+            .collect();
         r.error(
-            Problem::new(Code::PrimaryRole, format!("the primary_role {primary_role} isn't defined"))
-                .at_opt(span, "no role with this name")
-                .help(format!(
-                    "name one of the roles ({}) in `primary_role:`, or add a `{primary_role}` role",
-                    known.join(", ")
-                )),
+            Problem::new(
+                Code::PrimaryRole,
+                format!("the primary_role {primary_role} isn't defined"),
+            )
+            .at_opt(span, "no role with this name")
+            .help(format!(
+                "name one of the roles ({}) in `primary_role:`, or add a `{primary_role}` role",
+                known.join(", ")
+            )),
         );
     }
 
@@ -87,7 +105,8 @@ pub(super) fn roles(
         let hosts = hosts(r, hosts_node, &hosts_path);
         let is_primary = name == primary_role;
         // Hosts written but unusable (wrong type, invalid) were reported already.
-        let hosts_written = hosts_node.is_some_and(|node| node.as_seq().is_none_or(|items| !items.is_empty()));
+        let hosts_written =
+            hosts_node.is_some_and(|node| node.as_seq().is_none_or(|items| !items.is_empty()));
         if hosts.is_empty() && !hosts_written && !r.destination_missing {
             let span = role_node
                 .map(|node| node.span)
@@ -101,9 +120,12 @@ pub(super) fn roles(
                 );
             } else if !allow_empty_roles {
                 r.error(
-                    Problem::new(Code::EmptyRole, format!("no servers specified for the {name} role"))
-                        .at_opt(span, "no hosts")
-                        .help("add hosts, remove the role, or set `allow_empty_roles: true`"),
+                    Problem::new(
+                        Code::EmptyRole,
+                        format!("no servers specified for the {name} role"),
+                    )
+                    .at_opt(span, "no hosts")
+                    .help("add hosts, remove the role, or set `allow_empty_roles: true`"),
                 );
             }
         }
@@ -120,9 +142,18 @@ pub(super) fn roles(
             Some(node) => merge_logging(logging, &sections::logging(Some(node))),
             None => logging.clone(),
         };
-        let (options, restart_policy) =
-            options::docker_options(r, role_node.and_then(|node| node.get("options")), &format!("{path}/options"));
-        let proxy = proxy::role_proxy(r, &name, is_primary, role_node.and_then(|node| node.get("proxy")), hosts.len());
+        let (options, restart_policy) = options::docker_options(
+            r,
+            role_node.and_then(|node| node.get("options")),
+            &format!("{path}/options"),
+        );
+        let proxy = proxy::role_proxy(
+            r,
+            &name,
+            is_primary,
+            role_node.and_then(|node| node.get("proxy")),
+            hosts.len(),
+        );
         roles.push(Role {
             cmd: role_node.and_then(|node| values::text(node, "cmd")),
             asset_path: role_node
@@ -148,7 +179,12 @@ pub(super) fn roles(
 /// A role's hosts with their tags; reports malformed and duplicate hosts.
 fn hosts(r: &mut Resolver, node: Option<&Node>, path: &str) -> Vec<RoleHost> {
     let mut hosts: Vec<RoleHost> = Vec::new();
-    for (index, item) in node.and_then(Node::as_seq).unwrap_or_default().iter().enumerate() {
+    for (index, item) in node
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let (host, tags, span) = match &item.value {
             Value::Map(entries) if entries.len() == 1 => {
                 let entry = &entries[0];
@@ -166,9 +202,12 @@ fn hosts(r: &mut Resolver, node: Option<&Node>, path: &str) -> Vec<RoleHost> {
         let item_path = format!("{path}/{index}");
         if let Some(reason) = invalid_host_reason(&host) {
             r.error(
-                Problem::new(Code::InvalidHost, format!("{item_path}: invalid host `{host}`"))
-                    .at(span, reason)
-                    .help("write a host name or IP address (set the SSH user and port under `ssh:`)"),
+                Problem::new(
+                    Code::InvalidHost,
+                    format!("{item_path}: invalid host `{host}`"),
+                )
+                .at(span, reason)
+                .help("write a host name or IP address (set the SSH user and port under `ssh:`)"),
             );
             continue;
         }
@@ -220,7 +259,13 @@ pub(super) fn env(r: &mut Resolver, node: Option<&Node>, path: &str) -> Env {
         clear: values::text_map(node.get("clear")),
         secrets: Vec::new(),
     };
-    for (index, item) in node.get("secret").and_then(Node::as_seq).unwrap_or_default().iter().enumerate() {
+    for (index, item) in node
+        .get("secret")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let Some(entry) = item.text() else { continue };
         let (name, key) = match entry.split_once(':') {
             Some((name, key)) => (name.to_string(), key.to_string()),
@@ -233,7 +278,11 @@ pub(super) fn env(r: &mut Resolver, node: Option<&Node>, path: &str) -> Env {
 }
 
 fn add_secret(env: &mut Env, secret: SecretEnv) {
-    match env.secrets.iter_mut().find(|existing| existing.name == secret.name) {
+    match env
+        .secrets
+        .iter_mut()
+        .find(|existing| existing.name == secret.name)
+    {
         Some(existing) => *existing = secret,
         None => env.secrets.push(secret),
     }

@@ -6,10 +6,18 @@ use crate::config::model::*;
 use crate::config::node::Node;
 
 /// `registry:` at the root (`required`) or of an accessory.
-pub(super) fn registry(r: &mut Resolver, node: Option<&Node>, path: &str, required: bool) -> Registry {
+pub(super) fn registry(
+    r: &mut Resolver,
+    node: Option<&Node>,
+    path: &str,
+    required: bool,
+) -> Registry {
     let Some(node) = node.filter(|node| node.is_present()) else {
         if required {
-            let span = r.root.entry("registry").map_or(r.top(), |entry| entry.key_span);
+            let span = r
+                .root
+                .entry("registry")
+                .map_or(r.top(), |entry| entry.key_span);
             r.error(
                 Problem::new(Code::MissingKey, format!("{path}: missing required key"))
                     .at(span, "no registry")
@@ -75,7 +83,9 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
     let node = root.get("builder");
     let Some(node) = node.filter(|node| node.as_map().is_some()) else {
         if root.get("servers").is_some() {
-            let span = root.entry("builder").map_or(r.top(), |entry| entry.key_span);
+            let span = root
+                .entry("builder")
+                .map_or(r.top(), |entry| entry.key_span);
             r.warn(
                 Problem::new(Code::BuilderArch, "builder/arch: not set")
                     .at(span, "no builder architecture")
@@ -90,7 +100,9 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
         None => Vec::new(),
     };
     if arch.is_empty() {
-        let span = root.entry("builder").map_or(node.span, |entry| entry.key_span);
+        let span = root
+            .entry("builder")
+            .map_or(node.span, |entry| entry.key_span);
         r.warn(
             Problem::new(Code::BuilderArch, "builder/arch: not set")
                 .at(span, "no builder architecture")
@@ -102,15 +114,20 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
         options: values::text(cache, "options"),
         image: values::text(cache, "image"),
     });
-    if let Some(cache) = &cache {
-        if !["gha", "registry"].contains(&cache.kind.as_str()) {
-            let span = node.get("cache").map_or(node.span, |c| c.get("type").map_or(c.span, |t| t.span));
-            r.error(
-                Problem::new(Code::InvalidValue, format!("builder/cache/type: invalid cache type `{}`", cache.kind))
-                    .at(span, "not a cache type")
-                    .help("use `type: registry` or `type: gha`"),
-            );
-        }
+    if let Some(cache) = &cache
+        && !["gha", "registry"].contains(&cache.kind.as_str())
+    {
+        let span = node
+            .get("cache")
+            .map_or(node.span, |c| c.get("type").map_or(c.span, |t| t.span));
+        r.error(
+            Problem::new(
+                Code::InvalidValue,
+                format!("builder/cache/type: invalid cache type `{}`", cache.kind),
+            )
+            .at(span, "not a cache type")
+            .help("use `type: registry` or `type: gha`"),
+        );
     }
     let pack = node.get("pack").map(|pack| BuilderPack {
         builder: values::text(pack, "builder").unwrap_or_default(),
@@ -119,9 +136,12 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
     if pack.is_some() && arch.len() > 1 {
         let span = node.entry("pack").map_or(node.span, |entry| entry.key_span);
         r.error(
-            Problem::new(Code::InvalidValue, "builder/pack: buildpacks only support building for one arch")
-                .at(span, "several architectures are set")
-                .help("set one `arch:` when building with buildpacks"),
+            Problem::new(
+                Code::InvalidValue,
+                "builder/pack: buildpacks only support building for one arch",
+            )
+            .at(span, "several architectures are set")
+            .help("set one `arch:` when building with buildpacks"),
         );
     }
     let remote = values::text(node, "remote");
@@ -129,20 +149,27 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
     if local == Some(false) && remote.is_none() {
         let span = node.get("local").map_or(node.span, |n| n.span);
         r.error(
-            Problem::new(Code::InvalidValue, "builder/local: cannot disable local builds, no remote is set")
-                .at(span, "local builds are off")
-                .help("set `remote: ssh://user@builder-host`, or remove `local: false`"),
+            Problem::new(
+                Code::InvalidValue,
+                "builder/local: cannot disable local builds, no remote is set",
+            )
+            .at(span, "local builds are off")
+            .help("set `remote: ssh://user@builder-host`, or remove `local: false`"),
         );
     }
-    if let Some(remote) = &remote {
-        if registry.is_local() && !remote.starts_with("ssh://") {
-            let span = node.get("remote").map_or(node.span, |n| n.span);
-            r.error(
-                Problem::new(Code::InvalidValue, "builder/remote: a local registry with a remote builder requires an SSH URL")
-                    .at(span, "not an ssh:// URL")
-                    .help("write the remote as `ssh://user@host`"),
-            );
-        }
+    if let Some(remote) = &remote
+        && registry.is_local()
+        && !remote.starts_with("ssh://")
+    {
+        let span = node.get("remote").map_or(node.span, |n| n.span);
+        r.error(
+            Problem::new(
+                Code::InvalidValue,
+                "builder/remote: a local registry with a remote builder requires an SSH URL",
+            )
+            .at(span, "not an ssh:// URL")
+            .help("write the remote as `ssh://user@host`"),
+        );
     }
     let secrets = values::text_list(node, "secrets");
     if let Some(items) = node.get("secrets").and_then(Node::as_seq) {
@@ -177,7 +204,11 @@ pub(super) fn ssh(r: &mut Resolver) -> Ssh {
         return defaults;
     };
     let port = match node.get("port") {
-        Some(port_node) => match port_node.text().and_then(|text| text.trim().parse::<u16>().ok()).filter(|p| *p > 0) {
+        Some(port_node) => match port_node
+            .text()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+            .filter(|p| *p > 0)
+        {
             Some(port) => port,
             None => {
                 r.error(
@@ -191,7 +222,13 @@ pub(super) fn ssh(r: &mut Resolver) -> Ssh {
         None => defaults.port,
     };
     let mut key_data = Vec::new();
-    for (index, item) in node.get("key_data").and_then(Node::as_seq).unwrap_or_default().iter().enumerate() {
+    for (index, item) in node
+        .get("key_data")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let Some(value) = item.text() else { continue };
         if value.contains("-----BEGIN") {
             r.warn(
@@ -241,10 +278,15 @@ pub(super) fn sshkit(root: &Node) -> Sshkit {
     let Some(node) = root.get("sshkit") else {
         return defaults;
     };
-    let small = |key: &str, default: u32| values::uint(node, key).and_then(|n| u32::try_from(n).ok()).unwrap_or(default);
+    let small = |key: &str, default: u32| {
+        values::uint(node, key)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(default)
+    };
     Sshkit {
         max_concurrent_starts: small("max_concurrent_starts", defaults.max_concurrent_starts),
-        pool_idle_timeout: values::uint(node, "pool_idle_timeout").unwrap_or(defaults.pool_idle_timeout),
+        pool_idle_timeout: values::uint(node, "pool_idle_timeout")
+            .unwrap_or(defaults.pool_idle_timeout),
         dns_retries: small("dns_retries", defaults.dns_retries),
     }
 }
@@ -255,11 +297,20 @@ pub(super) fn boot(root: &Node) -> Boot {
         return Boot::default();
     };
     let limit = node.get("limit").and_then(|limit| match limit.as_int() {
-        Some(count) => u32::try_from(count).ok().filter(|n| *n >= 1).map(BootLimit::Hosts),
+        Some(count) => u32::try_from(count)
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(BootLimit::Hosts),
         None => limit
             .as_str()
             .and_then(crate::config::schema::parse_boot_limit)
-            .map(|(number, percent)| if percent { BootLimit::Percent(number) } else { BootLimit::Hosts(number) }),
+            .map(|(number, percent)| {
+                if percent {
+                    BootLimit::Percent(number)
+                } else {
+                    BootLimit::Hosts(number)
+                }
+            }),
     });
     Boot {
         limit,

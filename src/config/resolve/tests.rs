@@ -4,8 +4,13 @@ use crate::config::source::FileId;
 
 fn resolve_text(text: &str, destination: Option<&str>) -> (Config, Vec<SecretRef>, Problems) {
     let mut problems = Problems::default();
-    let root = crate::config::yaml::parse(text, FileId(0), &OffsetMap::identity(text.len()), &mut problems)
-        .expect("valid YAML");
+    let root = crate::config::yaml::parse(
+        text,
+        FileId(0),
+        &OffsetMap::identity(text.len()),
+        &mut problems,
+    )
+    .expect("valid YAML");
     let (config, refs) = resolve(&root, destination, &mut problems);
     (config, refs, problems)
 }
@@ -19,7 +24,10 @@ fn roles_are_sorted_with_the_primary_first() {
     assert!(!problems.has_errors(), "{:?}", problems.errors());
     let names: Vec<&str> = config.roles.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, vec!["m", "a", "z"]);
-    assert!(config.roles[0].proxy.is_some(), "the primary role runs the proxy");
+    assert!(
+        config.roles[0].proxy.is_some(),
+        "the primary role runs the proxy"
+    );
     assert!(config.roles[1].proxy.is_none());
 }
 
@@ -32,7 +40,11 @@ fn role_env_merges_over_root_env_and_records_secret_references() {
     let env = &config.roles[0].env;
     assert_eq!(env.clear.get("A").map(String::as_str), Some("root"));
     assert_eq!(env.clear.get("B").map(String::as_str), Some("role"));
-    let secrets: Vec<(&str, &str)> = env.secrets.iter().map(|s| (s.name.as_str(), s.key.as_str())).collect();
+    let secrets: Vec<(&str, &str)> = env
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), s.key.as_str()))
+        .collect();
     assert_eq!(secrets, vec![("S1", "S1"), ("X", "S3")]);
     let keys: Vec<&str> = refs.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, vec!["PW", "S1", "S2", "S3"]);
@@ -52,7 +64,13 @@ fn host_names_that_would_break_a_shell_are_refused() {
 
 #[test]
 fn restart_policies_follow_docker() {
-    for valid in ["no", "always", "unless-stopped", "on-failure", "on-failure:3"] {
+    for valid in [
+        "no",
+        "always",
+        "unless-stopped",
+        "on-failure",
+        "on-failure:3",
+    ] {
         assert!(options::valid_restart_policy(valid), "{valid}");
     }
     for invalid in ["sometimes", "on-failure:", "on-failure:x", ""] {
@@ -62,10 +80,22 @@ fn restart_policies_follow_docker() {
 
 #[test]
 fn minimum_version_compares_numerically() {
-    for (version, ok) in [("2.5.0", true), ("2.12", true), ("2.12.0", true), ("2.12.1", false), ("2.100", false), ("3", false)] {
+    for (version, ok) in [
+        ("2.5.0", true),
+        ("2.12", true),
+        ("2.12.0", true),
+        ("2.12.1", false),
+        ("2.100", false),
+        ("3", false),
+    ] {
         let text = format!("{BASE}servers: [h]\nminimum_version: \"{version}\"\n");
         let (_, _, problems) = resolve_text(&text, None);
-        assert_eq!(!problems.has_errors(), ok, "{version}: {:?}", problems.errors());
+        assert_eq!(
+            !problems.has_errors(),
+            ok,
+            "{version}: {:?}",
+            problems.errors()
+        );
     }
 }
 
@@ -82,7 +112,9 @@ fn a_missing_destination_suppresses_empty_role_noise() {
 
 #[test]
 fn automatic_ssl_on_a_shared_root_proxy_is_reported_once() {
-    let text = format!("{BASE}servers:\n  web: [h1, h2]\n  api:\n    hosts: [h3, h4]\n    proxy: true\nproxy:\n  host: x.example.com\n  ssl: true\n");
+    let text = format!(
+        "{BASE}servers:\n  web: [h1, h2]\n  api:\n    hosts: [h3, h4]\n    proxy: true\nproxy:\n  host: x.example.com\n  ssl: true\n"
+    );
     let (_, _, problems) = resolve_text(&text, None);
     let single_server: Vec<&Problem> = problems
         .errors()
@@ -90,5 +122,10 @@ fn automatic_ssl_on_a_shared_root_proxy_is_reported_once() {
         .filter(|p| p.code == Code::SslHosts && p.message.contains("single server"))
         .collect();
     assert_eq!(single_server.len(), 1, "{single_server:?}");
-    assert!(problems.errors().iter().any(|p| p.message.contains("can't share the same host")));
+    assert!(
+        problems
+            .errors()
+            .iter()
+            .any(|p| p.message.contains("can't share the same host"))
+    );
 }

@@ -1,6 +1,6 @@
 //! `accessories:` (Kamal's `docs/accessory.yml`): long-lived containers beside the app.
 
-use super::{Field, Section, Shape, env, proxy, registry};
+use super::{Section, Shape, env, field, proxy, registry};
 use crate::config::diagnostic::Problems;
 use crate::config::node::{Node, Value};
 
@@ -8,36 +8,36 @@ use crate::config::node::{Node, Value};
 pub static ACCESSORY: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "service", shape: Shape::Text },
-        Field { key: "image", shape: Shape::Text },
-        Field { key: "registry", shape: Shape::Section(&registry::REGISTRY) },
-        Field { key: "host", shape: Shape::Text },
-        Field { key: "hosts", shape: Shape::TextList },
-        Field { key: "role", shape: Shape::Text },
-        Field { key: "roles", shape: Shape::TextList },
-        Field { key: "tag", shape: Shape::Text },
-        Field { key: "tags", shape: Shape::TextList },
-        Field { key: "cmd", shape: Shape::Text },
-        Field { key: "port", shape: Shape::Text },
-        Field { key: "labels", shape: Shape::HashOfText },
-        Field { key: "options", shape: Shape::AnyHash },
-        Field { key: "env", shape: Shape::Custom(env::check_nested_env) },
-        Field { key: "files", shape: Shape::Custom(check_paths) },
-        Field { key: "directories", shape: Shape::Custom(check_paths) },
-        Field { key: "volumes", shape: Shape::TextList },
-        Field { key: "network", shape: Shape::Text },
-        Field { key: "proxy", shape: Shape::Section(&proxy::PROXY) },
+        field("service", Shape::Text),
+        field("image", Shape::Text),
+        field("registry", Shape::Section(&registry::REGISTRY)),
+        field("host", Shape::Text),
+        field("hosts", Shape::TextList),
+        field("role", Shape::Text),
+        field("roles", Shape::TextList),
+        field("tag", Shape::Text),
+        field("tags", Shape::TextList),
+        field("cmd", Shape::Text),
+        field("port", Shape::Text),
+        field("labels", Shape::HashOfText),
+        field("options", Shape::AnyHash),
+        field("env", Shape::Custom(env::check_nested_env)),
+        field("files", Shape::Custom(check_paths)),
+        field("directories", Shape::Custom(check_paths)),
+        field("volumes", Shape::TextList),
+        field("network", Shape::Text),
+        field("proxy", Shape::Section(&proxy::PROXY)),
     ],
 };
 
 static PATH: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "local", shape: Shape::Text },
-        Field { key: "remote", shape: Shape::Text },
-        Field { key: "mode", shape: Shape::Text },
-        Field { key: "owner", shape: Shape::Text },
-        Field { key: "options", shape: Shape::Text },
+        field("local", Shape::Text),
+        field("remote", Shape::Text),
+        field("mode", Shape::Text),
+        field("owner", Shape::Text),
+        field("options", Shape::Text),
     ],
 };
 
@@ -45,7 +45,12 @@ static PATH: Section = Section {
 pub fn check_accessories(node: &Node, path: &str, problems: &mut Problems) {
     if let Some(entries) = super::expect_map(node, path, problems) {
         for entry in entries {
-            super::check_section(&entry.value, &ACCESSORY, &super::join(path, &entry.key), problems);
+            super::check_section(
+                &entry.value,
+                &ACCESSORY,
+                &super::join(path, &entry.key),
+                problems,
+            );
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `boot:` (Kamal's `docs/boot.yml`): rolling deploys.
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 use crate::config::diagnostic::{Code, Problem, Problems};
 use crate::config::node::{Node, Value};
 
@@ -8,9 +8,9 @@ use crate::config::node::{Node, Value};
 pub static BOOT: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "limit", shape: Shape::Custom(check_limit) },
-        Field { key: "wait", shape: Shape::Integer },
-        Field { key: "parallel_roles", shape: Shape::Bool },
+        field("limit", Shape::Custom(check_limit)),
+        field("wait", Shape::Integer),
+        field("parallel_roles", Shape::Bool),
     ],
 };
 
@@ -23,9 +23,12 @@ fn check_limit(node: &Node, path: &str, problems: &mut Problems) {
     };
     if !valid {
         problems.error(
-            Problem::new(Code::InvalidValue, format!("{path}: should be a number of hosts or a percentage"))
-                .at(node.span, format!("found {}", node.kind()))
-                .help("write a whole number of hosts (`limit: 2`) or a percentage (`limit: 25%`)"),
+            Problem::new(
+                Code::InvalidValue,
+                format!("{path}: should be a number of hosts or a percentage"),
+            )
+            .at(node.span, format!("found {}", node.kind()))
+            .help("write a whole number of hosts (`limit: 2`) or a percentage (`limit: 25%`)"),
         );
     }
 }
@@ -34,7 +37,16 @@ fn check_limit(node: &Node, path: &str, problems: &mut Problems) {
 pub fn parse_limit_text(text: &str) -> Option<(u32, bool)> {
     let text = text.trim();
     match text.strip_suffix('%') {
-        Some(number) => number.trim().parse::<u32>().ok().filter(|n| *n >= 1).map(|n| (n, true)),
-        None => text.parse::<u32>().ok().filter(|n| *n >= 1).map(|n| (n, false)),
+        Some(number) => number
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(|n| (n, true)),
+        None => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(|n| (n, false)),
     }
 }

@@ -1,6 +1,6 @@
 //! `builder:` (Kamal's `docs/builder.yml`): how the image is built (local side only).
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 use crate::config::diagnostic::Problems;
 use crate::config::node::Node;
 
@@ -8,37 +8,37 @@ use crate::config::node::Node;
 pub static BUILDER: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "arch", shape: Shape::Custom(check_arch) },
-        Field { key: "remote", shape: Shape::Text },
-        Field { key: "local", shape: Shape::Bool },
-        Field { key: "pack", shape: Shape::Section(&PACK) },
-        Field { key: "cache", shape: Shape::Section(&CACHE) },
-        Field { key: "context", shape: Shape::Text },
-        Field { key: "dockerfile", shape: Shape::Text },
-        Field { key: "target", shape: Shape::Text },
-        Field { key: "args", shape: Shape::AnyHash },
-        Field { key: "secrets", shape: Shape::TextList },
-        Field { key: "ssh", shape: Shape::Text },
-        Field { key: "driver", shape: Shape::Text },
-        Field { key: "provenance", shape: Shape::Text },
-        Field { key: "sbom", shape: Shape::Text },
+        field("arch", Shape::Custom(check_arch)),
+        field("remote", Shape::Text),
+        field("local", Shape::Bool),
+        field("pack", Shape::Section(&PACK)),
+        field("cache", Shape::Section(&CACHE)),
+        field("context", Shape::Text),
+        field("dockerfile", Shape::Text),
+        field("target", Shape::Text),
+        field("args", Shape::AnyHash),
+        field("secrets", Shape::TextList),
+        field("ssh", Shape::Text),
+        field("driver", Shape::Text),
+        field("provenance", Shape::Text),
+        field("sbom", Shape::Text),
     ],
 };
 
 static PACK: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "builder", shape: Shape::Text },
-        Field { key: "buildpacks", shape: Shape::TextList },
+        field("builder", Shape::Text),
+        field("buildpacks", Shape::TextList),
     ],
 };
 
 static CACHE: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "type", shape: Shape::Text },
-        Field { key: "options", shape: Shape::Text },
-        Field { key: "image", shape: Shape::Text },
+        field("type", Shape::Text),
+        field("options", Shape::Text),
+        field("image", Shape::Text),
     ],
 };
 

@@ -1,6 +1,9 @@
 //! The root of deploy.yml (Kamal's `docs/configuration.yml`), plus gantry's `x-gantry` key.
 
-use super::{Field, Section, Shape, accessory, alias, boot, builder, env, logging, output, proxy, registry, role, ssh, sshkit};
+use super::{
+    Section, Shape, accessory, alias, boot, builder, env, field, logging, output, proxy, registry,
+    role, ssh, sshkit,
+};
 use crate::config::diagnostic::{Code, Problem, Problems};
 use crate::config::node::Node;
 
@@ -8,38 +11,38 @@ use crate::config::node::Node;
 pub static CONFIGURATION: Section = Section {
     extensions: true,
     fields: &[
-        Field { key: "service", shape: Shape::Text },
-        Field { key: "image", shape: Shape::Text },
-        Field { key: "labels", shape: Shape::HashOfText },
-        Field { key: "volumes", shape: Shape::TextList },
-        Field { key: "registry", shape: Shape::Section(&registry::REGISTRY) },
-        Field { key: "servers", shape: Shape::Custom(role::check_servers) },
-        Field { key: "env", shape: Shape::Custom(env::check_root_env) },
-        Field { key: "asset_path", shape: Shape::Text },
-        Field { key: "hooks_path", shape: Shape::Text },
-        Field { key: "hooks_output", shape: Shape::Custom(check_hooks_output) },
-        Field { key: "secrets_path", shape: Shape::Text },
-        Field { key: "error_pages_path", shape: Shape::Text },
-        Field { key: "require_destination", shape: Shape::Bool },
-        Field { key: "primary_role", shape: Shape::Text },
-        Field { key: "allow_empty_roles", shape: Shape::Bool },
-        Field { key: "retain_containers", shape: Shape::Integer },
-        Field { key: "minimum_version", shape: Shape::Text },
-        Field { key: "readiness_delay", shape: Shape::Integer },
-        Field { key: "deploy_timeout", shape: Shape::Integer },
-        Field { key: "drain_timeout", shape: Shape::Integer },
-        Field { key: "stop_timeout", shape: Shape::Integer },
-        Field { key: "run_directory", shape: Shape::Text },
-        Field { key: "ssh", shape: Shape::Section(&ssh::SSH) },
-        Field { key: "builder", shape: Shape::Section(&builder::BUILDER) },
-        Field { key: "accessories", shape: Shape::Custom(accessory::check_accessories) },
-        Field { key: "proxy", shape: Shape::Custom(proxy::check_root_proxy) },
-        Field { key: "sshkit", shape: Shape::Section(&sshkit::SSHKIT) },
-        Field { key: "boot", shape: Shape::Section(&boot::BOOT) },
-        Field { key: "logging", shape: Shape::Section(&logging::LOGGING) },
-        Field { key: "aliases", shape: Shape::Custom(alias::check_aliases) },
-        Field { key: "output", shape: Shape::Section(&output::OUTPUT) },
-        Field { key: "x-gantry", shape: Shape::Section(&GANTRY) },
+        field("service", Shape::Text),
+        field("image", Shape::Text),
+        field("labels", Shape::HashOfText),
+        field("volumes", Shape::TextList),
+        field("registry", Shape::Section(&registry::REGISTRY)),
+        field("servers", Shape::Custom(role::check_servers)),
+        field("env", Shape::Custom(env::check_root_env)),
+        field("asset_path", Shape::Text),
+        field("hooks_path", Shape::Text),
+        field("hooks_output", Shape::Custom(check_hooks_output)),
+        field("secrets_path", Shape::Text),
+        field("error_pages_path", Shape::Text),
+        field("require_destination", Shape::Bool),
+        field("primary_role", Shape::Text),
+        field("allow_empty_roles", Shape::Bool),
+        field("retain_containers", Shape::Integer),
+        field("minimum_version", Shape::Text),
+        field("readiness_delay", Shape::Integer),
+        field("deploy_timeout", Shape::Integer),
+        field("drain_timeout", Shape::Integer),
+        field("stop_timeout", Shape::Integer),
+        field("run_directory", Shape::Text),
+        field("ssh", Shape::Section(&ssh::SSH)),
+        field("builder", Shape::Section(&builder::BUILDER)),
+        field("accessories", Shape::Custom(accessory::check_accessories)),
+        field("proxy", Shape::Custom(proxy::check_root_proxy)),
+        field("sshkit", Shape::Section(&sshkit::SSHKIT)),
+        field("boot", Shape::Section(&boot::BOOT)),
+        field("logging", Shape::Section(&logging::LOGGING)),
+        field("aliases", Shape::Custom(alias::check_aliases)),
+        field("output", Shape::Section(&output::OUTPUT)),
+        field("x-gantry", Shape::Section(&GANTRY)),
     ],
 };
 
@@ -47,14 +50,14 @@ pub static CONFIGURATION: Section = Section {
 static GANTRY: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "drift", shape: Shape::Section(&GANTRY_DRIFT) },
-        Field { key: "docker_socket", shape: Shape::Text },
+        field("drift", Shape::Section(&GANTRY_DRIFT)),
+        field("docker_socket", Shape::Text),
     ],
 };
 
 static GANTRY_DRIFT: Section = Section {
     extensions: false,
-    fields: &[Field { key: "ignore", shape: Shape::TextList }],
+    fields: &[field("ignore", Shape::TextList)],
 };
 
 /// The levels `hooks_output` accepts, with or without Ruby's symbol colon.
@@ -65,9 +68,12 @@ fn check_hooks_output(node: &Node, path: &str, problems: &mut Problems) {
     let mut check_level = |level: &Node, level_path: &str| match level.text() {
         Some(text) if HOOK_OUTPUT_LEVELS.contains(&text.trim_start_matches(':')) => {}
         Some(text) => problems.error(
-            Problem::new(Code::InvalidValue, format!("{level_path}: invalid hooks output `{text}`"))
-                .at(level.span, "not a level")
-                .help("use `quiet` or `verbose`"),
+            Problem::new(
+                Code::InvalidValue,
+                format!("{level_path}: invalid hooks output `{text}`"),
+            )
+            .at(level.span, "not a level")
+            .help("use `quiet` or `verbose`"),
         ),
         None => super::wrong_type(level, level_path, "a string", problems),
     };

@@ -22,7 +22,9 @@ fn check_env(node: &Node, path: &str, allow_tags: bool, problems: &mut Problems)
     let Some(entries) = super::expect_map(node, path, problems) else {
         return;
     };
-    let complex = entries.iter().any(|entry| SPECIAL_KEYS.contains(&entry.key.as_str()));
+    let complex = entries
+        .iter()
+        .any(|entry| SPECIAL_KEYS.contains(&entry.key.as_str()));
     if !complex {
         for entry in entries {
             super::expect_text(&entry.value, &super::join(path, &entry.key), problems);
@@ -37,14 +39,22 @@ fn check_env(node: &Node, path: &str, allow_tags: bool, problems: &mut Problems)
             "tags" if allow_tags => {
                 if let Some(tags) = super::expect_map(&entry.value, &key_path, problems) {
                     for tag in tags {
-                        check_env(&tag.value, &super::join(&key_path, &tag.key), false, problems);
+                        check_env(
+                            &tag.value,
+                            &super::join(&key_path, &tag.key),
+                            false,
+                            problems,
+                        );
                     }
                 }
             }
             "tags" => problems.error(
-                Problem::new(Code::UnknownKey, format!("{key_path}: tags are only allowed in the root env"))
-                    .at(entry.key_span, "not allowed here")
-                    .help("move tag-specific env to the root `env.tags.<tag>` and tag the hosts"),
+                Problem::new(
+                    Code::UnknownKey,
+                    format!("{key_path}: tags are only allowed in the root env"),
+                )
+                .at(entry.key_span, "not allowed here")
+                .help("move tag-specific env to the root `env.tags.<tag>` and tag the hosts"),
             ),
             _ => problems.error(
                 Problem::new(Code::UnknownKey, format!("{key_path}: unknown key"))

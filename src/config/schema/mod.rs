@@ -59,6 +59,11 @@ pub struct Field {
     pub shape: Shape,
 }
 
+/// A table entry; `const` so the tables stay plain statics.
+pub const fn field(key: &'static str, shape: Shape) -> Field {
+    Field { key, shape }
+}
+
 /// Checks `node` (at key path `path`) against `shape`.
 pub fn check(node: &Node, shape: Shape, path: &str, problems: &mut Problems) {
     match shape {
@@ -101,8 +106,9 @@ pub fn check_section(node: &Node, section: &Section, path: &str, problems: &mut 
             None if section.extensions && entry.key.starts_with("x-") => {}
             None => {
                 let known: Vec<&str> = section.fields.iter().map(|field| field.key).collect();
-                let mut problem = Problem::new(Code::UnknownKey, format!("{key_path}: unknown key"))
-                    .at(entry.key_span, "unknown key");
+                let mut problem =
+                    Problem::new(Code::UnknownKey, format!("{key_path}: unknown key"))
+                        .at(entry.key_span, "unknown key");
                 problem = match did_you_mean(&entry.key, known.iter().copied()) {
                     Some(suggestion) => problem.help(format!("did you mean `{suggestion}`?")),
                     None => problem.help(format!(
@@ -137,8 +143,14 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -
 /// Records "should be ..." for a value of the wrong type.
 pub fn wrong_type(node: &Node, path: &str, expected: &str, problems: &mut Problems) {
     let help = match expected {
-        "an array" => format!("write a list, for example `{}: [a, b]` or one `- item` per line", last(path)),
-        "a hash" => format!("write `{}:` followed by indented `key: value` lines", last(path)),
+        "an array" => format!(
+            "write a list, for example `{}: [a, b]` or one `- item` per line",
+            last(path)
+        ),
+        "a hash" => format!(
+            "write `{}:` followed by indented `key: value` lines",
+            last(path)
+        ),
         "a boolean" => "write `true` or `false`".to_string(),
         "an integer" => "write a whole number without quotes".to_string(),
         _ => format!("write {expected} here"),
@@ -155,7 +167,11 @@ fn last(path: &str) -> &str {
 }
 
 /// A hash's entries, or a wrong-type error.
-pub fn expect_map<'a>(node: &'a Node, path: &str, problems: &mut Problems) -> Option<&'a [super::node::Entry]> {
+pub fn expect_map<'a>(
+    node: &'a Node,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<&'a [super::node::Entry]> {
     let entries = node.as_map();
     if entries.is_none() {
         wrong_type(node, path, "a hash", problems);

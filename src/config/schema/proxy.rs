@@ -1,6 +1,6 @@
 //! `proxy:` (Kamal's `docs/proxy.yml`): deploy-time kamal-proxy options and `proxy.run`.
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 use crate::config::diagnostic::Problems;
 use crate::config::node::Node;
 
@@ -8,48 +8,48 @@ use crate::config::node::Node;
 pub static PROXY: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "host", shape: Shape::Text },
-        Field { key: "hosts", shape: Shape::TextList },
-        Field { key: "app_port", shape: Shape::Integer },
-        Field { key: "ssl", shape: Shape::Custom(check_ssl) },
-        Field { key: "ssl_redirect", shape: Shape::Bool },
-        Field { key: "forward_headers", shape: Shape::Bool },
-        Field { key: "response_timeout", shape: Shape::Integer },
-        Field { key: "path_prefix", shape: Shape::Text },
-        Field { key: "path_prefixes", shape: Shape::TextList },
-        Field { key: "strip_path_prefix", shape: Shape::Bool },
-        Field { key: "healthcheck", shape: Shape::Section(&HEALTHCHECK) },
-        Field { key: "buffering", shape: Shape::Section(&BUFFERING) },
-        Field { key: "logging", shape: Shape::Section(&LOGGING) },
-        Field { key: "run", shape: Shape::Section(&RUN) },
+        field("host", Shape::Text),
+        field("hosts", Shape::TextList),
+        field("app_port", Shape::Integer),
+        field("ssl", Shape::Custom(check_ssl)),
+        field("ssl_redirect", Shape::Bool),
+        field("forward_headers", Shape::Bool),
+        field("response_timeout", Shape::Integer),
+        field("path_prefix", Shape::Text),
+        field("path_prefixes", Shape::TextList),
+        field("strip_path_prefix", Shape::Bool),
+        field("healthcheck", Shape::Section(&HEALTHCHECK)),
+        field("buffering", Shape::Section(&BUFFERING)),
+        field("logging", Shape::Section(&LOGGING)),
+        field("run", Shape::Section(&RUN)),
     ],
 };
 
 static HEALTHCHECK: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "interval", shape: Shape::Integer },
-        Field { key: "path", shape: Shape::Text },
-        Field { key: "timeout", shape: Shape::Integer },
+        field("interval", Shape::Integer),
+        field("path", Shape::Text),
+        field("timeout", Shape::Integer),
     ],
 };
 
 static BUFFERING: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "requests", shape: Shape::Bool },
-        Field { key: "responses", shape: Shape::Bool },
-        Field { key: "max_request_body", shape: Shape::Integer },
-        Field { key: "max_response_body", shape: Shape::Integer },
-        Field { key: "memory", shape: Shape::Integer },
+        field("requests", Shape::Bool),
+        field("responses", Shape::Bool),
+        field("max_request_body", Shape::Integer),
+        field("max_response_body", Shape::Integer),
+        field("memory", Shape::Integer),
     ],
 };
 
 static LOGGING: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "request_headers", shape: Shape::TextList },
-        Field { key: "response_headers", shape: Shape::TextList },
+        field("request_headers", Shape::TextList),
+        field("response_headers", Shape::TextList),
     ],
 };
 
@@ -57,25 +57,25 @@ static LOGGING: Section = Section {
 static RUN: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "http_port", shape: Shape::Integer },
-        Field { key: "https_port", shape: Shape::Integer },
-        Field { key: "metrics_port", shape: Shape::Integer },
-        Field { key: "debug", shape: Shape::Bool },
-        Field { key: "log_max_size", shape: Shape::Text },
-        Field { key: "publish", shape: Shape::Bool },
-        Field { key: "bind_ips", shape: Shape::TextList },
-        Field { key: "registry", shape: Shape::Text },
-        Field { key: "repository", shape: Shape::Text },
-        Field { key: "version", shape: Shape::Text },
-        Field { key: "options", shape: Shape::AnyHash },
+        field("http_port", Shape::Integer),
+        field("https_port", Shape::Integer),
+        field("metrics_port", Shape::Integer),
+        field("debug", Shape::Bool),
+        field("log_max_size", Shape::Text),
+        field("publish", Shape::Bool),
+        field("bind_ips", Shape::TextList),
+        field("registry", Shape::Text),
+        field("repository", Shape::Text),
+        field("version", Shape::Text),
+        field("options", Shape::AnyHash),
     ],
 };
 
 static CUSTOM_SSL: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "certificate_pem", shape: Shape::Text },
-        Field { key: "private_key_pem", shape: Shape::Text },
+        field("certificate_pem", Shape::Text),
+        field("private_key_pem", Shape::Text),
     ],
 };
 

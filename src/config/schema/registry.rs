@@ -1,6 +1,6 @@
 //! `registry:` (Kamal's `docs/registry.yml`), also used by accessories.
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 use crate::config::diagnostic::Problems;
 use crate::config::node::Node;
 
@@ -8,9 +8,9 @@ use crate::config::node::Node;
 pub static REGISTRY: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "server", shape: Shape::Text },
-        Field { key: "username", shape: Shape::Custom(check_credential) },
-        Field { key: "password", shape: Shape::Custom(check_credential) },
+        field("server", Shape::Text),
+        field("username", Shape::Custom(check_credential)),
+        field("password", Shape::Custom(check_credential)),
     ],
 };
 
@@ -21,6 +21,11 @@ fn check_credential(node: &Node, path: &str, problems: &mut Problems) {
         None => node.text().is_some(),
     };
     if !valid {
-        super::wrong_type(node, path, "a string or an array with one string (for secret lookup)", problems);
+        super::wrong_type(
+            node,
+            path,
+            "a string or an array with one string (for secret lookup)",
+            problems,
+        );
     }
 }

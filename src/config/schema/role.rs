@@ -1,6 +1,6 @@
 //! `servers:` and its roles (Kamal's `docs/servers.yml` and `docs/role.yml`).
 
-use super::{Field, Section, Shape, env, logging, proxy};
+use super::{Section, Shape, env, field, logging, proxy};
 use crate::config::diagnostic::{Code, Problem, Problems};
 use crate::config::node::{Node, Value};
 
@@ -8,15 +8,15 @@ use crate::config::node::{Node, Value};
 pub static ROLE: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "hosts", shape: Shape::Custom(check_hosts) },
-        Field { key: "cmd", shape: Shape::Text },
-        Field { key: "options", shape: Shape::AnyHash },
-        Field { key: "logging", shape: Shape::Section(&logging::LOGGING) },
-        Field { key: "proxy", shape: Shape::Custom(proxy::check_role_proxy) },
-        Field { key: "labels", shape: Shape::HashOfText },
-        Field { key: "env", shape: Shape::Custom(env::check_nested_env) },
-        Field { key: "asset_path", shape: Shape::Text },
-        Field { key: "stop_timeout", shape: Shape::Integer },
+        field("hosts", Shape::Custom(check_hosts)),
+        field("cmd", Shape::Text),
+        field("options", Shape::AnyHash),
+        field("logging", Shape::Section(&logging::LOGGING)),
+        field("proxy", Shape::Custom(proxy::check_role_proxy)),
+        field("labels", Shape::HashOfText),
+        field("env", Shape::Custom(env::check_nested_env)),
+        field("asset_path", Shape::Text),
+        field("stop_timeout", Shape::Integer),
     ],
 };
 
@@ -30,8 +30,12 @@ pub fn check_servers(node: &Node, path: &str, problems: &mut Problems) {
                 let role_path = super::join(path, &entry.key);
                 match &entry.value.value {
                     Value::Seq(_) => check_hosts(&entry.value, &role_path, problems),
-                    Value::Map(_) => super::check_section(&entry.value, &ROLE, &role_path, problems),
-                    _ => super::wrong_type(&entry.value, &role_path, "an array or a hash", problems),
+                    Value::Map(_) => {
+                        super::check_section(&entry.value, &ROLE, &role_path, problems)
+                    }
+                    _ => {
+                        super::wrong_type(&entry.value, &role_path, "an array or a hash", problems)
+                    }
                 }
             }
         }
@@ -57,9 +61,12 @@ pub fn check_hosts(node: &Node, path: &str, problems: &mut Problems) {
                 }
             }
             Value::Map(_) => problems.error(
-                Problem::new(Code::InvalidHost, format!("{item_path}: multiple hosts found"))
-                    .at(item.span, "one entry may name one host")
-                    .help("write each tagged host as its own list item: `- host: tag`"),
+                Problem::new(
+                    Code::InvalidHost,
+                    format!("{item_path}: multiple hosts found"),
+                )
+                .at(item.span, "one entry may name one host")
+                .help("write each tagged host as its own list item: `- host: tag`"),
             ),
             _ => super::expect_text(item, &item_path, problems),
         }

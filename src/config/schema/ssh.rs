@@ -1,6 +1,6 @@
 //! `ssh:` (Kamal's `docs/ssh.yml`), plus `forward_agent` from Kamal 2.12.
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 use crate::config::diagnostic::Problems;
 use crate::config::node::Node;
 
@@ -8,16 +8,16 @@ use crate::config::node::Node;
 pub static SSH: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "user", shape: Shape::Text },
-        Field { key: "port", shape: Shape::Text },
-        Field { key: "proxy", shape: Shape::Text },
-        Field { key: "proxy_command", shape: Shape::Text },
-        Field { key: "log_level", shape: Shape::Text },
-        Field { key: "keys_only", shape: Shape::Bool },
-        Field { key: "keys", shape: Shape::TextList },
-        Field { key: "key_data", shape: Shape::TextList },
-        Field { key: "config", shape: Shape::Custom(check_config) },
-        Field { key: "forward_agent", shape: Shape::Bool },
+        field("user", Shape::Text),
+        field("port", Shape::Text),
+        field("proxy", Shape::Text),
+        field("proxy_command", Shape::Text),
+        field("log_level", Shape::Text),
+        field("keys_only", Shape::Bool),
+        field("keys", Shape::TextList),
+        field("key_data", Shape::TextList),
+        field("config", Shape::Custom(check_config)),
+        field("forward_agent", Shape::Bool),
     ],
 };
 

@@ -1,13 +1,13 @@
 //! `sshkit:` (Kamal's `docs/sshkit.yml`): connection pool tuning.
 
-use super::{Field, Section, Shape};
+use super::{Section, Shape, field};
 
 /// SSHKit's pool and DNS settings.
 pub static SSHKIT: Section = Section {
     extensions: false,
     fields: &[
-        Field { key: "max_concurrent_starts", shape: Shape::Integer },
-        Field { key: "pool_idle_timeout", shape: Shape::Integer },
-        Field { key: "dns_retries", shape: Shape::Integer },
+        field("max_concurrent_starts", Shape::Integer),
+        field("pool_idle_timeout", Shape::Integer),
+        field("dns_retries", Shape::Integer),
     ],
 };

@@ -5,8 +5,13 @@ use crate::config::source::FileId;
 
 fn check_text(text: &str) -> Vec<(Code, String, Option<String>)> {
     let mut problems = Problems::default();
-    let node = crate::config::yaml::parse(text, FileId(0), &OffsetMap::identity(text.len()), &mut problems)
-        .expect("valid YAML");
+    let node = crate::config::yaml::parse(
+        text,
+        FileId(0),
+        &OffsetMap::identity(text.len()),
+        &mut problems,
+    )
+    .expect("valid YAML");
     check_section(&node, &CONFIGURATION, "", &mut problems);
     problems
         .errors()
@@ -50,12 +55,19 @@ fn wrong_types_name_the_key_path() {
 #[test]
 fn env_forms_are_checked() {
     assert!(check_text("env:\n  A: 1\n  B: two\n").is_empty());
-    assert!(check_text("env:\n  clear: {A: 1}\n  secret: [B]\n  tags:\n    t: {C: 1}\n").is_empty());
-    let errors = check_text("env:\n  clear: {A: 1}\n  B: 2\nservers:\n  web:\n    hosts: [h]\n    env:\n      tags: {}\n");
+    assert!(
+        check_text("env:\n  clear: {A: 1}\n  secret: [B]\n  tags:\n    t: {C: 1}\n").is_empty()
+    );
+    let errors = check_text(
+        "env:\n  clear: {A: 1}\n  B: 2\nservers:\n  web:\n    hosts: [h]\n    env:\n      tags: {}\n",
+    );
     let messages: Vec<&str> = errors.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(
         messages,
-        vec!["env/B: unknown key", "servers/web/env/tags: tags are only allowed in the root env"]
+        vec![
+            "env/B: unknown key",
+            "servers/web/env/tags: tags are only allowed in the root env"
+        ]
     );
 }
 

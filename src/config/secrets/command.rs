@@ -74,18 +74,27 @@ mod tests {
 
     #[test]
     fn output_loses_one_trailing_newline() {
-        assert_eq!(run("printf 'a\\n\\n'", COMMAND_TIMEOUT), Ok("a\n".to_string()));
+        assert_eq!(
+            run("printf 'a\\n\\n'", COMMAND_TIMEOUT),
+            Ok("a\n".to_string())
+        );
     }
 
     #[test]
     fn failures_report_the_status_only() {
-        assert_eq!(run("echo secret; exit 3", COMMAND_TIMEOUT), Err(CommandFailure::Exit(Some(3))));
+        assert_eq!(
+            run("echo secret; exit 3", COMMAND_TIMEOUT),
+            Err(CommandFailure::Exit(Some(3)))
+        );
     }
 
     #[test]
     fn slow_commands_are_killed() {
         let started = Instant::now();
-        assert_eq!(run("sleep 5", Duration::from_millis(100)), Err(CommandFailure::TimedOut));
+        assert_eq!(
+            run("sleep 5", Duration::from_millis(100)),
+            Err(CommandFailure::TimedOut)
+        );
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

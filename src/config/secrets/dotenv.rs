@@ -48,7 +48,11 @@ pub struct SyntaxError {
 /// Parses a whole file.
 pub fn parse(text: &str) -> Result<Vec<Assignment>, SyntaxError> {
     let chars: Vec<char> = text.chars().collect();
-    let mut parser = Parser { chars, pos: 0, line: 1 };
+    let mut parser = Parser {
+        chars,
+        pos: 0,
+        line: 1,
+    };
     let mut assignments = Vec::new();
     loop {
         parser.skip_blank_and_comments();
@@ -159,7 +163,12 @@ impl Parser {
             Some('#') => self.skip_to_line_end(),
             Some(_) => return Err(self.error(self.line, "unexpected text after a quoted value")),
         }
-        Ok(Assignment { key, raw, quoting, line })
+        Ok(Assignment {
+            key,
+            raw,
+            quoting,
+            line,
+        })
     }
 
     /// The text between two quotes; a backslash protects the next character.

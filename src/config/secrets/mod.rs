@@ -34,7 +34,9 @@ pub struct SecretsOptions {
 
 impl Default for SecretsOptions {
     fn default() -> Self {
-        SecretsOptions { allow_commands: true }
+        SecretsOptions {
+            allow_commands: true,
+        }
     }
 }
 
@@ -63,7 +65,11 @@ impl SecretsError {
     }
 
     fn single(problem: Problem) -> Self {
-        SecretsError::new(vec![ConfigDiagnostic::from_problem(problem, Severity::Error, &Sources::default())])
+        SecretsError::new(vec![ConfigDiagnostic::from_problem(
+            problem,
+            Severity::Error,
+            &Sources::default(),
+        )])
     }
 }
 
@@ -73,7 +79,11 @@ impl miette::Diagnostic for SecretsError {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        Some(Box::new(self.errors.iter().map(|error| error as &dyn miette::Diagnostic)))
+        Some(Box::new(
+            self.errors
+                .iter()
+                .map(|error| error as &dyn miette::Diagnostic),
+        ))
     }
 }
 
@@ -83,7 +93,10 @@ pub fn secrets_files(secrets_path: &str, destination: Option<&str>) -> Vec<PathB
         Some(destination) => format!("{secrets_path}.{destination}"),
         None => secrets_path.to_string(),
     };
-    vec![PathBuf::from(format!("{secrets_path}-common")), PathBuf::from(main)]
+    vec![
+        PathBuf::from(format!("{secrets_path}-common")),
+        PathBuf::from(main),
+    ]
 }
 
 /// Reads the secrets files of `loaded` and checks that every secret it names has a value.
@@ -96,8 +109,13 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
-                errors.push(Problem::new(Code::SecretFileUnreadable, format!("cannot read {}: {error}", path.display()))
-                    .help("check the file's permissions"));
+                errors.push(
+                    Problem::new(
+                        Code::SecretFileUnreadable,
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                    .help("check the file's permissions"),
+                );
                 continue;
             }
         };
@@ -108,17 +126,20 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
     for reference in &loaded.secret_refs {
         if !values.contains_key(&reference.key) {
             errors.push(
-                Problem::new(Code::SecretMissing, format!("secret {} is not set", reference.key))
-                    .at(reference.span, format!("{} names it", reference.path))
-                    .help(format!(
-                        "add `{}=...` to {} (or {}-common)",
-                        reference.key,
-                        secrets_files(&config.secrets_path, config.destination.as_deref())
-                            .last()
-                            .map(|path| path.display().to_string())
-                            .unwrap_or_default(),
-                        config.secrets_path
-                    )),
+                Problem::new(
+                    Code::SecretMissing,
+                    format!("secret {} is not set", reference.key),
+                )
+                .at(reference.span, format!("{} names it", reference.path))
+                .help(format!(
+                    "add `{}=...` to {} (or {}-common)",
+                    reference.key,
+                    secrets_files(&config.secrets_path, config.destination.as_deref())
+                        .last()
+                        .map(|path| path.display().to_string())
+                        .unwrap_or_default(),
+                    config.secrets_path
+                )),
             );
         }
     }
@@ -127,7 +148,9 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
     } else {
         let diagnostics = errors
             .into_iter()
-            .map(|problem| ConfigDiagnostic::from_problem(problem, Severity::Error, &loaded.sources))
+            .map(|problem| {
+                ConfigDiagnostic::from_problem(problem, Severity::Error, &loaded.sources)
+            })
             .collect();
         Err(SecretsError::new(diagnostics))
     }
@@ -137,7 +160,13 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
 /// deploy.yml names): for tools and tests that have the text in hand.
 pub fn parse_secrets_text(text: &str, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
     let mut values = BTreeMap::new();
-    read_file(std::path::Path::new("(secrets)"), text, options, &mut values).map_err(SecretsError::single)?;
+    read_file(
+        std::path::Path::new("(secrets)"),
+        text,
+        options,
+        &mut values,
+    )
+    .map_err(SecretsError::single)?;
     Ok(Secrets { values })
 }
 
@@ -150,21 +179,28 @@ fn read_file(
 ) -> Result<(), Problem> {
     let file = path.display();
     let assignments = dotenv::parse(text).map_err(|error| {
-        Problem::new(Code::SecretSyntax, format!("{file}:{}: {}", error.line, error.message))
-            .help("write one `KEY=value` per line; quote values that contain spaces or `#`")
+        Problem::new(
+            Code::SecretSyntax,
+            format!("{file}:{}: {}", error.line, error.message),
+        )
+        .help("write one `KEY=value` per line; quote values that contain spaces or `#`")
     })?;
     for assignment in assignments {
         let value = match assignment.quoting {
             dotenv::Quoting::Single => assignment.raw.clone(),
-            _ => expand(&assignment.raw, values, &|name| std::env::var(name).ok(), &mut |script| {
-                if !options.allow_commands {
-                    return Err(Problem::new(
+            _ => expand(
+                &assignment.raw,
+                values,
+                &|name| std::env::var(name).ok(),
+                &mut |script| {
+                    if !options.allow_commands {
+                        return Err(Problem::new(
                         Code::SecretCommandsDisabled,
                         format!("{file}:{}: {} uses `$(...)` but secret commands are disabled", assignment.line, assignment.key),
                     )
                     .help("run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow it, or put the value in the file"));
-                }
-                command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
+                    }
+                    command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
                     let why = match failure {
                         command::CommandFailure::Spawn(error) => format!("could not start sh: {error}"),
                         command::CommandFailure::Exit(Some(code)) => format!("exited with status {code}"),
@@ -177,7 +213,8 @@ fn read_file(
                     )
                     .help("run the command by hand to see its error (its output is not shown here, it may be secret)")
                 })
-            })?,
+                },
+            )?,
         };
         values.insert(assignment.key, Secret::new(value));
     }
@@ -237,7 +274,8 @@ pub(crate) fn expand<E>(
             }
             Some('{') => {
                 let close = chars[index + 2..].iter().position(|c| *c == '}');
-                let name: Option<String> = close.map(|close| chars[index + 2..index + 2 + close].iter().collect());
+                let name: Option<String> =
+                    close.map(|close| chars[index + 2..index + 2 + close].iter().collect());
                 match (close, name) {
                     (Some(close), Some(name)) if is_name(&name) => {
                         out.push_str(&lookup(&name));
@@ -310,14 +348,20 @@ impl Secrets {
             Ok(out)
         } else {
             Err(SecretsError::single(
-                Problem::new(Code::SecretMissing, format!("secrets not set: {}", missing.join(", ")))
-                    .help("add them to .kamal/secrets"),
+                Problem::new(
+                    Code::SecretMissing,
+                    format!("secrets not set: {}", missing.join(", ")),
+                )
+                .help("add them to .kamal/secrets"),
             ))
         }
     }
 
     /// Registry credentials: `None` when the registry needs none (a local registry).
-    pub fn registry_auth(&self, registry: &Registry) -> Result<Option<(String, Secret)>, SecretsError> {
+    pub fn registry_auth(
+        &self,
+        registry: &Registry,
+    ) -> Result<Option<(String, Secret)>, SecretsError> {
         let (Some(username), Some(password)) = (&registry.username, &registry.password) else {
             return Ok(None);
         };

@@ -9,18 +9,30 @@ fn expand_plain(raw: &str, known: &[(&str, &str)]) -> String {
         .map(|(key, value)| (key.to_string(), Secret::new(*value)))
         .collect();
     let env = |name: &str| (name == "FROM_ENV").then(|| "env-value".to_string());
-    expand(raw, &known, &env, &mut |script| Ok::<_, ()>(format!("<{script}>"))).expect("expands")
+    expand(raw, &known, &env, &mut |script| {
+        Ok::<_, ()>(format!("<{script}>"))
+    })
+    .expect("expands")
 }
 
 #[test]
 fn variables_read_earlier_keys_then_the_environment() {
-    assert_eq!(expand_plain("${A}-$A-$FROM_ENV-$NOPE.", &[("A", "a")]), "a-a-env-value-.");
-    assert_eq!(expand_plain("\\$A costs $5 and ${unclosed", &[("A", "a")]), "$A costs  and ${unclosed");
+    assert_eq!(
+        expand_plain("${A}-$A-$FROM_ENV-$NOPE.", &[("A", "a")]),
+        "a-a-env-value-."
+    );
+    assert_eq!(
+        expand_plain("\\$A costs $5 and ${unclosed", &[("A", "a")]),
+        "$A costs  and ${unclosed"
+    );
 }
 
 #[test]
 fn commands_see_variables_but_their_output_is_not_expanded() {
-    assert_eq!(expand_plain("x$(op read $A)y", &[("A", "vault/item")]), "x<op read vault/item>y");
+    assert_eq!(
+        expand_plain("x$(op read $A)y", &[("A", "vault/item")]),
+        "x<op read vault/item>y"
+    );
     assert_eq!(expand_plain("$(echo (nested))", &[]), "<echo (nested)>");
 }
 
@@ -56,7 +68,10 @@ fn common_file_then_main_file_later_wins() {
     let yml = deploy_yml(&dir, "env:\n  secret: [DB_PASSWORD, ALIAS:DB_PASSWORD]\n");
     let dir = project(&[
         ("config/deploy.yml", &yml),
-        (".kamal/secrets-common", "REGISTRY_PASSWORD=common\nDB_PASSWORD=common-db\n"),
+        (
+            ".kamal/secrets-common",
+            "REGISTRY_PASSWORD=common\nDB_PASSWORD=common-db\n",
+        ),
         (".kamal/secrets", "DB_PASSWORD=main-db\n"),
         (".kamal/secrets.staging", "DB_PASSWORD=staging-db\n"),
     ]);
@@ -64,18 +79,36 @@ fn common_file_then_main_file_later_wins() {
     std::fs::write(dir.path().join("config/deploy.yml"), yml).expect("write");
     let loaded = load_in(&dir, None);
     let secrets = load_secrets(&loaded, &SecretsOptions::default()).expect("secrets load");
-    assert_eq!(secrets.get("DB_PASSWORD").map(Secret::expose), Some("main-db"));
-    assert_eq!(secrets.get("REGISTRY_PASSWORD").map(Secret::expose), Some("common"));
-    let env = secrets.env_values(&loaded.config.roles[0].env).expect("env");
+    assert_eq!(
+        secrets.get("DB_PASSWORD").map(Secret::expose),
+        Some("main-db")
+    );
+    assert_eq!(
+        secrets.get("REGISTRY_PASSWORD").map(Secret::expose),
+        Some("common")
+    );
+    let env = secrets
+        .env_values(&loaded.config.roles[0].env)
+        .expect("env");
     assert_eq!(env.get("ALIAS").map(Secret::expose), Some("main-db"));
-    let auth = secrets.registry_auth(&loaded.config.registry).expect("auth").expect("some");
+    let auth = secrets
+        .registry_auth(&loaded.config.registry)
+        .expect("auth")
+        .expect("some");
     assert_eq!(auth.0, "user");
     assert_eq!(auth.1.expose(), "common");
 
-    std::fs::write(dir.path().join("config/deploy.staging.yml"), "env:\n  clear: {A: 1}\n").expect("write");
+    std::fs::write(
+        dir.path().join("config/deploy.staging.yml"),
+        "env:\n  clear: {A: 1}\n",
+    )
+    .expect("write");
     let loaded = load_in(&dir, Some("staging"));
     let secrets = load_secrets(&loaded, &SecretsOptions::default()).expect("secrets load");
-    assert_eq!(secrets.get("DB_PASSWORD").map(Secret::expose), Some("staging-db"));
+    assert_eq!(
+        secrets.get("DB_PASSWORD").map(Secret::expose),
+        Some("staging-db")
+    );
 }
 
 #[test]
@@ -87,7 +120,13 @@ fn a_missing_secret_points_at_the_yaml_line_that_names_it() {
     let loaded = load_in(&dir, None);
     let error = load_secrets(&loaded, &SecretsOptions::default()).expect_err("missing");
     let messages: Vec<String> = error.errors.iter().map(|e| e.message.clone()).collect();
-    assert_eq!(messages, vec!["secret REGISTRY_PASSWORD is not set", "secret DB_PASSWORD is not set"]);
+    assert_eq!(
+        messages,
+        vec![
+            "secret REGISTRY_PASSWORD is not set",
+            "secret DB_PASSWORD is not set"
+        ]
+    );
     let location = error.errors[1].location.clone().expect("location");
     assert!(location.ends_with("config/deploy.yml:13:7"), "{location}");
 }
@@ -96,24 +135,53 @@ fn a_missing_secret_points_at_the_yaml_line_that_names_it() {
 fn commands_run_unless_disabled_and_failures_hide_output() {
     let dir = project(&[]);
     let yml = deploy_yml(&dir, "");
-    let dir2 = project(&[
-        (".kamal/secrets", "REGISTRY_PASSWORD=$(echo from-cmd)\n"),
-    ]);
-    let yml2 = yml.replace(&dir.path().display().to_string(), &dir2.path().display().to_string());
+    let dir2 = project(&[(".kamal/secrets", "REGISTRY_PASSWORD=$(echo from-cmd)\n")]);
+    let yml2 = yml.replace(
+        &dir.path().display().to_string(),
+        &dir2.path().display().to_string(),
+    );
     std::fs::create_dir_all(dir2.path().join("config")).expect("mkdir");
     std::fs::write(dir2.path().join("config/deploy.yml"), &yml2).expect("write");
     let loaded = load_in(&dir2, None);
-    let secrets = load_secrets(&loaded, &SecretsOptions { allow_commands: true }).expect("runs");
-    assert_eq!(secrets.get("REGISTRY_PASSWORD").map(Secret::expose), Some("from-cmd"));
+    let secrets = load_secrets(
+        &loaded,
+        &SecretsOptions {
+            allow_commands: true,
+        },
+    )
+    .expect("runs");
+    assert_eq!(
+        secrets.get("REGISTRY_PASSWORD").map(Secret::expose),
+        Some("from-cmd")
+    );
     assert!(!format!("{secrets:?}").contains("from-cmd"));
 
-    let error = load_secrets(&loaded, &SecretsOptions { allow_commands: false }).expect_err("refused");
+    let error = load_secrets(
+        &loaded,
+        &SecretsOptions {
+            allow_commands: false,
+        },
+    )
+    .expect_err("refused");
     assert_eq!(error.errors[0].code, Code::SecretCommandsDisabled);
-    assert!(error.errors[0].help.as_deref().unwrap_or_default().contains("--no-secret-commands"));
+    assert!(
+        error.errors[0]
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--no-secret-commands")
+    );
 
-    std::fs::write(dir2.path().join(".kamal/secrets"), "REGISTRY_PASSWORD=$(echo leaked-value; exit 4)\n").expect("write");
+    std::fs::write(
+        dir2.path().join(".kamal/secrets"),
+        "REGISTRY_PASSWORD=$(echo leaked-value; exit 4)\n",
+    )
+    .expect("write");
     let error = load_secrets(&loaded, &SecretsOptions::default()).expect_err("fails");
     let rendered = format!("{:?} {}", error, error.errors[0].message);
-    assert!(rendered.contains("REGISTRY_PASSWORD") && rendered.contains("status 4"), "{rendered}");
+    assert!(
+        rendered.contains("REGISTRY_PASSWORD") && rendered.contains("status 4"),
+        "{rendered}"
+    );
     assert!(!rendered.contains("leaked-value"));
 }
