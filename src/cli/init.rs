@@ -18,10 +18,10 @@ pub const DEPLOY_YML: &str = include_str!("init_deploy.yml");
 
 /// The starter secrets file: names only, values read from the environment.
 pub const SECRETS: &str = "# Secrets for config/deploy.yml, one KEY=value per line (dotenv).\n\
-# Never commit this file: gantry init added it to .gitignore.\n\
-# Values may come from the environment ($VAR) or a command ($(op read ...)).\n\
-KAMAL_REGISTRY_PASSWORD=$KAMAL_REGISTRY_PASSWORD\n\
-RAILS_MASTER_KEY=$RAILS_MASTER_KEY\n";
+                           # Never commit this file: gantry init added it to .gitignore.\n\
+                           # Values may come from the environment ($VAR) or a command ($(op read ...)).\n\
+                           KAMAL_REGISTRY_PASSWORD=$KAMAL_REGISTRY_PASSWORD\n\
+                           RAILS_MASTER_KEY=$RAILS_MASTER_KEY\n";
 
 /// The `.gitignore` line that keeps every secrets file out of git.
 pub const GITIGNORE_ENTRY: &str = ".kamal/secrets*";

@@ -15,7 +15,7 @@ use super::source::{FileId, Span};
 
 /// The forms gantry evaluates, for help texts.
 pub const SUPPORTED_FORMS: &str = "<%= ENV[\"X\"] %>, <%= ENV['X'] %>, <%= ENV.fetch(\"X\") %>, \
-<%= ENV.fetch(\"X\", \"default\") %> and <%# comments %>";
+                                   <%= ENV.fetch(\"X\", \"default\") %> and <%# comments %>";
 
 /// One stretch of rendered text and where it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -95,7 +95,9 @@ pub fn translate(root: &mut Node, problems: &mut Problems) {
             }
         }
     }
-    let mut help = "move it under `proxy:` as `healthcheck: {path: /up, interval: 3}` and set `proxy.app_port`".to_string();
+    let mut help = "move it under `proxy:` as `healthcheck: {path: /up, interval: 3}` and \
+                    set `proxy.app_port`"
+        .to_string();
     if !moved.is_empty() {
         help = format!("read as {}; {help}", moved.join(", "));
     }

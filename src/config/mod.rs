@@ -14,6 +14,7 @@ mod model;
 mod node;
 mod resolve;
 mod schema;
+/// `.kamal/secrets*`: values for the secrets deploy.yml names.
 pub mod secrets;
 mod source;
 mod yaml;
@@ -165,8 +166,14 @@ fn read_file(
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             problems.error(
-                Problem::new(Code::FileNotFound, format!("configuration file not found: {}", path.display()))
-                    .help("run `gantry init` to create one, or point `-c/--config-file` at it (with `-d`, the destination file must exist too)"),
+                Problem::new(
+                    Code::FileNotFound,
+                    format!("configuration file not found: {}", path.display()),
+                )
+                .help(
+                    "run `gantry init` to create one, or point `-c/--config-file` \
+                     at it (with `-d`, the destination file must exist too)",
+                ),
             );
             return None;
         }

@@ -25,6 +25,7 @@ pub enum Value {
 /// One `key: value` pair of a map.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
+    /// The key as text (numbers and booleans as Ruby would print them).
     pub key: String,
     pub key_span: Span,
     pub value: Node,
@@ -70,6 +71,7 @@ impl Node {
         }
     }
 
+    /// A boolean (YAML 1.1 spellings included).
     pub fn as_bool(&self) -> Option<bool> {
         match self.value {
             Value::Bool(flag) => Some(flag),
@@ -77,6 +79,7 @@ impl Node {
         }
     }
 
+    /// An integer, not a quoted number.
     pub fn as_int(&self) -> Option<i128> {
         match self.value {
             Value::Int(number) => Some(number),
@@ -84,6 +87,7 @@ impl Node {
         }
     }
 
+    /// A list's items.
     pub fn as_seq(&self) -> Option<&[Node]> {
         match &self.value {
             Value::Seq(items) => Some(items),
@@ -91,6 +95,7 @@ impl Node {
         }
     }
 
+    /// A hash's entries, in file order.
     pub fn as_map(&self) -> Option<&[Entry]> {
         match &self.value {
             Value::Map(entries) => Some(entries),
@@ -98,6 +103,7 @@ impl Node {
         }
     }
 
+    /// `~`, `null` or nothing at all.
     pub fn is_null(&self) -> bool {
         matches!(self.value, Value::Null)
     }

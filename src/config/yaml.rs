@@ -319,10 +319,21 @@ fn apply_merges(entries: Vec<Entry>, problems: &mut Problems) -> Vec<Entry> {
                             problems.warn(
                                 Problem::new(
                                     Code::MergeKeyOrder,
-                                    format!("`{}` is written before `<<:` and the merge replaces it", merged.key),
+                                    format!(
+                                        "`{}` is written before `<<:` and the merge \
+                                         replaces it",
+                                        merged.key
+                                    ),
                                 )
-                                .at(existing.key_span, "overwritten by the merge below, as Kamal reads it")
-                                .help("move explicit keys after `<<:`: Kamal (Psych) lets the merge win here, the YAML spec lets this key win"),
+                                .at(
+                                    existing.key_span,
+                                    "overwritten by the merge below, \
+                                     as Kamal reads it",
+                                )
+                                .help(
+                                    "move explicit keys after `<<:`: Kamal (Psych) lets \
+                                     the merge win here, the YAML spec lets this key win",
+                                ),
                             );
                         }
                         existing.value = merged.value.clone();

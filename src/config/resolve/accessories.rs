@@ -99,9 +99,18 @@ fn placement(
             given.join(", ")
         };
         r.error(
-            Problem::new(Code::AccessoryHosts, format!("{path}: specify one of `host`, `hosts`, `role`, `roles`, `tag` or `tags`"))
-                .at(name_span, format!("found {found}"))
-                .help("say where the accessory runs with exactly one of these keys, for example `host: 10.0.0.5`"),
+            Problem::new(
+                Code::AccessoryHosts,
+                format!(
+                    "{path}: specify one of `host`, \
+                     `hosts`, `role`, `roles`, `tag` or `tags`"
+                ),
+            )
+            .at(name_span, format!("found {found}"))
+            .help(
+                "say where the accessory runs with exactly one of these keys, for \
+                 example `host: 10.0.0.5`",
+            ),
         );
     }
     let Some(key) = given.first().copied() else {

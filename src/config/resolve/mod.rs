@@ -206,7 +206,10 @@ fn resolve_service(r: &mut Resolver) -> String {
         r.error(
             Problem::new(Code::MissingKey, "service: missing required key")
                 .at(top, "deploy.yml starts here")
-                .help("add `service: <name>`; it prefixes every container name (lowercase letters, digits, `-`, `_`)"),
+                .help(
+                    "add `service: <name>`; it prefixes every container name (lowercase \
+                     letters, digits, `-`, `_`)",
+                ),
         );
         return String::new();
     };
@@ -256,7 +259,10 @@ fn check_destination(r: &mut Resolver) {
         r.error(
             Problem::new(Code::DestinationRequired, "a destination is required")
                 .at_opt(span, "require_destination is set")
-                .help("pass `-d <destination>`, for example `-d staging` to read config/deploy.staging.yml"),
+                .help(
+                    "pass `-d <destination>`, for example `-d staging` to read \
+                     config/deploy.staging.yml",
+                ),
         );
     }
 }
@@ -305,10 +311,16 @@ fn resolve_minimum_version(r: &mut Resolver) -> Option<String> {
                 r.error(
                     Problem::new(
                         Code::MinimumVersion,
-                        format!("minimum_version: this config needs Kamal {version}, gantry reads Kamal {KAMAL_COMPATIBILITY} configurations"),
+                        format!(
+                            "minimum_version: this config needs Kamal {version}, \
+                             gantry reads Kamal {KAMAL_COMPATIBILITY} configurations"
+                        ),
                     )
                     .at(node.span, "newer than gantry understands")
-                    .help("upgrade gantry, or lower minimum_version if the config uses nothing newer"),
+                    .help(
+                        "upgrade gantry, or lower minimum_version if the config uses \
+                         nothing newer",
+                    ),
                 );
             }
         }

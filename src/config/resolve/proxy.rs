@@ -68,10 +68,16 @@ pub(super) fn role_proxy(
         r.error(
             Problem::new(
                 Code::SslHosts,
-                format!("{path}/ssl: automatic SSL is only supported on a single server, found {host_count} servers for role {role}"),
+                format!(
+                    "{path}/ssl: automatic SSL is only supported on a single server, found \
+                     {host_count} servers for role {role}"
+                ),
             )
             .at(span, "Let's Encrypt needs one host per role")
-            .help("use custom certificates (`ssl: {certificate_pem: SECRET, private_key_pem: SECRET}`), or terminate TLS in front of the hosts and set `ssl: false`"),
+            .help(
+                "use custom certificates (`ssl: {certificate_pem: SECRET, private_key_pem: \
+                 SECRET}`), or terminate TLS in front of the hosts and set `ssl: false`",
+            ),
         );
     }
     Some(proxy)
@@ -256,9 +262,15 @@ pub(super) fn proxy_run(r: &mut Resolver) -> ProxyRun {
         for key in ["http_port", "https_port", "bind_ips"] {
             if let Some(entry) = run.entry(key) {
                 r.error(
-                    Problem::new(Code::InvalidValue, format!("{path}: cannot set http_port, https_port or bind_ips when publish is false"))
-                        .at(entry.key_span, "not published")
-                        .help(format!("remove `{key}` or set `publish: true`")),
+                    Problem::new(
+                        Code::InvalidValue,
+                        format!(
+                            "{path}: cannot set \
+                             http_port, https_port or bind_ips when publish is false"
+                        ),
+                    )
+                    .at(entry.key_span, "not published")
+                    .help(format!("remove `{key}` or set `publish: true`")),
                 );
             }
         }

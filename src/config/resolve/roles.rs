@@ -114,9 +114,18 @@ pub(super) fn roles(
                 .or_else(|| root.entry("servers").map(|entry| entry.key_span));
             if is_primary {
                 r.error(
-                    Problem::new(Code::PrimaryRole, format!("no servers specified for the {name} primary_role"))
-                        .at_opt(span, "no hosts")
-                        .help("add at least one host to the primary role; the deploy lock lives on its first host"),
+                    Problem::new(
+                        Code::PrimaryRole,
+                        format!(
+                            "no servers specified for the \
+                             {name} primary_role"
+                        ),
+                    )
+                    .at_opt(span, "no hosts")
+                    .help(
+                        "add at least one host to the primary role; the deploy lock \
+                         lives on its first host",
+                    ),
                 );
             } else if !allow_empty_roles {
                 r.error(
@@ -213,9 +222,18 @@ fn hosts(r: &mut Resolver, node: Option<&Node>, path: &str) -> Vec<RoleHost> {
         }
         if hosts.iter().any(|existing| existing.host == host) {
             r.error(
-                Problem::new(Code::DuplicateHost, format!("{item_path}: host `{host}` is listed twice in this role"))
-                    .at(span, "duplicate")
-                    .help("remove the second entry; to tag a host, give all its tags in one entry: `- host: [tag1, tag2]`"),
+                Problem::new(
+                    Code::DuplicateHost,
+                    format!(
+                        "{item_path}: host `{host}` is \
+                         listed twice in this role"
+                    ),
+                )
+                .at(span, "duplicate")
+                .help(
+                    "remove the second entry; to tag a host, give all its tags in \
+                     one entry: `- host: [tag1, tag2]`",
+                ),
             );
             continue;
         }
@@ -313,13 +331,17 @@ pub(super) fn check_reserved_labels(r: &mut Resolver, node: Option<&Node>, path:
     for entry in node.and_then(Node::as_map).unwrap_or_default() {
         if RESERVED_LABELS.contains(&entry.key.as_str()) {
             r.error(
-                Problem::new(Code::ReservedLabel, format!("{path}/{}: reserved label", entry.key))
-                    .at(entry.key_span, "set by gantry")
-                    .help(format!(
-                        "remove it: `{}` is one of the labels (service, role, destination) gantry and Kamal \
-                         set and use to find containers; overriding it hides containers from both",
-                        entry.key
-                    )),
+                Problem::new(
+                    Code::ReservedLabel,
+                    format!("{path}/{}: reserved label", entry.key),
+                )
+                .at(entry.key_span, "set by gantry")
+                .help(format!(
+                    "remove it: `{}` is one of the labels (service, role, destination) \
+                     gantry and Kamal set and use to find containers; overriding it hides \
+                     containers from both",
+                    entry.key
+                )),
             );
         }
     }

@@ -21,8 +21,11 @@ pub(super) fn registry(
             r.error(
                 Problem::new(Code::MissingKey, format!("{path}: missing required key"))
                     .at(span, "no registry")
-                    .help("add `registry:` with `username:` and `password: [KAMAL_REGISTRY_PASSWORD]` (Docker Hub), \
-                           or `server: localhost:5555` for a local registry"),
+                    .help(
+                        "add `registry:` with `username:` and `password: \
+                         [KAMAL_REGISTRY_PASSWORD]` (Docker Hub), or `server: localhost:5555` \
+                         for a local registry",
+                    ),
             );
         }
         return Registry::default();
@@ -49,7 +52,8 @@ pub(super) fn registry(
                         Problem::new(Code::MissingKey, format!("{path}/{key}: is required"))
                             .at(node.span, format!("no {key}"))
                             .help(format!(
-                                "add `{key}:`, as text or as `[SECRET_NAME]` to read it from .kamal/secrets"
+                                "add `{key}:`, as text or as `[SECRET_NAME]` to read it \
+                                 from .kamal/secrets"
                             )),
                     );
                 }
@@ -89,7 +93,10 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             r.warn(
                 Problem::new(Code::BuilderArch, "builder/arch: not set")
                     .at(span, "no builder architecture")
-                    .help("add `builder: {arch: amd64}` (Kamal refuses to build without it; gantry needs it only to build)"),
+                    .help(
+                        "add `builder: {arch: amd64}` (Kamal refuses to build without \
+                         it; gantry needs it only to build)",
+                    ),
             );
         }
         return Builder::default();
@@ -232,9 +239,18 @@ pub(super) fn ssh(r: &mut Resolver) -> Ssh {
         let Some(value) = item.text() else { continue };
         if value.contains("-----BEGIN") {
             r.warn(
-                Problem::new(Code::Deprecated, format!("ssh/key_data/{index}: inline private keys are not read"))
-                    .at(item.span, "a private key written into deploy.yml")
-                    .help("move the key into .kamal/secrets and list the secret's name here (Kamal 3 drops inline keys too)"),
+                Problem::new(
+                    Code::Deprecated,
+                    format!(
+                        "ssh/key_data/{index}: inline \
+                         private keys are not read"
+                    ),
+                )
+                .at(item.span, "a private key written into deploy.yml")
+                .help(
+                    "move the key into .kamal/secrets and list the secret's name \
+                     here (Kamal 3 drops inline keys too)",
+                ),
             );
             continue;
         }

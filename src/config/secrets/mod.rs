@@ -177,7 +177,7 @@ fn read_file(
     options: &SecretsOptions,
     values: &mut BTreeMap<String, Secret>,
 ) -> Result<(), Problem> {
-    let file = path.display();
+    let file = path.display().to_string();
     let assignments = dotenv::parse(text).map_err(|error| {
         Problem::new(
             Code::SecretSyntax,
@@ -188,37 +188,54 @@ fn read_file(
     for assignment in assignments {
         let value = match assignment.quoting {
             dotenv::Quoting::Single => assignment.raw.clone(),
-            _ => expand(
-                &assignment.raw,
-                values,
-                &|name| std::env::var(name).ok(),
-                &mut |script| {
-                    if !options.allow_commands {
-                        return Err(Problem::new(
-                        Code::SecretCommandsDisabled,
-                        format!("{file}:{}: {} uses `$(...)` but secret commands are disabled", assignment.line, assignment.key),
-                    )
-                    .help("run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow it, or put the value in the file"));
-                    }
-                    command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
-                    let why = match failure {
-                        command::CommandFailure::Spawn(error) => format!("could not start sh: {error}"),
-                        command::CommandFailure::Exit(Some(code)) => format!("exited with status {code}"),
-                        command::CommandFailure::Exit(None) => "was killed by a signal".to_string(),
-                        command::CommandFailure::TimedOut => format!("did not finish within {} s", COMMAND_TIMEOUT.as_secs()),
-                    };
-                    Problem::new(
-                        Code::SecretCommandFailed,
-                        format!("{file}:{}: the command for {} {why}", assignment.line, assignment.key),
-                    )
-                    .help("run the command by hand to see its error (its output is not shown here, it may be secret)")
-                })
-                },
-            )?,
+            _ => {
+                let place = format!("{file}:{}", assignment.line);
+                let env = |name: &str| std::env::var(name).ok();
+                expand(&assignment.raw, values, &env, &mut |script| {
+                    run_command(script, options, &place, &assignment.key)
+                })?
+            }
         };
         values.insert(assignment.key, Secret::new(value));
     }
     Ok(())
+}
+
+/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed.
+fn run_command(
+    script: &str,
+    options: &SecretsOptions,
+    place: &str,
+    key: &str,
+) -> Result<String, Problem> {
+    if !options.allow_commands {
+        return Err(Problem::new(
+            Code::SecretCommandsDisabled,
+            format!("{place}: {key} uses `$(...)` but secret commands are disabled"),
+        )
+        .help(
+            "run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow \
+             it, or put the value in the file",
+        ));
+    }
+    command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
+        let why = match failure {
+            command::CommandFailure::Spawn(error) => format!("could not start sh: {error}"),
+            command::CommandFailure::Exit(Some(code)) => format!("exited with status {code}"),
+            command::CommandFailure::Exit(None) => "was killed by a signal".to_string(),
+            command::CommandFailure::TimedOut => {
+                format!("did not finish within {} s", COMMAND_TIMEOUT.as_secs())
+            }
+        };
+        Problem::new(
+            Code::SecretCommandFailed,
+            format!("{place}: the command for {key} {why}"),
+        )
+        .help(
+            "run the command by hand to see its error (its output is not shown here, it may \
+             be secret)",
+        )
+    })
 }
 
 /// Applies `$(command)`, `${VAR}`, `$VAR` and `\$` to a value, left to right; command output
