@@ -40,7 +40,7 @@ pub(super) fn role_proxy(
     if let (Some(run), Some(root_run)) = (
         specialized.and_then(|node| node.get("run")),
         root.and_then(|node| node.get("run")),
-    ) && super::to_json(run) != super::to_json(root_run)
+    ) && super::top_level::to_json(run) != super::top_level::to_json(root_run)
     {
         r.error(
             Problem::new(

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use super::substitute::expand;
 use super::*;
 use crate::config::{LoadOptions, load_with_env};
 
@@ -64,10 +65,7 @@ fn load_in(dir: &tempfile::TempDir, destination: Option<&str>) -> Loaded {
 
 #[test]
 fn common_file_then_main_file_later_wins() {
-    let dir = project(&[]);
-    let yml = deploy_yml(&dir, "env:\n  secret: [DB_PASSWORD, ALIAS:DB_PASSWORD]\n");
     let dir = project(&[
-        ("config/deploy.yml", &yml),
         (
             ".kamal/secrets-common",
             "REGISTRY_PASSWORD=common\nDB_PASSWORD=common-db\n",
@@ -76,6 +74,7 @@ fn common_file_then_main_file_later_wins() {
         (".kamal/secrets.staging", "DB_PASSWORD=staging-db\n"),
     ]);
     let yml = deploy_yml(&dir, "env:\n  secret: [DB_PASSWORD, ALIAS:DB_PASSWORD]\n");
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
     std::fs::write(dir.path().join("config/deploy.yml"), yml).expect("write");
     let loaded = load_in(&dir, None);
     let secrets = load_secrets(&loaded, &SecretsOptions::default()).expect("secrets load");
@@ -133,16 +132,11 @@ fn a_missing_secret_points_at_the_yaml_line_that_names_it() {
 
 #[test]
 fn commands_run_unless_disabled_and_failures_hide_output() {
-    let dir = project(&[]);
+    let dir = project(&[(".kamal/secrets", "REGISTRY_PASSWORD=$(echo from-cmd)\n")]);
     let yml = deploy_yml(&dir, "");
-    let dir2 = project(&[(".kamal/secrets", "REGISTRY_PASSWORD=$(echo from-cmd)\n")]);
-    let yml2 = yml.replace(
-        &dir.path().display().to_string(),
-        &dir2.path().display().to_string(),
-    );
-    std::fs::create_dir_all(dir2.path().join("config")).expect("mkdir");
-    std::fs::write(dir2.path().join("config/deploy.yml"), &yml2).expect("write");
-    let loaded = load_in(&dir2, None);
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(dir.path().join("config/deploy.yml"), &yml).expect("write");
+    let loaded = load_in(&dir, None);
     let secrets = load_secrets(
         &loaded,
         &SecretsOptions {
@@ -173,7 +167,7 @@ fn commands_run_unless_disabled_and_failures_hide_output() {
     );
 
     std::fs::write(
-        dir2.path().join(".kamal/secrets"),
+        dir.path().join(".kamal/secrets"),
         "REGISTRY_PASSWORD=$(echo leaked-value; exit 4)\n",
     )
     .expect("write");
