@@ -126,3 +126,30 @@ fn init_logging(global: &GlobalArgs) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_flags_reach_the_load_and_secrets_options() {
+        let cli = Cli::try_parse_from([
+            "gantry",
+            "config",
+            "-c",
+            "other/deploy.yml",
+            "-d",
+            "staging",
+            "--no-secret-commands",
+        ])
+        .expect("parses");
+        let options = cli.global.load_options();
+        assert_eq!(options.config_file, PathBuf::from("other/deploy.yml"));
+        assert_eq!(options.destination.as_deref(), Some("staging"));
+        assert!(!cli.global.secrets_options().allow_commands);
+        let cli = Cli::try_parse_from(["gantry", "-vv", "version"]).expect("parses");
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.load_options().config_file, PathBuf::from("config/deploy.yml"));
+        assert!(Cli::try_parse_from(["gantry", "-q", "-v", "version"]).is_err());
+    }
+}
