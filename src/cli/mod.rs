@@ -32,7 +32,7 @@ pub struct GlobalArgs {
     /// Path to the configuration file.
     #[arg(short = 'c', long, global = true, default_value = "config/deploy.yml")]
     pub config_file: PathBuf,
-    /// Destination: also read deploy.<DESTINATION>.yml and .kamal/secrets.<DESTINATION>.
+    /// Destination: also read deploy.DESTINATION.yml and .kamal/secrets.DESTINATION.
     #[arg(short = 'd', long, global = true)]
     pub destination: Option<String>,
     /// More output (repeat for more detail).

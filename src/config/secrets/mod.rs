@@ -7,7 +7,7 @@
 //! points at the YAML line naming it.
 //!
 //! `$(command)` runs shell code from the repository, so it can be refused
-//! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`]s; no error, log line or
+//! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
 //! `Debug` output here contains one.
 
 mod command;
