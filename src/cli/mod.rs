@@ -149,7 +149,10 @@ mod tests {
         assert!(!cli.global.secrets_options().allow_commands);
         let cli = Cli::try_parse_from(["gantry", "-vv", "version"]).expect("parses");
         assert_eq!(cli.global.verbose, 2);
-        assert_eq!(cli.global.load_options().config_file, PathBuf::from("config/deploy.yml"));
+        assert_eq!(
+            cli.global.load_options().config_file,
+            PathBuf::from("config/deploy.yml")
+        );
         assert!(Cli::try_parse_from(["gantry", "-q", "-v", "version"]).is_err());
     }
 }

@@ -169,9 +169,9 @@ pub struct Problems {
 }
 
 impl Problems {
-    /// Records an error; loading goes on to find more. A second problem of the same code at the
-    /// same place is the same mistake seen twice (a root setting merged into several roles) and is
-    /// dropped.
+    /// Records an error; loading goes on to find more. A second problem with the same code and
+    /// label at the same place is the same mistake seen twice (a root setting merged into several
+    /// roles) and is dropped.
     pub fn error(&mut self, problem: Problem) {
         if !self.errors.iter().any(|seen| same_mistake(seen, &problem)) {
             self.errors.push(problem);
@@ -208,7 +208,7 @@ impl Problems {
 
 fn same_mistake(a: &Problem, b: &Problem) -> bool {
     match (a.span, b.span) {
-        (Some(left), Some(right)) => a.code == b.code && left == right,
+        (Some(left), Some(right)) => a.code == b.code && left == right && a.label == b.label,
         _ => a == b,
     }
 }

@@ -63,7 +63,10 @@ impl OffsetMap {
         if !segment.copied {
             return (segment.original, segment.original_len);
         }
-        let start = segment.original + (offset - segment.rendered).min(segment.rendered_len);
+        let start = segment.original
+            + offset
+                .saturating_sub(segment.rendered)
+                .min(segment.rendered_len);
         let end_in_segment = (offset + len).min(segment.rendered + segment.rendered_len);
         let end = segment.original + (end_in_segment - segment.rendered);
         (start, end.saturating_sub(start))
