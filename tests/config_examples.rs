@@ -77,9 +77,9 @@ fn the_article_loads_with_its_three_warnings() {
     assert_eq!(
         codes,
         vec![
-            "gantry::config::kamal1_healthcheck",
+            "gantry::config::builder_arch",
             "gantry::config::ignored_key",
-            "gantry::config::builder_arch"
+            "gantry::config::kamal1_healthcheck",
         ]
     );
     let web = loaded.config.role("web").expect("web role");

@@ -200,8 +200,11 @@ impl Problems {
         &self.errors
     }
 
-    /// Splits into (errors, warnings).
-    pub fn into_parts(self) -> (Vec<Problem>, Vec<Problem>) {
+    /// Splits into (errors, warnings), each in file order (problems about whole files first).
+    pub fn into_parts(mut self) -> (Vec<Problem>, Vec<Problem>) {
+        let position = |problem: &Problem| problem.span.map(|span| (span.file, span.offset));
+        self.errors.sort_by_key(position);
+        self.warnings.sort_by_key(position);
         (self.errors, self.warnings)
     }
 }
