@@ -300,11 +300,13 @@ impl Diagnostic for ConfigDiagnostic {
 }
 
 /// Loading failed; carries every error found, each pointing into its file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{summary}")]
+#[diagnostic(code(gantry::config))]
 pub struct ConfigError {
     summary: String,
-    /// Every error, in the order found.
+    /// Every error, in file order.
+    #[related]
     pub errors: Vec<ConfigDiagnostic>,
 }
 
@@ -317,17 +319,5 @@ impl ConfigError {
             summary: format!("could not load {config_file}: {count} {noun}"),
             errors,
         }
-    }
-}
-
-impl Diagnostic for ConfigError {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("gantry::config"))
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        Some(Box::new(
-            self.errors.iter().map(|error| error as &dyn Diagnostic),
-        ))
     }
 }

@@ -49,10 +49,13 @@ pub struct Secrets {
 }
 
 /// Secrets could not be loaded or a needed one is missing; carries every problem found.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{summary}")]
+#[diagnostic(code(gantry::secrets))]
 pub struct SecretsError {
     summary: String,
+    /// Every problem; a missing secret points at the YAML line that names it.
+    #[related]
     pub errors: Vec<ConfigDiagnostic>,
 }
 
@@ -72,20 +75,6 @@ impl SecretsError {
             Severity::Error,
             &Sources::default(),
         )])
-    }
-}
-
-impl miette::Diagnostic for SecretsError {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new("gantry::secrets"))
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        Some(Box::new(
-            self.errors
-                .iter()
-                .map(|error| error as &dyn miette::Diagnostic),
-        ))
     }
 }
 
