@@ -87,7 +87,10 @@ fn every_valid_fixture_loads_and_matches_its_snapshot() {
             .map(str::trim)
             .filter(|line| line.starts_with("gantry::"))
             .collect();
-        insta::assert_snapshot!(name, format!("{stdout}\n--- warnings ---\n{}", warnings.join("\n")));
+        insta::assert_snapshot!(
+            name,
+            format!("{stdout}\n--- warnings ---\n{}", warnings.join("\n"))
+        );
     }
 }
 

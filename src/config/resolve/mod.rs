@@ -1,6 +1,6 @@
 //! Pass 2: the checked, merged tree → the resolved [`Config`].
 //!
-//! Applies Kamal's defaults and inheritance (reference §7.8 and kamal.md §1): roles sorted with
+//! Applies Kamal's defaults and inheritance (specs/config.md §3): roles sorted with
 //! the primary first, root env/labels/logging/proxy merged into each role, accessory hosts
 //! resolved from roles and tags, and so on. It also runs the checks that need meaning rather
 //! than shape (primary role, hosts, SSL, reserved labels, versions, aliases, docker options),
@@ -25,36 +25,6 @@ use values::{text, uint};
 
 /// The Kamal release whose configuration gantry reads; `minimum_version` above it is refused.
 pub const KAMAL_COMPATIBILITY: &str = "2.12.0";
-
-/// Commands an alias may not shadow: Kamal's and gantry's.
-pub(crate) const BUILT_IN_COMMANDS: &[&str] = &[
-    "accessory",
-    "app",
-    "apply",
-    "audit",
-    "build",
-    "config",
-    "deploy",
-    "details",
-    "docs",
-    "drift",
-    "help",
-    "init",
-    "lock",
-    "logs",
-    "plan",
-    "proxy",
-    "prune",
-    "redeploy",
-    "registry",
-    "remove",
-    "rollback",
-    "secrets",
-    "server",
-    "setup",
-    "upgrade",
-    "version",
-];
 
 /// A place in deploy.yml that names a secret, so a missing value can point at it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,11 +3,41 @@
 
 use std::collections::BTreeMap;
 
-use super::{BUILT_IN_COMMANDS, KAMAL_COMPATIBILITY, Resolver, values};
+use super::{KAMAL_COMPATIBILITY, Resolver, values};
 use crate::config::diagnostic::{Code, Problem};
 use crate::config::model::*;
 use crate::config::node::Node;
 use values::text;
+
+/// Commands an alias may not shadow: Kamal's and gantry's.
+const BUILT_IN_COMMANDS: &[&str] = &[
+    "accessory",
+    "app",
+    "apply",
+    "audit",
+    "build",
+    "config",
+    "deploy",
+    "details",
+    "docs",
+    "drift",
+    "help",
+    "init",
+    "lock",
+    "logs",
+    "plan",
+    "proxy",
+    "prune",
+    "redeploy",
+    "registry",
+    "remove",
+    "rollback",
+    "secrets",
+    "server",
+    "setup",
+    "upgrade",
+    "version",
+];
 
 pub(super) fn resolve_service(r: &mut Resolver) -> String {
     let Some(node) = r.root.get("service") else {
