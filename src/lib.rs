@@ -22,6 +22,7 @@ pub mod docker_args;
 pub mod drift;
 pub mod hooks;
 pub mod host;
+pub mod image;
 pub mod journal;
 pub mod lock;
 pub mod naming;
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod proxy;
 pub mod report;
+pub mod run;
 pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -428,3 +428,32 @@ impl CommandOutput {
         }
     }
 }
+
+/// `repo:tag` split as Docker splits it: a `:` after the last `/` starts the tag (a registry's
+/// port comes before the last `/`); references by digest are not split.
+pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
+    let last_slash = reference.rfind('/').map_or(0, |index| index + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(colon) if !reference.contains('@') => {
+            let colon = last_slash + colon;
+            (&reference[..colon], Some(&reference[colon + 1..]))
+        }
+        _ => (reference, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_at_the_tag_colon_only() {
+        assert_eq!(split_reference("app:v1"), ("app", Some("v1")));
+        assert_eq!(
+            split_reference("10.0.0.1:5000/app:v1"),
+            ("10.0.0.1:5000/app", Some("v1"))
+        );
+        assert_eq!(split_reference("10.0.0.1:5000/app"), ("10.0.0.1:5000/app", None));
+        assert_eq!(split_reference("busybox"), ("busybox", None));
+    }
+}

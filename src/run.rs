@@ -1,0 +1,246 @@
+//! One recorded run of a plan: the journal before, the executor, the audit log and the journal
+//! after, on every host the plan touches.
+//!
+//! This is the part of `apply` (and `deploy`, `rollback`) between taking the lock and releasing
+//! it. The journal written before the first change is what lets a later plan recognise a run
+//! that was killed mid-way; the audit lines are Kamal's, so `kamal audit` shows gantry's runs.
+
+use std::collections::BTreeSet;
+
+use futures_util::future::join_all;
+use tokio_util::sync::CancellationToken;
+
+use crate::apply::{ExecOptions, HostOutcome, Hosts, Outcome, Reporter, execute};
+use crate::audit;
+use crate::journal::{self, Journal, RunStatus};
+use crate::naming::ServiceNames;
+use crate::plan::Plan;
+use crate::secret::Redactor;
+
+/// Who runs what, for the journal and the audit log.
+#[derive(Clone, Debug)]
+pub struct RunIdentity {
+    /// A fresh id per run; also the `gantry.run` label of the containers it creates.
+    pub run_id: String,
+    /// `git config user.email`, else the login name (Kamal's audit performer).
+    pub performer: String,
+    pub command: String,
+    pub version: String,
+}
+
+/// Where and how a run is recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Records<'a> {
+    pub names: &'a ServiceNames,
+    pub identity: &'a RunIdentity,
+    /// Scrubs secret values out of audit lines.
+    pub redactor: &'a Redactor,
+}
+
+/// A run id: UTC time and random hex, sortable and unique.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}-{:06x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+/// The current time as RFC 3339, UTC, to the second (Kamal's `iso8601`).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Journals, executes, audits. The journal and audit writes are best effort: a host that
+/// cannot take them is reported by the actions that follow. Audit lines go through `redactor`
+/// (a failure's cause can quote a command's output).
+pub async fn record_and_execute(
+    plan: &Plan,
+    hosts: &Hosts,
+    records: &Records<'_>,
+    options: &ExecOptions,
+    reporter: &dyn Reporter,
+    cancel: CancellationToken,
+) -> Outcome {
+    let Records {
+        names,
+        identity,
+        redactor,
+    } = records;
+    let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
+    let started_at = now_rfc3339();
+    let journal_for = |host: &str, status: RunStatus, finished_at: Option<String>| Journal {
+        run: identity.run_id.clone(),
+        command: identity.command.clone(),
+        by: identity.performer.clone(),
+        version: identity.version.clone(),
+        started_at: started_at.clone(),
+        status,
+        actions: plan
+            .actions()
+            .filter(|(_, node)| node.host == host)
+            .map(|(_, node)| node.action.to_string())
+            .collect(),
+        finished_at,
+    };
+    join_all(touched.iter().filter_map(|host| {
+        let connection = hosts.get(*host)?;
+        let journal = journal_for(host, RunStatus::Running, None);
+        Some(async move {
+            let _ = journal::write(connection.as_ref(), names, &journal).await;
+        })
+    }))
+    .await;
+
+    let outcome = execute(plan, hosts, options, reporter, cancel).await;
+
+    let finished_at = now_rfc3339();
+    join_all(touched.iter().filter_map(|host| {
+        let connection = hosts.get(*host)?;
+        let result = outcome.hosts.get(*host)?;
+        let (status, message) = match result {
+            HostOutcome::Converged => (
+                RunStatus::Converged,
+                format!(
+                    "Deployed app version {} (gantry run {})",
+                    identity.version, identity.run_id
+                ),
+            ),
+            HostOutcome::RolledBack { cause } => (
+                RunStatus::RolledBack,
+                format!(
+                    "Rolled back app version {} (gantry run {}): {cause}",
+                    identity.version, identity.run_id
+                ),
+            ),
+            HostOutcome::Failed { cause, .. } => (
+                RunStatus::Failed,
+                format!(
+                    "Failed to deploy app version {} and to roll back (gantry run {}): {cause}",
+                    identity.version, identity.run_id
+                ),
+            ),
+            HostOutcome::Skipped { .. } | HostOutcome::Cancelled | HostOutcome::Unchanged => {
+                (RunStatus::Cancelled, String::new())
+            }
+            HostOutcome::Unreachable { .. } => return None,
+        };
+        let journal = journal_for(host, status, Some(finished_at.clone()));
+        let line = (!message.is_empty()).then(|| {
+            redactor.redact(&audit::line(
+                &finished_at,
+                &identity.performer,
+                names.destination(),
+                None,
+                &message,
+            ))
+        });
+        Some(async move {
+            if let Some(line) = line {
+                let _ = audit::record(connection.as_ref(), names, &line).await;
+            }
+            let _ = journal::write(connection.as_ref(), names, &journal).await;
+        })
+    }))
+    .await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::apply::QuietReporter;
+    use crate::desired::Selection;
+    use crate::host::fake::{FakeHost, FakeRegistry};
+    use crate::host::{Host, ImageDetails};
+    use crate::pipeline::{self, PlanRequest};
+    use crate::testing;
+
+    #[tokio::test]
+    async fn a_run_leaves_a_finished_journal_and_kamal_audit_lines() {
+        let registry = FakeRegistry::default();
+        registry.push(
+            "registry.test/app:v1",
+            ImageDetails {
+                id: "sha256:v1".into(),
+                ..ImageDetails::default()
+            },
+        );
+        registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
+        let fake = Arc::new(FakeHost::new("h1", registry));
+        let config = testing::config(&["h1"]);
+        let secrets = testing::secrets();
+        let selection = Selection::default();
+        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
+        let request = PlanRequest {
+            config: &config,
+            secrets: &secrets,
+            version: "v1",
+            selection: &selection,
+            diff: Default::default(),
+            atomic: false,
+            read_local_file: &read,
+        };
+        let desired = pipeline::desired(&request).unwrap();
+        let connections = [("h1".to_string(), Ok(fake.clone() as Arc<dyn Host>))].into();
+        let planned = pipeline::observe_and_plan(&request, desired, &connections, 4).await;
+        let hosts: Hosts = [("h1".to_string(), fake.clone() as Arc<dyn Host>)].into();
+        let identity = RunIdentity {
+            run_id: new_run_id(),
+            performer: "jane@example.com".into(),
+            command: "apply".into(),
+            version: "v1".into(),
+        };
+        let names = ServiceNames::new("app", None);
+        let redactor = Redactor::new(secrets.values());
+        let records = Records {
+            names: &names,
+            identity: &identity,
+            redactor: &redactor,
+        };
+        let outcome = record_and_execute(
+            &planned.plan,
+            &hosts,
+            &records,
+            &ExecOptions::default(),
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(outcome.succeeded(), "{outcome:#?}");
+        let (journal, _) = fake.file(".kamal/apps/app/gantry/journal.json").unwrap();
+        let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
+        assert_eq!(journal.status, RunStatus::Converged);
+        assert_eq!(journal.run, identity.run_id);
+        assert!(
+            journal
+                .actions
+                .iter()
+                .any(|action| action.starts_with("run app-web-v1"))
+        );
+        let (audit, _) = fake.file(".kamal/app-audit.log").unwrap();
+        let audit = String::from_utf8(audit).unwrap();
+        assert!(
+            audit.contains("] [jane@example.com] Deployed app version v1 (gantry run "),
+            "{audit}"
+        );
+        assert_eq!(identity.run_id.len(), "20261126T100000-abcdef".len());
+    }
+}

@@ -1,0 +1,456 @@
+//! End-to-end tests of the kamal-proxy stand-in (`basecamp/kamal-proxy:v0.9.2` on the test bed),
+//! driven the way Kamal drives it: `docker exec <proxy> kamal-proxy deploy ...` with test app
+//! containers as targets, named by container id.
+//!
+//! Each test starts its own proxy container (`gantry-e2e-proxy`, port 8080, network
+//! `gantry-e2e`, state volume `gantry-e2e-proxy-config`) on host 1, so it never touches a
+//! `kamal-proxy` that Kamal booted, and removes everything on the way out.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gantry_testsupport::http::{self, HttpResponse, LoopLimits, RequestLoop, VERSION_HEADER};
+use gantry_testsupport::ssh::RemoteOutput;
+use gantry_testsupport::{Testbed, wait};
+
+const PROXY: &str = "gantry-e2e-proxy";
+const NETWORK: &str = "gantry-e2e";
+const VOLUME: &str = "gantry-e2e-proxy-config";
+const LABEL: &str = "gantry-e2e-standin";
+const PORT: u16 = 8080;
+const STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
+
+/// Single-quotes a word for the remote shell.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// A stand-in proxy on one test bed host, with the test app containers behind it.
+struct ProxyHost {
+    testbed: Testbed,
+    host: String,
+    image: String,
+}
+
+impl ProxyHost {
+    /// Removes what an earlier run may have left, then starts a fresh proxy.
+    fn start(testbed: &Testbed) -> ProxyHost {
+        let host = testbed.host(1).to_string();
+        let image = format!("{}:v1", testbed.testapp_image);
+        testbed.docker_login(&host);
+        testbed.run_ok(
+            &host,
+            &format!("docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"),
+        );
+        let proxy_host = ProxyHost {
+            testbed: testbed.clone(),
+            host,
+            image,
+        };
+        proxy_host.clean();
+        proxy_host.run_ok(&format!(
+            "docker network create {NETWORK} >/dev/null && \
+             docker run -d --name {PROXY} --label {LABEL}=1 --network {NETWORK} --restart unless-stopped \
+             --volume {VOLUME}:/home/kamal-proxy/.config/kamal-proxy --publish {PORT}:80 {} >/dev/null",
+            testbed_proxy_image()
+        ));
+        proxy_host.wait_until_ready();
+        proxy_host
+    }
+
+    fn clean(&self) {
+        self.run_ok(&format!(
+            "docker ps -aq --filter label={LABEL}=1 | xargs -r docker rm -f >/dev/null; \
+             docker volume rm -f {VOLUME} >/dev/null; docker network rm {NETWORK} >/dev/null 2>&1; true"
+        ));
+    }
+
+    fn run_ok(&self, script: &str) -> String {
+        self.testbed.run_ok(&self.host, script)
+    }
+
+    fn wait_until_ready(&self) {
+        let ready = wait::until_true(Duration::from_secs(30), Duration::from_millis(100), || {
+            self.kamal_proxy(&["list"]).success
+        });
+        assert!(
+            ready,
+            "the proxy did not come up: {}",
+            self.run_ok(&format!("docker logs {PROXY} 2>&1 | tail -20"))
+        );
+    }
+
+    /// Starts a test app container reporting `version`; returns its 12-digit id.
+    fn app(&self, version: &str, env: &[(&str, &str)]) -> String {
+        let mut script = format!(
+            "docker run -d --label {LABEL}=1 --network {NETWORK} -e APP_VERSION={}",
+            quote(version)
+        );
+        for (name, value) in env {
+            script.push_str(&format!(" -e {}", quote(&format!("{name}={value}"))));
+        }
+        script.push_str(&format!(" {}", self.image));
+        let id = self.run_ok(&script);
+        id.trim().chars().take(12).collect()
+    }
+
+    /// `docker exec <proxy> kamal-proxy <args>`.
+    fn kamal_proxy(&self, args: &[&str]) -> RemoteOutput {
+        let words: Vec<String> = args.iter().map(|arg| quote(arg)).collect();
+        self.testbed.run_on(
+            &self.host,
+            &format!("docker exec {PROXY} kamal-proxy {}", words.join(" ")),
+        )
+    }
+
+    /// Deploys `service` to `target` with Kamal's usual flags plus `extra`.
+    fn deploy(&self, service: &str, target: &str, extra: &[&str]) -> RemoteOutput {
+        let target = format!("--target={target}:80");
+        let mut args = vec![
+            "deploy",
+            service,
+            &target,
+            "--buffer-requests",
+            "--buffer-responses",
+        ];
+        args.extend_from_slice(extra);
+        self.kamal_proxy(&args)
+    }
+
+    fn deploy_ok(&self, service: &str, target: &str, extra: &[&str]) {
+        let output = self.deploy(service, target, extra);
+        assert!(output.success, "deploy {service} failed: {}", output.stderr);
+    }
+
+    fn address(&self) -> String {
+        format!("{}:{PORT}", self.host)
+    }
+
+    fn get(&self, host: &str, path: &str) -> HttpResponse {
+        http::get(&self.address(), path, Some(host), Duration::from_secs(10))
+            .unwrap_or_else(|error| panic!("GET {host}{path}: {error}"))
+    }
+
+    fn version_for(&self, host: &str, path: &str) -> Option<String> {
+        self.get(host, path)
+            .header(VERSION_HEADER)
+            .map(str::to_string)
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let text = self.run_ok(&format!("docker exec {PROXY} cat {STATE_FILE}"));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("state file is not JSON ({error}): {text}"))
+    }
+}
+
+impl Drop for ProxyHost {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+fn testbed_proxy_image() -> String {
+    std::env::var("TESTBED_PROXY_IMAGE")
+        .unwrap_or_else(|_| "basecamp/kamal-proxy:v0.9.2".to_string())
+}
+
+fn service_state<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    state
+        .as_array()
+        .and_then(|services| services.iter().find(|service| service["name"] == name))
+        .unwrap_or_else(|| panic!("no service {name} in {state}"))
+}
+
+#[test]
+fn a_target_that_never_gets_healthy_fails_the_deploy_and_the_old_one_keeps_serving() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let old = proxy.app("old", &[]);
+    proxy.deploy_ok("gate", &old, &[]);
+    assert_eq!(proxy.version_for("any.test", "/").as_deref(), Some("old"));
+
+    let sick = proxy.app("sick", &[("FAIL_HEALTHCHECK", "1")]);
+    let requests = RequestLoop::start(vec![proxy.address()], "/", LoopLimits::default());
+    let started = Instant::now();
+    let failed = proxy.deploy(
+        "gate",
+        &sick,
+        &["--deploy-timeout=3s", "--health-check-interval=200ms"],
+    );
+    let took = started.elapsed();
+    let report = requests.stop();
+
+    assert!(!failed.success);
+    assert_eq!(
+        failed.stderr.trim(),
+        "Error: target failed to become healthy within configured timeout (3s)"
+    );
+    assert!(
+        took >= Duration::from_secs(3),
+        "the gate waited the deploy timeout, took {took:?}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(
+        report.failures().is_empty(),
+        "requests failed during the gate: {:?}",
+        report.failures()
+    );
+    assert_eq!(report.versions(&proxy.address()), ["old"]);
+    assert_eq!(proxy.version_for("any.test", "/").as_deref(), Some("old"));
+    assert_eq!(
+        service_state(&proxy.state(), "gate")["active_targets"],
+        serde_json::json!([format!("{old}:80")])
+    );
+}
+
+#[test]
+fn a_slow_starting_target_is_waited_for_until_it_answers() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let started = Instant::now();
+    let slow = proxy.app("slow", &[("START_DELAY", "3")]);
+    proxy.deploy_ok(
+        "slow",
+        &slow,
+        &["--deploy-timeout=20s", "--health-check-interval=200ms"],
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "the gate waited until the app listened (START_DELAY=3), took {took:?}"
+    );
+    assert_eq!(proxy.version_for("any.test", "/").as_deref(), Some("slow"));
+}
+
+#[test]
+fn a_deploy_waits_for_in_flight_requests_to_the_old_target() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let first = proxy.app("first", &[]);
+    proxy.deploy_ok("drain", &first, &[]);
+
+    let second = proxy.app("second", &[]);
+    let address = proxy.address();
+    let slow = thread::spawn(move || {
+        let response = http::get(&address, "/slow?seconds=5", None, Duration::from_secs(20));
+        (response, Instant::now())
+    });
+    thread::sleep(Duration::from_secs(1));
+    proxy.deploy_ok("drain", &second, &["--drain-timeout=30s"]);
+    let deployed_at = Instant::now();
+
+    let (slow, answered_at) = slow.join().unwrap();
+    let slow = slow.expect("the in-flight request completes");
+    assert_eq!(slow.status, 200);
+    assert_eq!(
+        slow.header(VERSION_HEADER),
+        Some("first"),
+        "the old target answered it"
+    );
+    // the deploy returns once the old target's last byte is sent: not seconds before the
+    // client has its answer (a little after is the docker exec and ssh round trip)
+    assert!(
+        answered_at <= deployed_at + Duration::from_millis(500),
+        "the deploy returned {:?} before the in-flight request was answered",
+        answered_at - deployed_at
+    );
+    assert_eq!(
+        proxy.version_for("any.test", "/").as_deref(),
+        Some("second")
+    );
+
+    // a request that outlives --drain-timeout is cancelled, and the deploy does not wait for it
+    let address = proxy.address();
+    let doomed = thread::spawn(move || {
+        http::get(&address, "/slow?seconds=20", None, Duration::from_secs(30))
+    });
+    thread::sleep(Duration::from_secs(1));
+    let third = proxy.app("third", &[]);
+    let started = Instant::now();
+    proxy.deploy_ok("drain", &third, &["--drain-timeout=1s"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the drain gave up after its timeout, took {took:?}"
+    );
+    let doomed = doomed.join().unwrap();
+    assert!(
+        doomed
+            .as_ref()
+            .map_or(true, |response| response.status != 200),
+        "the cancelled request must not succeed: {doomed:?}"
+    );
+}
+
+#[test]
+fn routes_and_pause_state_survive_a_restart_of_the_proxy_container() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let api = proxy.app("api", &[]);
+    let parked = proxy.app("parked", &[]);
+    proxy.deploy_ok("api", &api, &["--host=restart.test", "--path-prefix=/api"]);
+    proxy.deploy_ok("parked", &parked, &["--host=parked.test"]);
+    let stop = proxy.kamal_proxy(&["stop", "parked", "--message=Back soon"]);
+    assert!(stop.success, "{}", stop.stderr);
+
+    proxy.run_ok(&format!("docker restart {PROXY} >/dev/null"));
+    proxy.wait_until_ready();
+
+    assert_eq!(
+        proxy.version_for("restart.test", "/api/").as_deref(),
+        Some("api")
+    );
+    let stopped = proxy.get("parked.test", "/");
+    assert_eq!(stopped.status, 503);
+    assert!(stopped.text().contains("Back soon"), "{}", stopped.text());
+    assert_eq!(
+        proxy.get("parked.test", "/up").status,
+        200,
+        "a stopped service still answers its health path"
+    );
+
+    let state = proxy.state();
+    let saved = service_state(&state, "api");
+    assert_eq!(
+        saved["active_targets"],
+        serde_json::json!([format!("{api}:80")])
+    );
+    assert_eq!(
+        saved["options"]["hosts"],
+        serde_json::json!(["restart.test"])
+    );
+    assert_eq!(
+        saved["options"]["path_prefixes"],
+        serde_json::json!(["/api"])
+    );
+    assert_eq!(
+        saved["target_options"]["health_check_config"]["interval"],
+        1_000_000_000u64
+    );
+    assert_eq!(
+        service_state(&state, "parked")["pause_controller"]["state"],
+        2
+    );
+
+    let list = proxy.kamal_proxy(&["list"]);
+    assert!(
+        list.stdout.contains("\x1b[1;34mapi\x1b[0m"),
+        "{:?}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("\x1b[mstopped\x1b[0m"),
+        "{:?}",
+        list.stdout
+    );
+
+    let resume = proxy.kamal_proxy(&["resume", "parked"]);
+    assert!(resume.success, "{}", resume.stderr);
+    assert_eq!(
+        proxy.version_for("parked.test", "/").as_deref(),
+        Some("parked")
+    );
+}
+
+#[test]
+fn routes_by_host_wildcard_and_path_prefix() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let deployments: [(&str, &[&str]); 6] = [
+        ("site-a", &["--host=a.test"]),
+        ("site-b", &["--host=b.test"]),
+        ("wild", &["--host=*.wild.test"]),
+        ("fallback", &[]),
+        ("api", &["--host=a.test", "--path-prefix=/api"]),
+        (
+            "raw",
+            &[
+                "--host=a.test",
+                "--path-prefix=/raw",
+                "--strip-path-prefix=false",
+            ],
+        ),
+    ];
+    for (name, flags) in deployments {
+        let target = proxy.app(name, &[]);
+        proxy.deploy_ok(name, &target, flags);
+    }
+    let answered_by = |host: &str, path: &str| proxy.version_for(host, path);
+    assert_eq!(answered_by("a.test", "/").as_deref(), Some("site-a"));
+    assert_eq!(answered_by("a.test:8080", "/").as_deref(), Some("site-a"));
+    assert_eq!(answered_by("b.test", "/").as_deref(), Some("site-b"));
+    assert_eq!(answered_by("x.wild.test", "/").as_deref(), Some("wild"));
+    assert_eq!(
+        answered_by("elsewhere.test", "/").as_deref(),
+        Some("fallback")
+    );
+    assert_eq!(answered_by("a.test", "/api").as_deref(), Some("api"));
+    assert_eq!(
+        answered_by("a.test", "/apix").as_deref(),
+        Some("site-a"),
+        "prefixes match whole segments"
+    );
+
+    let stripped = proxy.get("a.test", "/api/up");
+    assert_eq!(
+        (stripped.status, stripped.text().trim()),
+        (200, "ok"),
+        "the app saw /up"
+    );
+    let kept = proxy.get("a.test", "/raw/up");
+    assert_eq!(kept.status, 404, "the app saw /raw/up");
+    assert_eq!(kept.header(VERSION_HEADER), Some("raw"));
+    let report = proxy.get("a.test", "/api/").json();
+    assert_eq!(report["version"], "api");
+}
+
+#[test]
+fn a_second_service_on_the_same_host_and_path_is_refused() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let owner = proxy.app("owner", &[]);
+    let intruder = proxy.app("intruder", &[]);
+    proxy.deploy_ok("owner", &owner, &["--host=c.test"]);
+    let refused = proxy.deploy("intruder", &intruder, &["--host=c.test"]);
+    assert!(!refused.success);
+    assert_eq!(
+        refused.stderr.trim(),
+        "Error: host settings conflict with another service"
+    );
+    assert_eq!(proxy.version_for("c.test", "/").as_deref(), Some("owner"));
+    proxy.deploy_ok(
+        "intruder",
+        &intruder,
+        &["--host=c.test", "--path-prefix=/other"],
+    );
+    assert_eq!(
+        proxy.version_for("c.test", "/other").as_deref(),
+        Some("intruder")
+    );
+    let removed = proxy.kamal_proxy(&["rm", "owner"]);
+    assert!(removed.success, "{}", removed.stderr);
+    proxy.deploy_ok("intruder", &intruder, &["--host=c.test"]);
+    assert_eq!(
+        proxy.version_for("c.test", "/").as_deref(),
+        Some("intruder")
+    );
+}

@@ -1,0 +1,556 @@
+//! The router: the set of services, the routing table over them, and the commands that change
+//! them (deploy, remove, pause, stop, resume), with the state file written after every change.
+//!
+//! Deploy, in kamal-proxy's order: build a balancer for the new targets; wait until all of them
+//! pass their health check (unless `--force`), else fail with "target failed to become healthy
+//! within configured timeout (30s)" and leave the old target serving; check that no other
+//! service owns the same host and path prefix ("host settings conflict with another service");
+//! swap the new balancer in under one write lock; save the state; then drain the old targets and
+//! only then answer. The routing lock is never held across an await.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::balancer::LoadBalancer;
+use crate::control::{Command, DeployRequest, Reply, ServiceSummary};
+use crate::duration;
+use crate::health::HealthChecker;
+use crate::log;
+use crate::pause::PauseController;
+use crate::routes::RouteTable;
+use crate::state::{self, SavedService, ServiceOptions, TargetOptions};
+use crate::target::InvalidTarget;
+
+/// Why a command failed; the text is what the client prints after `Error: `.
+#[derive(Debug, Error)]
+pub enum RouterError {
+    #[error("service not found")]
+    ServiceNotFound,
+    #[error("target failed to become healthy within configured timeout ({})", duration::format(*.0))]
+    TargetFailedToBecomeHealthy(Duration),
+    #[error("host settings conflict with another service")]
+    HostInUse,
+    #[error(transparent)]
+    InvalidTarget(#[from] InvalidTarget),
+    #[error("rollouts are not implemented by the test bed's kamal-proxy stand-in")]
+    RolloutUnsupported,
+}
+
+/// A deployed service: where it is served, how, and its current targets.
+#[derive(Debug)]
+pub struct Service {
+    pub name: String,
+    pub options: ServiceOptions,
+    pub target_options: TargetOptions,
+    pub active: Arc<LoadBalancer>,
+    pub pause: Arc<PauseController>,
+    rollout_controller: Option<serde_json::Value>,
+}
+
+impl Service {
+    fn saved(&self) -> SavedService {
+        SavedService {
+            name: self.name.clone(),
+            options: self.options.clone(),
+            target_options: self.target_options.clone(),
+            active_targets: self.active.writer_addresses(),
+            active_readers: self.active.reader_addresses(),
+            pause_controller: self.pause.snapshot(),
+            rollout_controller: self.rollout_controller.clone(),
+            ..SavedService::default()
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    services: BTreeMap<String, Arc<Service>>,
+    routes: RouteTable,
+}
+
+impl Table {
+    fn rebuild_routes(&mut self) {
+        self.routes = RouteTable::build(self.services.values().map(|service| {
+            (
+                service.name.as_str(),
+                service.options.hosts.as_slice(),
+                service.options.path_prefixes.as_slice(),
+            )
+        }));
+    }
+}
+
+/// All services, shared by the HTTP side (lookups) and the control side (commands).
+#[derive(Debug)]
+pub struct Router {
+    table: RwLock<Table>,
+    state_path: PathBuf,
+    save_lock: Mutex<()>,
+    health: HealthChecker,
+}
+
+impl Router {
+    /// An empty router that saves its state to `state_path`.
+    pub fn new(state_path: PathBuf) -> Router {
+        Router {
+            table: RwLock::new(Table::default()),
+            state_path,
+            save_lock: Mutex::new(()),
+            health: HealthChecker::default(),
+        }
+    }
+
+    /// Loads the services saved by the last run; their targets count as healthy.
+    pub fn restore(&self) {
+        let saved = match state::load(&self.state_path) {
+            Ok(Some(saved)) => saved,
+            Ok(None) => {
+                log::info(
+                    "No previous state to restore",
+                    &[("path", json!(self.state_path))],
+                );
+                return;
+            }
+            Err(error) => {
+                log::error(
+                    "Failed to restore saved state",
+                    &[("error", json!(error.to_string()))],
+                );
+                return;
+            }
+        };
+        let mut table = self.write();
+        for service in saved {
+            let balancer = match LoadBalancer::new(&service.active_targets, &service.active_readers)
+            {
+                Ok(balancer) => Arc::new(balancer),
+                Err(error) => {
+                    log::error(
+                        "Skipping a saved service",
+                        &[
+                            ("service", json!(service.name)),
+                            ("error", json!(error.to_string())),
+                        ],
+                    );
+                    continue;
+                }
+            };
+            balancer.start_monitor(
+                self.health.clone(),
+                service.target_options.health_check_config.clone(),
+            );
+            let restored = Service {
+                name: service.name.clone(),
+                options: service.options,
+                target_options: service.target_options,
+                active: balancer,
+                pause: Arc::new(PauseController::restore(service.pause_controller)),
+                rollout_controller: service.rollout_controller,
+            };
+            table.services.insert(service.name, Arc::new(restored));
+        }
+        table.rebuild_routes();
+        log::info("Restored saved state", &[("path", json!(self.state_path))]);
+    }
+
+    /// The service for a request and the path prefix it matched on.
+    pub fn route(&self, host: &str, path: &str) -> Option<(Arc<Service>, String)> {
+        let table = self.read();
+        let found = table.routes.lookup(host, path)?;
+        let service = table.services.get(found.service)?;
+        Some((Arc::clone(service), found.prefix.to_string()))
+    }
+
+    /// Runs one control command.
+    pub async fn execute(&self, command: Command) -> Reply {
+        let result = match command {
+            Command::Deploy(request) => self.deploy(*request).await,
+            Command::Remove { service } => self.remove(&service),
+            Command::List => {
+                return Reply::List {
+                    services: self.list(),
+                };
+            }
+            Command::Pause {
+                service,
+                drain_timeout,
+                max_pause,
+            } => self.pause(&service, drain_timeout, max_pause).await,
+            Command::Stop {
+                service,
+                drain_timeout,
+                message,
+            } => self.stop(&service, drain_timeout, &message).await,
+            Command::Resume { service } => self.resume(&service),
+            Command::Rollout { .. } => Err(RouterError::RolloutUnsupported),
+        };
+        match result {
+            Ok(()) => Reply::Done,
+            Err(error) => Reply::Error {
+                message: error.to_string(),
+            },
+        }
+    }
+
+    async fn deploy(&self, request: DeployRequest) -> Result<(), RouterError> {
+        let DeployRequest {
+            service: name,
+            targets,
+            readers,
+            service_options: mut options,
+            target_options,
+            deploy_timeout,
+            drain_timeout,
+            force,
+        } = request;
+        options.normalize();
+        log::info(
+            "Deploying",
+            &[
+                ("service", json!(name)),
+                ("targets", json!(targets)),
+                ("hosts", json!(options.hosts)),
+                ("paths", json!(options.path_prefixes)),
+                ("tls", json!(options.tls_enabled)),
+            ],
+        );
+        let balancer = Arc::new(LoadBalancer::new(&targets, &readers)?);
+        if !force {
+            let health_check = &target_options.health_check_config;
+            if !self
+                .health
+                .wait_until_healthy(balancer.all_targets(), health_check, deploy_timeout)
+                .await
+            {
+                return Err(RouterError::TargetFailedToBecomeHealthy(deploy_timeout));
+            }
+        }
+        let replaced = {
+            let mut table = self.write();
+            if let Some(owner) =
+                table
+                    .routes
+                    .conflict(&name, &options.hosts, &options.path_prefixes)
+            {
+                log::error(
+                    "Host settings conflict with another service",
+                    &[("service", json!(owner))],
+                );
+                return Err(RouterError::HostInUse);
+            }
+            let previous = table.services.get(&name);
+            let pause =
+                previous.map_or_else(Default::default, |service| Arc::clone(&service.pause));
+            let rollout_controller =
+                previous.and_then(|service| service.rollout_controller.clone());
+            let health_check = target_options.health_check_config.clone();
+            let service = Service {
+                name: name.clone(),
+                options: options.clone(),
+                target_options,
+                active: Arc::clone(&balancer),
+                pause,
+                rollout_controller,
+            };
+            let replaced = table.services.insert(name.clone(), Arc::new(service));
+            table.rebuild_routes();
+            balancer.start_monitor(self.health.clone(), health_check);
+            replaced.map(|service| Arc::clone(&service.active))
+        };
+        self.save();
+        if let Some(old) = replaced {
+            old.dispose();
+            old.drain_all(drain_timeout).await;
+        }
+        log::info(
+            "Deployed",
+            &[
+                ("service", json!(name)),
+                ("targets", json!(targets)),
+                ("hosts", json!(options.hosts)),
+                ("paths", json!(options.path_prefixes)),
+                ("tls", json!(options.tls_enabled)),
+            ],
+        );
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Result<(), RouterError> {
+        let removed = {
+            let mut table = self.write();
+            let removed = table
+                .services
+                .remove(name)
+                .ok_or(RouterError::ServiceNotFound)?;
+            table.rebuild_routes();
+            removed
+        };
+        removed.active.dispose();
+        self.save();
+        log::info("Removed", &[("service", json!(name))]);
+        Ok(())
+    }
+
+    async fn pause(
+        &self,
+        name: &str,
+        drain_timeout: Duration,
+        max_pause: Duration,
+    ) -> Result<(), RouterError> {
+        let service = self.service(name)?;
+        service.pause.pause(max_pause);
+        self.save();
+        log::info("Service paused", &[("service", json!(name))]);
+        service.active.drain_all(drain_timeout).await;
+        log::info("Service drained", &[("service", json!(name))]);
+        Ok(())
+    }
+
+    async fn stop(
+        &self,
+        name: &str,
+        drain_timeout: Duration,
+        message: &str,
+    ) -> Result<(), RouterError> {
+        let service = self.service(name)?;
+        service.pause.stop(message);
+        self.save();
+        log::info("Service stopped", &[("service", json!(name))]);
+        service.active.drain_all(drain_timeout).await;
+        log::info("Service drained", &[("service", json!(name))]);
+        Ok(())
+    }
+
+    fn resume(&self, name: &str) -> Result<(), RouterError> {
+        let service = self.service(name)?;
+        service.pause.resume();
+        self.save();
+        log::info("Service resumed", &[("service", json!(name))]);
+        Ok(())
+    }
+
+    /// The rows of `kamal-proxy list`, sorted by service name.
+    pub fn list(&self) -> Vec<ServiceSummary> {
+        self.read()
+            .services
+            .values()
+            .map(|service| {
+                let host = service.options.hosts.join(",");
+                ServiceSummary {
+                    name: service.name.clone(),
+                    host: if host.is_empty() {
+                        "*".to_string()
+                    } else {
+                        host
+                    },
+                    path: service.options.path_prefixes.join(","),
+                    target: service.active.writer_addresses().join(","),
+                    state: service.pause.snapshot().state.as_str().to_string(),
+                    tls: service.options.tls_enabled,
+                }
+            })
+            .collect()
+    }
+
+    fn service(&self, name: &str) -> Result<Arc<Service>, RouterError> {
+        self.read()
+            .services
+            .get(name)
+            .cloned()
+            .ok_or(RouterError::ServiceNotFound)
+    }
+
+    fn save(&self) {
+        let _serialized = self
+            .save_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let services: Vec<SavedService> = self
+            .read()
+            .services
+            .values()
+            .map(|service| service.saved())
+            .collect();
+        match state::save(&self.state_path, &services) {
+            Ok(()) => log::debug("Saved state", &[("path", json!(self.state_path))]),
+            Err(error) => log::error(
+                "Unable to save state",
+                &[("error", json!(error.to_string()))],
+            ),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::PauseState;
+
+    fn is_running(service: &Service) -> bool {
+        service.pause.snapshot().state == PauseState::Running
+    }
+
+    fn temp_state(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("standin-router-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("kamal-proxy.state")
+    }
+
+    fn forced_deploy(service: &str, target: &str, hosts: &[&str]) -> Command {
+        Command::Deploy(Box::new(DeployRequest {
+            service: service.into(),
+            targets: vec![target.into()],
+            readers: vec![],
+            service_options: ServiceOptions {
+                hosts: hosts.iter().map(|h| h.to_string()).collect(),
+                strip_prefix: true,
+                ..ServiceOptions::default()
+            },
+            target_options: TargetOptions::default(),
+            deploy_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(1),
+            force: true,
+        }))
+    }
+
+    #[tokio::test]
+    async fn deploy_routes_saves_and_conflicts() {
+        let path = temp_state("deploy");
+        let router = Router::new(path.clone());
+        assert_eq!(
+            router
+                .execute(forced_deploy("web", "web-1:80", &["a.example.com"]))
+                .await,
+            Reply::Done
+        );
+        let (service, prefix) = router.route("a.example.com", "/x").unwrap();
+        assert_eq!((service.name.as_str(), prefix.as_str()), ("web", "/"));
+        assert!(router.route("b.example.com", "/").is_none());
+
+        assert_eq!(
+            router
+                .execute(forced_deploy("other", "other-1:80", &["a.example.com"]))
+                .await,
+            Reply::Error {
+                message: "host settings conflict with another service".into()
+            }
+        );
+        assert_eq!(
+            router
+                .execute(forced_deploy("web", "web-2:80", &["a.example.com"]))
+                .await,
+            Reply::Done
+        );
+        let saved = state::load(&path).unwrap().unwrap();
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].active_targets, ["web-2:80"]);
+
+        let restarted = Router::new(path.clone());
+        restarted.restore();
+        assert_eq!(restarted.list(), router.list());
+        assert_eq!(
+            restarted
+                .route("a.example.com", "/")
+                .unwrap()
+                .0
+                .active
+                .writer_addresses(),
+            ["web-2:80"]
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn pause_state_survives_a_redeploy_and_a_restart() {
+        let path = temp_state("pause");
+        let router = Router::new(path.clone());
+        router.execute(forced_deploy("web", "web-1:80", &[])).await;
+        let stop = Command::Stop {
+            service: "web".into(),
+            drain_timeout: Duration::from_secs(1),
+            message: "maintenance".into(),
+        };
+        assert_eq!(router.execute(stop).await, Reply::Done);
+        router.execute(forced_deploy("web", "web-2:80", &[])).await;
+        let (service, _) = router.route("any", "/").unwrap();
+        assert!(!is_running(&service));
+
+        let restarted = Router::new(path.clone());
+        restarted.restore();
+        assert_eq!(restarted.list()[0].state, "stopped");
+        assert_eq!(restarted.list()[0].host, "*");
+        assert_eq!(
+            restarted
+                .execute(Command::Resume {
+                    service: "web".into()
+                })
+                .await,
+            Reply::Done
+        );
+        assert_eq!(restarted.list()[0].state, "running");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_services_and_rollouts_are_errors() {
+        let path = temp_state("errors");
+        let router = Router::new(path.clone());
+        let reply = router
+            .execute(Command::Remove {
+                service: "nope".into(),
+            })
+            .await;
+        assert_eq!(
+            reply,
+            Reply::Error {
+                message: "service not found".into()
+            }
+        );
+        let reply = router
+            .execute(Command::Rollout {
+                action: "set".into(),
+                service: "web".into(),
+            })
+            .await;
+        assert!(matches!(reply, Reply::Error { message } if message.contains("not implemented")));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unhealthy_target_fails_the_deploy_and_keeps_the_old_one() {
+        let path = temp_state("unhealthy");
+        let router = Router::new(path.clone());
+        router.execute(forced_deploy("web", "web-1:80", &[])).await;
+        let Command::Deploy(mut request) = forced_deploy("web", "127.0.0.1:9", &[]) else {
+            unreachable!()
+        };
+        request.force = false;
+        request.deploy_timeout = Duration::from_secs(2);
+        request.target_options.health_check_config.interval = Duration::from_millis(100);
+        request.target_options.health_check_config.timeout = Duration::from_millis(100);
+        request.target_options.health_check_config.path = "/up".into();
+        let reply = router.execute(Command::Deploy(request)).await;
+        assert_eq!(
+            reply,
+            Reply::Error {
+                message: "target failed to become healthy within configured timeout (2s)".into()
+            }
+        );
+        assert_eq!(router.list()[0].target, "web-1:80");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! The test app image, built and pushed with the machine's Docker (the deployer's side).
+//!
+//! `docker build` of `tests/testbed/testapp` (FROM `testbed/busybox`, which `testbed.sh images`
+//! imports) with the `service` label Kamal checks and a version the app reports, then a push to
+//! the test bed registry, where the hosts pull it from.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::testbed::Testbed;
+
+/// The test app's Dockerfile directory in this repository.
+pub fn testapp_context() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testbed/testapp")
+}
+
+fn docker(args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new("docker");
+    command
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("running docker {args:?}: {error}"));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .unwrap_or_else(|error| panic!("writing to docker {args:?}: {error}"));
+    }
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|error| panic!("waiting for docker {args:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Testbed {
+    /// Builds the test app as `<registry>/gantry-testapp:<version>` labelled `service=<service>`,
+    /// pushes it, and returns the image reference.
+    pub fn push_testapp(&self, version: &str, service: &str) -> String {
+        let image = format!("{}:{version}", self.testapp_image);
+        let context = testapp_context();
+        docker(
+            &[
+                "build",
+                "--quiet",
+                "--build-arg",
+                &format!("SERVICE={service}"),
+                "--build-arg",
+                &format!("VERSION={version}"),
+                "--tag",
+                &image,
+                &context.display().to_string(),
+            ],
+            None,
+        );
+        docker(
+            &[
+                "login",
+                "--username",
+                &self.registry_user,
+                "--password-stdin",
+                &self.registry,
+            ],
+            Some(&self.registry_password),
+        );
+        docker(&["push", "--quiet", &image], None);
+        image
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_testapp_context_has_a_dockerfile() {
+        let dockerfile = std::fs::read_to_string(testapp_context().join("Dockerfile")).unwrap();
+        assert!(dockerfile.contains("LABEL service=$SERVICE"));
+        assert!(dockerfile.contains("FROM testbed/busybox"));
+    }
+}
