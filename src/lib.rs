@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod desired;
 pub mod details;

@@ -1,0 +1,55 @@
+//! `gantry config`: the resolved configuration as YAML, or JSON with `--json`.
+//!
+//! Secrets are never read here; secret references appear by name. A literal registry password
+//! written into deploy.yml is shown as `[REDACTED]`.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use miette::IntoDiagnostic;
+
+use super::GlobalArgs;
+use crate::config::Config;
+use crate::secret::REDACTED;
+
+/// `gantry config` flags.
+#[derive(Clone, Debug, Args)]
+pub struct ConfigArgs {
+    /// Print JSON instead of YAML.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads and prints the configuration.
+pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::Report> {
+    let loaded = global.load()?;
+    let value = to_value(&loaded.config).into_diagnostic()?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&value).into_diagnostic()?
+    } else {
+        serde_saphyr::to_string(&value).into_diagnostic()?
+    };
+    println!("{}", text.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration as a JSON value, with literal registry passwords redacted.
+pub fn to_value(config: &Config) -> Result<serde_json::Value, serde_json::Error> {
+    let mut value = serde_json::to_value(config)?;
+    redact_password(value.get_mut("registry"));
+    if let Some(accessories) = value.get_mut("accessories").and_then(|a| a.as_array_mut()) {
+        for accessory in accessories {
+            redact_password(accessory.get_mut("registry"));
+        }
+    }
+    Ok(value)
+}
+
+fn redact_password(registry: Option<&mut serde_json::Value>) {
+    let literal = registry
+        .and_then(|registry| registry.get_mut("password"))
+        .and_then(|password| password.get_mut("value"));
+    if let Some(literal) = literal {
+        *literal = serde_json::Value::String(REDACTED.to_string());
+    }
+}

@@ -1,0 +1,20 @@
+//! `gantry version`: gantry's version and the Kamal configuration level it reads.
+
+use std::process::ExitCode;
+
+use crate::config::KAMAL_COMPATIBILITY;
+
+/// Prints `gantry <version> (Kamal <level> configuration)`.
+pub fn run() -> Result<ExitCode, miette::Report> {
+    println!("{}", line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The version line.
+pub fn line() -> String {
+    format!(
+        "gantry {} (reads Kamal {} configuration)",
+        env!("CARGO_PKG_VERSION"),
+        KAMAL_COMPATIBILITY
+    )
+}

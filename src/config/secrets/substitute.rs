@@ -1,0 +1,97 @@
+//! Substitution in a secrets value: `\$`, `${VAR}`, `$VAR` and `$(command)`, left to right.
+//!
+//! Variables read keys defined earlier (this file and earlier files), then the environment.
+//! Commands are run by the caller's `run` (which decides whether commands are allowed); their
+//! output, like variable values, is not expanded again.
+
+use std::collections::BTreeMap;
+
+use crate::secret::Secret;
+
+/// Applies `$(command)`, `${VAR}`, `$VAR` and `\$` to a value, left to right; command output
+/// and variable values are not expanded again.
+pub(crate) fn expand<E>(
+    raw: &str,
+    known: &BTreeMap<String, Secret>,
+    env: &dyn Fn(&str) -> Option<String>,
+    run: &mut dyn FnMut(&str) -> Result<String, E>,
+) -> Result<String, E> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut index = 0;
+    let lookup = |name: &str| -> String {
+        known
+            .get(name)
+            .map(|secret| secret.expose().to_string())
+            .or_else(|| env(name))
+            .unwrap_or_default()
+    };
+    while index < chars.len() {
+        let c = chars[index];
+        if c == '\\' && chars.get(index + 1) == Some(&'$') {
+            out.push('$');
+            index += 2;
+            continue;
+        }
+        if c != '$' {
+            out.push(c);
+            index += 1;
+            continue;
+        }
+        match chars.get(index + 1) {
+            Some('(') => {
+                let mut depth = 1;
+                let mut end = index + 2;
+                while end < chars.len() && depth > 0 {
+                    match chars[end] {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    end += 1;
+                }
+                if depth > 0 {
+                    out.extend(&chars[index..]);
+                    break;
+                }
+                let script: String = chars[index + 2..end - 1].iter().collect();
+                let script = expand(&script, known, env, &mut |_| Ok::<String, E>(String::new()))?;
+                out.push_str(&run(&script)?);
+                index = end;
+            }
+            Some('{') => {
+                let close = chars[index + 2..].iter().position(|c| *c == '}');
+                let name: Option<String> =
+                    close.map(|close| chars[index + 2..index + 2 + close].iter().collect());
+                match (close, name) {
+                    (Some(close), Some(name)) if is_name(&name) => {
+                        out.push_str(&lookup(&name));
+                        index += close + 3;
+                    }
+                    _ => {
+                        out.push('$');
+                        index += 1;
+                    }
+                }
+            }
+            _ => {
+                let name: String = chars[index + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .collect();
+                if name.is_empty() {
+                    out.push('$');
+                    index += 1;
+                } else {
+                    out.push_str(&lookup(&name));
+                    index += 1 + name.chars().count();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

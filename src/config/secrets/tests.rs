@@ -1,0 +1,181 @@
+use std::collections::BTreeMap;
+
+use super::substitute::expand;
+use super::*;
+use crate::config::{LoadOptions, load_with_env};
+
+fn expand_plain(raw: &str, known: &[(&str, &str)]) -> String {
+    let known: BTreeMap<String, Secret> = known
+        .iter()
+        .map(|(key, value)| (key.to_string(), Secret::new(*value)))
+        .collect();
+    let env = |name: &str| (name == "FROM_ENV").then(|| "env-value".to_string());
+    expand(raw, &known, &env, &mut |script| {
+        Ok::<_, ()>(format!("<{script}>"))
+    })
+    .expect("expands")
+}
+
+#[test]
+fn variables_read_earlier_keys_then_the_environment() {
+    assert_eq!(
+        expand_plain("${A}-$A-$FROM_ENV-$NOPE.", &[("A", "a")]),
+        "a-a-env-value-."
+    );
+    assert_eq!(
+        expand_plain("\\$A costs $5 and ${unclosed", &[("A", "a")]),
+        "$A costs  and ${unclosed"
+    );
+}
+
+#[test]
+fn commands_see_variables_but_their_output_is_not_expanded() {
+    assert_eq!(
+        expand_plain("x$(op read $A)y", &[("A", "vault/item")]),
+        "x<op read vault/item>y"
+    );
+    assert_eq!(expand_plain("$(echo (nested))", &[]), "<echo (nested)>");
+}
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn deploy_yml(dir: &tempfile::TempDir, extra: &str) -> String {
+    format!(
+        "service: app\nimage: user/app\nregistry:\n  username: user\n  password: [REGISTRY_PASSWORD]\n\
+         builder:\n  arch: amd64\nservers:\n  - 10.0.0.1\nsecrets_path: {}/.kamal/secrets\n{extra}",
+        dir.path().display()
+    )
+}
+
+fn load_in(dir: &tempfile::TempDir, destination: Option<&str>) -> Loaded {
+    let options = LoadOptions {
+        config_file: dir.path().join("config/deploy.yml"),
+        destination: destination.map(str::to_string),
+    };
+    load_with_env(&options, &|_| None).expect("config loads")
+}
+
+#[test]
+fn common_file_then_main_file_later_wins() {
+    let dir = project(&[
+        (
+            ".kamal/secrets-common",
+            "REGISTRY_PASSWORD=common\nDB_PASSWORD=common-db\n",
+        ),
+        (".kamal/secrets", "DB_PASSWORD=main-db\n"),
+        (".kamal/secrets.staging", "DB_PASSWORD=staging-db\n"),
+    ]);
+    let yml = deploy_yml(&dir, "env:\n  secret: [DB_PASSWORD, ALIAS:DB_PASSWORD]\n");
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(dir.path().join("config/deploy.yml"), yml).expect("write");
+    let loaded = load_in(&dir, None);
+    let secrets = load_secrets(&loaded, &SecretsOptions::default()).expect("secrets load");
+    assert_eq!(
+        secrets.get("DB_PASSWORD").map(Secret::expose),
+        Some("main-db")
+    );
+    assert_eq!(
+        secrets.get("REGISTRY_PASSWORD").map(Secret::expose),
+        Some("common")
+    );
+    let env = secrets
+        .env_values(&loaded.config.roles[0].env)
+        .expect("env");
+    assert_eq!(env.get("ALIAS").map(Secret::expose), Some("main-db"));
+    let auth = secrets
+        .registry_auth(&loaded.config.registry)
+        .expect("auth")
+        .expect("some");
+    assert_eq!(auth.0, "user");
+    assert_eq!(auth.1.expose(), "common");
+
+    std::fs::write(
+        dir.path().join("config/deploy.staging.yml"),
+        "env:\n  clear: {A: 1}\n",
+    )
+    .expect("write");
+    let loaded = load_in(&dir, Some("staging"));
+    let secrets = load_secrets(&loaded, &SecretsOptions::default()).expect("secrets load");
+    assert_eq!(
+        secrets.get("DB_PASSWORD").map(Secret::expose),
+        Some("staging-db")
+    );
+}
+
+#[test]
+fn a_missing_secret_points_at_the_yaml_line_that_names_it() {
+    let dir = project(&[]);
+    let yml = deploy_yml(&dir, "env:\n  secret:\n    - DB_PASSWORD\n");
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(dir.path().join("config/deploy.yml"), &yml).expect("write");
+    let loaded = load_in(&dir, None);
+    let error = load_secrets(&loaded, &SecretsOptions::default()).expect_err("missing");
+    let messages: Vec<String> = error.errors.iter().map(|e| e.message.clone()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "secret REGISTRY_PASSWORD is not set",
+            "secret DB_PASSWORD is not set"
+        ]
+    );
+    let location = error.errors[1].location.clone().expect("location");
+    assert!(location.ends_with("config/deploy.yml:13:7"), "{location}");
+}
+
+#[test]
+fn commands_run_unless_disabled_and_failures_hide_output() {
+    let dir = project(&[(".kamal/secrets", "REGISTRY_PASSWORD=$(echo from-cmd)\n")]);
+    let yml = deploy_yml(&dir, "");
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(dir.path().join("config/deploy.yml"), &yml).expect("write");
+    let loaded = load_in(&dir, None);
+    let secrets = load_secrets(
+        &loaded,
+        &SecretsOptions {
+            allow_commands: true,
+        },
+    )
+    .expect("runs");
+    assert_eq!(
+        secrets.get("REGISTRY_PASSWORD").map(Secret::expose),
+        Some("from-cmd")
+    );
+    assert!(!format!("{secrets:?}").contains("from-cmd"));
+
+    let error = load_secrets(
+        &loaded,
+        &SecretsOptions {
+            allow_commands: false,
+        },
+    )
+    .expect_err("refused");
+    assert_eq!(error.errors[0].code, Code::SecretCommandsDisabled);
+    assert!(
+        error.errors[0]
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("--no-secret-commands")
+    );
+
+    std::fs::write(
+        dir.path().join(".kamal/secrets"),
+        "REGISTRY_PASSWORD=$(echo leaked-value; exit 4)\n",
+    )
+    .expect("write");
+    let error = load_secrets(&loaded, &SecretsOptions::default()).expect_err("fails");
+    let rendered = format!("{:?} {}", error, error.errors[0].message);
+    assert!(
+        rendered.contains("REGISTRY_PASSWORD") && rendered.contains("status 4"),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("leaked-value"));
+}

@@ -1,0 +1,148 @@
+//! The `config`, `init` and `version` commands as a user runs them.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn gantry() -> Command {
+    let mut command = Command::cargo_bin("gantry").expect("binary");
+    command.env("NO_COLOR", "1").env_remove("GANTRY_LOG");
+    command
+}
+
+#[test]
+fn help_lists_only_working_commands_and_the_global_flags() {
+    let output = gantry().arg("--help").output().expect("runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "config",
+        "init",
+        "version",
+        "--config-file",
+        "--destination",
+        "--verbose",
+        "--quiet",
+        "--no-secret-commands",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+    for absent in ["plan", "apply", "drift"] {
+        assert!(
+            !help.contains(&format!("  {absent} ")),
+            "{absent} listed:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn version_names_the_kamal_level() {
+    gantry()
+        .arg("version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("gantry ").and(predicate::str::contains("Kamal 2.12")));
+}
+
+#[test]
+fn config_prints_yaml_by_default_and_json_on_request() {
+    gantry()
+        .current_dir("examples/minimal")
+        .arg("config")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("service: my-app"));
+    let output = gantry()
+        .args([
+            "config",
+            "--json",
+            "-c",
+            "examples/minimal/config/deploy.yml",
+        ])
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["roles"][0]["hosts"][0]["host"], "192.168.0.10");
+    assert_eq!(
+        json["registry"]["password"]["secret"],
+        "KAMAL_REGISTRY_PASSWORD"
+    );
+}
+
+#[test]
+fn config_never_prints_secret_values() {
+    let output = gantry()
+        .current_dir("examples/multi-role")
+        .args(["config", "--json", "-d", "production"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for value in ["ghp_example_not_real", "production-password", "MIIBexample"] {
+        assert!(!text.contains(value), "{value} leaked");
+    }
+    assert!(text.contains("SHOP_CERTIFICATE_PEM"));
+}
+
+#[test]
+fn a_broken_config_exits_1_with_the_diagnostics() {
+    gantry()
+        .args([
+            "config",
+            "-c",
+            "tests/fixtures/config/invalid/unknown-key.yml",
+        ])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("gantry::config::unknown_key")
+                .and(predicate::str::contains("did you mean `servers`?")),
+        );
+    gantry()
+        .args(["config", "-c", "does/not/exist.yml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "configuration file not found: does/not/exist.yml",
+        ));
+}
+
+#[test]
+fn quiet_hides_warnings() {
+    gantry()
+        .current_dir("examples/article")
+        .args(["-q", "config"])
+        .assert()
+        .success()
+        .stderr(predicate::str::is_empty());
+    gantry()
+        .current_dir("examples/article")
+        .arg("config")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kamal1_healthcheck"));
+}
+
+#[test]
+fn init_writes_the_starter_files_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    gantry()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created config/deploy.yml"));
+    let gitignore = std::fs::read_to_string(dir.path().join(".gitignore")).expect("gitignore");
+    assert_eq!(gitignore, ".kamal/secrets*\n");
+    gantry()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "config/deploy.yml and .kamal/secrets already exist",
+        ));
+    gantry()
+        .current_dir(dir.path())
+        .arg("config")
+        .assert()
+        .success();
+}
