@@ -5,8 +5,14 @@
 //! [`run`] dispatches and returns the exit code; `main` only renders errors. Adding a command
 //! means one enum variant and one handler file. Only commands that work are listed.
 
+mod apply;
 mod config;
+mod details;
+mod drift;
 mod init;
+mod lock;
+mod plan;
+mod session;
 mod version;
 
 use std::path::PathBuf;
@@ -18,8 +24,17 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
 
 /// gantry: plan and apply Kamal 2 deployments.
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, about, propagate_version = true)]
+#[command(
+    name = "gantry",
+    version,
+    about,
+    // `-h` is `--hosts`, as in Kamal; help is `--help`.
+    disable_help_flag = true
+)]
 pub struct Cli {
+    /// Print help.
+    #[arg(long, action = ArgAction::Help, global = true)]
+    help: Option<bool>,
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -49,6 +64,16 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show what `apply` would change on every host (nothing changes).
+    Plan(plan::PlanArgs),
+    /// Converge every host to deploy.yml, or run a saved plan.
+    Apply(apply::ApplyArgs),
+    /// Report hosts that no longer match deploy.yml (for cron: exit 2 on drift).
+    Drift(drift::DriftArgs),
+    /// Show what runs where: containers, versions, routes, the proxy.
+    Details(details::DetailsArgs),
+    /// Show, take or release the deploy lock.
+    Lock(lock::LockArgs),
     /// Show the resolved configuration (secrets appear by name only).
     Config(config::ConfigArgs),
     /// Create a starter config/deploy.yml and .kamal/secrets.
@@ -101,6 +126,11 @@ pub fn parse() -> Cli {
 pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
     init_logging(&cli.global);
     match &cli.command {
+        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Apply(args) => apply::run(&cli.global, args, "apply"),
+        Command::Drift(args) => drift::run(&cli.global, args),
+        Command::Details(args) => details::run(&cli.global, args),
+        Command::Lock(args) => lock::run(&cli.global, args),
         Command::Config(args) => config::run(&cli.global, args),
         Command::Init(args) => init::run(&cli.global, args),
         Command::Version => version::run(),
@@ -130,6 +160,13 @@ fn init_logging(global: &GlobalArgs) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own checks (unique names, valid defaults) for every subcommand.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn global_flags_reach_the_load_and_secrets_options() {

@@ -116,7 +116,8 @@ impl SavedPlan {
 }
 
 /// Per host, SHA-256 over its observed state, with what changes by itself left out (health
-/// checks that flip between probes), so an untouched host fingerprints the same twice.
+/// checks that flip between probes, the deploy lock and journal), so an untouched host
+/// fingerprints the same twice.
 pub fn host_fingerprints(observed: &Observed) -> std::collections::BTreeMap<String, String> {
     observed
         .hosts
@@ -129,6 +130,10 @@ fn host_fingerprint(host: &ObservedHost) -> String {
     let mut stable = host.clone();
     {
         if let ObservedHost::Reachable(state) = &mut stable {
+            // The lock and journal are the runs' bookkeeping, not what a plan changes: `apply`
+            // holds the lock when it looks again.
+            state.lock = None;
+            state.journal = None;
             for container in state
                 .app_containers
                 .iter_mut()

@@ -115,14 +115,26 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         device_requests: options.gpus.as_deref().map(gpu_request),
         ..HostConfig::default()
     };
-    let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(
-            network.clone(),
-            EndpointSettings {
-                aliases: non_empty(options.network_aliases.clone()),
-                ..EndpointSettings::default()
-            },
-        )])),
+    let networking_config = spec.network.as_ref().map(|network| {
+        let mut aliases = options.network_aliases.clone();
+        // The docker CLI makes a container's hostname an alias on user-defined networks (Kamal's
+        // containers have it); gantry's containers resolve the same way.
+        if let Some(hostname) = &spec.hostname
+            && !matches!(network.as_str(), "bridge" | "host" | "none" | "default")
+            && !network.starts_with("container:")
+            && !aliases.contains(hostname)
+        {
+            aliases.push(hostname.clone());
+        }
+        NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                EndpointSettings {
+                    aliases: non_empty(aliases),
+                    ..EndpointSettings::default()
+                },
+            )])),
+        }
     });
     ContainerCreateBody {
         hostname: spec.hostname.clone(),

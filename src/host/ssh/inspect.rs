@@ -45,7 +45,8 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         .collect();
     let networks: Vec<String> = endpoints.keys().cloned().collect();
     let security_opt = user_security_opt(&host);
-    let network_aliases = user_aliases(&id, endpoints.into_values().map(|e| e.aliases));
+    let hostname = config.hostname.clone().unwrap_or_default();
+    let network_aliases = user_aliases(&id, &hostname, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
         .port_bindings
         .unwrap_or_default()
@@ -213,12 +214,17 @@ fn user_security_opt(host: &HostConfig) -> Vec<String> {
 }
 
 /// The aliases the user gave, in their order: Docker adds the container's short id to the
-/// aliases on user-defined networks (API < 1.45 reports it there), and that is not the user's.
-fn user_aliases(id: &str, per_network: impl Iterator<Item = Option<Vec<String>>>) -> Vec<String> {
+/// aliases on user-defined networks (API < 1.45 reports it there), and the docker CLI adds the
+/// container's hostname; neither is the user's.
+fn user_aliases(
+    id: &str,
+    hostname: &str,
+    per_network: impl Iterator<Item = Option<Vec<String>>>,
+) -> Vec<String> {
     let short_id = id.get(..12).unwrap_or(id);
     let mut aliases: Vec<String> = Vec::new();
     for alias in per_network.flatten().flatten() {
-        if alias != short_id && !aliases.contains(&alias) {
+        if alias != short_id && alias != hostname && !aliases.contains(&alias) {
             aliases.push(alias);
         }
     }

@@ -48,7 +48,7 @@ use crate::host::{
     HostError, ImageDetails, ImageSummary, RegistryAuth,
 };
 
-pub use settings::{SshSettings, Target, resolve, resolve_jump, split_host};
+pub use settings::{SshSettings, Target, home_dir, resolve, resolve_jump, split_host};
 pub use transport::Route as DockerRoute;
 
 use connect::{ClientHandler, Connection, KeepAlive};

@@ -1,0 +1,351 @@
+//! `gantry apply [FILE]`: converge every host, under Kamal's deploy lock.
+//!
+//! Order: connect; take the lock on the primary host; observe and plan (under the lock, so
+//! nobody changes the hosts between plan and apply); show the plan; ask on a terminal (`-y`
+//! skips); journal, execute, audit; release the lock, also after errors and Ctrl-C. With a saved
+//! plan FILE, the plan is made again from the file's inputs and must match it exactly.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use miette::{IntoDiagnostic, miette};
+use tokio_util::sync::CancellationToken;
+
+use super::GlobalArgs;
+use super::session::{
+    PlanFlags, Prepared, TargetArgs, color_stdout, connect, read_local_file, runtime,
+};
+use crate::apply::{ExecOptions, Hosts, Reporter};
+use crate::host::Host;
+use crate::lock::{self, LockRequest};
+use crate::naming::ServiceNames;
+use crate::pipeline::{self, Connections};
+use crate::plan::render::{RenderOptions, render};
+use crate::plan::saved::SavedPlan;
+use crate::report::{JsonReporter, LineReporter, render_outcome};
+use crate::run::{Records, RunIdentity, new_run_id, now_rfc3339, record_and_execute};
+
+/// `gantry apply` flags.
+#[derive(Clone, Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `gantry plan -o FILE`: apply exactly it, or refuse if stale.
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long = "yes", alias = "auto-approve")]
+    pub yes: bool,
+    /// Stop everything at the first failure (roll back what is in flight).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Wait for a deploy lock held by another automatic deploy (up to --lock-wait-timeout).
+    #[arg(long)]
+    pub lock_wait: bool,
+    /// Seconds to wait for the lock.
+    #[arg(long, default_value_t = 900)]
+    pub lock_wait_timeout: u64,
+    /// Seconds between lock checks.
+    #[arg(long, default_value_t = 15)]
+    pub lock_wait_interval: u64,
+    /// Print progress and the outcome as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The command that runs the plan (also used by `deploy` and `rollback`).
+pub fn run(
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    command: &str,
+) -> Result<ExitCode, miette::Report> {
+    let mut args = args.clone();
+    let saved = match &args.plan_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).into_diagnostic()?;
+            let saved =
+                SavedPlan::parse(&text).map_err(|error| miette!("{}: {error}", path.display()))?;
+            args.target.version = Some(saved.inputs.version.clone());
+            args.target.hosts = saved.inputs.hosts.clone();
+            args.target.roles = saved.inputs.roles.clone();
+            args.flags.reboot_proxy = saved.inputs.reboot_proxy;
+            args.flags.recreate_accessories = saved.inputs.recreate_accessories;
+            args.flags.atomic = saved.inputs.atomic;
+            Some(saved)
+        }
+        None => None,
+    };
+    let prepared = Prepared::load(global, &args.target)?;
+    let read = |path: &str| read_local_file(path);
+    let request = prepared.request(&args.flags, &read);
+    let desired = pipeline::desired(&request).map_err(|error| {
+        miette!(
+            help = "fix the configuration or the secrets it names",
+            "{error}"
+        )
+    })?;
+    let names = ServiceNames::for_config(&prepared.loaded.config);
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let connections = connect(&prepared, &desired).await;
+        let lock_host = lock_host(&prepared, &desired, &connections)?;
+        let identity = RunIdentity {
+            run_id: new_run_id(),
+            performer: performer(),
+            command: command.to_string(),
+            version: prepared.version.clone(),
+        };
+        take_lock(&lock_host, &names, &identity, &args).await?;
+        let cancel = CancellationToken::new();
+        let result = apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await;
+        // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
+        if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
+            eprintln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
+        }
+        result
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_under_lock(
+    prepared: &Prepared,
+    request: &pipeline::PlanRequest<'_>,
+    desired: crate::desired::Desired,
+    connections: &Connections,
+    identity: &RunIdentity,
+    args: &ApplyArgs,
+    saved: Option<&SavedPlan>,
+    cancel: CancellationToken,
+) -> Result<ExitCode, miette::Report> {
+    let mut planned =
+        pipeline::observe_and_plan(request, desired, connections, args.target.parallelism).await;
+    // The lock this run holds is no news to its user.
+    for host in &mut planned.plan.changes.hosts {
+        host.notes.retain(|note| {
+            !matches!(note, crate::diff::Note::Locked(info) if lock::run_of(info) == Some(identity.run_id.as_str()))
+        });
+    }
+    if let Some(saved) = saved {
+        saved.check_observed(&planned.observed).map_err(|error| {
+            miette!(
+                help = "run `gantry plan -o FILE` again and review the new plan",
+                "{error}"
+            )
+        })?;
+        saved.check_plan(&planned.plan).map_err(|error| {
+            miette!(
+                help = "run `gantry plan -o FILE` again and review the new plan",
+                "{error}"
+            )
+        })?;
+    }
+    let plan = &planned.plan;
+    let color = color_stdout();
+    if !args.json {
+        print!(
+            "{}",
+            render(plan, RenderOptions { color }, &prepared.redactor)
+        );
+    }
+    if plan.is_empty() {
+        return Ok(if plan.changes.unreachable().next().is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if saved.is_none() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
+        println!("Apply cancelled; nothing changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let hosts: Hosts = connections
+        .iter()
+        .filter_map(|(name, result)| {
+            result
+                .as_ref()
+                .ok()
+                .map(|host| (name.clone(), host.clone()))
+        })
+        .collect();
+    let reporter: Box<dyn Reporter> = if args.json {
+        Box::new(JsonReporter::new(
+            Box::new(std::io::stdout()),
+            prepared.redactor.clone(),
+        ))
+    } else {
+        let live = std::io::stderr().is_terminal();
+        Box::new(LineReporter::new(
+            Box::new(std::io::stderr()),
+            prepared.redactor.clone(),
+            color,
+            live,
+            plan.len(),
+        ))
+    };
+    watch_signals(cancel.clone());
+    let options = ExecOptions {
+        parallelism: args.target.parallelism,
+        fail_fast: args.fail_fast,
+        run_id: identity.run_id.clone(),
+    };
+    let names = ServiceNames::for_config(&prepared.loaded.config);
+    let records = Records {
+        names: &names,
+        identity,
+        redactor: &prepared.redactor,
+    };
+    let outcome =
+        record_and_execute(plan, &hosts, &records, &options, reporter.as_ref(), cancel).await;
+    if args.json {
+        let summary = serde_json::json!({"event": "finished", "succeeded": outcome.succeeded(), "hosts": outcome.hosts, "took_ms": outcome.took.as_millis() as u64});
+        println!("{}", prepared.redactor.redact(&summary.to_string()));
+    } else {
+        print!(
+            "{}",
+            render_outcome(plan, &outcome, color, &prepared.redactor)
+        );
+    }
+    Ok(
+        if outcome.succeeded() && plan.changes.unreachable().next().is_none() {
+            ExitCode::SUCCESS
+        } else if outcome.cancelled.as_deref() == Some("interrupted") {
+            ExitCode::from(130)
+        } else {
+            ExitCode::from(1)
+        },
+    )
+}
+
+/// The first selected host of the primary role holds the lock, as in Kamal.
+fn lock_host(
+    prepared: &Prepared,
+    desired: &crate::desired::Desired,
+    connections: &Connections,
+) -> Result<Arc<dyn Host>, miette::Report> {
+    let config = &prepared.loaded.config;
+    let primary = config
+        .role(&config.primary_role)
+        .and_then(|role| {
+            role.hosts
+                .iter()
+                .map(|h| &h.host)
+                .find(|host| prepared.selection.includes_host(host))
+        })
+        .cloned()
+        .or_else(|| desired.hosts.first().map(|host| host.name.clone()))
+        .ok_or_else(|| miette!("no host selected"))?;
+    match connections.get(&primary) {
+        Some(Ok(host)) => Ok(host.clone()),
+        Some(Err(reason)) => Err(miette!(
+            help = "the deploy lock lives on the primary host; bring it back, or select other hosts with --hosts",
+            "cannot take the deploy lock: {primary} is unreachable: {reason}"
+        )),
+        None => Err(miette!(
+            "cannot take the deploy lock: {primary} is not connected"
+        )),
+    }
+}
+
+async fn take_lock(
+    host: &Arc<dyn Host>,
+    names: &ServiceNames,
+    identity: &RunIdentity,
+    args: &ApplyArgs,
+) -> Result<(), miette::Report> {
+    let message = lock::automatic_message(&identity.run_id);
+    let holder = holder();
+    let now = now_rfc3339();
+    let request = LockRequest {
+        holder: &holder,
+        now: &now,
+        version: &identity.version,
+        message: &message,
+    };
+    let result = if args.lock_wait {
+        lock::acquire_waiting(
+            host.as_ref(),
+            names,
+            &request,
+            Duration::from_secs(args.lock_wait_timeout),
+            Duration::from_secs(args.lock_wait_interval),
+        )
+        .await
+    } else {
+        lock::acquire(host.as_ref(), names, &request).await
+    };
+    result.map_err(|error| {
+        miette!(
+            help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
+            "{error}"
+        )
+    })
+}
+
+fn confirm() -> Result<bool, miette::Report> {
+    print!("\nApply these changes? Only 'yes' is accepted: ");
+    std::io::stdout().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
+    Ok(answer.trim() == "yes")
+}
+
+/// First Ctrl-C or SIGTERM: stop scheduling and roll back what is half done. Second: exit now.
+fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match terminate.as_mut() {
+                Some(stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!(
+            "\nInterrupted: finishing the actions in flight, then rolling back hosts caught half-way (Ctrl-C again to quit at once)."
+        );
+        cancel.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!(
+            "Quitting without waiting; the deploy lock and half-done hosts may remain: rerun `gantry apply`."
+        );
+        std::process::exit(130);
+    });
+}
+
+fn git_config(key: &str) -> Option<String> {
+    std::process::Command::new("git")
+        .args(["config", key])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// Kamal's audit performer: git email, else the login name.
+pub fn performer() -> String {
+    git_config("user.email").unwrap_or_else(whoami)
+}
+
+/// Kamal's lock holder: git user name, else the login name.
+pub fn holder() -> String {
+    git_config("user.name").unwrap_or_else(whoami)
+}

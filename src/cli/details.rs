@@ -1,0 +1,48 @@
+//! `gantry details`: what runs where, from the same observation `plan` makes.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use miette::miette;
+
+use super::GlobalArgs;
+use super::session::{PlanFlags, Prepared, TargetArgs, connect, read_local_file, runtime};
+use crate::naming::ServiceNames;
+use crate::{details, observe, pipeline};
+
+/// `gantry details` flags.
+#[derive(Clone, Debug, Args)]
+pub struct DetailsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Observes and prints.
+pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::Report> {
+    let prepared = Prepared::load(global, &args.target)?;
+    let read = |path: &str| read_local_file(path);
+    let request = prepared.request(&PlanFlags::default(), &read);
+    let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
+    let observed = runtime()?.block_on(async {
+        let connections = connect(&prepared, &desired).await;
+        observe::observe_all(&desired, &connections, args.target.parallelism).await
+    });
+    let names = ServiceNames::for_config(&prepared.loaded.config);
+    let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+    let text = if args.json {
+        serde_json::to_string_pretty(&details::to_json(&observed, &names, &hosts))
+            .unwrap_or_default()
+    } else {
+        details::render(&observed, &names, &hosts)
+    };
+    println!("{}", prepared.redactor.redact(text.trim_end()));
+    let unreachable = observed.hosts.values().any(|host| host.state().is_none());
+    Ok(if unreachable {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

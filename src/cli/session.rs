@@ -1,0 +1,153 @@
+//! What every command that talks to hosts does first: load the configuration and secrets,
+//! pick the version, build the desired state (every configuration problem surfaces here,
+//! before any connection), then connect to the hosts in parallel.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use miette::{IntoDiagnostic, miette};
+
+use super::GlobalArgs;
+use crate::config::{Loaded, Secrets};
+use crate::desired::{Desired, Selection};
+use crate::diff::DiffOptions;
+use crate::host::Host;
+use crate::host::ssh::{SshSettings, connect_all};
+use crate::pipeline::{Connections, PlanRequest};
+use crate::secret::Redactor;
+
+/// Which hosts, roles and version a command works on, as Kamal's global flags.
+#[derive(Clone, Debug, Default, Args)]
+pub struct TargetArgs {
+    /// The version to deploy (default: $VERSION, else git HEAD).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Only these hosts (comma-separated, `*` wildcards).
+    #[arg(short = 'h', long = "hosts", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Only these roles (comma-separated, `*` wildcards).
+    #[arg(short = 'r', long = "roles", value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Actions at once over all hosts.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// Flags that change what the plan does.
+#[derive(Clone, Debug, Default, Args)]
+pub struct PlanFlags {
+    /// Replace a kamal-proxy container whose image or options changed (interrupts traffic).
+    #[arg(long)]
+    pub reboot_proxy: bool,
+    /// Replace accessories whose configuration changed (their data is kept).
+    #[arg(long)]
+    pub recreate_accessories: bool,
+    /// Roll back every host when any host fails.
+    #[arg(long)]
+    pub atomic: bool,
+}
+
+/// Configuration, secrets and version, loaded and checked.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub secrets: Secrets,
+    pub redactor: Redactor,
+    pub version: String,
+    pub selection: Selection,
+}
+
+impl Prepared {
+    /// Loads everything a plan needs, before any connection.
+    pub fn load(global: &GlobalArgs, target: &TargetArgs) -> Result<Prepared, miette::Report> {
+        let loaded = global.load()?;
+        let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
+        let redactor = secrets.redactor();
+        let project_dir = std::env::current_dir().into_diagnostic()?;
+        let version = crate::version::resolve(
+            target.version.as_deref(),
+            std::env::var("VERSION").ok().as_deref(),
+            &project_dir,
+            loaded.config.builder.context.is_some(),
+        )
+        .map_err(|error| miette!("{error}"))?;
+        Ok(Prepared {
+            loaded,
+            secrets,
+            redactor,
+            version,
+            selection: Selection {
+                hosts: target.hosts.clone(),
+                roles: target.roles.clone(),
+            },
+        })
+    }
+
+    /// The plan request for this run.
+    pub fn request<'a>(
+        &'a self,
+        flags: &PlanFlags,
+        read_local_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+    ) -> PlanRequest<'a> {
+        PlanRequest {
+            config: &self.loaded.config,
+            secrets: &self.secrets,
+            version: &self.version,
+            selection: &self.selection,
+            diff: DiffOptions {
+                reboot_proxy: flags.reboot_proxy,
+                recreate_accessories: flags.recreate_accessories,
+            },
+            atomic: flags.atomic,
+            read_local_file,
+        }
+    }
+
+    /// SSH settings from deploy.yml, with `ssh.key_data` resolved.
+    pub fn ssh_settings(&self) -> SshSettings {
+        let config = &self.loaded.config;
+        let key_data = config
+            .ssh
+            .key_data
+            .iter()
+            .filter_map(|name| self.secrets.get(name).cloned())
+            .collect();
+        SshSettings::from_config(&config.ssh, &config.gantry, key_data)
+    }
+}
+
+/// Files named by accessories' `files:`, read relative to the current directory.
+pub fn read_local_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(PathBuf::from(path)).map_err(|error| error.to_string())
+}
+
+/// Connects to every host of `desired`, in parallel.
+pub async fn connect(prepared: &Prepared, desired: &Desired) -> Connections {
+    let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+    let settings = prepared.ssh_settings();
+    let max = prepared.loaded.config.sshkit.max_concurrent_starts as usize;
+    connect_all(&hosts, &settings, max)
+        .await
+        .into_iter()
+        .map(|(name, result)| {
+            let result = result
+                .map(|host| host as Arc<dyn Host>)
+                .map_err(|error| prepared.redactor.redact(&error.to_string()));
+            (name, result)
+        })
+        .collect::<BTreeMap<_, _>>()
+}
+
+/// Whether stdout is a terminal that wants colour (`NO_COLOR` turns it off).
+pub fn color_stdout() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, miette::Report> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+}
