@@ -33,7 +33,7 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
     let (h1, h2, h3) = (hosts[0].clone(), hosts[1].clone(), hosts[2].clone());
     let stamp = SystemTime::now()
@@ -95,7 +95,7 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
         &[
             &format!("+ route {SERVICE}-web (not in kamal-proxy)"),
             &format!("~ app web: {web} (exited, should be running)"),
-            &format!("-/+ app workers: {workers} replaces {workers} (configuration changed)"),
+            &format!("-/+ app workers: {workers} (configuration changed)"),
             "~ image: \"",
         ],
     );

@@ -219,20 +219,22 @@ impl FieldChange {
         }
     }
 
+    /// A secret whose value changed: both sides are `[REDACTED]`, never the values.
     pub(crate) fn changed_sensitive(field: &str) -> Self {
         FieldChange {
             field: field.to_string(),
-            before: None,
-            after: None,
+            before: Some(crate::secret::REDACTED.to_string()),
+            after: Some(crate::secret::REDACTED.to_string()),
             sensitive: true,
         }
     }
 
+    /// A secret that is new.
     pub(crate) fn added_sensitive(field: &str) -> Self {
         FieldChange {
             field: field.to_string(),
             before: None,
-            after: None,
+            after: Some(crate::secret::REDACTED.to_string()),
             sensitive: true,
         }
     }

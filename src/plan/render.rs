@@ -225,9 +225,9 @@ pub fn reason_text(reason: &Reason) -> String {
 /// One field difference; sensitive values are never shown.
 pub fn field_text(field: &FieldChange) -> String {
     match (&field.before, &field.after, field.sensitive) {
-        (_, _, true) if field.before.is_none() && field.after.is_none() => {
-            format!("~ {}: (sensitive value)", field.field)
-        }
+        (Some(_), Some(_), true) => format!("~ {}: (sensitive value changed)", field.field),
+        (None, Some(_), true) => format!("+ {}: (sensitive value)", field.field),
+        (Some(_), None, true) | (None, None, true) => format!("- {}", field.field),
         (Some(before), Some(after), _) => format!("~ {}: {before:?} → {after:?}", field.field),
         (None, Some(after), _) => format!("+ {}: {after:?}", field.field),
         (Some(before), None, _) => format!("- {}: {before:?}", field.field),
