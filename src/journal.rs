@@ -36,6 +36,10 @@ pub struct Journal {
     /// The actions planned for this host, as the plan described them.
     pub actions: Vec<String>,
     pub finished_at: Option<String>,
+    /// Rewritten while the run is alive: a `running` journal whose heartbeat stopped belongs to
+    /// a run that was killed, and its deploy lock is stale.
+    #[serde(default)]
+    pub heartbeat_at: Option<String>,
 }
 
 impl Journal {
@@ -48,6 +52,31 @@ impl Journal {
     pub fn unfinished(&self) -> bool {
         self.status == RunStatus::Running
     }
+
+    /// True when the run never wrote its end and has not been heard from for `silence` at
+    /// `now` (RFC 3339): it was killed.
+    pub fn abandoned(&self, now: &str, silence: std::time::Duration) -> bool {
+        if !self.unfinished() {
+            return false;
+        }
+        let last = self.heartbeat_at.as_deref().unwrap_or(&self.started_at);
+        match (seconds_since_epoch(last), seconds_since_epoch(now)) {
+            (Some(last), Some(now)) => now - last >= silence.as_secs() as i64,
+            _ => false,
+        }
+    }
+}
+
+/// How often a running run rewrites its heartbeat.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A run silent for this long is taken for dead.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|at| at.unix_timestamp())
 }
 
 /// Writes the journal to a host (0644: it holds no secrets).
@@ -79,12 +108,15 @@ mod tests {
             status: RunStatus::Running,
             actions: vec!["run app-web-v2".into()],
             finished_at: None,
+            heartbeat_at: Some("2026-11-26T10:00:30Z".into()),
         };
         write(&host, &names, &journal).await.unwrap();
         let (bytes, _) = host.file(".kamal/apps/app/gantry/journal.json").unwrap();
         let read = Journal::parse(&String::from_utf8(bytes).unwrap()).unwrap();
         assert_eq!(read, journal);
         assert!(read.unfinished());
+        assert!(!read.abandoned("2026-11-26T10:01:00Z", ABANDONED_AFTER));
+        assert!(read.abandoned("2026-11-26T10:01:31Z", ABANDONED_AFTER));
         assert_eq!(Journal::parse("not json"), None);
     }
 }

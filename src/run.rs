@@ -97,6 +97,7 @@ pub async fn record_and_execute(
             .map(|(_, node)| node.action.to_string())
             .collect(),
         finished_at,
+        heartbeat_at: Some(now_rfc3339()),
     };
     join_all(touched.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
@@ -107,7 +108,24 @@ pub async fn record_and_execute(
     }))
     .await;
 
-    let outcome = execute(plan, hosts, options, reporter, cancel).await;
+    // While the run lives its journals say so; a killed run stops beating.
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(journal::HEARTBEAT_INTERVAL).await;
+            join_all(touched.iter().filter_map(|host| {
+                let connection = hosts.get(*host)?;
+                let journal = journal_for(host, RunStatus::Running, None);
+                Some(async move {
+                    let _ = journal::write(connection.as_ref(), names, &journal).await;
+                })
+            }))
+            .await;
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = execute(plan, hosts, options, reporter, cancel) => outcome,
+        never = heartbeat => never,
+    };
 
     let finished_at = now_rfc3339();
     join_all(touched.iter().filter_map(|host| {

@@ -266,7 +266,7 @@ async fn take_lock(
         version: &identity.version,
         message: &message,
     };
-    let result = if args.lock_wait {
+    let mut result = if args.lock_wait {
         lock::acquire_waiting(
             host.as_ref(),
             names,
@@ -278,12 +278,40 @@ async fn take_lock(
     } else {
         lock::acquire(host.as_ref(), names, &request).await
     };
+    if let Err(lock::LockError::Held { holder, .. }) = &result
+        && let Some(run) = abandoned_run(host.as_ref(), names, holder).await
+    {
+        eprintln!(
+            "The deploy lock was left by gantry run {run}, which stopped without finishing \
+             (no sign of life for {}s); taking it over.",
+            crate::journal::ABANDONED_AFTER.as_secs()
+        );
+        lock::release(host.as_ref(), names)
+            .await
+            .map_err(|error| miette!("{error}"))?;
+        result = lock::acquire(host.as_ref(), names, &request).await;
+    }
     result.map_err(|error| {
         miette!(
             help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
             "{error}"
         )
     })
+}
+
+/// The run that holds the lock, when its journal shows it was killed: unfinished and silent.
+async fn abandoned_run(
+    host: &dyn Host,
+    names: &ServiceNames,
+    holder: &crate::observe::LockInfo,
+) -> Option<String> {
+    let run = lock::run_of(holder)?.to_string();
+    let path = names.journal();
+    let files = host.read_files(std::slice::from_ref(&path)).await.ok()?;
+    let text = files.get(&path)?.as_ref()?;
+    let journal = crate::journal::Journal::parse(&String::from_utf8_lossy(text))?;
+    (journal.run == run && journal.abandoned(&now_rfc3339(), crate::journal::ABANDONED_AFTER))
+        .then_some(run)
 }
 
 fn confirm() -> Result<bool, miette::Report> {
