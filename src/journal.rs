@@ -67,11 +67,14 @@ impl Journal {
     }
 }
 
-/// How often a running run rewrites its heartbeat.
-pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A run silent for this long is taken for dead.
+/// A run silent for this long is taken for dead (`GANTRY_STALE_LOCK_SECONDS` changes it).
 pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often a run rewrites its heartbeat, given when silence means death: six beats per
+/// period, so a slow host or two missed writes never make a live run look dead.
+pub fn heartbeat_interval(abandoned_after: std::time::Duration) -> std::time::Duration {
+    abandoned_after / 6
+}
 
 fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)

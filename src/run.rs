@@ -35,6 +35,8 @@ pub struct Records<'a> {
     pub identity: &'a RunIdentity,
     /// Scrubs secret values out of audit lines.
     pub redactor: &'a Redactor,
+    /// How often the journals are rewritten while the run lives.
+    pub heartbeat: std::time::Duration,
 }
 
 /// A run id: UTC time and random hex, sortable and unique.
@@ -81,6 +83,7 @@ pub async fn record_and_execute(
         names,
         identity,
         redactor,
+        heartbeat: beat,
     } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
     let started_at = now_rfc3339();
@@ -111,7 +114,7 @@ pub async fn record_and_execute(
     // While the run lives its journals say so; a killed run stops beating.
     let heartbeat = async {
         loop {
-            tokio::time::sleep(journal::HEARTBEAT_INTERVAL).await;
+            tokio::time::sleep(*beat).await;
             join_all(touched.iter().filter_map(|host| {
                 let connection = hosts.get(*host)?;
                 let journal = journal_for(host, RunStatus::Running, None);
@@ -232,6 +235,7 @@ mod tests {
             names: &names,
             identity: &identity,
             redactor: &redactor,
+            heartbeat: std::time::Duration::from_secs(10),
         };
         let outcome = record_and_execute(
             &planned.plan,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
 use super::session::{
-    PlanFlags, Prepared, TargetArgs, color_stdout, connect, read_local_file, runtime,
+    PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
 };
 use crate::apply::{ExecOptions, Hosts, Reporter};
 use crate::host::Host;
@@ -80,7 +80,7 @@ pub fn run(
         }
         None => None,
     };
-    let prepared = Prepared::load(global, &args.target)?;
+    let prepared = Prepared::load(global, &args.target, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&args.flags, &read);
     let desired = pipeline::desired(&request).map_err(|error| {
@@ -195,6 +195,7 @@ async fn apply_under_lock(
     };
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let records = Records {
+        heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
         names: &names,
         identity,
         redactor: &prepared.redactor,
@@ -284,7 +285,7 @@ async fn take_lock(
         eprintln!(
             "The deploy lock was left by gantry run {run}, which stopped without finishing \
              (no sign of life for {}s); taking it over.",
-            crate::journal::ABANDONED_AFTER.as_secs()
+            stale_lock_after().as_secs()
         );
         lock::release(host.as_ref(), names)
             .await
@@ -299,6 +300,16 @@ async fn take_lock(
     })
 }
 
+/// How long a run must be silent before its lock counts as stale: 60 s, or
+/// `GANTRY_STALE_LOCK_SECONDS`.
+fn stale_lock_after() -> Duration {
+    std::env::var("GANTRY_STALE_LOCK_SECONDS")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(crate::journal::ABANDONED_AFTER)
+}
+
 /// The run that holds the lock, when its journal shows it was killed: unfinished and silent.
 async fn abandoned_run(
     host: &dyn Host,
@@ -310,8 +321,7 @@ async fn abandoned_run(
     let files = host.read_files(std::slice::from_ref(&path)).await.ok()?;
     let text = files.get(&path)?.as_ref()?;
     let journal = crate::journal::Journal::parse(&String::from_utf8_lossy(text))?;
-    (journal.run == run && journal.abandoned(&now_rfc3339(), crate::journal::ABANDONED_AFTER))
-        .then_some(run)
+    (journal.run == run && journal.abandoned(&now_rfc3339(), stale_lock_after())).then_some(run)
 }
 
 fn confirm() -> Result<bool, miette::Report> {

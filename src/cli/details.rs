@@ -6,7 +6,9 @@ use clap::Args;
 use miette::miette;
 
 use super::GlobalArgs;
-use super::session::{PlanFlags, Prepared, TargetArgs, connect, read_local_file, runtime};
+use super::session::{
+    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
+};
 use crate::naming::ServiceNames;
 use crate::{details, observe, pipeline};
 
@@ -22,7 +24,7 @@ pub struct DetailsArgs {
 
 /// Observes and prints.
 pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target)?;
+    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

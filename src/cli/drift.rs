@@ -11,7 +11,9 @@ use miette::{IntoDiagnostic, miette};
 use sha2::{Digest, Sha256};
 
 use super::GlobalArgs;
-use super::session::{PlanFlags, Prepared, TargetArgs, connect, read_local_file, runtime};
+use super::session::{
+    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
+};
 use crate::diff::{self, DiffOptions};
 use crate::drift::{self, DriftReport};
 use crate::naming::ServiceNames;
@@ -33,7 +35,7 @@ pub struct DriftArgs {
 
 /// Observes, compares with the running version, reports.
 pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target)?;
+    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&PlanFlags::default(), &read);
     let provisional = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

@@ -7,7 +7,9 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::apply::holder;
-use super::session::{PlanFlags, Prepared, TargetArgs, connect, read_local_file, runtime};
+use super::session::{
+    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
+};
 use crate::lock::{self, LockRequest};
 use crate::naming::ServiceNames;
 use crate::pipeline;
@@ -39,7 +41,7 @@ pub enum LockCommand {
 
 /// Runs a lock subcommand on the primary host.
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target)?;
+    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

@@ -9,7 +9,7 @@ use miette::{IntoDiagnostic, miette};
 
 use super::GlobalArgs;
 use super::session::{
-    PlanFlags, Prepared, TargetArgs, color_stdout, connect, read_local_file, runtime,
+    PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
 };
 use crate::pipeline;
 use crate::plan::json::{PlanHeader, render_json};
@@ -39,7 +39,7 @@ pub struct PlanArgs {
 
 /// Plans and prints.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target)?;
+    let prepared = Prepared::load(global, &args.target, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&args.flags, &read);
     let desired = pipeline::desired(&request).map_err(|error| {

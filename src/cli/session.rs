@@ -58,20 +58,40 @@ pub struct Prepared {
     pub selection: Selection,
 }
 
+/// Whether a command deploys a version, and so must know which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionNeed {
+    /// `plan`, `apply`: the version decides what changes.
+    Required,
+    /// `details`, `drift`, `lock`: they read what runs; without git or `--version` they still work.
+    Optional,
+}
+
+/// The version placeholder of commands that only read what runs.
+const UNKNOWN_VERSION: &str = "unknown";
+
 impl Prepared {
     /// Loads everything a plan needs, before any connection.
-    pub fn load(global: &GlobalArgs, target: &TargetArgs) -> Result<Prepared, miette::Report> {
+    pub fn load(
+        global: &GlobalArgs,
+        target: &TargetArgs,
+        need: VersionNeed,
+    ) -> Result<Prepared, miette::Report> {
         let loaded = global.load()?;
         let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
         let redactor = secrets.redactor();
         let project_dir = std::env::current_dir().into_diagnostic()?;
-        let version = crate::version::resolve(
+        let resolved = crate::version::resolve(
             target.version.as_deref(),
             std::env::var("VERSION").ok().as_deref(),
             &project_dir,
             loaded.config.builder.context.is_some(),
-        )
-        .map_err(|error| miette!("{error}"))?;
+        );
+        let version = match (resolved, need) {
+            (Ok(version), _) => version,
+            (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
+            (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
+        };
         Ok(Prepared {
             loaded,
             secrets,
