@@ -194,7 +194,10 @@ async fn apply_under_lock(
         run_id: identity.run_id.clone(),
     };
     let names = ServiceNames::for_config(&prepared.loaded.config);
+    let deployed_hosts =
+        crate::journal::deployed_hosts(&prepared.loaded.config.all_hosts(), &planned.observed);
     let records = Records {
+        deployed_hosts: &deployed_hosts,
         heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
         names: &names,
         identity,
