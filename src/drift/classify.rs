@@ -6,7 +6,7 @@
 //! (containers beyond retention, unused images, the `latest` tag, accessory directories) is not
 //! drift; a held deploy lock is reported on the report, not as an item.
 
-use crate::diff::{Change, ChangeKind, Changes, Note, Reach, Reason, Resource};
+use crate::diff::{Change, ChangeKind, Changes, Note, Reach, Reason, Resource, Work};
 use crate::drift::{DriftClass, DriftItem};
 use crate::plan::render::{field_text, note_text, reason_text, resource_text};
 
@@ -39,13 +39,23 @@ pub fn classify(changes: &Changes, ignore: &[String]) -> Vec<DriftItem> {
             if ignored(&address) {
                 continue;
             }
-            items.push(DriftItem {
-                host: host.host.clone(),
-                summary: format!(
+            let summary = match (class, &change.work, running_instead(change)) {
+                (DriftClass::VersionSkew, Work::DeployApp(deployment), Some(others)) => format!(
+                    "app {}: {} runs instead of {} ({})",
+                    deployment.role,
+                    others.join(", "),
+                    deployment.spec.name,
+                    reason_text(&change.reason)
+                ),
+                _ => format!(
                     "{} ({})",
                     resource_text(change),
                     reason_text(&change.reason)
                 ),
+            };
+            items.push(DriftItem {
+                host: host.host.clone(),
+                summary,
                 details: change.fields.iter().map(field_text).collect(),
                 address,
                 class,
@@ -81,6 +91,13 @@ pub fn classify(changes: &Changes, ignore: &[String]) -> Vec<DriftItem> {
 fn change_class(change: &Change) -> Option<DriftClass> {
     let class = match (&change.resource, change.kind, &change.reason) {
         (Resource::App { .. }, _, Reason::Missing) => DriftClass::MissingContainer,
+        // The role's container for this version is stopped and another one runs: the host was
+        // deployed another version since (a rollback or a partial deploy).
+        (Resource::App { .. }, _, Reason::NotRunning { .. })
+            if running_instead(change).is_some() =>
+        {
+            DriftClass::VersionSkew
+        }
         (
             Resource::App { .. } | Resource::Accessory { .. } | Resource::Proxy,
             _,
@@ -124,6 +141,22 @@ fn change_class(change: &Change) -> Option<DriftClass> {
         | (Resource::Directory { .. }, _, _) => return None,
     };
     Some(class)
+}
+
+/// The role's other containers that run while the one for this version is stopped (the ones
+/// the deploy would retire), by name; `None` when there are none.
+fn running_instead(change: &Change) -> Option<Vec<String>> {
+    let (Reason::NotRunning { .. }, Work::DeployApp(deployment)) = (&change.reason, &change.work)
+    else {
+        return None;
+    };
+    let others: Vec<String> = deployment
+        .retire
+        .iter()
+        .filter(|container| container.name != deployment.spec.name)
+        .map(|container| container.name.clone())
+        .collect();
+    (!others.is_empty()).then_some(others)
 }
 
 /// The class of one note and the path of its resource; `None` for the deploy lock.

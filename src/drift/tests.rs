@@ -55,6 +55,26 @@ fn the_majority_version_wins_and_the_odd_host_is_skew() {
 }
 
 #[test]
+fn a_host_rolled_to_another_version_beside_a_stopped_current_one_is_skew() {
+    let config = testing::config(&["h1", "h2", "h3"]);
+    let mut observed = observed_of(&testing::desired(&config, "v1"));
+    let mut stopped = state_mut(&mut observed, "h3").app_containers[0].clone();
+    stopped.details.status = ContainerStatus::Exited;
+    let v2 = observed_of(&testing::desired(&config, "v2"));
+    observed.hosts.insert("h3".into(), v2.hosts["h3"].clone());
+    state_mut(&mut observed, "h3").app_containers.push(stopped);
+    let items = drift(&config, &observed, &[]);
+    assert_eq!(
+        classes(&items),
+        vec![("h3/app/web".to_string(), DriftClass::VersionSkew)]
+    );
+    assert_eq!(
+        items[0].summary,
+        "app web: app-web-v2 runs instead of app-web-v1 (exited, should be running)"
+    );
+}
+
+#[test]
 fn a_stopped_host_still_counts_for_its_version_and_ties_go_to_the_newest() {
     let config = testing::config(&["h1", "h2", "h3"]);
     let names = ServiceNames::for_config(&config);
