@@ -36,3 +36,4 @@ pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod version;
+pub mod versions;

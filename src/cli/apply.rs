@@ -6,7 +6,7 @@
 //! plan FILE, the plan is made again from the file's inputs and must match it exactly.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,11 +29,18 @@ use crate::plan::saved::SavedPlan;
 use crate::report::{JsonReporter, LineReporter, render_outcome};
 use crate::run::{Records, RunIdentity, new_run_id, now_rfc3339, record_and_execute};
 
-/// `gantry apply` flags.
+/// `gantry apply [FILE]`.
 #[derive(Clone, Debug, Args)]
-pub struct ApplyArgs {
+pub struct ApplyCommand {
     /// A plan saved with `gantry plan -o FILE`: apply exactly it, or refuse if stale.
     pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// The flags of every command that applies (`apply`, `deploy`, `rollback`).
+#[derive(Clone, Debug, Args)]
+pub struct ApplyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -58,14 +65,20 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
-/// The command that runs the plan (also used by `deploy` and `rollback`).
+/// `gantry apply [FILE]`.
+pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<ExitCode, miette::Report> {
+    run(global, &command.apply, command.plan_file.as_deref(), "apply")
+}
+
+/// Applies (also for `deploy` and `rollback`, named by `command` in the journal and hooks).
 pub fn run(
     global: &GlobalArgs,
     args: &ApplyArgs,
+    plan_file: Option<&Path>,
     command: &str,
 ) -> Result<ExitCode, miette::Report> {
     let mut args = args.clone();
-    let saved = match &args.plan_file {
+    let saved = match plan_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).into_diagnostic()?;
             let saved =

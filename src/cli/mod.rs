@@ -7,11 +7,13 @@
 
 mod apply;
 mod config;
+mod deploy;
 mod details;
 mod drift;
 mod init;
 mod lock;
 mod plan;
+mod rollback;
 mod session;
 mod version;
 
@@ -67,7 +69,11 @@ pub enum Command {
     /// Show what `apply` would change on every host (nothing changes).
     Plan(plan::PlanArgs),
     /// Converge every host to deploy.yml, or run a saved plan.
-    Apply(apply::ApplyArgs),
+    Apply(apply::ApplyCommand),
+    /// Build and push the image, then apply that version.
+    Deploy(deploy::DeployArgs),
+    /// Go back to an earlier version still kept on the hosts (default: the previous one).
+    Rollback(rollback::RollbackArgs),
     /// Report hosts that no longer match deploy.yml (for cron: exit 2 on drift).
     Drift(drift::DriftArgs),
     /// Show what runs where: containers, versions, routes, the proxy.
@@ -127,7 +133,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
     init_logging(&cli.global);
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
-        Command::Apply(args) => apply::run(&cli.global, args, "apply"),
+        Command::Apply(args) => apply::run_command(&cli.global, args),
+        Command::Deploy(args) => deploy::run(&cli.global, args),
+        Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),
         Command::Details(args) => details::run(&cli.global, args),
         Command::Lock(args) => lock::run(&cli.global, args),

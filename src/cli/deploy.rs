@@ -1,0 +1,77 @@
+//! `gantry deploy`: build the image, push it, then apply that version (Kamal's muscle memory).
+//!
+//! The build uses Kamal's context (a clean checkout of `HEAD` unless `builder.context` is set),
+//! Kamal's `docker buildx build` when buildx is installed, the local Engine API otherwise. After
+//! the push, this is exactly `gantry apply -y --version <version>`: same plan, executor, lock,
+//! rollback and output. `--skip-push` deploys an image already in the registry.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use miette::{IntoDiagnostic, miette};
+
+use super::GlobalArgs;
+use super::apply::{self, ApplyArgs};
+use super::session::{Prepared, VersionNeed, runtime};
+use crate::image::{self, BuildPlan};
+
+/// `gantry deploy` flags.
+#[derive(Clone, Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Deploy an image already pushed to the registry; build nothing.
+    #[arg(short = 'P', long)]
+    pub skip_push: bool,
+}
+
+/// Builds, pushes, applies.
+pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<ExitCode, miette::Report> {
+    let mut apply_args = args.apply.clone();
+    let prepared = Prepared::load(global, &apply_args.target, VersionNeed::Required)?;
+    let version = prepared.version.clone();
+    if !args.skip_push {
+        build_and_push(&prepared)?;
+    }
+    apply_args.target.version = Some(version);
+    apply_args.yes = true;
+    apply::run(global, &apply_args, None, "deploy")
+}
+
+fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
+    let config = &prepared.loaded.config;
+    let plan = BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;
+    let auth = crate::desired::registry_auth(&config.registry, &prepared.secrets)
+        .map_err(|error| miette!("{error}"))?;
+    let project_dir = std::env::current_dir().into_diagnostic()?;
+    let build_secrets = config
+        .builder
+        .secrets
+        .iter()
+        .filter_map(|name| prepared.secrets.get(name).map(|value| (name.clone(), value.clone())))
+        .collect();
+    eprintln!("Building {} ...", plan.image);
+    let started = std::time::Instant::now();
+    runtime()?.block_on(async {
+        let checkout;
+        let context = match &plan.context {
+            Some(context) => project_dir.join(context),
+            None => {
+                checkout = image::clean_checkout(&project_dir)
+                    .await
+                    .map_err(|error| miette!(help = "`builder.context: .` builds the working directory instead", "{error}"))?;
+                checkout.path().to_path_buf()
+            }
+        };
+        image::build_and_push(&plan, &context, auth.as_ref(), &build_secrets, &prepared.redactor)
+            .await
+            .map_err(|error| miette!("{error}"))
+    })?;
+    eprintln!(
+        "Pushed {} and {} in {:.1}s",
+        plan.image,
+        plan.latest,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
