@@ -350,11 +350,11 @@ fn drift_is_silent_after_apply_and_reports_each_hand_made_difference_by_class() 
     testbed.run_ok(&h1, &format!("docker rm -f {web}"));
     let without_h3 = std::fs::read_to_string(&deploy_yml)
         .unwrap()
-        .replace(&format!("    - \"{h3}\"\n"), "")
         .replace(
             &format!("  workers:\n    hosts:\n      - \"{h3}\"\n    cmd: \"/app/init.sh\"\n"),
             "",
-        );
+        )
+        .replace(&format!("    - \"{h3}\"\n"), "");
     assert!(!without_h3.contains(h3.as_str()), "{without_h3}");
     std::fs::write(&deploy_yml, &without_h3).unwrap();
     let text = gantry(&project, &["drift"]);

@@ -66,8 +66,16 @@ pub struct ApplyArgs {
 }
 
 /// `gantry apply [FILE]`.
-pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<ExitCode, miette::Report> {
-    run(global, &command.apply, command.plan_file.as_deref(), "apply")
+pub fn run_command(
+    global: &GlobalArgs,
+    command: &ApplyCommand,
+) -> Result<ExitCode, miette::Report> {
+    run(
+        global,
+        &command.apply,
+        command.plan_file.as_deref(),
+        "apply",
+    )
 }
 
 /// Applies (also for `deploy` and `rollback`, named by `command` in the journal and hooks).

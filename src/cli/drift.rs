@@ -26,8 +26,10 @@ use crate::pipeline::{self, PlanRequest};
 
 /// `gantry drift` flags.
 #[derive(Clone, Debug, Args)]
+#[command(mut_arg("version", |arg| arg.help(
+    "Compare with this version (default: the one most hosts run)"
+)))]
 pub struct DriftArgs {
-    /// `--version` compares with that version instead of the one most hosts run.
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print the report as JSON (specs/drift.md), also when nothing drifted.

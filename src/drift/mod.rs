@@ -19,15 +19,16 @@
 mod classify;
 pub mod orphans;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diff::{Changes, Note};
 use crate::journal::Journal;
-use crate::naming::{LABEL_ROLE, ServiceNames};
-use crate::observe::{LockInfo, Observed, ObservedContainer, ObservedHost};
+use crate::naming::ServiceNames;
+use crate::observe::{LockInfo, Observed};
+use crate::versions::Versions;
 
 pub use classify::{classify, ignore_matches};
 
@@ -268,56 +269,50 @@ pub fn choose_version(
 }
 
 /// The version most app hosts run. A host counts once for each version it runs (live
-/// containers); a host where nothing runs counts for its newest container's version, so one
-/// stopped container does not shift the majority. Ties go to the version of the newest
-/// container, then to the greater name. `None` when no host has an app container.
+/// containers); a host where nothing runs counts for its newest version, so one stopped
+/// container does not shift the majority. Ties go to the version with the newest container,
+/// then to the greater name. `None` when no host has an app container.
 pub fn running_version(observed: &Observed, names: &ServiceNames) -> Option<String> {
-    // version -> (hosts, newest creation time)
-    let mut counts: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for host in observed.hosts.values() {
-        let ObservedHost::Reachable(state) = host else {
-            continue;
-        };
-        let versioned: Vec<(&ObservedContainer, &str)> = state
-            .app_containers
+    let versions = Versions::from_observed(observed, names);
+    let newest = |version: &str| {
+        versions
+            .available
+            .get(version)
+            .map_or("", |copies| copies.newest.as_str())
+    };
+    let hosts: BTreeSet<&str> = versions
+        .places
+        .iter()
+        .map(|(host, _)| host.as_str())
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for host in hosts {
+        let live: BTreeSet<&str> = versions
+            .running
             .iter()
-            .filter_map(|container| {
-                let role = container.details.labels.get(LABEL_ROLE)?;
-                let version = names.version_of(role, &container.details.name)?;
-                (!version.contains("_replaced_")).then_some((container, version))
-            })
+            .filter(|((running_host, _), _)| running_host == host)
+            .map(|(_, version)| version.as_str())
             .collect();
-        let live: Vec<&(&ObservedContainer, &str)> = versioned
-            .iter()
-            .filter(|(container, _)| container.details.status.is_live())
-            .collect();
-        let counted: Vec<&(&ObservedContainer, &str)> = if live.is_empty() {
-            versioned
+        let counted = if live.is_empty() {
+            versions
+                .available
                 .iter()
-                .max_by(|a, b| a.0.details.created.cmp(&b.0.details.created))
+                .filter(|(_, copies)| copies.places.iter().any(|(place, _)| place == host))
+                .map(|(version, _)| version.as_str())
+                .max_by_key(|version| (newest(version), *version))
                 .into_iter()
                 .collect()
         } else {
             live
         };
-        let mut seen_on_host: Vec<&str> = Vec::new();
-        for (container, version) in counted {
-            let entry = counts
-                .entry(version.to_string())
-                .or_insert((0, String::new()));
-            if !seen_on_host.contains(version) {
-                seen_on_host.push(version);
-                entry.0 += 1;
-            }
-            if container.details.created > entry.1 {
-                entry.1 = container.details.created.clone();
-            }
+        for version in counted {
+            *counts.entry(version).or_default() += 1;
         }
     }
     counts
         .into_iter()
-        .max_by(|a, b| (a.1.0, &a.1.1, &a.0).cmp(&(b.1.0, &b.1.1, &b.0)))
-        .map(|(version, _)| version)
+        .max_by_key(|(version, count)| (*count, newest(version), *version))
+        .map(|(version, _)| version.to_string())
 }
 
 /// The version of the newest run recorded in a journal on any reachable host.

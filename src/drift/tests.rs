@@ -3,7 +3,7 @@
 use super::*;
 use crate::diff::{DiffOptions, diff};
 use crate::host::ContainerStatus;
-use crate::observe::HostState;
+use crate::observe::{HostState, ObservedHost};
 use crate::testing::{self, observed_of, state_mut};
 
 fn drift(config: &crate::config::Config, observed: &Observed, ignore: &[String]) -> Vec<DriftItem> {
@@ -272,4 +272,109 @@ fn ignore_patterns_match_whole_addresses_with_star_wildcards() {
     assert!(ignore_matches("*", "anything/at/all"));
     assert!(ignore_matches("h*/app/*", "h2/app/web"));
     assert!(!ignore_matches("h?/app/web", "h1/app/web"));
+}
+
+#[test]
+fn notes_and_route_settings_have_their_classes_and_a_held_lock_is_reported() {
+    use crate::diff::{
+        Change, ChangeKind, FieldChange, FileOwner, HostChanges, Reach, Reason, Resource, Work,
+    };
+    let change = |resource: Resource, kind: ChangeKind, reason: Reason| Change {
+        resource,
+        kind,
+        reason,
+        fields: Vec::new(),
+        work: Work::RemoveRoute {
+            service: "app-web".into(),
+        },
+    };
+    let lock = LockInfo {
+        holder: Some("jane".into()),
+        ..LockInfo::default()
+    };
+    let changes = Changes {
+        hosts: vec![HostChanges {
+            host: "h1".into(),
+            reach: Reach::Reachable,
+            changes: vec![
+                change(
+                    Resource::Route {
+                        service: "app-web".into(),
+                    },
+                    ChangeKind::Update,
+                    Reason::RouteSettings,
+                ),
+                change(
+                    Resource::File {
+                        path: ".kamal/apps/app/env/accessories/db.env".into(),
+                        owner: FileOwner::AccessoryEnv("db".into()),
+                    },
+                    ChangeKind::Update,
+                    Reason::ContentChanged,
+                ),
+                change(
+                    Resource::Image {
+                        reference: "registry.test/app:v0".into(),
+                    },
+                    ChangeKind::Remove,
+                    Reason::Unused,
+                ),
+            ],
+            notes: vec![
+                Note::ProxyOutdated {
+                    fields: vec![FieldChange::changed("restart", "no", "unless-stopped")],
+                },
+                Note::AccessoryChanged {
+                    name: "db".into(),
+                    fields: vec![FieldChange::changed("image", "mysql:8.0", "mysql:8.4")],
+                },
+                Note::AccessoryNotInConfig {
+                    container: "app-cache".into(),
+                },
+                Note::Interrupted {
+                    run: "20261126T100000-abcdef".into(),
+                    detail: "never finished".into(),
+                },
+                Note::Locked(lock.clone()),
+            ],
+        }],
+    };
+    let items = classify(&changes, &[]);
+    assert_eq!(
+        classes(&items),
+        vec![
+            (
+                "h1/route/app-web".to_string(),
+                DriftClass::ProxyRouteChanged
+            ),
+            (
+                "h1/file/.kamal/apps/app/env/accessories/db.env".to_string(),
+                DriftClass::AccessoryChanged
+            ),
+            ("h1/proxy".to_string(), DriftClass::ProxyContainerOutdated),
+            ("h1/accessory/db".to_string(), DriftClass::AccessoryChanged),
+            (
+                "h1/container/app-cache".to_string(),
+                DriftClass::OrphanedAccessory
+            ),
+            (
+                "h1/run/20261126T100000-abcdef".to_string(),
+                DriftClass::InterruptedRun
+            ),
+        ]
+    );
+    assert_eq!(
+        items[2].details,
+        vec!["~ restart: \"no\" → \"unless-stopped\""]
+    );
+    assert_eq!(deploy_lock(&changes), Some(lock.clone()));
+    let text = DriftReport {
+        deploy_lock: Some(lock),
+        ..report(items)
+    }
+    .to_text();
+    assert!(
+        text.starts_with("note: the deploy lock is held (jane); "),
+        "{text}"
+    );
 }
