@@ -6,11 +6,19 @@
 //! behind, and every container it created carries its run id (label `gantry.run`): the next plan
 //! names the interrupted run and what it left, and plans the completion or cleanup like any
 //! other difference. Kamal ignores the file.
+//!
+//! The journal also names every host the service has been deployed to ([`Journal::deployed_hosts`]):
+//! the hosts deploy.yml had at the run, plus those earlier journals named. A host removed from
+//! deploy.yml keeps its containers (neither gantry nor Kamal cleans a host it no longer knows), so
+//! `gantry drift` reads this list from any reachable host to find such orphaned hosts.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Host, HostError};
 use crate::naming::ServiceNames;
+use crate::observe::Observed;
 
 /// How a run ended on a host, as far as the journal knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +48,11 @@ pub struct Journal {
     /// a run that was killed, and its deploy lock is stale.
     #[serde(default)]
     pub heartbeat_at: Option<String>,
+    /// Every host the service was deployed to as far as gantry knows, sorted: this run's
+    /// deploy.yml hosts and the hosts earlier journals named (see [`deployed_hosts`]). Empty in
+    /// journals written before gantry recorded it.
+    #[serde(default)]
+    pub deployed_hosts: Vec<String>,
 }
 
 impl Journal {
@@ -82,6 +95,25 @@ fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
         .map(|at| at.unix_timestamp())
 }
 
+/// The hosts a run records as deployed: `configured` (every host of deploy.yml, whatever
+/// `--hosts` selected) and every host named by a journal observed on a reachable host, sorted
+/// and without duplicates. Hosts are carried forward so that one removed from deploy.yml stays
+/// known after later runs; `gantry drift` connects to it to tell whether it still runs the app.
+pub fn deployed_hosts(configured: &[String], observed: &Observed) -> Vec<String> {
+    let recorded = observed
+        .hosts
+        .values()
+        .filter_map(|host| Journal::parse(host.state()?.journal.as_deref()?))
+        .flat_map(|journal| journal.deployed_hosts);
+    configured
+        .iter()
+        .cloned()
+        .chain(recorded)
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect()
+}
+
 /// Writes the journal to a host (0644: it holds no secrets).
 pub async fn write(
     host: &dyn Host,
@@ -112,6 +144,7 @@ mod tests {
             actions: vec!["run app-web-v2".into()],
             finished_at: None,
             heartbeat_at: Some("2026-11-26T10:00:30Z".into()),
+            deployed_hosts: vec!["h1".into(), "h2".into()],
         };
         write(&host, &names, &journal).await.unwrap();
         let (bytes, _) = host.file(".kamal/apps/app/gantry/journal.json").unwrap();
@@ -121,5 +154,28 @@ mod tests {
         assert!(!read.abandoned("2026-11-26T10:01:00Z", ABANDONED_AFTER));
         assert!(read.abandoned("2026-11-26T10:01:31Z", ABANDONED_AFTER));
         assert_eq!(Journal::parse("not json"), None);
+    }
+
+    #[test]
+    fn deployed_hosts_carry_removed_hosts_forward() {
+        let config = crate::testing::config(&["h1", "h2"]);
+        let mut observed = crate::testing::observed_of(&crate::testing::desired(&config, "v1"));
+        let journal = serde_json::json!({
+            "run": "r1", "command": "apply", "by": "jane", "version": "v1",
+            "started_at": "2026-11-26T10:00:00Z", "status": "converged", "actions": [],
+            "finished_at": null, "deployed_hosts": ["h1", "h2", "h3"],
+        });
+        crate::testing::state_mut(&mut observed, "h2").journal = Some(journal.to_string());
+        // A journal from before the field existed reads as naming no host.
+        let old = serde_json::json!({
+            "run": "r0", "command": "apply", "by": "jane", "version": "v0",
+            "started_at": "2026-11-25T10:00:00Z", "status": "converged", "actions": [],
+            "finished_at": null,
+        });
+        crate::testing::state_mut(&mut observed, "h1").journal = Some(old.to_string());
+        assert_eq!(
+            deployed_hosts(&["h2".into(), "h1".into(), "h4".into()], &observed),
+            vec!["h1", "h2", "h3", "h4"]
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct Records<'a> {
     pub redactor: &'a Redactor,
     /// How often the journals are rewritten while the run lives.
     pub heartbeat: std::time::Duration,
+    /// Every host the service is deployed to, for the journal (`journal::deployed_hosts`).
+    pub deployed_hosts: &'a [String],
 }
 
 /// A run id: UTC time and random hex, sortable and unique.
@@ -84,6 +86,7 @@ pub async fn record_and_execute(
         identity,
         redactor,
         heartbeat: beat,
+        deployed_hosts,
     } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
     let started_at = now_rfc3339();
@@ -101,6 +104,7 @@ pub async fn record_and_execute(
             .collect(),
         finished_at,
         heartbeat_at: Some(now_rfc3339()),
+        deployed_hosts: deployed_hosts.to_vec(),
     };
     join_all(touched.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
@@ -236,6 +240,7 @@ mod tests {
             identity: &identity,
             redactor: &redactor,
             heartbeat: std::time::Duration::from_secs(10),
+            deployed_hosts: &["h1".to_string(), "h9".to_string()],
         };
         let outcome = record_and_execute(
             &planned.plan,
@@ -251,6 +256,7 @@ mod tests {
         let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
         assert_eq!(journal.status, RunStatus::Converged);
         assert_eq!(journal.run, identity.run_id);
+        assert_eq!(journal.deployed_hosts, vec!["h1", "h9"]);
         assert!(
             journal
                 .actions

@@ -79,7 +79,10 @@ impl Versions {
             .filter(|(version, _)| self.missing(version).is_empty())
             .collect();
         complete.sort_by(|a, b| b.1.newest.cmp(&a.1.newest).then_with(|| b.0.cmp(a.0)));
-        complete.into_iter().map(|(version, _)| version.clone()).collect()
+        complete
+            .into_iter()
+            .map(|(version, _)| version.clone())
+            .collect()
     }
 
     /// The previous version: the newest complete one that is not what runs now (kamal#1658).
@@ -122,7 +125,10 @@ mod tests {
         let versions = Versions::from_observed(&observed, &names);
         assert_eq!(versions.complete(), vec!["v3", "v1"]);
         assert_eq!(versions.previous().as_deref(), Some("v1"));
-        assert_eq!(versions.missing("v2"), vec![("h2".to_string(), "web".to_string())]);
+        assert_eq!(
+            versions.missing("v2"),
+            vec![("h2".to_string(), "web".to_string())]
+        );
         assert!(versions.missing("v1").is_empty());
     }
 }

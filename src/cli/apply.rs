@@ -66,8 +66,16 @@ pub struct ApplyArgs {
 }
 
 /// `gantry apply [FILE]`.
-pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<ExitCode, miette::Report> {
-    run(global, &command.apply, command.plan_file.as_deref(), "apply")
+pub fn run_command(
+    global: &GlobalArgs,
+    command: &ApplyCommand,
+) -> Result<ExitCode, miette::Report> {
+    run(
+        global,
+        &command.apply,
+        command.plan_file.as_deref(),
+        "apply",
+    )
 }
 
 /// Applies (also for `deploy` and `rollback`, named by `command` in the journal and hooks).
@@ -207,7 +215,10 @@ async fn apply_under_lock(
         run_id: identity.run_id.clone(),
     };
     let names = ServiceNames::for_config(&prepared.loaded.config);
+    let deployed_hosts =
+        crate::journal::deployed_hosts(&prepared.loaded.config.all_hosts(), &planned.observed);
     let records = Records {
+        deployed_hosts: &deployed_hosts,
         heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
         names: &names,
         identity,

@@ -40,7 +40,8 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<ExitCode, miette::R
 
 fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
     let config = &prepared.loaded.config;
-    let plan = BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;
+    let plan =
+        BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;
     let auth = crate::desired::registry_auth(&config.registry, &prepared.secrets)
         .map_err(|error| miette!("{error}"))?;
     let project_dir = std::env::current_dir().into_diagnostic()?;
@@ -48,7 +49,12 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
         .builder
         .secrets
         .iter()
-        .filter_map(|name| prepared.secrets.get(name).map(|value| (name.clone(), value.clone())))
+        .filter_map(|name| {
+            prepared
+                .secrets
+                .get(name)
+                .map(|value| (name.clone(), value.clone()))
+        })
         .collect();
     eprintln!("Building {} ...", plan.image);
     let started = std::time::Instant::now();
@@ -57,15 +63,24 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
         let context = match &plan.context {
             Some(context) => project_dir.join(context),
             None => {
-                checkout = image::clean_checkout(&project_dir)
-                    .await
-                    .map_err(|error| miette!(help = "`builder.context: .` builds the working directory instead", "{error}"))?;
+                checkout = image::clean_checkout(&project_dir).await.map_err(|error| {
+                    miette!(
+                        help = "`builder.context: .` builds the working directory instead",
+                        "{error}"
+                    )
+                })?;
                 checkout.path().to_path_buf()
             }
         };
-        image::build_and_push(&plan, &context, auth.as_ref(), &build_secrets, &prepared.redactor)
-            .await
-            .map_err(|error| miette!("{error}"))
+        image::build_and_push(
+            &plan,
+            &context,
+            auth.as_ref(),
+            &build_secrets,
+            &prepared.redactor,
+        )
+        .await
+        .map_err(|error| miette!("{error}"))
     })?;
     eprintln!(
         "Pushed {} and {} in {:.1}s",

@@ -1,6 +1,11 @@
-//! `gantry drift`: for cron. Silent with exit 0 when every host matches the version it runs;
-//! exit 2 and a short report when something drifted; exit 1 when a host could not be checked
-//! (the others are still checked and reported). Never takes the lock, never changes a host.
+//! `gantry drift`: for cron. Observes like `plan`, compares with the version that runs, and
+//! reports what differs (`specs/drift.md`): silent with exit 0 when nothing drifted; exit 2
+//! and a short report (or `--json`) when something did; exit 1 when a host of deploy.yml could
+//! not be checked (the others are still checked and reported) or on an error.
+//!
+//! Never takes the deploy lock and never changes a host: it only observes, and lists the
+//! containers of hosts deploy.yml no longer names. The only thing it writes is its own state
+//! file on this machine, for `--notify`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,71 +17,46 @@ use sha2::{Digest, Sha256};
 
 use super::GlobalArgs;
 use super::session::{
-    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
+    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, connect_hosts, read_local_file, runtime,
 };
 use crate::diff::{self, DiffOptions};
-use crate::drift::{self, DriftReport};
+use crate::drift::{self, DriftReport, orphans};
 use crate::naming::ServiceNames;
-use crate::{observe, pipeline};
+use crate::pipeline::{self, PlanRequest};
 
 /// `gantry drift` flags.
 #[derive(Clone, Debug, Args)]
+#[command(mut_arg("version", |arg| arg.help(
+    "Compare with this version (default: the one most hosts run)"
+)))]
 pub struct DriftArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Print the report as JSON (specs/drift.md).
+    /// Print the report as JSON (specs/drift.md), also when nothing drifted.
     #[arg(long)]
     pub json: bool,
     /// Run this command (through `sh -c`) with the JSON report on stdin when drift is found and
-    /// differs from the last report.
+    /// differs from the last report (state in $XDG_STATE_HOME/gantry/drift/).
     #[arg(long, value_name = "COMMAND")]
     pub notify: Option<String>,
 }
 
-/// Observes, compares with the running version, reports.
+/// Observes, compares with the running version, reports, notifies.
 pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Report> {
     let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
-    let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&PlanFlags::default(), &read);
-    let provisional = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
-    let config = &prepared.loaded.config;
-    let names = ServiceNames::for_config(config);
-    let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &provisional).await;
-        observe::observe_all(&provisional, &connections, args.target.parallelism).await
-    });
-    let version = match &args.target.version {
-        Some(version) => version.clone(),
-        None => {
-            drift::running_version(&observed, &names).unwrap_or_else(|| prepared.version.clone())
-        }
-    };
-    let request = crate::pipeline::PlanRequest {
-        version: &version,
-        ..prepared.request(&PlanFlags::default(), &read)
-    };
-    let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
-    let changes = diff::diff(&desired, &observed, DiffOptions::default());
-    let report = DriftReport {
-        format_version: drift::FORMAT_VERSION.to_string(),
-        service: config.service.clone(),
-        destination: config.destination.clone(),
-        version,
-        items: drift::classify(&changes, &config.gantry.drift_ignore),
-    };
+    let report = runtime()?.block_on(check(&prepared, args))?;
     let json = prepared
         .redactor
         .redact(&serde_json::to_string_pretty(&report).into_diagnostic()?);
-    if args.json {
+    if global.quiet {
+        // Exit code only.
+    } else if args.json {
         println!("{json}");
-    } else if !global.quiet && !report.is_clean() {
+    } else {
         print!("{}", prepared.redactor.redact(&report.to_text()));
     }
-    if !report.is_clean()
-        && let Some(command) = &args.notify
-        && changed_since_last_report(global, &report)?
-    {
-        notify(command, &json)?;
+    if let Some(command) = &args.notify {
+        notify_if_new(global, &report, command, &json)?;
     }
     Ok(if report.has_unreachable() {
         ExitCode::from(1)
@@ -87,11 +67,112 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Re
     })
 }
 
-/// `$XDG_STATE_HOME/gantry/drift/<hash of config file and destination>` (`~/.local/state` by
-/// default): the fingerprint of the last report, so a cron job alerts once per new drift.
+/// The drift report: observe deploy.yml's hosts, diff against the chosen version, then check
+/// the hosts deploy.yml no longer names (unless `--hosts`/`--roles` narrowed the check).
+async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, miette::Report> {
+    let config = &prepared.loaded.config;
+    let names = ServiceNames::for_config(config);
+    let ignore = &config.gantry.drift_ignore;
+    let read = |path: &str| read_local_file(path);
+    let desired_error = |error: crate::desired::DesiredError| {
+        miette!(
+            help = "fix the configuration or the secrets it names",
+            "{error}"
+        )
+    };
+    // What to observe does not depend on the version; what to compare with does.
+    let observe_desired = pipeline::desired(&prepared.request(&PlanFlags::default(), &read))
+        .map_err(desired_error)?;
+    let connections = connect(prepared, &observe_desired).await;
+    let observed =
+        crate::observe::observe_all(&observe_desired, &connections, args.target.parallelism).await;
+    let (version, version_source) = drift::choose_version(
+        args.target.version.as_deref(),
+        &observed,
+        &names,
+        &prepared.version,
+    );
+    let request = PlanRequest {
+        version: &version,
+        ..prepared.request(&PlanFlags::default(), &read)
+    };
+    let desired = pipeline::desired(&request).map_err(desired_error)?;
+    let changes = diff::diff(&desired, &observed, DiffOptions::default());
+    let mut items = drift::classify(&changes, ignore);
+    let mut hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+
+    let narrowed = !prepared.selection.hosts.is_empty() || !prepared.selection.roles.is_empty();
+    if !narrowed {
+        let former: Vec<String> = orphans::former_hosts(&observed, &config.all_hosts())
+            .into_iter()
+            .filter(|host| {
+                !ignore
+                    .iter()
+                    .any(|pattern| drift::ignore_matches(pattern, host))
+            })
+            .collect();
+        if !former.is_empty() {
+            let former_connections = connect_hosts(prepared, &former).await;
+            items.extend(
+                orphans::check_former_hosts(&names, former_connections.into_iter().collect()).await,
+            );
+            hosts.extend(former);
+        }
+    }
+    Ok(DriftReport {
+        format_version: drift::FORMAT_VERSION.to_string(),
+        service: config.service.clone(),
+        destination: config.destination.clone(),
+        version,
+        version_source,
+        hosts,
+        deploy_lock: drift::deploy_lock(&changes),
+        items,
+    })
+}
+
+/// Runs `command` with `json` on stdin when the report drifted and differs from the last one,
+/// then records this report's fingerprint (a clean report too, so drift that comes back alerts
+/// again). A command that fails leaves the record alone: the next run tries again.
+fn notify_if_new(
+    global: &GlobalArgs,
+    report: &DriftReport,
+    command: &str,
+    json: &str,
+) -> Result<(), miette::Report> {
+    let path = state_file(global);
+    let fingerprint = report.fingerprint();
+    let last = std::fs::read_to_string(&path).unwrap_or_default();
+    if last.trim() == fingerprint {
+        return Ok(());
+    }
+    if !report.is_clean() {
+        notify(command, json)?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            miette!(
+                help = "set XDG_STATE_HOME to a writable directory",
+                "cannot create {}: {error}",
+                parent.display()
+            )
+        })?;
+    }
+    std::fs::write(&path, format!("{fingerprint}\n")).map_err(|error| {
+        miette!(
+            help = "set XDG_STATE_HOME to a writable directory",
+            "cannot write {}: {error}",
+            path.display()
+        )
+    })
+}
+
+/// `$XDG_STATE_HOME/gantry/drift/<hash>` (`~/.local/state` when unset or relative): the
+/// fingerprint of the last report, one file per configuration file and destination.
 fn state_file(global: &GlobalArgs) -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
         .unwrap_or_else(|| crate::host::ssh::home_dir().join(".local").join("state"));
     let config =
         std::fs::canonicalize(&global.config_file).unwrap_or_else(|_| global.config_file.clone());
@@ -105,22 +186,7 @@ fn state_file(global: &GlobalArgs) -> PathBuf {
         .join(hex::encode(&Sha256::digest(key.as_bytes())[..8]))
 }
 
-fn changed_since_last_report(
-    global: &GlobalArgs,
-    report: &DriftReport,
-) -> Result<bool, miette::Report> {
-    let path = state_file(global);
-    let fingerprint = report.fingerprint();
-    if std::fs::read_to_string(&path).is_ok_and(|last| last.trim() == fingerprint) {
-        return Ok(false);
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).into_diagnostic()?;
-    }
-    std::fs::write(&path, &fingerprint).into_diagnostic()?;
-    Ok(true)
-}
-
+/// Runs the notify command with the JSON report on stdin; a failure is an error (exit 1).
 fn notify(command: &str, json: &str) -> Result<(), miette::Report> {
     let mut child = std::process::Command::new("sh")
         .arg("-c")
@@ -129,11 +195,17 @@ fn notify(command: &str, json: &str) -> Result<(), miette::Report> {
         .spawn()
         .map_err(|error| miette!("--notify `{command}` could not start: {error}"))?;
     if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input is no failure of ours.
         let _ = stdin.write_all(json.as_bytes());
     }
-    let status = child.wait().into_diagnostic()?;
+    let status = child
+        .wait()
+        .map_err(|error| miette!("--notify `{command}`: {error}"))?;
     if !status.success() {
-        return Err(miette!("--notify `{command}` failed ({status})"));
+        return Err(miette!(
+            help = "the next `gantry drift` runs it again; test it with `gantry drift --json | COMMAND`",
+            "--notify `{command}` failed ({status})"
+        ));
     }
     Ok(())
 }

@@ -38,19 +38,29 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
         let connections = connect(&prepared, &desired).await;
         observe::observe_all(&desired, &connections, args.apply.target.parallelism).await
     });
-    if let Some((host, _)) = observed.hosts.iter().find(|(_, host)| host.state().is_none()) {
+    if let Some((host, _)) = observed
+        .hosts
+        .iter()
+        .find(|(_, host)| host.state().is_none())
+    {
         return Err(miette!(
             help = "a rollback needs every host: bring it back, or narrow the run with --hosts",
             "{host} is unreachable"
         ));
     }
-    let versions = Versions::from_observed(&observed, &ServiceNames::for_config(&prepared.loaded.config));
+    let versions = Versions::from_observed(
+        &observed,
+        &ServiceNames::for_config(&prepared.loaded.config),
+    );
     let complete = versions.complete();
     let version = match &args.rollback_version {
         Some(version) => {
             let missing = versions.missing(version);
             if !missing.is_empty() {
-                let places: Vec<String> = missing.iter().map(|(host, role)| format!("{host} ({role})")).collect();
+                let places: Vec<String> = missing
+                    .iter()
+                    .map(|(host, role)| format!("{host} ({role})"))
+                    .collect();
                 return Err(miette!(
                     help = format!("versions every host still has: {}", listing(&complete)),
                     "version {version} is not retained on {}",
@@ -60,7 +70,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
             version.clone()
         }
         None => {
-            eprintln!("Versions every host can run again, newest first: {}", listing(&complete));
+            eprintln!(
+                "Versions every host can run again, newest first: {}",
+                listing(&complete)
+            );
             versions.previous().ok_or_else(|| {
                 miette!(
                     help = "`gantry rollback VERSION` names one; `gantry details` shows what each host keeps",

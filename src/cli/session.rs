@@ -145,9 +145,15 @@ pub fn read_local_file(path: &str) -> Result<Vec<u8>, String> {
 /// Connects to every host of `desired`, in parallel.
 pub async fn connect(prepared: &Prepared, desired: &Desired) -> Connections {
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+    connect_hosts(prepared, &hosts).await
+}
+
+/// Connects to these hosts with deploy.yml's SSH settings, in parallel (`drift` checks hosts
+/// deploy.yml no longer names).
+pub async fn connect_hosts(prepared: &Prepared, hosts: &[String]) -> Connections {
     let settings = prepared.ssh_settings();
     let max = prepared.loaded.config.sshkit.max_concurrent_starts as usize;
-    connect_all(&hosts, &settings, max)
+    connect_all(hosts, &settings, max)
         .await
         .into_iter()
         .map(|(name, result)| {
