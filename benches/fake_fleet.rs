@@ -22,7 +22,12 @@ use tokio_util::sync::CancellationToken;
 fn deploy_yml(hosts: usize) -> String {
     let mut yaml = String::from("service: fleet\nimage: fleet\nservers:\n  web:\n");
     for index in 0..hosts {
-        yaml.push_str(&format!("    - 10.{}.{}.{}\n", index / 65536, (index / 256) % 256, index % 256));
+        yaml.push_str(&format!(
+            "    - 10.{}.{}.{}\n",
+            index / 65536,
+            (index / 256) % 256,
+            index % 256
+        ));
     }
     yaml.push_str("proxy:\n  app_port: 80\nregistry:\n  server: registry.test\n  username: deployer\n  password:\n    - REGISTRY_PASSWORD\nbuilder:\n  arch: amd64\n");
     yaml
@@ -85,7 +90,8 @@ async fn plan(fleet: &Fleet, version: &str, parallelism: usize) -> (gantry::plan
     };
     let started = Instant::now();
     let desired = pipeline::desired(&request).expect("desired state");
-    let planned = pipeline::observe_and_plan(&request, desired, &fleet.connections, parallelism).await;
+    let planned =
+        pipeline::observe_and_plan(&request, desired, &fleet.connections, parallelism).await;
     (planned.plan, started.elapsed())
 }
 
@@ -96,7 +102,14 @@ async fn apply(fleet: &Fleet, version: &str, parallelism: usize) -> Duration {
         ..ExecOptions::default()
     };
     let started = Instant::now();
-    let outcome = execute(&plan, &fleet.hosts, &options, &QuietReporter, CancellationToken::new()).await;
+    let outcome = execute(
+        &plan,
+        &fleet.hosts,
+        &options,
+        &QuietReporter,
+        CancellationToken::new(),
+    )
+    .await;
     assert!(outcome.succeeded());
     started.elapsed()
 }
@@ -116,7 +129,10 @@ fn main() {
             plan_v2.len()
         );
         let (_, took) = plan(&big, "v2", 500).await;
-        println!("plan, 500 hosts, 50 ms per call, parallelism 500: {:.2} s", took.as_secs_f64());
+        println!(
+            "plan, 500 hosts, 50 ms per call, parallelism 500: {:.2} s",
+            took.as_secs_f64()
+        );
 
         for count in [100, 250, 500] {
             let fleet = fleet(count, Duration::from_millis(5));

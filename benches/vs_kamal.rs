@@ -51,7 +51,10 @@ fn measure(dir: &Path, program: &str, args: &[&str]) -> Sample {
         .unwrap_or_else(|| panic!("no timing in {stderr}"));
     let mut fields = line.split_whitespace();
     Sample {
-        seconds: fields.next().and_then(|f| f.parse().ok()).unwrap_or(f64::NAN),
+        seconds: fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(f64::NAN),
         peak_kib: fields.next().and_then(|f| f.parse().ok()).unwrap_or(0),
     }
 }
@@ -127,7 +130,8 @@ fn main() {
     };
     for _ in 0..runs {
         read.kamal.push(measure(dir, "kamal", &["details"]));
-        read.gantry.push(measure(dir, &gantry, &["plan", "--version", &current]));
+        read.gantry
+            .push(measure(dir, &gantry, &["plan", "--version", &current]));
     }
 
     let mut deploy = Row {
@@ -141,14 +145,33 @@ fn main() {
         kamal: Vec::new(),
     };
     for pair in versions[1..].chunks(2) {
-        deploy.kamal.push(measure(dir, "kamal", &["deploy", "--skip-push", "--version", &pair[0]]));
-        redeploy.kamal.push(measure(dir, "kamal", &["redeploy", "--skip-push", "--version", &pair[0]]));
-        deploy.gantry.push(measure(dir, &gantry, &["apply", "-y", "--version", &pair[1]]));
-        redeploy.gantry.push(measure(dir, &gantry, &["apply", "-y", "--version", &pair[1]]));
+        deploy.kamal.push(measure(
+            dir,
+            "kamal",
+            &["deploy", "--skip-push", "--version", &pair[0]],
+        ));
+        redeploy.kamal.push(measure(
+            dir,
+            "kamal",
+            &["redeploy", "--skip-push", "--version", &pair[0]],
+        ));
+        deploy.gantry.push(measure(
+            dir,
+            &gantry,
+            &["apply", "-y", "--version", &pair[1]],
+        ));
+        redeploy.gantry.push(measure(
+            dir,
+            &gantry,
+            &["apply", "-y", "--version", &pair[1]],
+        ));
         current = pair[1].clone();
     }
     let _ = current;
-    println!("gantry vs Kamal 2.11 on {} test bed hosts, median of {runs} runs:", hosts.len());
+    println!(
+        "gantry vs Kamal 2.11 on {} test bed hosts, median of {runs} runs:",
+        hosts.len()
+    );
     read.print();
     deploy.print();
     redeploy.print();

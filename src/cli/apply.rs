@@ -16,6 +16,7 @@ use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
+use super::session;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
 };
@@ -143,8 +144,13 @@ async fn apply_under_lock(
     saved: Option<&SavedPlan>,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
-    let mut planned =
-        pipeline::observe_and_plan(request, desired, connections, args.target.parallelism).await;
+    let mut planned = pipeline::observe_and_plan(
+        request,
+        desired,
+        connections,
+        session::observe_width(connections),
+    )
+    .await;
     // The lock this run holds is no news to its user.
     for host in &mut planned.plan.changes.hosts {
         host.notes.retain(|note| {

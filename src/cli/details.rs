@@ -6,6 +6,7 @@ use clap::Args;
 use miette::miette;
 
 use super::GlobalArgs;
+use super::session;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
 };
@@ -30,7 +31,7 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await;
-        observe::observe_all(&desired, &connections, args.target.parallelism).await
+        observe::observe_all(&desired, &connections, session::observe_width(&connections)).await
     });
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();

@@ -16,6 +16,7 @@ use miette::{IntoDiagnostic, miette};
 use sha2::{Digest, Sha256};
 
 use super::GlobalArgs;
+use super::session;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, connect, connect_hosts, read_local_file, runtime,
 };
@@ -84,8 +85,12 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
     let observe_desired = pipeline::desired(&prepared.request(&PlanFlags::default(), &read))
         .map_err(desired_error)?;
     let connections = connect(prepared, &observe_desired).await;
-    let observed =
-        crate::observe::observe_all(&observe_desired, &connections, args.target.parallelism).await;
+    let observed = crate::observe::observe_all(
+        &observe_desired,
+        &connections,
+        session::observe_width(&connections),
+    )
+    .await;
     let (version, version_source) = drift::choose_version(
         args.target.version.as_deref(),
         &observed,

@@ -8,6 +8,7 @@ use clap::Args;
 use miette::{IntoDiagnostic, miette};
 
 use super::GlobalArgs;
+use super::session;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
 };
@@ -50,7 +51,13 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Rep
     })?;
     let planned = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await;
-        pipeline::observe_and_plan(&request, desired, &connections, args.target.parallelism).await
+        pipeline::observe_and_plan(
+            &request,
+            desired,
+            &connections,
+            session::observe_width(&connections),
+        )
+        .await
     });
     let plan = &planned.plan;
     let config = &prepared.loaded.config;

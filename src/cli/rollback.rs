@@ -13,6 +13,7 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
+use super::session;
 use super::session::{PlanFlags, Prepared, VersionNeed, connect, read_local_file, runtime};
 use crate::naming::ServiceNames;
 use crate::versions::Versions;
@@ -36,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await;
-        observe::observe_all(&desired, &connections, args.apply.target.parallelism).await
+        observe::observe_all(&desired, &connections, session::observe_width(&connections)).await
     });
     if let Some((host, _)) = observed
         .hosts

@@ -165,6 +165,12 @@ pub async fn connect_hosts(prepared: &Prepared, hosts: &[String]) -> Connections
         .collect::<BTreeMap<_, _>>()
 }
 
+/// How many hosts to observe at once: all of them. The connections are already open and
+/// reading state costs the hosts little, so `--parallelism` bounds only the actions of `apply`.
+pub fn observe_width(connections: &Connections) -> usize {
+    connections.len().max(1)
+}
+
 /// Whether stdout is a terminal that wants colour (`NO_COLOR` turns it off).
 pub fn color_stdout() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
