@@ -370,6 +370,10 @@ fn prune_keeps_the_retained_containers_and_remove_leaves_nothing_of_the_app() {
     assert!(refused.stderr.contains("-y"), "{}", refused.stderr);
     assert!(app_containers(&testbed, &hosts[0]).contains(&v[2]));
 
+    let _heal = ReloadProxyImage {
+        testbed: &testbed,
+        hosts: vec![1, 2],
+    };
     let remove = gantry(&project, &["remove", "-y"]);
     remove.assert_code(0);
     assert_no_secret(&remove);
@@ -391,6 +395,33 @@ fn prune_keeps_the_retained_containers_and_remove_leaves_nothing_of_the_app() {
     // Kamal sees no app either.
     let details = project.run(&["app", "details"], Duration::from_secs(60));
     assert!(!details.output.contains(&v[2]), "{}", details.output);
+}
+
+/// `gantry remove` takes kamal-proxy's image off hosts where no app is left, as Kamal does; the
+/// test bed cannot pull it, so it is loaded again from this machine when the test ends.
+struct ReloadProxyImage<'a> {
+    testbed: &'a Testbed,
+    hosts: Vec<usize>,
+}
+
+impl Drop for ReloadProxyImage<'_> {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            let script = format!(
+                "docker save basecamp/kamal-proxy:v0.9.2 | {} ssh {host} docker load -q",
+                self.testbed.script.display()
+            );
+            let status = Command::new("sh")
+                .args(["-c", &script])
+                .env("TESTBED_DIR", &self.testbed.dir)
+                .stdout(Stdio::null())
+                .status();
+            assert!(
+                status.is_ok_and(|status| status.success()),
+                "reloading the proxy image on host {host}"
+            );
+        }
+    }
 }
 
 /// The first line of the accessory's log file on `host`: it changes only if the data is lost.
