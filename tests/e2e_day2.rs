@@ -1,8 +1,8 @@
 //! The day-2 commands on the test bed (specs/commands.md), each test checking the hosts' real
 //! state afterwards: `logs`, `exec` (one-off, `--reuse`, interactive through a pseudo-terminal),
 //! `app stop|start|restart`, the lock, `prune`, `remove`, accessories keeping their data through
-//! applies, reboots and rollbacks, `proxy reboot`, `server exec`, aliases, and hooks that stop a
-//! deploy before anything changes.
+//! applies, reboots and rollbacks, `setup`, `proxy reboot`, `server exec`, aliases, and hooks
+//! that stop a deploy before anything changes.
 
 use std::io::Write;
 use std::path::Path;
@@ -120,6 +120,34 @@ fn logs_exec_and_app_stop_start_restart_work_on_every_host() {
             "{line}"
         );
     }
+
+    // logs -f: every host's new lines as they come, until Ctrl-C.
+    let follow = gantry::spawn(
+        bin(),
+        project.dir(),
+        &["logs", "-f", "-n", "0", "--grep", "marker-follow"],
+        &[],
+    );
+    let seen = wait::until_true(Duration::from_secs(20), Duration::from_millis(300), || {
+        for host in &hosts {
+            let _ = http::get(
+                &format!("{host}:80"),
+                "/marker-follow",
+                None,
+                Duration::from_secs(2),
+            );
+        }
+        let output = follow.output_so_far();
+        hosts.iter().all(|host| {
+            output.lines().any(|line| {
+                line.starts_with(&format!("{host}  ")) && line.contains("GET /marker-follow")
+            })
+        })
+    });
+    follow.signal("INT");
+    let followed = follow.wait(Duration::from_secs(10));
+    assert!(seen, "{}\n{}", followed.stdout, followed.stderr);
+    assert_ne!(followed.code, Some(0), "it ran until interrupted");
 
     // exec: a one-off container per host with the role's env, gone afterwards.
     let before: Vec<String> = hosts.iter().map(|h| app_containers(&testbed, h)).collect();
@@ -591,7 +619,7 @@ fn a_failing_pre_deploy_hook_stops_the_deploy_before_any_host_changes() {
 }
 
 #[test]
-fn proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
+fn setup_then_proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
@@ -609,7 +637,25 @@ fn proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
             .status()
             .unwrap();
     }
-    gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
+    let path = hooks.join("docker-setup");
+    std::fs::write(&path, "#!/bin/sh\necho docker-setup >> hooks.log\n").unwrap();
+    Command::new("chmod")
+        .args(["755", &path.display().to_string()])
+        .status()
+        .unwrap();
+    // setup: Docker is there already, so it only runs docker-setup and applies.
+    let setup = gantry(&project, &["setup", "--version", &v[0]]);
+    setup.assert_code(0);
+    for host in &hosts {
+        assert!(
+            setup
+                .stderr
+                .contains(&format!("{host}  gantry: docker is installed")),
+            "{}",
+            setup.stderr
+        );
+        assert_eq!(serving(host).as_deref(), Some(v[0].as_str()), "{host}");
+    }
     let proxy = |host: &str| containers(&testbed, host, "name=^kamal-proxy$");
     let before: Vec<String> = hosts.iter().map(|h| proxy(h)).collect();
     gantry(&project, &["proxy", "reboot"]).assert_code(1);
@@ -631,7 +677,7 @@ fn proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
     }
     assert_eq!(
         std::fs::read_to_string(project.dir().join("hooks.log")).unwrap(),
-        "pre-proxy-reboot\npost-proxy-reboot\n"
+        "docker-setup\npre-proxy-reboot\npost-proxy-reboot\n"
     );
     let details = gantry(&project, &["proxy", "details"]);
     details.assert_code(0);
