@@ -142,6 +142,15 @@ async fn command_line(
                 .unwrap_or(&day2.prepared.version)
                 .to_string()
         }
+        None if day2.prepared.version == crate::cli::session::UNKNOWN_VERSION => {
+            return Err(HostError::Command {
+                host: host.name().to_string(),
+                message: format!(
+                    "no running container of role {} and no version to start one of; deploy first, or pass --version",
+                    app.role
+                ),
+            });
+        }
         None => day2.prepared.version.clone(),
     };
     let hex = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);

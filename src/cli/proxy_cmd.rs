@@ -95,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                     }
                     day2.hooks.run("pre-proxy-reboot", true, None).await?;
                     let code = day2
-                        .execute(changes, &connections, Confirm::Destructive { yes: true }, "")
+                        .execute(changes, &connections, Confirm::No, "")
                         .await?;
                     if code == ExitCode::SUCCESS {
                         day2.hooks.run("post-proxy-reboot", true, None).await?;
