@@ -1,4 +1,4 @@
-//! The `config`, `init` and `version` commands as a user runs them.
+//! The `config`, `init` and `version` commands as a user runs them, and the command list.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -14,18 +14,35 @@ fn help_lists_only_working_commands_and_the_global_flags() {
     let output = gantry().arg("--help").output().expect("runs");
     let help = String::from_utf8_lossy(&output.stdout);
     for expected in [
+        "plan",
+        "apply",
+        "drift",
+        "details",
+        "lock",
         "config",
         "init",
+        "setup",
+        "app",
+        "exec",
+        "logs",
+        "accessory",
+        "proxy",
+        "prune",
+        "remove",
+        "server",
         "version",
         "--config-file",
         "--destination",
         "--verbose",
         "--quiet",
         "--no-secret-commands",
+        "--skip-hooks",
+        "Aliases from deploy.yml",
     ] {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }
-    for absent in ["plan", "apply", "drift"] {
+    // Kamal commands gantry does not have are not offered.
+    for absent in ["build", "registry", "audit", "docs", "upgrade", "redeploy"] {
         assert!(
             !help.contains(&format!("  {absent} ")),
             "{absent} listed:\n{help}"
