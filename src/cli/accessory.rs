@@ -111,6 +111,9 @@ pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette
                     let observed = day2.observe(&connections).await;
                     let desired = &day2.desired;
                     let label = &day2.identity.command;
+                    let question = format!(
+                        "This removes the containers, images and data directories of {name}. Are you sure?"
+                    );
                     let (changes, confirm) = match command {
                         AccessoryCommand::Boot { .. } => {
                             (accessory::boot(desired, &observed, &which), Confirm::No)
@@ -123,16 +126,11 @@ pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette
                             accessory::remove(desired, &observed, &which, label),
                             Confirm::Destructive {
                                 yes: matches!(command, AccessoryCommand::Remove { yes: true, .. }),
+                                question: &question,
                             },
                         ),
                     };
-                    day2.execute(
-                        changes,
-                        &connections,
-                        confirm,
-                        &format!("This removes the containers, images and data directories of {name}. Are you sure?"),
-                    )
-                    .await
+                    day2.execute(changes, &connections, confirm).await
                 })
                 .await
             }

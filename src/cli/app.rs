@@ -73,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<ExitCode, miette::Repo
 async fn stop(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
     let observed = day2.observe(connections).await;
     let changes = app::stop(&day2.desired, &observed, &day2.identity.command);
-    day2.execute(changes, connections, Confirm::No, "").await
+    day2.execute(changes, connections, Confirm::No).await
 }
 
 async fn start(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
@@ -89,5 +89,5 @@ async fn start(day2: &Day2, connections: &Connections) -> Result<ExitCode, miett
     };
     let desired = day2.at(&version)?;
     let changes = app::start(&desired, &observed);
-    day2.execute(changes, connections, Confirm::No, "").await
+    day2.execute(changes, connections, Confirm::No).await
 }

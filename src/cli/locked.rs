@@ -46,11 +46,12 @@ pub struct Day2 {
 
 /// Whether a command asks before it runs its plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirm {
-    /// It only starts, stops or boots things: no question.
+pub enum Confirm<'a> {
+    /// It only starts, stops or boots things (or asked already): no question.
     No,
-    /// It destroys something (data, traffic): ask on a terminal unless `-y`; refuse without one.
-    Destructive { yes: bool },
+    /// It destroys something (data, traffic): ask `question` on a terminal unless `yes` (`-y`);
+    /// refuse without a terminal.
+    Destructive { yes: bool, question: &'a str },
 }
 
 impl Day2 {
@@ -126,8 +127,7 @@ impl Day2 {
         &self,
         changes: Changes,
         connections: &Connections,
-        confirm: Confirm,
-        question: &str,
+        confirm: Confirm<'_>,
     ) -> Result<ExitCode, miette::Report> {
         let config = &self.prepared.loaded.config;
         let plan = plan::build(
@@ -149,7 +149,10 @@ impl Day2 {
                 ExitCode::SUCCESS
             });
         }
-        if let Confirm::Destructive { yes: false } = confirm
+        if let Confirm::Destructive {
+            yes: false,
+            question,
+        } = confirm
             && !ask(question)?
         {
             println!("Cancelled; nothing changed.");

@@ -77,7 +77,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                 day2.with_lock(&connections, async {
                     let observed = day2.observe(&connections).await;
                     let changes = proxy::boot(&day2.desired, &observed);
-                    day2.execute(changes, &connections, Confirm::No, "").await
+                    day2.execute(changes, &connections, Confirm::No).await
                 })
                 .await
             }
@@ -95,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                     }
                     day2.hooks.run("pre-proxy-reboot", true, None).await?;
                     let code = day2
-                        .execute(changes, &connections, Confirm::No, "")
+                        .execute(changes, &connections, Confirm::No)
                         .await?;
                     if code == ExitCode::SUCCESS {
                         day2.hooks.run("post-proxy-reboot", true, None).await?;

@@ -41,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> Result<ExitCode, miette::Re
             };
             let desired = day2.at(&version)?;
             let changes = cleanup::prune(&desired, &observed, retain);
-            day2.execute(changes, &connections, Confirm::No, "").await
+            day2.execute(changes, &connections, Confirm::No).await
         })
         .await
     })

@@ -37,21 +37,28 @@ pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<ExitCode, miette::R
                     let host = host.as_ref().ok()?.clone();
                     Some(async move {
                         let listing = host.run_command(&shell::list_apps()).await;
-                        let apps = listing
-                            .map(|output| output.stdout.lines().map(str::to_string).collect())
-                            .unwrap_or_default();
-                        (name.clone(), apps)
+                        let apps: Vec<String> = listing
+                            .ok()
+                            .filter(|output| output.success())?
+                            .stdout
+                            .lines()
+                            .map(str::to_string)
+                            .collect();
+                        Some((name.clone(), apps))
                     })
                 }))
                 .await
                 .into_iter()
+                .flatten()
                 .collect();
                 let changes = cleanup::remove(&day2.desired, &observed, &apps, &day2.identity.command);
                 day2.execute(
                     changes,
                     &connections,
-                    Confirm::Destructive { yes: args.yes },
-                    "This removes every container, image, route and data directory of this app and its accessories. Are you sure?",
+                    Confirm::Destructive {
+                        yes: args.yes,
+                        question: "This removes every container, image, route and data directory of this app and its accessories. Are you sure?",
+                    },
                 )
                 .await
             })

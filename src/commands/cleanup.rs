@@ -33,11 +33,13 @@ pub fn prune(desired: &Desired, observed: &Observed, retain: usize) -> Changes {
     })
 }
 
-/// The apps deployed on each host: the entries of `.kamal/apps` (see [`super::shell::list_apps`]).
+/// The apps deployed on each host: the entries of `.kamal/apps` (see [`super::shell::list_apps`]);
+/// a host whose listing failed has no entry.
 pub type AppsOnHosts = BTreeMap<String, Vec<String>>;
 
 /// `remove`: everything of this service on every selected host. `apps` says which apps each
-/// host has; the proxy goes only where this service is the last one.
+/// host has; the proxy goes only where this service is known to be the last one (a host whose
+/// apps are unknown keeps it).
 pub fn remove(
     desired: &Desired,
     observed: &Observed,
@@ -118,7 +120,7 @@ pub fn remove(
         let mut paths = vec![names.app_dir(), names.proxy_apps_config_dir()];
         let others = apps
             .get(&host.name)
-            .is_some_and(|apps| apps.iter().any(|app| *app != this_app));
+            .is_none_or(|apps| apps.iter().any(|app| *app != this_app));
         if let Some(proxy) = state.proxy.as_ref().filter(|_| !others) {
             changes.push(remove_containers(
                 Resource::Proxy,
