@@ -258,6 +258,16 @@ fn logs_exec_and_app_stop_start_restart_work_on_every_host() {
     .assert_code(0);
     let audit = testbed.run_ok(&hosts[0], &format!("cat .kamal/{SERVICE}-audit.log"));
     assert!(audit.contains("gantry run"), "{audit}");
+    eprintln!(
+        "{} hosts: logs -n 3 {:?}, logs --grep {:?}, exec (one-off) {:?}, exec --reuse {:?}, app stop {:?}, app restart {:?}",
+        hosts.len(),
+        logs.duration,
+        grep.duration,
+        exec.duration,
+        reuse.duration,
+        stop.duration,
+        restart.duration
+    );
 }
 
 /// Runs gantry with `args` under `script` (a pseudo-terminal), typing `keys`; returns the exit
