@@ -1,3 +1,6 @@
+//! The day-2 planners and command lines, by exact equality: plans as their canonical text,
+//! command lines as the strings a host's shell receives.
+
 use super::*;
 use crate::config::{Accessory, AccessoryMount, DockerOptions, Env};
 use crate::host::{ContainerStatus, ImageSummary};
