@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod audit;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod desired;
 pub mod details;

@@ -1,4 +1,4 @@
-//! The `config`, `init` and `version` commands as a user runs them.
+//! The `config`, `init` and `version` commands as a user runs them, and the command list.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -21,6 +21,8 @@ fn help_lists_only_working_commands_and_the_global_flags() {
         "--verbose",
         "--quiet",
         "--no-secret-commands",
+        "--skip-hooks",
+        "Aliases from deploy.yml",
     ] {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }
@@ -37,7 +39,24 @@ fn help_lists_only_working_commands_and_the_global_flags() {
     assert_eq!(
         listed,
         [
-            "plan", "apply", "deploy", "rollback", "drift", "details", "lock", "config", "init",
+            "plan",
+            "apply",
+            "deploy",
+            "rollback",
+            "drift",
+            "details",
+            "lock",
+            "config",
+            "init",
+            "setup",
+            "app",
+            "exec",
+            "logs",
+            "accessory",
+            "proxy",
+            "prune",
+            "remove",
+            "server",
             "version"
         ],
         "{help}"

@@ -70,6 +70,7 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
         Action::RemoveRoute { service } => remove_route(host, service).await,
         Action::TagImage { source, target } => Ok(host.tag_image(source, target).await?),
         Action::RemoveImage { reference } => Ok(host.remove_image(reference, false).await?),
+        Action::RemovePath { path } => Ok(host.remove_path(path).await?),
         Action::Sleep { seconds } => {
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             Ok(())

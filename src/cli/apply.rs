@@ -2,8 +2,11 @@
 //!
 //! Order: connect; take the lock on the primary host; observe and plan (under the lock, so
 //! nobody changes the hosts between plan and apply); show the plan; ask on a terminal (`-y`
-//! skips); journal, execute, audit; release the lock, also after errors and Ctrl-C. With a saved
-//! plan FILE, the plan is made again from the file's inputs and must match it exactly.
+//! skips); journal, execute, audit; release the lock, also after errors and Ctrl-C. Kamal's hooks
+//! run around it: `pre-connect`, then `pre-deploy` and `pre-app-boot` under the lock (a failure
+//! stops the run before any host changes), `post-app-boot`, and `post-deploy` after the lock.
+//! With a saved plan FILE, the plan is made again from the file's inputs and must match it
+//! exactly.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
+use super::hooking::Hooks;
 use super::session;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
@@ -112,8 +116,12 @@ pub fn run(
         )
     })?;
     let names = ServiceNames::for_config(&prepared.loaded.config);
+    let hosts = desired.hosts.iter().map(|host| host.name.clone()).collect();
+    let hooks = Hooks::new(global, &prepared, hosts, command, None);
+    let started = std::time::Instant::now();
     let runtime = runtime()?;
     runtime.block_on(async {
+        hooks.run("pre-connect", false, None).await?;
         let connections = connect(&prepared, &desired).await;
         let lock_host = lock_host(&prepared, &desired, &connections)?;
         let identity = RunIdentity {
@@ -122,14 +130,35 @@ pub fn run(
             command: command.to_string(),
             version: prepared.version.clone(),
         };
-        take_lock(&lock_host, &names, &identity, &args).await?;
+        let wait = args.lock_wait.then(|| LockWait {
+            timeout: Duration::from_secs(args.lock_wait_timeout),
+            interval: Duration::from_secs(args.lock_wait_interval),
+        });
+        take_lock(&lock_host, &names, &identity, wait).await?;
         let cancel = CancellationToken::new();
-        let result = apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await;
+        // A failing pre-deploy or pre-app-boot hook stops the run before any host changes.
+        let result = match hooks.run("pre-deploy", true, None).await {
+            Ok(()) => match hooks.run("pre-app-boot", true, None).await {
+                Ok(()) => apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await,
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        let result = match result {
+            Ok(code) if code == ExitCode::SUCCESS => hooks.run("post-app-boot", true, None).await.map(|()| code),
+            other => other,
+        };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
         if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
             eprintln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
         }
-        result
+        match result {
+            Ok(code) if code == ExitCode::SUCCESS => hooks
+                .run("post-deploy", false, Some(started.elapsed().as_secs()))
+                .await
+                .map(|()| code),
+            other => other,
+        }
     })
 }
 
@@ -253,7 +282,7 @@ async fn apply_under_lock(
 }
 
 /// The first selected host of the primary role holds the lock, as in Kamal.
-fn lock_host(
+pub(super) fn lock_host(
     prepared: &Prepared,
     desired: &crate::desired::Desired,
     connections: &Connections,
@@ -282,11 +311,20 @@ fn lock_host(
     }
 }
 
-async fn take_lock(
+/// How long a command waits for a deploy lock held by an automatic deploy (`--lock-wait`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LockWait {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// Takes Kamal's deploy lock for `identity`'s run, taking over the lock of a gantry run that
+/// was killed; `wait` waits for automatic locks instead of refusing at once.
+pub(super) async fn take_lock(
     host: &Arc<dyn Host>,
     names: &ServiceNames,
     identity: &RunIdentity,
-    args: &ApplyArgs,
+    wait: Option<LockWait>,
 ) -> Result<(), miette::Report> {
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
@@ -297,15 +335,8 @@ async fn take_lock(
         version: &identity.version,
         message: &message,
     };
-    let mut result = if args.lock_wait {
-        lock::acquire_waiting(
-            host.as_ref(),
-            names,
-            &request,
-            Duration::from_secs(args.lock_wait_timeout),
-            Duration::from_secs(args.lock_wait_interval),
-        )
-        .await
+    let mut result = if let Some(wait) = wait {
+        lock::acquire_waiting(host.as_ref(), names, &request, wait.timeout, wait.interval).await
     } else {
         lock::acquire(host.as_ref(), names, &request).await
     };
@@ -332,7 +363,7 @@ async fn take_lock(
 
 /// How long a run must be silent before its lock counts as stale: 60 s, or
 /// `GANTRY_STALE_LOCK_SECONDS`.
-fn stale_lock_after() -> Duration {
+pub(super) fn stale_lock_after() -> Duration {
     std::env::var("GANTRY_STALE_LOCK_SECONDS")
         .ok()
         .and_then(|seconds| seconds.parse().ok())
@@ -366,7 +397,7 @@ fn confirm() -> Result<bool, miette::Report> {
 }
 
 /// First Ctrl-C or SIGTERM: stop scheduling and roll back what is half done. Second: exit now.
-fn watch_signals(cancel: CancellationToken) {
+pub(super) fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

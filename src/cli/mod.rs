@@ -4,17 +4,34 @@
 //! each handler lives in its own file and turns arguments into plain options for the stages.
 //! [`run`] dispatches and returns the exit code; `main` only renders errors. Adding a command
 //! means one enum variant and one handler file. Only commands that work are listed.
+//!
+//! A word that is no command is looked up in deploy.yml's `aliases:` and replaced by the gantry
+//! command line it names (`console: app exec -i --reuse "bin/rails console"`); built-in commands
+//! always win, and an alias cannot name another alias.
 
+mod accessory;
+mod app;
 mod apply;
 mod config;
 mod deploy;
 mod details;
 mod drift;
+mod exec;
+mod hooking;
 mod init;
 mod lock;
+mod locked;
+mod logs;
+mod output;
 mod plan;
+mod proxy_cmd;
+mod prune;
+mod remove;
 mod rollback;
+mod server;
 mod session;
+mod setup;
+mod terminal;
 mod version;
 
 use std::path::PathBuf;
@@ -30,6 +47,8 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
     name = "gantry",
     version,
     about,
+    after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; built-in commands win over them.",
+    allow_external_subcommands = true,
     // `-h` is `--hosts`, as in Kamal; help is `--help`.
     disable_help_flag = true
 )]
@@ -61,6 +80,9 @@ pub struct GlobalArgs {
     /// Refuse `$(...)` command substitution in secrets files (also GANTRY_SECRET_COMMANDS=0).
     #[arg(long, global = true)]
     pub no_secret_commands: bool,
+    /// Do not run hooks from .kamal/hooks.
+    #[arg(short = 'H', long, global = true)]
+    pub skip_hooks: bool,
 }
 
 /// The subcommands.
@@ -84,8 +106,29 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Create a starter config/deploy.yml and .kamal/secrets.
     Init(init::InitArgs),
+    /// Install Docker where missing, run the docker-setup hook, then apply.
+    Setup(setup::SetupArgs),
+    /// Start, stop or restart the app; exec and logs as below.
+    App(app::AppArgs),
+    /// Run a command in a new container of the app, or in the running one (--reuse).
+    Exec(exec::ExecArgs),
+    /// Show the app's logs from every host (-f to follow).
+    Logs(logs::LogsArgs),
+    /// Boot, reboot, remove or inspect accessories.
+    Accessory(accessory::AccessoryArgs),
+    /// Boot, reboot or inspect kamal-proxy.
+    Proxy(proxy_cmd::ProxyArgs),
+    /// Remove stopped containers beyond retain_containers and unused images.
+    Prune(prune::PruneArgs),
+    /// Remove the app, its accessories and their data from every host.
+    Remove(remove::RemoveArgs),
+    /// Run a shell command on every host.
+    Server(server::ServerArgs),
     /// Show gantry's version.
     Version,
+    /// An alias from deploy.yml.
+    #[command(external_subcommand)]
+    Alias(Vec<String>),
 }
 
 impl GlobalArgs {
@@ -141,8 +184,71 @@ pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
         Command::Lock(args) => lock::run(&cli.global, args),
         Command::Config(args) => config::run(&cli.global, args),
         Command::Init(args) => init::run(&cli.global, args),
+        Command::Setup(args) => setup::run(&cli.global, args),
+        Command::App(args) => app::run(&cli.global, args),
+        Command::Exec(args) => exec::run(&cli.global, args),
+        Command::Logs(args) => logs::run(&cli.global, args),
+        Command::Accessory(args) => accessory::run(&cli.global, args),
+        Command::Proxy(args) => proxy_cmd::run(&cli.global, args),
+        Command::Prune(args) => prune::run(&cli.global, args),
+        Command::Remove(args) => remove::run(&cli.global, args),
+        Command::Server(args) => server::run(&cli.global, args),
         Command::Version => version::run(),
+        Command::Alias(words) => run_alias(&cli.global, words),
     }
+}
+
+/// Runs the gantry command line an alias names: the process's arguments with the alias word
+/// replaced by the alias's words.
+fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<ExitCode, miette::Report> {
+    let Some(name) = words.first() else {
+        return Err(miette::miette!("no command given"));
+    };
+    let loaded = global.load()?;
+    let Some(expansion) = loaded.config.aliases.get(name) else {
+        let mut known: Vec<&str> = loaded.config.aliases.keys().map(String::as_str).collect();
+        known.sort();
+        return Err(miette::miette!(
+            help = if known.is_empty() {
+                "see `gantry --help` for the commands".to_string()
+            } else {
+                format!(
+                    "aliases in deploy.yml: {}; see `gantry --help` for the commands",
+                    known.join(", ")
+                )
+            },
+            "unknown command `{name}`"
+        ));
+    };
+    let arguments: Vec<String> = std::env::args().collect();
+    let argv = expand_alias(&arguments, name, expansion).ok_or_else(|| {
+        miette::miette!("alias `{name}`: cannot split `{expansion}` into words (unbalanced quotes)")
+    })?;
+    let cli = Cli::try_parse_from(&argv).map_err(|error| {
+        miette::miette!(
+            "alias `{name}` (`{expansion}`): {}",
+            error.render().to_string().trim()
+        )
+    })?;
+    if let Command::Alias(words) = &cli.command {
+        return Err(miette::miette!(
+            help = "an alias must name a gantry command, not another alias",
+            "alias `{name}` names `{}`, which is not a gantry command",
+            words.first().map(String::as_str).unwrap_or_default()
+        ));
+    }
+    run(cli)
+}
+
+/// `arguments` with the first `alias` word after the program name replaced by `expansion`'s
+/// words (split as a shell would); `None` when `expansion` does not split.
+fn expand_alias(arguments: &[String], alias: &str, expansion: &str) -> Option<Vec<String>> {
+    let words = shlex::split(expansion)?;
+    let position = arguments.iter().skip(1).position(|word| word == alias)? + 1;
+    let mut argv = arguments[..position].to_vec();
+    argv.extend(words);
+    argv.extend(arguments[position + 1..].iter().cloned());
+    Some(argv)
 }
 
 /// Log lines go to stderr: warnings by default, more with `-v`, errors only with `-q`;
@@ -199,5 +305,77 @@ mod tests {
             PathBuf::from("config/deploy.yml")
         );
         assert!(Cli::try_parse_from(["gantry", "-q", "-v", "version"]).is_err());
+    }
+
+    #[test]
+    fn an_alias_word_is_replaced_by_its_command_line() {
+        let arguments: Vec<String> = ["gantry", "-d", "staging", "console", "-h", "h1"]
+            .iter()
+            .map(|word| word.to_string())
+            .collect();
+        assert_eq!(
+            expand_alias(
+                &arguments,
+                "console",
+                "app exec -i --reuse \"bin/rails console\""
+            )
+            .unwrap(),
+            vec![
+                "gantry",
+                "-d",
+                "staging",
+                "app",
+                "exec",
+                "-i",
+                "--reuse",
+                "bin/rails console",
+                "-h",
+                "h1"
+            ]
+        );
+        assert_eq!(
+            expand_alias(&arguments, "console", "app exec \"unbalanced"),
+            None
+        );
+        let cli = Cli::try_parse_from(["gantry", "console", "-x"]).expect("parses");
+        assert!(matches!(&cli.command, Command::Alias(words) if words == &["console", "-x"]));
+        // Built-in names win over any alias.
+        let cli = Cli::try_parse_from(["gantry", "logs", "-n", "5"]).expect("parses");
+        assert!(matches!(cli.command, Command::Logs(_)));
+    }
+
+    #[test]
+    fn day_two_commands_parse_as_kamal_spells_them() {
+        let cli = Cli::try_parse_from([
+            "gantry",
+            "app",
+            "exec",
+            "-i",
+            "--reuse",
+            "bin/rails",
+            "console",
+        ])
+        .expect("parses");
+        let Command::App(app) = cli.command else {
+            panic!("app")
+        };
+        let app::AppCommand::Exec(exec) = app.command else {
+            panic!("exec")
+        };
+        assert!(exec.interactive && exec.reuse);
+        assert_eq!(exec.command, ["bin/rails", "console"]);
+        let cli = Cli::try_parse_from(["gantry", "-H", "accessory", "remove", "db", "-y"])
+            .expect("parses");
+        assert!(cli.global.skip_hooks);
+        let cli = Cli::try_parse_from([
+            "gantry", "logs", "-r", "web", "-f", "-n", "20", "--grep", "GET /up",
+        ])
+        .expect("parses");
+        let Command::Logs(logs) = cli.command else {
+            panic!("logs")
+        };
+        assert_eq!(logs.target.roles, ["web"]);
+        assert_eq!(logs.flags.options().lines, Some(20));
+        assert!(Cli::try_parse_from(["gantry", "prune", "--retain", "0"]).is_err());
     }
 }

@@ -68,7 +68,7 @@ pub enum VersionNeed {
 }
 
 /// The version placeholder of commands that only read what runs.
-const UNKNOWN_VERSION: &str = "unknown";
+pub(super) const UNKNOWN_VERSION: &str = "unknown";
 
 impl Prepared {
     /// Loads everything a plan needs, before any connection.

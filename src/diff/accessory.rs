@@ -12,13 +12,14 @@ use crate::diff::{
 };
 use crate::observe::HostState;
 
-pub(super) fn diff_accessory(
+/// Booting `accessory` on a host observed as `state`: its files and directories first, a pull
+/// when the host lacks the image, and `replaces` removed first (its data stays: it lives in the
+/// directories and volumes, which the removal leaves alone). Also `gantry accessory reboot`'s.
+pub fn accessory_boot(
     accessory: &DesiredAccessory,
     state: &HostState,
-    options: DiffOptions,
-    changes: &mut Vec<Change>,
-    notes: &mut Vec<Note>,
-) {
+    replaces: Option<ContainerRef>,
+) -> Work {
     let spec = expand_home(&accessory.container, &state.home);
     let pull = match state.present_images.get(&spec.image) {
         Some(Some(_)) => None,
@@ -29,17 +30,28 @@ pub(super) fn diff_accessory(
     };
     let mut files = vec![accessory.env_file.clone()];
     files.extend(accessory.files.iter().cloned());
-    let boot = |replaces: Option<ContainerRef>| {
-        Work::BootAccessory(Box::new(AccessoryBoot {
-            name: accessory.name.clone(),
-            spec: spec.clone(),
-            pull: pull.clone(),
-            files: files.clone(),
-            directories: accessory.directories.clone(),
-            replaces,
-            route: accessory.route.clone(),
-        }))
-    };
+    Work::BootAccessory(Box::new(AccessoryBoot {
+        name: accessory.name.clone(),
+        spec,
+        pull,
+        files,
+        directories: accessory.directories.clone(),
+        replaces,
+        route: accessory.route.clone(),
+    }))
+}
+
+pub(super) fn diff_accessory(
+    accessory: &DesiredAccessory,
+    state: &HostState,
+    options: DiffOptions,
+    changes: &mut Vec<Change>,
+    notes: &mut Vec<Note>,
+) {
+    let spec = expand_home(&accessory.container, &state.home);
+    let mut files = vec![accessory.env_file.clone()];
+    files.extend(accessory.files.iter().cloned());
+    let boot = |replaces: Option<ContainerRef>| accessory_boot(accessory, state, replaces);
     let resource = Resource::Accessory {
         name: accessory.name.clone(),
     };

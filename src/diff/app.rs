@@ -157,7 +157,7 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
 }
 
 /// The id and name of an observed container.
-pub(super) fn container_ref(container: &ObservedContainer) -> ContainerRef {
+pub fn container_ref(container: &ObservedContainer) -> ContainerRef {
     ContainerRef {
         id: container.details.id.clone(),
         name: container.details.name.clone(),

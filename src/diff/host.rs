@@ -1,7 +1,7 @@
 //! One host: the network, the proxy and the env files here; the apps, routes, accessories and
 //! cleanup through their own modules, in the order their changes should read.
 
-use crate::desired::{Desired, DesiredFile, DesiredHost, expand_home};
+use crate::desired::{Desired, DesiredFile, DesiredHost, DesiredProxy, expand_home};
 use crate::diff::accessory::diff_accessory;
 use crate::diff::app::{container_ref, diff_app};
 use crate::diff::cleanup::{image_prune_changes, latest_tag_change, retention_changes};
@@ -119,6 +119,19 @@ fn interrupted_run(state: &HostState) -> Option<Note> {
     })
 }
 
+/// Booting the proxy on a host observed as `state`, after removing `replaces` (a reboot: the
+/// routes survive in the `kamal-proxy-config` volume). Also `gantry proxy reboot`'s.
+pub fn proxy_boot(proxy: &DesiredProxy, state: &HostState, replaces: Option<ContainerRef>) -> Work {
+    let spec = expand_home(&proxy.container, &state.home);
+    let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
+    Work::BootProxy {
+        spec: Box::new(spec),
+        apps_config_dir: proxy.apps_config_dir.clone(),
+        pull,
+        replaces,
+    }
+}
+
 fn diff_proxy(
     host: &DesiredHost,
     state: &HostState,
@@ -128,13 +141,7 @@ fn diff_proxy(
 ) {
     let Some(proxy) = &host.proxy else { return };
     let spec = expand_home(&proxy.container, &state.home);
-    let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
-    let boot = |replaces: Option<ContainerRef>| Work::BootProxy {
-        spec: Box::new(spec.clone()),
-        apps_config_dir: proxy.apps_config_dir.clone(),
-        pull,
-        replaces,
-    };
+    let boot = |replaces: Option<ContainerRef>| proxy_boot(proxy, state, replaces);
     let Some(current) = &state.proxy else {
         changes.push(Change {
             resource: Resource::Proxy,

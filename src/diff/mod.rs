@@ -22,6 +22,9 @@ mod types;
 use crate::desired::Desired;
 use crate::observe::{Observed, ObservedHost};
 
+pub use accessory::accessory_boot;
+pub use app::container_ref;
+pub use host::proxy_boot;
 pub use types::*;
 
 /// Choices that change what counts as a change (not what is observed).

@@ -150,6 +150,8 @@ pub enum Reason {
     Unused,
     /// `latest` does not point at the running version.
     LatestOutdated,
+    /// A command asked for it (`gantry app stop`, `gantry accessory reboot`, ...).
+    Requested { command: String },
 }
 
 /// A difference worth reporting that the plan does not act on.
@@ -304,6 +306,10 @@ pub enum Work {
     },
     RemoveImages {
         references: Vec<String>,
+    },
+    /// Files or directory trees in the SSH user's home (`gantry remove`, `accessory remove`).
+    RemovePaths {
+        paths: Vec<String>,
     },
 }
 

@@ -130,4 +130,10 @@ pub trait Host: Send + Sync + std::fmt::Debug {
 
     /// Runs a shell command on the host (`server exec`, the few steps that have no API call).
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError>;
+
+    /// Runs a shell command with its input and output streamed while it runs, and returns its
+    /// exit code. No deadline: it lasts as long as the user's command does (`logs -f`, `exec`,
+    /// an interactive shell, installing Docker). With [`Attached::terminal`] the command gets a
+    /// pseudo-terminal, as `ssh -t` gives one.
+    async fn run_attached(&self, command: &str, io: Attached) -> Result<i64, HostError>;
 }

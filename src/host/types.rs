@@ -429,6 +429,37 @@ impl CommandOutput {
     }
 }
 
+/// The user's terminal, for a command that needs one on the host (`gantry exec -i`): the
+/// remote side gets a pseudo-terminal of this type and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terminal {
+    /// `$TERM` (`xterm-256color`).
+    pub term: String,
+    pub columns: u32,
+    pub rows: u32,
+}
+
+/// Where a command run with [`Host::run_attached`](super::Host::run_attached) reads its input
+/// and writes its output, as it runs: logs that follow, one-off containers, interactive shells.
+pub struct Attached {
+    /// `None`: the command's input is closed at once.
+    pub stdin: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    pub stdout: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    /// Unused with a terminal: a pseudo-terminal merges both streams into `stdout`.
+    pub stderr: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    /// Ask for a pseudo-terminal (interactive commands).
+    pub terminal: Option<Terminal>,
+}
+
+impl fmt::Debug for Attached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attached")
+            .field("stdin", &self.stdin.is_some())
+            .field("terminal", &self.terminal)
+            .finish()
+    }
+}
+
 /// `repo:tag` split as Docker splits it: a `:` after the last `/` starts the tag (a registry's
 /// port comes before the last `/`); references by digest are not split.
 pub fn split_reference(reference: &str) -> (&str, Option<&str>) {

@@ -71,6 +71,10 @@ pub enum Action {
     RemoveImage {
         reference: String,
     },
+    /// A file or directory tree in the SSH user's home; nothing to undo it with.
+    RemovePath {
+        path: String,
+    },
     /// `boot.wait` between boot groups.
     Sleep {
         seconds: u64,
@@ -120,6 +124,7 @@ impl Action {
             Action::RemoveRoute { .. } => "remove_route",
             Action::TagImage { .. } => "tag_image",
             Action::RemoveImage { .. } => "remove_image",
+            Action::RemovePath { .. } => "remove_path",
             Action::Sleep { .. } => "sleep",
         }
     }
@@ -181,6 +186,7 @@ impl fmt::Display for Action {
             Action::RemoveRoute { service } => write!(f, "remove route {service}"),
             Action::TagImage { source, target } => write!(f, "tag {source} as {target}"),
             Action::RemoveImage { reference } => write!(f, "remove image {reference}"),
+            Action::RemovePath { path } => write!(f, "remove {path}"),
             Action::Sleep { seconds } => write!(f, "wait {seconds}s before the next boot group"),
         }
     }

@@ -219,6 +219,7 @@ pub fn reason_text(reason: &Reason) -> String {
         }
         Reason::Unused => "no container uses it".to_string(),
         Reason::LatestOutdated => "should name the deployed version".to_string(),
+        Reason::Requested { command } => format!("requested by `gantry {command}`"),
     }
 }
 

@@ -21,6 +21,7 @@ const BUILT_IN_COMMANDS: &[&str] = &[
     "details",
     "docs",
     "drift",
+    "exec",
     "help",
     "init",
     "lock",

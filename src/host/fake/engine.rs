@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::host::fake::{Engine, FakeHost, Operation, docker, lock, proxy};
 use crate::host::{
-    CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
+    Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
     ContainerSummary, Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
 };
 use crate::naming::PROXY_CONTAINER;
@@ -408,5 +408,16 @@ impl Host for FakeHost {
             stdout,
             stderr: String::new(),
         })
+    }
+
+    /// The fake has no shell: the command is recorded (see [`FakeHost::calls`]) and succeeds
+    /// without output.
+    async fn run_attached(&self, command: &str, io: Attached) -> Result<i64, HostError> {
+        let _call = self.call(Operation::RunAttached, command).await?;
+        let mut stdout = io.stdout;
+        tokio::io::AsyncWriteExt::flush(&mut stdout)
+            .await
+            .map_err(|error| self.docker_error(error.to_string()))?;
+        Ok(0)
     }
 }

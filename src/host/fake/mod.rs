@@ -95,6 +95,7 @@ pub enum Operation {
     CreateDirExclusive,
     RemovePath,
     RunCommand,
+    RunAttached,
 }
 
 /// What an injected fault does.

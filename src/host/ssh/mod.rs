@@ -13,11 +13,13 @@
 //! - `engine`: deadlines and error mapping for Docker API calls, made in `containers`,
 //!   `images` and `container_io`; `create_body` and `inspect`: bollard ↔ gantry types.
 //! - `commands`: commands and file operations on the host; `files`: their scripts.
+//! - `attached`: commands whose input and output stream while they run (logs, exec, shells).
 //!
 //! Every operation runs under a deadline and inside a tracing span naming the host. Errors name
 //! the host; losing the connection (or never getting one) is [`HostError::Unreachable`], so
 //! observe can mark the host unreachable and apply can tell "host down" from "request failed".
 
+mod attached;
 mod auth;
 mod commands;
 mod connect;
@@ -44,8 +46,8 @@ use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
 
 use crate::host::{
-    CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary, Host,
-    HostError, ImageDetails, ImageSummary, RegistryAuth,
+    Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
+    Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
 };
 
 pub use settings::{SshSettings, Target, home_dir, resolve, resolve_jump, split_host};
@@ -82,10 +84,25 @@ impl SshHost {
     /// Connects to the host written `entry` in deploy.yml and prepares the Docker API on it.
     pub async fn connect(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
         let span = tracing::info_span!("ssh", host = %entry);
-        Self::connect_inner(entry, settings).instrument(span).await
+        Self::connect_inner(entry, settings, true)
+            .instrument(span)
+            .await
     }
 
-    async fn connect_inner(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
+    /// Connects without asking for Docker: for the commands that run before Docker is there
+    /// (`gantry setup` installing it). Shell commands and files work; Docker API calls fail.
+    pub async fn connect_shell(entry: &str, settings: &SshSettings) -> Result<SshHost, HostError> {
+        let span = tracing::info_span!("ssh", host = %entry);
+        Self::connect_inner(entry, settings, false)
+            .instrument(span)
+            .await
+    }
+
+    async fn connect_inner(
+        entry: &str,
+        settings: &SshSettings,
+        with_docker: bool,
+    ) -> Result<SshHost, HostError> {
         let name = entry.to_string();
         let started = std::time::Instant::now();
         let connect = connect::connect(&name, entry, settings);
@@ -117,6 +134,18 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
+        if !with_docker {
+            return Ok(SshHost {
+                name,
+                settings: settings.clone(),
+                handle,
+                _keepalive: keepalive,
+                sessions,
+                docker,
+                route,
+                home: OnceCell::new(),
+            });
+        }
         // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
         // unversioned paths, later releases the pinned version.
         let negotiated =
@@ -363,5 +392,9 @@ impl Host for SshHost {
 
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
         self.host_run_command(command).await
+    }
+
+    async fn run_attached(&self, command: &str, io: Attached) -> Result<i64, HostError> {
+        self.host_run_attached(command, io).await
     }
 }

@@ -179,6 +179,16 @@ impl Builder<'_> {
                     );
                     nodes.tag = Some(id);
                 }
+                Work::RemovePaths { paths } => {
+                    for path in paths {
+                        let id = self.add_best_effort(
+                            name,
+                            at,
+                            Action::RemovePath { path: path.clone() },
+                        );
+                        nodes.path_removals.push(id);
+                    }
+                }
                 Work::RemoveImages { references } => {
                     for reference in references {
                         let id = self.add_best_effort(
@@ -290,6 +300,8 @@ impl Builder<'_> {
         }
         for &stop in &nodes.stray_stops {
             self.edges(&nodes.route_deploys, stop);
+            // No route sends traffic to a container while it stops (`gantry app stop`).
+            self.edges(&nodes.route_removals, stop);
         }
         if !self.options.boot.parallel_roles {
             for pair in nodes.roles.windows(2) {
@@ -311,6 +323,11 @@ impl Builder<'_> {
             self.edges(&nodes.route_removals, removal);
         }
         for &removal in &nodes.image_removals {
+            self.edges(&committed, removal);
+            self.edges(&nodes.container_removals, removal);
+        }
+        // Paths go last: a container still running may have them mounted.
+        for &removal in &nodes.path_removals {
             self.edges(&committed, removal);
             self.edges(&nodes.container_removals, removal);
         }

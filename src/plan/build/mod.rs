@@ -8,7 +8,8 @@
 //! 5. A new container is ready (kamal-proxy's health-gated deploy, or Docker's health) before
 //!    the old container of its role stops: zero downtime.
 //! 6. `latest` is tagged after the host's roles are switched; removals (retention, orphans,
-//!    images) come last and are best effort, since they cannot be undone.
+//!    images, paths) come last and are best effort, since they cannot be undone. A route is
+//!    removed before the containers it served are stopped.
 //! 7. Accessories boot before any app container starts.
 //! 8. Every other role waits for the primary role's first host to be ready (Kamal's barrier).
 //! 9. Roles on one host boot one after another unless `boot.parallel_roles`; hosts of a role
@@ -130,6 +131,7 @@ pub(super) struct HostNodes {
     tag: Option<ActionId>,
     container_removals: Vec<ActionId>,
     image_removals: Vec<ActionId>,
+    path_removals: Vec<ActionId>,
 }
 
 impl Builder<'_> {

@@ -1,0 +1,95 @@
+//! `gantry app start|stop|restart|exec|logs`: the app's containers on the selected hosts and
+//! roles, under the deploy lock, through the plan and the executor.
+//!
+//! `stop` removes each proxied role's route from kamal-proxy, then stops the running container
+//! (Kamal's order: no request reaches a stopping container). `start` starts the current
+//! version's container and deploys its route again, health-gated. `restart` is `stop` then
+//! `start` under one lock. `exec` and `logs` are `gantry exec` and `gantry logs` (Kamal's
+//! `kamal app exec` and `kamal app logs`, so aliases written for Kamal work).
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use super::exec::{self, ExecArgs};
+use super::locked::{Confirm, Day2};
+use super::logs::{self, LogsArgs};
+use super::session::{TargetArgs, runtime};
+use crate::commands::{self, app};
+use crate::pipeline::Connections;
+
+/// `gantry app` subcommands.
+#[derive(Clone, Debug, Args)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    pub command: AppCommand,
+}
+
+/// What to do with the app.
+#[derive(Clone, Debug, Subcommand)]
+pub enum AppCommand {
+    /// Start the current version's containers and route traffic to them again.
+    Start(TargetArgs),
+    /// Remove the routes, then stop the running containers.
+    Stop(TargetArgs),
+    /// Stop, then start, under one lock.
+    Restart(TargetArgs),
+    /// Same as `gantry exec`.
+    Exec(ExecArgs),
+    /// Same as `gantry logs`.
+    Logs(LogsArgs),
+}
+
+/// Runs an app subcommand.
+pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<ExitCode, miette::Report> {
+    let (target, subcommand) = match &args.command {
+        AppCommand::Exec(args) => return exec::run(global, args),
+        AppCommand::Logs(args) => return logs::run(global, args),
+        AppCommand::Start(target) => (target, "start"),
+        AppCommand::Stop(target) => (target, "stop"),
+        AppCommand::Restart(target) => (target, "restart"),
+    };
+    let day2 = Day2::load(global, target, "app", Some(subcommand))?;
+    runtime()?.block_on(async {
+        let connections = day2.connect().await?;
+        day2.with_lock(&connections, async {
+            match subcommand {
+                "stop" => stop(&day2, &connections).await,
+                "start" => start(&day2, &connections).await,
+                _ => {
+                    let stopped = stop(&day2, &connections).await?;
+                    if stopped != ExitCode::SUCCESS {
+                        return Ok(stopped);
+                    }
+                    start(&day2, &connections).await
+                }
+            }
+        })
+        .await
+    })
+}
+
+async fn stop(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
+    let observed = day2.observe(connections).await;
+    let changes = app::stop(&day2.desired, &observed, &day2.identity.command);
+    day2.execute(changes, &observed, connections, Confirm::No)
+        .await
+}
+
+async fn start(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
+    let observed = day2.observe(connections).await;
+    let version = match &day2.requested_version {
+        Some(version) => version.clone(),
+        None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
+            miette::miette!(
+                help = "deploy first with `gantry apply`, or name a version with --version",
+                "no container of this app exists on the selected hosts"
+            )
+        })?,
+    };
+    let desired = day2.at(&version)?;
+    let changes = app::start(&desired, &observed);
+    day2.execute(changes, &observed, connections, Confirm::No)
+        .await
+}

@@ -1,0 +1,122 @@
+//! Kamal's hooks at the command line: which hook runs when, told what (`KAMAL_*`), and what the
+//! user sees of it.
+//!
+//! Input: the loaded command ([`Prepared`]), its name and subcommand, `-H/--skip-hooks`. Output:
+//! a hook's run, its output shown on stderr with `-v` or `hooks_output: verbose` (hidden with
+//! `-q` or `quiet`, as Kamal logs it at debug level by default), and a failure turned into an
+//! error that stops the command before it changes anything further. Secrets reach only the
+//! hooks Kamal gives them to, and never the output shown ([`crate::hooks`] redacts it).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use miette::miette;
+
+use super::GlobalArgs;
+use super::apply::performer;
+use super::session::Prepared;
+use crate::hooks::{HookContext, HookRunner};
+use crate::run::now_rfc3339;
+use crate::secret::Secret;
+
+/// The hooks of one command run.
+pub struct Hooks {
+    directory: PathBuf,
+    secrets: BTreeMap<String, Secret>,
+    redactor: crate::secret::Redactor,
+    skip: bool,
+    context: HookContext,
+    /// `-v`, `-q` and `hooks_output`, per hook.
+    verbose: bool,
+    quiet: bool,
+    per_hook: BTreeMap<String, String>,
+    default_output: Option<String>,
+}
+
+impl Hooks {
+    /// The hooks of `command` (`apply`, `app`, ...) and `subcommand` (`stop`, ...).
+    pub fn new(
+        global: &GlobalArgs,
+        prepared: &Prepared,
+        hosts: Vec<String>,
+        command: &str,
+        subcommand: Option<&str>,
+    ) -> Hooks {
+        let config = &prepared.loaded.config;
+        Hooks {
+            directory: PathBuf::from(&config.hooks_path),
+            secrets: prepared
+                .secrets
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.clone()))
+                .collect(),
+            redactor: prepared.redactor.clone(),
+            skip: global.skip_hooks,
+            context: HookContext {
+                recorded_at: now_rfc3339(),
+                performer: performer(),
+                service: config.service.clone(),
+                version: prepared.version.clone(),
+                destination: config.destination.clone(),
+                hosts,
+                roles: (!prepared.selection.roles.is_empty())
+                    .then(|| prepared.selection.roles.clone()),
+                lock_held: false,
+                command: command.to_string(),
+                subcommand: subcommand.map(str::to_string),
+            },
+            verbose: global.verbose > 0,
+            quiet: global.quiet,
+            per_hook: config.hooks_output.per_hook.clone(),
+            default_output: config.hooks_output.default.clone(),
+        }
+    }
+
+    /// Runs `hook` if it exists; a failure is an error naming the hook, with its output.
+    /// `lock_held` becomes `KAMAL_LOCK`; `runtime_seconds` `KAMAL_RUNTIME` (post-deploy).
+    pub async fn run(
+        &self,
+        hook: &str,
+        lock_held: bool,
+        runtime_seconds: Option<u64>,
+    ) -> Result<(), miette::Report> {
+        let runner = HookRunner {
+            directory: self.directory.clone(),
+            secrets: &self.secrets,
+            redactor: &self.redactor,
+            skip: self.skip,
+        };
+        let context = HookContext {
+            lock_held,
+            recorded_at: now_rfc3339(),
+            ..self.context.clone()
+        };
+        let output = runner
+            .run(hook, &context, runtime_seconds)
+            .await
+            .map_err(|error| {
+                miette!(
+                    help = "fix the hook in .kamal/hooks, or skip hooks with -H",
+                    "{error}"
+                )
+            })?;
+        if let Some(output) = output
+            && self.show(hook)
+            && !output.trim().is_empty()
+        {
+            eprint!("{output}");
+        }
+        Ok(())
+    }
+
+    fn show(&self, hook: &str) -> bool {
+        if self.quiet {
+            return false;
+        }
+        match self.per_hook.get(hook).or(self.default_output.as_ref()) {
+            Some(level) if level == "verbose" => true,
+            Some(level) if level == "quiet" => false,
+            _ => self.verbose,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `gantry proxy boot|reboot|logs|details`: kamal-proxy on the selected hosts.
+//!
+//! `boot` starts the proxy where it is missing or stopped. `reboot` replaces it everywhere
+//! (a new image or `proxy.run` options take effect; routes survive in the `kamal-proxy-config`
+//! volume), which drops traffic for a moment: it asks first (`-y` skips; without a terminal it
+//! refuses unless `-y`) and runs the `pre-proxy-reboot` and `post-proxy-reboot` hooks around it.
+//! Both take the deploy lock and run through the plan and the executor.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use super::locked::{Confirm, Day2};
+use super::logs::{LogFlags, container_logs};
+use super::session::{TargetArgs, runtime};
+use crate::commands::proxy;
+use crate::naming::PROXY_CONTAINER;
+
+/// `gantry proxy` subcommands.
+#[derive(Clone, Debug, Args)]
+pub struct ProxyArgs {
+    #[command(subcommand)]
+    pub command: ProxyCommand,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// What to do with kamal-proxy.
+#[derive(Clone, Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Boot kamal-proxy where it is missing, start it where it is stopped.
+    Boot,
+    /// Replace kamal-proxy on every host (drops traffic for a moment).
+    Reboot {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes", alias = "confirmed")]
+        yes: bool,
+    },
+    /// Show kamal-proxy's logs.
+    Logs {
+        #[command(flatten)]
+        flags: LogFlags,
+    },
+    /// Show kamal-proxy and its routes on each host.
+    Details,
+}
+
+/// Runs a proxy subcommand.
+pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Report> {
+    let word = match &args.command {
+        ProxyCommand::Boot => "boot",
+        ProxyCommand::Reboot { .. } => "reboot",
+        ProxyCommand::Logs { .. } => "logs",
+        ProxyCommand::Details => "details",
+    };
+    let mut day2 = Day2::load(global, &args.target, "proxy", Some(word))?;
+    day2.desired.hosts.retain(|host| host.proxy.is_some());
+    runtime()?.block_on(async {
+        let connections = day2.connect().await?;
+        match &args.command {
+            ProxyCommand::Details => {
+                let observed = day2.observe(&connections).await;
+                print!("{}", proxy::details(&day2.desired, &observed));
+                Ok(ExitCode::SUCCESS)
+            }
+            ProxyCommand::Logs { flags } => {
+                let containers = day2
+                    .desired
+                    .hosts
+                    .iter()
+                    .map(|host| (host.name.clone(), PROXY_CONTAINER.to_string()))
+                    .collect();
+                Ok(container_logs(&connections, containers, &flags.options()).await)
+            }
+            ProxyCommand::Boot => {
+                day2.with_lock(&connections, async {
+                    let observed = day2.observe(&connections).await;
+                    let changes = proxy::boot(&day2.desired, &observed);
+                    day2.execute(changes, &observed, &connections, Confirm::No).await
+                })
+                .await
+            }
+            ProxyCommand::Reboot { yes } => {
+                day2.with_lock(&connections, async {
+                    let observed = day2.observe(&connections).await;
+                    let changes = proxy::reboot(&day2.desired, &observed, &day2.identity.command);
+                    if !*yes {
+                        // Asked before the hooks run: a "no" changes nothing at all.
+                        let question = "This reboots kamal-proxy: each host drops traffic for a moment. Are you sure?";
+                        if !super::locked::ask(question)? {
+                            println!("Cancelled; nothing changed.");
+                            return Ok(ExitCode::from(1));
+                        }
+                    }
+                    day2.hooks.run("pre-proxy-reboot", true, None).await?;
+                    let code = day2
+                        .execute(changes, &observed, &connections, Confirm::No)
+                        .await?;
+                    if code == ExitCode::SUCCESS {
+                        day2.hooks.run("post-proxy-reboot", true, None).await?;
+                    }
+                    Ok(code)
+                })
+                .await
+            }
+        }
+    })
+}

@@ -1,0 +1,49 @@
+//! `gantry prune`: what a deploy tidies at its end, on its own (Kamal's `prune all`): stopped
+//! containers of each role beyond `retain_containers` (or `--retain`), and this service's images
+//! no container uses, except the current version and `latest`. Under the deploy lock, through
+//! the plan and the executor; removals are best effort.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use miette::miette;
+
+use super::GlobalArgs;
+use super::locked::{Confirm, Day2};
+use super::session::{TargetArgs, runtime};
+use crate::commands::{self, cleanup};
+
+/// `gantry prune` flags.
+#[derive(Clone, Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Stopped containers to keep per role (default: retain_containers from deploy.yml).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain: Option<u64>,
+}
+
+/// Prunes.
+pub fn run(global: &GlobalArgs, args: &PruneArgs) -> Result<ExitCode, miette::Report> {
+    let day2 = Day2::load(global, &args.target, "prune", Some("all"))?;
+    let retain = args
+        .retain
+        .map_or(day2.desired.retain_containers, |retain| retain as usize);
+    runtime()?.block_on(async {
+        let connections = day2.connect().await?;
+        day2.with_lock(&connections, async {
+            let observed = day2.observe(&connections).await;
+            let version = match &day2.requested_version {
+                Some(version) => version.clone(),
+                None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
+                    miette!("nothing to prune: this app has no container on the selected hosts")
+                })?,
+            };
+            let desired = day2.at(&version)?;
+            let changes = cleanup::prune(&desired, &observed, retain);
+            day2.execute(changes, &observed, &connections, Confirm::No)
+                .await
+        })
+        .await
+    })
+}

@@ -1,0 +1,77 @@
+//! `gantry setup`: a first deploy on fresh hosts (Kamal's `setup`). Installs Docker where it is
+//! missing (Debian/Ubuntu's `docker.io`, else get.docker.com, as Kamal's `server bootstrap`),
+//! runs the `docker-setup` hook, then applies: accessories boot, the proxy boots, the app
+//! deploys, under the deploy lock, with `pre-deploy` and `post-deploy`.
+//!
+//! Installing Docker needs only SSH: those connections do not ask for Docker. The installation
+//! runs before the lock is taken (it is idempotent, and the lock's host may lack Docker too).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use miette::miette;
+
+use super::GlobalArgs;
+use super::apply::{self, ApplyArgs};
+use super::hooking::Hooks;
+use super::output::{PrefixedLines, Stream};
+use super::session::{Prepared, VersionNeed, read_local_file, runtime};
+use crate::commands::shell;
+use crate::host::ssh::SshHost;
+use crate::host::{Attached, Host};
+use crate::pipeline;
+
+/// `gantry setup` flags: those of `apply`.
+#[derive(Clone, Debug, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// Installs Docker where missing, runs `docker-setup`, applies.
+pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<ExitCode, miette::Report> {
+    let prepared = Prepared::load(global, &args.apply.target, VersionNeed::Required)?;
+    let read = |path: &str| read_local_file(path);
+    let request = prepared.request(&args.apply.flags, &read);
+    let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
+    let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+    let hooks = Hooks::new(global, &prepared, hosts.clone(), "setup", None);
+    runtime()?.block_on(async {
+        hooks.run("pre-connect", false, None).await?;
+        let settings = prepared.ssh_settings();
+        let installs = futures_util::future::join_all(hosts.iter().map(|name| {
+            let settings = settings.clone();
+            async move {
+                let host = SshHost::connect_shell(name, &settings).await.map(Arc::new)?;
+                let io = Attached {
+                    stdin: None,
+                    stdout: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
+                    stderr: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
+                    terminal: None,
+                };
+                host.run_attached(&shell::install_docker(), io).await
+            }
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (name, result) in hosts.iter().zip(installs) {
+            match result {
+                Ok(0) => {}
+                Ok(code) => failed.push(format!("{name}: the installation exited with {code}")),
+                Err(error) => failed.push(prepared.redactor.redact(&error.to_string())),
+            }
+        }
+        if !failed.is_empty() {
+            return Err(miette!(
+                help = "install Docker by hand (https://docs.docker.com/engine/install/), or log in as root or a user with passwordless sudo",
+                "Docker could not be installed: {}",
+                failed.join("; ")
+            ));
+        }
+        hooks.run("docker-setup", false, None).await
+    })?;
+    let mut apply_args = args.apply.clone();
+    apply_args.yes = true;
+    apply::run(global, &apply_args, None, "setup")
+}

@@ -1,0 +1,319 @@
+//! The day-2 planners and command lines, by exact equality: plans as their canonical text,
+//! command lines as the strings a host's shell receives.
+
+use super::*;
+use crate::config::{Accessory, AccessoryMount, DockerOptions, Env};
+use crate::host::{ContainerStatus, ImageSummary};
+use crate::plan::{self, PlanOptions};
+use crate::testing;
+
+use super::accessory::Which;
+use super::shell::LogsOptions;
+
+fn plan_text(changes: Changes) -> String {
+    plan::build(
+        changes,
+        &PlanOptions {
+            primary_role: "web".into(),
+            ..PlanOptions::default()
+        },
+    )
+    .to_string()
+}
+
+fn config_with_accessory(hosts: &[&str]) -> crate::config::Config {
+    let mut config = testing::config(hosts);
+    config.accessories.push(Accessory {
+        name: "db".into(),
+        service: "app-db".into(),
+        image: "registry.test/busybox:latest".into(),
+        registry: None,
+        hosts: vec![hosts[0].to_string()],
+        cmd: Some("sh -c 'sleep 1000'".into()),
+        ports: Vec::new(),
+        labels: Default::default(),
+        options: DockerOptions::default(),
+        restart_policy: "unless-stopped".into(),
+        env: Env::default(),
+        files: Vec::new(),
+        directories: vec![AccessoryMount {
+            local: "data".into(),
+            remote: "/data".into(),
+            mode: None,
+            owner: None,
+            options: None,
+        }],
+        volumes: Vec::new(),
+        network: "kamal".into(),
+        proxy: None,
+    });
+    config
+}
+
+#[test]
+fn logs_command_lines_are_kamals() {
+    let plain = LogsOptions {
+        timestamps: true,
+        ..LogsOptions::default()
+    }
+    .with_default_lines();
+    assert_eq!(
+        shell::logs("abc123", &plain),
+        "docker logs --timestamps --tail 100 abc123 2>&1"
+    );
+    let following = LogsOptions {
+        follow: true,
+        lines: Some(10),
+        since: Some("5m".into()),
+        grep: Some("GET /up's".into()),
+        grep_options: Some("-i".into()),
+        timestamps: false,
+    }
+    .with_default_lines();
+    assert_eq!(
+        shell::logs("kamal-proxy", &following),
+        "docker logs --since 5m --tail 10 --follow kamal-proxy 2>&1 | grep --line-buffered \"GET /up's\" -i"
+    );
+    let grep_only = LogsOptions {
+        grep: Some("error".into()),
+        timestamps: true,
+        ..LogsOptions::default()
+    }
+    .with_default_lines();
+    assert_eq!(
+        shell::logs("abc", &grep_only),
+        "docker logs --timestamps abc 2>&1 | grep error"
+    );
+}
+
+#[test]
+fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let app = &desired.hosts[0].apps[0];
+    let mut spec = crate::desired::expand_home(&app.container, "/root");
+    spec.binds = vec!["/root/data:/data".into()];
+    assert_eq!(
+        shell::exec_container_name("app-web", "v1", "0a1b2c"),
+        "app-web-exec-v1-0a1b2c"
+    );
+    assert_eq!(
+        shell::run_one_off(
+            &spec,
+            "app-web-exec-v1-0a1b2c",
+            &app.env_file.path,
+            "bin/rails db:migrate",
+            false
+        ),
+        "docker run --rm --name app-web-exec-v1-0a1b2c --network kamal --env-file .kamal/apps/app/env/roles/web.env \
+         --env 'KAMAL_HOST=h1' --env 'RAILS_ENV=production' --volume /root/data:/data registry.test/app:v1 bin/rails db:migrate"
+    );
+    let interactive = shell::run_one_off(&spec, "n", &app.env_file.path, "sh", true);
+    assert!(
+        interactive.starts_with("docker run -it --rm --name n "),
+        "{interactive}"
+    );
+    assert!(
+        !interactive.contains("s3cret"),
+        "secrets stay in the env file"
+    );
+    assert_eq!(
+        shell::exec_in_container("app-web-v1", "bin/rails console", true),
+        "docker exec -it app-web-v1 bin/rails console"
+    );
+    assert_eq!(
+        shell::exec_in_container("app-web-v1", "ls", false),
+        "docker exec app-web-v1 ls"
+    );
+}
+
+#[test]
+fn the_docker_installation_script_is_fixed() {
+    assert_eq!(
+        shell::install_docker(),
+        "set -e\n\
+         if command -v docker >/dev/null 2>&1; then echo 'gantry: docker is installed'; exit 0; fi\n\
+         if [ \"$(id -u)\" -eq 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO='sudo -n'; \
+         else echo 'Docker is missing and installing it needs root or passwordless sudo' >&2; exit 3; fi\n\
+         if command -v apt-get >/dev/null 2>&1; then \
+         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; \
+         else (curl -fsSL https://get.docker.com || wget -O - https://get.docker.com || echo 'exit 1') | $SUDO sh; fi\n\
+         if [ \"$(id -u)\" -ne 0 ] && ! id -nG | grep -qw docker; then $SUDO usermod -aG docker \"$(id -un)\"; fi\n\
+         $SUDO systemctl enable --now docker >/dev/null 2>&1 || true\n\
+         echo 'gantry: docker installed'"
+    );
+    assert_eq!(shell::list_apps(), "ls -1A .kamal/apps 2>/dev/null || true");
+}
+
+#[test]
+fn app_stop_removes_the_route_before_the_container_stops_and_start_brings_both_back() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&desired);
+    let stop = stop_plan(&desired, &observed);
+    assert_eq!(
+        stop,
+        "[] -> #1 h1: remove route app-web (requested by `gantry app stop`)\n\
+         [#1] -> #2 h1: stop app-web-v1 (requested by `gantry app stop`) undo: start app-web-v1\n"
+    );
+    // What the stop leaves: the container stopped, no route.
+    let state = testing::state_mut(&mut observed, "h1");
+    state.app_containers[0].details.status = ContainerStatus::Exited;
+    state.routes = Some(Vec::new());
+    assert_eq!(
+        current_version(&observed, &desired.names).as_deref(),
+        Some("v1")
+    );
+    assert_eq!(
+        plan_text(app::start(&desired, &observed)),
+        "[] -> #1 h1: start app-web-v1 (exited, should be running) undo: stop app-web-v1\n\
+         [#1] -> #2 h1: switch route app-web to app-web-v1 (exited, should be running) undo: remove route app-web\n"
+    );
+    assert_eq!(stop_plan(&desired, &observed), "", "nothing left to stop");
+}
+
+fn stop_plan(desired: &Desired, observed: &Observed) -> String {
+    plan_text(app::stop(desired, observed, "app stop"))
+}
+
+#[test]
+fn prune_removes_stopped_containers_beyond_retain_and_unused_images_only() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v3");
+    let mut observed = testing::observed_of(&desired);
+    let state = testing::state_mut(&mut observed, "h1");
+    let template = state.app_containers[0].clone();
+    for (n, version) in [(11, "v2"), (12, "v1")] {
+        let mut old = template.clone();
+        old.details.id = testing::id(n);
+        old.details.name = format!("app-web-{version}");
+        old.details.status = ContainerStatus::Exited;
+        old.details.image_id = format!("sha256:app-{version}");
+        state.app_containers.push(old);
+    }
+    state.service_images.push(ImageSummary {
+        id: "sha256:unused".into(),
+        repo_tags: vec!["registry.test/app:v0".into()],
+        labels: Default::default(),
+        created: 0,
+    });
+    let text = plan_text(cleanup::prune(&desired, &observed, 1));
+    assert!(
+        text.contains("stop and remove app-web-v1") || text.contains("remove app-web-v1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("app-web-v2 "),
+        "v2 is the one retained: {text}"
+    );
+    assert!(text.contains("remove image registry.test/app:v0"), "{text}");
+    assert!(!text.contains("registry.test/app:v3"), "{text}");
+    assert!(!text.contains("switch") && !text.contains("run "), "{text}");
+}
+
+#[test]
+fn remove_takes_everything_and_the_proxy_only_when_no_other_app_uses_it() {
+    let config = config_with_accessory(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = testing::observed_of(&desired);
+    let alone: cleanup::AppsOnHosts = [("h1".to_string(), vec!["app".to_string()])].into();
+    let text = plan_text(cleanup::remove(&desired, &observed, &alone, "remove"));
+    for expected in [
+        "remove route app-web",
+        "stop and remove app-web-v1",
+        "stop and remove app-db",
+        "stop and remove kamal-proxy",
+        "remove image registry.test/busybox:latest",
+        "remove .kamal/apps/app/env/accessories/db.env",
+        "h1: remove app-db (",
+        "h1: remove .kamal/apps/app (",
+        "h1: remove .kamal/proxy (",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+    let shared: cleanup::AppsOnHosts = [(
+        "h1".to_string(),
+        vec!["app".to_string(), "other".to_string()],
+    )]
+    .into();
+    let text = plan_text(cleanup::remove(&desired, &observed, &shared, "remove"));
+    assert!(!text.contains("kamal-proxy"), "{text}");
+    assert!(
+        text.contains("remove .kamal/proxy/apps-config/app ("),
+        "{text}"
+    );
+}
+
+#[test]
+fn accessory_reboot_replaces_the_container_and_keeps_its_directories() {
+    let config = config_with_accessory(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = testing::observed_of(&desired);
+    let text = plan_text(accessory::reboot(
+        &desired,
+        &observed,
+        &Which::Named("db".into()),
+        "accessory reboot",
+    ));
+    assert_eq!(
+        text,
+        "[] -> #1 h1: create directory app-db/data (requested by `gantry accessory reboot`)\n\
+         [] -> #2 h1: write .kamal/apps/app/env/accessories/db.env (0600) (requested by `gantry accessory reboot`)\n\
+         [] -> #3 h1: stop and remove app-db (requested by `gantry accessory reboot`)\n\
+         [#1,#2,#3] -> #4 h1: run app-db (registry.test/busybox:latest) (requested by `gantry accessory reboot`)\n"
+    );
+    assert_eq!(
+        plan_text(accessory::boot(&desired, &observed, &Which::All)),
+        "",
+        "a running accessory is left alone by boot"
+    );
+    let removal = plan_text(accessory::remove(
+        &desired,
+        &observed,
+        &Which::All,
+        "accessory remove",
+    ));
+    assert!(removal.contains("h1: remove app-db ("), "{removal}");
+    assert!(Which::parse("all").includes("anything"));
+    assert!(!Which::parse("db").includes("cache"));
+}
+
+#[test]
+fn proxy_reboot_replaces_the_proxy_on_every_host() {
+    let config = testing::config(&["h1", "h2"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = testing::observed_of(&desired);
+    let text = plan_text(proxy::reboot(&desired, &observed, "proxy reboot"));
+    for host in ["h1", "h2"] {
+        assert!(
+            text.contains(&format!("{host}: stop and remove kamal-proxy")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{host}: run kamal-proxy")), "{text}");
+    }
+    assert_eq!(plan_text(proxy::boot(&desired, &observed)), "");
+}
+
+#[test]
+fn the_current_container_is_the_newest_live_one() {
+    let summary = |name: &str, state: ContainerStatus, created: i64| ContainerSummary {
+        id: name.into(),
+        name: name.into(),
+        image: String::new(),
+        image_id: String::new(),
+        labels: Default::default(),
+        state,
+        created,
+    };
+    let containers = vec![
+        summary("old", ContainerStatus::Running, 1),
+        summary("newest-stopped", ContainerStatus::Exited, 3),
+        summary("new", ContainerStatus::Running, 2),
+    ];
+    assert_eq!(
+        current_container(&containers).map(|c| c.name.as_str()),
+        Some("new")
+    );
+    assert!(current_container(&containers[1..2]).is_none());
+}
