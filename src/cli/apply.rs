@@ -121,7 +121,7 @@ pub fn run(
     let started = std::time::Instant::now();
     let runtime = runtime()?;
     runtime.block_on(async {
-        hooks.run("pre-connect", false, None).await?;
+        hooks.pre_connect().await?;
         let connections = connect(&prepared, &desired).await;
         let lock_host = lock_host(&prepared, &desired, &connections)?;
         let identity = RunIdentity {

@@ -3,7 +3,9 @@
 //! The build uses Kamal's context (a clean checkout of `HEAD` unless `builder.context` is set),
 //! Kamal's `docker buildx build` when buildx is installed, the local Engine API otherwise. After
 //! the push, this is exactly `gantry apply -y --version <version>`: same plan, executor, lock,
-//! rollback and output. `--skip-push` deploys an image already in the registry.
+//! rollback and output. `--skip-push` deploys an image already in the registry. As in Kamal,
+//! `pre-connect` and then `pre-build` run before the build (a failure stops before anything is
+//! built), and the deploy's own hooks follow in `apply`.
 
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ use miette::{IntoDiagnostic, miette};
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
+use super::hooking::Hooks;
 use super::session::{Prepared, VersionNeed, runtime};
 use crate::image::{self, BuildPlan};
 
@@ -31,11 +34,34 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<ExitCode, miette::R
     let prepared = Prepared::load(global, &apply_args.target, VersionNeed::Required)?;
     let version = prepared.version.clone();
     if !args.skip_push {
+        let hooks = Hooks::new(global, &prepared, selected_hosts(&prepared), "deploy", None);
+        runtime()?.block_on(async {
+            hooks.pre_connect().await?;
+            hooks.run("pre-build", false, None).await
+        })?;
         build_and_push(&prepared)?;
     }
     apply_args.target.version = Some(version);
     apply_args.yes = true;
     apply::run(global, &apply_args, None, "deploy")
+}
+
+/// The hosts `--hosts` and `--roles` select, for the hooks' `KAMAL_HOSTS`.
+fn selected_hosts(prepared: &Prepared) -> Vec<String> {
+    let config = &prepared.loaded.config;
+    let selection = &prepared.selection;
+    let in_roles: Vec<&str> = config
+        .roles
+        .iter()
+        .filter(|role| selection.includes_role(&role.name))
+        .flat_map(|role| role.hosts.iter().map(|host| host.host.as_str()))
+        .collect();
+    config
+        .all_hosts()
+        .into_iter()
+        .filter(|host| selection.includes_host(host))
+        .filter(|host| selection.roles.is_empty() || in_roles.contains(&host.as_str()))
+        .collect()
 }
 
 fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {

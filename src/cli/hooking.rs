@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use miette::miette;
 
@@ -18,6 +19,10 @@ use super::session::Prepared;
 use crate::hooks::{HookContext, HookRunner};
 use crate::run::now_rfc3339;
 use crate::secret::Secret;
+
+/// Whether `pre-connect` ran in this process. Kamal runs it once, before the first connection
+/// or build: `deploy` runs it before building and not again before connecting to the hosts.
+static PRE_CONNECT_RAN: AtomicBool = AtomicBool::new(false);
 
 /// The hooks of one command run.
 pub struct Hooks {
@@ -70,6 +75,14 @@ impl Hooks {
             per_hook: config.hooks_output.per_hook.clone(),
             default_output: config.hooks_output.default.clone(),
         }
+    }
+
+    /// Runs `pre-connect`, unless it already ran in this process.
+    pub async fn pre_connect(&self) -> Result<(), miette::Report> {
+        if PRE_CONNECT_RAN.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.run("pre-connect", false, None).await
     }
 
     /// Runs `hook` if it exists; a failure is an error naming the hook, with its output.

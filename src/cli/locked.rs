@@ -94,7 +94,7 @@ impl Day2 {
 
     /// Runs `pre-connect`, then connects to every selected host.
     pub async fn connect(&self) -> Result<Connections, miette::Report> {
-        self.hooks.run("pre-connect", false, None).await?;
+        self.hooks.pre_connect().await?;
         Ok(connect(&self.prepared, &self.desired).await)
     }
 

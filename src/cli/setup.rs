@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<ExitCode, miette::Re
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     let hooks = Hooks::new(global, &prepared, hosts.clone(), "setup", None);
     runtime()?.block_on(async {
-        hooks.run("pre-connect", false, None).await?;
+        hooks.pre_connect().await?;
         let settings = prepared.ssh_settings();
         let installs = futures_util::future::join_all(hosts.iter().map(|name| {
             let settings = settings.clone();
