@@ -73,6 +73,10 @@ impl LineReporter {
     }
 }
 
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
 fn describe(plan: &Plan, id: ActionId) -> String {
     let node = plan.node(id);
     format!("{}  #{} {}", node.host, plan.number(id), node.action)
@@ -112,7 +116,8 @@ impl Reporter for LineReporter {
         } else {
             scope.to_string()
         };
-        let text = format!("rolling back {target}: {cause}");
+        // The failure and its log lines were printed just above: name it, once.
+        let text = format!("rolling back {target}: {}", first_line(cause));
         self.line(&if self.color {
             text.yellow().to_string()
         } else {
@@ -241,12 +246,14 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome, color: bool, redactor: &Re
                 seconds(busy)
             ),
             HostOutcome::Unchanged => "no changes".to_string(),
-            HostOutcome::RolledBack { cause } => format!("rolled back: {cause}"),
+            // One line per host: the failure's log lines were shown when it happened.
+            HostOutcome::RolledBack { cause } => format!("rolled back: {}", first_line(cause)),
             HostOutcome::Failed {
                 cause,
                 rollback_errors,
             } => format!(
-                "FAILED and not fully rolled back: {cause}; {}",
+                "FAILED and not fully rolled back: {}; {}",
+                first_line(cause),
                 rollback_errors.join("; ")
             ),
             HostOutcome::Skipped { cause } => format!("unchanged, skipped: {cause}"),

@@ -181,7 +181,13 @@ async fn deploy_route(
     if output.success() {
         return Ok(());
     }
-    let why = format!("kamal-proxy refused the deploy: {}", output.message());
+    let mut why = format!("kamal-proxy refused the deploy: {}", output.message());
+    if output.message().contains("host settings conflict") {
+        why.push_str(
+            " (another app on this host's kamal-proxy already answers for the same host names, \
+             or for every host name when neither sets proxy.host: give each app its own proxy.host)",
+        );
+    }
     Err(failure_with_logs(host, container.name(), &why).await)
 }
 

@@ -195,15 +195,19 @@ impl Walk<'_> {
                 best_effort,
             },
         );
-        let description = format!("{}: {} failed: {error}", node.host, node.action);
+        let failure = format!("#{} {} failed: {error}", self.plan.number(id), node.action);
         if best_effort {
-            self.warnings.push(description);
+            self.warnings.push(format!("{}: {failure}", node.host));
             return;
         }
         let scope = node.scope.clone();
-        self.failed_scopes
-            .entry(scope.clone())
-            .or_insert(description);
+        // A host's own outcome line already names the host; an `--atomic` rollback does not.
+        let cause = if scope == node.host {
+            failure
+        } else {
+            format!("{}: {failure}", node.host)
+        };
+        self.failed_scopes.entry(scope.clone()).or_insert(cause);
         self.scope_token(&scope).cancel();
         if self.options.fail_fast {
             self.run_token.cancel();
