@@ -9,8 +9,10 @@
 //! Desired state is built before any host is contacted, so a configuration or secret problem
 //! stops the run before the first connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::desired::{self, Desired, DesiredError, DesiredInputs, SecretValues, Selection};
@@ -81,4 +83,61 @@ pub fn plan_from(request: &PlanRequest<'_>, desired: &Desired, observed: &Observ
             primary_role: request.config.primary_role.clone(),
         },
     )
+}
+
+/// App image pulls started ahead of the plan; dropping it stops the ones still running.
+#[derive(Debug, Default)]
+pub struct Prefetch {
+    pulls: JoinSet<()>,
+}
+
+impl Prefetch {
+    /// Pulls under way or done.
+    pub fn len(&self) -> usize {
+        self.pulls.len()
+    }
+
+    /// Whether nothing was started.
+    pub fn is_empty(&self) -> bool {
+        self.pulls.is_empty()
+    }
+
+    /// Waits for every pull (for tests and benchmarks; `apply` never waits on a prefetch).
+    pub async fn finish(mut self) {
+        while self.pulls.join_next().await.is_some() {}
+    }
+}
+
+/// Starts pulling the version's app image on every connected host that lacks it, so the pull,
+/// the slowest step of a deploy, overlaps taking the lock, observing and planning. Kamal pulls
+/// before it takes the lock too; a pull changes nothing that runs. The plan's own pull action
+/// joins a pull still under way ([`Host::pull_image`]); a prefetch that fails is forgotten,
+/// and the action pulls again and reports its own error. Must run inside a tokio runtime.
+pub fn prefetch_app_images(desired: &Desired, connections: &Connections) -> Prefetch {
+    let mut prefetch = Prefetch::default();
+    for host in &desired.hosts {
+        let Some(Ok(connection)) = connections.get(&host.name) else {
+            continue;
+        };
+        let images: BTreeSet<String> = host
+            .apps
+            .iter()
+            .map(|app| app.container.image.clone())
+            .collect();
+        for image in images {
+            let connection = connection.clone();
+            let auth = desired.registry_auth.clone();
+            let span = tracing::debug_span!("prefetch", host = %host.name, image = %image);
+            prefetch.pulls.spawn(tracing::Instrument::instrument(
+                async move {
+                    if let Ok(None) = connection.inspect_image(&image).await {
+                        let result = connection.pull_image(&image, auth.as_ref()).await;
+                        tracing::debug!(ok = result.is_ok(), "prefetched");
+                    }
+                },
+                span,
+            ));
+        }
+    }
+    prefetch
 }

@@ -11,11 +11,26 @@ fn load_example(dir: &Path, destination: Option<&str>) -> Loaded {
         config_file: dir.join("config/deploy.yml"),
         destination: destination.map(str::to_string),
     };
-    let mut loaded = load_with_env(&options, &|_| None)
+    let mut loaded = load_with_env(&options, &example_env)
         .unwrap_or_else(|error| panic!("{} -d {destination:?}: {error:?}", dir.display()));
     // Secrets paths are relative to the project root; tests run from the crate root.
     loaded.config.secrets_path = dir.join(&loaded.config.secrets_path).display().to_string();
     loaded
+}
+
+/// The values `examples/testbed` reads through ERB, as `tests/testbed/testbed.sh env` prints
+/// them; no other example reads the environment.
+fn example_env(name: &str) -> Option<String> {
+    let value = match name {
+        "TESTBED_HOST_1" => "10.77.0.11",
+        "TESTBED_HOST_2" => "10.77.0.12",
+        "TESTBED_HOST_3" => "10.77.0.13",
+        "TESTBED_REGISTRY" => "10.77.0.1:5000",
+        "TESTBED_REGISTRY_USER" => "gantry",
+        "TESTBED_SSH_KEY" => "/var/lib/gantry-testbed/id_ed25519",
+        _ => return None,
+    };
+    Some(value.to_string())
 }
 
 fn destinations(dir: &Path) -> Vec<Option<String>> {
@@ -33,7 +48,7 @@ fn destinations(dir: &Path) -> Vec<Option<String>> {
             config_file: dir.join("config/deploy.yml"),
             destination: None,
         },
-        &|_| None,
+        &example_env,
     );
     if base.is_ok() || found.is_empty() {
         found.insert(0, None);

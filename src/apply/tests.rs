@@ -84,7 +84,13 @@ impl World {
             .collect()
     }
 
-    async fn plan(&self, config: &Config, version: &str, atomic: bool) -> Planned {
+    /// Runs `then` with the plan request `gantry apply` would build for `version`.
+    async fn with_request<T>(
+        config: &Config,
+        version: &str,
+        atomic: bool,
+        then: impl AsyncFnOnce(&PlanRequest<'_>) -> T,
+    ) -> T {
         let secrets = testing::secrets();
         let selection = Selection::default();
         let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
@@ -97,8 +103,27 @@ impl World {
             atomic,
             read_local_file: &read,
         };
-        let desired = pipeline::desired(&request).unwrap();
-        pipeline::observe_and_plan(&request, desired, &self.connections(), 10).await
+        then(&request).await
+    }
+
+    async fn plan(&self, config: &Config, version: &str, atomic: bool) -> Planned {
+        Self::with_request(config, version, atomic, async |request| {
+            let desired = pipeline::desired(request).unwrap();
+            pipeline::observe_and_plan(request, desired, &self.connections(), 10).await
+        })
+        .await
+    }
+
+    /// Runs `apply`'s image prefetch for `version` to its end.
+    async fn prefetch(&self, config: &Config, version: &str) -> usize {
+        Self::with_request(config, version, false, async |request| {
+            let desired = pipeline::desired(request).unwrap();
+            let prefetch = pipeline::prefetch_app_images(&desired, &self.connections());
+            let started = prefetch.len();
+            prefetch.finish().await;
+            started
+        })
+        .await
     }
 
     async fn apply_with(
@@ -544,6 +569,38 @@ async fn registry_credentials_travel_with_each_pull() {
     let outcome = world.apply(&config, "v1").await;
     let HostOutcome::RolledBack { cause } = &outcome.hosts["h1"] else {
         panic!("{:?}", outcome.hosts["h1"]);
+    };
+    assert!(cause.contains("unauthorized"), "{cause}");
+}
+
+/// The plan's pull is what a prefetch saves: once the image is there, the plan has none, and
+/// a failed prefetch leaves the pull (and its error) to the plan.
+#[tokio::test]
+async fn a_prefetch_pulls_ahead_and_the_plan_then_skips_the_pull() {
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let pulls = |planned: &Planned| planned.plan.to_string().matches("pull").count();
+    assert_eq!(pulls(&world.plan_default(&config, "v2").await), 2);
+    assert_eq!(world.prefetch(&config, "v2").await, 2, "one per host");
+    for host in ["h1", "h2"] {
+        assert_eq!(
+            world.hosts[host]
+                .image_id("registry.test/app:v2")
+                .as_deref(),
+            Some("sha256:app-v2")
+        );
+    }
+    let planned = world.plan_default(&config, "v2").await;
+    assert_eq!(pulls(&planned), 0, "{}", planned.plan);
+    assert!(world.apply(&config, "v2").await.succeeded());
+
+    let mut wrong = config.clone();
+    wrong.registry.password = Some(crate::config::ValueOrSecret::Value("wrong".into()));
+    world.prefetch(&wrong, "v3").await;
+    assert_eq!(world.hosts["h1"].image_id("registry.test/app:v3"), None);
+    let HostOutcome::RolledBack { cause } = &world.apply(&wrong, "v3").await.hosts["h1"] else {
+        panic!("v3 cannot be pulled");
     };
     assert!(cause.contains("unauthorized"), "{cause}");
 }

@@ -123,6 +123,11 @@ pub fn run(
     runtime.block_on(async {
         hooks.pre_connect().await?;
         let connections = connect(&prepared, &desired).await;
+        // A saved plan must be re-planned from the hosts as they were; otherwise pulling early
+        // only shortens the deploy.
+        let _prefetch = saved
+            .is_none()
+            .then(|| pipeline::prefetch_app_images(&desired, &connections));
         let lock_host = lock_host(&prepared, &desired, &connections)?;
         let identity = RunIdentity {
             run_id: new_run_id(),

@@ -13,6 +13,7 @@
 //! the SSH user's home directory, as Kamal's are (`.kamal/...`).
 
 pub mod fake;
+pub mod single_flight;
 pub mod ssh;
 mod types;
 
@@ -59,7 +60,9 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Creates a bridge network; an existing network of that name is not an error.
     async fn create_network(&self, name: &str) -> Result<(), HostError>;
 
-    /// Pulls an image, with registry credentials sent along with this one request only.
+    /// Pulls an image, with registry credentials sent along with this one request only. A pull
+    /// of a reference that is already being pulled on this host joins that pull and shares its
+    /// success ([`single_flight`]): `apply` starts the app image's pull early.
     async fn pull_image(
         &self,
         reference: &str,

@@ -138,21 +138,9 @@ impl Host for FakeHost {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
-        let _call = self.call(Operation::PullImage, reference).await?;
-        let image = self
-            .registry
-            .pull(reference, auth)
-            .map_err(|message| self.docker_error(message))?;
-        let mut engine = lock(&self.engine);
-        // A tag moves to the pulled image, as in Docker.
-        for other in engine.images.values_mut() {
-            other.repo_tags.retain(|tag| tag != reference);
-        }
-        let entry = engine.images.entry(image.id.clone()).or_insert(image);
-        if !entry.repo_tags.iter().any(|tag| tag == reference) {
-            entry.repo_tags.push(reference.to_string());
-        }
-        Ok(())
+        self.pulls
+            .run(reference, || self.pull_now(reference, auth))
+            .await
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError> {
@@ -419,5 +407,30 @@ impl Host for FakeHost {
             .await
             .map_err(|error| self.docker_error(error.to_string()))?;
         Ok(0)
+    }
+}
+
+impl FakeHost {
+    /// One pull from the fake registry (see [`Host::pull_image`] for how pulls are joined).
+    async fn pull_now(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), HostError> {
+        let _call = self.call(Operation::PullImage, reference).await?;
+        let image = self
+            .registry
+            .pull(reference, auth)
+            .map_err(|message| self.docker_error(message))?;
+        let mut engine = lock(&self.engine);
+        // A tag moves to the pulled image, as in Docker.
+        for other in engine.images.values_mut() {
+            other.repo_tags.retain(|tag| tag != reference);
+        }
+        let entry = engine.images.entry(image.id.clone()).or_insert(image);
+        if !entry.repo_tags.iter().any(|tag| tag == reference) {
+            entry.repo_tags.push(reference.to_string());
+        }
+        Ok(())
     }
 }

@@ -174,6 +174,8 @@ pub struct FakeHost {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     meter: Option<Arc<CallMeter>>,
+    /// Pulls in flight, joined by reference, as on a real host.
+    pulls: crate::host::single_flight::SingleFlight,
 }
 
 /// Counts calls in flight over several fake hosts, for tests of global parallelism.
@@ -215,6 +217,7 @@ impl FakeHost {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             meter: None,
+            pulls: Default::default(),
         }
     }
 

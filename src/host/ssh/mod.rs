@@ -45,6 +45,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
 
+use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
     Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
@@ -69,6 +70,8 @@ pub struct SshHost {
     docker: Docker,
     route: DockerRoute,
     home: OnceCell<String>,
+    /// Pulls in flight, joined by reference.
+    pulls: SingleFlight,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -144,6 +147,7 @@ impl SshHost {
                 docker,
                 route,
                 home: OnceCell::new(),
+                pulls: SingleFlight::default(),
             });
         }
         // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
@@ -183,6 +187,7 @@ impl SshHost {
             docker,
             route,
             home: OnceCell::new(),
+            pulls: SingleFlight::default(),
         })
     }
 
@@ -312,7 +317,9 @@ impl Host for SshHost {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
-        self.docker_pull(reference, auth).await
+        self.pulls
+            .run(reference, || self.docker_pull(reference, auth))
+            .await
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError> {
