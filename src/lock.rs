@@ -136,14 +136,28 @@ pub async fn release(host: &dyn Host, names: &ServiceNames) -> Result<(), LockEr
     Ok(())
 }
 
-/// Who holds the lock, if anyone.
+/// What `status` says of a lock directory that has no details file.
+pub const NO_DETAILS: &str =
+    "(no details: the lock was being taken, or its holder stopped before writing who it is)";
+
+/// Who holds the lock, if anyone. A lock directory without its details file is still a lock
+/// (every `acquire` is refused by it): it is reported with [`NO_DETAILS`].
 pub async fn status(host: &dyn Host, names: &ServiceNames) -> Result<Option<LockInfo>, LockError> {
     let details = names.lock_details();
     let mut files = host.read_files(std::slice::from_ref(&details)).await?;
-    Ok(files
-        .remove(&details)
-        .flatten()
-        .map(|bytes| parse_lock_details(&bytes)))
+    if let Some(bytes) = files.remove(&details).flatten() {
+        return Ok(Some(parse_lock_details(&bytes)));
+    }
+    let lock_dir = names.lock_dir();
+    let exists = crate::observe::existing_directories(host, std::slice::from_ref(&lock_dir))
+        .await?
+        .get(&lock_dir)
+        .copied()
+        .unwrap_or(false);
+    Ok(exists.then(|| LockInfo {
+        details: NO_DETAILS.to_string(),
+        ..LockInfo::default()
+    }))
 }
 
 #[cfg(test)]
@@ -179,6 +193,20 @@ mod tests {
         release(&host, &names).await.unwrap();
         assert!(status(&host, &names).await.unwrap().is_none());
         acquire(&host, &names, &request("again")).await.unwrap();
+    }
+
+    /// A holder that stopped between `mkdir` and writing its details left a lock that refuses
+    /// every deploy: `status` must not call it free.
+    #[tokio::test]
+    async fn a_lock_without_details_is_still_reported() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        assert!(host.create_dir_exclusive(&names.lock_dir()).await.unwrap());
+        let holder = status(&host, &names).await.unwrap().expect("a lock");
+        assert_eq!(holder.details, NO_DETAILS);
+        assert!(acquire(&host, &names, &request("x")).await.is_err());
+        release(&host, &names).await.unwrap();
+        assert!(status(&host, &names).await.unwrap().is_none());
     }
 
     #[tokio::test]
