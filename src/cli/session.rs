@@ -89,6 +89,10 @@ impl Prepared {
         );
         let version = match (resolved, need) {
             (Ok(version), _) => version,
+            // A version given that cannot be one is a mistake whatever the command.
+            (Err(error @ crate::version::VersionError::Invalid { .. }), _) => {
+                return Err(miette!("{error}"));
+            }
             (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
             (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
         };
