@@ -18,20 +18,15 @@
 //! The tally printed at the end (run with `--nocapture`) is the source of the fake-host table in
 //! specs/reliability.md.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+mod fake_world;
 
-use gantry::apply::{ExecOptions, HostOutcome, Hosts, Outcome, QuietReporter};
-use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
-use gantry::desired::Selection;
-use gantry::host::fake::{FakeHost, FakeRegistry, Fault, FaultRule, Operation};
-use gantry::host::{ContainerStatus, HealthcheckConfig, Host, ImageDetails};
-use gantry::lock::{self, LockRequest};
-use gantry::naming::ServiceNames;
-use gantry::pipeline::{self, Connections, PlanRequest, Planned};
-use gantry::run::{Records, RunIdentity, record_and_execute};
-use tokio_util::sync::CancellationToken;
+use std::collections::BTreeMap;
+
+use fake_world::{FakeWorld, Run};
+use gantry::apply::HostOutcome;
+use gantry::host::fake::{Fault, FaultRule, Operation};
+use gantry::host::{ContainerStatus, Host};
+use gantry::lock;
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
@@ -70,248 +65,50 @@ secrets_path: {secrets_path}
     )
 }
 
-/// Fake hosts sharing a registry, and the loaded configuration.
-struct World {
-    _dir: tempfile::TempDir,
-    loaded: Loaded,
-    secrets: Secrets,
-    hosts: BTreeMap<String, Arc<FakeHost>>,
+fn world() -> FakeWorld {
+    let secrets = format!(
+        "DB_PASSWORD=fault-db-s3cret\nREGISTRY_PASSWORD={}\n",
+        fake_world::REGISTRY_PASSWORD
+    );
+    FakeWorld::new(&HOSTS, &deploy_yml, &secrets).expect("the test config loads")
 }
 
-fn app_image(version: &str) -> ImageDetails {
-    ImageDetails {
-        id: format!("sha256:app-{version}"),
-        env: vec!["PATH=/bin".into()],
-        cmd: vec!["/bin/server".into()],
-        labels: [("service".to_string(), "app".to_string())].into(),
-        healthcheck: Some(HealthcheckConfig {
-            test: vec!["CMD".into(), "/bin/true".into()],
-            ..HealthcheckConfig::default()
-        }),
-        ..ImageDetails::default()
-    }
+fn serving(world: &FakeWorld, host: &str) -> Option<String> {
+    world.serving(host, "app-web")
 }
 
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let secrets_path = dir.path().join("secrets");
-        std::fs::write(
-            &secrets_path,
-            "DB_PASSWORD=fault-db-s3cret\nREGISTRY_PASSWORD=fault-registry-s3cret\n",
-        )
-        .expect("secrets");
-        let config_file = dir.path().join("deploy.yml");
-        std::fs::write(
-            &config_file,
-            deploy_yml(&secrets_path.display().to_string()),
-        )
-        .expect("deploy.yml");
-        let options = LoadOptions {
-            config_file,
-            destination: None,
-        };
-        let loaded = load_with_env(&options, &|_| None).expect("the test config loads");
-        let secrets = load_secrets(
-            &loaded,
-            &SecretsOptions {
-                allow_commands: false,
-            },
-        )
-        .expect("secrets load");
-        let registry = FakeRegistry::default();
-        for version in ["v1", "v2"] {
-            registry.push(&format!("registry.test/app:{version}"), app_image(version));
+/// Running containers per role prefix (`app-web`, `app-workers`) on `host`.
+fn running_per_role(world: &FakeWorld, host: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for container in world.host(host).containers().values() {
+        if container.status != ContainerStatus::Running {
+            continue;
         }
-        registry.push(
-            "registry.test/db:16",
-            ImageDetails {
-                id: "sha256:db16".into(),
-                cmd: vec!["db".into()],
-                ..ImageDetails::default()
-            },
-        );
-        registry.push(
-            "basecamp/kamal-proxy:v0.9.2",
-            ImageDetails {
-                id: "sha256:proxy".into(),
-                cmd: vec!["kamal-proxy".into(), "run".into()],
-                ..ImageDetails::default()
-            },
-        );
-        registry.require_auth("registry.test/", "deployer", "fault-registry-s3cret");
-        let hosts = HOSTS
-            .iter()
-            .map(|name| {
-                (
-                    name.to_string(),
-                    Arc::new(FakeHost::new(*name, registry.clone())),
-                )
-            })
-            .collect();
-        World {
-            _dir: dir,
-            loaded,
-            secrets,
-            hosts,
-        }
-    }
-
-    fn names(&self) -> ServiceNames {
-        ServiceNames::for_config(&self.loaded.config)
-    }
-
-    fn host(&self, name: &str) -> &FakeHost {
-        &self.hosts[name]
-    }
-
-    async fn plan(&self, version: &str) -> Planned {
-        let selection = Selection::default();
-        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
-        let request = PlanRequest {
-            config: &self.loaded.config,
-            secrets: &self.secrets,
-            version,
-            selection: &selection,
-            diff: Default::default(),
-            atomic: false,
-            read_local_file: &read,
-        };
-        let desired = pipeline::desired(&request).expect("desired state");
-        let connections: Connections = self
-            .hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), Ok(host.clone() as Arc<dyn Host>)))
-            .collect();
-        pipeline::observe_and_plan(&request, desired, &connections, 10).await
-    }
-
-    /// `gantry apply` on fake hosts: lock on h1, plan, journal + execute + audit, release.
-    async fn apply(&self, version: &str) -> Run {
-        let names = self.names();
-        let lock_host = self.host("h1");
-        let request = LockRequest {
-            holder: "tester",
-            now: "2026-01-01T00:00:00Z",
-            version,
-            message: &lock::automatic_message("fault-run"),
-        };
-        if lock::acquire(lock_host, &names, &request).await.is_err() {
-            return Run::Refused;
-        }
-        let planned = self.plan(version).await;
-        let hosts: Hosts = self
-            .hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
-            .collect();
-        let identity = RunIdentity {
-            run_id: "fault-run".into(),
-            performer: "tester".into(),
-            command: "apply".into(),
-            version: version.into(),
-        };
-        let redactor = self.secrets.redactor();
-        let records = Records {
-            names: &names,
-            identity: &identity,
-            redactor: &redactor,
-            heartbeat: Duration::from_secs(10),
-        };
-        let outcome = record_and_execute(
-            &planned.plan,
-            &hosts,
-            &records,
-            &ExecOptions::default(),
-            &QuietReporter,
-            CancellationToken::new(),
-        )
-        .await;
-        let released = lock::release(lock_host, &names).await.is_ok();
-        let unreachable: Vec<String> = planned
-            .plan
-            .changes
-            .unreachable()
-            .map(|(host, _)| host.to_string())
-            .collect();
-        Run::Ran {
-            outcome,
-            unreachable,
-            released,
-        }
-    }
-
-    fn heal(&self) {
-        for host in self.hosts.values() {
-            host.heal();
-        }
-    }
-
-    /// The version `host`'s `web` route sends traffic to, if it targets a running container.
-    fn serving(&self, host: &str) -> Option<String> {
-        let fake = self.host(host);
-        let route = fake.routes().into_iter().find(|r| r.service == "app-web")?;
-        let target = route.targets.first()?.split(':').next()?.to_string();
-        fake.containers()
-            .values()
-            .find(|c| c.id.starts_with(&target) && c.status == ContainerStatus::Running)
-            .map(|c| c.name.trim_start_matches("app-web-").to_string())
-    }
-
-    /// Running containers per role prefix (`app-web`, `app-workers`) on `host`.
-    fn running_per_role(&self, host: &str) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for container in self.host(host).containers().values() {
-            if container.status != ContainerStatus::Running {
-                continue;
-            }
-            for role in ["app-web-", "app-workers-"] {
-                if container.name.starts_with(role) {
-                    *counts
-                        .entry(role.trim_end_matches('-').to_string())
-                        .or_default() += 1;
-                }
+        for role in ["app-web-", "app-workers-"] {
+            if container.name.starts_with(role) {
+                *counts
+                    .entry(role.trim_end_matches('-').to_string())
+                    .or_default() += 1;
             }
         }
-        counts
     }
-
-    /// The accessory's container id, if it runs, and whether its data directory exists.
-    async fn accessory(&self) -> (Option<String>, bool) {
-        let h1 = self.host("h1");
-        let id = h1
-            .containers()
-            .get("app-db")
-            .filter(|c| c.status == ContainerStatus::Running)
-            .map(|c| c.id.clone());
-        let check = h1
-            .run_command("if [ -d app-db/data ]; then echo y; else echo n; fi; ")
-            .await
-            .map(|output| output.stdout.trim() == "y")
-            .unwrap_or(false);
-        (id, check)
-    }
-
-    async fn lock_held(&self) -> bool {
-        let names = self.names();
-        lock::status(self.host("h1"), &names)
-            .await
-            .map(|holder| holder.is_some())
-            .unwrap_or(true)
-    }
+    counts
 }
 
-/// How a faulted run ended.
-enum Run {
-    /// The lock could not be taken (the fault hit the lock itself); nothing ran.
-    Refused,
-    Ran {
-        outcome: Outcome,
-        /// Hosts the plan could not observe.
-        unreachable: Vec<String>,
-        /// Whether releasing the lock worked.
-        released: bool,
-    },
+/// The accessory's container id, if it runs, and whether its data directory exists.
+async fn accessory(world: &FakeWorld) -> (Option<String>, bool) {
+    let h1 = world.host("h1");
+    let id = h1
+        .containers()
+        .get("app-db")
+        .filter(|c| c.status == ContainerStatus::Running)
+        .map(|c| c.id.clone());
+    let data = h1
+        .run_command("if [ -d app-db/data ]; then echo y; else echo n; fi; ")
+        .await
+        .map(|output| output.stdout.trim() == "y")
+        .unwrap_or(false);
+    (id, data)
 }
 
 /// One point of the deploy: a call of `operation` on `host` with `argument`, after
@@ -327,8 +124,8 @@ struct Point {
 
 /// Every call a clean v2 deploy makes, per host.
 async fn points_of_a_clean_deploy() -> Vec<Point> {
-    let world = World::new();
-    assert!(matches!(world.apply("v1").await, Run::Ran { ref outcome, .. } if outcome.succeeded()));
+    let world = world();
+    assert!(world.apply("v1").await.succeeded());
     let before: BTreeMap<String, usize> = world
         .hosts
         .iter()
@@ -399,12 +196,9 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
         "{fault:?} at {} {:?} #{} ({})",
         point.host, point.operation, point.occurrence, point.argument
     );
-    let world = World::new();
-    let Run::Ran { outcome, .. } = world.apply("v1").await else {
-        panic!("{label}: v1 refused");
-    };
-    assert!(outcome.succeeded(), "{label}: v1 {outcome:#?}");
-    let (db_before, data_before) = world.accessory().await;
+    let world = world();
+    assert!(world.apply("v1").await.succeeded(), "{label}: v1");
+    let (db_before, data_before) = accessory(&world).await;
     assert!(db_before.is_some() && data_before, "{label}: accessory");
 
     world.host(&point.host).inject(
@@ -424,7 +218,7 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
     // Serving and never two versions at once, read before healing (a disconnected fake host
     // still shows its state to the test).
     for host in HOSTS {
-        let serving = world.serving(host);
+        let serving = serving(&world, host);
         assert!(
             matches!(serving.as_deref(), Some("v1" | "v2")),
             "{label}: {host} serves {serving:?}"
@@ -433,7 +227,7 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
             &run,
             Run::Ran { outcome, .. } if matches!(outcome.hosts.get(host), Some(HostOutcome::Failed { .. }))
         );
-        for (role, running) in world.running_per_role(host) {
+        for (role, running) in running_per_role(&world, host) {
             assert!(
                 running == 1 || failed_here,
                 "{label}: {host} runs {running} containers of {role} and was not reported failed"
@@ -462,7 +256,9 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
             );
         }
     }
-    world.heal();
+    for host in world.hosts.values() {
+        host.heal();
+    }
     if world.lock_held().await {
         assert!(
             point.host == "h1" && (connection_lost || point.argument == world.names().lock_dir()),
@@ -473,7 +269,7 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
             .await
             .expect("release after healing");
     }
-    let (db_after, data_after) = world.accessory().await;
+    let (db_after, data_after) = accessory(&world).await;
     assert_eq!(db_after, db_before, "{label}: the accessory was replaced");
     assert!(
         data_after,
@@ -495,7 +291,7 @@ async fn faulted_round(point: &Point, fault: &Fault) -> String {
     );
     for host in HOSTS {
         assert_eq!(
-            world.serving(host).as_deref(),
+            serving(&world, host).as_deref(),
             Some("v2"),
             "{label}: {host}"
         );
