@@ -92,7 +92,15 @@ pub fn run(
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let runtime = runtime()?;
     runtime.block_on(async {
+        // Ctrl-C and SIGTERM are handled from here on, whatever the run is doing (connecting,
+        // waiting for the lock, planning, asking): every path below ends by releasing the
+        // lock. Left to their default, they would kill the process with the lock held.
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
         let connections = connect(&prepared, &desired).await;
+        if cancel.is_cancelled() {
+            return Ok(interrupted_before_changes());
+        }
         let lock_host = lock_host(&prepared, &desired, &connections)?;
         let identity = RunIdentity {
             run_id: new_run_id(),
@@ -100,9 +108,14 @@ pub fn run(
             command: command.to_string(),
             version: prepared.version.clone(),
         };
-        take_lock(&lock_host, &names, &identity, &args).await?;
-        let cancel = CancellationToken::new();
-        let result = apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await;
+        if !take_lock(&lock_host, &names, &identity, &args, &cancel).await? {
+            return Ok(interrupted_before_changes());
+        }
+        let result = if cancel.is_cancelled() {
+            Ok(interrupted_before_changes())
+        } else {
+            apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await
+        };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
         if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
             eprintln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
@@ -122,8 +135,11 @@ async fn apply_under_lock(
     saved: Option<&SavedPlan>,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
-    let mut planned =
-        pipeline::observe_and_plan(request, desired, connections, args.target.parallelism).await;
+    // Observing only reads: an interruption drops it where it is.
+    let mut planned = tokio::select! {
+        planned = pipeline::observe_and_plan(request, desired, connections, args.target.parallelism) => planned,
+        _ = cancel.cancelled() => return Ok(interrupted_before_changes()),
+    };
     // The lock this run holds is no news to its user.
     for host in &mut planned.plan.changes.hosts {
         host.notes.retain(|note| {
@@ -159,9 +175,18 @@ async fn apply_under_lock(
             ExitCode::SUCCESS
         });
     }
-    if saved.is_none() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
-        println!("Apply cancelled; nothing changed.");
-        return Ok(ExitCode::from(1));
+    if saved.is_none() && !args.yes && std::io::stdin().is_terminal() {
+        match confirm(&cancel).await? {
+            Some(true) => {}
+            Some(false) => {
+                println!("Apply cancelled; nothing changed.");
+                return Ok(ExitCode::from(1));
+            }
+            None => return Ok(interrupted_before_changes()),
+        }
+    }
+    if cancel.is_cancelled() {
+        return Ok(interrupted_before_changes());
     }
     let hosts: Hosts = connections
         .iter()
@@ -187,7 +212,6 @@ async fn apply_under_lock(
             plan.len(),
         ))
     };
-    watch_signals(cancel.clone());
     let options = ExecOptions {
         parallelism: args.target.parallelism,
         fail_fast: args.fail_fast,
@@ -252,12 +276,20 @@ fn lock_host(
     }
 }
 
+/// What an apply interrupted before its first change says and exits with.
+fn interrupted_before_changes() -> ExitCode {
+    eprintln!("Interrupted before any change; nothing changed.");
+    ExitCode::from(130)
+}
+
+/// Takes the deploy lock (or takes over a dead run's); `false` when interrupted while waiting.
 async fn take_lock(
     host: &Arc<dyn Host>,
     names: &ServiceNames,
     identity: &RunIdentity,
     args: &ApplyArgs,
-) -> Result<(), miette::Report> {
+    cancel: &CancellationToken,
+) -> Result<bool, miette::Report> {
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
     let now = now_rfc3339();
@@ -274,6 +306,7 @@ async fn take_lock(
             &request,
             Duration::from_secs(args.lock_wait_timeout),
             Duration::from_secs(args.lock_wait_interval),
+            cancel,
         )
         .await
     } else {
@@ -282,22 +315,29 @@ async fn take_lock(
     if let Err(lock::LockError::Held { holder, .. }) = &result
         && let Some(run) = abandoned_run(host.as_ref(), names, holder).await
     {
-        eprintln!(
-            "The deploy lock was left by gantry run {run}, which stopped without finishing \
-             (no sign of life for {}s); taking it over.",
-            stale_lock_after().as_secs()
-        );
-        lock::release(host.as_ref(), names)
+        let taken = lock::take_over(host.as_ref(), names, &run, &request)
             .await
             .map_err(|error| miette!("{error}"))?;
-        result = lock::acquire(host.as_ref(), names, &request).await;
+        result = if taken {
+            eprintln!(
+                "The deploy lock was left by gantry run {run}, which stopped without finishing \
+                 (no sign of life for {}s); taking it over.",
+                stale_lock_after().as_secs()
+            );
+            Ok(())
+        } else {
+            // Another run took it over first: it holds the lock, or is about to.
+            Err(lock::held(host.as_ref(), names).await)
+        };
     }
-    result.map_err(|error| {
-        miette!(
+    match result {
+        Ok(()) => Ok(true),
+        Err(lock::LockError::Interrupted { .. }) => Ok(false),
+        Err(error) => Err(miette!(
             help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
             "{error}"
-        )
-    })
+        )),
+    }
 }
 
 /// How long a run must be silent before its lock counts as stale: 60 s, or
@@ -324,18 +364,32 @@ async fn abandoned_run(
     (journal.run == run && journal.abandoned(&now_rfc3339(), stale_lock_after())).then_some(run)
 }
 
-fn confirm() -> Result<bool, miette::Report> {
+/// Asks for `yes`; `None` when interrupted while asking. The answer is read on a thread of its
+/// own: a blocking read cannot be cancelled, and the run must be able to release the lock and
+/// exit while it waits.
+async fn confirm(cancel: &CancellationToken) -> Result<Option<bool>, miette::Report> {
     print!("\nApply these changes? Only 'yes' is accepted: ");
     std::io::stdout().flush().into_diagnostic()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .into_diagnostic()?;
-    Ok(answer.trim() == "yes")
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer);
+        let _ = sender.send(read);
+    });
+    tokio::select! {
+        answer = receiver => {
+            let answer = answer.into_diagnostic()?.into_diagnostic()?;
+            Ok(Some(answer.trim() == "yes"))
+        }
+        _ = cancel.cancelled() => Ok(None),
+    }
 }
 
-/// First Ctrl-C or SIGTERM: stop scheduling and roll back what is half done. Second: exit now.
+/// First Ctrl-C or SIGTERM: start nothing new, roll back what is half done, release the lock.
+/// Second: exit now.
 fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         let mut terminate =
@@ -353,7 +407,7 @@ fn watch_signals(cancel: CancellationToken) {
             _ = term => {}
         }
         eprintln!(
-            "\nInterrupted: finishing the actions in flight, then rolling back hosts caught half-way (Ctrl-C again to quit at once)."
+            "\nInterrupted: nothing new starts; actions in flight finish, hosts caught half-way are rolled back and the lock is released (Ctrl-C again to quit at once)."
         );
         cancel.cancel();
         let _ = tokio::signal::ctrl_c().await;
