@@ -97,7 +97,7 @@ pub fn run(
         // lock. Left to their default, they would kill the process with the lock held.
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
-        let connections = connect(&prepared, &desired).await;
+        let connections = connect(&prepared, &desired).await?;
         if cancel.is_cancelled() {
             return Ok(interrupted_before_changes());
         }

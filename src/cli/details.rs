@@ -29,9 +29,11 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await;
-        observe::observe_all(&desired, &connections, args.target.parallelism).await
-    });
+        let connections = connect(&prepared, &desired).await?;
+        Ok::<_, miette::Report>(
+            observe::observe_all(&desired, &connections, args.target.parallelism).await,
+        )
+    })?;
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     let text = if args.json {

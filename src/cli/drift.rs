@@ -42,9 +42,11 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Re
     let config = &prepared.loaded.config;
     let names = ServiceNames::for_config(config);
     let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &provisional).await;
-        observe::observe_all(&provisional, &connections, args.target.parallelism).await
-    });
+        let connections = connect(&prepared, &provisional).await?;
+        Ok::<_, miette::Report>(
+            observe::observe_all(&provisional, &connections, args.target.parallelism).await,
+        )
+    })?;
     let version = match &args.target.version {
         Some(version) => version.clone(),
         None => {
