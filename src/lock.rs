@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::host::{Host, HostError};
 use crate::naming::ServiceNames;
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
@@ -28,6 +30,8 @@ pub enum LockError {
     },
     #[error("the deploy lock on {host} was taken by hand{}; --lock-wait waits only for automatic locks", describe(.holder))]
     Manual { host: String, holder: LockInfo },
+    #[error("interrupted while waiting for the deploy lock on {host}; nothing changed")]
+    Interrupted { host: String },
     #[error(transparent)]
     Host(#[from] HostError),
 }
@@ -72,48 +76,64 @@ pub fn run_of(lock: &LockInfo) -> Option<&str> {
         .strip_suffix(')')
 }
 
-/// Takes the lock, or says who holds it.
+/// Takes the lock, or says who holds it. A lock released between the failed `mkdir` and the
+/// look at its details is free again: the `mkdir` is tried once more.
 pub async fn acquire(
     host: &dyn Host,
     names: &ServiceNames,
     request: &LockRequest<'_>,
 ) -> Result<(), LockError> {
-    if host.create_dir_exclusive(&names.lock_dir()).await? {
-        let details = encode_lock_details(
-            request.holder,
-            request.now,
-            request.version,
-            request.message,
-        );
-        if let Err(error) = host
-            .write_file(&names.lock_details(), details.as_bytes(), 0o644)
-            .await
-        {
-            // A lock without details would confuse everyone: take it back.
-            let _ = host.remove_path(&names.lock_dir()).await;
-            return Err(error.into());
+    for _ in 0..3 {
+        if host.create_dir_exclusive(&names.lock_dir()).await? {
+            if let Err(error) = host
+                .write_file(&names.lock_details(), details(request).as_bytes(), 0o644)
+                .await
+            {
+                // A lock without details would confuse everyone: take it back.
+                let _ = host.remove_path(&names.lock_dir()).await;
+                return Err(error.into());
+            }
+            return Ok(());
         }
-        return Ok(());
+        if let Some(holder) = status(host, names).await? {
+            return Err(LockError::Held {
+                host: host.name().to_string(),
+                holder,
+            });
+        }
     }
-    Err(LockError::Held {
-        host: host.name().to_string(),
-        holder: status(host, names).await?.unwrap_or_default(),
-    })
+    Err(held(host, names).await)
 }
 
-/// Takes the lock, waiting for an automatic lock to be released (`--lock-wait`).
+/// The error for a lock someone else holds, naming whoever holds it now.
+pub async fn held(host: &dyn Host, names: &ServiceNames) -> LockError {
+    match status(host, names).await {
+        Ok(holder) => LockError::Held {
+            host: host.name().to_string(),
+            holder: holder.unwrap_or_default(),
+        },
+        Err(error) => error,
+    }
+}
+
+/// Takes the lock, waiting for an automatic lock to be released (`--lock-wait`). A lock whose
+/// details are not written yet is being taken by another run: it is waited for too. `cancel`
+/// (Ctrl-C) ends the wait; no lock is held then.
 pub async fn acquire_waiting(
     host: &dyn Host,
     names: &ServiceNames,
     request: &LockRequest<'_>,
     timeout: Duration,
     interval: Duration,
+    cancel: &CancellationToken,
 ) -> Result<(), LockError> {
     let started = std::time::Instant::now();
     loop {
         match acquire(host, names, request).await {
             Err(LockError::Held { host: name, holder }) => {
-                if !holder.is_automatic() {
+                // Only a message saying so makes a lock manual: one without details is being
+                // taken or released by a run.
+                if holder.message.is_some() && !holder.is_automatic() {
                     return Err(LockError::Manual { host: name, holder });
                 }
                 if started.elapsed() >= timeout {
@@ -123,11 +143,55 @@ pub async fn acquire_waiting(
                         holder,
                     });
                 }
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = cancel.cancelled() => return Err(LockError::Interrupted { host: name }),
+                }
             }
             other => return other,
         }
     }
+}
+
+/// Takes over the lock of `dead_run`, a gantry run known to have died holding it. Several runs
+/// may find the same dead run at once: each first claims the takeover with an atomic `mkdir`
+/// of `<gantry dir>/takeover-<dead run>` (kept as a record), and only the one that creates it
+/// releases the dead run's lock and takes its own; the others get `Ok(false)` and must treat
+/// the lock as held. The winner rewrites the lock's details in place: the lock directory never
+/// goes away, so no run can take it in between. (Releasing and taking the lock again let a
+/// slow taker remove the lock a faster one had just taken: two runs deployed at once.)
+pub async fn take_over(
+    host: &dyn Host,
+    names: &ServiceNames,
+    dead_run: &str,
+    request: &LockRequest<'_>,
+) -> Result<bool, LockError> {
+    if dead_run.is_empty()
+        || !dead_run
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Ok(false);
+    }
+    let claim = format!("{}/takeover-{dead_run}", names.gantry_dir());
+    if !host.create_dir_exclusive(&claim).await? {
+        return Ok(false);
+    }
+    // The lock directory stays; only who holds it changes (the write is atomic), so no other
+    // run can slip in between a release and a new `mkdir`.
+    host.write_file(&names.lock_details(), details(request).as_bytes(), 0o644)
+        .await?;
+    Ok(true)
+}
+
+/// The details file of a lock taken for `request`.
+fn details(request: &LockRequest<'_>) -> String {
+    encode_lock_details(
+        request.holder,
+        request.now,
+        request.version,
+        request.message,
+    )
 }
 
 /// Releases the lock; a lock that is already gone is not an error.
@@ -136,14 +200,28 @@ pub async fn release(host: &dyn Host, names: &ServiceNames) -> Result<(), LockEr
     Ok(())
 }
 
-/// Who holds the lock, if anyone.
+/// What `status` says of a lock directory that has no details file.
+pub const NO_DETAILS: &str =
+    "(no details: the lock was being taken, or its holder stopped before writing who it is)";
+
+/// Who holds the lock, if anyone. A lock directory without its details file is still a lock
+/// (every `acquire` is refused by it): it is reported with [`NO_DETAILS`].
 pub async fn status(host: &dyn Host, names: &ServiceNames) -> Result<Option<LockInfo>, LockError> {
     let details = names.lock_details();
     let mut files = host.read_files(std::slice::from_ref(&details)).await?;
-    Ok(files
-        .remove(&details)
-        .flatten()
-        .map(|bytes| parse_lock_details(&bytes)))
+    if let Some(bytes) = files.remove(&details).flatten() {
+        return Ok(Some(parse_lock_details(&bytes)));
+    }
+    let lock_dir = names.lock_dir();
+    let exists = crate::observe::existing_directories(host, std::slice::from_ref(&lock_dir))
+        .await?
+        .get(&lock_dir)
+        .copied()
+        .unwrap_or(false);
+    Ok(exists.then(|| LockInfo {
+        details: NO_DETAILS.to_string(),
+        ..LockInfo::default()
+    }))
 }
 
 #[cfg(test)]
@@ -181,6 +259,20 @@ mod tests {
         acquire(&host, &names, &request("again")).await.unwrap();
     }
 
+    /// A holder that stopped between `mkdir` and writing its details left a lock that refuses
+    /// every deploy: `status` must not call it free.
+    #[tokio::test]
+    async fn a_lock_without_details_is_still_reported() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        assert!(host.create_dir_exclusive(&names.lock_dir()).await.unwrap());
+        let holder = status(&host, &names).await.unwrap().expect("a lock");
+        assert_eq!(holder.details, NO_DETAILS);
+        assert!(acquire(&host, &names, &request("x")).await.is_err());
+        release(&host, &names).await.unwrap();
+        assert!(status(&host, &names).await.unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn waiting_refuses_manual_locks_and_times_out_on_automatic_ones() {
         let host = FakeHost::new("h1", FakeRegistry::default());
@@ -194,6 +286,7 @@ mod tests {
             &request("x"),
             Duration::from_millis(50),
             Duration::from_millis(10),
+            &CancellationToken::new(),
         )
         .await
         .unwrap_err();
@@ -208,9 +301,72 @@ mod tests {
             &request("x"),
             Duration::from_millis(50),
             Duration::from_millis(10),
+            &CancellationToken::new(),
         )
         .await
         .unwrap_err();
         assert!(matches!(error, LockError::WaitTimedOut { .. }), "{error}");
+    }
+
+    /// Seen by `--lock-wait` between another run's `mkdir` and its details: that run is taking
+    /// the lock, not a person (found by twenty waiting runs, tests/e2e_concurrency.rs).
+    #[tokio::test]
+    async fn waiting_waits_for_a_lock_being_taken() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        assert!(host.create_dir_exclusive(&names.lock_dir()).await.unwrap());
+        let error = acquire_waiting(
+            &host,
+            &names,
+            &request("x"),
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, LockError::WaitTimedOut { .. }), "{error}");
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let error = acquire_waiting(
+            &host,
+            &names,
+            &request("x"),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, LockError::Interrupted { .. }), "{error}");
+    }
+
+    /// Twenty runs found the same dead run's lock; two took it over and deployed at once
+    /// (tests/e2e_concurrency.rs). Only the first claim wins now.
+    #[tokio::test]
+    async fn only_one_run_takes_over_a_dead_runs_lock() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let dead = automatic_message("20260101T000000-dead01");
+        acquire(&host, &names, &request(&dead)).await.unwrap();
+        let first = automatic_message("first");
+        let second = automatic_message("second");
+        assert!(
+            take_over(&host, &names, "20260101T000000-dead01", &request(&first))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !take_over(&host, &names, "20260101T000000-dead01", &request(&second))
+                .await
+                .unwrap()
+        );
+        let holder = status(&host, &names).await.unwrap().unwrap();
+        assert_eq!(run_of(&holder), Some("first"));
+        assert!(
+            !take_over(&host, &names, "../../etc", &request(&second))
+                .await
+                .unwrap()
+        );
     }
 }

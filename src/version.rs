@@ -19,6 +19,35 @@ pub enum VersionError {
     NoGit { dir: String },
     #[error("git failed in {dir}: {message}")]
     Git { dir: String, message: String },
+    #[error(
+        "version `{}` cannot be an image tag: use letters, digits, `_`, `.` and `-` (128 at most), \
+         starting with a letter, a digit or `_`",
+        .version.escape_debug()
+    )]
+    Invalid { version: String },
+}
+
+/// Whether `version` is a valid Docker tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`): it becomes the
+/// image tag and part of container names, so anything else could only fail on the hosts.
+pub fn is_valid(version: &str) -> bool {
+    version.len() <= 128
+        && version
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphanumeric() || first == '_')
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn checked(version: &str) -> Result<String, VersionError> {
+    if is_valid(version) {
+        Ok(version.to_string())
+    } else {
+        Err(VersionError::Invalid {
+            version: version.to_string(),
+        })
+    }
 }
 
 /// The version to deploy. `uses_working_tree` is true when `builder.context` is set.
@@ -29,10 +58,10 @@ pub fn resolve(
     uses_working_tree: bool,
 ) -> Result<String, VersionError> {
     if let Some(version) = flag.filter(|v| !v.is_empty()) {
-        return Ok(version.to_string());
+        return checked(version);
     }
     if let Some(version) = env.filter(|v| !v.is_empty()) {
-        return Ok(version.to_string());
+        return checked(version);
     }
     git_version(project_dir, uses_working_tree)
 }
@@ -144,6 +173,38 @@ mod tests {
             clean,
             "git-clone builds ignore it"
         );
+    }
+
+    #[test]
+    fn a_version_that_cannot_be_a_tag_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in [
+            "v1;id",
+            "$(id)",
+            "`id`",
+            "v1\nx",
+            "-v1",
+            ".v1",
+            "a b",
+            "v1/x",
+            &"x".repeat(129),
+        ] {
+            let error = resolve(Some(bad), None, dir.path(), false).unwrap_err();
+            assert!(matches!(error, VersionError::Invalid { .. }), "{bad:?}");
+            assert!(
+                resolve(None, Some(bad), dir.path(), false).is_err(),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "v1",
+            "1.2.3",
+            "_x",
+            "abc_uncommitted_0123",
+            "release-2026.01",
+        ] {
+            assert_eq!(resolve(Some(good), None, dir.path(), false).unwrap(), good);
+        }
     }
 
     #[test]

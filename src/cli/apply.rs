@@ -121,8 +121,16 @@ pub fn run(
     let started = std::time::Instant::now();
     let runtime = runtime()?;
     runtime.block_on(async {
+        // Ctrl-C and SIGTERM are handled from here on, whatever the run is doing (connecting,
+        // waiting for the lock, planning, asking): every path below ends by releasing the
+        // lock. Left to their default, they would kill the process with the lock held.
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
         hooks.pre_connect().await?;
-        let connections = connect(&prepared, &desired).await;
+        let connections = connect(&prepared, &desired).await?;
+        if cancel.is_cancelled() {
+            return Ok(interrupted_before_changes());
+        }
         // A saved plan must be re-planned from the hosts as they were; otherwise pulling early
         // only shortens the deploy.
         let _prefetch = saved
@@ -139,11 +147,13 @@ pub fn run(
             timeout: Duration::from_secs(args.lock_wait_timeout),
             interval: Duration::from_secs(args.lock_wait_interval),
         });
-        take_lock(&lock_host, &names, &identity, wait).await?;
-        let cancel = CancellationToken::new();
+        if !take_lock(&lock_host, &names, &identity, wait, &cancel).await? {
+            return Ok(interrupted_before_changes());
+        }
         // A failing pre-deploy or pre-app-boot hook stops the run before any host changes.
         let result = match hooks.run("pre-deploy", true, None).await {
             Ok(()) => match hooks.run("pre-app-boot", true, None).await {
+                Ok(()) if cancel.is_cancelled() => Ok(interrupted_before_changes()),
                 Ok(()) => apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await,
                 Err(error) => Err(error),
             },
@@ -178,13 +188,16 @@ async fn apply_under_lock(
     saved: Option<&SavedPlan>,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
-    let mut planned = pipeline::observe_and_plan(
-        request,
-        desired,
-        connections,
-        session::observe_width(connections),
-    )
-    .await;
+    // Observing only reads: an interruption drops it where it is.
+    let mut planned = tokio::select! {
+        planned = pipeline::observe_and_plan(
+            request,
+            desired,
+            connections,
+            session::observe_width(connections),
+        ) => planned,
+        _ = cancel.cancelled() => return Ok(interrupted_before_changes()),
+    };
     // The lock this run holds is no news to its user.
     for host in &mut planned.plan.changes.hosts {
         host.notes.retain(|note| {
@@ -220,9 +233,18 @@ async fn apply_under_lock(
             ExitCode::SUCCESS
         });
     }
-    if saved.is_none() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
-        println!("Apply cancelled; nothing changed.");
-        return Ok(ExitCode::from(1));
+    if saved.is_none() && !args.yes && std::io::stdin().is_terminal() {
+        match confirm(&cancel).await? {
+            Some(true) => {}
+            Some(false) => {
+                println!("Apply cancelled; nothing changed.");
+                return Ok(ExitCode::from(1));
+            }
+            None => return Ok(interrupted_before_changes()),
+        }
+    }
+    if cancel.is_cancelled() {
+        return Ok(interrupted_before_changes());
     }
     let hosts: Hosts = connections
         .iter()
@@ -248,7 +270,6 @@ async fn apply_under_lock(
             plan.len(),
         ))
     };
-    watch_signals(cancel.clone());
     let options = ExecOptions {
         parallelism: args.target.parallelism,
         fail_fast: args.fail_fast,
@@ -323,14 +344,22 @@ pub(super) struct LockWait {
     pub interval: Duration,
 }
 
+/// What an apply interrupted before its first change says and exits with.
+fn interrupted_before_changes() -> ExitCode {
+    eprintln!("Interrupted before any change; nothing changed.");
+    ExitCode::from(130)
+}
+
 /// Takes Kamal's deploy lock for `identity`'s run, taking over the lock of a gantry run that
-/// was killed; `wait` waits for automatic locks instead of refusing at once.
+/// was killed; `wait` waits for automatic locks instead of refusing at once. `false` when
+/// interrupted while waiting.
 pub(super) async fn take_lock(
     host: &Arc<dyn Host>,
     names: &ServiceNames,
     identity: &RunIdentity,
     wait: Option<LockWait>,
-) -> Result<(), miette::Report> {
+    cancel: &CancellationToken,
+) -> Result<bool, miette::Report> {
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
     let now = now_rfc3339();
@@ -341,29 +370,44 @@ pub(super) async fn take_lock(
         message: &message,
     };
     let mut result = if let Some(wait) = wait {
-        lock::acquire_waiting(host.as_ref(), names, &request, wait.timeout, wait.interval).await
+        lock::acquire_waiting(
+            host.as_ref(),
+            names,
+            &request,
+            wait.timeout,
+            wait.interval,
+            cancel,
+        )
+        .await
     } else {
         lock::acquire(host.as_ref(), names, &request).await
     };
     if let Err(lock::LockError::Held { holder, .. }) = &result
         && let Some(run) = abandoned_run(host.as_ref(), names, holder).await
     {
-        eprintln!(
-            "The deploy lock was left by gantry run {run}, which stopped without finishing \
-             (no sign of life for {}s); taking it over.",
-            stale_lock_after().as_secs()
-        );
-        lock::release(host.as_ref(), names)
+        let taken = lock::take_over(host.as_ref(), names, &run, &request)
             .await
             .map_err(|error| miette!("{error}"))?;
-        result = lock::acquire(host.as_ref(), names, &request).await;
+        result = if taken {
+            eprintln!(
+                "The deploy lock was left by gantry run {run}, which stopped without finishing \
+                 (no sign of life for {}s); taking it over.",
+                stale_lock_after().as_secs()
+            );
+            Ok(())
+        } else {
+            // Another run took it over first: it holds the lock, or is about to.
+            Err(lock::held(host.as_ref(), names).await)
+        };
     }
-    result.map_err(|error| {
-        miette!(
+    match result {
+        Ok(()) => Ok(true),
+        Err(lock::LockError::Interrupted { .. }) => Ok(false),
+        Err(error) => Err(miette!(
             help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
             "{error}"
-        )
-    })
+        )),
+    }
 }
 
 /// How long a run must be silent before its lock counts as stale: 60 s, or
@@ -390,18 +434,32 @@ async fn abandoned_run(
     (journal.run == run && journal.abandoned(&now_rfc3339(), stale_lock_after())).then_some(run)
 }
 
-fn confirm() -> Result<bool, miette::Report> {
+/// Asks for `yes`; `None` when interrupted while asking. The answer is read on a thread of its
+/// own: a blocking read cannot be cancelled, and the run must be able to release the lock and
+/// exit while it waits.
+async fn confirm(cancel: &CancellationToken) -> Result<Option<bool>, miette::Report> {
     print!("\nApply these changes? Only 'yes' is accepted: ");
     std::io::stdout().flush().into_diagnostic()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .into_diagnostic()?;
-    Ok(answer.trim() == "yes")
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer);
+        let _ = sender.send(read);
+    });
+    tokio::select! {
+        answer = receiver => {
+            let answer = answer.into_diagnostic()?.into_diagnostic()?;
+            Ok(Some(answer.trim() == "yes"))
+        }
+        _ = cancel.cancelled() => Ok(None),
+    }
 }
 
-/// First Ctrl-C or SIGTERM: stop scheduling and roll back what is half done. Second: exit now.
+/// First Ctrl-C or SIGTERM: start nothing new, roll back what is half done, release the lock.
+/// Second: exit now.
 pub(super) fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         let mut terminate =
@@ -419,7 +477,7 @@ pub(super) fn watch_signals(cancel: CancellationToken) {
             _ = term => {}
         }
         eprintln!(
-            "\nInterrupted: finishing the actions in flight, then rolling back hosts caught half-way (Ctrl-C again to quit at once)."
+            "\nInterrupted: nothing new starts; actions in flight finish, hosts caught half-way are rolled back and the lock is released (Ctrl-C again to quit at once)."
         );
         cancel.cancel();
         let _ = tokio::signal::ctrl_c().await;

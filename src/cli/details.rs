@@ -30,9 +30,12 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await;
-        observe::observe_all(&desired, &connections, session::observe_width(&connections)).await
-    });
+        let connections = connect(&prepared, &desired).await?;
+        Ok::<_, miette::Report>(
+            observe::observe_all(&desired, &connections, session::observe_width(&connections))
+                .await,
+        )
+    })?;
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     let text = if args.json {

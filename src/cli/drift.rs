@@ -84,7 +84,7 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
     // What to observe does not depend on the version; what to compare with does.
     let observe_desired = pipeline::desired(&prepared.request(&PlanFlags::default(), &read))
         .map_err(desired_error)?;
-    let connections = connect(prepared, &observe_desired).await;
+    let connections = connect(prepared, &observe_desired).await?;
     let observed = crate::observe::observe_all(
         &observe_desired,
         &connections,
@@ -117,7 +117,7 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
             })
             .collect();
         if !former.is_empty() {
-            let former_connections = connect_hosts(prepared, &former).await;
+            let former_connections = connect_hosts(prepared, &former).await?;
             items.extend(
                 orphans::check_former_hosts(&names, former_connections.into_iter().collect()).await,
             );

@@ -54,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Rep
     runtime()?.block_on(async {
         let mut only_primary = desired.clone();
         only_primary.hosts.retain(|host| host.name == primary);
-        let connections = connect(&prepared, &only_primary).await;
+        let connections = connect(&prepared, &only_primary).await?;
         let host = match connections.get(&primary) {
             Some(Ok(host)) => host.clone(),
             Some(Err(reason)) => return Err(miette!("{primary} is unreachable: {reason}")),

@@ -95,7 +95,7 @@ impl Day2 {
     /// Runs `pre-connect`, then connects to every selected host.
     pub async fn connect(&self) -> Result<Connections, miette::Report> {
         self.hooks.pre_connect().await?;
-        Ok(connect(&self.prepared, &self.desired).await)
+        connect(&self.prepared, &self.desired).await
     }
 
     /// Observes every selected host once.
@@ -115,7 +115,15 @@ impl Day2 {
         body: impl Future<Output = Result<T, miette::Report>>,
     ) -> Result<T, miette::Report> {
         let lock_host = lock_host(&self.prepared, &self.desired, connections)?;
-        take_lock(&lock_host, &self.names, &self.identity, None).await?;
+        // Without waiting there is nothing to interrupt: the lock is taken or refused at once.
+        take_lock(
+            &lock_host,
+            &self.names,
+            &self.identity,
+            None,
+            &CancellationToken::new(),
+        )
+        .await?;
         let result = body.await;
         if let Err(error) = crate::lock::release(lock_host.as_ref(), &self.names).await {
             eprintln!(

@@ -50,15 +50,17 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Rep
         )
     })?;
     let planned = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await;
-        pipeline::observe_and_plan(
-            &request,
-            desired,
-            &connections,
-            session::observe_width(&connections),
+        let connections = connect(&prepared, &desired).await?;
+        Ok::<_, miette::Report>(
+            pipeline::observe_and_plan(
+                &request,
+                desired,
+                &connections,
+                session::observe_width(&connections),
+            )
+            .await,
         )
-        .await
-    });
+    })?;
     let plan = &planned.plan;
     let config = &prepared.loaded.config;
     let output = if args.json {

@@ -36,9 +36,12 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await;
-        observe::observe_all(&desired, &connections, session::observe_width(&connections)).await
-    });
+        let connections = connect(&prepared, &desired).await?;
+        Ok::<_, miette::Report>(
+            observe::observe_all(&desired, &connections, session::observe_width(&connections))
+                .await,
+        )
+    })?;
     if let Some((host, _)) = observed
         .hosts
         .iter()

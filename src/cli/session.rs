@@ -13,8 +13,8 @@ use super::GlobalArgs;
 use crate::config::{Loaded, Secrets};
 use crate::desired::{Desired, Selection};
 use crate::diff::DiffOptions;
-use crate::host::Host;
 use crate::host::ssh::{SshSettings, connect_all};
+use crate::host::{Host, HostError};
 use crate::pipeline::{Connections, PlanRequest};
 use crate::secret::Redactor;
 
@@ -89,6 +89,10 @@ impl Prepared {
         );
         let version = match (resolved, need) {
             (Ok(version), _) => version,
+            // A version given that cannot be one is a mistake whatever the command.
+            (Err(error @ crate::version::VersionError::Invalid { .. }), _) => {
+                return Err(miette!("{error}"));
+            }
             (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
             (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
         };
@@ -142,19 +146,43 @@ pub fn read_local_file(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(PathBuf::from(path)).map_err(|error| error.to_string())
 }
 
-/// Connects to every host of `desired`, in parallel.
-pub async fn connect(prepared: &Prepared, desired: &Desired) -> Connections {
+/// Connects to every host of `desired`, in parallel. A host whose key changed stops the
+/// command before anything is sent to any host: a changed key is how a man in the middle looks,
+/// and going on with the other hosts would leave the fleet split between versions.
+pub async fn connect(
+    prepared: &Prepared,
+    desired: &Desired,
+) -> Result<Connections, miette::Report> {
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     connect_hosts(prepared, &hosts).await
 }
 
 /// Connects to these hosts with deploy.yml's SSH settings, in parallel (`drift` checks hosts
-/// deploy.yml no longer names).
-pub async fn connect_hosts(prepared: &Prepared, hosts: &[String]) -> Connections {
+/// deploy.yml no longer names); a changed host key refuses, as in [`connect`].
+pub async fn connect_hosts(
+    prepared: &Prepared,
+    hosts: &[String],
+) -> Result<Connections, miette::Report> {
     let settings = prepared.ssh_settings();
     let max = prepared.loaded.config.sshkit.max_concurrent_starts as usize;
-    connect_all(hosts, &settings, max)
-        .await
+    let results = connect_all(hosts, &settings, max).await;
+    let changed: Vec<String> = results
+        .iter()
+        .filter_map(|(_, result)| match result {
+            Err(error @ HostError::HostKeyChanged { .. }) => Some(error.to_string()),
+            _ => None,
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(miette!(
+            help = "if the host was reinstalled, check its new key out of band, remove the old \
+                    one (`ssh-keygen -R HOST` on the known_hosts file) and run again; otherwise \
+                    someone may be intercepting the connection",
+            "refusing to go on, nothing was sent to any host: {}",
+            changed.join("; ")
+        ));
+    }
+    Ok(results
         .into_iter()
         .map(|(name, result)| {
             let result = result
@@ -162,7 +190,7 @@ pub async fn connect_hosts(prepared: &Prepared, hosts: &[String]) -> Connections
                 .map_err(|error| prepared.redactor.redact(&error.to_string()));
             (name, result)
         })
-        .collect::<BTreeMap<_, _>>()
+        .collect::<BTreeMap<_, _>>())
 }
 
 /// How many hosts to observe at once: all of them. The connections are already open and

@@ -202,7 +202,7 @@ fn classify<'a>(containers: &'a [ContainerSummary], request: &ObserveRequest) ->
 }
 
 /// Which of these directories exist, in one command; no command at all when there are none.
-async fn existing_directories(
+pub(crate) async fn existing_directories(
     host: &dyn Host,
     directories: &[String],
 ) -> Result<BTreeMap<String, bool>, HostError> {

@@ -22,6 +22,7 @@ use crate::desired::{Desired, DesiredHost};
 use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
 use crate::proxy::ObservedRoute;
 
+pub(crate) use host_state::existing_directories;
 pub use host_state::observe_host;
 pub use lock::{LockInfo, encode_lock_details, parse_lock_details};
 

@@ -3,7 +3,7 @@
 //! Kamal quirk not copied: Kamal finds `tag:` hosts only in map-form roles written as plain host
 //! lists; gantry looks at every role's hosts, whatever form the role is written in.
 
-use super::{Resolver, options, proxy, roles, sections, values};
+use super::{Resolver, names, options, proxy, roles, sections, values};
 use crate::config::diagnostic::{Code, Problem};
 use crate::config::model::*;
 use crate::config::node::{Node, Value};
@@ -29,6 +29,30 @@ fn accessory(
     node: &Node,
 ) -> Accessory {
     let path = format!("accessories/{name}");
+    let naming_help = "rename it; an accessory's name and service become its container's name \
+                       and a directory in the SSH user's home on its hosts";
+    names::report(
+        r,
+        &path,
+        "accessory name",
+        name,
+        name_span,
+        names::container_name_problem(name),
+        naming_help,
+    );
+    if let (Some(service_node), Some(service)) =
+        (node.get("service"), values::text(node, "service"))
+    {
+        names::report(
+            r,
+            &format!("{path}/service"),
+            "accessory service",
+            &service,
+            service_node.span,
+            names::container_name_problem(&service),
+            naming_help,
+        );
+    }
     let hosts = placement(r, roles, &path, name_span, node);
     let registry = node
         .get("registry")

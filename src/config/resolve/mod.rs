@@ -10,6 +10,7 @@
 //! It reads nothing but the tree: no files, no environment, no secrets.
 
 mod accessories;
+mod names;
 mod options;
 mod proxy;
 mod roles;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Resolver, options, proxy, sections, values};
+use super::{Resolver, names, options, proxy, sections, values};
 use crate::config::diagnostic::{Code, Problem};
 use crate::config::model::*;
 use crate::config::node::{Node, Value};
@@ -47,6 +47,18 @@ pub(super) fn roles(
     let root_asset_path = values::text(root, "asset_path");
 
     let servers = root.get("servers");
+    for entry in servers.and_then(Node::as_map).unwrap_or_default() {
+        names::report(
+            r,
+            &format!("servers/{}", entry.key),
+            "role name",
+            &entry.key,
+            entry.key_span,
+            names::container_name_problem(&entry.key),
+            "rename the role; it becomes part of container names (`<service>-<role>-<version>`) \
+             and of the env file's path on the hosts",
+        );
+    }
     let mut role_nodes: Vec<(String, Option<&Node>, Option<&Node>)> =
         match servers.map(|node| &node.value) {
             // List form: one role, `web`, whose hosts are the list.
@@ -267,6 +279,19 @@ pub(super) fn env(r: &mut Resolver, node: Option<&Node>, path: &str) -> Env {
         .unwrap_or_default()
         .iter()
         .any(|entry| ["clear", "secret", "tags"].contains(&entry.key.as_str()));
+    let clear_node = if complex {
+        node.get("clear")
+    } else {
+        Some(node)
+    };
+    for entry in clear_node.and_then(Node::as_map).unwrap_or_default() {
+        check_env_name(
+            r,
+            &format!("{path}/{}", entry.key),
+            &entry.key,
+            entry.key_span,
+        );
+    }
     if !complex {
         return Env {
             clear: values::text_map(Some(node)),
@@ -289,10 +314,24 @@ pub(super) fn env(r: &mut Resolver, node: Option<&Node>, path: &str) -> Env {
             Some((name, key)) => (name.to_string(), key.to_string()),
             None => (entry.clone(), entry.clone()),
         };
+        check_env_name(r, &format!("{path}/secret/{index}"), &name, item.span);
         r.secret(&key, format!("{path}/secret/{index}"), item.span);
         add_secret(&mut env, SecretEnv { name, key });
     }
     env
+}
+
+/// An env variable's name must survive an env file line (`NAME=value`) unchanged.
+fn check_env_name(r: &mut Resolver, path: &str, name: &str, span: crate::config::source::Span) {
+    names::report(
+        r,
+        path,
+        "env variable name",
+        name,
+        span,
+        names::env_name_problem(name),
+        "rename the variable: a name cannot contain `=`, spaces or line breaks",
+    );
 }
 
 fn add_secret(env: &mut Env, secret: SecretEnv) {

@@ -1,6 +1,6 @@
 //! The sections that stand alone: `registry`, `logging`, `builder`, `ssh`, `sshkit`, `boot`.
 
-use super::{Resolver, values};
+use super::{Resolver, names, values};
 use crate::config::diagnostic::{Code, Problem};
 use crate::config::model::*;
 use crate::config::node::Node;
@@ -268,6 +268,18 @@ pub(super) fn ssh(r: &mut Resolver) -> Ssh {
         },
         None => SshConfigFiles::Default,
     };
+    if let (Some(user_node), Some(user)) = (node.get("user"), values::text(node, "user")) {
+        names::report(
+            r,
+            "ssh/user",
+            "SSH user",
+            &user,
+            user_node.span,
+            names::ssh_user_problem(&user),
+            "write the login name alone (`deploy`); it is substituted into `ProxyCommand`, \
+             which runs through a shell",
+        );
+    }
     Ssh {
         user: values::text(node, "user").unwrap_or(defaults.user),
         port,

@@ -67,6 +67,17 @@ pub(super) fn resolve_service(r: &mut Resolver) -> String {
             .at(node.span, "only letters, digits, `-` and `_` are allowed")
             .help("rename the service; it becomes part of container names and labels"),
         );
+    } else if valid && !service.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        // Docker refuses container names that start otherwise, and kamal-proxy would read a
+        // leading `-` of the route's name as an option.
+        r.error(
+            Problem::new(
+                Code::ServiceName,
+                format!("service: invalid service name `{service}`"),
+            )
+            .at(node.span, "must start with a letter or a digit")
+            .help("rename the service; it becomes part of container names and labels"),
+        );
     }
     service
 }

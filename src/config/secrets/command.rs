@@ -21,11 +21,16 @@ pub enum CommandFailure {
     TimedOut,
 }
 
-/// Runs `script` with `sh -c` and returns its stdout.
-pub fn run(script: &str, timeout: Duration) -> Result<String, CommandFailure> {
+/// Runs `script` with `sh -c`, `variables` added to its environment, and returns its stdout.
+pub fn run<'a>(
+    script: &str,
+    variables: impl IntoIterator<Item = (&'a str, &'a str)>,
+    timeout: Duration,
+) -> Result<String, CommandFailure> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
+        .envs(variables)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -75,7 +80,7 @@ mod tests {
     #[test]
     fn output_loses_one_trailing_newline() {
         assert_eq!(
-            run("printf 'a\\n\\n'", COMMAND_TIMEOUT),
+            run("printf 'a\\n\\n'", [], COMMAND_TIMEOUT),
             Ok("a\n".to_string())
         );
     }
@@ -83,7 +88,7 @@ mod tests {
     #[test]
     fn failures_report_the_status_only() {
         assert_eq!(
-            run("echo secret; exit 3", COMMAND_TIMEOUT),
+            run("echo secret; exit 3", [], COMMAND_TIMEOUT),
             Err(CommandFailure::Exit(Some(3)))
         );
     }
@@ -92,7 +97,7 @@ mod tests {
     fn slow_commands_are_killed() {
         let started = Instant::now();
         assert_eq!(
-            run("sleep 5", Duration::from_millis(100)),
+            run("sleep 5", [], Duration::from_millis(100)),
             Err(CommandFailure::TimedOut)
         );
         assert!(started.elapsed() < Duration::from_secs(3));

@@ -182,8 +182,9 @@ fn read_file(
             _ => {
                 let place = format!("{file}:{}", assignment.line);
                 let env = |name: &str| std::env::var(name).ok();
-                expand(&assignment.raw, values, &env, &mut |script| {
-                    run_command(script, options, &place, &assignment.key)
+                let known: &BTreeMap<String, Secret> = values;
+                expand(&assignment.raw, known, &env, &mut |script| {
+                    run_command(script, known, options, &place, &assignment.key)
                 })?
             }
         };
@@ -192,9 +193,11 @@ fn read_file(
     Ok(())
 }
 
-/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed.
+/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed, with the
+/// keys defined so far in its environment (the shell expands them, as data).
 fn run_command(
     script: &str,
+    known: &BTreeMap<String, Secret>,
     options: &SecretsOptions,
     place: &str,
     key: &str,
@@ -209,7 +212,10 @@ fn run_command(
              it, or put the value in the file",
         ));
     }
-    command::run(script, COMMAND_TIMEOUT).map_err(|failure| {
+    let variables = known
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.expose()));
+    command::run(script, variables, COMMAND_TIMEOUT).map_err(|failure| {
         let why = match failure {
             command::CommandFailure::Spawn(error) => format!("could not start sh: {error}"),
             command::CommandFailure::Exit(Some(code)) => format!("exited with status {code}"),

@@ -1,15 +1,18 @@
 //! Substitution in a secrets value: `\$`, `${VAR}`, `$VAR` and `$(command)`, left to right.
 //!
 //! Variables read keys defined earlier (this file and earlier files), then the environment.
-//! Commands are run by the caller's `run` (which decides whether commands are allowed); their
-//! output, like variable values, is not expanded again.
+//! Commands are run by the caller's `run` (which decides whether commands are allowed and gives
+//! the command the variables through its environment). The script of a `$(...)` is passed as
+//! written: a variable inside it is expanded by the shell, as data, never pasted into the script
+//! first, so a value holding `;` or `$(...)` (a branch name from CI, a password manager's
+//! answer) cannot become code. Command output, like variable values, is not expanded again.
 
 use std::collections::BTreeMap;
 
 use crate::secret::Secret;
 
 /// Applies `$(command)`, `${VAR}`, `$VAR` and `\$` to a value, left to right; command output
-/// and variable values are not expanded again.
+/// and variable values are not expanded again, and `run` gets each command's script untouched.
 pub(crate) fn expand<E>(
     raw: &str,
     known: &BTreeMap<String, Secret>,
@@ -55,7 +58,6 @@ pub(crate) fn expand<E>(
                     break;
                 }
                 let script: String = chars[index + 2..end - 1].iter().collect();
-                let script = expand(&script, known, env, &mut |_| Ok::<String, E>(String::new()))?;
                 out.push_str(&run(&script)?);
                 index = end;
             }

@@ -29,12 +29,52 @@ fn variables_read_earlier_keys_then_the_environment() {
 }
 
 #[test]
-fn commands_see_variables_but_their_output_is_not_expanded() {
+fn commands_get_their_script_as_written_and_their_output_is_not_expanded() {
     assert_eq!(
         expand_plain("x$(op read $A)y", &[("A", "vault/item")]),
-        "x<op read vault/item>y"
+        "x<op read $A>y"
     );
     assert_eq!(expand_plain("$(echo (nested))", &[]), "<echo (nested)>");
+}
+
+/// A value that looks like shell code, used inside a later `$(...)`, stays data: the shell
+/// expands the variable from its environment instead of running a script it was pasted into.
+#[test]
+fn a_variable_inside_a_command_is_data_not_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("pwned");
+    let text = format!(
+        "A='vault/item; touch {0}'\nB=$(printf '%s' \"$A\")\nC=$(printf '%s' $A)\nD=$(echo `touch {0}`ok)\n",
+        marker.display()
+    );
+    let secrets = parse_secrets_text(&text, &SecretsOptions::default()).expect("parses");
+    let expected = format!("vault/item; touch {}", marker.display());
+    assert_eq!(
+        secrets.get("B").map(Secret::expose),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        secrets.get("C").map(Secret::expose),
+        Some(expected.replace(' ', "").as_str()),
+        "unquoted: split into words, as the shell does, and nothing more"
+    );
+    // The backticks were written by the user inside the command: they run, as in a shell.
+    assert_eq!(secrets.get("D").map(Secret::expose), Some("ok"));
+    std::fs::remove_file(&marker).expect("the user's own backticks ran");
+    let text = format!(
+        "A='$(touch {0})'\nB=$(echo \"$A\")\nC=\"x $A\"\n",
+        marker.display()
+    );
+    let secrets = parse_secrets_text(&text, &SecretsOptions::default()).expect("parses");
+    assert_eq!(
+        secrets.get("B").map(Secret::expose),
+        Some(format!("$(touch {})", marker.display()).as_str())
+    );
+    assert_eq!(
+        secrets.get("C").map(Secret::expose),
+        Some(format!("x $(touch {})", marker.display()).as_str())
+    );
+    assert!(!marker.exists(), "a value was run as a command");
 }
 
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {

@@ -118,6 +118,8 @@ pub struct FaultRule {
     pub fault: Fault,
     /// How many matching calls fail; `None` is every one.
     pub times: Option<usize>,
+    /// How many matching calls pass before the fault strikes, to aim at the n-th call of a run.
+    pub skip: usize,
 }
 
 impl FaultRule {
@@ -128,6 +130,7 @@ impl FaultRule {
             matching: None,
             fault,
             times: None,
+            skip: 0,
         }
     }
 
@@ -142,6 +145,12 @@ impl FaultRule {
     /// Only calls whose argument contains `text`.
     pub fn matching(mut self, text: impl Into<String>) -> Self {
         self.matching = Some(text.into());
+        self
+    }
+
+    /// Lets the first `calls` matching calls pass: the fault strikes the next one.
+    pub fn after(mut self, calls: usize) -> Self {
+        self.skip = calls;
         self
     }
 }
@@ -238,6 +247,11 @@ impl FakeHost {
         lock(&self.faults).push(rule);
     }
 
+    /// Fault rules that have not struck yet (every-call rules count until healed).
+    pub fn faults_pending(&self) -> usize {
+        lock(&self.faults).len()
+    }
+
     /// Removes every fault rule and reconnects.
     pub fn heal(&self) {
         lock(&self.faults).clear();
@@ -323,6 +337,16 @@ impl FakeHost {
                         .matching
                         .as_deref()
                         .is_none_or(|text| argument.contains(text))
+            });
+            // A rule aimed at a later call lets this one pass, counting it.
+            let position = position.filter(|index| {
+                let rule = &mut faults[*index];
+                if rule.skip > 0 {
+                    rule.skip -= 1;
+                    false
+                } else {
+                    true
+                }
             });
             position.map(|index| {
                 let fault = faults[index].fault.clone();

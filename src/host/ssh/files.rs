@@ -1,7 +1,8 @@
 //! The shell scripts behind the file operations of the [`Host`](crate::host::Host) trait.
 //!
 //! Pure builders: each returns the command to run in the SSH user's home directory. Every path
-//! is quoted with `shlex`; contents travel on stdin, never in the script. Paths are relative to
+//! is quoted with `shlex`, and one that starts with `-` is written `./-...` so that no command
+//! reads it as an option; contents travel on stdin, never in the script. Paths are relative to
 //! the home directory and may not climb out of it.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,15 @@ fn quote(text: &str) -> Result<String, String> {
         .map_err(|_| format!("{text:?} cannot be quoted for a shell"))
 }
 
+/// A path as a shell word: quoted, and never mistaken for an option.
+fn quote_path(path: &str) -> Result<String, String> {
+    if path.starts_with('-') {
+        quote(&format!("./{path}"))
+    } else {
+        quote(path)
+    }
+}
+
 fn parent(path: &str) -> Option<&str> {
     path.rsplit_once('/')
         .map(|(parent, _)| parent)
@@ -37,7 +47,7 @@ const MISSING: &str = "@@gantry-missing@@";
 pub fn read_files_script(paths: &[String]) -> Result<String, String> {
     let mut script = String::new();
     for path in paths {
-        let quoted = quote(path)?;
+        let quoted = quote_path(path)?;
         script.push_str(&format!(
             "if [ ! -f {quoted} ]; then echo '{MISSING}'; \
              elif [ -r {quoted} ]; then echo '{PRESENT}'; base64 < {quoted} | tr -d '\\n'; echo; \
@@ -76,10 +86,10 @@ pub fn parse_read_files(
 /// into place: readers see the old contents or the new, never a part. The temporary name carries
 /// the shell's pid, so two writers of one file do not share it, and it is removed on failure.
 pub fn write_file_script(path: &str, mode: u32) -> Result<String, String> {
-    let quoted = quote(path)?;
-    let temporary = quote(&format!("{path}.gantry-tmp"))?;
+    let quoted = quote_path(path)?;
+    let temporary = quote_path(&format!("{path}.gantry-tmp"))?;
     let mkdir = match parent(path) {
-        Some(parent) => format!("mkdir -p {}; ", quote(parent)?),
+        Some(parent) => format!("mkdir -p {}; ", quote_path(parent)?),
         None => String::new(),
     };
     Ok(format!(
@@ -90,9 +100,9 @@ pub fn write_file_script(path: &str, mode: u32) -> Result<String, String> {
 
 /// Appends stdin to `path`.
 pub fn append_script(path: &str) -> Result<String, String> {
-    let quoted = quote(path)?;
+    let quoted = quote_path(path)?;
     let mkdir = match parent(path) {
-        Some(parent) => format!("mkdir -p {} && ", quote(parent)?),
+        Some(parent) => format!("mkdir -p {} && ", quote_path(parent)?),
         None => String::new(),
     };
     Ok(format!("{mkdir}cat >> {quoted}"))
@@ -100,9 +110,9 @@ pub fn append_script(path: &str) -> Result<String, String> {
 
 /// Prints `created` or `exists`; fails otherwise.
 pub fn create_dir_script(path: &str) -> Result<String, String> {
-    let quoted = quote(path)?;
+    let quoted = quote_path(path)?;
     let mkdir = match parent(path) {
-        Some(parent) => format!("mkdir -p {} && ", quote(parent)?),
+        Some(parent) => format!("mkdir -p {} && ", quote_path(parent)?),
         None => String::new(),
     };
     Ok(format!(
@@ -112,7 +122,7 @@ pub fn create_dir_script(path: &str) -> Result<String, String> {
 
 /// Removes a file or a tree.
 pub fn remove_script(path: &str) -> Result<String, String> {
-    Ok(format!("rm -rf -- {}", quote(path)?))
+    Ok(format!("rm -rf -- {}", quote_path(path)?))
 }
 
 #[cfg(test)]
@@ -139,6 +149,152 @@ mod tests {
         assert!(unsafe_path("a/../../etc").is_some());
         assert!(unsafe_path("").is_some());
         assert!(unsafe_path(".kamal/lock-app").is_none());
+    }
+
+    /// Runs `script` in `home` with `sh -c`, as sshd runs it in the user's home, feeding `stdin`.
+    fn sh(home: &std::path::Path, script: &str, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Every path under `home`, relative, sorted.
+    fn tree(home: &std::path::Path) -> Vec<String> {
+        let mut paths: Vec<String> = walkdir::WalkDir::new(home)
+            .min_depth(1)
+            .into_iter()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                entry
+                    .path()
+                    .strip_prefix(home)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    /// Every file operation on a path built from `name` does exactly what it says and nothing
+    /// else: the tree afterwards holds exactly the expected entries (no `pwned` marker, no
+    /// stray file), contents round-trip, the mode is set.
+    fn check_hostile_name(name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let dir = format!(".kamal/{name}");
+        let file = format!("{dir}/{name}.env");
+        let top = name.to_string();
+        let created_dir = format!("{dir}/lock-{name}");
+        let ok = |script: Result<String, String>, stdin: &[u8]| {
+            let output = sh(home.path(), &script.unwrap(), stdin);
+            assert!(
+                output.status.success(),
+                "{name:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        ok(write_file_script(&file, 0o600), b"SECRET=1\n");
+        ok(write_file_script(&top, 0o644), b"top\n");
+        ok(append_script(&file), b"MORE=2\n");
+        assert_eq!(
+            ok(create_dir_script(&created_dir), b""),
+            "created\n",
+            "{name:?}"
+        );
+        assert_eq!(
+            ok(create_dir_script(&created_dir), b""),
+            "exists\n",
+            "{name:?}"
+        );
+        let paths = vec![file.clone(), top.clone(), format!("{dir}/missing")];
+        let read = parse_read_files(&paths, &ok(read_files_script(&paths), b"")).unwrap();
+        assert_eq!(
+            read[&file].as_deref(),
+            Some(&b"SECRET=1\nMORE=2\n"[..]),
+            "{name:?}"
+        );
+        assert_eq!(read[&top].as_deref(), Some(&b"top\n"[..]), "{name:?}");
+        assert_eq!(read[&paths[2]], None, "{name:?}");
+        let mode = std::fs::metadata(home.path().join(&file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name:?}");
+        let mut expected = vec![
+            ".kamal".to_string(),
+            dir.clone(),
+            file.clone(),
+            top.clone(),
+            created_dir.clone(),
+        ];
+        expected.sort();
+        assert_eq!(tree(home.path()), expected, "{name:?}");
+        ok(remove_script(&top), b"");
+        ok(remove_script(".kamal"), b"");
+        assert!(tree(home.path()).is_empty(), "{name:?}");
+    }
+
+    #[test]
+    fn hostile_names_are_inert_in_every_script() {
+        for name in [
+            "a;touch pwned",
+            "$(touch pwned)",
+            "`touch pwned`",
+            "a\ntouch pwned",
+            "x\r\ntouch pwned",
+            "-rf",
+            "--help",
+            "-",
+            "a b",
+            "'",
+            "\"",
+            "a'b\"c",
+            "*",
+            "\\",
+            "$HOME",
+            "${IFS}",
+            "a&&touch pwned",
+            "|touch pwned",
+            ">pwned",
+            "<pwned",
+            "#x",
+            "~",
+            "!x",
+            "{a,b}",
+            "tab\there",
+            "ünï",
+        ] {
+            check_hostile_name(name);
+        }
+        assert!(
+            write_file_script("a\0b", 0o600).is_err(),
+            "NUL cannot be quoted"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+        #[test]
+        fn any_name_made_of_shell_characters_is_inert(
+            name in "[-a-z0-9;$()`'\"\\ \n\t*&|<>#~!{}=?\\[\\]]{1,10}"
+        ) {
+            proptest::prop_assume!(name != "." && name != "..");
+            check_hostile_name(&name);
+        }
     }
 
     #[test]

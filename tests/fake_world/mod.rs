@@ -1,0 +1,275 @@
+//! A project on fake hosts, for the reliability tests: a deploy.yml and secrets file written to
+//! a temporary directory and loaded as `gantry` loads them, fake hosts sharing a registry that
+//! has the app (`registry.test/app:v1`, `:v2`), an accessory image and kamal-proxy, and
+//! `gantry apply`'s sequence (lock, plan, journal, execute, audit, release) on them.
+//!
+//! Only the public API is used, so what these tests exercise is what the binary runs, minus SSH.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::apply::{ExecOptions, Hosts, Outcome, QuietReporter};
+use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
+use gantry::desired::Selection;
+use gantry::host::fake::{FakeHost, FakeRegistry};
+use gantry::host::{ContainerStatus, HealthcheckConfig, Host, ImageDetails};
+use gantry::lock::{self, LockRequest};
+use gantry::naming::ServiceNames;
+use gantry::pipeline::{self, Connections, PlanRequest, Planned};
+use gantry::run::{Records, RunIdentity, record_and_execute};
+use tokio_util::sync::CancellationToken;
+
+/// The registry password the fake registry wants, and the secrets file's value for it.
+pub const REGISTRY_PASSWORD: &str = "fake-registry-s3cret";
+
+/// A loaded project on fake hosts.
+pub struct FakeWorld {
+    _dir: tempfile::TempDir,
+    pub loaded: Loaded,
+    pub secrets: Secrets,
+    pub hosts: BTreeMap<String, Arc<FakeHost>>,
+}
+
+/// How an apply ended.
+pub enum Run {
+    /// The lock could not be taken (a fault hit the lock itself); nothing ran.
+    Refused,
+    Ran {
+        outcome: Outcome,
+        /// Hosts the plan could not observe.
+        unreachable: Vec<String>,
+        /// Whether releasing the lock worked.
+        released: bool,
+    },
+}
+
+impl Run {
+    /// True when the run ran, every host converged and the lock was released.
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Run::Ran { outcome, unreachable, released } if outcome.succeeded() && unreachable.is_empty() && *released)
+    }
+}
+
+/// Errors of loading deploy.yml and secrets, as `code: message` lines.
+pub type LoadErrors = Vec<String>;
+
+fn app_image(version: &str) -> ImageDetails {
+    ImageDetails {
+        id: format!("sha256:app-{version}"),
+        env: vec!["PATH=/bin".into()],
+        cmd: vec!["/bin/server".into()],
+        labels: [("service".to_string(), "app".to_string())].into(),
+        healthcheck: Some(HealthcheckConfig {
+            test: vec!["CMD".into(), "/bin/true".into()],
+            ..HealthcheckConfig::default()
+        }),
+        ..ImageDetails::default()
+    }
+}
+
+/// Writes `deploy_yml` (given the secrets file's path, for `secrets_path:`) and `secrets` to a
+/// temporary directory and loads them.
+pub fn load(
+    deploy_yml: &dyn Fn(&str) -> String,
+    secrets: &str,
+) -> Result<(tempfile::TempDir, Loaded, Secrets), LoadErrors> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets_path = dir.path().join("secrets");
+    std::fs::write(&secrets_path, secrets).expect("secrets");
+    let config_file = dir.path().join("deploy.yml");
+    std::fs::write(
+        &config_file,
+        deploy_yml(&secrets_path.display().to_string()),
+    )
+    .expect("deploy.yml");
+    let options = LoadOptions {
+        config_file,
+        destination: None,
+    };
+    let lines = |errors: &[gantry::config::ConfigDiagnostic]| -> LoadErrors {
+        errors
+            .iter()
+            .map(|error| format!("{}: {}", error.code.as_str(), error.message))
+            .collect()
+    };
+    let loaded = load_with_env(&options, &|_| None).map_err(|error| lines(&error.errors))?;
+    let secrets = load_secrets(
+        &loaded,
+        &SecretsOptions {
+            allow_commands: false,
+        },
+    )
+    .map_err(|error| lines(&error.errors))?;
+    Ok((dir, loaded, secrets))
+}
+
+impl FakeWorld {
+    /// Loads the project and creates `hosts`, fresh, pulling from one registry.
+    pub fn new(
+        hosts: &[&str],
+        deploy_yml: &dyn Fn(&str) -> String,
+        secrets: &str,
+    ) -> Result<FakeWorld, LoadErrors> {
+        let (dir, loaded, secrets) = load(deploy_yml, secrets)?;
+        let registry = FakeRegistry::default();
+        for version in ["v1", "v2"] {
+            registry.push(&format!("registry.test/app:{version}"), app_image(version));
+        }
+        registry.push(
+            "registry.test/db:16",
+            ImageDetails {
+                id: "sha256:db16".into(),
+                cmd: vec!["db".into()],
+                ..ImageDetails::default()
+            },
+        );
+        registry.push(
+            "basecamp/kamal-proxy:v0.9.2",
+            ImageDetails {
+                id: "sha256:proxy".into(),
+                cmd: vec!["kamal-proxy".into(), "run".into()],
+                ..ImageDetails::default()
+            },
+        );
+        registry.require_auth("registry.test/", "deployer", REGISTRY_PASSWORD);
+        let hosts = hosts
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    Arc::new(FakeHost::new(*name, registry.clone())),
+                )
+            })
+            .collect();
+        Ok(FakeWorld {
+            _dir: dir,
+            loaded,
+            secrets,
+            hosts,
+        })
+    }
+
+    pub fn names(&self) -> ServiceNames {
+        ServiceNames::for_config(&self.loaded.config)
+    }
+
+    pub fn host(&self, name: &str) -> &FakeHost {
+        &self.hosts[name]
+    }
+
+    /// The primary host: the first host of the primary role, where the lock lives.
+    pub fn lock_host(&self) -> &FakeHost {
+        let config = &self.loaded.config;
+        let primary = config
+            .role(&config.primary_role)
+            .and_then(|role| role.hosts.first())
+            .map(|host| host.host.clone())
+            .expect("a primary host");
+        self.host(&primary)
+    }
+
+    /// `gantry plan`: observe every host and plan `version`.
+    pub async fn plan(&self, version: &str) -> Planned {
+        let selection = Selection::default();
+        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(b"file contents\n".to_vec()) };
+        let request = PlanRequest {
+            config: &self.loaded.config,
+            secrets: &self.secrets,
+            version,
+            selection: &selection,
+            diff: Default::default(),
+            atomic: false,
+            read_local_file: &read,
+        };
+        let desired = pipeline::desired(&request).expect("desired state");
+        let connections: Connections = self
+            .hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), Ok(host.clone() as Arc<dyn Host>)))
+            .collect();
+        pipeline::observe_and_plan(&request, desired, &connections, 10).await
+    }
+
+    /// `gantry apply`'s sequence: lock on the primary host, plan, journal + execute + audit,
+    /// release.
+    pub async fn apply(&self, version: &str) -> Run {
+        let names = self.names();
+        let lock_host = self.lock_host();
+        let request = LockRequest {
+            holder: "tester",
+            now: "2026-01-01T00:00:00Z",
+            version,
+            message: &lock::automatic_message("fake-run"),
+        };
+        if lock::acquire(lock_host, &names, &request).await.is_err() {
+            return Run::Refused;
+        }
+        let planned = self.plan(version).await;
+        let hosts: Hosts = self
+            .hosts
+            .iter()
+            .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
+            .collect();
+        let identity = RunIdentity {
+            run_id: "fake-run".into(),
+            performer: "tester".into(),
+            command: "apply".into(),
+            version: version.into(),
+        };
+        let redactor = self.secrets.redactor();
+        let deployed_hosts: Vec<String> = self.hosts.keys().cloned().collect();
+        let records = Records {
+            deployed_hosts: &deployed_hosts,
+            names: &names,
+            identity: &identity,
+            redactor: &redactor,
+            heartbeat: Duration::from_secs(10),
+        };
+        let outcome = record_and_execute(
+            &planned.plan,
+            &hosts,
+            &records,
+            &ExecOptions::default(),
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await;
+        let released = lock::release(lock_host, &names).await.is_ok();
+        let unreachable = planned
+            .plan
+            .changes
+            .unreachable()
+            .map(|(host, _)| host.to_string())
+            .collect();
+        Run::Ran {
+            outcome,
+            unreachable,
+            released,
+        }
+    }
+
+    /// The version `host`'s route for `service` sends traffic to, if it targets a running
+    /// container named `<service>-<version>`.
+    pub fn serving(&self, host: &str, service: &str) -> Option<String> {
+        let fake = self.host(host);
+        let route = fake.routes().into_iter().find(|r| r.service == service)?;
+        let target = route.targets.first()?.split(':').next()?.to_string();
+        fake.containers()
+            .values()
+            .find(|c| c.id.starts_with(&target) && c.status == ContainerStatus::Running)
+            .map(|c| {
+                c.name
+                    .trim_start_matches(&format!("{service}-"))
+                    .to_string()
+            })
+    }
+
+    /// Whether the lock is held (by anyone, details or not).
+    pub async fn lock_held(&self) -> bool {
+        lock::status(self.lock_host(), &self.names())
+            .await
+            .map(|holder| holder.is_some())
+            .unwrap_or(true)
+    }
+}
