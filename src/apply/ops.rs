@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::host::{ContainerSpec, Health, Host, HostError};
+use crate::host::{ContainerSpec, ContainerStatus, Health, Host, HostError};
 use crate::naming::{LABEL_GANTRY_RUN, PROXY_CONTAINER};
 use crate::plan::{Action, ContainerTarget};
 use crate::proxy;
@@ -56,7 +56,7 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
         Action::RenameContainer {
             container,
             new_name,
-        } => Ok(host.rename_container(&container.id, new_name).await?),
+        } => rename_container(host, &container.id, new_name).await,
         Action::RemoveContainer {
             container,
             stop_first,
@@ -93,6 +93,32 @@ async fn run_container(
         return Err(error.into());
     }
     Ok(())
+}
+
+/// Renames a container, stopping it first when it is in a restart loop: dockerd cannot rename a
+/// container between two restarts (its network sandbox is gone: "sandbox ... not found"), and a
+/// container that keeps crashing serves nothing a stop takes away. The state can flip between
+/// the failed rename and the inspect, hence a few tries. Undone by renaming back; a container
+/// stopped here stays stopped, as it would have crashed again.
+async fn rename_container(host: &dyn Host, id: &str, new_name: &str) -> Result<(), ActionError> {
+    const TRIES: usize = 3;
+    let mut tries = 1;
+    loop {
+        let error = match host.rename_container(id, new_name).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_connection() || tries == TRIES => return Err(error.into()),
+            Err(error) => error,
+        };
+        tries += 1;
+        match host.inspect_container(id).await? {
+            Some(details) if details.status == ContainerStatus::Restarting => {
+                tracing::info!(container = %details.name, "stopping a container in a restart loop before renaming it");
+                host.stop_container(id, Some(Duration::ZERO)).await?;
+            }
+            Some(details) if details.status == ContainerStatus::Running => {}
+            _ => return Err(error.into()),
+        }
+    }
 }
 
 async fn remove_container(

@@ -604,3 +604,29 @@ async fn a_prefetch_pulls_ahead_and_the_plan_then_skips_the_pull() {
     };
     assert!(cause.contains("unauthorized"), "{cause}");
 }
+
+/// A version that crash-loops is replaced by the same version with a fixed configuration:
+/// dockerd cannot rename a container between two restarts, so the rename stops it first.
+#[tokio::test]
+async fn a_container_in_a_restart_loop_is_stopped_before_its_rename() {
+    let world = World::new(&["h1"]);
+    let mut config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    world.hosts["h1"].tamper("app-web-v1", |container| {
+        container.status = ContainerStatus::Restarting;
+    });
+    config.roles[0]
+        .env
+        .clear
+        .insert("FIXED".to_string(), "1".to_string());
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert_eq!(world.running("h1"), vec!["app-web-v1"]);
+    let replaced: Vec<_> = world.hosts["h1"]
+        .containers()
+        .into_values()
+        .filter(|c| c.name.starts_with("app-web-v1_replaced_"))
+        .collect();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].status, ContainerStatus::Exited);
+}

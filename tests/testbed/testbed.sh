@@ -118,7 +118,7 @@ host_ssh() {
 deps() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io openssh-server openssh-client \
-    iproute2 iptables busybox-static docker-registry apache2-utils curl jq util-linux >/dev/null
+    iproute2 iptables busybox-static docker-registry apache2-utils curl jq util-linux wrk >/dev/null
   # the packaged registry service would hold port 5000 on every address; the test bed runs its own
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true

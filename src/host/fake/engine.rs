@@ -270,6 +270,11 @@ impl Host for FakeHost {
         let id = find_container_id(&engine, id_or_name)
             .ok_or_else(|| self.docker_error(format!("No such container: {id_or_name}")))?;
         if let Some(container) = engine.containers.get_mut(&id) {
+            // As dockerd: between two restarts a container counts as running but has no
+            // network sandbox, and renaming it fails.
+            if container.status == ContainerStatus::Restarting {
+                return Err(self.docker_error(format!("sandbox {id} not found")));
+            }
             container.name = new_name.to_string();
         }
         Ok(())
