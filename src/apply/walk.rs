@@ -185,6 +185,11 @@ impl Walk<'_> {
 
     fn fail(&mut self, id: ActionId, error: String) {
         let node = self.plan.node(id);
+        // Host errors name their host; every line that shows this one already does.
+        let error = match error.strip_prefix(node.host.as_str()) {
+            Some(rest) if rest.starts_with(": ") => rest[2..].to_string(),
+            _ => error,
+        };
         self.reporter
             .action_failed(self.plan, id, &error, node.best_effort);
         let best_effort = node.best_effort;
