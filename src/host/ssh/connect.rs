@@ -79,7 +79,14 @@ pub struct KeepAlive {
     _jump: Option<Box<Connection>>,
 }
 
-/// Kamal's keepalive (30 s), and the recorded host key types asked for first.
+/// How often an idle connection asks the host for a sign of life, and how many unanswered asks
+/// declare it lost. Kamal asks every 30 s, which lets a host whose network was cut hold a run
+/// (and its lock) for minutes; 3 × 5 s tells a dead host from a busy one (sshd answers
+/// keepalives from its own process, whatever the containers do) and costs a few bytes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_MAX: usize = 3;
+
+/// The keepalive above, and the recorded host key types asked for first.
 fn client_config(target: &Target) -> Arc<client::Config> {
     let preferred = russh::Preferred {
         key: known_hosts::preferred_algorithms(&target.known_hosts, &target.hostname, target.port)
@@ -87,8 +94,8 @@ fn client_config(target: &Target) -> Arc<client::Config> {
         ..russh::Preferred::default()
     };
     Arc::new(client::Config {
-        keepalive_interval: Some(Duration::from_secs(30)),
-        keepalive_max: 3,
+        keepalive_interval: Some(KEEPALIVE_INTERVAL),
+        keepalive_max: KEEPALIVE_MAX,
         nodelay: true,
         preferred,
         ..client::Config::default()
