@@ -160,6 +160,9 @@ fn drift_is_silent_after_apply_and_reports_each_hand_made_difference_by_class() 
     testbed.push_testapp(&v1, SERVICE);
     testbed.push_testapp(&v2, SERVICE);
     let busybox = format!("{}/testbed/busybox:latest", testbed.registry);
+    // Containers made by hand use the copy `testbed.sh images` loads on every host: the hosts
+    // hold no registry login (gantry sends credentials with each pull).
+    let local_busybox = "testbed/busybox:latest";
 
     let mut app = KamalApp::testapp(&hosts);
     app.service = SERVICE.to_string();
@@ -211,7 +214,7 @@ fn drift_is_silent_after_apply_and_reports_each_hand_made_difference_by_class() 
         &h1,
         &format!(
             "docker stop {web} && docker update --restart no kamal-proxy && \
-             docker run -d --name {SERVICE}-cron-{v1} --network kamal {} {busybox} sleep 600",
+             docker run -d --name {SERVICE}-cron-{v1} --network kamal {} {local_busybox} sleep 600",
             labels("cron")
         ),
     );
@@ -221,8 +224,8 @@ fn drift_is_silent_after_apply_and_reports_each_hand_made_difference_by_class() 
         &format!(
             "docker exec kamal-proxy kamal-proxy remove {SERVICE}-web && \
              docker rm -f {workers} && \
-             docker run -d --name {workers} --network kamal {workers_labels} {busybox} sleep 600 && \
-             docker run -d --name {SERVICE}-web-old --network kamal {web_labels} {busybox} sleep 600",
+             docker run -d --name {workers} --network kamal {workers_labels} {local_busybox} sleep 600 && \
+             docker run -d --name {SERVICE}-web-old --network kamal {web_labels} {local_busybox} sleep 600",
             workers_labels = labels("workers"),
             web_labels = labels("web"),
         ),

@@ -81,8 +81,7 @@ fn plan_reads_a_kamal_deployment_as_no_changes_and_finds_every_hand_made_differe
         &format!(
             "docker rm -f {workers} && docker run -d --name {workers} --network kamal \
              --label service={SERVICE} --label role=workers --label destination \
-             {}/testbed/busybox:latest sleep 600",
-            testbed.registry
+             testbed/busybox:latest sleep 600"
         ),
     );
     let run = gantry(
