@@ -4,7 +4,7 @@
 //! saved plans, and hosts deployed by the real Kamal 2.11.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_testsupport::gantry::{self, Background, GantryRun};
 use gantry_testsupport::http::{self, LoopLimits, RequestLoop};
@@ -28,17 +28,7 @@ fn background(project: &KamalProject, args: &[&str], env: &[(&str, &str)]) -> Ba
 
 /// Versions unique to this run of the test, pushed to the registry.
 fn versions(testbed: &Testbed, names: &[&str]) -> Vec<String> {
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    names
-        .iter()
-        .map(|name| {
-            let version = format!("{name}-{stamp}");
-            testbed.push_testapp(&version, SERVICE);
-            version
-        })
-        .collect()
+    testbed.push_versions(SERVICE, names)
 }
 
 fn project(testbed: &Testbed, hosts: &[String], extra: &str) -> KamalProject {

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_testsupport::gantry::{self, GantryRun};
 use gantry_testsupport::http;
@@ -26,17 +26,7 @@ fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
 
 /// Versions unique to this run of the test, pushed to the registry.
 fn versions(testbed: &Testbed, names: &[&str]) -> Vec<String> {
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    names
-        .iter()
-        .map(|name| {
-            let version = format!("{name}-{stamp}");
-            testbed.push_testapp(&version, SERVICE);
-            version
-        })
-        .collect()
+    testbed.push_versions(SERVICE, names)
 }
 
 fn project(testbed: &Testbed, hosts: &[String], extra: &str) -> KamalProject {

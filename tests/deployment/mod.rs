@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_testsupport::gantry::{self, Background, GantryRun};
 use gantry_testsupport::http;
@@ -65,17 +65,7 @@ impl Deployment {
 
     /// Pushes the test app as versions `<name>-<timestamp>` for this service.
     pub fn versions(&self, names: &[&str]) -> Vec<String> {
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        names
-            .iter()
-            .map(|name| {
-                let version = format!("{name}-{stamp}");
-                self.testbed.push_testapp(&version, &self.service);
-                version
-            })
-            .collect()
+        self.testbed.push_versions(&self.service, names)
     }
 
     /// Runs `gantry <args>` in the project and waits for it.

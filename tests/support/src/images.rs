@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::testbed::Testbed;
 
@@ -47,6 +48,22 @@ fn docker(args: &[&str], stdin: Option<&str>) {
 }
 
 impl Testbed {
+    /// Pushes the test app for `service` as versions `<name>-<seconds since the epoch>`: names
+    /// no earlier run of a test has used, so every run deploys versions the hosts never saw.
+    pub fn push_versions(&self, service: &str, names: &[&str]) -> Vec<String> {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        names
+            .iter()
+            .map(|name| {
+                let version = format!("{name}-{stamp}");
+                self.push_testapp(&version, service);
+                version
+            })
+            .collect()
+    }
+
     /// Builds the test app as `<registry>/gantry-testapp:<version>` labelled `service=<service>`,
     /// pushes it, and returns the image reference.
     pub fn push_testapp(&self, version: &str, service: &str) -> String {
