@@ -273,6 +273,20 @@ mod tests {
         assert!(status(&host, &names).await.unwrap().is_none());
     }
 
+    /// `acquire_waiting` for 50 ms, asking every 10 ms: the error it ends with.
+    async fn wait_briefly(host: &FakeHost, names: &ServiceNames) -> LockError {
+        acquire_waiting(
+            host,
+            names,
+            &request("x"),
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err()
+    }
+
     #[tokio::test]
     async fn waiting_refuses_manual_locks_and_times_out_on_automatic_ones() {
         let host = FakeHost::new("h1", FakeRegistry::default());
@@ -280,31 +294,13 @@ mod tests {
         acquire(&host, &names, &request("maintenance"))
             .await
             .unwrap();
-        let error = acquire_waiting(
-            &host,
-            &names,
-            &request("x"),
-            Duration::from_millis(50),
-            Duration::from_millis(10),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let error = wait_briefly(&host, &names).await;
         assert!(matches!(error, LockError::Manual { .. }), "{error}");
         release(&host, &names).await.unwrap();
         acquire(&host, &names, &request(&automatic_message("r")))
             .await
             .unwrap();
-        let error = acquire_waiting(
-            &host,
-            &names,
-            &request("x"),
-            Duration::from_millis(50),
-            Duration::from_millis(10),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let error = wait_briefly(&host, &names).await;
         assert!(matches!(error, LockError::WaitTimedOut { .. }), "{error}");
     }
 
@@ -315,16 +311,7 @@ mod tests {
         let host = FakeHost::new("h1", FakeRegistry::default());
         let names = ServiceNames::new("app", None);
         assert!(host.create_dir_exclusive(&names.lock_dir()).await.unwrap());
-        let error = acquire_waiting(
-            &host,
-            &names,
-            &request("x"),
-            Duration::from_millis(50),
-            Duration::from_millis(10),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let error = wait_briefly(&host, &names).await;
         assert!(matches!(error, LockError::WaitTimedOut { .. }), "{error}");
         let cancel = CancellationToken::new();
         cancel.cancel();

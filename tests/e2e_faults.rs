@@ -233,7 +233,19 @@ struct Scenario<'a> {
     watch_after: Duration,
 }
 
-impl Scenario<'_> {
+impl<'a> Scenario<'a> {
+    /// A fault every host recovers from once healed, watched until the run ends.
+    fn new(fault: &'a str, point: Point, hit: Vec<usize>, version: &'a str) -> Self {
+        Scenario {
+            fault,
+            point,
+            hit,
+            version,
+            serves_after_heal: true,
+            watch_after: Duration::ZERO,
+        }
+    }
+
     fn run(
         &self,
         deployment: &Deployment,
@@ -369,85 +381,55 @@ fn lost_connections_and_network_cuts() {
     let (deployment, v) = deployed(&testbed, &["n0", "n1", "n2", "n3", "n4", "n5", "n6"]);
     let h2 = deployment.hosts[1].clone();
 
-    Scenario {
-        fault: "SSH connection to h2 dropped (TCP reset)",
-        point: Point::Switch(2),
-        hit: vec![],
-        version: &v[1],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
+    Scenario::new(
+        "SSH connection to h2 dropped (TCP reset)",
+        Point::Switch(2),
+        vec![],
+        &v[1],
+    )
     .run(
         &deployment,
         |run| assert!(drop_connection(run.expect("running"), &h2) > 0),
         || {},
     );
     if every_point() {
-        Scenario {
-            fault: "SSH connection to h2 dropped (TCP reset)",
-            point: Point::Switched(2),
-            hit: vec![],
-            version: &v[2],
-            serves_after_heal: true,
-            watch_after: Duration::ZERO,
-        }
+        Scenario::new(
+            "SSH connection to h2 dropped (TCP reset)",
+            Point::Switched(2),
+            vec![],
+            &v[2],
+        )
         .run(
             &deployment,
             |run| assert!(drop_connection(run.expect("running"), &h2) > 0),
             || {},
         );
     }
-    Scenario {
-        fault: "h2's network cut",
-        point: Point::Before,
-        hit: vec![2],
-        version: &v[3],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
-    .run(
+    Scenario::new("h2's network cut", Point::Before, vec![2], &v[3]).run(
         &deployment,
         |_| testbed.inject(Fault::Cut, 2),
         || testbed.inject(Fault::Heal, 2),
     );
     if every_point() {
-        Scenario {
-            fault: "h3's network cut",
-            point: Point::Switch(3),
-            hit: vec![3],
-            version: &v[4],
-            serves_after_heal: true,
-            watch_after: Duration::ZERO,
-        }
-        .run(
+        Scenario::new("h3's network cut", Point::Switch(3), vec![3], &v[4]).run(
             &deployment,
             |_| testbed.inject(Fault::Cut, 3),
             || testbed.inject(Fault::Heal, 3),
         );
     }
     if every_point() {
-        Scenario {
-            fault: "h2's network cut",
-            point: Point::Switched(2),
-            hit: vec![2],
-            version: &v[5],
-            serves_after_heal: true,
-            watch_after: Duration::ZERO,
-        }
-        .run(
+        Scenario::new("h2's network cut", Point::Switched(2), vec![2], &v[5]).run(
             &deployment,
             |_| testbed.inject(Fault::Cut, 2),
             || testbed.inject(Fault::Heal, 2),
         );
     }
-    Scenario {
-        fault: "h1's network cut (the lock host)",
-        point: Point::Switched(1),
-        hit: vec![1],
-        version: &v[6],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
+    Scenario::new(
+        "h1's network cut (the lock host)",
+        Point::Switched(1),
+        vec![1],
+        &v[6],
+    )
     .run(
         &deployment,
         |_| testbed.inject(Fault::Cut, 1),
@@ -462,43 +444,19 @@ fn a_stopped_docker_engine_and_a_full_disk() {
     };
     let _exclusive = testbed.exclusive_clean();
     let (deployment, v) = deployed(&testbed, &["d0", "d1", "d2", "d3"]);
-    Scenario {
-        fault: "h3's dockerd stopped",
-        point: Point::Switch(3),
-        hit: vec![3],
-        version: &v[1],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
-    .run(
+    Scenario::new("h3's dockerd stopped", Point::Switch(3), vec![3], &v[1]).run(
         &deployment,
         |_| testbed.inject(Fault::DockerStop, 3),
         || testbed.inject(Fault::DockerStart, 3),
     );
     if every_point() {
-        Scenario {
-            fault: "h2's dockerd stopped",
-            point: Point::Switched(2),
-            hit: vec![2],
-            version: &v[2],
-            serves_after_heal: true,
-            watch_after: Duration::ZERO,
-        }
-        .run(
+        Scenario::new("h2's dockerd stopped", Point::Switched(2), vec![2], &v[2]).run(
             &deployment,
             |_| testbed.inject(Fault::DockerStop, 2),
             || testbed.inject(Fault::DockerStart, 2),
         );
     }
-    Scenario {
-        fault: "h2's disk full (pulls fail)",
-        point: Point::Before,
-        hit: vec![],
-        version: &v[3],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
-    .run(
+    Scenario::new("h2's disk full (pulls fail)", Point::Before, vec![], &v[3]).run(
         &deployment,
         |_| testbed.inject(Fault::DiskFull, 2),
         || testbed.inject(Fault::DiskHeal, 2),
@@ -513,14 +471,12 @@ fn a_missing_image_and_a_wrong_registry_password() {
     let _exclusive = testbed.exclusive_clean();
     let (deployment, v) = deployed(&testbed, &["r0", "r1"]);
     let missing = format!("{}-never-pushed", v[1]);
-    Scenario {
-        fault: "image tag missing from the registry",
-        point: Point::Before,
-        hit: vec![],
-        version: &missing,
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
+    Scenario::new(
+        "image tag missing from the registry",
+        Point::Before,
+        vec![],
+        &missing,
+    )
     .run(
         &deployment,
         |_| {},
@@ -530,14 +486,12 @@ fn a_missing_image_and_a_wrong_registry_password() {
     );
     let secrets_path = deployment.project.dir().join(".kamal/secrets");
     let secrets = std::fs::read_to_string(&secrets_path).expect("secrets");
-    Scenario {
-        fault: "wrong registry password in .kamal/secrets",
-        point: Point::Before,
-        hit: vec![],
-        version: &v[1],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
+    Scenario::new(
+        "wrong registry password in .kamal/secrets",
+        Point::Before,
+        vec![],
+        &v[1],
+    )
     .run(
         &deployment,
         |_| {
@@ -574,14 +528,7 @@ fn a_crash_after_the_switch_and_a_proxy_that_refuses_the_route() {
     );
     // Another service claims the same host and path on h2: kamal-proxy refuses gantry's deploy.
     let h2 = deployment.hosts[1].clone();
-    Scenario {
-        fault: "kamal-proxy on h2 refuses the route (another service owns it)",
-        point: Point::Before,
-        hit: vec![],
-        version: &v[2],
-        serves_after_heal: true,
-        watch_after: Duration::ZERO,
-    }
+    Scenario::new("kamal-proxy on h2 refuses the route (another service owns it)", Point::Before, vec![], &v[2])
     .run(
         &deployment,
         |_| {
