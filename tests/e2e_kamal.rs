@@ -19,7 +19,7 @@ fn kamal_deploys_through_the_standin_and_redeploys_without_failed_requests() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
     let run = SystemTime::now()
         .duration_since(UNIX_EPOCH)

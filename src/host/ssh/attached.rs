@@ -56,8 +56,7 @@ pub async fn run(
         .acquire()
         .await
         .map_err(|error| ChannelError(error.to_string()))?;
-    let channel = handle
-        .channel_open_session()
+    let channel = super::exec::open_session(handle)
         .await
         .map_err(|error| ChannelError(format!("opening a session: {error}")))?;
     if let Some(terminal) = &io.terminal {

@@ -8,9 +8,10 @@
 //! exhaust memory, and the caller learns how much was cut.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use russh::ChannelMsg;
-use russh::client::Handle;
+use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelMsg, ChannelOpenFailure};
 use tokio::sync::Semaphore;
 
 use crate::host::CommandOutput;
@@ -67,6 +68,28 @@ impl Tail {
     }
 }
 
+/// Opens a session channel, retrying for up to about 1.5 s while sshd refuses it for want of a
+/// free session: sshd counts a session against `MaxSessions` until it has seen the client's
+/// close, so a session opened just after another ended can find no slot for a moment (a busy
+/// host shows it). Any other refusal is returned at once.
+pub async fn open_session(handle: &Handle<ClientHandler>) -> Result<Channel<Msg>, russh::Error> {
+    const RETRIES: usize = 8;
+    let mut delay = Duration::from_millis(10);
+    for _ in 0..RETRIES {
+        match handle.channel_open_session().await {
+            Err(russh::Error::ChannelOpenFailure(
+                ChannelOpenFailure::ConnectFailed | ChannelOpenFailure::ResourceShortage,
+            )) => {
+                tracing::debug!(?delay, "sshd refused a session; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+    handle.channel_open_session().await
+}
+
 /// Why a command could not run (as opposed to running and failing).
 #[derive(Debug)]
 pub struct ChannelError(pub String);
@@ -82,8 +105,7 @@ pub async fn run(
         .acquire()
         .await
         .map_err(|error| ChannelError(error.to_string()))?;
-    let mut channel = handle
-        .channel_open_session()
+    let mut channel = open_session(handle)
         .await
         .map_err(|error| ChannelError(format!("opening a session: {error}")))?;
     channel

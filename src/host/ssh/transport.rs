@@ -62,8 +62,7 @@ pub fn docker_client(
                         .acquire_owned()
                         .await
                         .map_err(|error| io_error(error.to_string()))?;
-                    let channel = handle
-                        .channel_open_session()
+                    let channel = super::exec::open_session(&handle)
                         .await
                         .map_err(|error| io_error(format!("opening a session: {error}")))?;
                     channel
