@@ -28,6 +28,9 @@ printf '%s\n' 'KAMAL_REGISTRY_PASSWORD=abc' 'export DB="postgres://$USER@db/$DB_
 failed=0
 for target in config secrets; do
   status=0
+  # Built first, so that the time below is the fuzzing's alone.
+  cargo +nightly fuzz build "$target" >"$logs/$target.build.log" 2>&1 || {
+    echo "$target: the build failed, see $logs/$target.build.log"; failed=1; continue; }
   /usr/bin/time -o "$logs/$target.time" -f '%U %S %e' \
     cargo +nightly fuzz run "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -dict="$target.dict" \
