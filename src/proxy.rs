@@ -453,22 +453,10 @@ mod state_file {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Buffering, ProxyHealthcheck, ProxyLogging};
+    use crate::config::ProxyHealthcheck;
 
     fn proxy() -> Proxy {
-        Proxy {
-            hosts: Vec::new(),
-            app_port: 80,
-            ssl: Ssl::Off,
-            ssl_redirect: None,
-            forward_headers: None,
-            response_timeout: None,
-            path_prefixes: Vec::new(),
-            strip_path_prefix: None,
-            healthcheck: ProxyHealthcheck::default(),
-            buffering: Buffering::default(),
-            logging: ProxyLogging::default(),
-        }
+        Proxy::default()
     }
 
     #[test]

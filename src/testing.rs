@@ -16,19 +16,7 @@ use crate::secret::Secret;
 /// `service: app`, `image: app`, registry `registry.test`, role `web` on `hosts` with the proxy on,
 /// one clear env var and one secret.
 pub fn config(hosts: &[&str]) -> Config {
-    let proxy = Proxy {
-        hosts: Vec::new(),
-        app_port: 80,
-        ssl: Ssl::Off,
-        ssl_redirect: None,
-        forward_headers: None,
-        response_timeout: None,
-        path_prefixes: Vec::new(),
-        strip_path_prefix: None,
-        healthcheck: ProxyHealthcheck::default(),
-        buffering: Buffering::default(),
-        logging: ProxyLogging::default(),
-    };
+    let proxy = Proxy::default();
     let env = Env {
         clear: [("RAILS_ENV".to_string(), "production".to_string())].into(),
         secrets: vec![SecretEnv {

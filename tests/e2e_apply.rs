@@ -44,8 +44,7 @@ fn project(testbed: &Testbed, hosts: &[String], extra: &str) -> KamalProject {
 
 /// The version the proxy on `host` serves, from the test app's answer.
 fn serving(host: &str) -> Option<String> {
-    let response = http::get(&format!("{host}:80"), "/", None, Duration::from_secs(5)).ok()?;
-    (response.status == 200).then(|| response.json()["version"].as_str().map(str::to_string))?
+    http::serving(host)
 }
 
 fn containers(testbed: &Testbed, host: &str) -> String {

@@ -42,8 +42,7 @@ fn project(testbed: &Testbed, hosts: &[String], extra: &str) -> KamalProject {
 
 /// The version the proxy on `host` serves.
 fn serving(host: &str) -> Option<String> {
-    let response = http::get(&format!("{host}:80"), "/", None, Duration::from_secs(5)).ok()?;
-    (response.status == 200).then(|| response.json()["version"].as_str().map(str::to_string))?
+    http::serving(host)
 }
 
 /// `name id state` of every container of `filter` on `host`, sorted.

@@ -7,11 +7,9 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::session;
-use super::session::{
-    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
-};
+use super::session::{PlanFlags, Prepared, TargetArgs, VersionNeed, read_local_file};
 use crate::naming::ServiceNames;
-use crate::{details, observe, pipeline};
+use crate::{details, pipeline};
 
 /// `gantry details` flags.
 #[derive(Clone, Debug, Args)]
@@ -29,13 +27,7 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
-    let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await?;
-        Ok::<_, miette::Report>(
-            observe::observe_all(&desired, &connections, session::observe_width(&connections))
-                .await,
-        )
-    })?;
+    let observed = session::connect_and_observe(&prepared, &desired)?;
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     let text = if args.json {

@@ -14,10 +14,10 @@ use miette::miette;
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
 use super::session;
-use super::session::{PlanFlags, Prepared, VersionNeed, connect, read_local_file, runtime};
+use super::session::{PlanFlags, Prepared, VersionNeed, read_local_file};
 use crate::naming::ServiceNames;
+use crate::pipeline;
 use crate::versions::Versions;
-use crate::{observe, pipeline};
 
 /// `gantry rollback` flags.
 #[derive(Clone, Debug, Args)]
@@ -35,13 +35,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(&PlanFlags::default(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
-    let observed = runtime()?.block_on(async {
-        let connections = connect(&prepared, &desired).await?;
-        Ok::<_, miette::Report>(
-            observe::observe_all(&desired, &connections, session::observe_width(&connections))
-                .await,
-        )
-    })?;
+    let observed = session::connect_and_observe(&prepared, &desired)?;
     if let Some((host, _)) = observed
         .hosts
         .iter()

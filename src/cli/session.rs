@@ -193,6 +193,18 @@ pub async fn connect_hosts(
         .collect::<BTreeMap<_, _>>())
 }
 
+/// Connects to every host of `desired` and observes them all: what the reading commands
+/// (`details`, `rollback`'s choice of version) need.
+pub fn connect_and_observe(
+    prepared: &Prepared,
+    desired: &Desired,
+) -> Result<crate::observe::Observed, miette::Report> {
+    runtime()?.block_on(async {
+        let connections = connect(prepared, desired).await?;
+        Ok(crate::observe::observe_all(desired, &connections, observe_width(&connections)).await)
+    })
+}
+
 /// How many hosts to observe at once: all of them. The connections are already open and
 /// reading state costs the hosts little, so `--parallelism` bounds only the actions of `apply`.
 pub fn observe_width(connections: &Connections) -> usize {

@@ -174,6 +174,25 @@ pub struct Proxy {
     pub logging: ProxyLogging,
 }
 
+impl Default for Proxy {
+    /// `proxy: true` with nothing set: Kamal's defaults (app port 80, every host name, no TLS).
+    fn default() -> Self {
+        Proxy {
+            hosts: Vec::new(),
+            app_port: 80,
+            ssl: Ssl::Off,
+            ssl_redirect: None,
+            forward_headers: None,
+            response_timeout: None,
+            path_prefixes: Vec::new(),
+            strip_path_prefix: None,
+            healthcheck: ProxyHealthcheck::default(),
+            buffering: Buffering::default(),
+            logging: ProxyLogging::default(),
+        }
+    }
+}
+
 /// `proxy.ssl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -80,8 +80,7 @@ impl Deployment {
 
     /// The version the proxy on `host` serves, from the test app's answer.
     pub fn serving(&self, host: &str) -> Option<String> {
-        let response = http::get(&format!("{host}:80"), "/", None, Duration::from_secs(5)).ok()?;
-        (response.status == 200).then(|| response.json()["version"].as_str().map(str::to_string))?
+        http::serving(host)
     }
 
     /// `<name> <id> <state>` of this service's containers on `host`, sorted.

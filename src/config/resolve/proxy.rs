@@ -59,7 +59,7 @@ pub(super) fn role_proxy(
         (Some(root), None) => root.clone(),
         (None, Some(specialized)) => specialized.clone(),
         (None, None) => {
-            return Some(decode_empty());
+            return Some(Proxy::default());
         }
     };
     let proxy = decode(r, &merged, &path);
@@ -87,22 +87,6 @@ pub(super) fn role_proxy(
 pub(super) fn accessory_proxy(r: &mut Resolver, node: Option<&Node>, path: &str) -> Option<Proxy> {
     let node = node.filter(|node| node.is_present())?;
     Some(decode(r, node, path))
-}
-
-fn decode_empty() -> Proxy {
-    Proxy {
-        hosts: Vec::new(),
-        app_port: 80,
-        ssl: Ssl::Off,
-        ssl_redirect: None,
-        forward_headers: None,
-        response_timeout: None,
-        path_prefixes: Vec::new(),
-        strip_path_prefix: None,
-        healthcheck: ProxyHealthcheck::default(),
-        buffering: Buffering::default(),
-        logging: ProxyLogging::default(),
-    }
 }
 
 /// Reads one proxy hash and checks what can be checked without the role.

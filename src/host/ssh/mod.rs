@@ -137,41 +137,32 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
-        if !with_docker {
-            return Ok(SshHost {
-                name,
-                settings: settings.clone(),
-                handle,
-                _keepalive: keepalive,
-                sessions,
-                docker,
-                route,
-                home: OnceCell::new(),
-                pulls: SingleFlight::default(),
-            });
-        }
-        // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
-        // unversioned paths, later releases the pinned version.
-        let negotiated =
-            tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
-        let docker = match negotiated {
-            Ok(Ok(docker)) => docker,
-            Ok(Err(error)) => {
-                return Err(HostError::Unreachable {
-                    host: name,
-                    message: format!(
-                        "Docker does not answer on {} ({route:?}): {error}",
-                        settings.docker_socket
-                    ),
-                });
+        let docker = if with_docker {
+            // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
+            // unversioned paths, later releases the pinned version.
+            let negotiated =
+                tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
+            match negotiated {
+                Ok(Ok(docker)) => docker,
+                Ok(Err(error)) => {
+                    return Err(HostError::Unreachable {
+                        host: name,
+                        message: format!(
+                            "Docker does not answer on {} ({route:?}): {error}",
+                            settings.docker_socket
+                        ),
+                    });
+                }
+                Err(_) => {
+                    return Err(HostError::Timeout {
+                        host: name,
+                        operation: "docker version".into(),
+                        seconds: settings.command_timeout.as_secs(),
+                    });
+                }
             }
-            Err(_) => {
-                return Err(HostError::Timeout {
-                    host: name,
-                    operation: "docker version".into(),
-                    seconds: settings.command_timeout.as_secs(),
-                });
-            }
+        } else {
+            docker
         };
         tracing::debug!(
             ?route,

@@ -71,6 +71,13 @@ impl HttpResponse {
     }
 }
 
+/// The version the test app behind the proxy on `host` (port 80) reports; `None` unless it
+/// answers 200.
+pub fn serving(host: &str) -> Option<String> {
+    let response = get(&format!("{host}:80"), "/", None, Duration::from_secs(5)).ok()?;
+    (response.status == 200).then(|| response.json()["version"].as_str().map(str::to_string))?
+}
+
 /// `GET path` from `address` (`host:port`), with `Host` set to `host` or to the address.
 pub fn get(
     address: &str,
