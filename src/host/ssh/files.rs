@@ -115,8 +115,13 @@ pub fn create_dir_script(path: &str) -> Result<String, String> {
         Some(parent) => format!("mkdir -p {} && ", quote_path(parent)?),
         None => String::new(),
     };
+    // The directory can go between a failed `mkdir` and the look at it (a lock being released):
+    // then it is tried once more, and only a third failure is reported as an error.
+    let attempt = format!(
+        "mkdir {quoted} 2>/dev/null; then echo created; elif [ -d {quoted} ]; then echo exists"
+    );
     Ok(format!(
-        "{mkdir}if mkdir {quoted} 2>/dev/null; then echo created; elif [ -d {quoted} ]; then echo exists; else mkdir {quoted}; fi"
+        "{mkdir}if {attempt}; elif {attempt}; else mkdir {quoted}; fi"
     ))
 }
 
