@@ -36,7 +36,8 @@ pub enum LockError {
     Host(#[from] HostError),
 }
 
-fn describe(holder: &LockInfo) -> String {
+/// ` by <holder> since <time> (<message>)`, whatever of it the lock's details say.
+pub fn describe(holder: &LockInfo) -> String {
     let mut text = String::new();
     if let Some(name) = &holder.holder {
         text.push_str(&format!(" by {name}"));
@@ -117,8 +118,9 @@ pub async fn held(host: &dyn Host, names: &ServiceNames) -> LockError {
 }
 
 /// Takes the lock, waiting for an automatic lock to be released (`--lock-wait`). A lock whose
-/// details are not written yet is being taken by another run: it is waited for too. `cancel`
-/// (Ctrl-C) ends the wait; no lock is held then.
+/// details are not written yet is being taken by another run: it is waited for too. `waiting`
+/// is told the holder once, when the wait begins, so the user knows why nothing happens.
+/// `cancel` (Ctrl-C) ends the wait; no lock is held then.
 pub async fn acquire_waiting(
     host: &dyn Host,
     names: &ServiceNames,
@@ -126,8 +128,10 @@ pub async fn acquire_waiting(
     timeout: Duration,
     interval: Duration,
     cancel: &CancellationToken,
+    waiting: impl FnOnce(&str, &LockInfo),
 ) -> Result<(), LockError> {
     let started = std::time::Instant::now();
+    let mut waiting = Some(waiting);
     loop {
         match acquire(host, names, request).await {
             Err(LockError::Held { host: name, holder }) => {
@@ -142,6 +146,9 @@ pub async fn acquire_waiting(
                         seconds: timeout.as_secs(),
                         holder,
                     });
+                }
+                if let Some(waiting) = waiting.take() {
+                    waiting(&name, &holder);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
@@ -282,6 +289,7 @@ mod tests {
             Duration::from_millis(50),
             Duration::from_millis(10),
             &CancellationToken::new(),
+            |_, _| {},
         )
         .await
         .unwrap_err()
@@ -322,6 +330,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(60),
             &cancel,
+            |_, _| {},
         )
         .await
         .unwrap_err();

@@ -109,8 +109,9 @@ impl Prefetch {
 }
 
 /// Starts pulling the version's app image on every connected host that lacks it, so the pull,
-/// the slowest step of a deploy, overlaps taking the lock, observing and planning. Kamal pulls
-/// before it takes the lock too; a pull changes nothing that runs. The plan's own pull action
+/// the slowest step of a deploy, overlaps observing and planning. Called only under the deploy
+/// lock (Kamal pulls before taking it): to the run holding the lock, an image another run
+/// pulled is an unused image to prune, a change of its plan. The plan's own pull action
 /// joins a pull still under way ([`Host::pull_image`]); a prefetch that fails is forgotten,
 /// and the action pulls again and reports its own error. Must run inside a tokio runtime.
 pub fn prefetch_app_images(desired: &Desired, connections: &Connections) -> Prefetch {

@@ -2,7 +2,8 @@
 //! exactly one proceeds at a time, none corrupts the hosts' state, and every run ends with a
 //! clear message. Three races: twenty runs started together (one deploys, the others are refused
 //! by the lock), twenty runs with `--lock-wait` and two versions (they take turns), and twenty
-//! runs racing to take over the lock of a run killed with `kill -9` (one wins).
+//! runs racing to take over the lock of a run killed with `kill -9` (one wins). And a run
+//! waiting for the lock changes nothing on the hosts until it holds it.
 
 mod deployment;
 
@@ -149,7 +150,12 @@ fn twenty_applies_waiting_for_the_lock_take_turns_and_leave_one_consistent_state
     assert_eq!(
         audit.len(),
         1 + deployed.len(),
-        "one audit line per deploy: {audit:#?}"
+        "one audit line per deploy: {audit:#?}\nthe runs that executed a plan:\n{}",
+        deployed
+            .iter()
+            .map(|run| run.stdout.as_str())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
     );
     // The last deploy decides what runs; a plan for it is empty and every host agrees.
     let last = audit.last().expect("an audit line");
@@ -166,6 +172,81 @@ fn twenty_applies_waiting_for_the_lock_take_turns_and_leave_one_consistent_state
             Some(final_version.as_str())
         );
         assert_eq!(deployment.running_app_containers(host), 1, "{host}");
+    }
+    assert!(deployment.lock_is_free());
+}
+
+/// A run waiting for the lock changes nothing on the hosts, not even by pulling its image: to
+/// the run holding the lock, an image it does not use is one to prune, a change of its plan.
+#[test]
+fn a_run_waiting_for_the_lock_pulls_nothing_until_it_holds_it() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let deployment = Deployment::new(&testbed, SERVICE, 3, |_| {});
+    let v = deployment.versions(&["p1", "p2", "p3"]);
+    deployment
+        .gantry(&["apply", "-y", "--version", &v[0]])
+        .assert_code(0);
+    deployment.set_clear_env(&[("START_DELAY", "8")]);
+    let holder = deployment.background(&["apply", "-y", "--version", &v[1]], &[]);
+    assert!(deployment.wait_for_container(&deployment.hosts[0], &v[1]));
+    deployment.unset_clear_env("START_DELAY");
+    let waiter = deployment.background(
+        &[
+            "apply",
+            "-y",
+            "--version",
+            &v[2],
+            "--lock-wait",
+            "--lock-wait-interval",
+            "1",
+        ],
+        &[],
+    );
+    assert!(
+        gantry_testsupport::wait::until_true(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                waiter
+                    .output_so_far()
+                    .contains("Waiting for the deploy lock on")
+            }
+        ),
+        "the waiting run says it waits: {}",
+        waiter.output_so_far()
+    );
+    // Long enough for a pull from the test bed's registry (well under a second).
+    std::thread::sleep(Duration::from_secs(2));
+    let image = format!("{}:{}", testbed.testapp_image, v[2]);
+    let pulled: Vec<&String> = deployment
+        .hosts
+        .iter()
+        .filter(|host| {
+            testbed
+                .run_on(
+                    host,
+                    &format!("docker image inspect {image} >/dev/null 2>&1"),
+                )
+                .success
+        })
+        .collect();
+    assert!(
+        !holder.output_so_far().contains("Apply finished in"),
+        "the first run still holds the lock (START_DELAY keeps it starting)"
+    );
+    assert!(pulled.is_empty(), "pulled while waiting on {pulled:?}");
+
+    let first = holder.wait(RUN_TIMEOUT);
+    let second = waiter.wait(RUN_TIMEOUT);
+    first.assert_code(0);
+    second.assert_code(0);
+    let audit = deploy_audit_lines(&deployment);
+    assert_eq!(audit.len(), 3, "{audit:#?}");
+    for host in &deployment.hosts {
+        assert_eq!(deployment.serving(host).as_deref(), Some(v[2].as_str()));
     }
     assert!(deployment.lock_is_free());
 }

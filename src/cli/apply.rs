@@ -131,11 +131,6 @@ pub fn run(
         if cancel.is_cancelled() {
             return Ok(interrupted_before_changes());
         }
-        // A saved plan must be re-planned from the hosts as they were; otherwise pulling early
-        // only shortens the deploy.
-        let _prefetch = saved
-            .is_none()
-            .then(|| pipeline::prefetch_app_images(&desired, &connections));
         let lock_host = lock_host(&prepared, &desired, &connections)?;
         let identity = RunIdentity {
             run_id: new_run_id(),
@@ -150,6 +145,12 @@ pub fn run(
         if !take_lock(&lock_host, &names, &identity, wait, &cancel).await? {
             return Ok(interrupted_before_changes());
         }
+        // Pulling early overlaps the pull with observing and planning, but only under the lock:
+        // an image pulled by a run still waiting would be an unused image to the run holding
+        // it, pruned as a change. A saved plan must be re-planned from the hosts as they were.
+        let _prefetch = saved
+            .is_none()
+            .then(|| pipeline::prefetch_app_images(&desired, &connections));
         // A failing pre-deploy or pre-app-boot hook stops the run before any host changes.
         let result = match hooks.run("pre-deploy", true, None).await {
             Ok(()) => match hooks.run("pre-app-boot", true, None).await {
@@ -377,6 +378,13 @@ pub(super) async fn take_lock(
             wait.timeout,
             wait.interval,
             cancel,
+            |host, holder| {
+                eprintln!(
+                    "Waiting for the deploy lock on {host}, held{} (--lock-wait, up to {}s)...",
+                    lock::describe(holder),
+                    wait.timeout.as_secs()
+                );
+            },
         )
         .await
     } else {

@@ -1,7 +1,7 @@
 //! One run of an operation per key at a time, shared by every caller that asked while it ran.
 //!
-//! `gantry apply` starts pulling the app image before it takes the lock and observes the hosts
-//! (the pull is the slowest step of a deploy); when the plan's own pull action comes, it should
+//! `gantry apply` starts pulling the app image as soon as it holds the lock, before it observes
+//! the hosts (the pull is the slowest step of a deploy); when the plan's own pull action comes, it should
 //! take the result of that pull instead of starting another. A caller that asks while a run of
 //! the same key is under way waits for it and, when it succeeded, shares its success; a failure
 //! is not shared (the caller runs the operation itself and reports its own error), and a caller
