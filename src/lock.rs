@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{Host, HostError};
-use crate::naming::ServiceNames;
+use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
 
 /// The message of automatic locks; Kamal's `--lock-wait` only waits on these.
@@ -85,15 +85,16 @@ pub async fn acquire(
     request: &LockRequest<'_>,
 ) -> Result<(), LockError> {
     for _ in 0..3 {
-        if host.create_dir_exclusive(&names.lock_dir()).await? {
-            if let Err(error) = host
-                .write_file(&names.lock_details(), details(request).as_bytes(), 0o644)
-                .await
-            {
-                // A lock without details would confuse everyone: take it back.
-                let _ = host.remove_path(&names.lock_dir()).await;
-                return Err(error.into());
-            }
+        // A lock without details would confuse everyone: a failed write takes it back.
+        if host
+            .create_dir_exclusive_with_file(
+                &names.lock_dir(),
+                LOCK_DETAILS_FILE,
+                details(request).as_bytes(),
+                0o644,
+            )
+            .await?
+        {
             return Ok(());
         }
         if let Some(holder) = status(host, names).await? {

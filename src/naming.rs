@@ -21,6 +21,8 @@ pub const PROXY_STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-
 pub const PROXY_APPS_CONFIG_MOUNT: &str = "/home/kamal-proxy/.apps-config";
 /// The host directory mounted there, relative to the SSH user's home.
 pub const PROXY_APPS_CONFIG_DIR: &str = ".kamal/proxy/apps-config";
+/// The file inside Kamal's lock directory that says who holds it (base64).
+pub const LOCK_DETAILS_FILE: &str = "details";
 /// The image label that kamal-proxy's release images carry; Kamal prunes old proxies by it.
 pub const PROXY_IMAGE_TITLE_LABEL: &str = "org.opencontainers.image.title";
 
@@ -147,7 +149,7 @@ impl ServiceNames {
 
     /// The lock's details file (base64).
     pub fn lock_details(&self) -> String {
-        format!("{}/details", self.lock_dir())
+        format!("{}/{LOCK_DETAILS_FILE}", self.lock_dir())
     }
 
     /// The audit log on each host.

@@ -175,11 +175,15 @@ pub async fn record_and_execute(
                 &message,
             ))
         });
+        // Two files, two round trips side by side.
         Some(async move {
-            if let Some(line) = line {
-                let _ = audit::record(connection.as_ref(), names, &line).await;
-            }
-            let _ = journal::write(connection.as_ref(), names, &journal).await;
+            let audit = async {
+                if let Some(line) = line {
+                    let _ = audit::record(connection.as_ref(), names, &line).await;
+                }
+            };
+            let journal = journal::write(connection.as_ref(), names, &journal);
+            let ((), _) = tokio::join!(audit, journal);
         })
     }))
     .await;

@@ -61,8 +61,9 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     async fn create_network(&self, name: &str) -> Result<(), HostError>;
 
     /// Pulls an image, with registry credentials sent along with this one request only. A pull
-    /// of a reference that is already being pulled on this host joins that pull and shares its
-    /// success ([`single_flight`]): `apply` starts the app image's pull early.
+    /// of a reference that is being pulled or was pulled on this connection shares that pull's
+    /// success ([`single_flight`]): `apply` starts the app image's pull early, and the plan's
+    /// pull action must not ask the registry again. Removing an image forgets the successes.
     async fn pull_image(
         &self,
         reference: &str,
@@ -127,6 +128,29 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Creates a directory whose parent exists or is created; returns `false` when the directory
     /// already existed. This is the atomic step of Kamal's deploy lock (`mkdir`).
     async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError>;
+
+    /// [`Host::create_dir_exclusive`], then, when it created the directory, writes `file` in it
+    /// (as [`Host::write_file`]); a failed write removes the directory again. Kamal's lock is a
+    /// directory with its details inside: every run takes it, so one round trip matters.
+    async fn create_dir_exclusive_with_file(
+        &self,
+        path: &str,
+        file: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<bool, HostError> {
+        if !self.create_dir_exclusive(path).await? {
+            return Ok(false);
+        }
+        if let Err(error) = self
+            .write_file(&format!("{path}/{file}"), contents, mode)
+            .await
+        {
+            let _ = self.remove_path(path).await;
+            return Err(error);
+        }
+        Ok(true)
+    }
 
     /// Removes a file or a directory tree; a missing path is not an error.
     async fn remove_path(&self, path: &str) -> Result<(), HostError>;

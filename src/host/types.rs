@@ -404,6 +404,20 @@ pub struct RegistryAuth {
     pub password: Secret,
 }
 
+/// What makes two pulls the same pull: the reference and the credentials (by fingerprint),
+/// the key under which a pull's success is shared ([`crate::host::single_flight`]).
+pub fn pull_key(reference: &str, auth: Option<&RegistryAuth>) -> String {
+    match auth {
+        Some(auth) => format!(
+            "{reference} {}@{} {}",
+            auth.username,
+            auth.server,
+            auth.password.fingerprint(reference)
+        ),
+        None => reference.to_string(),
+    }
+}
+
 /// What a command printed and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct CommandOutput {

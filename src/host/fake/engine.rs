@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::host::fake::{Engine, FakeHost, Operation, docker, lock, proxy};
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
-    ContainerSummary, Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
+    ContainerSummary, Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
 };
 use crate::naming::PROXY_CONTAINER;
 
@@ -139,7 +139,9 @@ impl Host for FakeHost {
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
         self.pulls
-            .run(reference, || self.pull_now(reference, auth))
+            .run(&pull_key(reference, auth), || {
+                self.pull_now(reference, auth)
+            })
             .await
     }
 
@@ -162,6 +164,7 @@ impl Host for FakeHost {
 
     async fn remove_image(&self, reference: &str, force: bool) -> Result<(), HostError> {
         let _call = self.call(Operation::RemoveImage, reference).await?;
+        self.pulls.forget_all();
         let mut engine = lock(&self.engine);
         let Some(id) = find_image(&engine, reference).map(|image| image.id.clone()) else {
             return Err(self.docker_error(format!("No such image: {reference}")));

@@ -86,6 +86,26 @@ impl SshHost {
         Ok(output.stdout.trim() == "created")
     }
 
+    pub(super) async fn host_create_dir_exclusive_with_file(
+        &self,
+        path: &str,
+        file: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<bool, HostError> {
+        let file_path = format!("{path}/{file}");
+        self.check_path(path)?;
+        self.check_path(&file_path)?;
+        let output = self
+            .checked(
+                &format!("creating {path} with {file}"),
+                files::create_dir_with_file_script(path, &file_path, mode),
+                Some(contents),
+            )
+            .await?;
+        Ok(output.stdout.trim() == "created")
+    }
+
     pub(super) async fn host_remove_path(&self, path: &str) -> Result<(), HostError> {
         self.check_path(path)?;
         self.checked(

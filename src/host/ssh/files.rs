@@ -125,6 +125,19 @@ pub fn create_dir_script(path: &str) -> Result<String, String> {
     ))
 }
 
+/// [`create_dir_script`], then, when it printed `created`, [`write_file_script`] for `file`
+/// with stdin; a failed write removes the directory again and fails. (The write runs as a plain
+/// statement: on the left of `||` its `set -e` would be ignored.)
+pub fn create_dir_with_file_script(dir: &str, file: &str, mode: u32) -> Result<String, String> {
+    Ok(format!(
+        "created=$({}) || exit 1; echo \"$created\"; [ \"$created\" = created ] || exit 0; \
+         ({}); [ $? = 0 ] || {{ {}; exit 1; }}",
+        create_dir_script(dir)?,
+        write_file_script(file, mode)?,
+        remove_script(dir)?
+    ))
+}
+
 /// Removes a file or a tree.
 pub fn remove_script(path: &str) -> Result<String, String> {
     Ok(format!("rm -rf -- {}", quote_path(path)?))
@@ -224,6 +237,29 @@ mod tests {
             "exists\n",
             "{name:?}"
         );
+        let taken = format!("{dir}/taken-{name}");
+        let details = format!("{taken}/details");
+        assert_eq!(
+            ok(
+                create_dir_with_file_script(&taken, &details, 0o644),
+                b"mine\n"
+            ),
+            "created\n",
+            "{name:?}"
+        );
+        assert_eq!(
+            ok(
+                create_dir_with_file_script(&taken, &details, 0o644),
+                b"theirs\n"
+            ),
+            "exists\n",
+            "{name:?}"
+        );
+        assert_eq!(
+            std::fs::read(home.path().join(&details)).unwrap(),
+            b"mine\n",
+            "{name:?}: the second taker wrote nothing"
+        );
         let paths = vec![file.clone(), top.clone(), format!("{dir}/missing")];
         let read = parse_read_files(&paths, &ok(read_files_script(&paths), b"")).unwrap();
         assert_eq!(
@@ -244,12 +280,26 @@ mod tests {
             file.clone(),
             top.clone(),
             created_dir.clone(),
+            taken.clone(),
+            details.clone(),
         ];
         expected.sort();
         assert_eq!(tree(home.path()), expected, "{name:?}");
         ok(remove_script(&top), b"");
         ok(remove_script(".kamal"), b"");
         assert!(tree(home.path()).is_empty(), "{name:?}");
+    }
+
+    /// A lock without its details would stop every deploy with a lock no one can name.
+    #[test]
+    fn a_directory_whose_file_cannot_be_written_is_removed_again() {
+        let home = tempfile::tempdir().unwrap();
+        // chmod refuses the mode: the write fails after the directory was made.
+        let script =
+            create_dir_with_file_script(".kamal/lock-app", ".kamal/lock-app/details", 0o7777777);
+        let output = sh(home.path(), &script.unwrap(), b"details\n");
+        assert!(!output.status.success());
+        assert_eq!(tree(home.path()), vec![".kamal".to_string()]);
     }
 
     #[test]

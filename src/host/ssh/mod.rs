@@ -48,7 +48,7 @@ use tracing::Instrument;
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
+    Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
 };
 
 pub use settings::{SshSettings, Target, home_dir, resolve, resolve_jump, split_host};
@@ -309,7 +309,9 @@ impl Host for SshHost {
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
         self.pulls
-            .run(reference, || self.docker_pull(reference, auth))
+            .run(&pull_key(reference, auth), || {
+                self.docker_pull(reference, auth)
+            })
             .await
     }
 
@@ -318,6 +320,7 @@ impl Host for SshHost {
     }
 
     async fn remove_image(&self, reference: &str, force: bool) -> Result<(), HostError> {
+        self.pulls.forget_all();
         self.docker_remove_image(reference, force).await
     }
 
@@ -382,6 +385,17 @@ impl Host for SshHost {
 
     async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError> {
         self.host_create_dir_exclusive(path).await
+    }
+
+    async fn create_dir_exclusive_with_file(
+        &self,
+        path: &str,
+        file: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<bool, HostError> {
+        self.host_create_dir_exclusive_with_file(path, file, contents, mode)
+            .await
     }
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {
