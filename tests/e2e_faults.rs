@@ -563,15 +563,21 @@ fn sigint_and_sigterm_at_every_stage() {
         return;
     };
     let _exclusive = testbed.exclusive_clean();
-    let (deployment, v) = deployed(&testbed, &["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"]);
+    let (deployment, v) = deployed(
+        &testbed,
+        &[
+            "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11",
+        ],
+    );
     let mut next = v.iter().skip(1);
-    for signal in ["INT", "TERM"] {
+    // SIGHUP: the terminal (or the SSH session to the machine running gantry) went away.
+    for signal in ["INT", "TERM", "HUP"] {
         for point in [Point::Planning, Point::Switch(2), Point::Switched(2)] {
             let version = next.next().expect("a version");
-            // CI: SIGINT in a route switch, SIGTERM while planning and after a switch.
+            // CI: SIGINT and SIGHUP in a route switch, SIGTERM while planning and after a switch.
             let chosen = matches!(
                 (signal, point),
-                ("INT", Point::Switch(_)) | ("TERM", Point::Planning | Point::Switched(_))
+                ("INT" | "HUP", Point::Switch(_)) | ("TERM", Point::Planning | Point::Switched(_))
             );
             if !chosen && !every_point() {
                 continue;
@@ -590,7 +596,13 @@ fn sigint_and_sigterm_at_every_stage() {
                 |run| run.expect("running").signal(signal),
                 || {},
             );
-            assert_eq!(row.exit, Some(130), "{fault}: exit code");
+            // 128 + the signal's number, as a shell reports a run a signal ended.
+            let expected = match signal {
+                "INT" => 130,
+                "TERM" => 143,
+                _ => 129,
+            };
+            assert_eq!(row.exit, Some(expected), "{fault}: exit code");
         }
     }
 
@@ -626,6 +638,40 @@ fn sigint_and_sigterm_at_every_stage() {
         hosts: "nothing ran; the lock holder converged".to_string(),
         requests: "-".to_string(),
         lock: format!("not taken; stopped in {:.1} s", took.as_secs_f64()),
+        rerun: "-".to_string(),
+    }
+    .print();
+
+    // Nobody reads the output any more (`gantry apply | head -1`, a closed pipe): the run goes
+    // on, converges and releases the lock; printing to a closed stream used to panic half-way.
+    let version = next.next().expect("a version");
+    let mut unread = Command::new(deployment::bin())
+        .args(["apply", "-y", "--version", version])
+        .current_dir(deployment.project.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gantry");
+    drop(unread.stdout.take());
+    drop(unread.stderr.take());
+    let status = unread.wait().expect("gantry");
+    assert_eq!(status.code(), Some(0), "with its output closed");
+    assert!(deployment.lock_is_free());
+    for host in &deployment.hosts {
+        assert_eq!(
+            deployment.serving(host).as_deref(),
+            Some(version.as_str()),
+            "{host}"
+        );
+    }
+    Row {
+        fault: "gantry's stdout and stderr closed (a pipe whose reader quit)".to_string(),
+        point: "before the run".to_string(),
+        exit: status.code(),
+        hosts: "every host converged".to_string(),
+        requests: "-".to_string(),
+        lock: "released".to_string(),
         rerun: "-".to_string(),
     }
     .print();

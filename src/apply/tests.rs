@@ -149,6 +149,24 @@ impl World {
             .await
     }
 
+    /// Plans `version` and executes it under `cancel` (for interruptions).
+    async fn apply_cancellable(
+        &self,
+        config: &Config,
+        version: &str,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let planned = self.plan_default(config, version).await;
+        execute(
+            &planned.plan,
+            &self.exec_hosts(),
+            &ExecOptions::default(),
+            &QuietReporter,
+            cancel,
+        )
+        .await
+    }
+
     /// The version each host serves: what its proxy route points at.
     fn serving(&self, host: &str) -> Option<String> {
         let fake = &self.hosts[host];
@@ -484,21 +502,13 @@ async fn cancelling_mid_run_rolls_back_hosts_caught_half_way() {
     let world = World::with_latency(&["h1", "h2", "h3"], Duration::from_millis(20));
     let config = config(&["h1", "h2", "h3"]);
     assert!(world.apply(&config, "v1").await.succeeded());
-    let planned = world.plan_default(&config, "v2").await;
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(70)).await;
         trigger.cancel();
     });
-    let outcome = execute(
-        &planned.plan,
-        &world.exec_hosts(),
-        &ExecOptions::default(),
-        &QuietReporter,
-        cancel,
-    )
-    .await;
+    let outcome = world.apply_cancellable(&config, "v2", cancel).await;
     assert_eq!(outcome.cancelled.as_deref(), Some("interrupted"));
     for host in ["h1", "h2", "h3"] {
         let serving = world.serving(host);
@@ -514,6 +524,33 @@ async fn cancelling_mid_run_rolls_back_hosts_caught_half_way() {
         }
     }
     assert!(world.apply(&config, "v2").await.succeeded());
+}
+
+/// A signal just before execution starts: nothing runs, and the run says it was interrupted
+/// (exit 128 + the signal), not that it failed (found by SIGTERM tests on the test bed: exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_before_the_walk_begins_is_an_interruption() {
+    // A race between worker threads: tried enough times to lose it.
+    for _ in 0..20 {
+        let world = World::with_latency(&["h1", "h2"], Duration::ZERO);
+        let config = config(&["h1", "h2"]);
+        assert!(world.apply(&config, "v1").await.succeeded());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let outcome = world.apply_cancellable(&config, "v2", cancel).await;
+        assert_eq!(outcome.cancelled.as_deref(), Some("interrupted"));
+        for host in ["h1", "h2"] {
+            assert!(
+                matches!(
+                    outcome.hosts[host],
+                    HostOutcome::Cancelled | HostOutcome::RolledBack { .. }
+                ),
+                "{host}: {:?}",
+                outcome.hosts[host]
+            );
+            assert_eq!(world.serving(host).as_deref(), Some("v1"), "{host}");
+        }
+    }
 }
 
 #[tokio::test]

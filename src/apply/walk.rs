@@ -71,14 +71,20 @@ pub async fn execute(
                     walk.finish(id, result);
                 }
             }
-            _ = run_token.cancelled(), if walk.cancelled.is_none() => {
-                let why = if cancel.is_cancelled() { "interrupted" } else { "an action failed (--fail-fast)" };
-                walk.cancelled = Some(why.to_string());
-                reporter.cancelled(why);
-            }
+            _ = run_token.cancelled(), if walk.cancelled.is_none() => walk.note_cancelled(&cancel),
         }
     }
     walk.mark_unfinished();
+    // Spawned actions that saw the cancelled token can all end before the `cancelled` branch
+    // is polled (a signal just as execution began): work left undone says it anyway.
+    if run_token.is_cancelled()
+        && walk
+            .results
+            .values()
+            .any(|result| matches!(result, ActionResult::NotRun))
+    {
+        walk.note_cancelled(&cancel);
+    }
     walk.roll_back().await;
     let hosts = walk.host_outcomes();
     Outcome {
@@ -111,6 +117,20 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// Records why the run stopped, once: the user interrupted it, or `--fail-fast`.
+    fn note_cancelled(&mut self, cancel: &CancellationToken) {
+        if self.cancelled.is_some() {
+            return;
+        }
+        let why = if cancel.is_cancelled() {
+            "interrupted"
+        } else {
+            "an action failed (--fail-fast)"
+        };
+        self.cancelled = Some(why.to_string());
+        self.reporter.cancelled(why);
+    }
+
     fn scope_token(&mut self, scope: &str) -> CancellationToken {
         self.scope_tokens
             .entry(scope.to_string())

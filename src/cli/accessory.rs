@@ -89,7 +89,7 @@ pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette
         match &args.command {
             AccessoryCommand::Details { .. } => {
                 let observed = day2.observe(&connections).await;
-                print!("{}", accessory::details(&day2.desired, &observed, &which));
+                say!("{}", accessory::details(&day2.desired, &observed, &which));
                 Ok(ExitCode::SUCCESS)
             }
             AccessoryCommand::Logs { flags, .. } => {

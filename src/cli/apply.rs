@@ -12,6 +12,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use clap::Args;
@@ -166,7 +167,7 @@ pub fn run(
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
         if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
-            eprintln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
+            tellln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
         }
         match result {
             Ok(code) if code == ExitCode::SUCCESS => hooks
@@ -222,7 +223,7 @@ async fn apply_under_lock(
     let plan = &planned.plan;
     let color = color_stdout();
     if !args.json {
-        print!(
+        say!(
             "{}",
             render(plan, RenderOptions { color }, &prepared.redactor)
         );
@@ -238,7 +239,7 @@ async fn apply_under_lock(
         match confirm(&cancel).await? {
             Some(true) => {}
             Some(false) => {
-                println!("Apply cancelled; nothing changed.");
+                sayln!("Apply cancelled; nothing changed.");
                 return Ok(ExitCode::from(1));
             }
             None => return Ok(interrupted_before_changes()),
@@ -290,9 +291,9 @@ async fn apply_under_lock(
         record_and_execute(plan, &hosts, &records, &options, reporter.as_ref(), cancel).await;
     if args.json {
         let summary = serde_json::json!({"event": "finished", "succeeded": outcome.succeeded(), "hosts": outcome.hosts, "took_ms": outcome.took.as_millis() as u64});
-        println!("{}", prepared.redactor.redact(&summary.to_string()));
+        sayln!("{}", prepared.redactor.redact(&summary.to_string()));
     } else {
-        print!(
+        say!(
             "{}",
             render_outcome(plan, &outcome, color, &prepared.redactor)
         );
@@ -301,7 +302,7 @@ async fn apply_under_lock(
         if outcome.succeeded() && plan.changes.unreachable().next().is_none() {
             ExitCode::SUCCESS
         } else if outcome.cancelled.as_deref() == Some("interrupted") {
-            ExitCode::from(130)
+            interrupted_exit_code()
         } else {
             ExitCode::from(1)
         },
@@ -347,8 +348,20 @@ pub(super) struct LockWait {
 
 /// What an apply interrupted before its first change says and exits with.
 fn interrupted_before_changes() -> ExitCode {
-    eprintln!("Interrupted before any change; nothing changed.");
-    ExitCode::from(130)
+    tellln!("Interrupted before any change; nothing changed.");
+    interrupted_exit_code()
+}
+
+/// The signal that interrupted this run (0 before any).
+static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// The shell's convention for a run ended by a signal, 128 + its number: 130 for Ctrl-C, 143
+/// for SIGTERM, 129 for SIGHUP. Scripts and CI tell "stopped" from "failed" by it.
+pub(super) fn interrupted_exit_code() -> ExitCode {
+    match INTERRUPTED_BY.load(Ordering::SeqCst) {
+        0 => ExitCode::from(130),
+        signal => ExitCode::from(128 + signal as u8),
+    }
 }
 
 /// Takes Kamal's deploy lock for `identity`'s run, taking over the lock of a gantry run that
@@ -379,7 +392,7 @@ pub(super) async fn take_lock(
             wait.interval,
             cancel,
             |host, holder| {
-                eprintln!(
+                tellln!(
                     "Waiting for the deploy lock on {host}, held{} (--lock-wait, up to {}s)...",
                     lock::describe(holder),
                     wait.timeout.as_secs()
@@ -397,7 +410,7 @@ pub(super) async fn take_lock(
             .await
             .map_err(|error| miette!("{error}"))?;
         result = if taken {
-            eprintln!(
+            tellln!(
                 "The deploy lock was left by gantry run {run}, which stopped without finishing \
                  (no sign of life for {}s); taking it over.",
                 stale_lock_after().as_secs()
@@ -446,7 +459,7 @@ async fn abandoned_run(
 /// own: a blocking read cannot be cancelled, and the run must be able to release the lock and
 /// exit while it waits.
 async fn confirm(cancel: &CancellationToken) -> Result<Option<bool>, miette::Report> {
-    print!("\nApply these changes? Only 'yes' is accepted: ");
+    say!("\nApply these changes? Only 'yes' is accepted: ");
     std::io::stdout().flush().into_diagnostic()?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
@@ -466,34 +479,39 @@ async fn confirm(cancel: &CancellationToken) -> Result<Option<bool>, miette::Rep
     }
 }
 
-/// First Ctrl-C or SIGTERM: start nothing new, roll back what is half done, release the lock.
-/// Second: exit now.
+/// First Ctrl-C, SIGTERM or SIGHUP (the terminal went away): start nothing new, roll back what
+/// is half done, release the lock. Second Ctrl-C: exit now.
 pub(super) fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let term = async {
-            match terminate.as_mut() {
-                Some(stream) => {
-                    stream.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        let mut hangup = signal(SignalKind::hangup()).ok();
+        let signal = tokio::select! {
+            _ = tokio::signal::ctrl_c() => libc::SIGINT,
+            _ = received(terminate.as_mut()) => libc::SIGTERM,
+            _ = received(hangup.as_mut()) => libc::SIGHUP,
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        eprintln!(
+        INTERRUPTED_BY.store(signal, Ordering::SeqCst);
+        tellln!(
             "\nInterrupted: nothing new starts; actions in flight finish, hosts caught half-way are rolled back and the lock is released (Ctrl-C again to quit at once)."
         );
         cancel.cancel();
         let _ = tokio::signal::ctrl_c().await;
-        eprintln!(
+        tellln!(
             "Quitting without waiting; the deploy lock and half-done hosts may remain: rerun `gantry apply`."
         );
         std::process::exit(130);
     });
+}
+
+/// Waits for a signal whose handler could be installed; forever otherwise.
+async fn received(stream: Option<&mut tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            stream.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 fn git_config(key: &str) -> Option<String> {

@@ -29,7 +29,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::R
     } else {
         serde_saphyr::to_string(&value).into_diagnostic()?
     };
-    println!("{}", text.trim_end());
+    sayln!("{}", text.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -82,7 +82,7 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
                 .map(|value| (name.clone(), value.clone()))
         })
         .collect();
-    eprintln!("Building {} ...", plan.image);
+    tellln!("Building {} ...", plan.image);
     let started = std::time::Instant::now();
     runtime()?.block_on(async {
         let checkout;
@@ -108,7 +108,7 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
         .await
         .map_err(|error| miette!("{error}"))
     })?;
-    eprintln!(
+    tellln!(
         "Pushed {} and {} in {:.1}s",
         plan.image,
         plan.latest,

@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     } else {
         details::render(&observed, &names, &hosts)
     };
-    println!("{}", prepared.redactor.redact(text.trim_end()));
+    sayln!("{}", prepared.redactor.redact(text.trim_end()));
     let unreachable = observed.hosts.values().any(|host| host.state().is_none());
     Ok(if unreachable {
         ExitCode::from(1)

@@ -52,9 +52,9 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Re
     if global.quiet {
         // Exit code only.
     } else if args.json {
-        println!("{json}");
+        sayln!("{json}");
     } else {
-        print!("{}", prepared.redactor.redact(&report.to_text()));
+        say!("{}", prepared.redactor.redact(&report.to_text()));
     }
     if let Some(command) = &args.notify {
         notify_if_new(global, &report, command, &json)?;

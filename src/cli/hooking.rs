@@ -117,7 +117,7 @@ impl Hooks {
             && self.show(hook)
             && !output.trim().is_empty()
         {
-            eprint!("{output}");
+            tell!("{output}");
         }
         Ok(())
     }

@@ -34,7 +34,7 @@ pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<ExitCode, miette::Re
         Path::new(".gitignore"),
     )?;
     for path in written {
-        println!("created {}", path.display());
+        sayln!("created {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

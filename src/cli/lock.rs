@@ -65,8 +65,8 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Rep
                 .await
                 .map_err(|e| miette!("{e}"))?
             {
-                Some(info) => println!("{}", info.details),
-                None => println!("There is no deploy lock"),
+                Some(info) => sayln!("{}", info.details),
+                None => sayln!("There is no deploy lock"),
             },
             LockCommand::Acquire { message } => {
                 let holder = holder();
@@ -80,13 +80,13 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Rep
                 lock::acquire(host.as_ref(), &names, &request)
                     .await
                     .map_err(|e| miette!("{e}"))?;
-                println!("Acquired the deploy lock on {primary}");
+                sayln!("Acquired the deploy lock on {primary}");
             }
             LockCommand::Release => {
                 lock::release(host.as_ref(), &names)
                     .await
                     .map_err(|e| miette!("{e}"))?;
-                println!("Released the deploy lock on {primary}");
+                sayln!("Released the deploy lock on {primary}");
             }
         }
         Ok(ExitCode::SUCCESS)

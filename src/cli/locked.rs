@@ -126,7 +126,7 @@ impl Day2 {
         .await?;
         let result = body.await;
         if let Err(error) = crate::lock::release(lock_host.as_ref(), &self.names).await {
-            eprintln!(
+            tellln!(
                 "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
                 lock_host.name()
             );
@@ -135,7 +135,7 @@ impl Day2 {
     }
 
     /// Plans `changes`, shows the plan, asks when told to, runs it and shows the outcome.
-    /// Exit code: 0 when every host converged, 1 otherwise, 130 when interrupted.
+    /// Exit code: 0 when every host converged, 1 otherwise, 128 + the signal when interrupted.
     pub async fn execute(
         &self,
         changes: Changes,
@@ -154,7 +154,7 @@ impl Day2 {
         );
         let color = color_stdout();
         let redactor = &self.prepared.redactor;
-        print!("{}", render(&plan, RenderOptions { color }, redactor));
+        say!("{}", render(&plan, RenderOptions { color }, redactor));
         let unreachable = plan.changes.unreachable().next().is_some();
         if plan.is_empty() {
             return Ok(if unreachable {
@@ -169,7 +169,7 @@ impl Day2 {
         } = confirm
             && !ask(question)?
         {
-            println!("Cancelled; nothing changed.");
+            sayln!("Cancelled; nothing changed.");
             return Ok(ExitCode::from(1));
         }
         let hosts: Hosts = connections
@@ -207,11 +207,11 @@ impl Day2 {
         };
         let outcome =
             record_and_execute(&plan, &hosts, &records, &options, &reporter, cancel).await;
-        print!("{}", render_outcome(&plan, &outcome, color, redactor));
+        say!("{}", render_outcome(&plan, &outcome, color, redactor));
         Ok(if outcome.succeeded() && !unreachable {
             ExitCode::SUCCESS
         } else if outcome.cancelled.as_deref() == Some("interrupted") {
-            ExitCode::from(130)
+            super::apply::interrupted_exit_code()
         } else {
             ExitCode::from(1)
         })
@@ -241,7 +241,7 @@ pub fn ask(question: &str) -> Result<bool, miette::Report> {
             "{question} Refusing to go on without a terminal to ask on"
         ));
     }
-    print!("\n{question} [y, N] ");
+    say!("\n{question} [y, N] ");
     std::io::stdout().flush().into_diagnostic()?;
     let mut answer = String::new();
     std::io::stdin()

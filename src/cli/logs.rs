@@ -93,7 +93,7 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<ExitCode, miette::Rep
                                 prefix: label,
                             },
                         )),
-                        None => eprintln!("{label}  no running container of role {}", app.role),
+                        None => tellln!("{label}  no running container of role {}", app.role),
                     },
                     Err(error) => results.push((label, Err(error))),
                 }

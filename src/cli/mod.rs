@@ -9,6 +9,9 @@
 //! command line it names (`console: app exec -i --reuse "bin/rails console"`); built-in commands
 //! always win, and an alias cannot name another alias.
 
+#[macro_use]
+mod print;
+
 mod accessory;
 mod app;
 mod apply;
@@ -162,7 +165,7 @@ impl GlobalArgs {
 
 fn show_warnings(warnings: &[ConfigDiagnostic]) {
     for warning in warnings {
-        eprintln!("{:?}", miette::Report::new(warning.clone()));
+        tellln!("{:?}", miette::Report::new(warning.clone()));
     }
 }
 

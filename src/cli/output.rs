@@ -197,11 +197,11 @@ pub fn summarize(
             Ok(0) => {}
             Ok(code) => {
                 failed = true;
-                eprintln!("{label}: exited with {code}");
+                tellln!("{label}: exited with {code}");
             }
             Err(error) => {
                 failed = true;
-                eprintln!("{label}: {error}");
+                tellln!("{label}: {error}");
             }
         }
     }

@@ -81,7 +81,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Rep
             &prepared.redactor,
         )
     };
-    print!("{output}");
+    say!("{output}");
     if let Some(path) = &args.out {
         let inputs = PlanInputs {
             config_file: global.config_file.display().to_string(),
@@ -96,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Rep
         let saved = SavedPlan::new(plan, inputs, &planned.observed);
         std::fs::write(path, saved.to_text()).into_diagnostic()?;
         if !args.json && !args.graph {
-            println!(
+            sayln!(
                 "\nSaved the plan to {}; `gantry apply {}` runs exactly it.",
                 path.display(),
                 path.display()

@@ -61,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
         match &args.command {
             ProxyCommand::Details => {
                 let observed = day2.observe(&connections).await;
-                print!("{}", proxy::details(&day2.desired, &observed));
+                say!("{}", proxy::details(&day2.desired, &observed));
                 Ok(ExitCode::SUCCESS)
             }
             ProxyCommand::Logs { flags } => {
@@ -89,7 +89,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                         // Asked before the hooks run: a "no" changes nothing at all.
                         let question = "This reboots kamal-proxy: each host drops traffic for a moment. Are you sure?";
                         if !super::locked::ask(question)? {
-                            println!("Cancelled; nothing changed.");
+                            sayln!("Cancelled; nothing changed.");
                             return Ok(ExitCode::from(1));
                         }
                     }

@@ -68,7 +68,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
             version.clone()
         }
         None => {
-            eprintln!(
+            tellln!(
                 "Versions every host can run again, newest first: {}",
                 listing(&complete)
             );
@@ -80,7 +80,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
             })?
         }
     };
-    eprintln!("Rolling back to {version}");
+    tellln!("Rolling back to {version}");
     let mut apply_args = args.apply.clone();
     apply_args.target.version = Some(version);
     apply::run(global, &apply_args, None, "rollback")

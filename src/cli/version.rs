@@ -6,7 +6,7 @@ use crate::config::KAMAL_COMPATIBILITY;
 
 /// Prints `gantry <version> (Kamal <level> configuration)`.
 pub fn run() -> Result<ExitCode, miette::Report> {
-    println!("{}", line());
+    sayln!("{}", line());
     Ok(ExitCode::SUCCESS)
 }
 
