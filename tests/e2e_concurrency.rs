@@ -43,6 +43,16 @@ fn apply_args(version: &str, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The test app on three hosts, `names` pushed as versions, the first one deployed.
+fn deployed(testbed: &Testbed, names: &[&str]) -> (Deployment, Vec<String>) {
+    let deployment = Deployment::new(testbed, SERVICE, 3, |_| {});
+    let versions = deployment.versions(names);
+    deployment
+        .gantry(&["apply", "-y", "--version", &versions[0]])
+        .assert_code(0);
+    (deployment, versions)
+}
+
 /// Runs that executed a plan (they print the outcome).
 fn executed(runs: &[GantryRun]) -> Vec<&GantryRun> {
     runs.iter()
@@ -70,11 +80,7 @@ fn twenty_simultaneous_applies_one_deploys_the_others_are_refused_by_the_lock() 
         return;
     };
     let _exclusive = testbed.exclusive_clean();
-    let deployment = Deployment::new(&testbed, SERVICE, 3, |_| {});
-    let v = deployment.versions(&["c1", "c2"]);
-    deployment
-        .gantry(&["apply", "-y", "--version", &v[0]])
-        .assert_code(0);
+    let (deployment, v) = deployed(&testbed, &["c1", "c2"]);
     // A slow start keeps the winner under the lock while the others arrive.
     deployment.set_clear_env(&[("START_DELAY", "3")]);
 
@@ -126,11 +132,7 @@ fn twenty_applies_waiting_for_the_lock_take_turns_and_leave_one_consistent_state
         return;
     };
     let _exclusive = testbed.exclusive_clean();
-    let deployment = Deployment::new(&testbed, SERVICE, 3, |_| {});
-    let v = deployment.versions(&["w1", "w2"]);
-    deployment
-        .gantry(&["apply", "-y", "--version", &v[0]])
-        .assert_code(0);
+    let (deployment, v) = deployed(&testbed, &["w1", "w2"]);
     let wait = ["--lock-wait", "--lock-wait-interval", "1"];
     let runs: Vec<Invocation<'_>> = (0..RUNS)
         .map(|index| (apply_args(&v[index % 2], &wait), Vec::new()))
@@ -184,11 +186,7 @@ fn a_run_waiting_for_the_lock_pulls_nothing_until_it_holds_it() {
         return;
     };
     let _exclusive = testbed.exclusive_clean();
-    let deployment = Deployment::new(&testbed, SERVICE, 3, |_| {});
-    let v = deployment.versions(&["p1", "p2", "p3"]);
-    deployment
-        .gantry(&["apply", "-y", "--version", &v[0]])
-        .assert_code(0);
+    let (deployment, v) = deployed(&testbed, &["p1", "p2", "p3"]);
     deployment.set_clear_env(&[("START_DELAY", "8")]);
     let holder = deployment.background(&["apply", "-y", "--version", &v[1]], &[]);
     assert!(deployment.wait_for_container(&deployment.hosts[0], &v[1]));
@@ -257,11 +255,7 @@ fn exactly_one_of_twenty_takes_over_the_lock_of_a_killed_run() {
         return;
     };
     let _exclusive = testbed.exclusive_clean();
-    let deployment = Deployment::new(&testbed, SERVICE, 3, |_| {});
-    let v = deployment.versions(&["k1", "k2"]);
-    deployment
-        .gantry(&["apply", "-y", "--version", &v[0]])
-        .assert_code(0);
+    let (deployment, v) = deployed(&testbed, &["k1", "k2"]);
     deployment.set_clear_env(&[("START_DELAY", "4")]);
     let killed = deployment.background(&["apply", "-y", "--version", &v[1]], &[]);
     assert!(deployment.wait_for_container(&deployment.hosts[0], &v[1]));
