@@ -1,11 +1,12 @@
-//! `gantry config`: the resolved configuration as YAML, or JSON with `--json`.
+//! `gantry config`: the resolved configuration as YAML, or JSON with `--json`, or the view
+//! `kamal config` prints with `--format kamal` (see [`super::kamal_view`]).
 //!
 //! Secrets are never read here; secret references appear by name. A literal registry password
 //! written into deploy.yml is shown as `[REDACTED]`.
 
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use miette::IntoDiagnostic;
 
 use super::GlobalArgs;
@@ -15,16 +16,50 @@ use crate::secret::REDACTED;
 /// `gantry config` flags.
 #[derive(Clone, Debug, Args)]
 pub struct ConfigArgs {
-    /// Print JSON instead of YAML.
-    #[arg(long)]
+    /// Print JSON instead of YAML (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// What to print: gantry's resolved configuration as YAML or JSON, or what `kamal config`
+    /// prints (to compare both tools' reading of one deploy.yml).
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
+    pub format: ConfigFormat,
+    /// With `--format kamal`: the version to show (default: $VERSION, else git HEAD).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+/// The views `gantry config` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConfigFormat {
+    Yaml,
+    Json,
+    /// `kamal config`'s view, as YAML.
+    Kamal,
 }
 
 /// Loads and prints the configuration.
 pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::Report> {
     let loaded = global.load()?;
-    let value = to_value(&loaded.config).into_diagnostic()?;
-    let text = if args.json {
+    let format = if args.json {
+        ConfigFormat::Json
+    } else {
+        args.format
+    };
+    let value = match format {
+        ConfigFormat::Kamal => {
+            let project_dir = std::env::current_dir().into_diagnostic()?;
+            let version = crate::version::resolve(
+                args.version.as_deref(),
+                std::env::var("VERSION").ok().as_deref(),
+                &project_dir,
+                loaded.config.builder.context.is_some(),
+            )
+            .into_diagnostic()?;
+            super::kamal_view::kamal_config(&loaded.config, &loaded.raw, &version)
+        }
+        ConfigFormat::Yaml | ConfigFormat::Json => to_value(&loaded.config).into_diagnostic()?,
+    };
+    let text = if format == ConfigFormat::Json {
         serde_json::to_string_pretty(&value).into_diagnostic()?
     } else {
         serde_saphyr::to_string(&value).into_diagnostic()?

@@ -22,6 +22,7 @@ mod drift;
 mod exec;
 mod hooking;
 mod init;
+mod kamal_view;
 mod lock;
 mod locked;
 mod logs;

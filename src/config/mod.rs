@@ -11,7 +11,8 @@ mod diagnostic;
 mod erb;
 mod kamal1;
 mod model;
-mod node;
+/// The spanned YAML tree; [`Loaded::raw`] keeps the merged files in it.
+pub mod node;
 mod resolve;
 mod schema;
 /// `.kamal/secrets*`: values for the secrets deploy.yml names.
@@ -30,7 +31,7 @@ pub use secrets::{Secrets, SecretsError, SecretsOptions, load_secrets};
 pub use source::{FileId, SourceFile, Sources, Span};
 
 use diagnostic::Problems;
-use node::Node;
+pub use node::Node;
 
 /// What to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,9 @@ pub struct Loaded {
     pub sources: Sources,
     /// Every place that names a secret, for "missing secret" errors at the right line.
     pub secret_refs: Vec<SecretRef>,
+    /// The merged files as plain data (after ERB and the destination merge, before Kamal 1 keys
+    /// are translated): Kamal's `raw_config`, which some of its views print as written.
+    pub raw: Node,
 }
 
 /// Loads the configuration, reading ERB variables from the process environment (with
@@ -119,6 +123,7 @@ pub fn load_with_env(
     let Some(mut root) = root.filter(|_| !problems.has_errors()) else {
         return Err(finish(problems, &sources));
     };
+    let raw = root.clone();
     kamal1::translate(&mut root, &mut problems);
     schema::check_section(&root, &schema::CONFIGURATION, "", &mut problems);
     let (config, secret_refs) = resolve::resolve(&root, destination, &mut problems);
@@ -135,6 +140,7 @@ pub fn load_with_env(
         warnings,
         sources,
         secret_refs,
+        raw,
     })
 }
 

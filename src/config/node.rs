@@ -130,6 +130,33 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The value as plain data, without spans: what Kamal keeps as `raw_config` and prints in
+    /// views such as `kamal config`. Map keys are text; an integer too large for JSON is kept as
+    /// its digits.
+    pub fn to_plain(&self) -> serde_json::Value {
+        use serde_json::Value as Plain;
+        match &self.value {
+            Value::Null => Plain::Null,
+            Value::Bool(flag) => Plain::Bool(*flag),
+            Value::Int(number) => i64::try_from(*number)
+                .map(Plain::from)
+                .unwrap_or_else(|_| Plain::String(number.to_string())),
+            Value::Float(number) => serde_json::Number::from_f64(*number)
+                .map(Plain::Number)
+                .unwrap_or_else(|| Plain::String(format_float(*number))),
+            Value::Str(text) => Plain::String(text.clone()),
+            Value::Seq(items) => Plain::Array(items.iter().map(Node::to_plain).collect()),
+            Value::Map(entries) => Plain::Object(
+                entries
+                    .iter()
+                    .map(|entry| (entry.key.clone(), entry.value.to_plain()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Ruby's `Float#to_s` for ordinary values: `1.0`, `0.5`, `1.5e+20`.
 pub fn format_float(number: f64) -> String {
     if number.is_finite() && number.fract() == 0.0 && number.abs() < 1e16 {

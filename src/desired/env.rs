@@ -93,6 +93,63 @@ pub fn env_file_value(value: &str) -> String {
     out
 }
 
+/// Kamal's `escape_shell_value` (`Kamal::Utils`): each run of ASCII characters goes through
+/// `String#dump` (surrounding quotes included), then backticks and every `$` not followed by a
+/// `{...}` are escaped for the shell; runs of other characters are kept as they are. Kamal builds
+/// `--log-opt`, `--env` and `--label` arguments with it, and prints them in `kamal config`.
+pub fn escape_shell_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    let mut rest = value;
+    while let Some(first) = rest.chars().next() {
+        let ascii = first.is_ascii();
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| c.is_ascii() != ascii)
+            .map_or(rest.len(), |(index, _)| index);
+        let (run, tail) = rest.split_at(end);
+        if ascii {
+            out.push_str(&escape_ascii_run(run));
+        } else {
+            out.push_str(run);
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// One ASCII run of [`escape_shell_value`].
+fn escape_ascii_run(run: &str) -> String {
+    let mut dumped = String::with_capacity(run.len() + 2);
+    dumped.push('"');
+    let mut chars = run.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => dumped.push_str("\\\""),
+            '\\' => dumped.push_str("\\\\"),
+            _ => match dump_escape(c, chars.peek().copied()) {
+                Some(escaped) => dumped.push_str(&escaped),
+                None => dumped.push(c),
+            },
+        }
+    }
+    dumped.push('"');
+    let mut out = String::with_capacity(dumped.len());
+    for (index, c) in dumped.char_indices() {
+        match c {
+            '`' => out.push_str("\\`"),
+            '$' if !expands_braces(&dumped[index + 1..]) => out.push_str("\\$"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether text starts with `{...}` (a closing brace after anything but braces' end).
+fn expands_braces(text: &str) -> bool {
+    text.strip_prefix('{')
+        .is_some_and(|rest| rest.contains('}'))
+}
+
 /// The secret env of one container, resolved: `(variable name, value as the container sees it)`
 /// in the order of `env.secret`, aliases (`NAME:KEY`) followed.
 pub fn resolve_secrets(
@@ -134,6 +191,20 @@ pub fn env_file_contents(secrets: &[(String, Secret)]) -> Secret {
 mod tests {
     use super::*;
     use crate::config::SecretEnv;
+
+    #[test]
+    fn shell_values_are_escaped_as_kamal_escapes_them() {
+        // Expected values printed by Kamal 2.11's `Kamal::Utils.escape_shell_value`.
+        assert_eq!(escape_shell_value("10m"), r#""10m""#);
+        assert_eq!(escape_shell_value(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(
+            escape_shell_value("$HOME ${HOME} `x`"),
+            r#""\$HOME ${HOME} \`x\`""#
+        );
+        assert_eq!(escape_shell_value("#{x} #y"), r#""\#{x} #y""#);
+        assert_eq!(escape_shell_value("a\nb"), r#""a\nb""#);
+        assert_eq!(escape_shell_value("héllo"), r#""h"é"llo""#);
+    }
 
     #[test]
     fn plain_values_are_unchanged() {
