@@ -135,7 +135,9 @@ fn project(case: &Case) -> tempfile::TempDir {
 }
 
 /// Exit success, stdout, stderr.
-fn run(mut command: Command, dir: &Path, case: &Case) -> (bool, String, String) {
+type Ran = (bool, String, String);
+
+fn run(mut command: Command, dir: &Path, case: &Case) -> Ran {
     command
         .current_dir(dir)
         .env("NO_COLOR", "1")
@@ -155,13 +157,13 @@ fn run(mut command: Command, dir: &Path, case: &Case) -> (bool, String, String) 
     )
 }
 
-fn kamal(dir: &Path, case: &Case) -> (bool, String, String) {
+fn kamal(dir: &Path, case: &Case) -> Ran {
     let mut command = Command::new("kamal");
     command.arg("config");
     run(command, dir, case)
 }
 
-fn gantry(dir: &Path, case: &Case) -> (bool, String, String) {
+fn gantry(dir: &Path, case: &Case) -> Ran {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
     command.args(["config", "--format", "kamal"]);
     run(command, dir, case)
@@ -209,7 +211,7 @@ fn kamal_ready() -> bool {
 }
 
 /// Both tools on every case, two at a time (Kamal takes about a second of CPU to start).
-fn both(cases: &[Case]) -> Vec<((bool, String, String), (bool, String, String))> {
+fn both(cases: &[Case]) -> Vec<(Ran, Ran)> {
     let mut results: Vec<_> = (0..cases.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         for (chunk, slots) in cases.chunks(2).zip(results.chunks_mut(2)) {
