@@ -50,7 +50,8 @@ pub struct BuildPlan {
     pub ssh: Option<String>,
     pub provenance: Option<String>,
     pub sbom: Option<String>,
-    pub registry_local: bool,
+    /// The local registry's port, when `registry.server` is `localhost:<port>`.
+    pub local_registry_port: Option<u16>,
 }
 
 /// The build or the push failed.
@@ -138,13 +139,13 @@ impl BuildPlan {
             ssh: builder.ssh.clone(),
             provenance: builder.provenance.clone(),
             sbom: builder.sbom.clone(),
-            registry_local: config.registry.is_local(),
+            local_registry_port: config.registry.local_port(),
         })
     }
 
     /// Kamal's builder name: `kamal-local-<driver>` (or `kamal-local-registry-<driver>`).
     pub fn builder_name(&self) -> String {
-        if self.registry_local {
+        if self.local_registry_port.is_some() {
             format!("kamal-local-registry-{}", self.driver)
         } else {
             format!("kamal-local-{}", self.driver)
@@ -260,6 +261,9 @@ pub async fn build_and_push(
     if !context.join(&plan.dockerfile).is_file() && !Path::new(&plan.dockerfile).is_file() {
         return Err(ImageError::MissingDockerfile(plan.dockerfile.clone()));
     }
+    if let Some(port) = plan.local_registry_port {
+        ensure_local_registry(port).await?;
+    }
     if has_buildx().await {
         if let Some(auth) = auth {
             docker_login(auth, redactor).await?;
@@ -301,11 +305,45 @@ async fn ensure_builder(plan: &BuildPlan) -> Result<(), ImageError> {
         &name,
         &format!("--driver={}", plan.driver),
     ]);
-    if plan.registry_local {
+    if plan.local_registry_port.is_some() {
         command.args(["--driver-opt", "network=host"]);
     }
     run_docker(command, "docker buildx create", None, &Redactor::default()).await
 }
+
+/// Kamal's local registry on this machine (`kamal registry setup`): the `kamal-docker-registry`
+/// container started again, or run from `registry:3` on `127.0.0.1:<port>`.
+pub async fn ensure_local_registry(port: u16) -> Result<(), ImageError> {
+    let mut start = Command::new("docker");
+    start.args(["start", LOCAL_REGISTRY_CONTAINER]);
+    if run_docker(start, "docker start", None, &Redactor::default())
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let mut run = Command::new("docker");
+    run.args([
+        "run",
+        "--detach",
+        "-p",
+        &format!("127.0.0.1:{port}:5000"),
+        "--name",
+        LOCAL_REGISTRY_CONTAINER,
+        LOCAL_REGISTRY_IMAGE,
+    ]);
+    run_docker(
+        run,
+        "starting the local registry",
+        None,
+        &Redactor::default(),
+    )
+    .await
+}
+
+/// The container and image of Kamal's local registry.
+pub const LOCAL_REGISTRY_CONTAINER: &str = "kamal-docker-registry";
+const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
 
 /// `docker login` with the password on stdin, never on the command line.
 async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
@@ -517,7 +555,7 @@ mod tests {
             ssh: None,
             provenance: None,
             sbom: None,
-            registry_local: false,
+            local_registry_port: None,
         }
     }
 

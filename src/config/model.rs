@@ -148,11 +148,19 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A `localhost:<port>` server: Kamal's local registry mode.
+    /// A `localhost:<port>` server: Kamal's local registry mode (Kamal's `local?` matches
+    /// `^localhost:`; a bare `localhost` is an ordinary registry to it).
     pub fn is_local(&self) -> bool {
         self.server
             .as_deref()
-            .is_some_and(|server| server == "localhost" || server.starts_with("localhost:"))
+            .is_some_and(|server| server.starts_with("localhost:"))
+    }
+
+    /// The port of the local registry on the deploying machine, and on the hosts while they pull
+    /// through the SSH connection (`localhost:5555` → 5555).
+    pub fn local_port(&self) -> Option<u16> {
+        let server = self.server.as_deref().filter(|_| self.is_local())?;
+        server.rsplit(':').next()?.parse().ok()
     }
 }
 

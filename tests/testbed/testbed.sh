@@ -14,7 +14,8 @@
 #   testbed.sh images               build the test images and put them where hosts can use them:
 #                                   testbed/busybox and basecamp/kamal-proxy:v0.9.2 (the stand-in)
 #                                   loaded into every host; <registry>/gantry-testapp:v1 and
-#                                   <registry>/testbed/busybox:latest pushed
+#                                   <registry>/testbed/busybox:latest pushed; registry:3 (for
+#                                   Kamal's local registry) on the machine's own dockerd
 #   testbed.sh testapp [V] [SERVICE]
 #                                   build and push <registry>/gantry-testapp:V (label service=SERVICE)
 #   testbed.sh cut I | heal I       take host I off the network / put it back
@@ -77,6 +78,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 PROXY_IMAGE=basecamp/kamal-proxy:v0.9.2
 BUSYBOX_IMAGE=testbed/busybox:latest
+LOCAL_REGISTRY_IMAGE=registry:3
 TESTAPP_IMAGE="$REG/gantry-testapp"
 
 host_ip() { echo "${NET}.$((10 + $1))"; }
@@ -437,6 +439,32 @@ busybox_image() {
   echo "$BUSYBOX_IMAGE"
 }
 
+# `registry:3` on the machine's own dockerd, for Kamal's local registry (`registry.server:
+# localhost:5555`, started by `kamal registry setup`): Debian's docker-registry with the C
+# library it links, listening on :5000 without auth, as the real image does. Docker Hub is not
+# reachable here.
+local_registry_image() {
+  local root; root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/etc/docker/registry" "$root/lib/x86_64-linux-gnu" "$root/lib64" "$root/var/lib/registry"
+  cp /usr/bin/docker-registry "$root/bin/registry"
+  cp /lib/x86_64-linux-gnu/libc.so.6 "$root/lib/x86_64-linux-gnu/"
+  cp /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+  cat >"$root/etc/docker/registry/config.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+YML
+  tar -C "$root" --numeric-owner -c . | docker import -c 'EXPOSE 5000' \
+    -c 'CMD ["/bin/registry", "serve", "/etc/docker/registry/config.yml"]' - "$LOCAL_REGISTRY_IMAGE" >/dev/null
+  rm -rf "$root"
+  echo "$LOCAL_REGISTRY_IMAGE"
+}
+
 # The kamal-proxy stand-in, linked statically so that it runs in the busybox image.
 proxy_image() {
   local target=x86_64-unknown-linux-gnu ctx
@@ -469,6 +497,7 @@ images() {
   printf '%s' "$REG_PASS" | quietly docker login -u "$REG_USER" --password-stdin "$REG"
   quietly docker push "$REG/$BUSYBOX_IMAGE"
   proxy_image
+  local_registry_image
   testapp_image v1
   for i in $(seq "$n"); do
     docker save "$BUSYBOX_IMAGE" "$PROXY_IMAGE" | host_ssh "$i" docker load -q >/dev/null &

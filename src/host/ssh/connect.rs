@@ -7,14 +7,16 @@
 //! connection before a single byte of authentication or command is sent. This module does not
 //! bound its own duration; the caller wraps it in the connect timeout.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client::{self, Handle};
+use russh::client::{self, ChannelOpenHandle, Handle, Msg, Session};
 use russh::keys::PublicKeyOrCertificate;
+use russh::{Channel, ChannelOpenFailure};
 use tokio::process::{Child, Command};
 
 use crate::host::HostError;
@@ -22,13 +24,58 @@ use crate::host::ssh::auth::authenticate;
 use crate::host::ssh::known_hosts::{self, Verdict};
 use crate::host::ssh::settings::{SshSettings, Target, resolve, resolve_jump};
 
-/// An SSH client handler that verifies host keys against known_hosts (accept-new).
+/// An SSH client handler that verifies host keys against known_hosts (accept-new), and serves
+/// the connection's reverse forwards.
 pub struct ClientHandler {
     known_hosts: PathBuf,
     hostname: String,
     port: u16,
     /// Why the key was refused, for the error the connect call returns.
     refusal: Arc<Mutex<Option<Verdict>>>,
+    reverse: ReverseForwards,
+}
+
+/// The ports this connection asked the host to forward back to this machine (`ssh -R
+/// 127.0.0.1:PORT:localhost:PORT`, as Kamal forwards its local registry while hosts pull). A
+/// connection the host opens for one of them is piped to the same port on this machine's
+/// loopback; any other is refused, whatever the host sends.
+#[derive(Clone, Debug, Default)]
+pub struct ReverseForwards(Arc<Mutex<BTreeSet<u32>>>);
+
+impl ReverseForwards {
+    /// From now on, connections to `port` on the host reach `port` here.
+    pub fn allow(&self, port: u32) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(port);
+    }
+
+    fn allows(&self, port: u32) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&port)
+    }
+}
+
+/// Pipes one forwarded connection to `port` on this machine's loopback until either side ends.
+async fn pipe_to_loopback(channel: Channel<Msg>, port: u32) {
+    let Ok(local_port) = u16::try_from(port) else {
+        return;
+    };
+    match tokio::net::TcpStream::connect(("127.0.0.1", local_port)).await {
+        Ok(mut local) => {
+            let mut remote = channel.into_stream();
+            if let Err(error) = tokio::io::copy_bidirectional(&mut remote, &mut local).await {
+                tracing::debug!(port, %error, "reverse forward ended");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(port, %error, "reverse forward: nothing listens on this machine");
+            let _ = channel.close().await;
+        }
+    }
 }
 
 impl client::Handler for ClientHandler {
@@ -62,6 +109,27 @@ impl client::Handler for ClientHandler {
             }
         }
     }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        _connected_address: &str,
+        connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.reverse.allows(connected_port) {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        reply.accept().await;
+        tokio::spawn(pipe_to_loopback(channel, connected_port));
+        Ok(())
+    }
 }
 
 /// A live connection and what keeps it alive.
@@ -70,6 +138,8 @@ pub struct Connection {
     pub handle: Handle<ClientHandler>,
     /// Dropped together with the handle, never before it.
     pub keepalive: KeepAlive,
+    /// The reverse forwards the handle's handler serves.
+    pub reverse: ReverseForwards,
 }
 
 /// What a connection needs to stay up besides itself: a `ProxyCommand` child (killed when
@@ -129,11 +199,13 @@ fn connect_target<'a>(
 ) -> Pin<Box<dyn Future<Output = Result<Connection, HostError>> + Send + 'a>> {
     Box::pin(async move {
         let refusal = Arc::new(Mutex::new(None));
+        let reverse = ReverseForwards::default();
         let handler = ClientHandler {
             known_hosts: target.known_hosts.clone(),
             hostname: target.hostname.clone(),
             port: target.port,
             refusal: refusal.clone(),
+            reverse: reverse.clone(),
         };
         let unreachable = |message: String| HostError::Unreachable {
             host: host_name.to_string(),
@@ -209,6 +281,7 @@ fn connect_target<'a>(
                 _proxy_child: proxy_child,
                 _jump: jump,
             },
+            reverse,
         })
     })
 }

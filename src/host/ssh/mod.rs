@@ -54,7 +54,7 @@ use crate::host::{
 pub use settings::{SshSettings, Target, home_dir, resolve, resolve_jump, split_host};
 pub use transport::Route as DockerRoute;
 
-use connect::{ClientHandler, Connection, KeepAlive};
+use connect::{ClientHandler, Connection, KeepAlive, ReverseForwards};
 
 /// How long a live server may take to answer a channel open before it counts as gone.
 const LIVENESS_PROBE: Duration = Duration::from_secs(3);
@@ -72,6 +72,9 @@ pub struct SshHost {
     home: OnceCell<String>,
     /// Pulls in flight, joined by reference.
     pulls: SingleFlight,
+    /// Ports the host forwards back to this machine, and their set-up, once per port.
+    reverse: ReverseForwards,
+    reverse_setups: SingleFlight,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -121,7 +124,11 @@ impl SshHost {
                 });
             }
         };
-        let Connection { handle, keepalive } = connection;
+        let Connection {
+            handle,
+            keepalive,
+            reverse,
+        } = connection;
         let handle = Arc::new(handle);
         let sessions = Arc::new(Semaphore::new(exec::MAX_SESSIONS));
         let socket: Arc<str> = Arc::from(settings.docker_socket.as_str());
@@ -179,12 +186,40 @@ impl SshHost {
             route,
             home: OnceCell::new(),
             pulls: SingleFlight::default(),
+            reverse,
+            reverse_setups: SingleFlight::default(),
         })
     }
 
     /// How this host's Docker API requests travel.
     pub fn docker_route(&self) -> DockerRoute {
         self.route
+    }
+
+    /// Makes `localhost:<port>` on the host reach the same port on this machine, for the rest of
+    /// the connection: Kamal's local registry (`registry.server: localhost:5555`) lives on the
+    /// deploying machine, and the hosts pull from it through the SSH connection. Once per port.
+    async fn forward_local_registry(&self, port: u16) -> Result<(), HostError> {
+        let port = u32::from(port);
+        self.reverse_setups
+            .run(&port.to_string(), || async {
+                self.reverse.allow(port);
+                match self.handle.tcpip_forward("127.0.0.1", port).await {
+                    Ok(_) => {
+                        tracing::debug!(port, "local registry forwarded to the host");
+                        Ok(())
+                    }
+                    Err(error) => Err(HostError::Command {
+                        host: self.name.clone(),
+                        message: format!(
+                            "cannot forward the local registry to localhost:{port} on the host \
+                             ({error}): is the port taken there, or is AllowTcpForwarding off \
+                             in its sshd?"
+                        ),
+                    }),
+                }
+            })
+            .await
     }
 
     fn connection_closed(&self) -> bool {
@@ -308,6 +343,9 @@ impl Host for SshHost {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
+        if let Some(port) = local_registry_port(reference) {
+            self.forward_local_registry(port).await?;
+        }
         self.pulls
             .run(&pull_key(reference, auth), || {
                 self.docker_pull(reference, auth)
@@ -408,5 +446,27 @@ impl Host for SshHost {
 
     async fn run_attached(&self, command: &str, io: Attached) -> Result<i64, HostError> {
         self.host_run_attached(command, io).await
+    }
+}
+
+/// The port of a reference's registry when it is Kamal's local registry (`localhost:<port>/...`).
+fn local_registry_port(reference: &str) -> Option<u16> {
+    let (registry, _) = reference.split_once('/')?;
+    registry.strip_prefix("localhost:")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_registry_port;
+
+    #[test]
+    fn only_localhost_with_a_port_is_the_local_registry() {
+        assert_eq!(local_registry_port("localhost:5555/app:v1"), Some(5555));
+        assert_eq!(local_registry_port("localhost/app:v1"), None);
+        assert_eq!(
+            local_registry_port("registry.example.com:5555/app:v1"),
+            None
+        );
+        assert_eq!(local_registry_port("app:v1"), None);
     }
 }
