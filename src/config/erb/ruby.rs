@@ -44,10 +44,7 @@ pub fn render(
     allow_commands: bool,
     unsupported: &Unsupported,
 ) -> Result<Rendered, Problem> {
-    let code = template
-        .get(unsupported.span.offset..unsupported.span.offset + unsupported.span.len)
-        .map(one_line)
-        .unwrap_or_default();
+    let code = one_line(enclosing_code(template, unsupported.span.offset));
     if !allow_commands {
         return Err(Problem::new(
             Code::ErbCommandsDisabled,
@@ -127,6 +124,18 @@ pub fn render(
             None => problem,
         },
     )
+}
+
+/// The code of the tag around byte `offset` (`Time.now.year` for `<%= Time.now.year %>`).
+fn enclosing_code(template: &str, offset: usize) -> &str {
+    let start = template[..offset].rfind("<%").map_or(0, |i| i + 2);
+    let end = template[offset..]
+        .find("%>")
+        .map_or(template.len(), |i| offset + i);
+    template[start..end]
+        .trim_start_matches(['=', '-'])
+        .trim_end_matches('-')
+        .trim()
 }
 
 /// `ruby` in one of `PATH`'s directories.
