@@ -21,7 +21,11 @@ const ERB_ENV: &[(&str, &str)] = &[
 ];
 
 /// Variables the ERB fixtures read as unset, whatever the machine has.
-const ERB_UNSET: &[&str] = &["GANTRY_TEST_UNSET", "GANTRY_TEST_SERVICE", "GANTRY_TEST_SSH_USER"];
+const ERB_UNSET: &[&str] = &[
+    "GANTRY_TEST_UNSET",
+    "GANTRY_TEST_SERVICE",
+    "GANTRY_TEST_SSH_USER",
+];
 
 fn fixtures() -> Vec<(PathBuf, Option<String>)> {
     let mut runs = Vec::new();
@@ -133,13 +137,13 @@ fn kamal_facts(path: &Path, destination: Option<&str>) -> ErbFacts {
     for name in ERB_UNSET {
         command.env_remove(name);
     }
-    command
-        .args(["config", "--version", "1", "-c"])
-        .arg(path);
+    command.args(["config", "--version", "1", "-c"]).arg(path);
     if let Some(destination) = destination {
         command.args(["-d", destination]);
     }
-    let output = command.output().expect("kamal runs (Kamal 2.11 is installed by .ci/run)");
+    let output = command
+        .output()
+        .expect("kamal runs (Kamal 2.11 is installed by .ci/run)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -152,7 +156,13 @@ fn kamal_facts(path: &Path, destination: Option<&str>) -> ErbFacts {
     let strings = |key: &str| -> Vec<String> {
         let mut values: Vec<String> = config[key]
             .as_array()
-            .map(|items| items.iter().filter_map(|v| v.as_str()).map(String::from).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         values.sort();
         values

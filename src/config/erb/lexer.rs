@@ -54,6 +54,12 @@ const KEYWORDS: &[&str] = &[
     "not",
 ];
 
+/// Ruby keywords of forms gantry leaves to Ruby (definitions, other control flow).
+const RUBY_ONLY: &[&str] = &[
+    "def", "class", "module", "begin", "rescue", "ensure", "case", "when", "while", "until", "for",
+    "yield", "lambda", "proc", "defined?", "__FILE__", "__dir__",
+];
+
 /// Longest first, so `==` wins over `=`.
 const PUNCTS: &[&str] = &[
     "==", "!=", "<=", ">=", "&&", "||", "[", "]", "(", ")", ",", ".", "?", ":", "!", "<", ">", "=",
@@ -133,6 +139,9 @@ pub fn tokenize(source: &str, base: usize) -> Result<Vec<Token>, Unsupported> {
                     end += 1;
                 }
                 let word = &source[pos..end];
+                if RUBY_ONLY.contains(&word) {
+                    return Err(unsupported(end - pos, &format!("`{word}`")));
+                }
                 pos = end;
                 if let Some(keyword) = KEYWORDS.iter().find(|k| **k == word) {
                     Kind::Keyword(keyword)
@@ -144,8 +153,8 @@ pub fn tokenize(source: &str, base: usize) -> Result<Vec<Token>, Unsupported> {
             }
             _ => {
                 let Some(punct) = PUNCTS.iter().find(|p| source[pos..].starts_with(**p)) else {
-                    let len = source[pos..].chars().next().map_or(1, char::len_utf8);
-                    return Err(unsupported(len, "this character"));
+                    let found = source[pos..].chars().next().unwrap_or('?');
+                    return Err(unsupported(found.len_utf8(), &format!("`{found}` here")));
                 };
                 pos += punct.len();
                 Kind::Punct(punct)
