@@ -11,7 +11,9 @@
 //! run only when the loader allows code (the switch that governs `$(...)` in secrets files).
 //! specs/config.md §4 lists the forms.
 
+mod ast;
 mod eval;
+mod expr;
 mod lexer;
 mod methods;
 mod offset_map;
