@@ -113,8 +113,9 @@ impl<'a> Evaluator<'a> {
                     variable,
                     body,
                 } => {
-                    let Value::Array(items) = self.evaluate(list, problems)? else {
-                        return Err(no_method(list, "each", &Value::Nil));
+                    let items = match self.evaluate(list, problems)? {
+                        Value::Array(items) => items,
+                        other => return Err(no_method(list, "each", &other)),
                     };
                     for item in items {
                         self.names.insert(variable.clone(), item);

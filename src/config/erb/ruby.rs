@@ -3,7 +3,7 @@
 //! Kamal renders deploy.yml with `ERB.new(template, trim_mode: "-").result`; this runs the same
 //! call in the `ruby` found on `PATH`, through the shell runner (same deadline, stdin closed,
 //! stderr to the user's terminal, where Ruby's own message appears). Ruby sees the process
-//! environment, with `KAMAL_DESTINATION` and every variable the file names set as the loader's
+//! environment, with `KAMAL_DESTINATION` and every variable the file names as the loader's
 //! environment has them. ActiveSupport's `blank?`/`present?` are loaded when installed, as Kamal
 //! has them. Running Ruby runs the repository's code, so it obeys the same switch as commands.
 
@@ -78,9 +78,13 @@ pub fn render(
         ("GANTRY_ERB_SCRIPT".to_string(), SCRIPT.to_string()),
         ("GANTRY_RUBY".to_string(), ruby),
     ];
+    // Ruby inherits the process environment; only where the loader's view differs is it set
+    // or removed.
     let mut unset = Vec::new();
     for name in named_variables(template) {
+        let inherited = std::env::var(name).ok();
         match env(name) {
+            value if value == inherited => {}
             Some(value) => variables.push((name.to_string(), value)),
             None => unset.push(name),
         }
