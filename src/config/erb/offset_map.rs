@@ -114,3 +114,19 @@ impl OffsetMap {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ruby_output_maps_line_by_line() {
+        let original = "a: <%= x %>\nb: 2\n";
+        let rendered = "a: 1\nb: 2\nc: 3\n";
+        let map = OffsetMap::by_line(original, rendered);
+        assert_eq!(map.to_original(6, 1), (12, 4));
+        // A line beyond the original's end points at its last line.
+        assert_eq!(map.to_original(10, 2), (12, 4));
+        assert_eq!(map.to_original(0, 1), (0, 11));
+    }
+}
