@@ -11,6 +11,17 @@ pub enum Builtin {
     Dotenv,
 }
 
+impl Builtin {
+    /// The constant as written in Ruby.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Env => "ENV",
+            Builtin::File => "File",
+            Builtin::Dotenv => "Dotenv",
+        }
+    }
+}
+
 /// A piece of an interpolated string or command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {

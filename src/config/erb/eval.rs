@@ -285,7 +285,7 @@ impl<'a> Evaluator<'a> {
             }
             _ => Err(error(
                 expr,
-                &format!("wrong arguments for {builtin:?}.{method}"),
+                &format!("wrong arguments for {}.{method}", builtin.name()),
             )),
         }
     }
