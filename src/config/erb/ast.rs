@@ -48,10 +48,12 @@ pub enum ExprKind {
     /// A local variable or constant the file assigned.
     Name(String),
     Builtin(Builtin),
+    /// `receiver.method(args)`; `safe` for `&.`, which gives `nil` on a `nil` receiver.
     Call {
         receiver: Option<Box<Expr>>,
         method: String,
         args: Vec<Expr>,
+        safe: bool,
     },
     Index(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),

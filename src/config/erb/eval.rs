@@ -13,7 +13,6 @@ use super::shell;
 use super::template::Node;
 use super::value::Value;
 use crate::config::diagnostic::{Code, Problem, Problems};
-use crate::config::secrets::{SecretsOptions, parse_secrets_text};
 use crate::config::source::Span;
 
 /// What templates may read and run.
@@ -22,12 +21,12 @@ pub struct Evaluator<'a> {
     /// Whether backticks and `%x()` may run (the switch secrets' `$(...)` obeys).
     pub allow_commands: bool,
     /// Variables `Dotenv.load` added.
-    dotenv: BTreeMap<String, String>,
+    pub(super) dotenv: BTreeMap<String, String>,
     /// Locals and constants the template assigned.
     names: BTreeMap<String, Value>,
 }
 
-type Eval<T> = Result<T, Problem>;
+pub(super) type Eval<T> = Result<T, Problem>;
 
 impl<'a> Evaluator<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>, allow_commands: bool) -> Self {
@@ -128,7 +127,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A variable as the template sees it in `ENV`.
-    fn env_var(&self, name: &str) -> Option<String> {
+    pub(super) fn env_var(&self, name: &str) -> Option<String> {
         (self.env)(name).or_else(|| self.dotenv.get(name).cloned())
     }
 
@@ -142,12 +141,7 @@ impl<'a> Evaluator<'a> {
                 let script = self.interpolate(pieces, problems)?;
                 Value::Str(self.run_command(&script, expr.span, problems)?)
             }
-            ExprKind::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| self.evaluate(item, problems))
-                    .collect::<Eval<_>>()?,
-            ),
+            ExprKind::Array(items) => Value::Array(self.evaluate_all(items, problems)?),
             ExprKind::Name(name) => self.names.get(name).cloned().unwrap_or(Value::Nil),
             ExprKind::Builtin(_) => {
                 return Err(error(
@@ -201,25 +195,40 @@ impl<'a> Evaluator<'a> {
                 receiver,
                 method,
                 args,
-            } => {
-                let args: Vec<Value> = args
-                    .iter()
-                    .map(|arg| self.evaluate(arg, problems))
-                    .collect::<Eval<_>>()?;
-                match receiver.as_deref() {
-                    None => self.require(expr, &args)?,
-                    Some(Expr {
-                        kind: ExprKind::Builtin(builtin),
-                        ..
-                    }) => self.call_builtin(*builtin, expr, method, &args)?,
-                    Some(receiver) => {
-                        let value = self.evaluate(receiver, problems)?;
+                safe,
+            } => match receiver.as_deref() {
+                None => {
+                    let args = self.evaluate_all(args, problems)?;
+                    self.require(expr, &args)?
+                }
+                Some(Expr {
+                    kind: ExprKind::Builtin(builtin),
+                    ..
+                }) => {
+                    let args = self.evaluate_all(args, problems)?;
+                    self.call_builtin(*builtin, expr, method, &args)?
+                }
+                Some(receiver) => {
+                    // Ruby evaluates the receiver first; `&.` skips the call (and its
+                    // arguments) on `nil`.
+                    let value = self.evaluate(receiver, problems)?;
+                    if *safe && value == Value::Nil {
+                        Value::Nil
+                    } else {
+                        let args = self.evaluate_all(args, problems)?;
                         super::methods::call(value, method, &args)
                             .map_err(|message| error(expr, &message))?
                     }
                 }
-            }
+            },
         })
+    }
+
+    fn evaluate_all(&mut self, exprs: &[Expr], problems: &mut Problems) -> Eval<Vec<Value>> {
+        exprs
+            .iter()
+            .map(|expr| self.evaluate(expr, problems))
+            .collect()
     }
 
     fn interpolate(&mut self, pieces: &[Piece], problems: &mut Problems) -> Eval<String> {
@@ -231,100 +240,6 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(text)
-    }
-
-    /// `require "dotenv"` (nothing to do) and `require "dotenv/load"` (loads `.env`).
-    fn require(&mut self, expr: &Expr, args: &[Value]) -> Eval<Value> {
-        if let [Value::Str(library)] = args
-            && library == "dotenv/load"
-        {
-            self.dotenv_load(expr, &[])?;
-        }
-        Ok(Value::Bool(true))
-    }
-
-    fn call_builtin(
-        &mut self,
-        builtin: Builtin,
-        expr: &Expr,
-        method: &str,
-        args: &[Value],
-    ) -> Eval<Value> {
-        match (builtin, method, args) {
-            (Builtin::Env, "fetch", [Value::Str(name)]) => match self.env_var(name) {
-                Some(value) => Ok(Value::Str(value)),
-                None => Err(Problem::new(
-                    Code::ErbMissingEnv,
-                    format!("environment variable {name} is not set"),
-                )
-                .at(expr.span, format!("ENV.fetch needs {name}"))
-                .help(format!(
-                    "set {name} before running gantry, or give a default: \
-                     ENV.fetch(\"{name}\", \"...\")"
-                ))),
-            },
-            (Builtin::Env, "fetch", [Value::Str(name), default]) => Ok(self
-                .env_var(name)
-                .map_or_else(|| default.clone(), Value::Str)),
-            (Builtin::Env, "key?", [Value::Str(name)]) => {
-                Ok(Value::Bool(self.env_var(name).is_some()))
-            }
-            (Builtin::File, "read", [Value::Str(path)]) => {
-                std::fs::read_to_string(path).map(Value::Str).map_err(|io| {
-                    Problem::new(Code::ErbError, format!("cannot read {path}: {io}"))
-                        .at(expr.span, "File.read")
-                        .help("paths are relative to the directory gantry runs in, as in Kamal")
-                })
-            }
-            (Builtin::File, "exist?", [Value::Str(path)]) => {
-                Ok(Value::Bool(std::path::Path::new(path).exists()))
-            }
-            (Builtin::Dotenv, "load", files) => {
-                self.dotenv_load(expr, files)?;
-                Ok(Value::Nil)
-            }
-            _ => Err(error(
-                expr,
-                &format!("wrong arguments for {}.{method}", builtin.name()),
-            )),
-        }
-    }
-
-    /// Reads each file (`.env` by default) into `ENV` without overriding what is set; a
-    /// missing file is skipped, as `Dotenv.load` does.
-    fn dotenv_load(&mut self, expr: &Expr, files: &[Value]) -> Eval<()> {
-        let default = [Value::Str(".env".to_string())];
-        let files = if files.is_empty() {
-            &default[..]
-        } else {
-            files
-        };
-        for file in files {
-            let Value::Str(path) = file else {
-                return Err(error(expr, "Dotenv.load takes file names"));
-            };
-            let Ok(text) = std::fs::read_to_string(path) else {
-                continue;
-            };
-            let options = SecretsOptions {
-                allow_commands: self.allow_commands,
-            };
-            let values = parse_secrets_text(&text, &options).map_err(|_| {
-                Problem::new(Code::ErbError, format!("cannot load {path}"))
-                    .at(expr.span, "Dotenv.load")
-                    .help(format!(
-                        "check {path}: one `KEY=value` per line; `$(...)` needs secret \
-                         commands allowed"
-                    ))
-            })?;
-            for (name, value) in values.iter() {
-                if self.env_var(name).is_none() {
-                    self.dotenv
-                        .insert(name.to_string(), value.expose().to_string());
-                }
-            }
-        }
-        Ok(())
     }
 
     fn run_command(&mut self, script: &str, span: Span, problems: &mut Problems) -> Eval<String> {
@@ -386,7 +301,7 @@ fn index_array(items: &[Value], position: i64) -> Value {
         .unwrap_or(Value::Nil)
 }
 
-fn error(expr: &Expr, message: &str) -> Problem {
+pub(super) fn error(expr: &Expr, message: &str) -> Problem {
     Problem::new(Code::ErbError, format!("ERB error: {message}"))
         .at(expr.span, "Ruby would raise this error here")
         .help("Kamal stops on this error too; fix the expression or the variable it reads")

@@ -113,7 +113,8 @@ impl Parser<'_> {
     fn postfix(&mut self) -> Result<Expr, Unsupported> {
         let mut expr = self.primary()?;
         loop {
-            if self.eat(".") {
+            let safe = self.eat("&.");
+            if safe || self.eat(".") {
                 let Some(token) = self.peek().cloned() else {
                     return Err(self.unsupported_here("a method name"));
                 };
@@ -131,6 +132,7 @@ impl Parser<'_> {
                         receiver: Some(Box::new(expr)),
                         method: method.clone(),
                         args,
+                        safe,
                     },
                     span,
                 };
@@ -240,6 +242,7 @@ impl Parser<'_> {
                     receiver: None,
                     method: name.clone(),
                     args,
+                    safe: false,
                 }
             }
             Kind::Ident(name) => {

@@ -12,6 +12,7 @@
 //! specs/config.md §4 lists the forms.
 
 mod ast;
+mod builtins;
 mod eval;
 mod expr;
 mod lexer;
