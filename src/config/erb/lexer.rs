@@ -111,7 +111,7 @@ pub fn tokenize(source: &str, base: usize) -> Result<Vec<Token>, Unsupported> {
             }
             b'%' => {
                 let (kind, end) = percent_literal(source, pos, base)
-                    .ok_or_else(|| unsupported(2.min(bytes.len() - pos), "a `%` literal"))?;
+                    .ok_or_else(|| unsupported(1, "this `%` literal"))?;
                 pos = end;
                 kind
             }

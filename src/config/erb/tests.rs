@@ -226,3 +226,39 @@ fn broken_blocks_and_tags_are_errors() {
         Code::ErbMultilineValue
     );
 }
+
+proptest::proptest! {
+    /// Whatever the code in a tag, rendering ends in text or a diagnostic, never a panic, and
+    /// every span stays inside the file on character boundaries.
+    #[test]
+    fn any_code_renders_or_is_diagnosed(code in "[ -~\\né€]{0,40}", output in proptest::bool::ANY) {
+        let template = format!("a: <%{} {code} %>\nb: 1\n", if output { "=" } else { "" });
+        let (_, problems) = render_with(&template, false);
+        for problem in problems.errors() {
+            if let Some(span) = problem.span {
+                proptest::prop_assert!(template.get(span.offset..span.offset + span.len).is_some());
+            }
+        }
+    }
+
+    /// Sequences of the tokens the grammar knows, in any order.
+    #[test]
+    fn any_token_sequence_renders_or_is_diagnosed(tokens in proptest::collection::vec(
+        proptest::sample::select(vec![
+            "ENV", "[", "]", "\"HOST\"", "'NOPE'", ".", "fetch", "(", ")", ",", "||", "&&", "!",
+            "?", ":", "==", "<", "+", "1", "nil", "true", "strip", "split", "first", "if", "else",
+            "end", "unless", "each", "do", "|", "x", "X", "=", ";", "%w[a b]", "\"#{", "}\"",
+            "&.", "not", "and", "presence", "to_i", "join",
+        ]),
+        0..14,
+    )) {
+        let code = tokens.join(" ");
+        let template = format!("<% {code} %>\na: <%= {code} %>\n<% end %>\n");
+        let (_, problems) = render_with(&template, false);
+        for problem in problems.errors() {
+            if let Some(span) = problem.span {
+                proptest::prop_assert!(template.get(span.offset..span.offset + span.len).is_some());
+            }
+        }
+    }
+}
