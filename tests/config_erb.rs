@@ -154,3 +154,46 @@ fn the_secret_commands_switch_stops_erb_commands_and_ruby() {
     assert!(ok, "{stderr}");
     assert_eq!(json["image"], "erb/commands");
 }
+
+/// ERB that gantry refuses natively, Kamal 2.11 refuses too (the oracle for "Kamal stops on
+/// this error too").
+#[test]
+fn erb_errors_are_errors_in_kamal_too() {
+    for (fixture, code, ruby_error) in [
+        (
+            "erb-error.yml",
+            "gantry::config::erb_error",
+            "NoMethodError",
+        ),
+        (
+            "erb-syntax.yml",
+            "gantry::config::erb_syntax",
+            "SyntaxError",
+        ),
+        (
+            "erb-missing-env.yml",
+            "gantry::config::erb_missing_env",
+            "KeyError",
+        ),
+    ] {
+        let path = format!("tests/fixtures/config/invalid/{fixture}");
+        let kamal = std::process::Command::new("kamal")
+            .args(["config", "--version", "1", "-c", &path])
+            .env_remove("APP_IMAGE")
+            .env_remove("KAMAL_DESTINATION")
+            .output()
+            .expect("kamal runs (Kamal 2.11 is installed by .ci/run)");
+        assert!(!kamal.status.success(), "Kamal loaded {fixture}");
+        let kamal_says = String::from_utf8_lossy(&kamal.stderr).into_owned()
+            + &String::from_utf8_lossy(&kamal.stdout);
+        assert!(kamal_says.contains(ruby_error), "{fixture}: {kamal_says}");
+        let output = gantry()
+            .env_remove("APP_IMAGE")
+            .args(["config", "-c", &path])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "gantry loaded {fixture}");
+        assert!(stderr.contains(code), "{fixture}: {stderr}");
+    }
+}
