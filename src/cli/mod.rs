@@ -81,7 +81,8 @@ pub struct GlobalArgs {
     /// Only errors.
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Refuse `$(...)` command substitution in secrets files (also GANTRY_SECRET_COMMANDS=0).
+    /// Refuse `$(...)` in secrets files, and shell commands and Ruby in deploy.yml's ERB (also
+    /// GANTRY_SECRET_COMMANDS=0).
     #[arg(long, global = true)]
     pub no_secret_commands: bool,
     /// Do not run hooks from .kamal/hooks.
@@ -154,9 +155,14 @@ impl GlobalArgs {
         }
     }
 
-    /// Loads the configuration and shows its warnings on stderr (unless `-q`).
+    /// Loads the configuration and shows its warnings on stderr (unless `-q`). ERB may run
+    /// shell commands and Ruby under the same switch as secrets' `$(...)`.
     pub fn load(&self) -> Result<Loaded, miette::Report> {
-        let loaded = crate::config::load(&self.load_options())?;
+        let loaded = crate::config::load_with(
+            &self.load_options(),
+            &|name| std::env::var(name).ok(),
+            self.secrets_options().allow_commands,
+        )?;
         if !self.quiet {
             show_warnings(&loaded.warnings);
         }

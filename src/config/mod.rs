@@ -67,15 +67,27 @@ pub struct Loaded {
 }
 
 /// Loads the configuration, reading ERB variables from the process environment (with
-/// `KAMAL_DESTINATION` set to the destination, as Kamal sets it).
+/// `KAMAL_DESTINATION` set to the destination, as Kamal sets it); ERB may run shell commands
+/// and Ruby.
 pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
-    load_with_env(options, &|name| std::env::var(name).ok())
+    load_with(options, &|name| std::env::var(name).ok(), true)
 }
 
-/// [`load`] with ERB variables read through `env` instead of the process environment.
+/// [`load`] with ERB variables read through `env` instead of the process environment, and no
+/// code run: ERB that needs a shell command or Ruby is an error.
 pub fn load_with_env(
     options: &LoadOptions,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    load_with(options, env, false)
+}
+
+/// [`load`] with ERB variables read through `env`; `allow_commands` says whether ERB may run
+/// shell commands and Ruby (the switch `$(...)` in secrets files obeys, [`SecretsOptions`]).
+pub fn load_with(
+    options: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    allow_commands: bool,
 ) -> Result<Loaded, ConfigError> {
     let mut problems = Problems::default();
     let mut sources = Sources::default();
@@ -102,8 +114,12 @@ pub fn load_with_env(
         }
     }
     let mut root: Option<Node> = None;
+    let erb_input = erb::ErbInput {
+        env: &erb_env,
+        allow_commands,
+    };
     for path in &files {
-        let Some(tree) = read_file(path, &mut sources, &erb_env, &mut problems) else {
+        let Some(tree) = read_file(path, &mut sources, &erb_input, &mut problems) else {
             continue;
         };
         root = Some(match root {
@@ -165,7 +181,7 @@ fn valid_destination(destination: &str) -> bool {
 fn read_file(
     path: &Path,
     sources: &mut Sources,
-    env: &dyn Fn(&str) -> Option<String>,
+    erb_input: &erb::ErbInput<'_>,
     problems: &mut Problems,
 ) -> Option<Node> {
     let text = match std::fs::read_to_string(path) {
@@ -195,7 +211,7 @@ fn read_file(
         }
     };
     let file = sources.add(path, &text);
-    let rendered = erb::render(&text, file, env, problems);
+    let rendered = erb::render(&text, file, erb_input, problems)?;
     let tree = yaml::parse(&rendered.text, file, &rendered.map, problems)?;
     if tree.as_map().is_none() {
         problems.error(

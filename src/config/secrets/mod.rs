@@ -26,6 +26,7 @@ use crate::secret::{Redactor, Secret};
 use substitute::expand;
 
 pub use command::COMMAND_TIMEOUT;
+pub(crate) use command::{CommandFailure, run as run_shell};
 
 /// How secrets may be produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
