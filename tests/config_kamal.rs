@@ -1,6 +1,6 @@
 //! The real Kamal 2.11 is the oracle for loading configurations: every fixture under
 //! tests/fixtures/config/ is given to `kamal config` and to `gantry config --format kamal` in
-//! the same project directory, with the same environment and version.
+//! the repository's root, with the same environment and version.
 //!
 //! - A valid fixture that Kamal loads must load in gantry and print the same view (roles, hosts,
 //!   primary host, image, version, volumes, ssh options, sshkit, builder, accessories, logging).
@@ -17,19 +17,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gantry_testsupport::fixtures::{ERB_ENV, ERB_UNSET};
 use gantry_testsupport::testbed::must_have_testbed;
 use serde_json::Value;
 
 const FIXTURES: &str = "tests/fixtures/config";
 const KAMAL_VERSION: &str = "2.11.0";
-
-/// Fixed values for the ERB fixtures (the same as tests/config_corpus.rs).
-const ERB_ENV: &[(&str, &str)] = &[
-    ("GANTRY_TEST_IMAGE", "erb/image"),
-    ("GANTRY_TEST_HOST", "10.9.8.7"),
-    ("GANTRY_TEST_PORT", "8080"),
-    ("GANTRY_TEST_ECR_PASSWORD", "literal-password-from-env"),
-];
 
 /// Valid fixtures that Kamal 2.11 refuses, with a part of its error message.
 const KAMAL_REFUSES: &[(&str, &str)] = &[
@@ -65,17 +58,24 @@ const GANTRY_STRICTER: &[(&str, &str)] = &[
         "invalid-host",
         "a host that is not a host name or address could only fail at connect time",
     ),
+    (
+        "erb-unsupported",
+        "Ruby that gantry does not evaluate itself goes to a `ruby` on PATH, and this test runs \
+         gantry with commands and Ruby switched off (GANTRY_SECRET_COMMANDS=0)",
+    ),
 ];
 
 /// One run of a fixture: the file, and the destination when it is `NAME.DEST.yml`'s.
 #[derive(Clone)]
 struct Case {
+    /// `valid` or `invalid`.
+    kind: &'static str,
     name: String,
     file: PathBuf,
     destination: Option<String>,
 }
 
-fn cases(kind: &str) -> Vec<Case> {
+fn cases(kind: &'static str) -> Vec<Case> {
     let dir = Path::new(FIXTURES).join(kind);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("fixtures directory")
@@ -91,11 +91,13 @@ fn cases(kind: &str) -> Vec<Case> {
             .unwrap_or_default();
         match stem.split_once('.') {
             None => cases.push(Case {
+                kind,
                 name: stem.to_string(),
                 file: path.clone(),
                 destination: None,
             }),
             Some((base, destination)) => cases.push(Case {
+                kind,
                 name: format!("{base} -d {destination}"),
                 file: dir.join(format!("{base}.yml")),
                 destination: Some(destination.to_string()),
@@ -105,47 +107,23 @@ fn cases(kind: &str) -> Vec<Case> {
     cases
 }
 
-/// A project directory holding the fixture as `config/deploy.yml` (and its destination files).
-fn project(case: &Case) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config");
-    std::fs::create_dir_all(&config).expect("config dir");
-    std::fs::copy(&case.file, config.join("deploy.yml")).expect("copy fixture");
-    let stem = case
-        .file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let fixture_dir = case.file.parent().expect("fixture dir");
-    for entry in std::fs::read_dir(fixture_dir).expect("fixtures") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if let Some(destination) = name
-            .strip_prefix(&format!("{stem}."))
-            .and_then(|rest| rest.strip_suffix(".yml"))
-        {
-            std::fs::copy(&path, config.join(format!("deploy.{destination}.yml")))
-                .expect("copy destination");
-        }
-    }
-    dir
-}
-
 /// Exit success, stdout, stderr.
 type Ran = (bool, String, String);
 
-fn run(mut command: Command, dir: &Path, case: &Case) -> Ran {
+/// Runs in the repository's root, where the fixtures' `File.read` paths start, with `-c` naming
+/// the fixture (its destination file beside it).
+fn run(mut command: Command, case: &Case) -> Ran {
     command
-        .current_dir(dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .env_remove("VERSION");
     for (name, value) in ERB_ENV {
         command.env(name, value);
     }
-    command.args(["--version", "v1"]);
+    for name in ERB_UNSET {
+        command.env_remove(name);
+    }
+    command.arg("-c").arg(&case.file).args(["--version", "v1"]);
     if let Some(destination) = &case.destination {
         command.args(["-d", destination]);
     }
@@ -157,16 +135,19 @@ fn run(mut command: Command, dir: &Path, case: &Case) -> Ran {
     )
 }
 
-fn kamal(dir: &Path, case: &Case) -> Ran {
+fn kamal(case: &Case) -> Ran {
     let mut command = Command::new("kamal");
     command.arg("config");
-    run(command, dir, case)
+    run(command, case)
 }
 
-fn gantry(dir: &Path, case: &Case) -> Ran {
+fn gantry(case: &Case) -> Ran {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
     command.args(["config", "--format", "kamal"]);
-    run(command, dir, case)
+    if case.kind == "invalid" {
+        command.env("GANTRY_SECRET_COMMANDS", "0");
+    }
+    run(command, case)
 }
 
 /// Kamal's YAML as data: Ruby object tags (`!ruby/object:Net::SSH::Proxy::Jump`) dropped, and
@@ -217,12 +198,7 @@ fn both(cases: &[Case]) -> Vec<(Ran, Ran)> {
         for (chunk, slots) in cases.chunks(2).zip(results.chunks_mut(2)) {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|case| {
-                    scope.spawn(move || {
-                        let dir = project(case);
-                        (kamal(dir.path(), case), gantry(dir.path(), case))
-                    })
-                })
+                .map(|case| scope.spawn(move || (kamal(case), gantry(case))))
                 .collect();
             for (handle, slot) in handles.into_iter().zip(slots) {
                 *slot = Some(handle.join().expect("case thread"));

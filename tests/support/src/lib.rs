@@ -13,6 +13,7 @@
 //!
 //! Nothing here knows gantry's internals: the same helpers drive Kamal, gantry, or both.
 
+pub mod fixtures;
 pub mod gantry;
 pub mod http;
 pub mod images;
