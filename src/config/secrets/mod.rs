@@ -10,8 +10,11 @@
 //! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
 //! `Debug` output here contains one.
 
+pub mod adapters;
 mod command;
 mod dotenv;
+pub mod kamal_command;
+mod shell_words;
 mod substitute;
 
 use std::collections::BTreeMap;
@@ -193,8 +196,10 @@ fn read_file(
     Ok(())
 }
 
-/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed, with the
-/// keys defined so far in its environment (the shell expands them, as data).
+/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed: a `kamal
+/// secrets ...` (or `gantry secrets ...`) command in-process, as Kamal runs it, after putting
+/// the variables into its text; any other command through `sh`, with the keys defined so far
+/// in its environment (the shell expands them, as data).
 fn run_command(
     script: &str,
     known: &BTreeMap<String, Secret>,
@@ -211,6 +216,26 @@ fn run_command(
             "run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow \
              it, or put the value in the file",
         ));
+    }
+    let lookup = |name: &str| -> String {
+        known
+            .get(name)
+            .map(|value| value.expose().to_string())
+            .or_else(|| std::env::var(name).ok())
+            .unwrap_or_default()
+    };
+    let substituted = substitute::substitute_variables(script, &lookup);
+    if let Some(words) = kamal_command::inline_command(&substituted) {
+        let failed = |why: String| {
+            Problem::new(
+                Code::SecretCommandFailed,
+                format!("{place}: the `secrets` command for {key} failed: {why}"),
+            )
+            .help("run it with `gantry secrets ...` to see it on its own")
+        };
+        let words = words.map_err(|error| failed(error.to_string()))?;
+        return kamal_command::run_inline(&words, &mut adapters::SystemRunner)
+            .map_err(|error| failed(error.to_string()));
     }
     let variables = known
         .iter()

@@ -97,3 +97,47 @@ pub(crate) fn expand<E>(
 fn is_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// Replaces variables in the text of a `$(...)` command the way Ruby dotenv's variable
+/// substitution does before Kamal runs the command: `$NAME`, `${NAME}` (ASCII letters, digits,
+/// `_`) become `lookup(NAME)`; `\$NAME` loses its backslash and stays; a `$` followed by `(` or
+/// by no name stays as written. The quirks are dotenv's: a lone `{` or `}` around the name is
+/// consumed, and quotes do not protect anything (the text is not parsed as shell).
+pub(crate) fn substitute_variables(text: &str, lookup: &dyn Fn(&str) -> String) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut index = 0;
+    while index < chars.len() {
+        let escaped = chars[index] == '\\' && chars.get(index + 1) == Some(&'$');
+        let dollar = if escaped { index + 1 } else { index };
+        if chars[dollar] != '$' || chars.get(dollar + 1) == Some(&'(') {
+            out.push(chars[index]);
+            index += 1;
+            continue;
+        }
+        let mut end = dollar + 1;
+        if chars.get(end) == Some(&'{') {
+            end += 1;
+        }
+        let name_start = end;
+        while chars
+            .get(end)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
+            end += 1;
+        }
+        let name: String = chars[name_start..end].iter().collect();
+        if chars.get(end) == Some(&'}') {
+            end += 1;
+        }
+        if escaped {
+            out.extend(&chars[dollar..end]);
+        } else if name.is_empty() {
+            out.extend(&chars[index..end]);
+        } else {
+            out.push_str(&lookup(&name));
+        }
+        index = end;
+    }
+    out
+}
