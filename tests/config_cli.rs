@@ -57,6 +57,7 @@ fn help_lists_only_working_commands_and_the_global_flags() {
             "prune",
             "remove",
             "server",
+            "secrets",
             "version"
         ],
         "{help}"

@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::adapters::members::Members;
 use super::adapters::{self, Adapter, AdapterError, FetchRequest, VendorRunner};
 use super::shell_words::{self, ShellWordsError};
 
@@ -117,15 +118,14 @@ pub fn fetch_json(
 /// The value named `name` in `fetch`'s JSON: the key itself, else the first key ending in
 /// `/NAME`, as Kamal looks it up (a `null` or `false` value counts as absent).
 pub fn extract(name: &str, secrets: &str) -> Result<Value, KamalCommandError> {
-    let parsed: Value = serde_json::from_str(secrets).map_err(|_| KamalCommandError::NotJson)?;
-    let Value::Object(members) = parsed else {
-        return Err(KamalCommandError::NotJson);
-    };
-    let present = |value: &&Value| !matches!(value, Value::Null | Value::Bool(false));
+    let Members(members) = Members::parse(secrets).ok_or(KamalCommandError::NotJson)?;
+    let exact = members
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !matches!(value, Value::Null | Value::Bool(false)));
     let suffix = format!("/{name}");
-    members
-        .get(name)
-        .filter(present)
+    exact
         .or_else(|| {
             members
                 .iter()

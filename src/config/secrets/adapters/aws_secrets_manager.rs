@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use super::members::Members;
 use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
 
 const ADAPTER: Adapter = Adapter::AwsSecretsManager;
@@ -80,13 +81,13 @@ pub(super) fn fetch(
             .get("SecretString")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(members)) => {
-                for (member, value) in members {
+        match Members::parse(text) {
+            Some(members) => {
+                for (member, value) in members.0 {
                     results.insert(format!("{name}/{member}"), value);
                 }
             }
-            _ => results.insert(name, Value::String(text.to_string())),
+            None => results.insert(name, Value::String(text.to_string())),
         }
     }
     Ok(results)

@@ -8,7 +8,8 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::members::Members;
+use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner};
 
 const ADAPTER: Adapter = Adapter::Doppler;
 
@@ -66,13 +67,15 @@ pub(super) fn fetch(
             ),
         ));
     }
-    let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+    let answer = Members::parse(&output.stdout).ok_or_else(|| {
+        AdapterError::new(
+            ADAPTER,
+            "the answer of `doppler secrets get` is not a JSON object",
+        )
+    })?;
     let mut results = Fetched::default();
-    for (name, secret) in answer.as_object().into_iter().flatten() {
-        results.insert(
-            name.clone(),
-            secret.get("computed").cloned().unwrap_or(Value::Null),
-        );
+    for (name, secret) in answer.0 {
+        results.insert(name, secret.get("computed").cloned().unwrap_or(Value::Null));
     }
     Ok(results)
 }

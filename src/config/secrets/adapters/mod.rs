@@ -13,6 +13,7 @@ mod doppler;
 mod enpass;
 mod gcp_secret_manager;
 mod last_pass;
+pub mod members;
 mod one_password;
 mod passbolt;
 mod test_adapter;
