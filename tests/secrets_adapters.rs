@@ -96,27 +96,24 @@ fn run(
     Run { output, calls }
 }
 
+/// Runs the real Kamal in `dir` with the fakes first on `PATH` (and `kamal` reachable).
+fn run_kamal(args: &[&str], dir: &Path, log_name: &str, env: &[(&str, &str)]) -> Run {
+    let path = path_with_fakes(Some(&kamal_dir()));
+    run(&kamal_dir().join("kamal"), args, dir, log_name, &path, env)
+}
+
+/// Runs gantry in `dir` with the fakes first on `PATH` and no `kamal` on it.
+fn run_gantry(args: &[&str], dir: &Path, log_name: &str, env: &[(&str, &str)]) -> Run {
+    let gantry = Path::new(env!("CARGO_BIN_EXE_gantry"));
+    run(gantry, args, dir, log_name, &path_with_fakes(None), env)
+}
+
 /// Runs Kamal and gantry on `files` with the fake CLIs; asserts both succeed with the same
 /// output and the same vendor calls; returns gantry's output and calls.
 fn same_as_kamal(files: &[(&str, &str)], env: &[(&str, &str)]) -> (String, Vec<String>) {
     let dir = project(files);
-    let kamal = kamal_dir().join("kamal");
-    let kamal_run = run(
-        &kamal,
-        &["secrets", "print"],
-        dir.path(),
-        "kamal.log",
-        &path_with_fakes(Some(&kamal_dir())),
-        env,
-    );
-    let gantry_run = run(
-        Path::new(env!("CARGO_BIN_EXE_gantry")),
-        &["secrets", "print"],
-        dir.path(),
-        "gantry.log",
-        &path_with_fakes(None),
-        env,
-    );
+    let kamal_run = run_kamal(&["secrets", "print"], dir.path(), "kamal.log", env);
+    let gantry_run = run_gantry(&["secrets", "print"], dir.path(), "gantry.log", env);
     let text = |output: &Output| {
         (
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -361,14 +358,7 @@ KEY2=$(kamal secrets extract \"API KEY\" ${SECRETS})
             .any(|dir| Path::new(dir).join("kamal").exists()),
         "kamal is still on {path}"
     );
-    let gantry = run(
-        Path::new(env!("CARGO_BIN_EXE_gantry")),
-        &["secrets", "print"],
-        dir.path(),
-        "gantry.log",
-        &path,
-        &[],
-    );
+    let gantry = run_gantry(&["secrets", "print"], dir.path(), "gantry.log", &[]);
     let out = String::from_utf8_lossy(&gantry.output.stdout);
     assert!(
         gantry.output.status.success(),
@@ -383,8 +373,18 @@ KEY2=$(kamal secrets extract \"API KEY\" ${SECRETS})
 #[test]
 fn fetch_and_extract_print_what_kamal_prints() {
     let dir = project(&[]);
-    let kamal = kamal_dir().join("kamal");
-    let gantry = PathBuf::from(env!("CARGO_BIN_EXE_gantry"));
+    let same_stdout = |args: &[&str]| {
+        let kamal_run = run_kamal(args, dir.path(), "kamal.log", &[]);
+        let gantry_run = run_gantry(args, dir.path(), "gantry.log", &[]);
+        assert!(gantry_run.output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&gantry_run.output.stdout).into_owned();
+        assert_eq!(
+            stdout,
+            String::from_utf8_lossy(&kamal_run.output.stdout),
+            "{args:?}"
+        );
+        stdout
+    };
     let fetch = [
         "secrets",
         "fetch",
@@ -393,54 +393,9 @@ fn fetch_and_extract_print_what_kamal_prints() {
         "myapp/prod",
         "plain-token",
     ];
-    let kamal_fetch = run(
-        &kamal,
-        &fetch,
-        dir.path(),
-        "k1.log",
-        &path_with_fakes(Some(&kamal_dir())),
-        &[],
-    );
-    let gantry_fetch = run(
-        &gantry,
-        &fetch,
-        dir.path(),
-        "g1.log",
-        &path_with_fakes(None),
-        &[],
-    );
-    assert!(gantry_fetch.output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&gantry_fetch.output.stdout),
-        String::from_utf8_lossy(&kamal_fetch.output.stdout)
-    );
-    let json = String::from_utf8_lossy(&gantry_fetch.output.stdout)
-        .trim()
-        .to_string();
+    let json = same_stdout(&fetch);
     for name in ["DB_PASSWORD", "PORT", "plain-token"] {
-        let extract = ["secrets", "extract", name, json.as_str()];
-        let kamal_extract = run(
-            &kamal,
-            &extract,
-            dir.path(),
-            "k2.log",
-            &path_with_fakes(Some(&kamal_dir())),
-            &[],
-        );
-        let gantry_extract = run(
-            &gantry,
-            &extract,
-            dir.path(),
-            "g2.log",
-            &path_with_fakes(None),
-            &[],
-        );
-        assert!(gantry_extract.output.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&gantry_extract.output.stdout),
-            String::from_utf8_lossy(&kamal_extract.output.stdout),
-            "extract {name}"
-        );
+        same_stdout(&["secrets", "extract", name, json.trim()]);
     }
 }
 
@@ -450,14 +405,7 @@ fn a_failing_fetch_names_the_adapter_not_the_values() {
     let secrets =
         "SECRETS=$(kamal secrets fetch --adapter aws_secrets_manager myapp/prod missing/one)\n";
     let dir = project(&[(".kamal/secrets", secrets)]);
-    let gantry = run(
-        Path::new(env!("CARGO_BIN_EXE_gantry")),
-        &["secrets", "print"],
-        dir.path(),
-        "gantry.log",
-        &path_with_fakes(None),
-        &[],
-    );
+    let gantry = run_gantry(&["secrets", "print"], dir.path(), "gantry.log", &[]);
     assert!(!gantry.output.status.success());
     let stderr = String::from_utf8_lossy(&gantry.output.stderr);
     assert!(stderr.contains("aws_secrets_manager adapter"), "{stderr}");

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::members::Members;
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of};
 
 const ADAPTER: Adapter = Adapter::AwsSecretsManager;
 
@@ -31,18 +31,12 @@ pub(super) fn fetch(
         args.extend(["--profile".to_string(), profile.clone()]);
     }
     args.extend(["--output".to_string(), "json".to_string()]);
-    let call = VendorCall::new("aws", args);
-    let output = runner.run(&call);
-    if !output.success {
-        return Err(AdapterError::new(
-            ADAPTER,
-            format!(
-                "Could not read {} from AWS Secrets Manager",
-                super::inspect_list(&secrets)
-            ),
-        ));
-    }
-    let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+    let answer = answer_of(ADAPTER, runner, &VendorCall::new("aws", args), || {
+        format!(
+            "Could not read {} from AWS Secrets Manager",
+            super::inspect_list(&secrets)
+        )
+    })?;
     if let Some(errors) = answer
         .get("Errors")
         .and_then(Value::as_array)

@@ -9,7 +9,9 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{
+    Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of, parse_json,
+};
 
 const ADAPTER: Adapter = Adapter::Bitwarden;
 
@@ -22,14 +24,9 @@ pub(super) fn fetch(
     let mut results = Fetched::default();
     for (item, fields) in items_fields(&request.prefixed_secrets()) {
         let call = bw(["get", "item", item.as_str()], session.as_deref());
-        let output = runner.run(&call);
-        if !output.success {
-            return Err(AdapterError::new(
-                ADAPTER,
-                format!("Could not read {item} from Bitwarden"),
-            ));
-        }
-        let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+        let answer = answer_of(ADAPTER, runner, &call, || {
+            format!("Could not read {item} from Bitwarden")
+        })?;
         if fields.iter().any(Option::is_some) {
             // As in Kamal, a bare item next to `ITEM/FIELD` asks for a field with no name.
             let named: Vec<String> = fields.into_iter().map(Option::unwrap_or_default).collect();

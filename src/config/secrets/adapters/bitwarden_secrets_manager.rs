@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of};
 
 const ADAPTER: Adapter = Adapter::BitwardenSecretsManager;
 
@@ -40,28 +40,19 @@ pub(super) fn fetch(
     let secrets = request.prefixed_secrets();
     let mut results = Fetched::default();
     if let Some(list) = list_call(&secrets) {
-        let output = runner.run(&list);
-        if !output.success {
-            return Err(AdapterError::new(
-                ADAPTER,
-                "Could not read secrets from Bitwarden Secrets Manager",
-            ));
-        }
-        let answer = parse_json(ADAPTER, &list, &output.stdout)?;
+        let answer = answer_of(ADAPTER, runner, &list, || {
+            "Could not read secrets from Bitwarden Secrets Manager".to_string()
+        })?;
         for secret in answer.as_array().into_iter().flatten() {
             add(&mut results, secret);
         }
     } else {
         for id in &secrets {
             let call = VendorCall::new("bws", ["secret", "get", id.as_str()]);
-            let output = runner.run(&call);
-            if !output.success {
-                return Err(AdapterError::new(
-                    ADAPTER,
-                    format!("Could not read {id} from Bitwarden Secrets Manager"),
-                ));
-            }
-            add(&mut results, &parse_json(ADAPTER, &call, &output.stdout)?);
+            let answer = answer_of(ADAPTER, runner, &call, || {
+                format!("Could not read {id} from Bitwarden Secrets Manager")
+            })?;
+            add(&mut results, &answer);
         }
     }
     Ok(results)

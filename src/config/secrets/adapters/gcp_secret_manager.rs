@@ -13,7 +13,9 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{
+    Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of, parse_json,
+};
 
 const ADAPTER: Adapter = Adapter::GcpSecretManager;
 
@@ -63,16 +65,10 @@ pub(super) fn fetch(
             args.push(format!("--impersonate-service-account={service_account}"));
         }
         args.push("--format=json".to_string());
-        let call = VendorCall::new("gcloud", args);
-        let output = runner.run(&call);
         let item_name = format!("{project}/{name}");
-        if !output.success {
-            return Err(AdapterError::new(
-                ADAPTER,
-                format!("Could not read {item_name} from Google Secret Manager"),
-            ));
-        }
-        let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+        let answer = answer_of(ADAPTER, runner, &VendorCall::new("gcloud", args), || {
+            format!("Could not read {item_name} from Google Secret Manager")
+        })?;
         let data = answer
             .pointer("/payload/data")
             .and_then(Value::as_str)

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of};
 
 const ADAPTER: Adapter = Adapter::LastPass;
 
@@ -29,18 +29,12 @@ pub(super) fn fetch(
     let mut args = vec!["show".to_string()];
     args.extend(secrets.iter().cloned());
     args.push("--json".to_string());
-    let call = VendorCall::new("lpass", args);
-    let output = runner.run(&call);
-    if !output.success {
-        return Err(AdapterError::new(
-            ADAPTER,
-            format!(
-                "Could not read {} from LastPass",
-                super::inspect_list(&secrets)
-            ),
-        ));
-    }
-    let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+    let answer = answer_of(ADAPTER, runner, &VendorCall::new("lpass", args), || {
+        format!(
+            "Could not read {} from LastPass",
+            super::inspect_list(&secrets)
+        )
+    })?;
     let mut results = Fetched::default();
     for entry in answer.as_array().into_iter().flatten() {
         let name = entry

@@ -283,6 +283,21 @@ fn require_cli(
     }
 }
 
+/// Runs `call` and reads its answer as JSON; a call that fails is `failure` (Kamal's message,
+/// which names what could not be read).
+fn answer_of(
+    adapter: Adapter,
+    runner: &mut dyn VendorRunner,
+    call: &VendorCall,
+    failure: impl FnOnce() -> String,
+) -> Result<Value, AdapterError> {
+    let output = runner.run(call);
+    if !output.success {
+        return Err(AdapterError::new(adapter, failure()));
+    }
+    parse_json(adapter, call, &output.stdout)
+}
+
 /// Parses a CLI's answer; the error says which call answered, not what it answered.
 fn parse_json(adapter: Adapter, call: &VendorCall, text: &str) -> Result<Value, AdapterError> {
     serde_json::from_str(text.trim()).map_err(|_| {

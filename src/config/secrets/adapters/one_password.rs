@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of};
 
 const ADAPTER: Adapter = Adapter::OnePassword;
 
@@ -120,20 +120,14 @@ fn item_get(
             .collect();
         args.extend(["--fields".to_string(), labels.join(",")]);
     }
-    let call = VendorCall::new("op", args);
-    let output = runner.run(&call);
-    if !output.success {
+    answer_of(ADAPTER, runner, &VendorCall::new("op", args), || {
         let what = if fields.is_empty() {
             String::new()
         } else {
             format!("{} ", fields.join(", "))
         };
-        return Err(AdapterError::new(
-            ADAPTER,
-            format!("Could not read {what}from {item} in the {vault} 1Password vault"),
-        ));
-    }
-    parse_json(ADAPTER, &call, &output.stdout)
+        format!("Could not read {what}from {item} in the {vault} 1Password vault")
+    })
 }
 
 /// Adds each field of `op`'s answer under its reference.

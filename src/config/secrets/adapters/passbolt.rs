@@ -12,7 +12,9 @@
 
 use serde_json::Value;
 
-use super::{Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, parse_json};
+use super::{
+    Adapter, AdapterError, FetchRequest, Fetched, VendorCall, VendorRunner, answer_of, parse_json,
+};
 use crate::config::secrets::shell_words;
 
 const ADAPTER: Adapter = Adapter::Passbolt;
@@ -83,18 +85,12 @@ pub(super) fn fetch(
         args.extend(["--folder".to_string(), folder.id.clone()]);
     }
     args.push("--json".to_string());
-    let call = VendorCall::new("passbolt", args);
-    let output = runner.run(&call);
-    if !output.success {
-        return Err(AdapterError::new(
-            ADAPTER,
-            format!(
-                "Could not read {} from Passbolt",
-                super::inspect_list(&secrets)
-            ),
-        ));
-    }
-    let answer = parse_json(ADAPTER, &call, &output.stdout)?;
+    let answer = answer_of(ADAPTER, runner, &VendorCall::new("passbolt", args), || {
+        format!(
+            "Could not read {} from Passbolt",
+            super::inspect_list(&secrets)
+        )
+    })?;
     let resources: Vec<&Value> = answer.as_array().into_iter().flatten().collect();
     let found: Vec<&str> = resources
         .iter()
