@@ -61,10 +61,13 @@ fn login(account: &str, runner: &mut dyn VendorRunner) -> Result<Option<String>,
     Ok((!session.is_empty()).then_some(session))
 }
 
+/// An item's name and the fields asked of it.
+type ItemFields = (String, Vec<String>);
+
 /// Names grouped by vault, then by item (in first-seen order), with their fields joined by
 /// `.` (`section/field` → `section.field`).
-fn vaults_items_fields(secrets: &[String]) -> Vec<(String, Vec<(String, Vec<String>)>)> {
-    let mut vaults: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+fn vaults_items_fields(secrets: &[String]) -> Vec<(String, Vec<ItemFields>)> {
+    let mut vaults: Vec<(String, Vec<ItemFields>)> = Vec::new();
     for secret in secrets {
         let secret = secret.strip_prefix("op://").unwrap_or(secret);
         let mut parts = super::split_path(secret).into_iter();
