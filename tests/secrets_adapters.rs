@@ -111,9 +111,18 @@ fn run_gantry(args: &[&str], dir: &Path, log_name: &str, env: &[(&str, &str)]) -
 /// Runs Kamal and gantry on `files` with the fake CLIs; asserts both succeed with the same
 /// output and the same vendor calls; returns gantry's output and calls.
 fn same_as_kamal(files: &[(&str, &str)], env: &[(&str, &str)]) -> (String, Vec<String>) {
+    same_as_kamal_with(&["secrets", "print"], files, env)
+}
+
+/// [`same_as_kamal`] with other arguments.
+fn same_as_kamal_with(
+    args: &[&str],
+    files: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> (String, Vec<String>) {
     let dir = project(files);
-    let kamal_run = run_kamal(&["secrets", "print"], dir.path(), "kamal.log", env);
-    let gantry_run = run_gantry(&["secrets", "print"], dir.path(), "gantry.log", env);
+    let kamal_run = run_kamal(args, dir.path(), "kamal.log", env);
+    let gantry_run = run_gantry(args, dir.path(), "gantry.log", env);
     let text = |output: &Output| {
         (
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -340,6 +349,29 @@ PLAIN=\"quoted # not a comment\"
     assert_line(&out, "ONE=ENO YEK/tluaV yM");
     assert_line(&out, "PAREN=)x(/tluaV yM");
     assert!(out.starts_with("SHARED=main\n"), "{out}");
+}
+
+/// With `-d`, the destination's file replaces the plain one, after `-common`.
+#[test]
+fn a_destination_reads_its_own_secrets_file() {
+    let staging = "\
+SECRETS=$(kamal secrets fetch --adapter test --account acc --from staging DB)
+DB=$(kamal secrets extract DB $SECRETS)
+COMMON=overridden
+";
+    let (out, _) = same_as_kamal_with(
+        &["secrets", "print", "-d", "staging"],
+        &[
+            ("config/deploy.staging.yml", "servers:\n  - 192.0.2.11\n"),
+            (".kamal/secrets-common", "COMMON=common\nFIRST=1\n"),
+            (".kamal/secrets", "PLAIN=not read with a destination\n"),
+            (".kamal/secrets.staging", staging),
+        ],
+        &[],
+    );
+    assert_line(&out, "DB=BD/gnigats");
+    assert!(out.starts_with("COMMON=overridden\nFIRST=1\n"), "{out}");
+    assert!(!out.contains("PLAIN"), "{out}");
 }
 
 /// The pattern from Kamal's docs works with no `kamal` anywhere on PATH.

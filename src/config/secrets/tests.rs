@@ -253,3 +253,20 @@ fn a_failing_secrets_command_names_the_key_and_what_failed() {
     assert!(message.contains("for A"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+/// Variables go into a `kamal secrets` command's text as Ruby dotenv puts them there.
+#[test]
+fn variables_in_a_command_text_follow_dotenv() {
+    let lookup = |name: &str| match name {
+        "SECRETS" => "{\"a\":1}".to_string(),
+        "lower" => "l".to_string(),
+        _ => String::new(),
+    };
+    let substitute = |text: &str| substitute::substitute_variables(text, &lookup);
+    assert_eq!(
+        substitute("extract A $SECRETS ${SECRETS} '$SECRETS'"),
+        "extract A {\"a\":1} {\"a\":1} '{\"a\":1}'"
+    );
+    assert_eq!(substitute("\\$SECRETS $lower $NOPE."), "$SECRETS l .");
+    assert_eq!(substitute("$ ${} $(x) \\$(y) 5$"), "$ ${} $(x) \\$(y) 5$");
+}
