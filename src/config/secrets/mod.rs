@@ -7,7 +7,9 @@
 //! points at the YAML line naming it.
 //!
 //! `$(command)` runs shell code from the repository, so it can be refused
-//! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
+//! ([`SecretsOptions::allow_commands`]). `$(kamal secrets ...)` never reaches the shell: it runs
+//! in-process as Kamal runs it ([`kamal_command`]), fetching through the password-manager
+//! [`adapters`]. Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
 //! `Debug` output here contains one.
 
 pub mod adapters;

@@ -271,3 +271,34 @@ fn quoted(text: &str) -> String {
     out.push('"');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_filters_are_written_as_kamal_writes_them() {
+        assert_eq!(quoted("DB_PASSWORD"), "\"DB_PASSWORD\"");
+        assert_eq!(quoted("My Folder"), r#""My\\ Folder""#);
+        // After shell-escaping, `#` is followed by a backslash, so Ruby does not escape it.
+        assert_eq!(quoted("a\"b#{c}"), r#""a\\\"b\\#\\{c\\}""#);
+    }
+
+    #[test]
+    fn a_folder_path_goes_up_through_its_parents() {
+        let folder = |id: &str, name: &str, parent_id: &str| Folder {
+            id: id.to_string(),
+            name: name.to_string(),
+            parent_id: parent_id.to_string(),
+        };
+        let all = [
+            folder("1", "Deploy", ""),
+            folder("2", "Prod", "1"),
+            folder("3", "Loop", "3"),
+        ];
+        assert_eq!(folder_path(&all[1], &all), "Deploy/Prod");
+        assert_eq!(folder_path(&all[0], &all), "Deploy");
+        // A folder that is its own parent ends the walk instead of looping.
+        assert!(folder_path(&all[2], &all).starts_with("Loop"));
+    }
+}
