@@ -47,18 +47,25 @@ pub(crate) fn expand<E>(
                 let mut end = index + 2;
                 while end < chars.len() && depth > 0 {
                     match chars[end] {
+                        // As Kamal: an escaped parenthesis does not open or close.
+                        '\\' => end += 1,
                         '(' => depth += 1,
                         ')' => depth -= 1,
                         _ => {}
                     }
                     end += 1;
                 }
-                if depth > 0 {
+                if depth > 0 || end > chars.len() {
                     out.extend(&chars[index..]);
                     break;
                 }
                 let script: String = chars[index + 2..end - 1].iter().collect();
-                out.push_str(&run(&script)?);
+                if script.is_empty() {
+                    // Kamal runs nothing for `$()` and keeps it as written.
+                    out.push_str("$()");
+                } else {
+                    out.push_str(&run(&script)?);
+                }
                 index = end;
             }
             Some('{') => {

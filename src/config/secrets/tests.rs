@@ -35,6 +35,8 @@ fn commands_get_their_script_as_written_and_their_output_is_not_expanded() {
         "x<op read $A>y"
     );
     assert_eq!(expand_plain("$(echo (nested))", &[]), "<echo (nested)>");
+    assert_eq!(expand_plain("$(echo \\)x)y", &[]), "<echo \\)x>y");
+    assert_eq!(expand_plain("a$()b", &[]), "a$()b");
 }
 
 /// A value that looks like shell code, used inside a later `$(...)`, stays data: the shell
