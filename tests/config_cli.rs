@@ -57,6 +57,7 @@ fn help_lists_only_working_commands_and_the_global_flags() {
             "prune",
             "remove",
             "server",
+            "secrets",
             "version"
         ],
         "{help}"
@@ -178,4 +179,48 @@ fn init_writes_the_starter_files_once() {
         .arg("config")
         .assert()
         .success();
+}
+
+/// `config --check-secrets` makes `plan`'s check: a secret deploy.yml names and no secrets file
+/// sets fails at the YAML line naming it; values are never printed.
+#[test]
+fn config_check_secrets_points_at_the_line_naming_a_missing_secret() {
+    gantry()
+        .current_dir("examples/minimal")
+        .args(["config", "--check-secrets"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("dckr_pat_example").not())
+        .stderr(predicate::str::contains(
+            "Every secret deploy.yml names is set",
+        ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
+    std::fs::create_dir_all(dir.path().join(".kamal")).expect(".kamal dir");
+    std::fs::copy(
+        "examples/minimal/config/deploy.yml",
+        dir.path().join("config/deploy.yml"),
+    )
+    .expect("deploy.yml");
+    std::fs::write(dir.path().join(".kamal/secrets"), "OTHER=hunter2\n").expect("secrets");
+    gantry()
+        .current_dir(dir.path())
+        .args(["config", "--check-secrets"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("secret KAMAL_REGISTRY_PASSWORD is not set")
+                .and(predicate::str::contains("config/deploy.yml:18"))
+                .and(predicate::str::contains("hunter2").not()),
+        );
+    // `secrets print` shows the values (asked for) and warns about the missing one.
+    gantry()
+        .current_dir(dir.path())
+        .args(["secrets", "print"])
+        .assert()
+        .success()
+        .stdout("OTHER=hunter2\n")
+        .stderr(predicate::str::contains(
+            "secret KAMAL_REGISTRY_PASSWORD is not set",
+        ));
 }

@@ -1,8 +1,10 @@
 //! `gantry config`: the resolved configuration as YAML, or JSON with `--json`, or the view
 //! `kamal config` prints with `--format kamal` (see [`super::kamal_view`]).
 //!
-//! Secrets are never read here; secret references appear by name. A literal registry password
-//! written into deploy.yml is shown as `[REDACTED]`.
+//! Secrets are not read here unless `--check-secrets` asks: then the secrets files are read and
+//! every secret deploy.yml names but no file sets is reported at the YAML line naming it, as
+//! `plan` does before it connects; values are never shown. Otherwise secret references appear
+//! by name. A literal registry password written into deploy.yml is shown as `[REDACTED]`.
 
 use std::process::ExitCode;
 
@@ -26,6 +28,9 @@ pub struct ConfigArgs {
     /// With `--format kamal`: the version to show (default: $VERSION, else git HEAD).
     #[arg(long = "version", value_name = "VERSION")]
     pub version: Option<String>,
+    /// Also read the secrets files and report secrets deploy.yml names that none sets.
+    #[arg(long)]
+    pub check_secrets: bool,
 }
 
 /// The views `gantry config` prints.
@@ -40,6 +45,14 @@ pub enum ConfigFormat {
 /// Loads and prints the configuration.
 pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::Report> {
     let loaded = global.load()?;
+    if args.check_secrets {
+        // The same check as before `plan` connects: a missing secret fails, at its YAML line.
+        let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
+        tellln!(
+            "Every secret deploy.yml names is set ({} in the secrets files).",
+            secrets.iter().count()
+        );
+    }
     let format = if args.json {
         ConfigFormat::Json
     } else {

@@ -32,6 +32,7 @@ mod proxy_cmd;
 mod prune;
 mod remove;
 mod rollback;
+mod secrets;
 mod server;
 mod session;
 mod setup;
@@ -129,6 +130,8 @@ pub enum Command {
     Remove(remove::RemoveArgs),
     /// Run a shell command on every host.
     Server(server::ServerArgs),
+    /// Fetch secrets from a password manager, extract one, or print the secrets files.
+    Secrets(secrets::SecretsArgs),
     /// Show gantry's version.
     Version,
     /// An alias from deploy.yml.
@@ -203,6 +206,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
         Command::Prune(args) => prune::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Server(args) => server::run(&cli.global, args),
+        Command::Secrets(args) => secrets::run(&cli.global, args),
         Command::Version => version::run(),
         Command::Alias(words) => run_alias(&cli.global, words),
     }

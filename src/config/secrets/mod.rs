@@ -7,11 +7,16 @@
 //! points at the YAML line naming it.
 //!
 //! `$(command)` runs shell code from the repository, so it can be refused
-//! ([`SecretsOptions::allow_commands`]). Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
+//! ([`SecretsOptions::allow_commands`]). `$(kamal secrets ...)` never reaches the shell: it runs
+//! in-process as Kamal runs it ([`kamal_command`]), fetching through the password-manager
+//! [`adapters`]. Values live in [`Secret`](crate::secret::Secret)s; no error, log line or
 //! `Debug` output here contains one.
 
+pub mod adapters;
 mod command;
 mod dotenv;
+pub mod kamal_command;
+mod shell_words;
 mod substitute;
 
 use std::collections::BTreeMap;
@@ -21,7 +26,7 @@ use miette::Severity;
 
 use super::diagnostic::{Code, ConfigDiagnostic, Problem};
 use super::model::{Env, Registry, ValueOrSecret};
-use super::{Loaded, Sources};
+use super::{Config, Loaded, Sources};
 use crate::secret::{Redactor, Secret};
 use substitute::expand;
 
@@ -47,6 +52,8 @@ impl Default for SecretsOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Secrets {
     values: BTreeMap<String, Secret>,
+    /// Keys in the order the files first set them (Kamal's order for `secrets print`).
+    file_order: Vec<String>,
 }
 
 /// Secrets could not be loaded or a needed one is missing; carries every problem found.
@@ -93,9 +100,61 @@ pub fn secrets_files(secrets_path: &str, destination: Option<&str>) -> Vec<PathB
 
 /// Reads the secrets files of `loaded` and checks that every secret it names has a value.
 pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
-    let config = &loaded.config;
+    let (secrets, mut errors) = read_files(&loaded.config, options);
+    errors.extend(missing_problems(loaded, &secrets));
+    if errors.is_empty() {
+        Ok(secrets)
+    } else {
+        Err(SecretsError::new(diagnostics(
+            errors,
+            Severity::Error,
+            loaded,
+        )))
+    }
+}
+
+/// Reads the secrets files of `config`, as Kamal does for `kamal secrets print`: every key of
+/// every file, whether deploy.yml names it or not.
+pub fn read_secrets(config: &Config, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
+    let (secrets, errors) = read_files(config, options);
+    if errors.is_empty() {
+        Ok(secrets)
+    } else {
+        let sources = Sources::default();
+        Err(SecretsError::new(
+            errors
+                .into_iter()
+                .map(|problem| ConfigDiagnostic::from_problem(problem, Severity::Error, &sources))
+                .collect(),
+        ))
+    }
+}
+
+/// The secrets that deploy.yml names and `secrets` lacks, each pointing at the YAML line that
+/// names it, with the given severity.
+pub fn missing_secrets(
+    loaded: &Loaded,
+    secrets: &Secrets,
+    severity: Severity,
+) -> Vec<ConfigDiagnostic> {
+    diagnostics(missing_problems(loaded, secrets), severity, loaded)
+}
+
+fn diagnostics(
+    problems: Vec<Problem>,
+    severity: Severity,
+    loaded: &Loaded,
+) -> Vec<ConfigDiagnostic> {
+    problems
+        .into_iter()
+        .map(|problem| ConfigDiagnostic::from_problem(problem, severity, &loaded.sources))
+        .collect()
+}
+
+/// Every secrets file of `config`, in order; the problems found on the way.
+fn read_files(config: &Config, options: &SecretsOptions) -> (Secrets, Vec<Problem>) {
     let mut errors = Vec::new();
-    let mut values = BTreeMap::new();
+    let mut secrets = Secrets::default();
     for path in secrets_files(&config.secrets_path, config.destination.as_deref()) {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -111,13 +170,19 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
                 continue;
             }
         };
-        if let Err(problem) = read_file(&path, &text, options, &mut values) {
+        if let Err(problem) = read_file(&path, &text, options, &mut secrets) {
             errors.push(problem);
         }
     }
+    (secrets, errors)
+}
+
+fn missing_problems(loaded: &Loaded, secrets: &Secrets) -> Vec<Problem> {
+    let config = &loaded.config;
+    let mut problems = Vec::new();
     for reference in &loaded.secret_refs {
-        if !values.contains_key(&reference.key) {
-            errors.push(
+        if secrets.get(&reference.key).is_none() {
+            problems.push(
                 Problem::new(
                     Code::SecretMissing,
                     format!("secret {} is not set", reference.key),
@@ -135,31 +200,21 @@ pub fn load_secrets(loaded: &Loaded, options: &SecretsOptions) -> Result<Secrets
             );
         }
     }
-    if errors.is_empty() {
-        Ok(Secrets { values })
-    } else {
-        let diagnostics = errors
-            .into_iter()
-            .map(|problem| {
-                ConfigDiagnostic::from_problem(problem, Severity::Error, &loaded.sources)
-            })
-            .collect();
-        Err(SecretsError::new(diagnostics))
-    }
+    problems
 }
 
 /// Parses and evaluates one secrets file's text on its own (no other files, no check of what
 /// deploy.yml names): for tools and tests that have the text in hand.
 pub fn parse_secrets_text(text: &str, options: &SecretsOptions) -> Result<Secrets, SecretsError> {
-    let mut values = BTreeMap::new();
+    let mut secrets = Secrets::default();
     read_file(
         std::path::Path::new("(secrets)"),
         text,
         options,
-        &mut values,
+        &mut secrets,
     )
     .map_err(SecretsError::single)?;
-    Ok(Secrets { values })
+    Ok(secrets)
 }
 
 /// Parses and evaluates one file into `values`; the first problem stops the file.
@@ -167,7 +222,7 @@ fn read_file(
     path: &std::path::Path,
     text: &str,
     options: &SecretsOptions,
-    values: &mut BTreeMap<String, Secret>,
+    secrets: &mut Secrets,
 ) -> Result<(), Problem> {
     let file = path.display().to_string();
     let assignments = dotenv::parse(text).map_err(|error| {
@@ -183,19 +238,21 @@ fn read_file(
             _ => {
                 let place = format!("{file}:{}", assignment.line);
                 let env = |name: &str| std::env::var(name).ok();
-                let known: &BTreeMap<String, Secret> = values;
+                let known: &BTreeMap<String, Secret> = &secrets.values;
                 expand(&assignment.raw, known, &env, &mut |script| {
                     run_command(script, known, options, &place, &assignment.key)
                 })?
             }
         };
-        values.insert(assignment.key, Secret::new(value));
+        secrets.insert(assignment.key, Secret::new(value));
     }
     Ok(())
 }
 
-/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed, with the
-/// keys defined so far in its environment (the shell expands them, as data).
+/// Runs one `$(...)` of `key` (at `place`, `file:line`), if commands are allowed: a `kamal
+/// secrets ...` (or `gantry secrets ...`) command in-process, as Kamal runs it, after putting
+/// the variables into its text; any other command through `sh`, with the keys defined so far
+/// in its environment (the shell expands them, as data).
 fn run_command(
     script: &str,
     known: &BTreeMap<String, Secret>,
@@ -212,6 +269,26 @@ fn run_command(
             "run without --no-secret-commands (and without GANTRY_SECRET_COMMANDS=0) to allow \
              it, or put the value in the file",
         ));
+    }
+    let lookup = |name: &str| -> String {
+        known
+            .get(name)
+            .map(|value| value.expose().to_string())
+            .or_else(|| std::env::var(name).ok())
+            .unwrap_or_default()
+    };
+    let substituted = substitute::substitute_variables(script, &lookup);
+    if let Some(words) = kamal_command::inline_command(&substituted) {
+        let failed = |why: String| {
+            Problem::new(
+                Code::SecretCommandFailed,
+                format!("{place}: the `secrets` command for {key} failed: {why}"),
+            )
+            .help("run it with `gantry secrets ...` to see it on its own")
+        };
+        let words = words.map_err(|error| failed(error.to_string()))?;
+        return kamal_command::run_inline(&words, &mut adapters::SystemRunner)
+            .map_err(|error| failed(error.to_string()));
     }
     let variables = known
         .iter()
@@ -239,9 +316,28 @@ fn run_command(
 impl Secrets {
     /// Secrets from values already in hand (tests, other front ends).
     pub fn from_values(values: impl IntoIterator<Item = (String, Secret)>) -> Self {
-        Secrets {
-            values: values.into_iter().collect(),
+        let mut secrets = Secrets::default();
+        for (key, value) in values {
+            secrets.insert(key, value);
         }
+        secrets
+    }
+
+    /// Sets a key; a key set again keeps its first place in the file order.
+    fn insert(&mut self, key: String, value: Secret) {
+        if !self.values.contains_key(&key) {
+            self.file_order.push(key.clone());
+        }
+        self.values.insert(key, value);
+    }
+
+    /// Every key and value in the order the files set them, as `kamal secrets print` lists
+    /// them.
+    pub fn in_file_order(&self) -> impl Iterator<Item = (&str, &Secret)> {
+        self.file_order
+            .iter()
+            .filter_map(|key| self.values.get_key_value(key))
+            .map(|(key, value)| (key.as_str(), value))
     }
 
     /// The value of a key.

@@ -47,18 +47,25 @@ pub(crate) fn expand<E>(
                 let mut end = index + 2;
                 while end < chars.len() && depth > 0 {
                     match chars[end] {
+                        // As Kamal: an escaped parenthesis does not open or close.
+                        '\\' => end += 1,
                         '(' => depth += 1,
                         ')' => depth -= 1,
                         _ => {}
                     }
                     end += 1;
                 }
-                if depth > 0 {
+                if depth > 0 || end > chars.len() {
                     out.extend(&chars[index..]);
                     break;
                 }
                 let script: String = chars[index + 2..end - 1].iter().collect();
-                out.push_str(&run(&script)?);
+                if script.is_empty() {
+                    // Kamal runs nothing for `$()` and keeps it as written.
+                    out.push_str("$()");
+                } else {
+                    out.push_str(&run(&script)?);
+                }
                 index = end;
             }
             Some('{') => {
@@ -96,4 +103,48 @@ pub(crate) fn expand<E>(
 
 fn is_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Replaces variables in the text of a `$(...)` command the way Ruby dotenv's variable
+/// substitution does before Kamal runs the command: `$NAME`, `${NAME}` (ASCII letters, digits,
+/// `_`) become `lookup(NAME)`; `\$NAME` loses its backslash and stays; a `$` followed by `(` or
+/// by no name stays as written. The quirks are dotenv's: a lone `{` or `}` around the name is
+/// consumed, and quotes do not protect anything (the text is not parsed as shell).
+pub(crate) fn substitute_variables(text: &str, lookup: &dyn Fn(&str) -> String) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut index = 0;
+    while index < chars.len() {
+        let escaped = chars[index] == '\\' && chars.get(index + 1) == Some(&'$');
+        let dollar = if escaped { index + 1 } else { index };
+        if chars[dollar] != '$' || chars.get(dollar + 1) == Some(&'(') {
+            out.push(chars[index]);
+            index += 1;
+            continue;
+        }
+        let mut end = dollar + 1;
+        if chars.get(end) == Some(&'{') {
+            end += 1;
+        }
+        let name_start = end;
+        while chars
+            .get(end)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
+            end += 1;
+        }
+        let name: String = chars[name_start..end].iter().collect();
+        if chars.get(end) == Some(&'}') {
+            end += 1;
+        }
+        if escaped {
+            out.extend(&chars[dollar..end]);
+        } else if name.is_empty() {
+            out.extend(&chars[index..end]);
+        } else {
+            out.push_str(&lookup(&name));
+        }
+        index = end;
+    }
+    out
 }

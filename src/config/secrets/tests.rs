@@ -35,6 +35,8 @@ fn commands_get_their_script_as_written_and_their_output_is_not_expanded() {
         "x<op read $A>y"
     );
     assert_eq!(expand_plain("$(echo (nested))", &[]), "<echo (nested)>");
+    assert_eq!(expand_plain("$(echo \\)x)y", &[]), "<echo \\)x>y");
+    assert_eq!(expand_plain("a$()b", &[]), "a$()b");
 }
 
 /// A value that looks like shell code, used inside a later `$(...)`, stays data: the shell
@@ -218,4 +220,55 @@ fn commands_run_unless_disabled_and_failures_hide_output() {
         "{rendered}"
     );
     assert!(!rendered.contains("leaked-value"));
+}
+
+/// Kamal's documented pattern runs in-process: `fetch` once, then `extract` from its
+/// shell-escaped JSON, with `$SECRETS` or `${SECRETS}`; no `kamal` (nor `sh`) is involved.
+#[test]
+fn kamal_secrets_fetch_and_extract_run_in_process() {
+    let text = "SECRETS=$(kamal secrets fetch --adapter test --account acc --from 'My Vault' KEY1 'KE Y2')\n\
+                KEY1=$(kamal secrets extract KEY1 $SECRETS)\n\
+                KEY2=$(gantry secrets extract 'KE Y2' ${SECRETS})\n\
+                PATHLESS=$(kamal secrets extract 'My Vault/KEY1' $SECRETS)\n";
+    let secrets = parse_secrets_text(text, &SecretsOptions::default()).expect("loads");
+    let value = |key: &str| secrets.get(key).map(Secret::expose).map(str::to_string);
+    assert_eq!(value("KEY1").as_deref(), Some("1YEK/tluaV yM"));
+    assert_eq!(value("KEY2").as_deref(), Some("2Y EK/tluaV yM"));
+    assert_eq!(value("PATHLESS").as_deref(), Some("1YEK/tluaV yM"));
+    assert_eq!(
+        value("SECRETS").as_deref(),
+        Some(
+            r#"\{\"My\ Vault/KEY1\":\"1YEK/tluaV\ yM\",\"My\ Vault/KE\ Y2\":\"2Y\ EK/tluaV\ yM\"\}"#
+        )
+    );
+}
+
+#[test]
+fn a_failing_secrets_command_names_the_key_and_what_failed() {
+    let text = "A=$(kamal secrets extract MISSING '{\"B\":\"hunter2\"}')\n";
+    let error = parse_secrets_text(text, &SecretsOptions::default()).expect_err("fails");
+    let message = error.errors[0].to_string();
+    assert!(
+        message.contains("Could not find secret MISSING"),
+        "{message}"
+    );
+    assert!(message.contains("for A"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// Variables go into a `kamal secrets` command's text as Ruby dotenv puts them there.
+#[test]
+fn variables_in_a_command_text_follow_dotenv() {
+    let lookup = |name: &str| match name {
+        "SECRETS" => "{\"a\":1}".to_string(),
+        "lower" => "l".to_string(),
+        _ => String::new(),
+    };
+    let substitute = |text: &str| substitute::substitute_variables(text, &lookup);
+    assert_eq!(
+        substitute("extract A $SECRETS ${SECRETS} '$SECRETS'"),
+        "extract A {\"a\":1} {\"a\":1} '{\"a\":1}'"
+    );
+    assert_eq!(substitute("\\$SECRETS $lower $NOPE."), "$SECRETS l .");
+    assert_eq!(substitute("$ ${} $(x) \\$(y) 5$"), "$ ${} $(x) \\$(y) 5$");
 }
