@@ -281,3 +281,13 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
         Err(saved::SavedPlanError::PlanDiffers)
     );
 }
+
+#[test]
+fn assets_are_bridged_before_the_new_container_and_older_versions_cleaned_after_the_old_stops() {
+    let mut config = testing::config(&["h1"]);
+    config.roles[0].asset_path = Some("/app/public:ro".into());
+    config.error_pages_path = Some("public".into());
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    insta::assert_snapshot!(plan.to_string());
+}

@@ -94,6 +94,9 @@ pub enum Operation {
     AppendLine,
     CreateDirExclusive,
     RemovePath,
+    ExtractImageDirectory,
+    MergeDirectories,
+    RemoveOtherEntries,
     RunCommand,
     RunAttached,
 }
