@@ -749,7 +749,7 @@ async fn error_pages_are_uploaded_per_version_and_older_versions_removed() {
         ))
     };
     assert!(world.apply(&config, "v1").await.succeeded());
-    assert_eq!(page("v1").map(|(_, mode)| mode), Some(0o700));
+    assert_eq!(page("v1").map(|(_, mode)| mode), Some(0o644));
     let route = host
         .routes()
         .into_iter()

@@ -391,8 +391,10 @@ pub fn build(
     })
 }
 
-/// Permission bits of uploaded error pages: Kamal uploads them with mode 0700.
-const ERROR_PAGE_MODE: u32 = 0o700;
+/// Permission bits of uploaded error pages, as Kamal 2.11's upload leaves them (its `mode: 0700`
+/// does not reach files of a recursive upload). kamal-proxy runs as its own user and must read
+/// them, or it refuses the deploy.
+const ERROR_PAGE_MODE: u32 = 0o644;
 
 /// The error pages of this version, read from the project.
 fn error_pages(
