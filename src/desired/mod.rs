@@ -12,6 +12,7 @@
 mod accessory;
 mod app;
 pub mod env;
+mod error_pages;
 mod proxy_container;
 
 use sha2::{Digest, Sha256};
@@ -340,7 +341,7 @@ pub fn build(
             }
         }
     }
-    let error_pages = error_pages(config, &names, inputs)?;
+    let error_pages = error_pages::desired_error_pages(config, &names, inputs)?;
     for host in &mut hosts {
         if !host.apps.is_empty() {
             host.error_pages = error_pages.clone();
@@ -389,37 +390,6 @@ pub fn build(
         primary_role: config.primary_role.clone(),
         hosts,
     })
-}
-
-/// Permission bits of uploaded error pages, as Kamal 2.11's upload leaves them (its `mode: 0700`
-/// does not reach files of a recursive upload). kamal-proxy runs as its own user and must read
-/// them, or it refuses the deploy.
-const ERROR_PAGE_MODE: u32 = 0o644;
-
-/// The error pages of this version, read from the project.
-fn error_pages(
-    config: &Config,
-    names: &ServiceNames,
-    inputs: &DesiredInputs<'_>,
-) -> Result<Vec<DesiredFile>, DesiredError> {
-    let directory = format!("{}/{}", names.error_pages_dir(), inputs.version);
-    config
-        .error_pages
-        .iter()
-        .map(|page| {
-            let bytes =
-                (inputs.read_local_file)(page).map_err(|message| DesiredError::ErrorPage {
-                    path: page.clone(),
-                    message,
-                })?;
-            let name = page.rsplit('/').next().unwrap_or(page);
-            Ok(DesiredFile::new(
-                format!("{directory}/{name}"),
-                Secret::new(String::from_utf8_lossy(&bytes).into_owned()),
-                ERROR_PAGE_MODE,
-            ))
-        })
-        .collect()
 }
 
 /// 12 hex digits derived from the host and container name: the unique suffix of Kamal's container

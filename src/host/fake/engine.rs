@@ -387,8 +387,6 @@ impl Host for FakeHost {
         Ok(())
     }
 
-    /// The fake's images hold no files: the extracted directory gets one file named after the
-    /// image (`/` and `:` as `_`), so merges of two versions can be told apart.
     async fn extract_image_directory(
         &self,
         image: &str,
@@ -402,20 +400,9 @@ impl Host for FakeHost {
                 &format!("{image} {destination}"),
             )
             .await?;
-        let mut engine = lock(&self.engine);
-        let present = engine
-            .images
-            .values()
-            .any(|details| details.repo_tags.iter().any(|tag| tag == image));
-        if !present {
-            return Err(self.docker_error(format!("No such image: {image} ({source_path})")));
-        }
-        engine.directories.insert(destination.to_string());
-        let file = format!("{destination}/{}", image.replace(['/', ':'], "_"));
-        engine
-            .files
-            .insert(file, (image.as_bytes().to_vec(), 0o644));
-        Ok(())
+        lock(&self.engine)
+            .extract_image_directory(image, source_path, destination)
+            .map_err(|message| self.docker_error(message))
     }
 
     async fn merge_directories(&self, merges: &[DirectoryMerge]) -> Result<(), HostError> {
@@ -426,29 +413,9 @@ impl Host for FakeHost {
         let _call = self
             .call(Operation::MergeDirectories, &described.join(" "))
             .await?;
-        let mut engine = lock(&self.engine);
-        for merge in merges {
-            if !engine.directories.contains(&merge.source) {
-                if merge.required {
-                    return Err(self.docker_error(format!("cp: cannot stat '{}'", merge.source)));
-                }
-                continue;
-            }
-            let prefix = format!("{}/", merge.source);
-            let copies: Vec<(String, (Vec<u8>, u32))> = engine
-                .files
-                .iter()
-                .filter_map(|(path, file)| {
-                    let rest = path.strip_prefix(&prefix)?;
-                    Some((format!("{}/{rest}", merge.destination), file.clone()))
-                })
-                .collect();
-            engine.directories.insert(merge.destination.clone());
-            for (path, file) in copies {
-                engine.files.entry(path).or_insert(file);
-            }
-        }
-        Ok(())
+        lock(&self.engine)
+            .merge_directories(merges)
+            .map_err(|message| self.docker_error(message))
     }
 
     async fn remove_other_entries(
@@ -463,15 +430,7 @@ impl Host for FakeHost {
                 &format!("{directory} {keep}"),
             )
             .await?;
-        let mut engine = lock(&self.engine);
-        let under = format!("{}/", directory.trim_end_matches('/'));
-        let doomed = |path: &str| {
-            path.strip_prefix(&under)
-                .and_then(|rest| rest.split('/').next())
-                .is_some_and(|entry| entry.starts_with(prefix) && entry != keep)
-        };
-        engine.files.retain(|path, _| !doomed(path));
-        engine.directories.retain(|path| !doomed(path));
+        lock(&self.engine).remove_other_entries(directory, prefix, keep);
         Ok(())
     }
 

@@ -12,6 +12,7 @@
 mod docker;
 mod engine;
 mod proxy;
+mod trees;
 
 use engine::find_image;
 
