@@ -40,8 +40,14 @@ pub fn merge_script(merges: &[DirectoryMerge]) -> Result<String, String> {
         let source = quote_path(&merge.source)?;
         let destination = quote_path(&merge.destination)?;
         if merge.required {
+            // Whether `cp -n` fails when it skips a file depends on the coreutils version
+            // (9.2 to 9.4 do): when it fails, the merge still holds if every file is there.
             script.push_str(&format!(
-                "mkdir -p {destination} && cp -rnT {source} {destination} || exit 1; "
+                "[ -d {source} ] || {{ echo {source}': no such directory' >&2; exit 1; }}; \
+                 mkdir -p {destination} && {{ cp -rnT {source} {destination} 2>/dev/null || \
+                 (cd {source} && find . ! -type d) | while IFS= read -r file; do \
+                 [ -e {destination}/\"$file\" ] || [ -L {destination}/\"$file\" ] || exit 1; done; }} \
+                 || {{ echo 'merging '{source}' into '{destination}' failed' >&2; exit 1; }}; "
             ));
         } else {
             script.push_str(&format!(
@@ -211,6 +217,54 @@ mod tests {
         }])
         .unwrap();
         assert!(!sh(home, &missing).status.success());
+    }
+
+    #[test]
+    fn a_cp_that_fails_when_it_skips_files_still_merges_when_every_file_is_there() {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path();
+        write(home, "extracted/web-v2/app.css", "v2");
+        write(home, "extracted/web-v2/new.css", "v2");
+        write(home, "volumes/web-v2/app.css", "v2");
+        // coreutils 9.2 to 9.4: `cp -n` exits 1 when it skipped a file. This one copies only
+        // when asked to, and always fails.
+        write(
+            home,
+            "bin/cp",
+            "#!/bin/sh\n[ -z \"$CP_COPIES\" ] || /bin/cp \"$@\"; exit 1\n",
+        );
+        let bin = home.join("bin");
+        std::fs::set_permissions(
+            bin.join("cp"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let script = merge_script(&[DirectoryMerge {
+            source: "extracted/web-v2".into(),
+            destination: "volumes/web-v2".into(),
+            required: true,
+        }])
+        .unwrap();
+        let run = |copies: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(home)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("CP_COPIES", copies)
+                .output()
+                .unwrap()
+        };
+        let missed = run("");
+        assert!(!missed.status.success(), "new.css was not copied");
+        assert!(
+            String::from_utf8_lossy(&missed.stderr)
+                .contains("merging extracted/web-v2 into volumes/web-v2 failed"),
+            "{missed:?}"
+        );
+        let merged = run("1");
+        assert!(merged.status.success(), "{merged:?}");
+        assert_eq!(read(home, "volumes/web-v2/new.css").as_deref(), Some("v2"));
     }
 
     #[test]
