@@ -168,6 +168,17 @@ fn assets_are_bridged_as_kamal_bridges_them_and_both_versions_answer_during_a_sw
     assert_no_changes(&kamal, &v[1]);
     kamal_deploys_over(&ours, &gantry_host, &v[2], &asset(&v[1]));
     assert_eq!(get(&gantry_host, &asset(&v[2])).0, 200);
+
+    // Back to the retained container of v2, whose volume Kamal's clean-up removed: gantry fills
+    // it again before starting it, with v3's assets merged in.
+    without_failures(&gantry_host, &asset(&v[2]), || {
+        gantry(&ours, &["apply", "-y", "--version", &v[1]]).assert_code(0);
+    });
+    assert_eq!(http::serving(&gantry_host).as_deref(), Some(v[1].as_str()));
+    for version in &v[1..] {
+        assert_eq!(get(&gantry_host, &asset(version)).0, 200, "{version}");
+    }
+    assert_no_changes(&ours, &v[1]);
 }
 
 /// Kamal deploys `version` over what gantry left on `host` while `path` keeps answering.
