@@ -181,8 +181,8 @@ fn replaced_suffix(container_id: &str) -> String {
     hex::encode(&Sha256::digest(container_id.as_bytes())[..8])
 }
 
-/// The asset steps of a deployment that creates the container: the previous version is the
-/// newest running container the deployment retires (Kamal's `current_running_version`).
+/// The asset steps of a deployment of a role with assets: the previous version is the newest
+/// running container the deployment retires (Kamal's `current_running_version`).
 fn asset_bridge(
     desired: &Desired,
     app: &DesiredApp,
@@ -210,6 +210,7 @@ fn asset_bridge(
         destination: volume.clone(),
         required: true,
     }];
+    let new_volume = volume.clone();
     let previous = retire
         .iter()
         .filter_map(|container| desired.names.version_of(&app.role, &container.name))
@@ -231,6 +232,7 @@ fn asset_bridge(
         container: assets.container.clone(),
         asset_path: assets.asset_path.clone(),
         extracted,
+        volume: new_volume,
         merges,
     })
 }

@@ -351,6 +351,8 @@ pub struct AssetBridge {
     pub asset_path: String,
     /// This version's extracted directory.
     pub extracted: String,
+    /// This version's volume, mounted over `asset_path`.
+    pub volume: String,
     /// This version's volume first (required), then the exchanges with the previous version.
     pub merges: Vec<DirectoryMerge>,
 }

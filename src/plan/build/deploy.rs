@@ -235,18 +235,13 @@ impl Builder<'_> {
         if let Some(pull) = pull {
             self.edge(pull, extract);
         }
-        let new_volume = assets
-            .merges
-            .first()
-            .map(|merge| merge.destination.clone())
-            .unwrap_or_default();
         let merge = self.add(
             host,
             at,
             Action::MergeAssets {
                 merges: assets.merges.clone(),
             },
-            undo(&new_volume),
+            undo(&assets.volume),
         );
         self.edge(extract, merge);
         merge
