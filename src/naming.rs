@@ -142,6 +142,30 @@ impl ServiceNames {
         format!("{}/env/accessories/{accessory}.env", self.app_dir())
     }
 
+    /// `<app dir>/assets/extracted`: each `<role>-<version>` in it holds one image's assets, as
+    /// `docker cp` took them out (Kamal's `asset_extracted_directory`).
+    pub fn assets_extracted_dir(&self) -> String {
+        format!("{}/assets/extracted", self.app_dir())
+    }
+
+    /// `<app dir>/assets/volumes`: each `<role>-<version>` in it is mounted over `asset_path`
+    /// and holds that version's assets merged with its neighbours' (Kamal's
+    /// `asset_volume_directory`).
+    pub fn assets_volumes_dir(&self) -> String {
+        format!("{}/assets/volumes", self.app_dir())
+    }
+
+    /// `<svc>-<role>[-<dest>]-assets`: the short-lived container assets are copied out of.
+    pub fn assets_container(&self, role: &str) -> String {
+        format!("{}-assets", self.container_prefix(role))
+    }
+
+    /// `.kamal/proxy/apps-config/<svc[-dest]>/error_pages`: one directory per version of the
+    /// `4xx.html`/`5xx.html` pages kamal-proxy serves.
+    pub fn error_pages_dir(&self) -> String {
+        format!("{}/error_pages", self.proxy_apps_config_dir())
+    }
+
     /// The deploy lock directory, on the primary host only.
     pub fn lock_dir(&self) -> String {
         format!(".kamal/lock-{}", self.service_with_destination())

@@ -54,6 +54,7 @@ pub fn config(hosts: &[&str]) -> Config {
         hooks_output: HooksOutput::default(),
         secrets_path: ".kamal/secrets".into(),
         error_pages_path: None,
+        error_pages: Vec::new(),
         retain_containers: 5,
         minimum_version: None,
         readiness_delay: 7,

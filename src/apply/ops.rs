@@ -71,6 +71,20 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
         Action::TagImage { source, target } => Ok(host.tag_image(source, target).await?),
         Action::RemoveImage { reference } => Ok(host.remove_image(reference, false).await?),
         Action::RemovePath { path } => Ok(host.remove_path(path).await?),
+        Action::ExtractAssets {
+            image,
+            container,
+            asset_path,
+            directory,
+        } => Ok(host
+            .extract_image_directory(image, container, asset_path, directory)
+            .await?),
+        Action::MergeAssets { merges } => Ok(host.merge_directories(merges).await?),
+        Action::RemoveOlderVersions {
+            directory,
+            prefix,
+            keep,
+        } => Ok(host.remove_other_entries(directory, prefix, keep).await?),
         Action::Sleep { seconds } => {
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             Ok(())

@@ -667,3 +667,102 @@ async fn a_container_in_a_restart_loop_is_stopped_before_its_rename() {
     assert_eq!(replaced.len(), 1);
     assert_eq!(replaced[0].status, ContainerStatus::Exited);
 }
+
+/// The web role with `asset_path`, and error pages.
+fn config_with_host_steps(hosts: &[&str]) -> Config {
+    let mut config = config(hosts);
+    config.roles[0].asset_path = Some("/app/public".into());
+    config.error_pages_path = Some("public".into());
+    config.error_pages = vec!["public/5xx.html".into()];
+    config
+}
+
+#[tokio::test]
+async fn assets_of_both_versions_are_in_the_new_volume_and_older_ones_are_cleaned() {
+    let world = World::new(&["h1"]);
+    let config = config_with_host_steps(&["h1"]);
+    let host = &world.hosts["h1"];
+    let asset = |dir: &str, version: &str| {
+        host.file(&format!(
+            ".kamal/apps/app/assets/{dir}/registry.test_app_{version}"
+        ))
+        .map(|(bytes, _)| String::from_utf8(bytes).unwrap())
+    };
+
+    assert!(world.apply(&config, "v1").await.succeeded());
+    assert_eq!(
+        asset("extracted/web-v1", "v1").as_deref(),
+        Some("registry.test/app:v1")
+    );
+    assert!(asset("volumes/web-v1", "v1").is_some());
+    let container = &host.containers()["app-web-v1"];
+    assert!(
+        container
+            .binds
+            .contains(&"/root/.kamal/apps/app/assets/volumes/web-v1:/app/public".to_string()),
+        "{:?}",
+        container.binds
+    );
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+
+    let outcome = world.apply(&config, "v2").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    // Requests in flight during the switch find both versions' files in the new volume.
+    assert!(asset("volumes/web-v2", "v1").is_some());
+    assert!(asset("volumes/web-v2", "v2").is_some());
+    // Once v1 stopped, its directories went, as Kamal cleans them.
+    assert!(asset("extracted/web-v1", "v1").is_none());
+    assert!(asset("volumes/web-v1", "v1").is_none());
+    assert!(world.plan_default(&config, "v2").await.plan.is_empty());
+
+    // A rollback to the retained v1 fills its volume again before it starts.
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert!(asset("volumes/web-v1", "v1").is_some());
+    assert!(asset("volumes/web-v1", "v2").is_some());
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_asset_extraction_stops_the_deploy_before_the_container_starts() {
+    let world = World::new(&["h1"]);
+    let config = config_with_host_steps(&["h1"]);
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::ExtractImageDirectory,
+        Fault::Fail("no space left on device".into()),
+    ));
+    let outcome = world.apply(&config, "v1").await;
+    assert!(!outcome.succeeded());
+    assert!(!world.hosts["h1"].containers().contains_key("app-web-v1"));
+    assert!(world.apply(&config, "v1").await.succeeded());
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+}
+
+#[tokio::test]
+async fn error_pages_are_uploaded_per_version_and_older_versions_removed() {
+    let world = World::new(&["h1"]);
+    let config = config_with_host_steps(&["h1"]);
+    let host = &world.hosts["h1"];
+    let page = |version: &str| {
+        host.file(&format!(
+            ".kamal/proxy/apps-config/app/error_pages/{version}/5xx.html"
+        ))
+    };
+    assert!(world.apply(&config, "v1").await.succeeded());
+    assert_eq!(page("v1").map(|(_, mode)| mode), Some(0o644));
+    let route = host
+        .routes()
+        .into_iter()
+        .find(|route| route.service == "app-web")
+        .unwrap();
+    assert!(
+        format!("{route:?}").contains("/home/kamal-proxy/.apps-config/app/error_pages/v1"),
+        "{route:?}"
+    );
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+
+    assert!(world.apply(&config, "v2").await.succeeded());
+    assert!(page("v2").is_some());
+    assert!(page("v1").is_none());
+    assert!(world.plan_default(&config, "v2").await.plan.is_empty());
+}

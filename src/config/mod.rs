@@ -144,7 +144,10 @@ pub fn load_with(
     let raw = root.clone();
     kamal1::translate(&mut root, &mut problems);
     schema::check_section(&root, &schema::CONFIGURATION, "", &mut problems);
-    let (config, secret_refs) = resolve::resolve(&root, destination, &mut problems);
+    let (mut config, secret_refs) = resolve::resolve(&root, destination, &mut problems);
+    if let Some(directory) = &config.error_pages_path {
+        config.error_pages = error_pages(Path::new(directory));
+    }
     if problems.has_errors() {
         return Err(finish(problems, &sources));
     }
@@ -227,4 +230,57 @@ fn read_file(
         return None;
     }
     Some(tree)
+}
+
+/// The files of `directory` that Kamal's glob `{4??.html,5??.html}` picks, sorted; none when
+/// the directory cannot be read (Kamal then uploads nothing either).
+fn error_pages(directory: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return Vec::new();
+    };
+    let mut pages: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_file())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| is_error_page(name))
+        .map(|name| directory.join(name).display().to_string())
+        .collect();
+    pages.sort();
+    pages
+}
+
+/// `4??.html` or `5??.html`.
+fn is_error_page(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".html") else {
+        return false;
+    };
+    stem.chars().count() == 3 && (stem.starts_with('4') || stem.starts_with('5'))
+}
+
+#[cfg(test)]
+mod error_page_tests {
+    use super::*;
+
+    #[test]
+    fn error_pages_are_the_files_kamals_glob_picks() {
+        let directory = tempfile::tempdir().unwrap();
+        for name in [
+            "4xx.html",
+            "500.html",
+            "5xx.htm",
+            "404.html.bak",
+            "41.html",
+            "index.html",
+        ] {
+            std::fs::write(directory.path().join(name), "x").unwrap();
+        }
+        std::fs::create_dir(directory.path().join("499.html")).unwrap();
+        let found = error_pages(directory.path());
+        let names: Vec<&str> = found
+            .iter()
+            .map(|path| path.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["4xx.html", "500.html"]);
+        assert!(error_pages(&directory.path().join("missing")).is_empty());
+    }
 }

@@ -45,6 +45,11 @@ pub struct Config {
     pub hooks_output: HooksOutput,
     pub secrets_path: String,
     pub error_pages_path: Option<String>,
+    /// The pages in `error_pages_path` that Kamal uploads (`4??.html`, `5??.html`), as paths
+    /// relative to the project, sorted; found when the configuration loads. Not part of what
+    /// `gantry config` shows: it is what the directory holds, not what deploy.yml says.
+    #[serde(skip)]
+    pub error_pages: Vec<String>,
     /// Stopped containers (and their images) kept for rollback; at least 1.
     pub retain_containers: u32,
     pub minimum_version: Option<String>,

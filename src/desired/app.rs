@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use crate::config::{Config, Role, RoleHost};
 use crate::desired::env::{clear_value_in_container, env_file_contents, resolve_secrets};
 use crate::desired::{
-    DesiredApp, DesiredError, DesiredFile, DesiredInputs, Readiness, SecretValues, hostname_suffix,
+    DesiredApp, DesiredAssets, DesiredError, DesiredFile, DesiredInputs, Readiness, SecretValues,
+    hostname_suffix,
 };
 use crate::docker_args::{self, TranslatedOptions};
 use crate::host::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
@@ -73,9 +74,22 @@ pub(super) fn desired_app(
     labels.extend(translated.labels.iter().cloned());
 
     let mut binds: Vec<String> = role.volumes.clone();
-    if let (Some(asset_path), Some(_)) = (&role.asset_path, &role.proxy) {
-        binds.push(asset_volume(names, &role.name, version, asset_path));
-    }
+    // Kamal bridges assets only for roles behind the proxy (`Role#assets?`).
+    let assets = match (&role.asset_path, &role.proxy) {
+        (Some(asset_path), Some(_)) => {
+            binds.push(asset_volume(names, &role.name, version, asset_path));
+            Some(DesiredAssets {
+                asset_path: asset_path
+                    .split_once(':')
+                    .map_or(asset_path.as_str(), |(path, _)| path)
+                    .to_string(),
+                container: names.assets_container(&role.name),
+                extracted_dir: names.assets_extracted_dir(),
+                volumes_dir: names.assets_volumes_dir(),
+            })
+        }
+        _ => None,
+    };
     binds.extend(translated.binds.iter().cloned());
 
     let route = role.proxy.as_ref().map(|proxy| {
@@ -144,6 +158,7 @@ pub(super) fn desired_app(
         route,
         readiness,
         stop_timeout,
+        assets,
     })
 }
 
@@ -154,8 +169,9 @@ fn asset_volume(names: &ServiceNames, role: &str, version: &str, asset_path: &st
         None => (asset_path, None),
     };
     let mut volume = format!(
-        "$PWD/{}/assets/volumes/{role}-{version}:{path}",
-        names.app_dir()
+        "$PWD/{}/{}:{path}",
+        names.assets_volumes_dir(),
+        DesiredAssets::entry(role, version)
     );
     if let Some(options) = options {
         volume.push(':');

@@ -12,6 +12,7 @@
 mod accessory;
 mod app;
 pub mod env;
+mod error_pages;
 mod proxy_container;
 
 use sha2::{Digest, Sha256};
@@ -90,6 +91,9 @@ pub struct Desired {
     pub primary_role: String,
     /// Hosts in the configuration's order (primary role's hosts first).
     pub hosts: Vec<DesiredHost>,
+    /// `.kamal/proxy/apps-config/<svc>/error_pages` when `error_pages_path` is set: older
+    /// versions' pages there are removed after a deploy.
+    pub error_pages_dir: Option<String>,
 }
 
 /// What one host should run.
@@ -107,6 +111,9 @@ pub struct DesiredHost {
     pub configured_roles: Vec<String>,
     /// The container names of every accessory deploy.yml puts on this host, selected or not.
     pub configured_accessories: Vec<String>,
+    /// `error_pages_path`'s pages, uploaded for kamal-proxy under this version's directory on
+    /// every app host, as Kamal uploads them.
+    pub error_pages: Vec<DesiredFile>,
 }
 
 /// One role's app container on one host.
@@ -123,6 +130,30 @@ pub struct DesiredApp {
     pub readiness: Readiness,
     /// `docker stop -t` for the old container; `None` is Docker's default.
     pub stop_timeout: Option<u64>,
+    /// Asset bridging, for proxied roles with `asset_path`.
+    pub assets: Option<DesiredAssets>,
+}
+
+/// Where one role's assets go on the host (Kamal's asset bridging): the image's `asset_path`
+/// is copied out to `extracted`, and `volume` (mounted over `asset_path`) holds them merged with
+/// the previous version's, so requests in flight during a switch find both versions' files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredAssets {
+    /// The directory in the image, without mount options (`/rails/public/assets`).
+    pub asset_path: String,
+    /// The short-lived container the assets are copied out of.
+    pub container: String,
+    /// `<app dir>/assets/extracted`, holding `<role>-<version>` directories.
+    pub extracted_dir: String,
+    /// `<app dir>/assets/volumes`, holding `<role>-<version>` directories.
+    pub volumes_dir: String,
+}
+
+impl DesiredAssets {
+    /// `<role>-<version>`: the name of a version's directory under both parents.
+    pub fn entry(role: &str, version: &str) -> String {
+        format!("{role}-{version}")
+    }
 }
 
 /// How gantry knows a new container is ready to take over.
@@ -213,6 +244,8 @@ pub enum DesiredError {
         path: String,
         message: String,
     },
+    #[error("error page `{path}` could not be read: {message}")]
+    ErrorPage { path: String, message: String },
 }
 
 /// Inputs that are not part of the configuration.
@@ -276,6 +309,7 @@ pub fn build(
             network: None,
             configured_roles: Vec::new(),
             configured_accessories: Vec::new(),
+            error_pages: Vec::new(),
         });
         hosts.len() - 1
     };
@@ -307,7 +341,11 @@ pub fn build(
             }
         }
     }
+    let error_pages = error_pages::desired_error_pages(config, &names, inputs)?;
     for host in &mut hosts {
+        if !host.apps.is_empty() {
+            host.error_pages = error_pages.clone();
+        }
         host.configured_roles = config
             .roles
             .iter()
@@ -336,7 +374,12 @@ pub fn build(
         }
     }
 
+    let error_pages_dir = config
+        .error_pages_path
+        .as_ref()
+        .map(|_| names.error_pages_dir());
     Ok(Desired {
+        error_pages_dir,
         image: format!("{repository}:{}", inputs.version),
         latest_image: format!("{repository}:{}", names.latest_tag()),
         repository,

@@ -244,3 +244,76 @@ fn proxy_container_matches_kamals_boot() {
         .collect();
     assert_eq!(ports, vec![("80", "80/tcp"), ("443", "443/tcp")]);
 }
+
+#[test]
+fn assets_are_bridged_only_for_proxied_roles_and_error_pages_go_to_every_app_host() {
+    let mut config = testing::config(&["h1"]);
+    config.destination = Some("staging".into());
+    let asset_path = Some("/rails/public/assets:ro".to_string());
+    config.roles[0].asset_path = asset_path.clone();
+    let mut workers = testing::role("workers", &["h2"], None, Env::default());
+    workers.asset_path = asset_path;
+    config.roles.push(workers);
+    config.error_pages_path = Some("public".into());
+    config.error_pages = vec!["public/404.html".into(), "public/5xx.html".into()];
+    let selection = Selection::default();
+    let read = |path: &str| -> Result<Vec<u8>, String> { Ok(format!("page {path}").into_bytes()) };
+    let inputs = DesiredInputs {
+        version: "v1",
+        selection: &selection,
+        read_local_file: &read,
+    };
+    let desired = build(&config, &testing::secrets(), &inputs).unwrap();
+    let web = &desired.hosts[0].apps[0];
+    assert_eq!(
+        web.assets,
+        Some(DesiredAssets {
+            asset_path: "/rails/public/assets".into(),
+            container: "app-web-staging-assets".into(),
+            extracted_dir: ".kamal/apps/app-staging/assets/extracted".into(),
+            volumes_dir: ".kamal/apps/app-staging/assets/volumes".into(),
+        })
+    );
+    assert!(web.container.binds.contains(
+        &"$PWD/.kamal/apps/app-staging/assets/volumes/web-v1:/rails/public/assets:ro".to_string()
+    ));
+    // Kamal bridges assets only where the proxy serves them.
+    let workers = &desired.hosts[1].apps[0];
+    assert_eq!(workers.assets, None);
+    assert!(
+        !workers
+            .container
+            .binds
+            .iter()
+            .any(|bind| bind.contains("assets"))
+    );
+
+    assert_eq!(
+        desired.error_pages_dir.as_deref(),
+        Some(".kamal/proxy/apps-config/app-staging/error_pages")
+    );
+    for host in &desired.hosts {
+        let pages: Vec<(&str, &str, u32)> = host
+            .error_pages
+            .iter()
+            .map(|page| (page.path.as_str(), page.contents.expose(), page.mode))
+            .collect();
+        assert_eq!(
+            pages,
+            [
+                (
+                    ".kamal/proxy/apps-config/app-staging/error_pages/v1/404.html",
+                    "page public/404.html",
+                    0o644
+                ),
+                (
+                    ".kamal/proxy/apps-config/app-staging/error_pages/v1/5xx.html",
+                    "page public/5xx.html",
+                    0o644
+                ),
+            ],
+            "{}",
+            host.name
+        );
+    }
+}

@@ -8,13 +8,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::desired::{Desired, DesiredApp, expand_home};
+use crate::desired::{Desired, DesiredApp, DesiredAssets, expand_home};
 use crate::diff::container::container_fields;
 use crate::diff::routes::{previous_route, route_change};
 use crate::diff::{
-    AppDeployment, Change, ChangeKind, ContainerRef, PreviousRoute, PullImage, Reason, Resource,
-    StartMode, Work,
+    AppDeployment, AssetBridge, Change, ChangeKind, ContainerRef, OlderVersions, PreviousRoute,
+    PullImage, Reason, Resource, StartMode, Work,
 };
+use crate::host::DirectoryMerge;
 use crate::observe::{HostState, ObservedContainer};
 
 /// The changes one role needs on one host.
@@ -44,7 +45,17 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         }),
     };
     let deployment = |start: StartMode, retire: Vec<ContainerRef>, pull: Option<PullImage>| {
+        // Also before a retained container starts again (a rollback): Kamal's clean-up after
+        // the deploy that stopped it removed its asset volume.
+        let assets = asset_bridge(desired, app, &retire);
+        let prune_versions = if retire.is_empty() {
+            Vec::new()
+        } else {
+            older_versions(desired, app)
+        };
         Work::DeployApp(Box::new(AppDeployment {
+            assets,
+            prune_versions,
             role: app.role.clone(),
             primary: app.primary,
             spec: spec.clone(),
@@ -168,4 +179,83 @@ pub fn container_ref(container: &ObservedContainer) -> ContainerRef {
 /// plans of the same world agree.
 fn replaced_suffix(container_id: &str) -> String {
     hex::encode(&Sha256::digest(container_id.as_bytes())[..8])
+}
+
+/// The asset steps of a deployment of a role with assets: the previous version is the newest
+/// running container the deployment retires (Kamal's `current_running_version`).
+fn asset_bridge(
+    desired: &Desired,
+    app: &DesiredApp,
+    retire: &[ContainerRef],
+) -> Option<AssetBridge> {
+    let assets = app.assets.as_ref()?;
+    let extracted_of = |version: &str| {
+        format!(
+            "{}/{}",
+            assets.extracted_dir,
+            DesiredAssets::entry(&app.role, version)
+        )
+    };
+    let volume_of = |version: &str| {
+        format!(
+            "{}/{}",
+            assets.volumes_dir,
+            DesiredAssets::entry(&app.role, version)
+        )
+    };
+    let extracted = extracted_of(&desired.version);
+    let volume = volume_of(&desired.version);
+    let mut merges = vec![DirectoryMerge {
+        source: extracted.clone(),
+        destination: volume.clone(),
+        required: true,
+    }];
+    let new_volume = volume.clone();
+    let previous = retire
+        .iter()
+        .filter_map(|container| desired.names.version_of(&app.role, &container.name))
+        .find(|version| *version != desired.version);
+    if let Some(previous) = previous {
+        merges.push(DirectoryMerge {
+            source: extracted.clone(),
+            destination: volume_of(previous),
+            required: false,
+        });
+        merges.push(DirectoryMerge {
+            source: extracted_of(previous),
+            destination: volume,
+            required: false,
+        });
+    }
+    Some(AssetBridge {
+        image: desired.image.clone(),
+        container: assets.container.clone(),
+        asset_path: assets.asset_path.clone(),
+        extracted,
+        volume: new_volume,
+        merges,
+    })
+}
+
+/// What Kamal cleans after stopping the old version: other versions' asset directories of the
+/// role, and other versions' error pages.
+fn older_versions(desired: &Desired, app: &DesiredApp) -> Vec<OlderVersions> {
+    let mut older = Vec::new();
+    if let Some(assets) = &app.assets {
+        for directory in [&assets.extracted_dir, &assets.volumes_dir] {
+            older.push(OlderVersions {
+                directory: directory.clone(),
+                prefix: format!("{}-", app.role),
+                keep: DesiredAssets::entry(&app.role, &desired.version),
+            });
+        }
+    }
+    if let Some(directory) = &desired.error_pages_dir {
+        older.push(OlderVersions {
+            directory: directory.clone(),
+            prefix: String::new(),
+            keep: desired.version.clone(),
+        });
+    }
+    older
 }

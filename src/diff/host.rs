@@ -54,6 +54,13 @@ pub(super) fn diff_host(
             changes.push(change);
         }
     }
+    // Kamal uploads the pages before any role boots: kamal-proxy refuses a deploy whose pages
+    // directory is missing.
+    for page in &host.error_pages {
+        if let Some(change) = file_change(page, FileOwner::ErrorPage, state) {
+            changes.push(change);
+        }
+    }
     let mut app_changes = Vec::new();
     for app in &host.apps {
         app_changes.extend(diff_app(desired, app, state));

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::desired::{DesiredFile, Readiness};
-use crate::host::{ContainerSpec, RegistryAuth};
+use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::observe::LockInfo;
 use crate::proxy::ProxyRoute;
 
@@ -114,6 +114,8 @@ pub enum FileOwner {
     RoleEnv(String),
     AccessoryEnv(String),
     AccessoryFile(String),
+    /// A page of `error_pages_path`, served by kamal-proxy.
+    ErrorPage,
 }
 
 /// Why a change is needed: the decision that forced it, made where it was made.
@@ -333,6 +335,34 @@ pub struct AppDeployment {
     pub retire: Vec<ContainerRef>,
     /// `docker stop -t` for retired containers.
     pub stop_timeout: Option<u64>,
+    /// Asset bridging before the new container starts (roles with `asset_path`).
+    pub assets: Option<AssetBridge>,
+    /// Older versions' directories to remove once the retired containers stop (assets, error
+    /// pages), as Kamal does after stopping the old version; empty when nothing retires.
+    pub prune_versions: Vec<OlderVersions>,
+}
+
+/// The asset steps of one deployment: copy the image's assets out, then merge them with the
+/// previous version's (Kamal's `extract_assets` and `sync_asset_volumes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetBridge {
+    pub image: String,
+    pub container: String,
+    pub asset_path: String,
+    /// This version's extracted directory.
+    pub extracted: String,
+    /// This version's volume, mounted over `asset_path`.
+    pub volume: String,
+    /// This version's volume first (required), then the exchanges with the previous version.
+    pub merges: Vec<DirectoryMerge>,
+}
+
+/// Entries of `directory` named `<prefix>...`, except `keep`: older versions' leftovers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OlderVersions {
+    pub directory: String,
+    pub prefix: String,
+    pub keep: String,
 }
 
 /// Where a route sent traffic when the host was observed.

@@ -155,6 +155,29 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Removes a file or a directory tree; a missing path is not an error.
     async fn remove_path(&self, path: &str) -> Result<(), HostError>;
 
+    /// Copies the contents of `source_path` inside `image` into `destination` on the host
+    /// (created when missing), through a short-lived container named `container` that is removed
+    /// again: Kamal's asset extraction (`docker container create`, `docker container cp -L`).
+    async fn extract_image_directory(
+        &self,
+        image: &str,
+        container: &str,
+        source_path: &str,
+        destination: &str,
+    ) -> Result<(), HostError>;
+
+    /// Merges directory trees on the host, in order, in one round trip (see [`DirectoryMerge`]).
+    async fn merge_directories(&self, merges: &[DirectoryMerge]) -> Result<(), HostError>;
+
+    /// Removes the entries of `directory` whose names start with `prefix`, except `keep`: what
+    /// is left of older versions. A missing directory is not an error.
+    async fn remove_other_entries(
+        &self,
+        directory: &str,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<(), HostError>;
+
     /// Runs a shell command on the host (`server exec`, the few steps that have no API call).
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError>;
 

@@ -123,6 +123,7 @@ impl ObserveRequest {
         for app in &host.apps {
             files.push(app.env_file.path.clone());
         }
+        files.extend(host.error_pages.iter().map(|page| page.path.clone()));
         for accessory in &host.accessories {
             images.push(accessory.container.image.clone());
             files.push(accessory.env_file.path.clone());

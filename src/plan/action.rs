@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::desired::DesiredFile;
 use crate::diff::ContainerRef;
-use crate::host::{ContainerSpec, RegistryAuth};
+use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::proxy::ProxyRoute;
 
 /// One step of a plan.
@@ -75,6 +75,26 @@ pub enum Action {
     RemovePath {
         path: String,
     },
+    /// Kamal's asset extraction: the image's `asset_path` copied into `directory` through
+    /// the short-lived container `container`.
+    ExtractAssets {
+        image: String,
+        container: String,
+        asset_path: String,
+        directory: String,
+    },
+    /// Asset bridging: the new version's volume gets its own assets and the previous
+    /// version's, the previous volume the new ones; files already there are kept.
+    MergeAssets {
+        merges: Vec<DirectoryMerge>,
+    },
+    /// Entries of `directory` named `<prefix>...` except `keep`: older versions' assets or
+    /// error pages, removed once the old containers stopped.
+    RemoveOlderVersions {
+        directory: String,
+        prefix: String,
+        keep: String,
+    },
     /// `boot.wait` between boot groups.
     Sleep {
         seconds: u64,
@@ -125,6 +145,9 @@ impl Action {
             Action::TagImage { .. } => "tag_image",
             Action::RemoveImage { .. } => "remove_image",
             Action::RemovePath { .. } => "remove_path",
+            Action::ExtractAssets { .. } => "extract_assets",
+            Action::MergeAssets { .. } => "merge_assets",
+            Action::RemoveOlderVersions { .. } => "remove_older_versions",
             Action::Sleep { .. } => "sleep",
         }
     }
@@ -134,6 +157,7 @@ impl Action {
     pub fn timeout(&self) -> Duration {
         let seconds = match self {
             Action::PullImage { .. } => 600,
+            Action::ExtractAssets { .. } | Action::MergeAssets { .. } => 300,
             Action::RunContainer { .. } | Action::StartContainer { .. } => 120,
             Action::StopContainer { timeout, .. } => timeout.unwrap_or(10) + 30,
             Action::RemoveContainer { .. } => 60,
@@ -187,6 +211,49 @@ impl fmt::Display for Action {
             Action::TagImage { source, target } => write!(f, "tag {source} as {target}"),
             Action::RemoveImage { reference } => write!(f, "remove image {reference}"),
             Action::RemovePath { path } => write!(f, "remove {path}"),
+            Action::ExtractAssets {
+                image,
+                asset_path,
+                directory,
+                ..
+            } => write!(f, "extract {asset_path} of {image} to {directory}"),
+            Action::MergeAssets { merges } => {
+                // The first merge in full; the exchanges with the previous version by the last
+                // two parts of their paths (`extracted/web-v1 into volumes/web-v2`).
+                let short = |path: &str| {
+                    let parts: Vec<&str> = path.rsplitn(3, '/').collect();
+                    match parts.as_slice() {
+                        [name, parent, _] => format!("{parent}/{name}"),
+                        _ => path.to_string(),
+                    }
+                };
+                let mut merges = merges.iter();
+                if let Some(first) = merges.next() {
+                    write!(
+                        f,
+                        "merge assets {} into {}",
+                        first.source, first.destination
+                    )?;
+                }
+                let rest: Vec<String> = merges
+                    .map(|merge| {
+                        format!(
+                            "{} into {}",
+                            short(&merge.source),
+                            short(&merge.destination)
+                        )
+                    })
+                    .collect();
+                if !rest.is_empty() {
+                    write!(f, ", then {} when present", rest.join(", "))?;
+                }
+                Ok(())
+            }
+            Action::RemoveOlderVersions {
+                directory,
+                prefix,
+                keep,
+            } => write!(f, "remove {directory}/{prefix}* except {keep}"),
             Action::Sleep { seconds } => write!(f, "wait {seconds}s before the next boot group"),
         }
     }

@@ -181,6 +181,7 @@ pub fn resource_name(resource: &Resource) -> String {
             FileOwner::RoleEnv(role) => format!("env file of role {role} ({path})"),
             FileOwner::AccessoryEnv(name) => format!("env file of accessory {name} ({path})"),
             FileOwner::AccessoryFile(name) => format!("file of accessory {name} ({path})"),
+            FileOwner::ErrorPage => format!("error page ({path})"),
         },
         Resource::Directory { path } => format!("directory {path}"),
         Resource::App { role } => format!("app {role}"),

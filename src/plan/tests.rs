@@ -144,7 +144,10 @@ fn stale_routes_are_removed_before_new_routes_deploy() {
 
 #[test]
 fn every_mutating_action_can_be_undone_or_comes_last() {
-    let config = two_roles();
+    let mut config = two_roles();
+    config.roles[0].asset_path = Some("/app/public".into());
+    config.error_pages_path = Some("public".into());
+    config.error_pages = vec!["public/500.html".into()];
     let scenarios: Vec<(String, Observed)> = vec![
         ("fresh".into(), fresh(&config)),
         ("v1".into(), observed_of(&testing::desired(&config, "v1"))),
@@ -159,6 +162,12 @@ fn every_mutating_action_can_be_undone_or_comes_last() {
                     Action::CreateNetwork { .. }
                         | Action::WriteFile { .. }
                         | Action::CreateDirectory { .. }
+                )
+                // Copies that never overwrite, into the directories of this version (and of
+                // the previous one, which its container may still be mounting).
+                || matches!(
+                    node.action,
+                    Action::ExtractAssets { .. } | Action::MergeAssets { .. }
                 );
             let cleanup = node.best_effort;
             // The proxy is left running on rollback: nothing ran on it before.
@@ -280,4 +289,14 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
         reread.check_plan(&other),
         Err(saved::SavedPlanError::PlanDiffers)
     );
+}
+
+#[test]
+fn assets_are_bridged_before_the_new_container_and_older_versions_cleaned_after_the_old_stops() {
+    let mut config = testing::config(&["h1"]);
+    config.roles[0].asset_path = Some("/app/public:ro".into());
+    config.error_pages_path = Some("public".into());
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    insta::assert_snapshot!(plan.to_string());
 }

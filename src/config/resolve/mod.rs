@@ -160,6 +160,7 @@ fn resolve_config(r: &mut Resolver) -> Config {
         hooks_output,
         secrets_path: text(root, "secrets_path").unwrap_or_else(|| ".kamal/secrets".to_string()),
         error_pages_path: text(root, "error_pages_path"),
+        error_pages: Vec::new(),
         retain_containers,
         minimum_version,
         readiness_delay: uint(root, "readiness_delay").unwrap_or(7),

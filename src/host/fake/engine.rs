@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use crate::host::fake::{Engine, FakeHost, Operation, docker, lock, proxy};
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
-    ContainerSummary, Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
+    ContainerSummary, DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
+    pull_key,
 };
 use crate::naming::PROXY_CONTAINER;
 
@@ -383,6 +384,53 @@ impl Host for FakeHost {
         engine
             .directories
             .retain(|dir| dir != path && !dir.starts_with(&prefix));
+        Ok(())
+    }
+
+    async fn extract_image_directory(
+        &self,
+        image: &str,
+        _container: &str,
+        source_path: &str,
+        destination: &str,
+    ) -> Result<(), HostError> {
+        let _call = self
+            .call(
+                Operation::ExtractImageDirectory,
+                &format!("{image} {destination}"),
+            )
+            .await?;
+        lock(&self.engine)
+            .extract_image_directory(image, source_path, destination)
+            .map_err(|message| self.docker_error(message))
+    }
+
+    async fn merge_directories(&self, merges: &[DirectoryMerge]) -> Result<(), HostError> {
+        let described: Vec<String> = merges
+            .iter()
+            .map(|merge| format!("{} {}", merge.source, merge.destination))
+            .collect();
+        let _call = self
+            .call(Operation::MergeDirectories, &described.join(" "))
+            .await?;
+        lock(&self.engine)
+            .merge_directories(merges)
+            .map_err(|message| self.docker_error(message))
+    }
+
+    async fn remove_other_entries(
+        &self,
+        directory: &str,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<(), HostError> {
+        let _call = self
+            .call(
+                Operation::RemoveOtherEntries,
+                &format!("{directory} {keep}"),
+            )
+            .await?;
+        lock(&self.engine).remove_other_entries(directory, prefix, keep);
         Ok(())
     }
 

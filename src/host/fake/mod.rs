@@ -12,6 +12,7 @@
 mod docker;
 mod engine;
 mod proxy;
+mod trees;
 
 use engine::find_image;
 
@@ -94,6 +95,9 @@ pub enum Operation {
     AppendLine,
     CreateDirExclusive,
     RemovePath,
+    ExtractImageDirectory,
+    MergeDirectories,
+    RemoveOtherEntries,
     RunCommand,
     RunAttached,
 }

@@ -19,14 +19,14 @@ pub fn unsafe_path(path: &str) -> Option<String> {
     None
 }
 
-fn quote(text: &str) -> Result<String, String> {
+pub(super) fn quote(text: &str) -> Result<String, String> {
     shlex::try_quote(text)
         .map(|quoted| quoted.into_owned())
         .map_err(|_| format!("{text:?} cannot be quoted for a shell"))
 }
 
 /// A path as a shell word: quoted, and never mistaken for an option.
-fn quote_path(path: &str) -> Result<String, String> {
+pub(super) fn quote_path(path: &str) -> Result<String, String> {
     if path.starts_with('-') {
         quote(&format!("./{path}"))
     } else {

@@ -34,6 +34,7 @@ mod inspect;
 mod known_hosts;
 mod settings;
 mod transport;
+mod trees;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ use tracing::Instrument;
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
+    DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
 };
 
 pub use settings::{SshSettings, Target, home_dir, resolve, resolve_jump, split_host};
@@ -438,6 +439,31 @@ impl Host for SshHost {
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {
         self.host_remove_path(path).await
+    }
+
+    async fn extract_image_directory(
+        &self,
+        image: &str,
+        container: &str,
+        source_path: &str,
+        destination: &str,
+    ) -> Result<(), HostError> {
+        self.host_extract_image_directory(image, container, source_path, destination)
+            .await
+    }
+
+    async fn merge_directories(&self, merges: &[DirectoryMerge]) -> Result<(), HostError> {
+        self.host_merge_directories(merges).await
+    }
+
+    async fn remove_other_entries(
+        &self,
+        directory: &str,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<(), HostError> {
+        self.host_remove_other_entries(directory, prefix, keep)
+            .await
     }
 
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {

@@ -1,9 +1,12 @@
 //! The actions of one app deployment (pull, run or start, gate, retire) and of one accessory
 //! boot; rule 5 of `build`'s module docs is here: the gate comes before any stop.
 
-use crate::diff::{AccessoryBoot, AppDeployment, ContainerRef, PreviousRoute, StartMode};
+use crate::diff::{
+    AccessoryBoot, AppDeployment, AssetBridge, ContainerRef, OlderVersions, PreviousRoute,
+    StartMode,
+};
 use crate::plan::build::{Builder, HostNodes, RoleDeploy};
-use crate::plan::{Action, ContainerTarget};
+use crate::plan::{Action, ActionId, ContainerTarget};
 
 impl Builder<'_> {
     pub(super) fn app(
@@ -15,8 +18,14 @@ impl Builder<'_> {
     ) {
         let spec = &deployment.spec;
         let mut before_start = Vec::new();
-        if let Some(pull) = &deployment.pull {
-            before_start.push(self.pull(host, at, &pull.image, pull.auth.clone(), nodes));
+        let pull = deployment
+            .pull
+            .as_ref()
+            .map(|pull| self.pull(host, at, &pull.image, pull.auth.clone(), nodes));
+        before_start.extend(pull);
+        if let Some(assets) = &deployment.assets {
+            // The assets are in place before the container that mounts them starts.
+            before_start.push(self.assets(host, at, assets, pull, &deployment.start));
         }
         let start = match &deployment.start {
             StartMode::Create => self.run_container(host, at, spec.clone()),
@@ -115,6 +124,11 @@ impl Builder<'_> {
         if finals.is_empty() {
             finals.push(gate);
         }
+        for older in &deployment.prune_versions {
+            // After the old containers stopped, as Kamal cleans up; best effort, like removals.
+            let id = self.prune_older_versions(host, at, older, nodes);
+            self.edges(&finals, id);
+        }
         nodes.roles.push((start, finals.clone()));
         self.role_deploys
             .entry(deployment.role.clone())
@@ -189,5 +203,72 @@ impl Builder<'_> {
             last = id;
         }
         self.accessory_finals.push(last);
+    }
+
+    /// Extraction, then the merge; returns the merge. Undone by removing this version's
+    /// directories when the container is new (nothing else mounts them then).
+    fn assets(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        assets: &AssetBridge,
+        pull: Option<ActionId>,
+        start: &StartMode,
+    ) -> ActionId {
+        let undo = |path: &str| match start {
+            StartMode::Create => Some(Action::RemovePath {
+                path: path.to_string(),
+            }),
+            _ => None,
+        };
+        let extract = self.add(
+            host,
+            at,
+            Action::ExtractAssets {
+                image: assets.image.clone(),
+                container: assets.container.clone(),
+                asset_path: assets.asset_path.clone(),
+                directory: assets.extracted.clone(),
+            },
+            undo(&assets.extracted),
+        );
+        if let Some(pull) = pull {
+            self.edge(pull, extract);
+        }
+        let merge = self.add(
+            host,
+            at,
+            Action::MergeAssets {
+                merges: assets.merges.clone(),
+            },
+            undo(&assets.volume),
+        );
+        self.edge(extract, merge);
+        merge
+    }
+
+    /// One clean-up per directory and host, however many roles ask for it.
+    fn prune_older_versions(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        older: &OlderVersions,
+        nodes: &mut HostNodes,
+    ) -> ActionId {
+        if let Some(&id) = nodes.prunes.get(older) {
+            return id;
+        }
+        let id = self.add_best_effort(
+            host,
+            at,
+            Action::RemoveOlderVersions {
+                directory: older.directory.clone(),
+                prefix: older.prefix.clone(),
+                keep: older.keep.clone(),
+            },
+        );
+        nodes.prunes.insert(older.clone(), id);
+        nodes.path_removals.push(id);
+        id
     }
 }

@@ -1,7 +1,7 @@
 //! The actions of one host's changes, and the rules that hold within a host (1–6 and the
 //! sequential roles of 9 in the module docs of `build`).
 
-use crate::diff::{PreviousRoute, Work};
+use crate::diff::{FileOwner, PreviousRoute, Resource, Work};
 use crate::plan::build::{Builder, HostNodes};
 use crate::plan::{Action, ActionId, ContainerTarget};
 use crate::proxy::ProxyRoute;
@@ -81,7 +81,17 @@ impl Builder<'_> {
                 }
                 Work::WriteFile { file } => {
                     let id = self.add(name, at, Action::WriteFile { file: file.clone() }, None);
-                    nodes.env_files.push(id);
+                    if matches!(
+                        change.resource,
+                        Resource::File {
+                            owner: FileOwner::ErrorPage,
+                            ..
+                        }
+                    ) {
+                        nodes.error_pages.push(id);
+                    } else {
+                        nodes.env_files.push(id);
+                    }
                 }
                 Work::CreateDirectory { path } => {
                     let id = self.add(
@@ -297,6 +307,8 @@ impl Builder<'_> {
         }
         for &deploy in &nodes.route_deploys {
             self.edges(&nodes.route_removals, deploy);
+            // kamal-proxy refuses a deploy whose error pages directory is missing.
+            self.edges(&nodes.error_pages, deploy);
         }
         for &stop in &nodes.stray_stops {
             self.edges(&nodes.route_deploys, stop);

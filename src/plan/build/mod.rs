@@ -119,6 +119,8 @@ pub(super) struct HostNodes {
     network: Option<ActionId>,
     pulls: BTreeMap<String, ActionId>,
     env_files: Vec<ActionId>,
+    /// Error pages, uploaded before any route deploy on the host.
+    error_pages: Vec<ActionId>,
     proxy_ready: Option<ActionId>,
     container_creators: Vec<ActionId>,
     /// App containers only: the ones that read the role env files.
@@ -132,6 +134,8 @@ pub(super) struct HostNodes {
     container_removals: Vec<ActionId>,
     image_removals: Vec<ActionId>,
     path_removals: Vec<ActionId>,
+    /// Clean-ups of older versions' directories, one per directory.
+    prunes: BTreeMap<crate::diff::OlderVersions, ActionId>,
 }
 
 impl Builder<'_> {

@@ -3,8 +3,8 @@
 //! (and gantry) can deploy through it on hosts that cannot pull `basecamp/kamal-proxy`.
 //!
 //! Test bed only; never part of gantry. TLS/ACME, HTTP/3, metrics, rollouts, request/response
-//! buffering, error-page directories and read/write splitting are accepted on the command line
-//! but not implemented (see `specs/testbed.md`).
+//! buffering and read/write splitting are accepted on the command line but not implemented (see
+//! `specs/testbed.md`).
 //!
 //! `run` is the server; every other command is a client that sends one request over the control
 //! socket and prints the answer, with `Error: <message>` and exit status 1 on failure.
@@ -14,6 +14,7 @@ mod body;
 mod cli;
 mod control;
 mod duration;
+mod error_pages;
 mod health;
 mod log;
 mod pause;

@@ -125,7 +125,7 @@ impl Proxy {
             PauseOutcome::Proceed => {}
             PauseOutcome::Stopped { message } => {
                 return (
-                    error_page(StatusCode::SERVICE_UNAVAILABLE, Some(&message)),
+                    service_error_page(service, StatusCode::SERVICE_UNAVAILABLE, Some(&message)),
                     String::new(),
                 );
             }
@@ -137,18 +137,24 @@ impl Proxy {
                         ("path", json!(request.uri().path())),
                     ],
                 );
-                return (error_page(StatusCode::GATEWAY_TIMEOUT, None), String::new());
+                return (
+                    service_error_page(service, StatusCode::GATEWAY_TIMEOUT, None),
+                    String::new(),
+                );
             }
         }
         let Some(target) = service.active.pick() else {
             return (
-                error_page(StatusCode::SERVICE_UNAVAILABLE, None),
+                service_error_page(service, StatusCode::SERVICE_UNAVAILABLE, None),
                 String::new(),
             );
         };
         let address = target.address().to_string();
         let Some(inflight) = target.begin_request() else {
-            return (error_page(StatusCode::SERVICE_UNAVAILABLE, None), address);
+            return (
+                service_error_page(service, StatusCode::SERVICE_UNAVAILABLE, None),
+                address,
+            );
         };
         let strip = service.options.strip_prefix && prefix != "/";
         let outbound = match outbound_request(
@@ -164,7 +170,10 @@ impl Proxy {
                     "Error while proxying",
                     &[("target", json!(address)), ("error", json!(error))],
                 );
-                return (error_page(StatusCode::BAD_GATEWAY, None), address);
+                return (
+                    service_error_page(service, StatusCode::BAD_GATEWAY, None),
+                    address,
+                );
             }
         };
         let cancellation = inflight.cancellation();
@@ -176,11 +185,11 @@ impl Proxy {
             answer = exchange => answer,
             () = cancellation.cancelled() => {
                 log::info("Request cancelled due to draining", &[("target", json!(address))]);
-                return (error_page(StatusCode::GATEWAY_TIMEOUT, None), address);
+                return (service_error_page(service, StatusCode::GATEWAY_TIMEOUT, None), address);
             }
         };
         let response = match answer {
-            None => error_page(StatusCode::GATEWAY_TIMEOUT, None),
+            None => service_error_page(service, StatusCode::GATEWAY_TIMEOUT, None),
             Some(Err(error)) => {
                 log::error(
                     "Error while proxying",
@@ -189,7 +198,7 @@ impl Proxy {
                         ("error", json!(error.to_string())),
                     ],
                 );
-                error_page(StatusCode::BAD_GATEWAY, None)
+                service_error_page(service, StatusCode::BAD_GATEWAY, None)
             }
             Some(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
@@ -334,6 +343,29 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 fn status_only(status: StatusCode) -> Response<ProxyBody> {
     let mut response = Response::new(full(""));
     *response.status_mut() = status;
+    response
+}
+
+/// The service's own page for `status` when it was deployed with `--error-pages` and has one,
+/// else the built-in page.
+fn service_error_page(
+    service: &Service,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Response<ProxyBody> {
+    let Some(page) = service
+        .error_pages
+        .as_ref()
+        .and_then(|pages| pages.page(status.as_u16()))
+    else {
+        return error_page(status, message);
+    };
+    let mut response = Response::new(full(page.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     response
 }
 

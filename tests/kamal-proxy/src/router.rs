@@ -19,6 +19,7 @@ use thiserror::Error;
 use crate::balancer::LoadBalancer;
 use crate::control::{Command, DeployRequest, Reply, ServiceSummary};
 use crate::duration;
+use crate::error_pages::ErrorPages;
 use crate::health::HealthChecker;
 use crate::log;
 use crate::pause::PauseController;
@@ -39,6 +40,8 @@ pub enum RouterError {
     InvalidTarget(#[from] InvalidTarget),
     #[error("rollouts are not implemented by the test bed's kamal-proxy stand-in")]
     RolloutUnsupported,
+    #[error("unable to load error pages")]
+    UnableToLoadErrorPages,
 }
 
 /// A deployed service: where it is served, how, and its current targets.
@@ -49,6 +52,8 @@ pub struct Service {
     pub target_options: TargetOptions,
     pub active: Arc<LoadBalancer>,
     pub pause: Arc<PauseController>,
+    /// `--error-pages`, loaded when the service was deployed (or restored).
+    pub error_pages: Option<Arc<ErrorPages>>,
     rollout_controller: Option<serde_json::Value>,
 }
 
@@ -144,12 +149,16 @@ impl Router {
                 self.health.clone(),
                 service.target_options.health_check_config.clone(),
             );
+            let error_pages = load_error_pages(&service.options.error_page_path)
+                .ok()
+                .flatten();
             let restored = Service {
                 name: service.name.clone(),
                 options: service.options,
                 target_options: service.target_options,
                 active: balancer,
                 pause: Arc::new(PauseController::restore(service.pause_controller)),
+                error_pages,
                 rollout_controller: service.rollout_controller,
             };
             table.services.insert(service.name, Arc::new(restored));
@@ -209,6 +218,7 @@ impl Router {
             force,
         } = request;
         options.normalize();
+        let error_pages = load_error_pages(&options.error_page_path)?;
         log::info(
             "Deploying",
             &[
@@ -255,6 +265,7 @@ impl Router {
                 target_options,
                 active: Arc::clone(&balancer),
                 pause,
+                error_pages,
                 rollout_controller,
             };
             let replaced = table.services.insert(name.clone(), Arc::new(service));
@@ -391,6 +402,23 @@ impl Router {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
         self.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A service's error pages: none without `--error-pages`, an error when the directory has none.
+fn load_error_pages(directory: &str) -> Result<Option<Arc<ErrorPages>>, RouterError> {
+    if directory.is_empty() {
+        return Ok(None);
+    }
+    match ErrorPages::load(std::path::Path::new(directory)) {
+        Some(pages) => Ok(Some(Arc::new(pages))),
+        None => {
+            log::error(
+                "Unable to parse custom error pages",
+                &[("path", json!(directory))],
+            );
+            Err(RouterError::UnableToLoadErrorPages)
+        }
     }
 }
 

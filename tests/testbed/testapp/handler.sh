@@ -5,6 +5,7 @@
 #   GET /                  200 JSON: version, Kamal's env (container name, version, host), the
 #                          container's host name and every variable named in REPORT_ENV
 #   GET /slow?seconds=N    answers after N seconds (at most 600), for drain tests
+#   GET /assets/NAME       200 with /app/public/assets/NAME (asset bridging), 404 when missing
 #   anything else          404
 cr=$(printf '\r')
 read -r method target _ || exit 0
@@ -62,6 +63,20 @@ case $path in
     sleep "$seconds"
     respond "200 OK" application/json "{\"slept\":$seconds}
 "
+    ;;
+  /assets/*)
+    name=${path#/assets/}
+    case $name in
+      */*|.*|'') file= ;;
+      *) file=/app/public/assets/$name ;;
+    esac
+    if [ -n "$file" ] && [ -f "$file" ]; then
+      respond "200 OK" text/css "$(cat "$file")
+"
+    else
+      respond "404 Not Found" text/plain "not found
+"
+    fi
     ;;
   *)
     respond "404 Not Found" text/plain "not found

@@ -99,7 +99,7 @@ pub struct DeployArgs {
     /// Max size of response body when buffering (default of 0 means unlimited)
     #[arg(long)]
     max_response_body: Option<i64>,
-    /// Path to custom error pages (stored; not applied)
+    /// Path to custom error pages
     #[arg(long)]
     error_pages: Option<String>,
     /// Additional request header to log (may be specified multiple times)
