@@ -41,13 +41,21 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
     match action {
         Action::CreateNetwork { name } => Ok(host.create_network(name).await?),
         Action::PullImage { image, auth } => Ok(host.pull_image(image, auth.as_ref()).await?),
-        Action::WriteFile { file } => Ok(host
-            .write_file(&file.path, file.contents.expose().as_bytes(), file.mode)
-            .await?),
+        Action::WriteFile { file } => {
+            host.write_file(&file.path, file.contents.expose(), file.mode)
+                .await?;
+            if let Some(owner) = &file.owner {
+                host.change_owner(&file.path, owner).await?;
+            }
+            Ok(())
+        }
         Action::CreateDirectory { path } => {
             host.create_dir_exclusive(path).await?;
             Ok(())
         }
+        Action::MakeDirectory { directory } => Ok(host
+            .make_directory(&directory.path, directory.mode, directory.owner.as_deref())
+            .await?),
         Action::RunContainer { spec } => run_container(host, spec, run_id).await,
         Action::StartContainer { container } => Ok(host.start_container(&container.id).await?),
         Action::StopContainer { container, timeout } => Ok(host

@@ -17,6 +17,7 @@ mod schema;
 /// `.kamal/secrets*`: values for the secrets deploy.yml names.
 pub mod secrets;
 mod source;
+mod template;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use model::*;
 pub use resolve::{KAMAL_COMPATIBILITY, SecretRef};
 pub use secrets::{Secrets, SecretsError, SecretsOptions, load_secrets};
 pub use source::{FileId, SourceFile, Sources, Span};
+pub use template::{TemplateError, render_text};
 
 use diagnostic::Problems;
 use node::Node;

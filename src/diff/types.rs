@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::desired::{DesiredFile, Readiness};
+use crate::desired::{DesiredDirectory, DesiredFile, Readiness};
 use crate::host::{ContainerSpec, RegistryAuth};
 use crate::observe::LockInfo;
 use crate::proxy::ProxyRoute;
@@ -376,8 +376,8 @@ pub struct AccessoryBoot {
     pub pull: Option<PullImage>,
     /// The env file and the uploaded `files:`, written before the container is created.
     pub files: Vec<DesiredFile>,
-    /// `directories:`, created before the container is created.
-    pub directories: Vec<String>,
+    /// `directories:`, created (with their mode and owner) before the container is created.
+    pub directories: Vec<DesiredDirectory>,
     /// An existing container to remove first (`--recreate-accessories`).
     pub replaces: Option<ContainerRef>,
     pub route: Option<ProxyRoute>,

@@ -155,6 +155,19 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Removes a file or a directory tree; a missing path is not an error.
     async fn remove_path(&self, path: &str) -> Result<(), HostError>;
 
+    /// Creates a directory and its parents when missing, then sets its permission bits and owner
+    /// when given (an accessory's `directories:`, which may be absolute, as Kamal prepares them on
+    /// every boot).
+    async fn make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError>;
+
+    /// Hands a file in the home directory to `owner` (`user`, `user:group` or numeric ids).
+    async fn change_owner(&self, path: &str, owner: &str) -> Result<(), HostError>;
+
     /// Runs a shell command on the host (`server exec`, the few steps that have no API call).
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError>;
 

@@ -127,7 +127,12 @@ impl ObserveRequest {
             images.push(accessory.container.image.clone());
             files.push(accessory.env_file.path.clone());
             files.extend(accessory.files.iter().map(|file| file.path.clone()));
-            directories.extend(accessory.directories.iter().cloned());
+            directories.extend(
+                accessory
+                    .directories
+                    .iter()
+                    .map(|directory| directory.path.clone()),
+            );
         }
         if let Some(proxy) = &host.proxy {
             images.push(proxy.container.image.clone());

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::desired::DesiredFile;
+use crate::desired::{DesiredDirectory, DesiredFile};
 use crate::diff::ContainerRef;
 use crate::host::{ContainerSpec, RegistryAuth};
 use crate::proxy::ProxyRoute;
@@ -28,6 +28,11 @@ pub enum Action {
     },
     CreateDirectory {
         path: String,
+    },
+    /// `mkdir -p`, then the mode and owner deploy.yml gives (an accessory's `directories:`,
+    /// which may be absolute). Kept on rollback, as the data in it is.
+    MakeDirectory {
+        directory: DesiredDirectory,
     },
     /// Create and start a container; the container is known by name until it exists.
     RunContainer {
@@ -114,6 +119,7 @@ impl Action {
             Action::PullImage { .. } => "pull_image",
             Action::WriteFile { .. } => "write_file",
             Action::CreateDirectory { .. } => "create_directory",
+            Action::MakeDirectory { .. } => "make_directory",
             Action::RunContainer { .. } => "run_container",
             Action::StartContainer { .. } => "start_container",
             Action::StopContainer { .. } => "stop_container",
@@ -160,8 +166,23 @@ impl fmt::Display for Action {
         match self {
             Action::CreateNetwork { name } => write!(f, "create network {name}"),
             Action::PullImage { image, .. } => write!(f, "pull {image}"),
-            Action::WriteFile { file } => write!(f, "write {} ({:04o})", file.path, file.mode),
+            Action::WriteFile { file } => {
+                write!(f, "write {} ({:04o}", file.path, file.mode)?;
+                if let Some(owner) = &file.owner {
+                    write!(f, ", owner {owner}")?;
+                }
+                f.write_str(")")
+            }
             Action::CreateDirectory { path } => write!(f, "create directory {path}"),
+            Action::MakeDirectory { directory } => {
+                write!(f, "create directory {}", directory.path)?;
+                match (directory.mode, &directory.owner) {
+                    (Some(mode), Some(owner)) => write!(f, " ({mode:04o}, owner {owner})"),
+                    (Some(mode), None) => write!(f, " ({mode:04o})"),
+                    (None, Some(owner)) => write!(f, " (owner {owner})"),
+                    (None, None) => Ok(()),
+                }
+            }
             Action::RunContainer { spec } => write!(f, "run {} ({})", spec.name, spec.image),
             Action::StartContainer { container } => write!(f, "start {}", container.name),
             Action::StopContainer { container, .. } => write!(f, "stop {}", container.name),

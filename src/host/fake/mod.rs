@@ -93,6 +93,8 @@ pub enum Operation {
     WriteFile,
     AppendLine,
     CreateDirExclusive,
+    MakeDirectory,
+    ChangeOwner,
     RemovePath,
     RunCommand,
     RunAttached,
@@ -164,6 +166,8 @@ pub(super) struct Engine {
     networks: BTreeSet<String>,
     files: BTreeMap<String, (Vec<u8>, u32)>,
     directories: BTreeSet<String>,
+    /// Modes and owners set on paths (`make_directory`, `change_owner`).
+    attributes: BTreeMap<String, (Option<u32>, Option<String>)>,
     routes: Vec<FakeRoute>,
     clock: i64,
     next_id: u64,
@@ -290,6 +294,16 @@ impl FakeHost {
     /// A file's contents and mode.
     pub fn file(&self, path: &str) -> Option<(Vec<u8>, u32)> {
         lock(&self.engine).files.get(path).cloned()
+    }
+
+    /// Whether a directory exists.
+    pub fn has_directory(&self, path: &str) -> bool {
+        lock(&self.engine).directories.contains(path)
+    }
+
+    /// The mode and owner last set on a path, beyond a file's own mode.
+    pub fn attributes(&self, path: &str) -> Option<(Option<u32>, Option<String>)> {
+        lock(&self.engine).attributes.get(path).cloned()
     }
 
     /// The image id a reference names on this host.

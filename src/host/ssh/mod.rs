@@ -402,6 +402,19 @@ impl Host for SshHost {
         self.host_remove_path(path).await
     }
 
+    async fn make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError> {
+        self.host_make_directory(path, mode, owner).await
+    }
+
+    async fn change_owner(&self, path: &str, owner: &str) -> Result<(), HostError> {
+        self.host_change_owner(path, owner).await
+    }
+
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
         self.host_run_command(command).await
     }

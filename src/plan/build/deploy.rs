@@ -140,8 +140,8 @@ impl Builder<'_> {
             before.push(self.add(
                 host,
                 at,
-                Action::CreateDirectory {
-                    path: directory.clone(),
+                Action::MakeDirectory {
+                    directory: directory.clone(),
                 },
                 None,
             ));
