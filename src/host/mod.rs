@@ -73,6 +73,15 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Adds a tag to an image present on the host (`docker tag`).
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError>;
 
+    /// The digest (`sha256:...`) of the manifest a reference names in its registry now, asked
+    /// by the host's Docker with these credentials (`/distribution/<name>/json`); `None` when
+    /// the registry does not know the reference.
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError>;
+
     /// Removes an image or one of its tags.
     async fn remove_image(&self, reference: &str, force: bool) -> Result<(), HostError>;
 

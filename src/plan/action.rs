@@ -34,6 +34,13 @@ pub enum Action {
     MakeDirectory {
         directory: DesiredDirectory,
     },
+    /// Refuse an image whose `service` label is not the service's, before a container is
+    /// created from it (Kamal's `validate_image` after its pull): an unlabelled image would
+    /// deploy, and `prune` would never find it.
+    CheckServiceLabel {
+        image: String,
+        service: String,
+    },
     /// Create and start a container; the container is known by name until it exists.
     RunContainer {
         spec: Box<ContainerSpec>,
@@ -117,6 +124,7 @@ impl Action {
         match self {
             Action::CreateNetwork { .. } => "create_network",
             Action::PullImage { .. } => "pull_image",
+            Action::CheckServiceLabel { .. } => "check_service_label",
             Action::WriteFile { .. } => "write_file",
             Action::CreateDirectory { .. } => "create_directory",
             Action::MakeDirectory { .. } => "make_directory",
@@ -156,7 +164,10 @@ impl Action {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Action::WaitReady { .. } | Action::Sleep { .. } | Action::PullImage { .. }
+            Action::WaitReady { .. }
+                | Action::Sleep { .. }
+                | Action::PullImage { .. }
+                | Action::CheckServiceLabel { .. }
         )
     }
 }
@@ -166,6 +177,9 @@ impl fmt::Display for Action {
         match self {
             Action::CreateNetwork { name } => write!(f, "create network {name}"),
             Action::PullImage { image, .. } => write!(f, "pull {image}"),
+            Action::CheckServiceLabel { image, service } => {
+                write!(f, "check that {image} is labelled service={service}")
+            }
             Action::WriteFile { file } => {
                 write!(f, "write {} ({:04o}", file.path, file.mode)?;
                 if let Some(owner) = &file.owner {

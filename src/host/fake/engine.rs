@@ -145,6 +145,15 @@ impl Host for FakeHost {
             .await
     }
 
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        _auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        let _call = self.call(Operation::RegistryDigest, reference).await?;
+        Ok(self.registry.digest(reference))
+    }
+
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError> {
         let _call = self
             .call(Operation::TagImage, &format!("{source} {target}"))

@@ -49,6 +49,15 @@ impl FakeRegistry {
         ));
     }
 
+    /// The manifest digest the registry gives for a reference: derived from the image id, so a
+    /// reference pushed again with another image gets another digest.
+    pub fn digest(&self, reference: &str) -> Option<String> {
+        lock(&self.images)
+            .get(reference)
+            .map(|image| crate::desired::content_fingerprint(image.id.as_bytes()))
+            .map(|hex| format!("sha256:{hex}"))
+    }
+
     fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<ImageDetails, String> {
         let credentials = lock(&self.credentials).clone();
         if let Some((_, username, password)) =
@@ -61,10 +70,15 @@ impl FakeRegistry {
                 return Err(format!("pull access denied for {reference}: unauthorized"));
             }
         }
-        lock(&self.images)
+        let mut image = lock(&self.images)
             .get(reference)
             .cloned()
-            .ok_or_else(|| format!("manifest for {reference} not found: manifest unknown"))
+            .ok_or_else(|| format!("manifest for {reference} not found: manifest unknown"))?;
+        if let Some(digest) = self.digest(reference) {
+            let (repository, _) = crate::host::split_reference(reference);
+            image.repo_digests = vec![format!("{repository}@{digest}")];
+        }
+        Ok(image)
     }
 }
 
@@ -79,6 +93,7 @@ pub enum Operation {
     ListNetworks,
     CreateNetwork,
     PullImage,
+    RegistryDigest,
     TagImage,
     RemoveImage,
     CreateContainer,

@@ -20,6 +20,16 @@ use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_ref
 /// timeout covers only the response headers.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Credentials as the Engine API takes them, per request.
+fn credentials(auth: &RegistryAuth) -> DockerCredentials {
+    DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.expose().to_string()),
+        serveraddress: Some(auth.server.clone()),
+        ..DockerCredentials::default()
+    }
+}
+
 impl SshHost {
     pub(super) async fn docker_inspect_image(
         &self,
@@ -64,14 +74,10 @@ impl SshHost {
             tag: (!by_digest).then(|| tag.unwrap_or("latest").to_string()),
             ..CreateImageOptions::default()
         };
-        let credentials = auth.map(|auth| DockerCredentials {
-            username: Some(auth.username.clone()),
-            password: Some(auth.password.expose().to_string()),
-            serveraddress: Some(auth.server.clone()),
-            ..DockerCredentials::default()
-        });
         let pull = async {
-            let mut stream = self.docker.create_image(Some(options), None, credentials);
+            let mut stream = self
+                .docker
+                .create_image(Some(options), None, auth.map(credentials));
             while let Some(progress) = stream.next().await {
                 let progress = progress?;
                 if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
@@ -82,6 +88,21 @@ impl SshHost {
         };
         self.call(&format!("pull {reference}"), PULL_TIMEOUT, pull)
             .await
+    }
+
+    pub(super) async fn docker_registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        let inspect = self
+            .call_optional(
+                "ask the registry",
+                self.docker
+                    .inspect_registry_image(reference, auth.map(credentials)),
+            )
+            .await?;
+        Ok(inspect.and_then(|inspect| inspect.descriptor.digest))
     }
 
     pub(super) async fn docker_tag(&self, source: &str, target: &str) -> Result<(), HostError> {

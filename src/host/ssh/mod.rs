@@ -402,6 +402,14 @@ impl Host for SshHost {
         self.host_remove_path(path).await
     }
 
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        self.docker_registry_digest(reference, auth).await
+    }
+
     async fn make_directory(
         &self,
         path: &str,

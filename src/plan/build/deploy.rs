@@ -18,6 +18,20 @@ impl Builder<'_> {
         if let Some(pull) = &deployment.pull {
             before_start.push(self.pull(host, at, &pull.image, pull.auth.clone(), nodes));
         }
+        if !matches!(deployment.start, StartMode::StartExisting(_)) {
+            // After the pull, before the container: where Kamal checks the label.
+            let check = self.add(
+                host,
+                at,
+                Action::CheckServiceLabel {
+                    image: spec.image.clone(),
+                    service: deployment.service_label.clone(),
+                },
+                None,
+            );
+            self.edges(&before_start, check);
+            before_start.push(check);
+        }
         let start = match &deployment.start {
             StartMode::Create => self.run_container(host, at, spec.clone()),
             StartMode::StartExisting(container) => self.add(
