@@ -667,3 +667,54 @@ async fn a_container_in_a_restart_loop_is_stopped_before_its_rename() {
     assert_eq!(replaced.len(), 1);
     assert_eq!(replaced[0].status, ContainerStatus::Exited);
 }
+
+/// Issue 12: `v1` pushed again with other contents is served after the next apply of `v1`, and
+/// the plan after that is empty; an image labelled for another service never runs.
+#[tokio::test]
+async fn a_tag_pushed_again_is_pulled_and_served_and_a_stranger_image_never_runs() {
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let pushed_again = ImageDetails {
+        id: "sha256:app-v1-pushed-again".into(),
+        labels: [("service".to_string(), "app".to_string())].into(),
+        ..ImageDetails::default()
+    };
+    world.registry.push("registry.test/app:v1", pushed_again);
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(
+        planned
+            .plan
+            .to_string()
+            .contains("image changed in the registry"),
+        "{}",
+        planned.plan
+    );
+    world.hosts["h1"].reconnect();
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    let containers = world.hosts["h1"].containers();
+    assert_eq!(
+        containers["app-web-v1"].image_id, "sha256:app-v1-pushed-again",
+        "the container runs the image pushed again"
+    );
+    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+    let again = world.plan_default(&config, "v1").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+
+    world.registry.push(
+        "registry.test/app:v3",
+        ImageDetails {
+            id: "sha256:stranger".into(),
+            labels: [("service".to_string(), "other".to_string())].into(),
+            ..ImageDetails::default()
+        },
+    );
+    let outcome = world.apply(&config, "v3").await;
+    assert!(!outcome.succeeded());
+    assert!(
+        !world.hosts["h1"].containers().contains_key("app-web-v3"),
+        "nothing was created from the stranger image"
+    );
+    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+}

@@ -277,6 +277,12 @@ impl FakeHost {
         *lock(&self.disconnected) = false;
     }
 
+    /// A new connection, as the next gantry run makes: pulls shared on the old one are
+    /// forgotten, so a tag pushed again is pulled again.
+    pub fn reconnect(&self) {
+        self.pulls.forget_all();
+    }
+
     /// Drops the connection until [`FakeHost::heal`].
     pub fn disconnect(&self) {
         *lock(&self.disconnected) = true;
