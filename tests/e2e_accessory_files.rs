@@ -139,5 +139,25 @@ fn accessory_files_directories_and_home_volumes_match_kamal() {
         &["plan", "--detailed-exitcode", "--version", &version],
     )
     .assert_code(0);
+
+    // Kamal takes over what gantry left: it uploads the same files again and deploys, and
+    // gantry still reads the hosts as no changes.
+    project
+        .run(
+            &["accessory", "boot", "all", "--version", &version],
+            KAMAL_TIMEOUT,
+        )
+        .assert_success();
+    project.deploy(&version, KAMAL_TIMEOUT).assert_success();
+    assert_eq!(
+        snapshot(&testbed, &host, &version),
+        by_kamal,
+        "Kamal over gantry leaves what Kamal alone leaves"
+    );
+    gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    )
+    .assert_code(0);
     clean(&testbed, &host);
 }
