@@ -107,7 +107,7 @@ pub async fn observe_host(
         // A registry that cannot answer (down, credentials refused) leaves the image as it is:
         // the pull, when one is needed, reports the problem.
         Err(error) => {
-            tracing::warn!(host = host.name(), %error, "could not ask the registry for the image's digest");
+            tracing::info!(host = host.name(), %error, "the registry did not give the image's digest; a tag pushed again is not seen");
             BTreeMap::new()
         }
     };

@@ -20,6 +20,10 @@ use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_ref
 /// timeout covers only the response headers.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long observe waits for a registry to name a tag's digest; it runs beside the container
+/// inspects, so a slow registry delays the plan by at most this.
+const REGISTRY_DIGEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Credentials as the Engine API takes them, per request.
 fn credentials(auth: &RegistryAuth) -> DockerCredentials {
     DockerCredentials {
@@ -90,19 +94,29 @@ impl SshHost {
             .await
     }
 
+    /// A registry that does not answer within [`REGISTRY_DIGEST_TIMEOUT`] is a failed request,
+    /// not a lost host: dockerd, and the connection to it, still answer.
     pub(super) async fn docker_registry_digest(
         &self,
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<Option<String>, HostError> {
-        let inspect = self
-            .call_optional(
-                "ask the registry",
-                self.docker
-                    .inspect_registry_image(reference, auth.map(credentials)),
-            )
-            .await?;
-        Ok(inspect.and_then(|inspect| inspect.descriptor.digest))
+        let request = self.call_optional(
+            "ask the registry",
+            self.docker
+                .inspect_registry_image(reference, auth.map(credentials)),
+        );
+        match tokio::time::timeout(REGISTRY_DIGEST_TIMEOUT, request).await {
+            Ok(Ok(inspect)) => Ok(inspect.and_then(|inspect| inspect.descriptor.digest)),
+            Ok(Err(error)) if !matches!(error, HostError::Timeout { .. }) => Err(error),
+            Ok(Err(_)) | Err(_) => Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!(
+                    "the registry did not give the digest of {reference} within {}s",
+                    REGISTRY_DIGEST_TIMEOUT.as_secs()
+                ),
+            }),
+        }
     }
 
     pub(super) async fn docker_tag(&self, source: &str, target: &str) -> Result<(), HostError> {
