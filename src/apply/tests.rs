@@ -783,3 +783,33 @@ async fn accessory_files_and_absolute_directories_get_mode_and_owner() {
     let again = world.plan_default(&config, "v1").await;
     assert!(again.plan.is_empty(), "{}", again.plan);
 }
+
+/// A registry that cannot name the tag's digest leaves the host observed and the app alone; a
+/// host whose connection drops during that request is unreachable, as for any other request.
+#[tokio::test]
+async fn a_registry_that_cannot_answer_changes_nothing() {
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    world.registry.push(
+        "registry.test/app:v1",
+        ImageDetails {
+            id: "sha256:app-v1-pushed-again".into(),
+            ..ImageDetails::default()
+        },
+    );
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::RegistryDigest,
+        Fault::Fail("registry unavailable".into()),
+    ));
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(planned.plan.is_empty(), "{}", planned.plan);
+    assert!(planned.observed.hosts["h1"].state().is_some());
+
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::RegistryDigest,
+        Fault::Disconnect,
+    ));
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(planned.observed.hosts["h1"].state().is_none());
+}
