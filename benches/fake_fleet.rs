@@ -54,6 +54,7 @@ fn fleet(count: usize, latency: Duration) -> Fleet {
             &format!("registry.test/fleet:{version}"),
             ImageDetails {
                 id: format!("sha256:{version}"),
+                labels: [("service".to_string(), "fleet".to_string())].into(),
                 ..ImageDetails::default()
             },
         );

@@ -52,6 +52,8 @@ pub fn desired(request: &PlanRequest<'_>) -> Result<Desired, DesiredError> {
             version: request.version,
             selection: request.selection,
             read_local_file: request.read_local_file,
+            // What Kamal's ERB sees as `ENV` in an accessory's `.erb` file.
+            local_env: &|name| std::env::var(name).ok(),
         },
     )
 }

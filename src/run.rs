@@ -209,6 +209,7 @@ mod tests {
             "registry.test/app:v1",
             ImageDetails {
                 id: "sha256:v1".into(),
+                labels: [("service".to_string(), "app".to_string())].into(),
                 ..ImageDetails::default()
             },
         );

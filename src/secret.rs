@@ -55,6 +55,35 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The bytes of a file gantry writes to a host (an env file, an accessory's `files:`), which may
+/// hold secrets: like [`Secret`], never shown; plans show a fingerprint instead.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Wraps bytes read from a local file or rendered from a template.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        SecretBytes(bytes.into())
+    }
+
+    /// The bytes themselves. Call only where they must leave gantry: the write on the host.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Secret> for SecretBytes {
+    fn from(secret: Secret) -> Self {
+        SecretBytes(secret.0.into_bytes())
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
 /// Scrubs known secret values out of text that gantry did not compose itself.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {

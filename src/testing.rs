@@ -109,6 +109,7 @@ pub fn desired(config: &Config, version: &str) -> Desired {
         version,
         selection: &selection,
         read_local_file: &read,
+        local_env: &|_| None,
     };
     desired::build(config, &secrets(), &inputs).expect("desired state of the test config")
 }
@@ -177,9 +178,7 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
         state.app_containers.push(container);
         state.file_fingerprints.insert(
             app.env_file.path.clone(),
-            Some(content_fingerprint(
-                app.env_file.contents.expose().as_bytes(),
-            )),
+            Some(content_fingerprint(app.env_file.contents.expose())),
         );
     }
     if let Some(proxy) = &host.proxy {
@@ -212,7 +211,7 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
         for file in std::iter::once(&accessory.env_file).chain(&accessory.files) {
             state.file_fingerprints.insert(
                 file.path.clone(),
-                Some(content_fingerprint(file.contents.expose().as_bytes())),
+                Some(content_fingerprint(file.contents.expose())),
             );
         }
     }

@@ -14,6 +14,7 @@ mod fake_world;
 
 use fake_world::{FakeWorld, REGISTRY_PASSWORD};
 use gantry::desired::env::{clear_value_in_container, env_file_value};
+use gantry::desired::expand_home_in_word;
 use gantry::host::Host;
 use gantry::host::fake::Operation;
 
@@ -252,10 +253,14 @@ async fn hostile_values_reach_the_hosts_as_inert_data() {
         );
         assert_eq!(mode, 0o600);
 
-        // Labels, volumes, cmd, docker options: exactly as written.
+        // Labels, cmd, docker options: exactly as written; volumes as the host's shell reads
+        // Kamal's unquoted `--volume` (the home directory's spellings expanded, nothing run).
         assert_eq!(app.labels.get("hostile").map(String::as_str), Some(*value));
         assert!(
-            app.binds.contains(&format!("/data/{value}:/data")),
+            app.binds.contains(&expand_home_in_word(
+                &format!("/data/{value}:/data"),
+                "/root"
+            )),
             "{value:?}: {:?}",
             app.binds
         );

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::host::{ContainerSpec, ContainerStatus, Health, Host, HostError};
-use crate::naming::{LABEL_GANTRY_RUN, PROXY_CONTAINER};
+use crate::naming::{LABEL_GANTRY_RUN, LABEL_SERVICE, PROXY_CONTAINER};
 use crate::plan::{Action, ContainerTarget};
 use crate::proxy;
 
@@ -41,13 +41,24 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
     match action {
         Action::CreateNetwork { name } => Ok(host.create_network(name).await?),
         Action::PullImage { image, auth } => Ok(host.pull_image(image, auth.as_ref()).await?),
-        Action::WriteFile { file } => Ok(host
-            .write_file(&file.path, file.contents.expose().as_bytes(), file.mode)
-            .await?),
+        Action::CheckServiceLabel { image, service } => {
+            check_service_label(host, image, service).await
+        }
+        Action::WriteFile { file } => {
+            host.write_file(&file.path, file.contents.expose(), file.mode)
+                .await?;
+            if let Some(owner) = &file.owner {
+                host.change_owner(&file.path, owner).await?;
+            }
+            Ok(())
+        }
         Action::CreateDirectory { path } => {
             host.create_dir_exclusive(path).await?;
             Ok(())
         }
+        Action::MakeDirectory { directory } => Ok(host
+            .make_directory(&directory.path, directory.mode, directory.owner.as_deref())
+            .await?),
         Action::RunContainer { spec } => run_container(host, spec, run_id).await,
         Action::StartContainer { container } => Ok(host.start_container(&container.id).await?),
         Action::StopContainer { container, timeout } => Ok(host
@@ -89,6 +100,32 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             Ok(())
         }
+    }
+}
+
+/// Kamal's `validate_image`: the image's `service` label names the service.
+async fn check_service_label(
+    host: &dyn Host,
+    image: &str,
+    service: &str,
+) -> Result<(), ActionError> {
+    let details = host
+        .inspect_image(image)
+        .await?
+        .ok_or_else(|| ActionError::Failed {
+            message: format!("image {image} is not on the host"),
+        })?;
+    match details.labels.get(LABEL_SERVICE) {
+        Some(label) if label == service => Ok(()),
+        found => Err(ActionError::Failed {
+            message: format!(
+                "Image {image} is missing the 'service' label (expected service={service}{}): \
+                 build it with `LABEL service=\"{service}\"`, as `gantry deploy` does",
+                found
+                    .map(|value| format!(", found {value:?}"))
+                    .unwrap_or_default()
+            ),
+        }),
     }
 }
 

@@ -766,3 +766,149 @@ async fn error_pages_are_uploaded_per_version_and_older_versions_removed() {
     assert!(page("v1").is_none());
     assert!(world.plan_default(&config, "v2").await.plan.is_empty());
 }
+
+/// Issue 12: `v1` pushed again with other contents is served after the next apply of `v1`, and
+/// the plan after that is empty; an image labelled for another service never runs.
+#[tokio::test]
+async fn a_tag_pushed_again_is_pulled_and_served_and_a_stranger_image_never_runs() {
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let pushed_again = ImageDetails {
+        id: "sha256:app-v1-pushed-again".into(),
+        labels: [("service".to_string(), "app".to_string())].into(),
+        ..ImageDetails::default()
+    };
+    world.registry.push("registry.test/app:v1", pushed_again);
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(
+        planned
+            .plan
+            .to_string()
+            .contains("image changed in the registry"),
+        "{}",
+        planned.plan
+    );
+    world.hosts["h1"].reconnect();
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    let containers = world.hosts["h1"].containers();
+    assert_eq!(
+        containers["app-web-v1"].image_id, "sha256:app-v1-pushed-again",
+        "the container runs the image pushed again"
+    );
+    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+    let again = world.plan_default(&config, "v1").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+
+    world.registry.push(
+        "registry.test/app:v3",
+        ImageDetails {
+            id: "sha256:stranger".into(),
+            labels: [("service".to_string(), "other".to_string())].into(),
+            ..ImageDetails::default()
+        },
+    );
+    let outcome = world.apply(&config, "v3").await;
+    assert!(!outcome.succeeded());
+    assert!(
+        !world.hosts["h1"].containers().contains_key("app-web-v3"),
+        "nothing was created from the stranger image"
+    );
+    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+}
+
+/// Issue 12: an accessory's files get their mode and owner, its absolute directory is created
+/// with its mode and owner, both are mounted, and the next plan is empty.
+#[tokio::test]
+async fn accessory_files_and_absolute_directories_get_mode_and_owner() {
+    let world = World::new(&["h1"]);
+    world.registry.push("mysql:8", ImageDetails::default());
+    let mut config = config(&["h1"]);
+    let mount =
+        |local: &str, remote: &str, mode: &str, owner: &str| crate::config::AccessoryMount {
+            local: local.into(),
+            remote: remote.into(),
+            mode: Some(mode.into()),
+            owner: Some(owner.into()),
+            options: None,
+        };
+    config.accessories.push(crate::config::Accessory {
+        name: "db".into(),
+        service: "app-db".into(),
+        image: "mysql:8".into(),
+        registry: None,
+        hosts: vec!["h1".into()],
+        cmd: None,
+        ports: Vec::new(),
+        labels: Default::default(),
+        options: Default::default(),
+        restart_policy: "unless-stopped".into(),
+        env: Env::default(),
+        files: vec![mount(
+            "config/my.cnf",
+            "/etc/mysql/my.cnf",
+            "0640",
+            "999:999",
+        )],
+        directories: vec![mount("/var/lib/db", "/var/lib/mysql", "0700", "mysql")],
+        volumes: vec!["~/backups:/backups".into()],
+        network: "kamal".into(),
+        proxy: None,
+    });
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    let h1 = &world.hosts["h1"];
+    let (_, mode) = h1.file("app-db/etc/mysql/my.cnf").expect("the file");
+    assert_eq!(mode, 0o640);
+    assert_eq!(
+        h1.attributes("app-db/etc/mysql/my.cnf"),
+        Some((None, Some("999:999".to_string())))
+    );
+    assert!(h1.has_directory("/var/lib/db"));
+    assert_eq!(
+        h1.attributes("/var/lib/db"),
+        Some((Some(0o700), Some("mysql".to_string())))
+    );
+    let home = h1.home_dir().await.unwrap();
+    assert_eq!(
+        h1.containers()["app-db"].binds,
+        [
+            format!("{home}/backups:/backups"),
+            format!("{home}/app-db/etc/mysql/my.cnf:/etc/mysql/my.cnf"),
+            "/var/lib/db:/var/lib/mysql".to_string(),
+        ]
+    );
+    let again = world.plan_default(&config, "v1").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
+/// A registry that cannot name the tag's digest leaves the host observed and the app alone; a
+/// host whose connection drops during that request is unreachable, as for any other request.
+#[tokio::test]
+async fn a_registry_that_cannot_answer_changes_nothing() {
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    world.registry.push(
+        "registry.test/app:v1",
+        ImageDetails {
+            id: "sha256:app-v1-pushed-again".into(),
+            ..ImageDetails::default()
+        },
+    );
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::RegistryDigest,
+        Fault::Fail("registry unavailable".into()),
+    ));
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(planned.plan.is_empty(), "{}", planned.plan);
+    assert!(planned.observed.hosts["h1"].state().is_some());
+
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::RegistryDigest,
+        Fault::Disconnect,
+    ));
+    let planned = world.plan_default(&config, "v1").await;
+    assert!(planned.observed.hosts["h1"].state().is_none());
+}

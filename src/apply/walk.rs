@@ -60,6 +60,11 @@ pub async fn execute(
 
     let mut running: JoinSet<(ActionId, TaskResult)> = JoinSet::new();
     loop {
+        // A cancellation is noted before anything more is scheduled, whatever the tasks do: a
+        // signal just as execution begins must start nothing.
+        if run_token.is_cancelled() {
+            walk.note_cancelled(&cancel);
+        }
         walk.schedule(&mut running);
         if running.is_empty() {
             break;
@@ -157,9 +162,11 @@ impl Walk<'_> {
             let action = node.action.clone();
             let run_id = self.options.run_id.clone();
             running.spawn(async move {
+                // Biased: a cancelled token wins over a free slot, never a coin toss.
                 let permit = tokio::select! {
-                    permit = semaphore.acquire_owned() => permit,
+                    biased;
                     _ = token.cancelled() => return (id, TaskResult::NotStarted),
+                    permit = semaphore.acquire_owned() => permit,
                 };
                 let Ok(_permit) = permit else {
                     return (id, TaskResult::NotStarted);

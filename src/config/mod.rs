@@ -18,6 +18,7 @@ mod schema;
 /// `.kamal/secrets*`: values for the secrets deploy.yml names.
 pub mod secrets;
 mod source;
+mod template;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use secrets::{
     Secrets, SecretsError, SecretsOptions, load_secrets, missing_secrets, read_secrets,
 };
 pub use source::{FileId, SourceFile, Sources, Span};
+pub use template::{TemplateError, render_text};
 
 use diagnostic::Problems;
 pub use node::Node;

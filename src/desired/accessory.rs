@@ -2,11 +2,12 @@
 //!
 //! Accessories get only `KAMAL_HOST` of Kamal's variables, the root logging, the `service`
 //! label (no role, no destination), their published port, and volumes for `files:` and
-//! `directories:` under `~/<accessory service>/`.
+//! `directories:` (`accessory_files`).
 
 use std::collections::BTreeMap;
 
-use crate::config::{Accessory, AccessoryMount, Config};
+use crate::config::{Accessory, Config};
+use crate::desired::accessory_files::accessory_paths;
 use crate::desired::app::{log_config, restart_policy, split_command};
 use crate::desired::env::{clear_value_in_container, env_file_contents, resolve_secrets};
 use crate::desired::{DesiredAccessory, DesiredError, DesiredFile, DesiredInputs, SecretValues};
@@ -14,7 +15,6 @@ use crate::docker_args::{self, DockerArgError, Flag, FlagArity};
 use crate::host::{ContainerSpec, EnvValue};
 use crate::naming::{LABEL_SERVICE, ServiceNames};
 use crate::proxy::{ProxyRoute, RouteFiles};
-use crate::secret::Secret;
 
 /// The desired accessory `accessory` on `host`.
 pub(super) fn desired_accessory(
@@ -63,43 +63,9 @@ pub(super) fn desired_accessory(
     }
     ports.extend(translated.ports.iter().cloned());
 
+    let paths = accessory_paths(accessory, secrets, inputs)?;
     let mut binds: Vec<String> = accessory.volumes.clone();
-    let mut files = Vec::new();
-    for mount in &accessory.files {
-        let host_path = format!(
-            "{}/{}",
-            accessory.service,
-            mount.remote.trim_start_matches('/')
-        );
-        binds.push(volume_arg(&host_path, mount));
-        let contents = (inputs.read_local_file)(&mount.local).map_err(|message| {
-            DesiredError::AccessoryFile {
-                accessory: accessory.name.clone(),
-                path: mount.local.clone(),
-                message,
-            }
-        })?;
-        let mode = mount
-            .mode
-            .as_deref()
-            .and_then(|mode| u32::from_str_radix(mode, 8).ok())
-            .unwrap_or(0o755);
-        files.push(DesiredFile::new(
-            host_path,
-            Secret::new(String::from_utf8_lossy(&contents).into_owned()),
-            mode,
-        ));
-    }
-    let mut directories = Vec::new();
-    for mount in &accessory.directories {
-        let host_path = if mount.local.starts_with('/') {
-            mount.local.clone()
-        } else {
-            format!("{}/{}", accessory.service, mount.local)
-        };
-        binds.push(volume_arg(&host_path, mount));
-        directories.push(host_path);
-    }
+    binds.extend(paths.binds);
     binds.extend(translated.binds.iter().cloned());
 
     let route = accessory.proxy.as_ref().map(|proxy| {
@@ -135,24 +101,11 @@ pub(super) fn desired_accessory(
             env_file_contents(&secret_env),
             0o600,
         ),
-        files,
-        directories,
+        files: paths.files,
+        directories: paths.directories,
         route,
         registry_auth: accessory_registry_auth(config, accessory, secrets)?,
     })
-}
-
-/// Kamal's `Volume#docker_args_string`: relative host paths are rooted at `$PWD`.
-fn volume_arg(host_path: &str, mount: &AccessoryMount) -> String {
-    let host = if host_path.starts_with('/') {
-        host_path.to_string()
-    } else {
-        format!("$PWD/{host_path}")
-    };
-    match &mount.options {
-        Some(options) if !options.is_empty() => format!("{host}:{}:{options}", mount.remote),
-        _ => format!("{host}:{}", mount.remote),
-    }
 }
 
 /// An accessory pulls with its own registry's credentials, or with the app's when its image is

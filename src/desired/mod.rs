@@ -10,6 +10,7 @@
 //! Nothing here looks at a host: two builds from the same inputs are equal.
 
 mod accessory;
+mod accessory_files;
 mod app;
 pub mod env;
 mod error_pages;
@@ -22,7 +23,7 @@ use crate::docker_args::DockerArgError;
 use crate::host::{ContainerSpec, RegistryAuth};
 use crate::naming::ServiceNames;
 use crate::proxy::ProxyRoute;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 
 pub use env::{MissingSecret, SecretValues};
 
@@ -172,23 +173,44 @@ pub enum Readiness {
 pub struct DesiredFile {
     /// Relative to the SSH user's home.
     pub path: String,
-    pub contents: Secret,
+    pub contents: SecretBytes,
     pub mode: u32,
+    /// `chown`'s argument (`user`, `user:group`, numeric ids), set after every write as Kamal
+    /// does for an accessory's `files:`; `None` leaves the SSH user as the owner.
+    pub owner: Option<String>,
     /// SHA-256 of the contents, hex.
     pub fingerprint: String,
 }
 
 impl DesiredFile {
-    /// A file with these contents and permission bits.
-    pub fn new(path: String, contents: Secret, mode: u32) -> Self {
-        let fingerprint = content_fingerprint(contents.expose().as_bytes());
+    /// A file with these contents and permission bits, owned by the SSH user.
+    pub fn new(path: String, contents: impl Into<SecretBytes>, mode: u32) -> Self {
+        let contents = contents.into();
+        let fingerprint = content_fingerprint(contents.expose());
         DesiredFile {
             path,
             contents,
             mode,
+            owner: None,
             fingerprint,
         }
     }
+
+    /// The same file, handed to `owner` after it is written.
+    pub fn owned_by(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+}
+
+/// A directory created before an accessory boots (`directories:`), with the mode and owner
+/// Kamal sets on every boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredDirectory {
+    /// Relative to the SSH user's home, or absolute when deploy.yml says so (`/var/lib/mysql`).
+    pub path: String,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
 }
 
 /// The SHA-256 of some bytes, hex: how files on hosts are compared with desired contents.
@@ -205,8 +227,8 @@ pub struct DesiredAccessory {
     pub env_file: DesiredFile,
     /// Files uploaded from the repository (`files:`), relative to the home directory.
     pub files: Vec<DesiredFile>,
-    /// Directories created before boot (`directories:`), relative to the home directory.
-    pub directories: Vec<String>,
+    /// Directories created before boot (`directories:`).
+    pub directories: Vec<DesiredDirectory>,
     pub route: Option<ProxyRoute>,
     pub registry_auth: Option<RegistryAuth>,
 }
@@ -246,6 +268,22 @@ pub enum DesiredError {
     },
     #[error("error page `{path}` could not be read: {message}")]
     ErrorPage { path: String, message: String },
+    #[error("accessory `{accessory}` template `{path}`, line {line}: {message}")]
+    AccessoryTemplate {
+        accessory: String,
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "accessory `{accessory}` `{path}`: mode `{mode}` is not an octal mode (gantry sets modes \
+         by number, such as 0644 or 755)"
+    )]
+    AccessoryMode {
+        accessory: String,
+        path: String,
+        mode: String,
+    },
 }
 
 /// Inputs that are not part of the configuration.
@@ -254,6 +292,9 @@ pub struct DesiredInputs<'a> {
     pub selection: &'a Selection,
     /// Reads a local file named by an accessory's `files:` (relative to the project).
     pub read_local_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+    /// The deploying machine's environment: what an accessory's `.erb` file reads besides the
+    /// accessory's own env, as Kamal's `ENV` does.
+    pub local_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// Docker Hub's address in credentials, used when `registry.server` is not set.
@@ -402,15 +443,60 @@ fn hostname_suffix(host: &str, container_name: &str) -> String {
 #[cfg(test)]
 mod tests;
 
-/// The spec with `$PWD` (Kamal's spelling of the SSH user's home in volume arguments) replaced
-/// by the home directory observed on the host.
+/// The spec with its volumes read as the host's shell reads them: Kamal hands `volumes:` to a
+/// shell unquoted (`--volume ~/storage:/rails/storage`), so a leading `~`, `$HOME`, `${HOME}`,
+/// `$PWD` and `${PWD}` (Kamal's own spelling of the home directory, where SSH commands start)
+/// all become the home directory observed on the host. Other shell syntax passes as written.
 pub fn expand_home(spec: &ContainerSpec, home: &str) -> ContainerSpec {
     let mut spec = spec.clone();
     let home = home.trim_end_matches('/');
     for bind in &mut spec.binds {
-        if let Some(rest) = bind.strip_prefix("$PWD") {
-            *bind = format!("{home}{rest}");
-        }
+        *bind = expand_home_in_word(bind, home);
     }
     spec
+}
+
+/// One shell word with the home directory's spellings expanded: a leading `~` that is the whole
+/// word or is followed by `/` (the shell's tilde prefix; `~user` and `~:` are left alone), and `$HOME`,
+/// `${HOME}`, `$PWD`, `${PWD}` anywhere, unless `$HOME` runs on into a longer name (`$HOMEDIR`).
+pub fn expand_home_in_word(word: &str, home: &str) -> String {
+    let mut rest = word;
+    let mut out = String::with_capacity(word.len());
+    if let Some(after) = rest.strip_prefix('~')
+        && (after.is_empty() || after.starts_with('/'))
+    {
+        out.push_str(home);
+        rest = after;
+    }
+    while let Some(index) = rest.find('$') {
+        out.push_str(&rest[..index]);
+        let after = &rest[index + 1..];
+        let expanded = ["HOME", "PWD"].iter().find_map(|name| {
+            if let Some(tail) = after
+                .strip_prefix('{')
+                .and_then(|braced| braced.strip_prefix(name))
+                .and_then(|braced| braced.strip_prefix('}'))
+            {
+                return Some(tail);
+            }
+            let tail = after.strip_prefix(name)?;
+            let runs_on = tail
+                .chars()
+                .next()
+                .is_some_and(|next| next.is_ascii_alphanumeric() || next == '_');
+            (!runs_on).then_some(tail)
+        });
+        match expanded {
+            Some(tail) => {
+                out.push_str(home);
+                rest = tail;
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -51,7 +51,7 @@ fn app_container_matches_kamals_docker_run() {
         "10.0.0.1-".len() + 12
     );
     assert_eq!(app.env_file.path, ".kamal/apps/app/env/roles/web.env");
-    assert_eq!(app.env_file.contents.expose(), "DB_PASSWORD=s3cret-db\n");
+    assert_eq!(app.env_file.contents.expose(), b"DB_PASSWORD=s3cret-db\n");
     assert_eq!(app.env_file.mode, 0o600);
     assert_eq!(app.readiness, Readiness::Proxy);
     assert_eq!(app.stop_timeout, None);
@@ -123,7 +123,7 @@ fn non_proxy_role_waits_on_docker_and_stops_with_drain_timeout() {
         Some(vec!["bin/jobs".into(), "--queue".into(), "a b".into()])
     );
     assert_eq!(app.container.options.memory, Some(1 << 30));
-    assert_eq!(app.env_file.contents.expose(), "\n");
+    assert_eq!(app.env_file.contents.expose(), b"\n");
 }
 
 #[test]
@@ -138,6 +138,7 @@ fn selection_filters_hosts_and_roles_with_wildcards() {
         version: "v1",
         selection: &selection,
         read_local_file: &read,
+        local_env: &|_| None,
     };
     let desired = build(&config, &testing::secrets(), &inputs).unwrap();
     let names: Vec<&str> = desired.hosts.iter().map(|h| h.name.as_str()).collect();
@@ -156,6 +157,7 @@ fn missing_secret_is_an_error_naming_it() {
         version: "v1",
         selection: &selection,
         read_local_file: &read,
+        local_env: &|_| None,
     };
     let secrets: std::collections::BTreeMap<String, Secret> = Default::default();
     let error = build(&config, &secrets, &inputs).unwrap_err();
@@ -216,7 +218,7 @@ fn accessory_gets_service_label_volumes_and_port() {
         "app-db/docker-entrypoint-initdb.d/init.sql"
     );
     assert_eq!(db.files[0].mode, 0o755);
-    assert_eq!(db.directories, vec!["app-db/data"]);
+    assert_eq!(db.directories[0].path, "app-db/data");
     assert_eq!(db.env_file.path, ".kamal/apps/app/env/accessories/db.env");
     assert!(db.registry_auth.is_none());
 }
@@ -262,6 +264,7 @@ fn assets_are_bridged_only_for_proxied_roles_and_error_pages_go_to_every_app_hos
         version: "v1",
         selection: &selection,
         read_local_file: &read,
+        local_env: &|_| None,
     };
     let desired = build(&config, &testing::secrets(), &inputs).unwrap();
     let web = &desired.hosts[0].apps[0];
@@ -293,7 +296,7 @@ fn assets_are_bridged_only_for_proxied_roles_and_error_pages_go_to_every_app_hos
         Some(".kamal/proxy/apps-config/app-staging/error_pages")
     );
     for host in &desired.hosts {
-        let pages: Vec<(&str, &str, u32)> = host
+        let pages: Vec<(&str, &[u8], u32)> = host
             .error_pages
             .iter()
             .map(|page| (page.path.as_str(), page.contents.expose(), page.mode))
@@ -303,17 +306,52 @@ fn assets_are_bridged_only_for_proxied_roles_and_error_pages_go_to_every_app_hos
             [
                 (
                     ".kamal/proxy/apps-config/app-staging/error_pages/v1/404.html",
-                    "page public/404.html",
+                    b"page public/404.html".as_slice(),
                     0o644
                 ),
                 (
                     ".kamal/proxy/apps-config/app-staging/error_pages/v1/5xx.html",
-                    "page public/5xx.html",
+                    b"page public/5xx.html".as_slice(),
                     0o644
                 ),
             ],
             "{}",
             host.name
+        );
+    }
+}
+
+#[test]
+fn volumes_read_home_as_the_hosts_shell_does() {
+    let cases = [
+        (
+            "~/storage:/rails/storage",
+            "/home/deploy/storage:/rails/storage",
+        ),
+        ("~", "/home/deploy"),
+        ("$HOME/data:/data:ro", "/home/deploy/data:/data:ro"),
+        ("${HOME}/data:/data", "/home/deploy/data:/data"),
+        (
+            "$PWD/app-db/data:/var/lib/mysql",
+            "/home/deploy/app-db/data:/var/lib/mysql",
+        ),
+        ("/srv/x:${PWD}", "/srv/x:/home/deploy"),
+        ("$HOME/a/$HOME", "/home/deploy/a//home/deploy"),
+        // Not the home directory: left for the user to notice.
+        ("~other/data:/data", "~other/data:/data"),
+        ("~:/data", "~:/data"),
+        ("/data/~/x:/x", "/data/~/x:/x"),
+        ("$HOMEDIR/x:/x", "$HOMEDIR/x:/x"),
+        ("${HOME:-/x}/y:/y", "${HOME:-/x}/y:/y"),
+        ("$USER/x:/x", "$USER/x:/x"),
+        ("data:/var/lib/data", "data:/var/lib/data"),
+        ("x$:/y$", "x$:/y$"),
+    ];
+    for (written, expanded) in cases {
+        assert_eq!(
+            crate::desired::expand_home_in_word(written, "/home/deploy"),
+            expanded,
+            "{written}"
         );
     }
 }

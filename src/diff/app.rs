@@ -12,10 +12,10 @@ use crate::desired::{Desired, DesiredApp, DesiredAssets, expand_home};
 use crate::diff::container::container_fields;
 use crate::diff::routes::{previous_route, route_change};
 use crate::diff::{
-    AppDeployment, AssetBridge, Change, ChangeKind, ContainerRef, OlderVersions, PreviousRoute,
-    PullImage, Reason, Resource, StartMode, Work,
+    AppDeployment, AssetBridge, Change, ChangeKind, ContainerRef, FieldChange, OlderVersions,
+    PreviousRoute, PullImage, Reason, Resource, StartMode, Work,
 };
-use crate::host::DirectoryMerge;
+use crate::host::{DirectoryMerge, split_reference};
 use crate::observe::{HostState, ObservedContainer};
 
 /// The changes one role needs on one host.
@@ -37,8 +37,9 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         .copied()
         .collect();
     let retire: Vec<ContainerRef> = running_others.iter().map(|c| container_ref(c)).collect();
+    let registry_moved = registry_digest_change(state, &desired.image);
     let pull = match state.present_images.get(&desired.image) {
-        Some(Some(_)) => None,
+        Some(Some(_)) if registry_moved.is_none() => None,
         _ => Some(PullImage {
             image: desired.image.clone(),
             auth: desired.registry_auth.clone(),
@@ -68,6 +69,7 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
             readiness: app.readiness.clone(),
             retire,
             stop_timeout: app.stop_timeout,
+            service_label: desired.names.service().to_string(),
         }))
     };
     let resource = Resource::App {
@@ -99,8 +101,20 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         }];
     };
 
-    let fields = container_fields(&spec, target);
-    if !fields.is_empty() {
+    let mut fields = container_fields(&spec, target);
+    let image_change = registry_moved.or_else(|| stale_image(state, &desired.image, target));
+    let reason = match (fields.is_empty(), image_change) {
+        (true, None) => None,
+        (true, Some(change)) => {
+            fields.push(change);
+            Some(Reason::ImageChanged)
+        }
+        (false, change) => {
+            fields.extend(change);
+            Some(Reason::ConfigChanged)
+        }
+    };
+    if let Some(reason) = reason {
         let mut retire = retire;
         if target.details.status.is_live() {
             retire.push(container_ref(target));
@@ -114,7 +128,7 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         return vec![Change {
             resource,
             kind: ChangeKind::Replace,
-            reason: Reason::ConfigChanged,
+            reason,
             fields,
             work: deployment(
                 StartMode::RenameAndCreate {
@@ -165,6 +179,46 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         });
     }
     changes
+}
+
+/// The host's and the registry's digest of `image` when they differ: the tag was pushed again
+/// since the host pulled it. Unknown digests (the registry did not answer, an image loaded
+/// rather than pulled) are no difference.
+fn registry_digest_change(state: &HostState, image: &str) -> Option<FieldChange> {
+    let registry = state.registry_digests.get(image)?;
+    let (repository, _) = split_reference(image);
+    let on_host = state
+        .present_image_digests
+        .get(image)?
+        .iter()
+        .find_map(|digest| {
+            digest
+                .strip_prefix(repository)
+                .and_then(|rest| rest.strip_prefix('@'))
+        })?;
+    (on_host != registry).then(|| FieldChange {
+        field: "image digest".to_string(),
+        before: Some(on_host.to_string()),
+        after: Some(registry.clone()),
+        sensitive: false,
+    })
+}
+
+/// The image id the container runs and the one its tag names on the host, when they differ:
+/// the tag moved (a pull of the re-pushed tag) and the container still runs the old image.
+fn stale_image(
+    state: &HostState,
+    image: &str,
+    container: &ObservedContainer,
+) -> Option<FieldChange> {
+    let tagged = state.present_images.get(image)?.as_ref()?;
+    let running = &container.details.image_id;
+    (!running.is_empty() && running != tagged).then(|| FieldChange {
+        field: "image id".to_string(),
+        before: Some(running.clone()),
+        after: Some(tagged.clone()),
+        sensitive: false,
+    })
 }
 
 /// The id and name of an observed container.

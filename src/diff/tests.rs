@@ -504,3 +504,85 @@ fn an_unfinished_journal_names_the_interrupted_run_and_what_it_left() {
         ]
     );
 }
+
+/// Issue 12: a tag pushed again (`--version staging`) is refreshed, not left as "no changes".
+#[test]
+fn a_tag_pushed_again_to_the_registry_replaces_the_app() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let state = state_mut(&mut observed, "h1");
+    state.present_image_digests.insert(
+        desired.image.clone(),
+        vec!["registry.test/app@sha256:old".into()],
+    );
+    state
+        .registry_digests
+        .insert(desired.image.clone(), "sha256:old".into());
+    let same = diff(&desired, &observed, DiffOptions::default());
+    assert!(same.is_empty(), "{:#?}", lines(&same));
+
+    state_mut(&mut observed, "h1")
+        .registry_digests
+        .insert(desired.image.clone(), "sha256:new".into());
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Replace App { role: "web" } ImageChanged"#,
+            r#"h1 Update LatestTag { reference: "registry.test/app:latest" } LatestOutdated"#,
+        ]
+    );
+    let change = &changes.hosts[0].changes[0];
+    assert_eq!(
+        change.fields,
+        [FieldChange {
+            field: "image digest".into(),
+            before: Some("sha256:old".into()),
+            after: Some("sha256:new".into()),
+            sensitive: false,
+        }]
+    );
+    let Work::DeployApp(deployment) = &change.work else {
+        panic!("{:?}", change.work);
+    };
+    assert_eq!(
+        deployment.pull.as_ref().map(|pull| pull.image.as_str()),
+        Some(desired.image.as_str()),
+        "the image is pulled again"
+    );
+    assert!(matches!(
+        deployment.start,
+        StartMode::RenameAndCreate { .. }
+    ));
+    assert_eq!(deployment.service_label, "app");
+
+    // A digest the host cannot name (an image loaded, not pulled) is no difference.
+    state_mut(&mut observed, "h1").present_image_digests.clear();
+    assert!(diff(&desired, &observed, DiffOptions::default()).is_empty());
+}
+
+/// The tag already moved on the host (pulled ahead of the plan) but the container runs the old
+/// image: replaced, without another pull.
+#[test]
+fn a_container_older_than_its_tag_on_the_host_is_replaced() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    state_mut(&mut observed, "h1").present_images.insert(
+        desired.image.clone(),
+        Some("sha256:app-v1-pushed-again".into()),
+    );
+    let changes = diff(&desired, &observed, DiffOptions::default());
+    assert_eq!(
+        lines(&changes),
+        vec![
+            r#"h1 Replace App { role: "web" } ImageChanged"#,
+            r#"h1 Update LatestTag { reference: "registry.test/app:latest" } LatestOutdated"#,
+        ]
+    );
+    let Work::DeployApp(deployment) = &changes.hosts[0].changes[0].work else {
+        panic!();
+    };
+    assert!(deployment.pull.is_none());
+}

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::desired::{DesiredFile, Readiness};
+use crate::desired::{DesiredDirectory, DesiredFile, Readiness};
 use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::observe::LockInfo;
 use crate::proxy::ProxyRoute;
@@ -130,6 +130,9 @@ pub enum Reason {
     NewVersion { from: Option<String>, to: String },
     /// The configuration differs (see the fields).
     ConfigChanged,
+    /// The version's tag names another image than the container runs: pushed again to the
+    /// registry since the host pulled it (`--version staging`, `latest`).
+    ImageChanged,
     /// The file's contents differ from the configuration.
     ContentChanged,
     /// The route is missing from kamal-proxy.
@@ -322,8 +325,11 @@ pub struct AppDeployment {
     pub primary: bool,
     /// The container to end up with (home directory already expanded).
     pub spec: ContainerSpec,
-    /// Pull this image first, when the host does not have it.
+    /// Pull this image first, when the host does not have it or the registry has a newer one.
     pub pull: Option<PullImage>,
+    /// The `service` label value the image must carry before a container is created from it,
+    /// checked after the pull as Kamal checks it.
+    pub service_label: String,
     pub start: StartMode,
     /// Where kamal-proxy sends traffic once the new container is healthy; `None` for roles
     /// without the proxy, which wait on Docker instead.
@@ -406,8 +412,8 @@ pub struct AccessoryBoot {
     pub pull: Option<PullImage>,
     /// The env file and the uploaded `files:`, written before the container is created.
     pub files: Vec<DesiredFile>,
-    /// `directories:`, created before the container is created.
-    pub directories: Vec<String>,
+    /// `directories:`, created (with their mode and owner) before the container is created.
+    pub directories: Vec<DesiredDirectory>,
     /// An existing container to remove first (`--recreate-accessories`).
     pub replaces: Option<ContainerRef>,
     pub route: Option<ProxyRoute>,

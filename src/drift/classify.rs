@@ -104,6 +104,7 @@ fn change_class(change: &Change) -> Option<DriftClass> {
             Reason::NotRunning { .. },
         ) => DriftClass::StoppedContainer,
         (Resource::App { .. }, _, Reason::NewVersion { .. }) => DriftClass::VersionSkew,
+        (Resource::App { .. }, _, Reason::ImageChanged) => DriftClass::ImageMismatch,
         (Resource::App { .. }, _, _) => {
             if change.fields.iter().any(|field| field.field == "image") {
                 DriftClass::ImageMismatch

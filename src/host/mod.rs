@@ -73,6 +73,15 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Adds a tag to an image present on the host (`docker tag`).
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError>;
 
+    /// The digest (`sha256:...`) of the manifest a reference names in its registry now, asked
+    /// by the host's Docker with these credentials (`/distribution/<name>/json`); `None` when
+    /// the registry does not know the reference.
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError>;
+
     /// Removes an image or one of its tags.
     async fn remove_image(&self, reference: &str, force: bool) -> Result<(), HostError>;
 
@@ -177,6 +186,18 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         prefix: &str,
         keep: &str,
     ) -> Result<(), HostError>;
+    /// Creates a directory and its parents when missing, then sets its permission bits and owner
+    /// when given (an accessory's `directories:`, which may be absolute, as Kamal prepares them on
+    /// every boot).
+    async fn make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError>;
+
+    /// Hands a file in the home directory to `owner` (`user`, `user:group` or numeric ids).
+    async fn change_owner(&self, path: &str, owner: &str) -> Result<(), HostError>;
 
     /// Runs a shell command on the host (`server exec`, the few steps that have no API call).
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError>;

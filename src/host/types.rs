@@ -375,6 +375,10 @@ impl ContainerDetails {
 pub struct ImageDetails {
     pub id: String,
     pub repo_tags: Vec<String>,
+    /// `<repository>@sha256:...` of each registry manifest the image was pulled as: what tells
+    /// whether a tag moved in the registry since the pull.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     pub env: Vec<String>,
     pub cmd: Vec<String>,
     pub entrypoint: Vec<String>,
@@ -397,7 +401,7 @@ pub struct ImageSummary {
 }
 
 /// Credentials for one registry, sent with a pull and never stored on the host.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryAuth {
     pub server: String,
     pub username: String,

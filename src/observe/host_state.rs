@@ -45,9 +45,20 @@ pub async fn observe_host(
     let directories = directories?;
 
     let mut present_images = BTreeMap::new();
+    let mut present_image_digests = BTreeMap::new();
     for (reference, result) in request.images.iter().zip(present) {
-        present_images.insert(reference.clone(), result?.map(|image| image.id));
+        let image = result?;
+        if let Some(image) = &image {
+            present_image_digests.insert(reference.clone(), image.repo_digests.clone());
+        }
+        present_images.insert(reference.clone(), image.map(|image| image.id));
     }
+    // Asked only for an image the host has: a missing one is pulled anyway.
+    let registry_check = request.registry_check.as_ref().filter(|check| {
+        present_images
+            .get(&check.image)
+            .is_some_and(Option::is_some)
+    });
 
     let routes =
         match (&proxy, proxy_state) {
@@ -73,12 +84,33 @@ pub async fn observe_host(
         .chain(classified.accessories.iter())
         .copied()
         .collect();
-    let details = try_join_all(
-        wanted
-            .iter()
-            .map(|summary| host.inspect_container(&summary.id)),
-    )
-    .await?;
+    let (details, registry_digest) = tokio::join!(
+        try_join_all(
+            wanted
+                .iter()
+                .map(|summary| host.inspect_container(&summary.id)),
+        ),
+        async {
+            match registry_check {
+                Some(check) => host
+                    .registry_digest(&check.image, check.auth.as_ref())
+                    .await
+                    .map(|digest| digest.map(|digest| (check.image.clone(), digest))),
+                None => Ok(None),
+            }
+        }
+    );
+    let details = details?;
+    let registry_digests: BTreeMap<String, String> = match registry_digest {
+        Ok(found) => found.into_iter().collect(),
+        Err(error) if error.is_connection() => return Err(error),
+        // A registry that cannot answer (down, credentials refused) leaves the image as it is:
+        // the pull, when one is needed, reports the problem.
+        Err(error) => {
+            tracing::info!(host = host.name(), %error, "the registry did not give the image's digest; a tag pushed again is not seen");
+            BTreeMap::new()
+        }
+    };
     let mut image_ids: BTreeSet<String> = details
         .iter()
         .flatten()
@@ -152,6 +184,8 @@ pub async fn observe_host(
         networks,
         service_images,
         present_images,
+        present_image_digests,
+        registry_digests,
         file_fingerprints,
         directories,
         lock,

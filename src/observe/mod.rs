@@ -61,6 +61,15 @@ pub struct HostState {
     pub service_images: Vec<ImageSummary>,
     /// Which of the images gantry may need are already on the host, by reference.
     pub present_images: BTreeMap<String, Option<String>>,
+    /// The registry digests (`<repository>@sha256:...`) of the images in `present_images` that
+    /// the host has, as pulled.
+    #[serde(default)]
+    pub present_image_digests: BTreeMap<String, Vec<String>>,
+    /// The digest the registry gives now for the app's image, when the host has the image
+    /// and the registry answered: a tag pushed again since the pull differs from
+    /// `present_image_digests`.
+    #[serde(default)]
+    pub registry_digests: BTreeMap<String, String>,
     /// SHA-256 of files gantry writes (env files, accessory files), `None` when missing.
     pub file_fingerprints: BTreeMap<String, Option<String>>,
     /// Directories gantry creates for accessories, and whether they exist.
@@ -103,6 +112,8 @@ pub struct ObserveRequest {
     pub accessory_services: Vec<String>,
     /// Images whose presence matters (app image, proxy image, accessory images, latest tag).
     pub images: Vec<String>,
+    /// The app's image, to ask its registry for the tag's current digest (hosts with roles).
+    pub registry_check: Option<RegistryCheck>,
     /// Files to fingerprint.
     pub files: Vec<String>,
     /// Directories to check.
@@ -111,6 +122,13 @@ pub struct ObserveRequest {
     pub lock_details: String,
     /// gantry's journal.
     pub journal: String,
+}
+
+/// One image whose registry digest observe asks for, with the credentials a pull would send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryCheck {
+    pub image: String,
+    pub auth: Option<crate::host::RegistryAuth>,
 }
 
 impl ObserveRequest {
@@ -128,7 +146,12 @@ impl ObserveRequest {
             images.push(accessory.container.image.clone());
             files.push(accessory.env_file.path.clone());
             files.extend(accessory.files.iter().map(|file| file.path.clone()));
-            directories.extend(accessory.directories.iter().cloned());
+            directories.extend(
+                accessory
+                    .directories
+                    .iter()
+                    .map(|directory| directory.path.clone()),
+            );
         }
         if let Some(proxy) = &host.proxy {
             images.push(proxy.container.image.clone());
@@ -145,6 +168,10 @@ impl ObserveRequest {
                 .map(|accessory| accessory.container.name.clone())
                 .collect(),
             images,
+            registry_check: (!host.apps.is_empty()).then(|| RegistryCheck {
+                image: desired.image.clone(),
+                auth: desired.registry_auth.clone(),
+            }),
             files,
             directories,
             lock_details: names.lock_details(),

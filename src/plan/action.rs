@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::desired::DesiredFile;
+use crate::desired::{DesiredDirectory, DesiredFile};
 use crate::diff::ContainerRef;
 use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::proxy::ProxyRoute;
@@ -28,6 +28,18 @@ pub enum Action {
     },
     CreateDirectory {
         path: String,
+    },
+    /// `mkdir -p`, then the mode and owner deploy.yml gives (an accessory's `directories:`,
+    /// which may be absolute). Kept on rollback, as the data in it is.
+    MakeDirectory {
+        directory: DesiredDirectory,
+    },
+    /// Refuse an image whose `service` label is not the service's, before a container is
+    /// created from it (Kamal's `validate_image` after its pull): an unlabelled image would
+    /// deploy, and `prune` would never find it.
+    CheckServiceLabel {
+        image: String,
+        service: String,
     },
     /// Create and start a container; the container is known by name until it exists.
     RunContainer {
@@ -132,8 +144,10 @@ impl Action {
         match self {
             Action::CreateNetwork { .. } => "create_network",
             Action::PullImage { .. } => "pull_image",
+            Action::CheckServiceLabel { .. } => "check_service_label",
             Action::WriteFile { .. } => "write_file",
             Action::CreateDirectory { .. } => "create_directory",
+            Action::MakeDirectory { .. } => "make_directory",
             Action::RunContainer { .. } => "run_container",
             Action::StartContainer { .. } => "start_container",
             Action::StopContainer { .. } => "stop_container",
@@ -174,7 +188,10 @@ impl Action {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Action::WaitReady { .. } | Action::Sleep { .. } | Action::PullImage { .. }
+            Action::WaitReady { .. }
+                | Action::Sleep { .. }
+                | Action::PullImage { .. }
+                | Action::CheckServiceLabel { .. }
         )
     }
 }
@@ -184,8 +201,26 @@ impl fmt::Display for Action {
         match self {
             Action::CreateNetwork { name } => write!(f, "create network {name}"),
             Action::PullImage { image, .. } => write!(f, "pull {image}"),
-            Action::WriteFile { file } => write!(f, "write {} ({:04o})", file.path, file.mode),
+            Action::CheckServiceLabel { image, service } => {
+                write!(f, "check that {image} is labelled service={service}")
+            }
+            Action::WriteFile { file } => {
+                write!(f, "write {} ({:04o}", file.path, file.mode)?;
+                if let Some(owner) = &file.owner {
+                    write!(f, ", owner {owner}")?;
+                }
+                f.write_str(")")
+            }
             Action::CreateDirectory { path } => write!(f, "create directory {path}"),
+            Action::MakeDirectory { directory } => {
+                write!(f, "create directory {}", directory.path)?;
+                match (directory.mode, &directory.owner) {
+                    (Some(mode), Some(owner)) => write!(f, " ({mode:04o}, owner {owner})"),
+                    (Some(mode), None) => write!(f, " ({mode:04o})"),
+                    (None, Some(owner)) => write!(f, " (owner {owner})"),
+                    (None, None) => Ok(()),
+                }
+            }
             Action::RunContainer { spec } => write!(f, "run {} ({})", spec.name, spec.image),
             Action::StartContainer { container } => write!(f, "start {}", container.name),
             Action::StopContainer { container, .. } => write!(f, "stop {}", container.name),

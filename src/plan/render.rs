@@ -204,6 +204,7 @@ pub fn reason_text(reason: &Reason) -> String {
         } => format!("new version {from} → {to}"),
         Reason::NewVersion { from: None, to } => format!("new version {to}"),
         Reason::ConfigChanged => "configuration changed".to_string(),
+        Reason::ImageChanged => "image changed in the registry".to_string(),
         Reason::ContentChanged => "contents changed".to_string(),
         Reason::RouteMissing => "not in kamal-proxy".to_string(),
         Reason::RouteTarget { current } if current.is_empty() => {

@@ -146,6 +146,15 @@ impl Host for FakeHost {
             .await
     }
 
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        _auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        let _call = self.call(Operation::RegistryDigest, reference).await?;
+        Ok(self.registry.digest(reference))
+    }
+
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError> {
         let _call = self
             .call(Operation::TagImage, &format!("{source} {target}"))
@@ -372,6 +381,32 @@ impl Host for FakeHost {
     async fn create_dir_exclusive(&self, path: &str) -> Result<bool, HostError> {
         let _call = self.call(Operation::CreateDirExclusive, path).await?;
         Ok(lock(&self.engine).directories.insert(path.to_string()))
+    }
+
+    async fn make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError> {
+        let _call = self.call(Operation::MakeDirectory, path).await?;
+        let mut engine = lock(&self.engine);
+        engine.directories.insert(path.to_string());
+        engine
+            .attributes
+            .insert(path.to_string(), (mode, owner.map(str::to_string)));
+        Ok(())
+    }
+
+    async fn change_owner(&self, path: &str, owner: &str) -> Result<(), HostError> {
+        let _call = self.call(Operation::ChangeOwner, path).await?;
+        let mut engine = lock(&self.engine);
+        if !engine.files.contains_key(path) && !engine.directories.contains(path) {
+            return Err(self.docker_error(format!("chown: cannot access '{path}'")));
+        }
+        let entry = engine.attributes.entry(path.to_string()).or_default();
+        entry.1 = Some(owner.to_string());
+        Ok(())
     }
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {

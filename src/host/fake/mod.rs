@@ -50,6 +50,15 @@ impl FakeRegistry {
         ));
     }
 
+    /// The manifest digest the registry gives for a reference: derived from the image id, so a
+    /// reference pushed again with another image gets another digest.
+    pub fn digest(&self, reference: &str) -> Option<String> {
+        lock(&self.images)
+            .get(reference)
+            .map(|image| crate::desired::content_fingerprint(image.id.as_bytes()))
+            .map(|hex| format!("sha256:{hex}"))
+    }
+
     fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<ImageDetails, String> {
         let credentials = lock(&self.credentials).clone();
         if let Some((_, username, password)) =
@@ -62,10 +71,15 @@ impl FakeRegistry {
                 return Err(format!("pull access denied for {reference}: unauthorized"));
             }
         }
-        lock(&self.images)
+        let mut image = lock(&self.images)
             .get(reference)
             .cloned()
-            .ok_or_else(|| format!("manifest for {reference} not found: manifest unknown"))
+            .ok_or_else(|| format!("manifest for {reference} not found: manifest unknown"))?;
+        if let Some(digest) = self.digest(reference) {
+            let (repository, _) = crate::host::split_reference(reference);
+            image.repo_digests = vec![format!("{repository}@{digest}")];
+        }
+        Ok(image)
     }
 }
 
@@ -80,6 +94,7 @@ pub enum Operation {
     ListNetworks,
     CreateNetwork,
     PullImage,
+    RegistryDigest,
     TagImage,
     RemoveImage,
     CreateContainer,
@@ -94,6 +109,8 @@ pub enum Operation {
     WriteFile,
     AppendLine,
     CreateDirExclusive,
+    MakeDirectory,
+    ChangeOwner,
     RemovePath,
     ExtractImageDirectory,
     MergeDirectories,
@@ -168,6 +185,8 @@ pub(super) struct Engine {
     networks: BTreeSet<String>,
     files: BTreeMap<String, (Vec<u8>, u32)>,
     directories: BTreeSet<String>,
+    /// Modes and owners set on paths (`make_directory`, `change_owner`).
+    attributes: BTreeMap<String, (Option<u32>, Option<String>)>,
     routes: Vec<FakeRoute>,
     clock: i64,
     next_id: u64,
@@ -262,6 +281,12 @@ impl FakeHost {
         *lock(&self.disconnected) = false;
     }
 
+    /// A new connection, as the next gantry run makes: pulls shared on the old one are
+    /// forgotten, so a tag pushed again is pulled again.
+    pub fn reconnect(&self) {
+        self.pulls.forget_all();
+    }
+
     /// Drops the connection until [`FakeHost::heal`].
     pub fn disconnect(&self) {
         *lock(&self.disconnected) = true;
@@ -294,6 +319,16 @@ impl FakeHost {
     /// A file's contents and mode.
     pub fn file(&self, path: &str) -> Option<(Vec<u8>, u32)> {
         lock(&self.engine).files.get(path).cloned()
+    }
+
+    /// Whether a directory exists.
+    pub fn has_directory(&self, path: &str) -> bool {
+        lock(&self.engine).directories.contains(path)
+    }
+
+    /// The mode and owner last set on a path, beyond a file's own mode.
+    pub fn attributes(&self, path: &str) -> Option<(Option<u32>, Option<String>)> {
+        lock(&self.engine).attributes.get(path).cloned()
     }
 
     /// The image id a reference names on this host.

@@ -117,6 +117,33 @@ impl SshHost {
         .map(|_| ())
     }
 
+    pub(super) async fn host_make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError> {
+        self.refuse(files::unsafe_configured_path(path))?;
+        self.checked(
+            &format!("creating {path}"),
+            files::make_directory_script(path, mode, owner),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(super) async fn host_change_owner(&self, path: &str, owner: &str) -> Result<(), HostError> {
+        self.check_path(path)?;
+        self.checked(
+            &format!("changing the owner of {path}"),
+            files::change_owner_script(path, owner),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub(super) async fn host_run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
         Ok(self.script("command", command, None).await?.output)
     }
@@ -184,7 +211,12 @@ impl SshHost {
     }
 
     pub(super) fn check_path(&self, path: &str) -> Result<(), HostError> {
-        match files::unsafe_path(path) {
+        self.refuse(files::unsafe_path(path))
+    }
+
+    /// An error naming this host when a path check found a reason to refuse.
+    fn refuse(&self, reason: Option<String>) -> Result<(), HostError> {
+        match reason {
             Some(message) => Err(HostError::Command {
                 host: self.name.clone(),
                 message,

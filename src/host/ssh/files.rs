@@ -138,6 +138,45 @@ pub fn create_dir_with_file_script(dir: &str, file: &str, mode: u32) -> Result<S
     ))
 }
 
+/// A path deploy.yml names outright (an accessory's `directories:`): absolute paths are allowed,
+/// as Kamal allows them, but not an empty path or one that climbs with `..`.
+pub fn unsafe_configured_path(path: &str) -> Option<String> {
+    if path.is_empty() || path.split('/').any(|part| part == "..") {
+        return Some(format!(
+            "refusing path {path:?}: a directory must be named without `..`"
+        ));
+    }
+    None
+}
+
+/// `mkdir -p`, then `chmod` and `chown` when given: an accessory's directory, as Kamal prepares
+/// it on every boot.
+pub fn make_directory_script(
+    path: &str,
+    mode: Option<u32>,
+    owner: Option<&str>,
+) -> Result<String, String> {
+    let quoted = quote_path(path)?;
+    let mut script = format!("set -e; mkdir -p {quoted}");
+    if let Some(mode) = mode {
+        script.push_str(&format!("; chmod {mode:o} {quoted}"));
+    }
+    if let Some(owner) = owner {
+        script.push_str(&format!("; {}", change_owner_script(path, owner)?));
+    }
+    Ok(script)
+}
+
+/// `chown` of one path; the owner is quoted like a path, so it cannot be read as an option.
+pub fn change_owner_script(path: &str, owner: &str) -> Result<String, String> {
+    if owner.starts_with('-') {
+        return Err(format!(
+            "refusing owner {owner:?}: it would read as an option"
+        ));
+    }
+    Ok(format!("chown {} {}", quote(owner)?, quote_path(path)?))
+}
+
 /// Removes a file or a tree.
 pub fn remove_script(path: &str) -> Result<String, String> {
     Ok(format!("rm -rf -- {}", quote_path(path)?))
@@ -182,7 +221,10 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        // A script that reads no input may be gone before it is written: a broken pipe then.
+        if let Err(error) = child.stdin.take().unwrap().write_all(stdin) {
+            assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "{error}");
+        }
         child.wait_with_output().unwrap()
     }
 
@@ -350,6 +392,53 @@ mod tests {
             proptest::prop_assume!(name != "." && name != "..");
             check_hostile_name(&name);
         }
+    }
+
+    #[test]
+    fn directories_get_their_mode_and_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            make_directory_script("/var/lib/my data", Some(0o750), Some("999:999")).unwrap(),
+            "set -e; mkdir -p '/var/lib/my data'; chmod 750 '/var/lib/my data'; \
+             chown 999:999 '/var/lib/my data'"
+        );
+        assert_eq!(
+            make_directory_script("app-db/data", None, None).unwrap(),
+            "set -e; mkdir -p app-db/data"
+        );
+        assert!(change_owner_script("f", "--reference=/etc").is_err());
+        assert!(unsafe_configured_path("/srv/data").is_none());
+        assert!(unsafe_configured_path("/srv/../etc").is_some());
+
+        let home = tempfile::tempdir().unwrap();
+        let output = sh(
+            home.path(),
+            &make_directory_script("db/data/x", Some(0o700), None).unwrap(),
+            b"",
+        );
+        assert!(output.status.success());
+        let mode = std::fs::metadata(home.path().join("db/data/x"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A second boot finds the directory and sets the mode again.
+        std::fs::set_permissions(
+            home.path().join("db/data/x"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let output = sh(
+            home.path(),
+            &make_directory_script("db/data/x", Some(0o700), None).unwrap(),
+            b"",
+        );
+        assert!(output.status.success());
+        let mode = std::fs::metadata(home.path().join("db/data/x"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

@@ -20,6 +20,20 @@ use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_ref
 /// timeout covers only the response headers.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long observe waits for a registry to name a tag's digest; it runs beside the container
+/// inspects, so a slow registry delays the plan by at most this.
+const REGISTRY_DIGEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Credentials as the Engine API takes them, per request.
+fn credentials(auth: &RegistryAuth) -> DockerCredentials {
+    DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.expose().to_string()),
+        serveraddress: Some(auth.server.clone()),
+        ..DockerCredentials::default()
+    }
+}
+
 impl SshHost {
     pub(super) async fn docker_inspect_image(
         &self,
@@ -64,14 +78,10 @@ impl SshHost {
             tag: (!by_digest).then(|| tag.unwrap_or("latest").to_string()),
             ..CreateImageOptions::default()
         };
-        let credentials = auth.map(|auth| DockerCredentials {
-            username: Some(auth.username.clone()),
-            password: Some(auth.password.expose().to_string()),
-            serveraddress: Some(auth.server.clone()),
-            ..DockerCredentials::default()
-        });
         let pull = async {
-            let mut stream = self.docker.create_image(Some(options), None, credentials);
+            let mut stream = self
+                .docker
+                .create_image(Some(options), None, auth.map(credentials));
             while let Some(progress) = stream.next().await {
                 let progress = progress?;
                 if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
@@ -82,6 +92,31 @@ impl SshHost {
         };
         self.call(&format!("pull {reference}"), PULL_TIMEOUT, pull)
             .await
+    }
+
+    /// A registry that does not answer within [`REGISTRY_DIGEST_TIMEOUT`] is a failed request,
+    /// not a lost host: dockerd, and the connection to it, still answer.
+    pub(super) async fn docker_registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        let request = self.call_optional(
+            "ask the registry",
+            self.docker
+                .inspect_registry_image(reference, auth.map(credentials)),
+        );
+        match tokio::time::timeout(REGISTRY_DIGEST_TIMEOUT, request).await {
+            Ok(Ok(inspect)) => Ok(inspect.and_then(|inspect| inspect.descriptor.digest)),
+            Ok(Err(error)) if !matches!(error, HostError::Timeout { .. }) => Err(error),
+            Ok(Err(_)) | Err(_) => Err(HostError::Command {
+                host: self.name.clone(),
+                message: format!(
+                    "the registry did not give the digest of {reference} within {}s",
+                    REGISTRY_DIGEST_TIMEOUT.as_secs()
+                ),
+            }),
+        }
     }
 
     pub(super) async fn docker_tag(&self, source: &str, target: &str) -> Result<(), HostError> {

@@ -274,6 +274,7 @@ pub fn image_details(inspect: ImageInspect) -> ImageDetails {
     ImageDetails {
         id: inspect.id.unwrap_or_default(),
         repo_tags: inspect.repo_tags.unwrap_or_default(),
+        repo_digests: inspect.repo_digests.unwrap_or_default(),
         env: config.env.unwrap_or_default(),
         cmd: config.cmd.unwrap_or_default(),
         entrypoint: config.entrypoint.unwrap_or_default(),

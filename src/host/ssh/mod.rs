@@ -466,6 +466,27 @@ impl Host for SshHost {
             .await
     }
 
+    async fn registry_digest(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, HostError> {
+        self.docker_registry_digest(reference, auth).await
+    }
+
+    async fn make_directory(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<(), HostError> {
+        self.host_make_directory(path, mode, owner).await
+    }
+
+    async fn change_owner(&self, path: &str, owner: &str) -> Result<(), HostError> {
+        self.host_change_owner(path, owner).await
+    }
+
     async fn run_command(&self, command: &str) -> Result<CommandOutput, HostError> {
         self.host_run_command(command).await
     }

@@ -27,6 +27,20 @@ impl Builder<'_> {
             // The assets are in place before the container that mounts them starts.
             before_start.push(self.assets(host, at, assets, pull, &deployment.start));
         }
+        if !matches!(deployment.start, StartMode::StartExisting(_)) {
+            // After the pull, before the container: where Kamal checks the label.
+            let check = self.add(
+                host,
+                at,
+                Action::CheckServiceLabel {
+                    image: spec.image.clone(),
+                    service: deployment.service_label.clone(),
+                },
+                None,
+            );
+            self.edges(&before_start, check);
+            before_start.push(check);
+        }
         let start = match &deployment.start {
             StartMode::Create => self.run_container(host, at, spec.clone()),
             StartMode::StartExisting(container) => self.add(
@@ -154,8 +168,8 @@ impl Builder<'_> {
             before.push(self.add(
                 host,
                 at,
-                Action::CreateDirectory {
-                    path: directory.clone(),
+                Action::MakeDirectory {
+                    directory: directory.clone(),
                 },
                 None,
             ));

@@ -96,6 +96,15 @@ impl Testbed {
         docker(&["push", "--quiet", &image], None);
         image
     }
+
+    /// Pushes the test app image of version `from` again under the tag `to`: the registry's
+    /// `to` now names another image, as after a `--version staging` deploy of new code.
+    pub fn push_testapp_as(&self, from: &str, to: &str) {
+        let source = format!("{}:{from}", self.testapp_image);
+        let target = format!("{}:{to}", self.testapp_image);
+        docker(&["tag", &source, &target], None);
+        docker(&["push", "--quiet", &target], None);
+    }
 }
 
 #[cfg(test)]
