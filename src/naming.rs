@@ -21,6 +21,15 @@ pub const PROXY_STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-
 pub const PROXY_APPS_CONFIG_MOUNT: &str = "/home/kamal-proxy/.apps-config";
 /// The host directory mounted there, relative to the SSH user's home.
 pub const PROXY_APPS_CONFIG_DIR: &str = ".kamal/proxy/apps-config";
+/// Kamal's legacy proxy boot files (`kamal proxy boot_config set`), relative to the SSH user's
+/// home, in the order `ProxyBootFiles` holds them: docker run options, image, image version, run
+/// command.
+pub const PROXY_BOOT_FILES: [&str; 4] = [
+    ".kamal/proxy/options",
+    ".kamal/proxy/image",
+    ".kamal/proxy/image_version",
+    ".kamal/proxy/run_command",
+];
 /// The file inside Kamal's lock directory that says who holds it (base64).
 pub const LOCK_DETAILS_FILE: &str = "details";
 /// The image label that kamal-proxy's release images carry; Kamal prunes old proxies by it.

@@ -14,6 +14,7 @@ mod accessory_files;
 mod app;
 pub mod env;
 mod error_pages;
+mod proxy_boot_files;
 mod proxy_container;
 
 use sha2::{Digest, Sha256};
@@ -26,6 +27,8 @@ use crate::proxy::ProxyRoute;
 use crate::secret::{Secret, SecretBytes};
 
 pub use env::{MissingSecret, SecretValues};
+pub use proxy_boot_files::{BootFilesError, ProxyBootFiles};
+pub use proxy_container::proxy_for_host;
 
 /// Which hosts and roles a command works on (`-h/--hosts`, `-r/--roles`, with `*` wildcards).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -239,6 +242,8 @@ pub struct DesiredProxy {
     pub container: ContainerSpec,
     /// `.kamal/proxy/apps-config`, created before the proxy boots.
     pub apps_config_dir: String,
+    /// No `proxy.run` in deploy.yml: a host's `.kamal/proxy/` boot files decide, as in Kamal.
+    pub from_boot_files: bool,
 }
 
 /// Why the desired state cannot be built.

@@ -1,13 +1,15 @@
 //! The kamal-proxy container of a host, as `Kamal::Commands::Proxy#run` boots it.
 //!
 //! With `proxy.run` in deploy.yml (Kamal 2.10+) every option comes from the YAML. Without it,
-//! Kamal reads the legacy boot files under `.kamal/proxy/`; gantry uses their defaults (ports 80
-//! and 443, `max-size=10m`, `basecamp/kamal-proxy:v0.9.2`), which is what those files hold unless
-//! someone ran the deprecated `kamal proxy boot_config set`.
+//! Kamal reads the legacy boot files under `.kamal/proxy/` on each host, whose defaults (ports 80
+//! and 443, `max-size=10m`, `basecamp/kamal-proxy:v0.9.2`) are `proxy.run`'s: the desired
+//! container is built from deploy.yml, and [`proxy_for_host`] reads a host's files when it has
+//! any (see `proxy_boot_files`).
 
 use std::collections::BTreeMap;
 
 use crate::config::{Config, ProxyRun};
+use crate::desired::proxy_boot_files::{BootFilesError, ProxyBootFiles, boot_command};
 use crate::desired::{DesiredError, DesiredProxy};
 use crate::docker_args::{self, Flag, FlagArity};
 use crate::host::{ContainerSpec, LogConfig};
@@ -18,7 +20,8 @@ use crate::naming::{
 
 use super::app::restart_policy;
 
-/// The proxy container this configuration boots.
+/// The proxy container this configuration boots. Without `proxy.run`, a host's boot files may
+/// say otherwise: [`proxy_for_host`].
 pub(super) fn desired_proxy(config: &Config) -> Result<DesiredProxy, DesiredError> {
     let run = &config.proxy_run;
     let translated = docker_args::translate(&run.options).map_err(DesiredError::ProxyOptions)?;
@@ -34,27 +37,75 @@ pub(super) fn desired_proxy(config: &Config) -> Result<DesiredProxy, DesiredErro
                 .map_err(DesiredError::ProxyOptions)?,
         );
     }
-    ports.extend(translated.ports.iter().cloned());
-    let mut options = translated.options;
-    if let Some(metrics_port) = run.metrics_port {
-        options.exposed_ports.push(format!("{metrics_port}/tcp"));
-    }
     let mut log_options = BTreeMap::new();
     if !run.log_max_size.is_empty() {
         log_options.insert("max-size".to_string(), run.log_max_size.clone());
     }
-    log_options.extend(translated.log_options.iter().cloned());
+    let mut container = proxy_container(
+        proxy_image(run),
+        run.configured.then(|| run_command(run)),
+        translated,
+        ports,
+        log_options,
+    );
+    if let Some(metrics_port) = run.metrics_port {
+        container
+            .options
+            .exposed_ports
+            .push(format!("{metrics_port}/tcp"));
+    }
+    Ok(DesiredProxy {
+        container,
+        apps_config_dir: PROXY_APPS_CONFIG_DIR.to_string(),
+        from_boot_files: !run.configured,
+    })
+}
 
+/// The proxy container for one host: deploy.yml's, unless deploy.yml has no `proxy.run` and the
+/// host has boot files (`kamal proxy boot_config set`), which Kamal then boots from.
+pub fn proxy_for_host(
+    proxy: &DesiredProxy,
+    boot_files: Option<&ProxyBootFiles>,
+) -> Result<ContainerSpec, BootFilesError> {
+    match boot_files {
+        Some(files) if proxy.from_boot_files && files.any() => {
+            let command = boot_command(files)?;
+            let translated =
+                docker_args::translate(&command.options).map_err(BootFilesError::Flag)?;
+            let cmd = (!command.cmd.is_empty()).then_some(command.cmd);
+            Ok(proxy_container(
+                command.image,
+                cmd,
+                translated,
+                Vec::new(),
+                BTreeMap::new(),
+            ))
+        }
+        _ => Ok(proxy.container.clone()),
+    }
+}
+
+/// `docker run --name kamal-proxy --network kamal --detach --restart unless-stopped --volume
+/// kamal-proxy-config:... --volume $PWD/.kamal/proxy/apps-config:...` with the given flags:
+/// Kamal's proxy command, whichever way its options were given.
+fn proxy_container(
+    image: String,
+    cmd: Option<Vec<String>>,
+    translated: docker_args::TranslatedOptions,
+    mut ports: Vec<crate::host::PortBinding>,
+    mut log_options: BTreeMap<String, String>,
+) -> ContainerSpec {
+    ports.extend(translated.ports.iter().cloned());
+    log_options.extend(translated.log_options.iter().cloned());
     let mut binds = vec![
         format!("{PROXY_CONFIG_VOLUME}:{PROXY_CONFIG_MOUNT}"),
         format!("$PWD/{PROXY_APPS_CONFIG_DIR}:{PROXY_APPS_CONFIG_MOUNT}"),
     ];
     binds.extend(translated.binds.iter().cloned());
-
-    let container = ContainerSpec {
+    ContainerSpec {
         name: PROXY_CONTAINER.to_string(),
-        image: proxy_image(run),
-        cmd: run.configured.then(|| run_command(run)),
+        image,
+        cmd,
         env: translated
             .env
             .iter()
@@ -70,12 +121,8 @@ pub(super) fn desired_proxy(config: &Config) -> Result<DesiredProxy, DesiredErro
         },
         binds,
         ports,
-        options,
-    };
-    Ok(DesiredProxy {
-        container,
-        apps_config_dir: PROXY_APPS_CONFIG_DIR.to_string(),
-    })
+        options: translated.options,
+    }
 }
 
 /// `[<registry>/]<repository>:<version>`.

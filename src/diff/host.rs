@@ -1,7 +1,9 @@
 //! One host: the network, the proxy and the env files here; the apps, routes, accessories and
 //! cleanup through their own modules, in the order their changes should read.
 
-use crate::desired::{Desired, DesiredFile, DesiredHost, DesiredProxy, expand_home};
+use crate::desired::{
+    Desired, DesiredFile, DesiredHost, DesiredProxy, expand_home, proxy_for_host,
+};
 use crate::diff::accessory::diff_accessory;
 use crate::diff::app::{container_ref, diff_app};
 use crate::diff::cleanup::{image_prune_changes, latest_tag_change, retention_changes};
@@ -11,6 +13,7 @@ use crate::diff::{
     Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, Reach, Reason,
     Resource, Work,
 };
+use crate::host::ContainerSpec;
 use crate::observe::HostState;
 
 /// Every change one reachable host needs.
@@ -129,7 +132,7 @@ fn interrupted_run(state: &HostState) -> Option<Note> {
 /// Booting the proxy on a host observed as `state`, after removing `replaces` (a reboot: the
 /// routes survive in the `kamal-proxy-config` volume). Also `gantry proxy reboot`'s.
 pub fn proxy_boot(proxy: &DesiredProxy, state: &HostState, replaces: Option<ContainerRef>) -> Work {
-    let spec = expand_home(&proxy.container, &state.home);
+    let spec = host_proxy_spec(proxy, state).0;
     let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
     Work::BootProxy {
         spec: Box::new(spec),
@@ -147,7 +150,10 @@ fn diff_proxy(
     notes: &mut Vec<Note>,
 ) {
     let Some(proxy) = &host.proxy else { return };
-    let spec = expand_home(&proxy.container, &state.home);
+    let (spec, unusable) = host_proxy_spec(proxy, state);
+    if let Some(reason) = unusable {
+        notes.push(Note::ProxyBootFilesIgnored { reason });
+    }
     let boot = |replaces: Option<ContainerRef>| proxy_boot(proxy, state, replaces);
     let Some(current) = &state.proxy else {
         changes.push(Change {
@@ -186,6 +192,17 @@ fn diff_proxy(
             },
         });
     }
+}
+
+/// The proxy container this host should run: deploy.yml's, or what the host's Kamal boot files
+/// say when deploy.yml has no `proxy.run`; with why the files were passed over when they cannot
+/// be read as Kamal reads them.
+fn host_proxy_spec(proxy: &DesiredProxy, state: &HostState) -> (ContainerSpec, Option<String>) {
+    let (spec, unusable) = match proxy_for_host(proxy, state.proxy_boot.as_ref()) {
+        Ok(spec) => (spec, None),
+        Err(error) => (proxy.container.clone(), Some(error.to_string())),
+    };
+    (expand_home(&spec, &state.home), unusable)
 }
 
 /// A file whose fingerprint on the host differs from the desired contents.

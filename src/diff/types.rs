@@ -165,6 +165,9 @@ pub enum Reason {
 pub enum Note {
     /// The proxy's image or options differ; `--reboot-proxy` replaces it (a reboot drops traffic).
     ProxyOutdated { fields: Vec<FieldChange> },
+    /// The host's `.kamal/proxy/` boot files cannot be read as Kamal reads them: deploy.yml's
+    /// proxy settings are used instead.
+    ProxyBootFilesIgnored { reason: String },
     /// An accessory's configuration differs; `--recreate-accessories` replaces it.
     AccessoryChanged {
         name: String,

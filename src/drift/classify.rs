@@ -174,7 +174,7 @@ fn note_class(note: &Note) -> Option<(DriftClass, String)> {
             format!("container/{container}"),
         )),
         Note::Interrupted { run, .. } => Some((DriftClass::InterruptedRun, format!("run/{run}"))),
-        Note::Locked(_) => None,
+        Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } => None,
     }
 }
 

@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::{join_all, try_join_all};
 
+use crate::desired::ProxyBootFiles;
 use crate::desired::content_fingerprint;
 use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
 use crate::naming::{
-    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_CONTAINER, PROXY_STATE_FILE,
+    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONTAINER,
+    PROXY_STATE_FILE,
 };
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, ObserveRequest, ObservedContainer};
@@ -21,6 +23,9 @@ pub async fn observe_host(
     let mut paths = request.files.clone();
     paths.push(request.lock_details.clone());
     paths.push(request.journal.clone());
+    if request.proxy_boot_files {
+        paths.extend(PROXY_BOOT_FILES.iter().map(|path| path.to_string()));
+    }
 
     let service_filter = ContainerFilter::labels([LABEL_SERVICE]);
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
@@ -166,6 +171,20 @@ pub async fn observe_host(
         .remove(&request.journal)
         .flatten()
         .map(|contents| String::from_utf8_lossy(&contents).into_owned());
+    let proxy_boot = request.proxy_boot_files.then(|| {
+        let mut read = PROXY_BOOT_FILES.map(|path| {
+            files
+                .remove(path)
+                .flatten()
+                .map(|contents| String::from_utf8_lossy(&contents).into_owned())
+        });
+        ProxyBootFiles {
+            options: read[0].take(),
+            image: read[1].take(),
+            image_version: read[2].take(),
+            run_command: read[3].take(),
+        }
+    });
 
     Ok(HostState {
         home,
@@ -190,6 +209,7 @@ pub async fn observe_host(
         directories,
         lock,
         journal,
+        proxy_boot,
     })
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{Desired, DesiredHost};
+use crate::desired::{Desired, DesiredHost, ProxyBootFiles};
 use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
 use crate::proxy::ObservedRoute;
 
@@ -78,6 +78,9 @@ pub struct HostState {
     pub lock: Option<LockInfo>,
     /// gantry's journal of the last run on this host, raw JSON.
     pub journal: Option<String>,
+    /// Kamal's proxy boot files, when the request asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_boot: Option<ProxyBootFiles>,
 }
 
 /// A container and the image it was created from (the defaults it inherited).
@@ -122,6 +125,8 @@ pub struct ObserveRequest {
     pub lock_details: String,
     /// gantry's journal.
     pub journal: String,
+    /// Read Kamal's proxy boot files (no `proxy.run` in deploy.yml and a proxy on this host).
+    pub proxy_boot_files: bool,
 }
 
 /// One image whose registry digest observe asks for, with the credentials a pull would send.
@@ -176,6 +181,10 @@ impl ObserveRequest {
             directories,
             lock_details: names.lock_details(),
             journal: names.journal(),
+            proxy_boot_files: host
+                .proxy
+                .as_ref()
+                .is_some_and(|proxy| proxy.from_boot_files),
         }
     }
 }

@@ -252,6 +252,9 @@ pub fn note_text(note: &Note) -> String {
             "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
             fields(changed)
         ),
+        Note::ProxyBootFilesIgnored { reason } => format!(
+            "{reason}; gantry boots kamal-proxy with deploy.yml's settings here (set them under proxy.run in deploy.yml, as Kamal 2.10+ does)"
+        ),
         Note::AccessoryChanged {
             name,
             fields: changed,
