@@ -206,37 +206,41 @@ async fn wait_ready(
                 .ok_or_else(|| ActionError::Failed {
                     message: format!("container {container} disappeared"),
                 })?;
-        match (details.status.is_live(), details.health) {
+        // As Kamal's poller: anything but running (for `readiness_delay`) or healthy is tried
+        // again until `deploy_timeout`. A check that failed can pass later, and a container
+        // that stopped comes back under its restart policy (an app waiting for its database).
+        let not_ready = match (details.status.is_live(), details.health) {
             (true, Some(Health::Healthy)) => return Ok(()),
-            (true, Some(Health::Unhealthy)) => {
-                return Err(failure_with_logs(host, container, "is unhealthy").await);
-            }
             (true, None) => {
                 let since = *running_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= Duration::from_secs(readiness_delay) {
                     return Ok(());
                 }
+                None
             }
-            (true, Some(Health::Starting)) => {}
+            (true, Some(Health::Starting)) => None,
+            (true, Some(Health::Unhealthy)) => {
+                running_since = None;
+                Some("is unhealthy".to_string())
+            }
             (false, _) => {
-                let why = format!(
+                running_since = None;
+                Some(format!(
                     "stopped ({}{})",
                     details.status,
                     details
                         .exit_code
                         .map(|code| format!(", exit code {code}"))
                         .unwrap_or_default()
-                );
-                return Err(failure_with_logs(host, container, &why).await);
+                ))
             }
-        }
+        };
         if started.elapsed() >= deadline {
-            return Err(failure_with_logs(
-                host,
-                container,
-                &format!("did not become ready within {timeout}s"),
-            )
-            .await);
+            let why = match not_ready {
+                Some(why) => format!("{why} after {timeout}s"),
+                None => format!("did not become ready within {timeout}s"),
+            };
+            return Err(failure_with_logs(host, container, &why).await);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

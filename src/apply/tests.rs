@@ -912,3 +912,45 @@ async fn a_registry_that_cannot_answer_changes_nothing() {
     let planned = world.plan_default(&config, "v1").await;
     assert!(planned.observed.hosts["h1"].state().is_none());
 }
+
+/// Issue 12: a role without the proxy whose health check fails at first is polled until
+/// `deploy_timeout`, as Kamal's poller does (a check can pass later), and fails with the last
+/// state it saw when it never passes.
+#[tokio::test]
+async fn an_unhealthy_container_without_the_proxy_is_polled_until_the_deploy_timeout() {
+    let world = World::new(&["h1"]);
+    let mut config = config(&["h1"]);
+    config.deploy_timeout = 5;
+    config.roles.push(testing::role(
+        "workers",
+        &["h1"],
+        None,
+        Env {
+            clear: [("FAIL_HEALTHCHECK".to_string(), "1".to_string())].into(),
+            secrets: Vec::new(),
+        },
+    ));
+    let host = world.hosts["h1"].clone();
+    let recovers = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if host.containers().contains_key("app-workers-v1") {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                host.tamper("app-workers-v1", |container| {
+                    container.health = Some(crate::host::Health::Healthy);
+                });
+                return;
+            }
+        }
+    });
+    let outcome = world.apply(&config, "v1").await;
+    recovers.await.unwrap();
+    assert!(outcome.succeeded(), "{outcome:#?}");
+
+    config.deploy_timeout = 1;
+    let outcome = world.apply(&config, "v2").await;
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h1"] else {
+        panic!("{:?}", outcome.hosts["h1"]);
+    };
+    assert!(cause.contains("is unhealthy after 1s"), "{cause}");
+}
