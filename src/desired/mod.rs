@@ -13,6 +13,7 @@ mod accessory;
 mod app;
 pub mod env;
 mod proxy_container;
+mod tls;
 
 use sha2::{Digest, Sha256};
 
@@ -117,6 +118,8 @@ pub struct DesiredApp {
     pub container: ContainerSpec,
     /// The role's secrets env file (written even when empty, as Kamal does).
     pub env_file: DesiredFile,
+    /// The route's custom TLS certificate and key (`proxy.ssl` with PEM secrets), else empty.
+    pub tls_files: Vec<DesiredFile>,
     /// The route to switch to the container, for proxied roles.
     pub route: Option<ProxyRoute>,
     /// How a new container proves it is ready before the old one stops.

@@ -244,3 +244,68 @@ fn proxy_container_matches_kamals_boot() {
         .collect();
     assert_eq!(ports, vec![("80", "80/tcp"), ("443", "443/tcp")]);
 }
+
+#[test]
+fn custom_certificates_go_where_kamal_uploads_them() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    config.destination = Some("staging".into());
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.ssl = crate::config::Ssl::Custom {
+            certificate_pem: "TLS_CERTIFICATE".into(),
+            private_key_pem: "TLS_PRIVATE_KEY".into(),
+        };
+    }
+    let desired = testing::desired(&config, "abc123");
+    let app = &desired.hosts[0].apps[0];
+    let files: Vec<(&str, u32, &str)> = app
+        .tls_files
+        .iter()
+        .map(|file| (file.path.as_str(), file.mode, file.contents.expose()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (
+                ".kamal/proxy/apps-config/app-staging/tls/web/cert.pem",
+                0o644,
+                "-----BEGIN CERTIFICATE-----\ns3cret-cert\n"
+            ),
+            (
+                ".kamal/proxy/apps-config/app-staging/tls/web/key.pem",
+                0o644,
+                "-----BEGIN PRIVATE KEY-----\ns3cret-key\n"
+            ),
+        ]
+    );
+    let route = app.route.as_ref().expect("a proxied role");
+    assert_eq!(
+        route.settings.tls_certificate_path,
+        "/home/kamal-proxy/.apps-config/app-staging/tls/web/cert.pem"
+    );
+
+    let mut secrets = testing::secrets();
+    secrets.remove("TLS_PRIVATE_KEY");
+    let selection = Selection::default();
+    let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
+    let inputs = DesiredInputs {
+        version: "abc123",
+        selection: &selection,
+        read_local_file: &read,
+    };
+    let error = build(&config, &secrets, &inputs).expect_err("a PEM secret is missing");
+    assert_eq!(
+        error.to_string(),
+        "secret `TLS_PRIVATE_KEY` (for env var proxy.ssl.private_key_pem) is not set in any \
+         .kamal/secrets file"
+    );
+}
+
+#[test]
+fn automatic_tls_and_accessories_write_no_certificate_files() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.ssl = crate::config::Ssl::Automatic;
+    }
+    let desired = testing::desired(&config, "abc123");
+    assert!(desired.hosts[0].apps[0].tls_files.is_empty());
+}

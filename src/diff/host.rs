@@ -53,6 +53,13 @@ pub(super) fn diff_host(
         {
             changes.push(change);
         }
+        for file in &app.tls_files {
+            changes.extend(file_change(
+                file,
+                FileOwner::RoleTls(app.role.clone()),
+                state,
+            ));
+        }
     }
     let mut app_changes = Vec::new();
     for app in &host.apps {

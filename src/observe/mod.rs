@@ -122,6 +122,7 @@ impl ObserveRequest {
         let mut directories = Vec::new();
         for app in &host.apps {
             files.push(app.env_file.path.clone());
+            files.extend(app.tls_files.iter().map(|file| file.path.clone()));
         }
         for accessory in &host.accessories {
             images.push(accessory.container.image.clone());

@@ -1,7 +1,7 @@
 //! The actions of one host's changes, and the rules that hold within a host (1–6 and the
 //! sequential roles of 9 in the module docs of `build`).
 
-use crate::diff::{PreviousRoute, Work};
+use crate::diff::{FileOwner, PreviousRoute, Resource, Work};
 use crate::plan::build::{Builder, HostNodes};
 use crate::plan::{Action, ActionId, ContainerTarget};
 use crate::proxy::ProxyRoute;
@@ -82,6 +82,13 @@ impl Builder<'_> {
                 Work::WriteFile { file } => {
                     let id = self.add(name, at, Action::WriteFile { file: file.clone() }, None);
                     nodes.env_files.push(id);
+                    if let Resource::File {
+                        owner: FileOwner::RoleTls(_),
+                        ..
+                    } = change.resource
+                    {
+                        nodes.tls_files.push(id);
+                    }
                 }
                 Work::CreateDirectory { path } => {
                     let id = self.add(
@@ -296,6 +303,8 @@ impl Builder<'_> {
             self.edges_from(proxy, &nodes.route_removals);
         }
         for &deploy in &nodes.route_deploys {
+            // A route deploy loads its TLS files, so they are written first.
+            self.edges(&nodes.tls_files, deploy);
             self.edges(&nodes.route_removals, deploy);
         }
         for &stop in &nodes.stray_stops {

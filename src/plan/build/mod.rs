@@ -119,6 +119,8 @@ pub(super) struct HostNodes {
     network: Option<ActionId>,
     pulls: BTreeMap<String, ActionId>,
     env_files: Vec<ActionId>,
+    /// Roles' TLS certificates and keys: kamal-proxy loads them when a route is deployed.
+    tls_files: Vec<ActionId>,
     proxy_ready: Option<ActionId>,
     container_creators: Vec<ActionId>,
     /// App containers only: the ones that read the role env files.
