@@ -197,6 +197,39 @@ fn seconds_to_nanos(seconds: Option<u64>, default_seconds: i64) -> i64 {
     seconds.map_or(default_seconds, |s| s as i64) * NANOS_PER_SECOND
 }
 
+/// What kamal-proxy stores for a service that does not serve `/`: it takes `tls_enabled` and
+/// `tls_redirect` from the service serving `/` on its first host, or `false`/`true` when there is
+/// none, whatever its own deploy said (kamal-proxy v0.9.2, `syncTLSOptionsFromRootDomain`). The
+/// proxy looks the root up as it routes a request, but the service's own binding makes its first
+/// host's bucket exist, so neither a `*.domain` route nor the default host is ever consulted.
+/// `routes` are every route one proxy serves; applying the rule to the desired routes makes them
+/// equal to what the proxy reads back.
+pub fn inherit_root_tls(routes: &mut [&mut RouteSettings]) {
+    let roots: Vec<(String, bool, bool)> = routes
+        .iter()
+        .filter(|route| route.path_prefixes.iter().any(|prefix| prefix == "/"))
+        .flat_map(|root| {
+            root.hosts
+                .iter()
+                .map(|host| (host.clone(), root.tls_enabled, root.tls_redirect))
+        })
+        .collect();
+    for route in routes.iter_mut() {
+        if route.path_prefixes.iter().any(|prefix| prefix == "/") {
+            continue;
+        }
+        let host = route.hosts.first().map_or("", String::as_str);
+        let (tls_enabled, tls_redirect) = roots
+            .iter()
+            .find(|(root_host, _, _)| root_host == host)
+            .map_or((false, true), |(_, enabled, redirect)| {
+                (*enabled, *redirect)
+            });
+        route.tls_enabled = tls_enabled;
+        route.tls_redirect = tls_redirect;
+    }
+}
+
 /// kamal-proxy stores no hosts as `[""]`, the wildcard.
 fn normalize_hosts(hosts: &[String]) -> Vec<String> {
     if hosts.is_empty() {
@@ -457,6 +490,56 @@ mod tests {
 
     fn proxy() -> Proxy {
         Proxy::default()
+    }
+
+    fn settings(host: &str, prefix: &str, tls_enabled: bool, tls_redirect: bool) -> RouteSettings {
+        let mut proxy = proxy();
+        proxy.hosts = vec![host.to_string()];
+        proxy.path_prefixes = vec![prefix.to_string()];
+        let mut settings = ProxyRoute::new("s", &proxy, 30, 30, &RouteFiles::default()).settings;
+        settings.tls_enabled = tls_enabled;
+        settings.tls_redirect = tls_redirect;
+        settings
+    }
+
+    fn tls_of(routes: &[RouteSettings]) -> Vec<(bool, bool)> {
+        routes
+            .iter()
+            .map(|route| (route.tls_enabled, route.tls_redirect))
+            .collect()
+    }
+
+    /// kamal-proxy's `TestServiceMap_SyncingTLSSettingsFromRootPath`.
+    #[test]
+    fn path_prefix_routes_take_tls_from_their_hosts_root_route() {
+        let mut routes = vec![
+            settings("1.example.com", "/", true, false),
+            settings("1.example.com", "/api", false, true),
+            settings("2.example.com", "/", false, true),
+            settings("2.example.com", "/api", true, false),
+            settings("3.example.com", "/api", true, false),
+            settings("x.wild.com", "/api", false, false),
+            settings("*.wild.com", "/", true, true),
+        ];
+        inherit_root_tls(&mut routes.iter_mut().collect::<Vec<_>>());
+        assert_eq!(
+            tls_of(&routes),
+            [
+                (true, false),
+                (true, false),
+                (false, true),
+                (false, true),
+                // No root route on the host: kamal-proxy's defaults.
+                (false, true),
+                // Its own binding makes the exact host's bucket: the wildcard root is not asked.
+                (false, true),
+                (true, true),
+            ]
+        );
+
+        let mut without_root = vec![settings("1.example.com", "/api", true, false)];
+        inherit_root_tls(&mut without_root.iter_mut().collect::<Vec<_>>());
+        assert_eq!(tls_of(&without_root), [(false, true)]);
     }
 
     #[test]

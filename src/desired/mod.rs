@@ -323,6 +323,18 @@ pub fn build(
             .filter(|accessory| accessory.hosts.contains(&host.name))
             .map(|accessory| accessory.service.clone())
             .collect();
+        let mut routes: Vec<&mut crate::proxy::RouteSettings> = host
+            .apps
+            .iter_mut()
+            .filter_map(|app| app.route.as_mut())
+            .chain(
+                host.accessories
+                    .iter_mut()
+                    .filter_map(|acc| acc.route.as_mut()),
+            )
+            .map(|route| &mut route.settings)
+            .collect();
+        crate::proxy::inherit_root_tls(&mut routes);
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {

@@ -309,3 +309,38 @@ fn automatic_tls_and_accessories_write_no_certificate_files() {
     let desired = testing::desired(&config, "abc123");
     assert!(desired.hosts[0].apps[0].tls_files.is_empty());
 }
+
+#[test]
+fn a_path_prefixed_role_reads_back_with_its_hosts_root_tls() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    let mut root = config.roles[0].proxy.clone().expect("a proxied role");
+    root.hosts = vec!["app.example.com".into()];
+    root.ssl = crate::config::Ssl::Automatic;
+    root.ssl_redirect = Some(false);
+    let mut api = root.clone();
+    api.ssl = crate::config::Ssl::Off;
+    api.ssl_redirect = None;
+    api.path_prefixes = vec!["/api".into()];
+    config.roles[0].proxy = Some(root);
+    let mut api_role = testing::role("api", &["10.0.0.1"], Some(api), Env::default());
+    api_role.env = Env::default();
+    config.roles.push(api_role);
+
+    let desired = testing::desired(&config, "abc123");
+    let settings: Vec<(&str, bool, bool)> = desired.hosts[0]
+        .apps
+        .iter()
+        .map(|app| {
+            let route = app.route.as_ref().expect("proxied");
+            (
+                app.role.as_str(),
+                route.settings.tls_enabled,
+                route.settings.tls_redirect,
+            )
+        })
+        .collect();
+    assert_eq!(settings, [("web", true, false), ("api", true, false)]);
+    let api_route = desired.hosts[0].apps[1].route.as_ref().expect("proxied");
+    let args = crate::proxy::deploy_args(api_route, "0123456789ab");
+    assert!(!args.iter().any(|arg| arg.starts_with("--tls")), "{args:?}");
+}
