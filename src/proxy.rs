@@ -354,15 +354,34 @@ pub struct ObservedRoute {
 
 /// The state file could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("kamal-proxy state file is not valid JSON: {0}")]
-pub struct StateFileError(#[from] serde_json::Error);
+pub enum StateFileError {
+    /// kamal-proxy writes its state by truncating the file and then writing it (even with no
+    /// routes it writes `[]`), so an empty or cut-off file is one being written, not "no routes".
+    #[error("kamal-proxy state file is empty or cut off (being written?)")]
+    Incomplete,
+    #[error("kamal-proxy state file is not valid JSON: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
 
-/// Parses kamal-proxy's state file (current and legacy keys). An empty file has no routes.
+impl StateFileError {
+    /// True when reading the file again soon may succeed.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self, StateFileError::Incomplete)
+    }
+}
+
+/// Parses kamal-proxy's state file (current and legacy keys).
 pub fn parse_state(contents: &[u8]) -> Result<Vec<ObservedRoute>, StateFileError> {
     if contents.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
+        return Err(StateFileError::Incomplete);
     }
-    let services: Vec<state_file::Service> = serde_json::from_slice(contents)?;
+    let services: Vec<state_file::Service> = serde_json::from_slice(contents).map_err(|error| {
+        if error.is_eof() {
+            StateFileError::Incomplete
+        } else {
+            StateFileError::Invalid(error)
+        }
+    })?;
     let mut routes: Vec<ObservedRoute> = services
         .into_iter()
         .map(state_file::Service::into_route)
@@ -660,7 +679,17 @@ mod tests {
         assert_eq!(routes[0].settings.path_prefixes, vec!["/api"]);
         assert_eq!(routes[0].active_targets, vec!["abc:3000"]);
         assert_eq!(routes[0].state, RouteState::Stopped);
-        assert!(parse_state(b"").unwrap().is_empty());
-        assert!(parse_state(b"{").is_err());
+        assert!(parse_state(b"[]\n").unwrap().is_empty());
+    }
+
+    /// kamal-proxy truncates, then writes: a read in between sees a part of the file.
+    #[test]
+    fn an_empty_or_cut_off_state_file_is_incomplete_never_no_routes() {
+        for length in 0..STATE.trim_end().len() {
+            let error = parse_state(&STATE.as_bytes()[..length]).expect_err("a prefix");
+            assert!(error.is_incomplete(), "{length}: {error}");
+        }
+        assert!(parse_state(b"\n").expect_err("blank").is_incomplete());
+        assert!(!parse_state(b"[}").expect_err("garbage").is_incomplete());
     }
 }
