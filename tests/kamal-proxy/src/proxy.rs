@@ -61,11 +61,12 @@ impl Proxy {
         }
     }
 
-    /// Answers one request from `client_address`.
+    /// Answers one request from `client_address`, which came over TLS when `tls` is set.
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         client_address: SocketAddr,
+        tls: bool,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let host = request_host(&request);
@@ -80,7 +81,7 @@ impl Proxy {
             ),
             Some((service, prefix)) => {
                 let (response, target) = self
-                    .serve(request, &service, &prefix, &host, client_address)
+                    .serve(request, &service, &prefix, &host, client_address, tls)
                     .await;
                 (response, service.name.clone(), target)
             }
@@ -111,8 +112,15 @@ impl Proxy {
         prefix: &str,
         host: &str,
         client_address: SocketAddr,
+        tls: bool,
     ) -> (Response<ProxyBody>, String) {
-        if let Some(response) = canonical_redirect(service, host, request.uri()) {
+        if tls && !service.options.tls_enabled {
+            return (
+                error_page(StatusCode::SERVICE_UNAVAILABLE, None),
+                String::new(),
+            );
+        }
+        if let Some(response) = redirect(service, host, request.uri(), tls) {
             return (response, String::new());
         }
         let health_path = &service.target_options.health_check_config.path;
@@ -157,6 +165,7 @@ impl Proxy {
             strip.then_some(prefix),
             service.target_options.forward_headers,
             client_address,
+            tls,
         ) {
             Ok(outbound) => outbound,
             Err(error) => {
@@ -225,14 +234,28 @@ fn request_host<B>(request: &Request<B>) -> String {
         .unwrap_or_default()
 }
 
-fn canonical_redirect(service: &Service, host: &str, uri: &Uri) -> Option<Response<ProxyBody>> {
+/// kamal-proxy's `redirectURLIfNeeded`: to HTTPS when the service has TLS with redirection
+/// and the request came over plain HTTP, and to the canonical host when one is set and the
+/// request named another; the port of the `Host` header is dropped.
+fn redirect(service: &Service, host: &str, uri: &Uri, tls: bool) -> Option<Response<ProxyBody>> {
+    let bare_host = split_host_port(host);
+    let scheme = if tls { "https" } else { "http" };
+    let wanted_scheme = if service.options.tls_enabled && service.options.tls_redirect && !tls {
+        "https"
+    } else {
+        scheme
+    };
     let canonical = &service.options.canonical_host;
-    let bare_host = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    if canonical.is_empty() || bare_host == canonical {
+    let wanted_host = if !canonical.is_empty() && bare_host != canonical {
+        canonical.as_str()
+    } else {
+        bare_host
+    };
+    if wanted_scheme == scheme && wanted_host == bare_host {
         return None;
     }
     let target = format!(
-        "http://{canonical}{}",
+        "{wanted_scheme}://{wanted_host}{}",
         uri.path_and_query().map_or("/", |pq| pq.as_str())
     );
     let mut response = status_only(StatusCode::MOVED_PERMANENTLY);
@@ -244,6 +267,19 @@ fn canonical_redirect(service: &Service, host: &str, uri: &Uri) -> Option<Respon
     Some(response)
 }
 
+/// Go's `net.SplitHostPort` host, or the whole value when it has no port.
+fn split_host_port(host: &str) -> &str {
+    if let Some(bracketed) = host.strip_prefix('[') {
+        return bracketed
+            .split_once("]:")
+            .map_or(host, |(address, _)| address);
+    }
+    match host.rsplit_once(':') {
+        Some((name, _)) if !name.contains(':') => name,
+        _ => host,
+    }
+}
+
 /// The request as the target receives it.
 fn outbound_request<B>(
     request: Request<B>,
@@ -251,6 +287,7 @@ fn outbound_request<B>(
     strip_prefix: Option<&str>,
     forward_headers: bool,
     client_address: SocketAddr,
+    tls: bool,
 ) -> Result<Request<B>, String> {
     let (mut parts, body) = request.into_parts();
     let host = parts
@@ -295,7 +332,8 @@ fn outbound_request<B>(
         set_header(&mut parts.headers, "x-forwarded-host", &host);
     }
     if !keep("x-forwarded-proto", &parts.headers) {
-        set_header(&mut parts.headers, "x-forwarded-proto", "http");
+        let proto = if tls { "https" } else { "http" };
+        set_header(&mut parts.headers, "x-forwarded-proto", proto);
     }
     let kamal_target = match parts
         .headers
@@ -392,7 +430,8 @@ mod tests {
                 ("x-secret-hop", "1"),
             ],
         );
-        let outbound = outbound_request(request, "0123456789ab:80", None, true, client()).unwrap();
+        let outbound =
+            outbound_request(request, "0123456789ab:80", None, true, client(), false).unwrap();
         assert_eq!(outbound.uri(), "http://0123456789ab:80/api/users?id=1;x");
         let headers = outbound.headers();
         assert_eq!(headers["host"], "app.example.com");
@@ -412,11 +451,19 @@ mod tests {
             Some("/api"),
             true,
             client(),
+            false,
         )
         .unwrap();
         assert_eq!(outbound.uri().path(), "/users");
-        let outbound =
-            outbound_request(inbound("/api", &[]), "web:80", Some("/api"), true, client()).unwrap();
+        let outbound = outbound_request(
+            inbound("/api", &[]),
+            "web:80",
+            Some("/api"),
+            true,
+            client(),
+            false,
+        )
+        .unwrap();
         assert_eq!(outbound.uri().path(), "/");
     }
 
@@ -427,13 +474,27 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("x-kamal-target", "lb:80"),
         ];
-        let trusted =
-            outbound_request(inbound("/", &headers), "web:80", None, true, client()).unwrap();
+        let trusted = outbound_request(
+            inbound("/", &headers),
+            "web:80",
+            None,
+            true,
+            client(),
+            false,
+        )
+        .unwrap();
         assert_eq!(trusted.headers()["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(trusted.headers()["x-forwarded-proto"], "https");
         assert_eq!(trusted.headers()["x-kamal-target"], "lb:80, web:80");
-        let untrusted =
-            outbound_request(inbound("/", &headers), "web:80", None, false, client()).unwrap();
+        let untrusted = outbound_request(
+            inbound("/", &headers),
+            "web:80",
+            None,
+            false,
+            client(),
+            false,
+        )
+        .unwrap();
         assert_eq!(untrusted.headers()["x-forwarded-for"], "10.0.0.9");
         assert_eq!(untrusted.headers()["x-forwarded-proto"], "http");
         assert_eq!(untrusted.headers()["x-kamal-target"], "web:80");

@@ -25,6 +25,8 @@ use crate::pause::PauseController;
 use crate::routes::RouteTable;
 use crate::state::{self, SavedService, ServiceOptions, TargetOptions};
 use crate::target::InvalidTarget;
+use crate::tls::{CertError, CertManager};
+use rustls::sign::CertifiedKey;
 
 /// Why a command failed; the text is what the client prints after `Error: `.
 #[derive(Debug, Error)]
@@ -39,16 +41,20 @@ pub enum RouterError {
     InvalidTarget(#[from] InvalidTarget),
     #[error("rollouts are not implemented by the test bed's kamal-proxy stand-in")]
     RolloutUnsupported,
+    #[error(transparent)]
+    Certificate(#[from] CertError),
 }
 
 /// A deployed service: where it is served, how, and its current targets.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Service {
     pub name: String,
     pub options: ServiceOptions,
     pub target_options: TargetOptions,
     pub active: Arc<LoadBalancer>,
     pub pause: Arc<PauseController>,
+    /// Made from the options as deployed, before the TLS rule below rewrites them.
+    certificate: Option<CertManager>,
     rollout_controller: Option<serde_json::Value>,
 }
 
@@ -74,6 +80,9 @@ struct Table {
 }
 
 impl Table {
+    /// Rebuilds the routing table, then applies kamal-proxy's TLS rule: a service that does
+    /// not serve `/` takes `tls_enabled` and `tls_redirect` from the service serving `/` on its
+    /// first host, or `false`/`true` when there is none; the state file stores the result.
     fn rebuild_routes(&mut self) {
         self.routes = RouteTable::build(self.services.values().map(|service| {
             (
@@ -82,6 +91,40 @@ impl Table {
                 service.options.path_prefixes.as_slice(),
             )
         }));
+        let mut inherited = Vec::new();
+        for service in self.services.values() {
+            if service
+                .options
+                .path_prefixes
+                .iter()
+                .any(|prefix| prefix == "/")
+            {
+                continue;
+            }
+            let host = service.options.hosts.first().map_or("", String::as_str);
+            let (tls_enabled, tls_redirect) =
+                self.root_service(host).map_or((false, true), |root| {
+                    (root.options.tls_enabled, root.options.tls_redirect)
+                });
+            if (service.options.tls_enabled, service.options.tls_redirect)
+                != (tls_enabled, tls_redirect)
+            {
+                let mut updated = Service::clone(service);
+                updated.options.tls_enabled = tls_enabled;
+                updated.options.tls_redirect = tls_redirect;
+                inherited.push(updated);
+            }
+        }
+        for service in inherited {
+            self.services
+                .insert(service.name.clone(), Arc::new(service));
+        }
+    }
+
+    /// The service serving `/` for `host` (kamal-proxy's `ServiceForHost`).
+    fn root_service(&self, host: &str) -> Option<&Arc<Service>> {
+        let found = self.routes.lookup(host, "/")?;
+        self.services.get(found.service)
     }
 }
 
@@ -140,6 +183,19 @@ impl Router {
                     continue;
                 }
             };
+            let certificate = match CertManager::for_service(&service.options) {
+                Ok(certificate) => certificate,
+                Err(error) => {
+                    log::error(
+                        "Skipping a saved service",
+                        &[
+                            ("service", json!(service.name)),
+                            ("error", json!(error.to_string())),
+                        ],
+                    );
+                    continue;
+                }
+            };
             balancer.start_monitor(
                 self.health.clone(),
                 service.target_options.health_check_config.clone(),
@@ -150,6 +206,7 @@ impl Router {
                 target_options: service.target_options,
                 active: balancer,
                 pause: Arc::new(PauseController::restore(service.pause_controller)),
+                certificate,
                 rollout_controller: service.rollout_controller,
             };
             table.services.insert(service.name, Arc::new(restored));
@@ -230,40 +287,10 @@ impl Router {
                 return Err(RouterError::TargetFailedToBecomeHealthy(deploy_timeout));
             }
         }
-        let replaced = {
-            let mut table = self.write();
-            if let Some(owner) =
-                table
-                    .routes
-                    .conflict(&name, &options.hosts, &options.path_prefixes)
-            {
-                log::error(
-                    "Host settings conflict with another service",
-                    &[("service", json!(owner))],
-                );
-                return Err(RouterError::HostInUse);
-            }
-            let previous = table.services.get(&name);
-            let pause =
-                previous.map_or_else(Default::default, |service| Arc::clone(&service.pause));
-            let rollout_controller =
-                previous.and_then(|service| service.rollout_controller.clone());
-            let health_check = target_options.health_check_config.clone();
-            let service = Service {
-                name: name.clone(),
-                options: options.clone(),
-                target_options,
-                active: Arc::clone(&balancer),
-                pause,
-                rollout_controller,
-            };
-            let replaced = table.services.insert(name.clone(), Arc::new(service));
-            table.rebuild_routes();
-            balancer.start_monitor(self.health.clone(), health_check);
-            replaced.map(|service| Arc::clone(&service.active))
-        };
+        // kamal-proxy saves its state once the swap was tried, whatever came of it.
+        let installed = self.install(&name, &options, target_options, &balancer);
         self.save();
-        if let Some(old) = replaced {
+        if let Some(old) = installed? {
             old.dispose();
             old.drain_all(drain_timeout).await;
         }
@@ -278,6 +305,50 @@ impl Router {
             ],
         );
         Ok(())
+    }
+
+    /// Checks for a conflict, makes the certificate manager, and swaps `balancer` in under one
+    /// write lock; returns the balancer it replaced.
+    fn install(
+        &self,
+        name: &str,
+        options: &ServiceOptions,
+        target_options: TargetOptions,
+        balancer: &Arc<LoadBalancer>,
+    ) -> Result<Option<Arc<LoadBalancer>>, RouterError> {
+        let mut table = self.write();
+        if let Some(owner) = table
+            .routes
+            .conflict(name, &options.hosts, &options.path_prefixes)
+        {
+            log::error(
+                "Host settings conflict with another service",
+                &[("service", json!(owner))],
+            );
+            return Err(RouterError::HostInUse);
+        }
+        let certificate = CertManager::for_service(options)?;
+        {
+            let previous = table.services.get(name);
+            let pause =
+                previous.map_or_else(Default::default, |service| Arc::clone(&service.pause));
+            let rollout_controller =
+                previous.and_then(|service| service.rollout_controller.clone());
+            let health_check = target_options.health_check_config.clone();
+            let service = Service {
+                name: name.to_string(),
+                options: options.clone(),
+                target_options,
+                active: Arc::clone(balancer),
+                pause,
+                certificate,
+                rollout_controller,
+            };
+            let replaced = table.services.insert(name.to_string(), Arc::new(service));
+            table.rebuild_routes();
+            balancer.start_monitor(self.health.clone(), health_check);
+            Ok(replaced.map(|service| Arc::clone(&service.active)))
+        }
     }
 
     fn remove(&self, name: &str) -> Result<(), RouterError> {
@@ -304,10 +375,10 @@ impl Router {
     ) -> Result<(), RouterError> {
         let service = self.service(name)?;
         service.pause.pause(max_pause);
-        self.save();
         log::info("Service paused", &[("service", json!(name))]);
         service.active.drain_all(drain_timeout).await;
         log::info("Service drained", &[("service", json!(name))]);
+        self.save();
         Ok(())
     }
 
@@ -319,10 +390,10 @@ impl Router {
     ) -> Result<(), RouterError> {
         let service = self.service(name)?;
         service.pause.stop(message);
-        self.save();
         log::info("Service stopped", &[("service", json!(name))]);
         service.active.drain_all(drain_timeout).await;
         log::info("Service drained", &[("service", json!(name))]);
+        self.save();
         Ok(())
     }
 
@@ -355,6 +426,45 @@ impl Router {
                 }
             })
             .collect()
+    }
+
+    /// The certificate for a TLS handshake naming `server_name` (kamal-proxy's
+    /// `GetCertificate`): the one of the service serving `/` for that name; without a name, for
+    /// the first host of a TLS service.
+    pub fn certificate_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let table = self.read();
+        let server_name = match server_name {
+            Some(name) => name.to_string(),
+            None => {
+                let default = table
+                    .services
+                    .values()
+                    .find(|service| service.options.tls_enabled)
+                    .and_then(|service| service.options.hosts.first().cloned())
+                    .filter(|host| !host.is_empty());
+                let Some(default) = default else {
+                    log::debug("ACME: Unable to get certificate (no server name)", &[]);
+                    return None;
+                };
+                log::warn(
+                    "No server name; using default TLS hostname",
+                    &[("host", json!(default))],
+                );
+                default
+            }
+        };
+        let Some(service) = table.root_service(&server_name) else {
+            log::debug("ACME: Unable to get certificate (unknown server name)", &[]);
+            return None;
+        };
+        let Some(certificate) = &service.certificate else {
+            log::debug(
+                "ACME: Unable to get certificate (service does not support TLS)",
+                &[],
+            );
+            return None;
+        };
+        certificate.certificate()
     }
 
     fn service(&self, name: &str) -> Result<Arc<Service>, RouterError> {
@@ -425,6 +535,109 @@ mod tests {
             drain_timeout: Duration::from_secs(1),
             force: true,
         }))
+    }
+
+    fn deploy_with(service: &str, target: &str, options: ServiceOptions) -> Command {
+        let Command::Deploy(mut request) = forced_deploy(service, target, &[]) else {
+            unreachable!()
+        };
+        request.service_options = options;
+        Command::Deploy(request)
+    }
+
+    fn saved_tls(path: &std::path::Path, name: &str) -> (bool, bool) {
+        let saved = state::load(path).unwrap().unwrap();
+        let service = saved.iter().find(|service| service.name == name).unwrap();
+        (service.options.tls_enabled, service.options.tls_redirect)
+    }
+
+    /// kamal-proxy's `TestServiceMap_SyncingTLSSettingsFromRootPath`, through deploys.
+    #[tokio::test]
+    async fn path_prefix_services_store_their_roots_tls_settings() {
+        let path = temp_state("inherit");
+        let router = Router::new(path.clone());
+        let options =
+            |host: &str, prefix: &str, tls_enabled: bool, tls_redirect: bool| ServiceOptions {
+                hosts: vec![host.into()],
+                path_prefixes: vec![prefix.into()],
+                tls_enabled,
+                tls_redirect,
+                ..ServiceOptions::default()
+            };
+        let api = options("1.example.com", "/api", false, true);
+        assert_eq!(
+            router.execute(deploy_with("api", "api:80", api)).await,
+            Reply::Done
+        );
+        assert_eq!(saved_tls(&path, "api"), (false, true));
+        // ACME for the root: no certificate path.
+        let root = options("1.example.com", "/", true, false);
+        assert_eq!(
+            router.execute(deploy_with("root", "root:80", root)).await,
+            Reply::Done
+        );
+        assert_eq!(saved_tls(&path, "root"), (true, false));
+        assert_eq!(saved_tls(&path, "api"), (true, false));
+        assert_eq!(
+            router
+                .execute(Command::Remove {
+                    service: "root".into()
+                })
+                .await,
+            Reply::Done
+        );
+        assert_eq!(saved_tls(&path, "api"), (false, true));
+    }
+
+    #[tokio::test]
+    async fn certificates_are_loaded_at_deploy_and_wildcards_refuse_acme() {
+        let path = temp_state("certificates");
+        let router = Router::new(path.clone());
+        let missing = ServiceOptions {
+            hosts: vec!["a.example.com".into()],
+            tls_enabled: true,
+            tls_certificate_path: "/nonexistent/cert.pem".into(),
+            tls_private_key_path: "/nonexistent/key.pem".into(),
+            ..ServiceOptions::default()
+        };
+        assert_eq!(
+            router.execute(deploy_with("web", "web:80", missing)).await,
+            Reply::Error {
+                message: "unable to load certificate".into()
+            }
+        );
+        assert!(router.route("a.example.com", "/").is_none());
+        assert_eq!(
+            state::load(&path).unwrap(),
+            Some(Vec::new()),
+            "saved anyway"
+        );
+
+        let wildcard = ServiceOptions {
+            hosts: vec!["*.example.com".into()],
+            tls_enabled: true,
+            ..ServiceOptions::default()
+        };
+        assert_eq!(
+            router.execute(deploy_with("web", "web:80", wildcard)).await,
+            Reply::Error {
+                message: "automatic TLS does not support wildcards".into()
+            }
+        );
+        let acme = ServiceOptions {
+            hosts: vec!["a.example.com".into()],
+            tls_enabled: true,
+            ..ServiceOptions::default()
+        };
+        assert_eq!(
+            router.execute(deploy_with("web", "web:80", acme)).await,
+            Reply::Done
+        );
+        assert!(
+            router.certificate_for(Some("a.example.com")).is_none(),
+            "no ACME directory answers here"
+        );
+        assert!(router.certificate_for(Some("b.example.com")).is_none());
     }
 
     #[tokio::test]

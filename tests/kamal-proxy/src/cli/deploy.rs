@@ -159,10 +159,10 @@ impl DeployArgs {
             .iter()
             .filter(|host| !host.is_empty())
             .collect();
+        // kamal-proxy v0.9.2 checks for a host after normalizing, which has turned no host into
+        // the wildcard `""`: its "host must be set when using TLS" never fires, and `--tls`
+        // without `--host` is accepted.
         if tls {
-            if named_hosts.is_empty() {
-                return Err("host must be set when using TLS".into());
-            }
             if !service_options
                 .path_prefixes
                 .iter()
@@ -351,10 +351,13 @@ mod tests {
             ]),
             "max-request-body can only be set when request buffering is enabled"
         );
-        assert_eq!(
-            error(&["deploy", "app", "--target=web-a:80", "--tls"]),
-            "host must be set when using TLS"
-        );
+        let no_host = parse(&["deploy", "app", "--target=web-a:80", "--tls"])
+            .expect("--tls without --host is accepted");
+        let Some(Command::Deploy(no_host)) = no_host else {
+            panic!("not a deploy: {no_host:?}")
+        };
+        assert_eq!(no_host.service_options.hosts, [""]);
+        assert!(no_host.service_options.tls_enabled);
         assert_eq!(
             error(&[
                 "deploy",
