@@ -2,14 +2,17 @@
 //! driven the way Kamal drives it: `docker exec <proxy> kamal-proxy deploy ...` with test app
 //! containers as targets, named by container id.
 //!
-//! Each test starts its own proxy container (`gantry-e2e-proxy`, port 8080, network
-//! `gantry-e2e`, state volume `gantry-e2e-proxy-config`) on host 1, so it never touches a
-//! `kamal-proxy` that Kamal booted, and removes everything on the way out.
+//! Each test starts its own proxy container (`gantry-e2e-proxy`, ports 8080 and 8443, network
+//! `gantry-e2e`, state volume `gantry-e2e-proxy-config`, the test bed's certificate mounted at
+//! `/home/kamal-proxy/tls`) on host 1, so it never touches a `kamal-proxy` that Kamal booted, and
+//! removes everything on the way out. HTTPS requests go through `curl`, trusting the test bed's
+//! CA (`TESTBED_CA_CERT`).
 
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gantry_testsupport::http::{self, HttpResponse, LoopLimits, RequestLoop, VERSION_HEADER};
+use gantry_testsupport::https::{self, CurlAnswer};
 use gantry_testsupport::ssh::RemoteOutput;
 use gantry_testsupport::{Testbed, wait};
 
@@ -18,6 +21,12 @@ const NETWORK: &str = "gantry-e2e";
 const VOLUME: &str = "gantry-e2e-proxy-config";
 const LABEL: &str = "gantry-e2e-standin";
 const PORT: u16 = 8080;
+const TLS_PORT: u16 = 8443;
+/// Where the test bed's certificate and key are on host 1, and inside the proxy.
+const HOST_TLS_DIR: &str = "/root/gantry-e2e-tls";
+const PROXY_TLS_DIR: &str = "/home/kamal-proxy/tls";
+/// A name the test bed's certificate covers (`*.gantry.test`).
+const TLS_HOST: &str = "app.gantry.test";
 const STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
 
 /// Single-quotes a word for the remote shell.
@@ -48,10 +57,19 @@ impl ProxyHost {
             image,
         };
         proxy_host.clean();
+        let certificate = read_testbed_file("TESTBED_TLS_CERT");
+        let key = read_testbed_file("TESTBED_TLS_KEY");
+        proxy_host.run_ok(&format!(
+            "mkdir -p {HOST_TLS_DIR} && printf '%s' {} >{HOST_TLS_DIR}/cert.pem && \
+             printf '%s' {} >{HOST_TLS_DIR}/key.pem && chmod 0644 {HOST_TLS_DIR}/*.pem",
+            quote(&certificate),
+            quote(&key)
+        ));
         proxy_host.run_ok(&format!(
             "docker network create {NETWORK} >/dev/null && \
              docker run -d --name {PROXY} --label {LABEL}=1 --network {NETWORK} --restart unless-stopped \
-             --volume {VOLUME}:/home/kamal-proxy/.config/kamal-proxy --publish {PORT}:80 {} >/dev/null",
+             --volume {VOLUME}:/home/kamal-proxy/.config/kamal-proxy --volume {HOST_TLS_DIR}:{PROXY_TLS_DIR}:ro \
+             --publish {PORT}:80 --publish {TLS_PORT}:443 {} >/dev/null",
             testbed_proxy_image()
         ));
         proxy_host.wait_until_ready();
@@ -137,6 +155,11 @@ impl ProxyHost {
             .map(str::to_string)
     }
 
+    /// GET `https://<name>:8443<path>` from the proxy, trusting the test bed's CA.
+    fn https(&self, name: &str, path: &str, host_header: Option<&str>) -> CurlAnswer {
+        https::get(&self.host, TLS_PORT, name, path, host_header)
+    }
+
     fn state(&self) -> serde_json::Value {
         let text = self.run_ok(&format!("docker exec {PROXY} cat {STATE_FILE}"));
         serde_json::from_str(&text)
@@ -148,6 +171,13 @@ impl Drop for ProxyHost {
     fn drop(&mut self) {
         self.clean();
     }
+}
+
+/// The contents of a file the test bed names in `variable` (`testbed.sh env`).
+fn read_testbed_file(variable: &str) -> String {
+    let path = std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run `eval \"$(testbed.sh env)\"`"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {path}: {error}"))
 }
 
 fn testbed_proxy_image() -> String {
@@ -453,4 +483,155 @@ fn a_second_service_on_the_same_host_and_path_is_refused() {
         proxy.version_for("c.test", "/").as_deref(),
         Some("intruder")
     );
+}
+
+#[test]
+fn tls_with_a_static_certificate_chosen_by_sni_and_plain_http_redirected() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let secure = proxy.app("secure", &[]);
+    let certificate = format!("--tls-certificate-path={PROXY_TLS_DIR}/cert.pem");
+    let key = format!("--tls-private-key-path={PROXY_TLS_DIR}/key.pem");
+    let host = format!("--host={TLS_HOST}");
+    proxy.deploy_ok("secure", &secure, &[&host, "--tls", &certificate, &key]);
+
+    let answer = proxy.https(TLS_HOST, "/", None);
+    assert_eq!((answer.exit, answer.status), (Some(0), Some(200)), "{answer:?}");
+    assert_eq!(answer.header(VERSION_HEADER), Some("secure"));
+    let forwarded = proxy.https(TLS_HOST, "/", None);
+    assert!(forwarded.body.contains("\"version\""), "{forwarded:?}");
+
+    // Plain HTTP: 301 to the same path on HTTPS, without the port (redirectURLIfNeeded).
+    let plain = proxy.get(&format!("{TLS_HOST}:{PORT}"), "/some/path?q=1");
+    assert_eq!(plain.status, 301);
+    assert_eq!(
+        plain.header("location"),
+        Some(format!("https://{TLS_HOST}/some/path?q=1").as_str())
+    );
+    proxy.deploy_ok(
+        "secure",
+        &secure,
+        &[&host, "--tls", &certificate, &key, "--tls-redirect=false"],
+    );
+    assert_eq!(proxy.get(TLS_HOST, "/").status, 200, "no redirect asked");
+
+    // A path-prefix service on that host stores its root's TLS settings and answers over HTTPS.
+    let api = proxy.app("api", &[]);
+    proxy.deploy_ok("api", &api, &[&host, "--path-prefix=/api"]);
+    let saved = service_state(&proxy.state(), "api")["options"].clone();
+    assert_eq!(
+        (&saved["tls_enabled"], &saved["tls_redirect"]),
+        (&serde_json::json!(true), &serde_json::json!(false)),
+        "{saved}"
+    );
+    let through_tls = proxy.https(TLS_HOST, "/api/", None);
+    assert_eq!(through_tls.header(VERSION_HEADER), Some("api"), "{through_tls:?}");
+
+    // The certificate of the SNI's service, but a Host served without TLS: 503.
+    let plain_app = proxy.app("plain", &[]);
+    proxy.deploy_ok("plain", &plain_app, &["--host=plain.gantry.test"]);
+    let mismatch = proxy.https(TLS_HOST, "/", Some("plain.gantry.test"));
+    assert_eq!(mismatch.status, Some(503), "{mismatch:?}");
+    // No TLS service for the name: the handshake fails.
+    let refused = proxy.https("plain.gantry.test", "/", None);
+    assert_eq!(refused.status, None, "{refused:?}");
+    assert_ne!(refused.exit, Some(0));
+}
+
+#[test]
+fn certificates_that_cannot_be_loaded_and_automatic_tls_fail_as_v0_9_2_does() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("app", &[]);
+    let missing = proxy.deploy(
+        "missing",
+        &app,
+        &[
+            "--host=missing.gantry.test",
+            "--tls",
+            "--tls-certificate-path=/home/kamal-proxy/.apps-config/none/cert.pem",
+            "--tls-private-key-path=/home/kamal-proxy/.apps-config/none/key.pem",
+        ],
+    );
+    assert!(!missing.success);
+    assert_eq!(missing.stderr.trim(), "Error: unable to load certificate");
+    assert_eq!(proxy.get("missing.gantry.test", "/").status, 404);
+
+    let wildcard = proxy.deploy("wild", &app, &["--host=*.wild.gantry.test", "--tls"]);
+    assert!(!wildcard.success);
+    assert_eq!(
+        wildcard.stderr.trim(),
+        "Error: automatic TLS does not support wildcards"
+    );
+
+    // ACME: accepted; no ACME directory is reachable, so no handshake completes, and plain
+    // HTTP is redirected to HTTPS as with any TLS service.
+    proxy.deploy_ok("acme", &app, &["--host=acme.gantry.test", "--tls"]);
+    let handshake = proxy.https("acme.gantry.test", "/", None);
+    assert_eq!(handshake.status, None, "{handshake:?}");
+    let plain = proxy.get("acme.gantry.test", "/");
+    assert_eq!(plain.status, 301);
+    assert_eq!(plain.header("location"), Some("https://acme.gantry.test/"));
+
+    // `--tls` without `--host` passes v0.9.2's checks (they run after the wildcard host is added).
+    proxy.deploy_ok("anywhere", &app, &["--tls"]);
+    // An unknown flag: cobra's words and exit status 1.
+    let unknown = proxy.run_ok(&format!(
+        "docker exec {PROXY} kamal-proxy deploy anywhere --target={app}:80 --no-such-flag=1 \
+         2>&1; echo \"exit $?\""
+    ));
+    assert_eq!(unknown.trim(), "Error: unknown flag: --no-such-flag\nexit 1");
+}
+
+#[test]
+fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let owner = proxy.app("owner", &[]);
+    proxy.deploy_ok("owner", &owner, &["--host=c.test"]);
+    let modified = || proxy.run_ok(&format!("docker exec {PROXY} stat -c %Y {STATE_FILE}"));
+    let before = modified();
+    thread::sleep(Duration::from_millis(1100));
+    let refused = proxy.deploy("intruder", &owner, &["--host=c.test"]);
+    assert!(!refused.success);
+    assert_ne!(modified(), before, "a deploy that met a conflict still saved");
+
+    // `stop` saves once the drain is over: during the drain the file still says running.
+    let address = proxy.address();
+    let slow = thread::spawn(move || {
+        http::get(&address, "/slow?seconds=4", Some("c.test"), Duration::from_secs(20))
+    });
+    thread::sleep(Duration::from_millis(500));
+    let stopper = {
+        let testbed = testbed.clone();
+        let host = proxy.host.clone();
+        thread::spawn(move || {
+            testbed.run_on(
+                &host,
+                &format!("docker exec {PROXY} kamal-proxy stop owner --drain-timeout=10s"),
+            )
+        })
+    };
+    thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        service_state(&proxy.state(), "owner")["pause_controller"]["state"],
+        0,
+        "not saved before the drain"
+    );
+    let stopped = stopper.join().unwrap();
+    assert!(stopped.success, "{}", stopped.stderr);
+    assert_eq!(
+        service_state(&proxy.state(), "owner")["pause_controller"]["state"],
+        2
+    );
+    assert_eq!(slow.join().unwrap().map(|answer| answer.status).ok(), Some(200));
 }
