@@ -499,7 +499,11 @@ fn tls_with_a_static_certificate_chosen_by_sni_and_plain_http_redirected() {
     proxy.deploy_ok("secure", &secure, &[&host, "--tls", &certificate, &key]);
 
     let answer = proxy.https(TLS_HOST, "/", None);
-    assert_eq!((answer.exit, answer.status), (Some(0), Some(200)), "{answer:?}");
+    assert_eq!(
+        (answer.exit, answer.status),
+        (Some(0), Some(200)),
+        "{answer:?}"
+    );
     assert_eq!(answer.header(VERSION_HEADER), Some("secure"));
     let forwarded = proxy.https(TLS_HOST, "/", None);
     assert!(forwarded.body.contains("\"version\""), "{forwarded:?}");
@@ -528,7 +532,11 @@ fn tls_with_a_static_certificate_chosen_by_sni_and_plain_http_redirected() {
         "{saved}"
     );
     let through_tls = proxy.https(TLS_HOST, "/api/", None);
-    assert_eq!(through_tls.header(VERSION_HEADER), Some("api"), "{through_tls:?}");
+    assert_eq!(
+        through_tls.header(VERSION_HEADER),
+        Some("api"),
+        "{through_tls:?}"
+    );
 
     // The certificate of the SNI's service, but a Host served without TLS: 503.
     let plain_app = proxy.app("plain", &[]);
@@ -586,7 +594,10 @@ fn certificates_that_cannot_be_loaded_and_automatic_tls_fail_as_v0_9_2_does() {
         "docker exec {PROXY} kamal-proxy deploy anywhere --target={app}:80 --no-such-flag=1 \
          2>&1; echo \"exit $?\""
     ));
-    assert_eq!(unknown.trim(), "Error: unknown flag: --no-such-flag\nexit 1");
+    assert_eq!(
+        unknown.trim(),
+        "Error: unknown flag: --no-such-flag\nexit 1"
+    );
 }
 
 #[test]
@@ -603,12 +614,21 @@ fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
     thread::sleep(Duration::from_millis(1100));
     let refused = proxy.deploy("intruder", &owner, &["--host=c.test"]);
     assert!(!refused.success);
-    assert_ne!(modified(), before, "a deploy that met a conflict still saved");
+    assert_ne!(
+        modified(),
+        before,
+        "a deploy that met a conflict still saved"
+    );
 
     // `stop` saves once the drain is over: during the drain the file still says running.
     let address = proxy.address();
     let slow = thread::spawn(move || {
-        http::get(&address, "/slow?seconds=4", Some("c.test"), Duration::from_secs(20))
+        http::get(
+            &address,
+            "/slow?seconds=4",
+            Some("c.test"),
+            Duration::from_secs(20),
+        )
     });
     thread::sleep(Duration::from_millis(500));
     let stopper = {
@@ -633,5 +653,8 @@ fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
         service_state(&proxy.state(), "owner")["pause_controller"]["state"],
         2
     );
-    assert_eq!(slow.join().unwrap().map(|answer| answer.status).ok(), Some(200));
+    assert_eq!(
+        slow.join().unwrap().map(|answer| answer.status).ok(),
+        Some(200)
+    );
 }

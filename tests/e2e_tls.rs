@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use gantry_testsupport::Testbed;
 use gantry_testsupport::gantry::{self, GantryRun};
 use gantry_testsupport::http::{self, VERSION_HEADER};
 use gantry_testsupport::https;
 use gantry_testsupport::kamal::{KamalApp, KamalProject};
-use gantry_testsupport::Testbed;
 
 const SERVICE: &str = "gantry-tls";
 const TLS_HOST: &str = "app.gantry.test";
@@ -52,11 +52,14 @@ fn project(testbed: &Testbed, hosts: &[String]) -> KamalProject {
             "    proxy:\n      ssl: false\n      path_prefix: /api\n".to_string(),
         ))
         .collect();
-    let yaml = yaml
-        .replacen("proxy:\n  app_port: 80\n", &format!(
+    let yaml = yaml.replacen(
+        "proxy:\n  app_port: 80\n",
+        &format!(
             "{api_role}proxy:\n  app_port: 80\n  host: {TLS_HOST}\n  ssl:\n    \
              certificate_pem: TLS_CERTIFICATE_PEM\n    private_key_pem: TLS_PRIVATE_KEY_PEM\n"
-        ), 1);
+        ),
+        1,
+    );
     assert!(yaml.contains("certificate_pem"), "{yaml}");
     std::fs::write(&deploy_yml, yaml).expect("writing deploy.yml");
     let secrets = project.dir().join(".kamal/secrets");
@@ -153,7 +156,11 @@ fn kamal_and_gantry_agree_on_an_ssl_app_with_a_path_prefixed_role() {
             failed.len()
         );
         assert!(failed.is_empty(), "{host}: {failed:?}");
-        assert!(answers.len() > 10, "{host}: only {} requests", answers.len());
+        assert!(
+            answers.len() > 10,
+            "{host}: only {} requests",
+            answers.len()
+        );
         assert_eq!(
             answers.last().and_then(|(_, version)| version.as_deref()),
             Some(versions[1].as_str()),
@@ -166,4 +173,44 @@ fn kamal_and_gantry_agree_on_an_ssl_app_with_a_path_prefixed_role() {
     );
     again.assert_code(0);
     gantry(&project, &["drift"]).assert_code(0);
+
+    // Certificate files gone from a host: gantry writes them back (never printing them) and
+    // deploys the route again so the proxy loads them.
+    let tls_dir = format!(".kamal/proxy/apps-config/{SERVICE}/tls");
+    testbed.run_ok(&hosts[1], &format!("rm -r {tls_dir}"));
+    let plan = gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &versions[1]],
+    );
+    plan.assert_code(2);
+    for line in [
+        format!("+ TLS file of role web ({tls_dir}/web/cert.pem)"),
+        format!("+ TLS file of role web ({tls_dir}/web/key.pem)"),
+        format!("~ route {SERVICE}-web (TLS certificate changed)"),
+    ] {
+        assert!(
+            plan.stdout.contains(&line),
+            "no `{line}` in:\n{}",
+            plan.stdout
+        );
+    }
+    assert!(!plan.stdout.contains("BEGIN"), "{}", plan.stdout);
+    gantry(&project, &["apply", "-y", "--version", &versions[1]]).assert_code(0);
+    assert_eq!(
+        testbed.run_ok(&hosts[1], &format!("cat {tls_dir}/web/key.pem")),
+        testbed_file("TESTBED_TLS_KEY")
+    );
+    assert_eq!(
+        testbed
+            .run_ok(&hosts[1], &format!("stat -c %a {tls_dir}/web/key.pem"))
+            .trim(),
+        "644"
+    );
+    let secure = https::get(&hosts[1], 443, TLS_HOST, "/", None);
+    assert_eq!(secure.status, Some(200), "{secure:?}");
+    gantry(
+        &project,
+        &["plan", "--detailed-exitcode", "--version", &versions[1]],
+    )
+    .assert_code(0);
 }

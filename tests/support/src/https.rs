@@ -25,7 +25,13 @@ impl CurlAnswer {
 
 /// `GET https://<name>:<port><path>` with `name` resolved to `address`; `host_header` replaces
 /// the `Host` header (the SNI stays `name`).
-pub fn get(address: &str, port: u16, name: &str, path: &str, host_header: Option<&str>) -> CurlAnswer {
+pub fn get(
+    address: &str,
+    port: u16,
+    name: &str,
+    path: &str,
+    host_header: Option<&str>,
+) -> CurlAnswer {
     let ca = std::env::var("TESTBED_CA_CERT")
         .unwrap_or_else(|_| panic!("TESTBED_CA_CERT is not set: run `eval \"$(testbed.sh env)\"`"));
     let mut command = Command::new("curl");
