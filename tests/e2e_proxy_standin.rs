@@ -658,3 +658,105 @@ fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
         Some(200)
     );
 }
+
+/// `POST /` with a body of `size` bytes, answered in full.
+fn post(address: &str, host: &str, size: usize) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connecting to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("sending the head");
+    stream
+        .write_all(&vec![b'x'; size])
+        .expect("sending the body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading the answer");
+    http::parse_response(&raw).expect("an HTTP answer")
+}
+
+#[test]
+fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("limits", &[]);
+    proxy.deploy_ok(
+        "limits",
+        &app,
+        &["--max-request-body=100", "--max-response-body=60"],
+    );
+
+    let too_large = post(&proxy.address(), "limits.test", 101);
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.text(), "Request too large\n");
+    let fits = post(&proxy.address(), "limits.test", 100);
+    assert_eq!(
+        fits.header(VERSION_HEADER),
+        Some("limits"),
+        "reached the app"
+    );
+
+    // The report of `/` is longer than 60 bytes; `/up` is not.
+    let long = proxy.get("limits.test", "/");
+    assert_eq!(
+        (long.status, long.text().as_str()),
+        (500, "Internal Server Error\n")
+    );
+    assert_eq!(proxy.get("limits.test", "/up").status, 200);
+
+    let echoed = proxy.get("limits.test", "/headers").text().to_lowercase();
+    let value = |name: &str| {
+        echoed
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} reached the app: {echoed}"))
+            .to_string()
+    };
+    assert_eq!(value("x-request-id").len(), 36, "a UUID");
+    assert!(value("x-request-start").starts_with("t="), "{echoed}");
+}
+
+#[test]
+fn the_health_check_follows_redirects() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("redirected", &[]);
+    proxy.deploy_ok(
+        "redirected",
+        &app,
+        &[
+            "--health-check-path=/redirect?to=/up",
+            "--health-check-interval=200ms",
+            "--deploy-timeout=5s",
+        ],
+    );
+    assert_eq!(
+        proxy.version_for("any.test", "/").as_deref(),
+        Some("redirected")
+    );
+    // A redirect to a failing path is a failing check.
+    let failing = proxy.deploy(
+        "redirected",
+        &app,
+        &[
+            "--health-check-path=/redirect?to=/missing",
+            "--health-check-interval=200ms",
+            "--deploy-timeout=2s",
+        ],
+    );
+    assert!(!failing.success);
+    assert!(
+        failing.stderr.contains("target failed to become healthy"),
+        "{}",
+        failing.stderr
+    );
+}

@@ -5,22 +5,30 @@
 #   GET /                  200 JSON: version, Kamal's env (container name, version, host), the
 #                          container's host name and every variable named in REPORT_ENV
 #   GET /slow?seconds=N    answers after N seconds (at most 600), for drain tests
+#   GET /headers           200, the request's headers as received, one a line
+#   GET /redirect?to=PATH  302 to PATH
 #   anything else          404
 cr=$(printf '\r')
 read -r method target _ || exit 0
+headers=
 while IFS= read -r header; do
   header=${header%"$cr"}
   [ -z "$header" ] && break
+  headers="$headers$header
+"
 done
 
 path=${target%%\?*}
 query=
 case $target in *\?*) query=${target#*\?} ;; esac
 
+# respond STATUS CONTENT-TYPE BODY [EXTRA-HEADER-LINE]
 respond() {
   body=$3
-  printf 'HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %s\r\nX-Testapp-Version: %s\r\nConnection: close\r\n\r\n' \
-    "$1" "$2" "$(printf '%s' "$body" | wc -c)" "${APP_VERSION:-dev}"
+  extra=${4:+$4$cr
+}
+  printf 'HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %s\r\nX-Testapp-Version: %s\r\n%sConnection: close\r\n\r\n' \
+    "$1" "$2" "$(printf '%s' "$body" | wc -c)" "${APP_VERSION:-dev}" "$extra"
   [ "$method" = HEAD ] || printf '%s' "$body"
   echo "testapp: $method $target $1" >&2
 }
@@ -62,6 +70,13 @@ case $path in
     sleep "$seconds"
     respond "200 OK" application/json "{\"slept\":$seconds}
 "
+    ;;
+  /headers)
+    respond "200 OK" text/plain "$headers"
+    ;;
+  /redirect)
+    to=$(printf '%s' "$query" | tr '&' '\n' | sed -n 's/^to=\(\/[-_./A-Za-z0-9]*\)$/\1/p' | head -n 1)
+    respond "302 Found" text/plain "" "Location: ${to:-/}"
     ;;
   *)
     respond "404 Not Found" text/plain "not found
