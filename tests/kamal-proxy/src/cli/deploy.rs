@@ -162,14 +162,13 @@ impl DeployArgs {
         // kamal-proxy v0.9.2 checks for a host after normalizing, which has turned no host into
         // the wildcard `""`: its "host must be set when using TLS" never fires, and `--tls`
         // without `--host` is accepted.
-        if tls {
-            if !service_options
+        if tls
+            && !service_options
                 .path_prefixes
                 .iter()
                 .any(|prefix| prefix == "/")
-            {
-                return Err("TLS settings must be specified on the root path service".into());
-            }
+        {
+            return Err("TLS settings must be specified on the root path service".into());
         }
         let canonical = &service_options.canonical_host;
         if !canonical.is_empty() && !named_hosts.is_empty() && !named_hosts.contains(&canonical) {
