@@ -47,10 +47,8 @@ impl ProxyHost {
         let host = testbed.host(1).to_string();
         let image = format!("{}:v1", testbed.testapp_image);
         testbed.docker_login(&host);
-        testbed.run_ok(
-            &host,
-            &format!("docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"),
-        );
+        // Pulled every time: `testbed.sh images` may have pushed a newer build of the test app.
+        testbed.run_ok(&host, &format!("docker pull -q {image} >/dev/null"));
         let proxy_host = ProxyHost {
             testbed: testbed.clone(),
             host,
@@ -659,7 +657,7 @@ fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
     );
 }
 
-/// `POST /` with a body of `size` bytes, answered in full.
+/// `POST /up` with a body of `size` bytes, answered in full.
 fn post(address: &str, host: &str, size: usize) -> HttpResponse {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).expect("connecting to the proxy");
@@ -667,7 +665,7 @@ fn post(address: &str, host: &str, size: usize) -> HttpResponse {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a read timeout");
     let head = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        "POST /up HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).expect("sending the head");
     stream
@@ -689,7 +687,11 @@ fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
     proxy.deploy_ok(
         "limits",
         &app,
-        &["--max-request-body=100", "--max-response-body=60"],
+        &[
+            "--host=limits.test",
+            "--max-request-body=100",
+            "--max-response-body=60",
+        ],
     );
 
     let too_large = post(&proxy.address(), "limits.test", 101);
@@ -697,9 +699,10 @@ fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
     assert_eq!(too_large.text(), "Request too large\n");
     let fits = post(&proxy.address(), "limits.test", 100);
     assert_eq!(
-        fits.header(VERSION_HEADER),
-        Some("limits"),
-        "reached the app"
+        (fits.status, fits.header(VERSION_HEADER)),
+        (200, Some("limits")),
+        "reached the app: {}",
+        fits.text()
     );
 
     // The report of `/` is longer than 60 bytes; `/up` is not.
@@ -710,7 +713,9 @@ fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
     );
     assert_eq!(proxy.get("limits.test", "/up").status, 200);
 
-    let echoed = proxy.get("limits.test", "/headers").text().to_lowercase();
+    // Without a response limit, the app's echo of its request headers.
+    proxy.deploy_ok("echo", &app, &["--host=echo.test"]);
+    let echoed = proxy.get("echo.test", "/headers").text().to_lowercase();
     let value = |name: &str| {
         echoed
             .lines()

@@ -7,16 +7,21 @@
 #   GET /slow?seconds=N    answers after N seconds (at most 600), for drain tests
 #   GET /headers           200, the request's headers as received, one a line
 #   GET /redirect?to=PATH  302 to PATH
+# A request body is read and ignored.
 #   anything else          404
 cr=$(printf '\r')
 read -r method target _ || exit 0
 headers=
+length=0
 while IFS= read -r header; do
   header=${header%"$cr"}
   [ -z "$header" ] && break
   headers="$headers$header
 "
+  case $header in [Cc]ontent-[Ll]ength:*) length=$(printf '%s' "${header#*:}" | tr -dc 0-9) ;; esac
 done
+# The body is read (and ignored) so that closing the connection does not reset it.
+[ "${length:-0}" -gt 0 ] && head -c "$length" >/dev/null
 
 path=${target%%\?*}
 query=
