@@ -55,8 +55,8 @@ impl ProxyHost {
             image,
         };
         proxy_host.clean();
-        let certificate = read_testbed_file("TESTBED_TLS_CERT");
-        let key = read_testbed_file("TESTBED_TLS_KEY");
+        let certificate = https::testbed_tls_file("TESTBED_TLS_CERT");
+        let key = https::testbed_tls_file("TESTBED_TLS_KEY");
         proxy_host.run_ok(&format!(
             "mkdir -p {HOST_TLS_DIR} && printf '%s' {} >{HOST_TLS_DIR}/cert.pem && \
              printf '%s' {} >{HOST_TLS_DIR}/key.pem && chmod 0644 {HOST_TLS_DIR}/*.pem",
@@ -169,13 +169,6 @@ impl Drop for ProxyHost {
     fn drop(&mut self) {
         self.clean();
     }
-}
-
-/// The contents of a file the test bed names in `variable` (`testbed.sh env`).
-fn read_testbed_file(variable: &str) -> String {
-    let path = std::env::var(variable)
-        .unwrap_or_else(|_| panic!("{variable} is not set: run `eval \"$(testbed.sh env)\"`"));
-    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {path}: {error}"))
 }
 
 fn testbed_proxy_image() -> String {

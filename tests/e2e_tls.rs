@@ -26,12 +26,6 @@ fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
     gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
 }
 
-fn testbed_file(variable: &str) -> String {
-    let path = std::env::var(variable)
-        .unwrap_or_else(|_| panic!("{variable} is not set: run `eval \"$(testbed.sh env)\"`"));
-    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {path}: {error}"))
-}
-
 /// The project: Kamal's test app project, with the proxy block, the `api` role and the PEM
 /// secrets put in.
 fn project(testbed: &Testbed, hosts: &[String]) -> KamalProject {
@@ -68,7 +62,7 @@ fn project(testbed: &Testbed, hosts: &[String]) -> KamalProject {
         ("TLS_CERTIFICATE_PEM", "TESTBED_TLS_CERT"),
         ("TLS_PRIVATE_KEY_PEM", "TESTBED_TLS_KEY"),
     ] {
-        text.push_str(&format!("{name}='{}'\n", testbed_file(variable)));
+        text.push_str(&format!("{name}='{}'\n", https::testbed_tls_file(variable)));
     }
     std::fs::write(&secrets, text).expect("writing .kamal/secrets");
     project
@@ -91,7 +85,11 @@ fn kamal_and_gantry_agree_on_an_ssl_app_with_a_path_prefixed_role() {
             host,
             &format!("cat .kamal/proxy/apps-config/{SERVICE}/tls/web/cert.pem"),
         );
-        assert_eq!(written, testbed_file("TESTBED_TLS_CERT"), "{host}");
+        assert_eq!(
+            written,
+            https::testbed_tls_file("TESTBED_TLS_CERT"),
+            "{host}"
+        );
     }
     let plan = gantry(
         &project,
@@ -198,7 +196,7 @@ fn kamal_and_gantry_agree_on_an_ssl_app_with_a_path_prefixed_role() {
     gantry(&project, &["apply", "-y", "--version", &versions[1]]).assert_code(0);
     assert_eq!(
         testbed.run_ok(&hosts[1], &format!("cat {tls_dir}/web/key.pem")),
-        testbed_file("TESTBED_TLS_KEY")
+        https::testbed_tls_file("TESTBED_TLS_KEY")
     );
     assert_eq!(
         testbed

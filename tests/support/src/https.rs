@@ -3,6 +3,14 @@
 
 use std::process::Command;
 
+/// The contents of the TLS file the test bed names in `variable` (`TESTBED_TLS_CERT`,
+/// `TESTBED_TLS_KEY`, `TESTBED_CA_CERT`).
+pub fn testbed_tls_file(variable: &str) -> String {
+    let path = std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run `eval \"$(testbed.sh env)\"`"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {path}: {error}"))
+}
+
 /// What `curl` saw: its exit code (35 and 60 are failed handshakes), the status, the headers
 /// and the body.
 #[derive(Debug)]
