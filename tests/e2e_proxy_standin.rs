@@ -758,3 +758,85 @@ fn the_health_check_follows_redirects() {
         failing.stderr
     );
 }
+
+/// The version that answers `GET /` on `host` with a `kamal-rollout` cookie of `value`.
+fn version_with_rollout_cookie(proxy: &ProxyHost, host: &str, value: &str) -> Option<String> {
+    let address = proxy.address();
+    let stream = std::net::TcpStream::connect(&address).expect("connecting to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let cookie = format!("theme=dark; kamal-rollout={value}");
+    http::exchange(stream, &address, "/", host, &[("Cookie", &cookie)])
+        .expect("an answer")
+        .header(VERSION_HEADER)
+        .map(str::to_string)
+}
+
+#[test]
+fn a_rollout_sends_the_chosen_requests_to_its_own_targets() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let stable = proxy.app("stable", &[]);
+    let canary = proxy.app("canary", &[]);
+    proxy.deploy_ok("roll", &stable, &["--host=roll.test"]);
+
+    let unset = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=100"]);
+    assert!(!unset.success);
+    assert_eq!(unset.stderr.trim(), "Error: rollout target not set");
+
+    let target = format!("--target={canary}:80");
+    let deployed = proxy.kamal_proxy(&["rollout", "deploy", "roll", &target]);
+    assert!(deployed.success, "{}", deployed.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("stable"),
+        "no split set yet"
+    );
+
+    let set = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=0", "--list=beta"]);
+    assert!(set.success, "{}", set.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("canary")
+    );
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "gamma").as_deref(),
+        Some("stable")
+    );
+    assert_eq!(
+        proxy.version_for("roll.test", "/").as_deref(),
+        Some("stable")
+    );
+    let saved = service_state(&proxy.state(), "roll").clone();
+    assert_eq!(
+        saved["rollout_targets"],
+        serde_json::json!([format!("{canary}:80")])
+    );
+    assert_eq!(
+        saved["rollout_controller"]["allowlist"],
+        serde_json::json!(["beta"])
+    );
+    assert_eq!(saved["rollout_controller"]["percentage"], 0);
+
+    let everyone = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=100"]);
+    assert!(everyone.success, "{}", everyone.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "gamma").as_deref(),
+        Some("canary")
+    );
+
+    let stop = proxy.kamal_proxy(&["rollout", "stop", "roll"]);
+    assert!(stop.success, "{}", stop.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("stable")
+    );
+    assert_eq!(
+        service_state(&proxy.state(), "roll")["rollout_controller"],
+        serde_json::Value::Null
+    );
+}

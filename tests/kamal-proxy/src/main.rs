@@ -18,6 +18,7 @@ mod health;
 mod log;
 mod pause;
 mod proxy;
+mod rollout;
 mod router;
 mod routes;
 mod server;

@@ -29,6 +29,7 @@ use http_body_util::BodyExt;
 use crate::body::{BoxError, ProxyBody, TrackedBody, full};
 use crate::log;
 use crate::pause::PauseOutcome;
+use crate::rollout::rollout_cookie;
 use crate::router::{Router, Service};
 use crate::state::PauseState;
 
@@ -176,7 +177,14 @@ impl Proxy {
                 return (error_page(StatusCode::GATEWAY_TIMEOUT, None), String::new());
             }
         }
-        let Some(target) = service.active.pick() else {
+        let cookie = rollout_cookie(
+            request
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok()),
+        );
+        let Some(target) = service.balancer_for(cookie).pick() else {
             return (
                 error_page(StatusCode::SERVICE_UNAVAILABLE, None),
                 String::new(),

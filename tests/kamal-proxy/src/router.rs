@@ -22,6 +22,7 @@ use crate::duration;
 use crate::health::HealthChecker;
 use crate::log;
 use crate::pause::PauseController;
+use crate::rollout::RolloutController;
 use crate::routes::RouteTable;
 use crate::state::{self, SavedService, ServiceOptions, TargetOptions};
 use crate::target::InvalidTarget;
@@ -39,8 +40,8 @@ pub enum RouterError {
     HostInUse,
     #[error(transparent)]
     InvalidTarget(#[from] InvalidTarget),
-    #[error("rollouts are not implemented by the test bed's kamal-proxy stand-in")]
-    RolloutUnsupported,
+    #[error("rollout target not set")]
+    RolloutTargetNotSet,
     #[error(transparent)]
     Certificate(#[from] CertError),
 }
@@ -52,13 +53,30 @@ pub struct Service {
     pub options: ServiceOptions,
     pub target_options: TargetOptions,
     pub active: Arc<LoadBalancer>,
+    /// `rollout deploy`'s targets; requests reach them only while a split is set.
+    rollout: Option<Arc<LoadBalancer>>,
     pub pause: Arc<PauseController>,
     /// Made from the options as deployed, before the TLS rule below rewrites them.
     certificate: Option<CertManager>,
-    rollout_controller: Option<serde_json::Value>,
+    rollout_controller: Option<RolloutController>,
 }
 
 impl Service {
+    /// The targets for a request with this `kamal-rollout` cookie value.
+    pub fn balancer_for(&self, rollout_cookie: Option<&str>) -> &Arc<LoadBalancer> {
+        match (&self.rollout, &self.rollout_controller, rollout_cookie) {
+            (Some(rollout), Some(controller), Some(value)) if controller.uses_rollout(value) => {
+                rollout
+            }
+            _ => &self.active,
+        }
+    }
+
+    /// Every balancer of the service: drains and disposals reach both groups.
+    fn balancers(&self) -> impl Iterator<Item = &Arc<LoadBalancer>> {
+        std::iter::once(&self.active).chain(self.rollout.as_ref())
+    }
+
     fn saved(&self) -> SavedService {
         SavedService {
             name: self.name.clone(),
@@ -66,6 +84,16 @@ impl Service {
             target_options: self.target_options.clone(),
             active_targets: self.active.writer_addresses(),
             active_readers: self.active.reader_addresses(),
+            rollout_targets: self
+                .rollout
+                .as_ref()
+                .map(|rollout| rollout.writer_addresses())
+                .unwrap_or_default(),
+            rollout_readers: self
+                .rollout
+                .as_ref()
+                .map(|rollout| rollout.reader_addresses())
+                .unwrap_or_default(),
             pause_controller: self.pause.snapshot(),
             rollout_controller: self.rollout_controller.clone(),
             ..SavedService::default()
@@ -196,15 +224,35 @@ impl Router {
                     continue;
                 }
             };
-            balancer.start_monitor(
-                self.health.clone(),
-                service.target_options.health_check_config.clone(),
-            );
+            let rollout = if service.rollout_targets.is_empty() {
+                None
+            } else {
+                match LoadBalancer::new(&service.rollout_targets, &service.rollout_readers) {
+                    Ok(rollout) => Some(Arc::new(rollout)),
+                    Err(error) => {
+                        log::error(
+                            "Skipping a saved rollout",
+                            &[
+                                ("service", json!(service.name)),
+                                ("error", json!(error.to_string())),
+                            ],
+                        );
+                        None
+                    }
+                }
+            };
+            for balancer in std::iter::once(&balancer).chain(rollout.as_ref()) {
+                balancer.start_monitor(
+                    self.health.clone(),
+                    service.target_options.health_check_config.clone(),
+                );
+            }
             let restored = Service {
                 name: service.name.clone(),
                 options: service.options,
                 target_options: service.target_options,
                 active: balancer,
+                rollout,
                 pause: Arc::new(PauseController::restore(service.pause_controller)),
                 certificate,
                 rollout_controller: service.rollout_controller,
@@ -244,7 +292,22 @@ impl Router {
                 message,
             } => self.stop(&service, drain_timeout, &message).await,
             Command::Resume { service } => self.resume(&service),
-            Command::Rollout { .. } => Err(RouterError::RolloutUnsupported),
+            Command::RolloutDeploy {
+                service,
+                targets,
+                readers,
+                deploy_timeout,
+                drain_timeout,
+            } => {
+                self.rollout_deploy(&service, &targets, &readers, deploy_timeout, drain_timeout)
+                    .await
+            }
+            Command::RolloutSet {
+                service,
+                percent,
+                allowlist,
+            } => self.rollout_set(&service, Some(RolloutController::new(percent, allowlist))),
+            Command::RolloutStop { service } => self.rollout_set(&service, None),
         };
         match result {
             Ok(()) => Reply::Done,
@@ -334,12 +397,14 @@ impl Router {
                 previous.map_or_else(Default::default, |service| Arc::clone(&service.pause));
             let rollout_controller =
                 previous.and_then(|service| service.rollout_controller.clone());
+            let rollout = previous.and_then(|service| service.rollout.clone());
             let health_check = target_options.health_check_config.clone();
             let service = Service {
                 name: name.to_string(),
                 options: options.clone(),
                 target_options,
                 active: Arc::clone(balancer),
+                rollout,
                 pause,
                 certificate,
                 rollout_controller,
@@ -361,7 +426,9 @@ impl Router {
             table.rebuild_routes();
             removed
         };
-        removed.active.dispose();
+        for balancer in removed.balancers() {
+            balancer.dispose();
+        }
         self.save();
         log::info("Removed", &[("service", json!(name))]);
         Ok(())
@@ -376,7 +443,7 @@ impl Router {
         let service = self.service(name)?;
         service.pause.pause(max_pause);
         log::info("Service paused", &[("service", json!(name))]);
-        service.active.drain_all(drain_timeout).await;
+        drain(&service, drain_timeout).await;
         log::info("Service drained", &[("service", json!(name))]);
         self.save();
         Ok(())
@@ -391,10 +458,98 @@ impl Router {
         let service = self.service(name)?;
         service.pause.stop(message);
         log::info("Service stopped", &[("service", json!(name))]);
-        service.active.drain_all(drain_timeout).await;
+        drain(&service, drain_timeout).await;
         log::info("Service drained", &[("service", json!(name))]);
         self.save();
         Ok(())
+    }
+
+    /// `rollout deploy`: the new rollout targets pass the health gate, replace the service's
+    /// rollout group, the state is saved, and the old rollout targets drain.
+    async fn rollout_deploy(
+        &self,
+        name: &str,
+        targets: &[String],
+        readers: &[String],
+        deploy_timeout: Duration,
+        drain_timeout: Duration,
+    ) -> Result<(), RouterError> {
+        let service = self.service(name)?;
+        log::info(
+            "Deploying for rollout",
+            &[("service", json!(name)), ("targets", json!(targets))],
+        );
+        let balancer = Arc::new(LoadBalancer::new(targets, readers)?);
+        let health_check = &service.target_options.health_check_config;
+        if !self
+            .health
+            .wait_until_healthy(balancer.all_targets(), health_check, deploy_timeout)
+            .await
+        {
+            return Err(RouterError::TargetFailedToBecomeHealthy(deploy_timeout));
+        }
+        let replaced = self.update(name, |service| {
+            let replaced = service.rollout.replace(Arc::clone(&balancer));
+            balancer.start_monitor(
+                self.health.clone(),
+                service.target_options.health_check_config.clone(),
+            );
+            replaced
+        });
+        self.save();
+        if let Some(old) = replaced? {
+            old.dispose();
+            old.drain_all(drain_timeout).await;
+        }
+        log::info(
+            "Deployed for rollout",
+            &[("service", json!(name)), ("targets", json!(targets))],
+        );
+        Ok(())
+    }
+
+    /// `rollout set` (a split) and `rollout stop` (none); saved either way, as kamal-proxy does.
+    fn rollout_set(
+        &self,
+        name: &str,
+        controller: Option<RolloutController>,
+    ) -> Result<(), RouterError> {
+        let setting = controller.is_some();
+        let result = self.update(name, |service| {
+            if setting && service.rollout.is_none() {
+                return Err(RouterError::RolloutTargetNotSet);
+            }
+            service.rollout_controller = controller;
+            Ok(())
+        });
+        self.save();
+        result??;
+        log::info(
+            if setting {
+                "Set rollout split"
+            } else {
+                "Stopped rollout"
+            },
+            &[("service", json!(name))],
+        );
+        Ok(())
+    }
+
+    /// Replaces service `name` with a changed copy, under the write lock.
+    fn update<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Service) -> T,
+    ) -> Result<T, RouterError> {
+        let mut table = self.write();
+        let current = table
+            .services
+            .get(name)
+            .ok_or(RouterError::ServiceNotFound)?;
+        let mut updated = Service::clone(current);
+        let result = change(&mut updated);
+        table.services.insert(name.to_string(), Arc::new(updated));
+        Ok(result)
     }
 
     fn resume(&self, name: &str) -> Result<(), RouterError> {
@@ -502,6 +657,16 @@ impl Router {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
         self.table.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Lets in-flight requests to both target groups finish, for up to `timeout`.
+async fn drain(service: &Service, timeout: Duration) {
+    let rollout = async {
+        if let Some(rollout) = &service.rollout {
+            rollout.drain_all(timeout).await;
+        }
+    };
+    tokio::join!(service.active.drain_all(timeout), rollout);
 }
 
 #[cfg(test)]
@@ -733,13 +898,20 @@ mod tests {
                 message: "service not found".into()
             }
         );
+        router.execute(forced_deploy("web", "web-1:80", &[])).await;
         let reply = router
-            .execute(Command::Rollout {
-                action: "set".into(),
+            .execute(Command::RolloutSet {
                 service: "web".into(),
+                percent: 10,
+                allowlist: Vec::new(),
             })
             .await;
-        assert!(matches!(reply, Reply::Error { message } if message.contains("not implemented")));
+        assert_eq!(
+            reply,
+            Reply::Error {
+                message: "rollout target not set".into()
+            }
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

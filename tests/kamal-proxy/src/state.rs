@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+use crate::rollout::RolloutController;
+
 /// The file could not be read, parsed or written.
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -180,8 +182,7 @@ pub struct SavedService {
     #[serde(serialize_with = "empty_as_null", deserialize_with = "null_as_empty")]
     pub rollout_readers: Vec<String>,
     pub pause_controller: SavedPause,
-    /// Kept as found: rollouts are not implemented, but a state file that has one keeps it.
-    pub rollout_controller: Option<serde_json::Value>,
+    pub rollout_controller: Option<RolloutController>,
     #[serde(rename = "active_target", skip_serializing_if = "String::is_empty")]
     pub legacy_active_target: String,
     #[serde(rename = "rollout_target", skip_serializing_if = "String::is_empty")]
