@@ -230,6 +230,31 @@ pub fn inherit_root_tls(routes: &mut [&mut RouteSettings]) {
     }
 }
 
+/// [`inherit_root_tls`] for desired routes with no root among them, when another app's route
+/// (`others`, observed on the same proxy) serves `/` on their first host.
+pub fn inherit_foreign_root_tls(routes: &mut [&mut RouteSettings], others: &[&RouteSettings]) {
+    let serves_root =
+        |route: &RouteSettings| route.path_prefixes.iter().any(|prefix| prefix == "/");
+    let own_roots: Vec<String> = routes
+        .iter()
+        .filter(|route| serves_root(route))
+        .flat_map(|route| route.hosts.clone())
+        .collect();
+    for route in routes.iter_mut() {
+        let host = route.hosts.first().map_or("", String::as_str);
+        if serves_root(route) || own_roots.iter().any(|own| own == host) {
+            continue;
+        }
+        if let Some(root) = others
+            .iter()
+            .find(|other| serves_root(other) && other.hosts.iter().any(|h| h == host))
+        {
+            route.tls_enabled = root.tls_enabled;
+            route.tls_redirect = root.tls_redirect;
+        }
+    }
+}
+
 /// kamal-proxy stores no hosts as `[""]`, the wildcard.
 fn normalize_hosts(hosts: &[String]) -> Vec<String> {
     if hosts.is_empty() {

@@ -691,7 +691,11 @@ async fn a_state_file_read_mid_write_is_read_again_never_taken_for_no_routes() {
     });
     let planned = world.plan_default(&config, "v1").await;
     let state = planned.observed.hosts["h1"].state().expect("h1 observed");
-    assert_eq!(state.routes.as_ref().map(Vec::len), Some(1), "the route read back");
+    assert_eq!(
+        state.routes.as_ref().map(Vec::len),
+        Some(1),
+        "the route read back"
+    );
     assert!(planned.plan.is_empty(), "{}", planned.plan);
     assert_eq!(state_reads() - before, 3, "two halves, then the whole file");
 
