@@ -198,6 +198,11 @@ impl ServiceNames {
         )
     }
 
+    /// Where a role's custom TLS certificate and key live on the host (`proxy.ssl` with PEMs).
+    pub fn role_tls_dir(&self, role: &str) -> String {
+        format!("{}/tls/{role}", self.proxy_apps_config_dir())
+    }
+
     /// gantry's own directory for this app: the journal of the last run lives there.
     pub fn gantry_dir(&self) -> String {
         format!("{}/gantry", self.app_dir())

@@ -197,6 +197,64 @@ fn seconds_to_nanos(seconds: Option<u64>, default_seconds: i64) -> i64 {
     seconds.map_or(default_seconds, |s| s as i64) * NANOS_PER_SECOND
 }
 
+/// What kamal-proxy stores for a service that does not serve `/`: it takes `tls_enabled` and
+/// `tls_redirect` from the service serving `/` on its first host, or `false`/`true` when there is
+/// none, whatever its own deploy said (kamal-proxy v0.9.2, `syncTLSOptionsFromRootDomain`). The
+/// proxy looks the root up as it routes a request, but the service's own binding makes its first
+/// host's bucket exist, so neither a `*.domain` route nor the default host is ever consulted.
+/// `routes` are every route one proxy serves; applying the rule to the desired routes makes them
+/// equal to what the proxy reads back.
+pub fn inherit_root_tls(routes: &mut [&mut RouteSettings]) {
+    let roots: Vec<(String, bool, bool)> = routes
+        .iter()
+        .filter(|route| route.path_prefixes.iter().any(|prefix| prefix == "/"))
+        .flat_map(|root| {
+            root.hosts
+                .iter()
+                .map(|host| (host.clone(), root.tls_enabled, root.tls_redirect))
+        })
+        .collect();
+    for route in routes.iter_mut() {
+        if route.path_prefixes.iter().any(|prefix| prefix == "/") {
+            continue;
+        }
+        let host = route.hosts.first().map_or("", String::as_str);
+        let (tls_enabled, tls_redirect) = roots
+            .iter()
+            .find(|(root_host, _, _)| root_host == host)
+            .map_or((false, true), |(_, enabled, redirect)| {
+                (*enabled, *redirect)
+            });
+        route.tls_enabled = tls_enabled;
+        route.tls_redirect = tls_redirect;
+    }
+}
+
+/// [`inherit_root_tls`] for desired routes with no root among them, when another app's route
+/// (`others`, observed on the same proxy) serves `/` on their first host.
+pub fn inherit_foreign_root_tls(routes: &mut [&mut RouteSettings], others: &[&RouteSettings]) {
+    let serves_root =
+        |route: &RouteSettings| route.path_prefixes.iter().any(|prefix| prefix == "/");
+    let own_roots: Vec<String> = routes
+        .iter()
+        .filter(|route| serves_root(route))
+        .flat_map(|route| route.hosts.clone())
+        .collect();
+    for route in routes.iter_mut() {
+        let host = route.hosts.first().map_or("", String::as_str);
+        if serves_root(route) || own_roots.iter().any(|own| own == host) {
+            continue;
+        }
+        if let Some(root) = others
+            .iter()
+            .find(|other| serves_root(other) && other.hosts.iter().any(|h| h == host))
+        {
+            route.tls_enabled = root.tls_enabled;
+            route.tls_redirect = root.tls_redirect;
+        }
+    }
+}
+
 /// kamal-proxy stores no hosts as `[""]`, the wildcard.
 fn normalize_hosts(hosts: &[String]) -> Vec<String> {
     if hosts.is_empty() {
@@ -321,15 +379,34 @@ pub struct ObservedRoute {
 
 /// The state file could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("kamal-proxy state file is not valid JSON: {0}")]
-pub struct StateFileError(#[from] serde_json::Error);
+pub enum StateFileError {
+    /// kamal-proxy writes its state by truncating the file and then writing it (even with no
+    /// routes it writes `[]`), so an empty or cut-off file is one being written, not "no routes".
+    #[error("kamal-proxy state file is empty or cut off (being written?)")]
+    Incomplete,
+    #[error("kamal-proxy state file is not valid JSON: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
 
-/// Parses kamal-proxy's state file (current and legacy keys). An empty file has no routes.
+impl StateFileError {
+    /// True when reading the file again soon may succeed.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self, StateFileError::Incomplete)
+    }
+}
+
+/// Parses kamal-proxy's state file (current and legacy keys).
 pub fn parse_state(contents: &[u8]) -> Result<Vec<ObservedRoute>, StateFileError> {
     if contents.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
+        return Err(StateFileError::Incomplete);
     }
-    let services: Vec<state_file::Service> = serde_json::from_slice(contents)?;
+    let services: Vec<state_file::Service> = serde_json::from_slice(contents).map_err(|error| {
+        if error.is_eof() {
+            StateFileError::Incomplete
+        } else {
+            StateFileError::Invalid(error)
+        }
+    })?;
     let mut routes: Vec<ObservedRoute> = services
         .into_iter()
         .map(state_file::Service::into_route)
@@ -459,6 +536,56 @@ mod tests {
         Proxy::default()
     }
 
+    fn settings(host: &str, prefix: &str, tls_enabled: bool, tls_redirect: bool) -> RouteSettings {
+        let mut proxy = proxy();
+        proxy.hosts = vec![host.to_string()];
+        proxy.path_prefixes = vec![prefix.to_string()];
+        let mut settings = ProxyRoute::new("s", &proxy, 30, 30, &RouteFiles::default()).settings;
+        settings.tls_enabled = tls_enabled;
+        settings.tls_redirect = tls_redirect;
+        settings
+    }
+
+    fn tls_of(routes: &[RouteSettings]) -> Vec<(bool, bool)> {
+        routes
+            .iter()
+            .map(|route| (route.tls_enabled, route.tls_redirect))
+            .collect()
+    }
+
+    /// kamal-proxy's `TestServiceMap_SyncingTLSSettingsFromRootPath`.
+    #[test]
+    fn path_prefix_routes_take_tls_from_their_hosts_root_route() {
+        let mut routes = vec![
+            settings("1.example.com", "/", true, false),
+            settings("1.example.com", "/api", false, true),
+            settings("2.example.com", "/", false, true),
+            settings("2.example.com", "/api", true, false),
+            settings("3.example.com", "/api", true, false),
+            settings("x.wild.com", "/api", false, false),
+            settings("*.wild.com", "/", true, true),
+        ];
+        inherit_root_tls(&mut routes.iter_mut().collect::<Vec<_>>());
+        assert_eq!(
+            tls_of(&routes),
+            [
+                (true, false),
+                (true, false),
+                (false, true),
+                (false, true),
+                // No root route on the host: kamal-proxy's defaults.
+                (false, true),
+                // Its own binding makes the exact host's bucket: the wildcard root is not asked.
+                (false, true),
+                (true, true),
+            ]
+        );
+
+        let mut without_root = vec![settings("1.example.com", "/api", true, false)];
+        inherit_root_tls(&mut without_root.iter_mut().collect::<Vec<_>>());
+        assert_eq!(tls_of(&without_root), [(false, true)]);
+    }
+
     #[test]
     fn default_deploy_command_matches_kamal() {
         let route = ProxyRoute::new("app-web", &proxy(), 30, 30, &RouteFiles::default());
@@ -577,7 +704,17 @@ mod tests {
         assert_eq!(routes[0].settings.path_prefixes, vec!["/api"]);
         assert_eq!(routes[0].active_targets, vec!["abc:3000"]);
         assert_eq!(routes[0].state, RouteState::Stopped);
-        assert!(parse_state(b"").unwrap().is_empty());
-        assert!(parse_state(b"{").is_err());
+        assert!(parse_state(b"[]\n").unwrap().is_empty());
+    }
+
+    /// kamal-proxy truncates, then writes: a read in between sees a part of the file.
+    #[test]
+    fn an_empty_or_cut_off_state_file_is_incomplete_never_no_routes() {
+        for length in 0..STATE.trim_end().len() {
+            let error = parse_state(&STATE.as_bytes()[..length]).expect_err("a prefix");
+            assert!(error.is_incomplete(), "{length}: {error}");
+        }
+        assert!(parse_state(b"\n").expect_err("blank").is_incomplete());
+        assert!(!parse_state(b"[}").expect_err("garbage").is_incomplete());
     }
 }

@@ -97,6 +97,14 @@ pub fn secrets() -> BTreeMap<String, Secret> {
             "REGISTRY_PASSWORD".to_string(),
             Secret::new("s3cret-registry"),
         ),
+        (
+            "TLS_CERTIFICATE".to_string(),
+            Secret::new("-----BEGIN CERTIFICATE-----\ns3cret-cert\n"),
+        ),
+        (
+            "TLS_PRIVATE_KEY".to_string(),
+            Secret::new("-----BEGIN PRIVATE KEY-----\ns3cret-key\n"),
+        ),
     ]
     .into()
 }
@@ -176,10 +184,12 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
             });
         }
         state.app_containers.push(container);
-        state.file_fingerprints.insert(
-            app.env_file.path.clone(),
-            Some(content_fingerprint(app.env_file.contents.expose())),
-        );
+        for file in std::iter::once(&app.env_file).chain(&app.tls_files) {
+            state.file_fingerprints.insert(
+                file.path.clone(),
+                Some(content_fingerprint(file.contents.expose())),
+            );
+        }
     }
     if let Some(proxy) = &host.proxy {
         let proxy_image = ImageDetails {

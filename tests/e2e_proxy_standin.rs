@@ -2,14 +2,17 @@
 //! driven the way Kamal drives it: `docker exec <proxy> kamal-proxy deploy ...` with test app
 //! containers as targets, named by container id.
 //!
-//! Each test starts its own proxy container (`gantry-e2e-proxy`, port 8080, network
-//! `gantry-e2e`, state volume `gantry-e2e-proxy-config`) on host 1, so it never touches a
-//! `kamal-proxy` that Kamal booted, and removes everything on the way out.
+//! Each test starts its own proxy container (`gantry-e2e-proxy`, ports 8080 and 8443, network
+//! `gantry-e2e`, state volume `gantry-e2e-proxy-config`, the test bed's certificate mounted at
+//! `/home/kamal-proxy/tls`) on host 1, so it never touches a `kamal-proxy` that Kamal booted, and
+//! removes everything on the way out. HTTPS requests go through `curl`, trusting the test bed's
+//! CA (`TESTBED_CA_CERT`).
 
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gantry_testsupport::http::{self, HttpResponse, LoopLimits, RequestLoop, VERSION_HEADER};
+use gantry_testsupport::https::{self, CurlAnswer};
 use gantry_testsupport::ssh::RemoteOutput;
 use gantry_testsupport::{Testbed, wait};
 
@@ -18,6 +21,12 @@ const NETWORK: &str = "gantry-e2e";
 const VOLUME: &str = "gantry-e2e-proxy-config";
 const LABEL: &str = "gantry-e2e-standin";
 const PORT: u16 = 8080;
+const TLS_PORT: u16 = 8443;
+/// Where the test bed's certificate and key are on host 1, and inside the proxy.
+const HOST_TLS_DIR: &str = "/root/gantry-e2e-tls";
+const PROXY_TLS_DIR: &str = "/home/kamal-proxy/tls";
+/// A name the test bed's certificate covers (`*.gantry.test`).
+const TLS_HOST: &str = "app.gantry.test";
 const STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
 
 /// Single-quotes a word for the remote shell.
@@ -38,20 +47,27 @@ impl ProxyHost {
         let host = testbed.host(1).to_string();
         let image = format!("{}:v1", testbed.testapp_image);
         testbed.docker_login(&host);
-        testbed.run_ok(
-            &host,
-            &format!("docker image inspect {image} >/dev/null 2>&1 || docker pull -q {image}"),
-        );
+        // Pulled every time: `testbed.sh images` may have pushed a newer build of the test app.
+        testbed.run_ok(&host, &format!("docker pull -q {image} >/dev/null"));
         let proxy_host = ProxyHost {
             testbed: testbed.clone(),
             host,
             image,
         };
         proxy_host.clean();
+        let certificate = https::testbed_tls_file("TESTBED_TLS_CERT");
+        let key = https::testbed_tls_file("TESTBED_TLS_KEY");
+        proxy_host.run_ok(&format!(
+            "mkdir -p {HOST_TLS_DIR} && printf '%s' {} >{HOST_TLS_DIR}/cert.pem && \
+             printf '%s' {} >{HOST_TLS_DIR}/key.pem && chmod 0644 {HOST_TLS_DIR}/*.pem",
+            quote(&certificate),
+            quote(&key)
+        ));
         proxy_host.run_ok(&format!(
             "docker network create {NETWORK} >/dev/null && \
              docker run -d --name {PROXY} --label {LABEL}=1 --network {NETWORK} --restart unless-stopped \
-             --volume {VOLUME}:/home/kamal-proxy/.config/kamal-proxy --publish {PORT}:80 {} >/dev/null",
+             --volume {VOLUME}:/home/kamal-proxy/.config/kamal-proxy --volume {HOST_TLS_DIR}:{PROXY_TLS_DIR}:ro \
+             --publish {PORT}:80 --publish {TLS_PORT}:443 {} >/dev/null",
             testbed_proxy_image()
         ));
         proxy_host.wait_until_ready();
@@ -135,6 +151,11 @@ impl ProxyHost {
         self.get(host, path)
             .header(VERSION_HEADER)
             .map(str::to_string)
+    }
+
+    /// GET `https://<name>:8443<path>` from the proxy, trusting the test bed's CA.
+    fn https(&self, name: &str, path: &str, host_header: Option<&str>) -> CurlAnswer {
+        https::get(&self.host, TLS_PORT, name, path, host_header)
     }
 
     fn state(&self) -> serde_json::Value {
@@ -452,5 +473,370 @@ fn a_second_service_on_the_same_host_and_path_is_refused() {
     assert_eq!(
         proxy.version_for("c.test", "/").as_deref(),
         Some("intruder")
+    );
+}
+
+#[test]
+fn tls_with_a_static_certificate_chosen_by_sni_and_plain_http_redirected() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let secure = proxy.app("secure", &[]);
+    let certificate = format!("--tls-certificate-path={PROXY_TLS_DIR}/cert.pem");
+    let key = format!("--tls-private-key-path={PROXY_TLS_DIR}/key.pem");
+    let host = format!("--host={TLS_HOST}");
+    proxy.deploy_ok("secure", &secure, &[&host, "--tls", &certificate, &key]);
+
+    let answer = proxy.https(TLS_HOST, "/", None);
+    assert_eq!(
+        (answer.exit, answer.status),
+        (Some(0), Some(200)),
+        "{answer:?}"
+    );
+    assert_eq!(answer.header(VERSION_HEADER), Some("secure"));
+    let forwarded = proxy.https(TLS_HOST, "/", None);
+    assert!(forwarded.body.contains("\"version\""), "{forwarded:?}");
+
+    // Plain HTTP: 301 to the same path on HTTPS, without the port (redirectURLIfNeeded).
+    let plain = proxy.get(&format!("{TLS_HOST}:{PORT}"), "/some/path?q=1");
+    assert_eq!(plain.status, 301);
+    assert_eq!(
+        plain.header("location"),
+        Some(format!("https://{TLS_HOST}/some/path?q=1").as_str())
+    );
+    proxy.deploy_ok(
+        "secure",
+        &secure,
+        &[&host, "--tls", &certificate, &key, "--tls-redirect=false"],
+    );
+    assert_eq!(proxy.get(TLS_HOST, "/").status, 200, "no redirect asked");
+
+    // A path-prefix service on that host stores its root's TLS settings and answers over HTTPS.
+    let api = proxy.app("api", &[]);
+    proxy.deploy_ok("api", &api, &[&host, "--path-prefix=/api"]);
+    let saved = service_state(&proxy.state(), "api")["options"].clone();
+    assert_eq!(
+        (&saved["tls_enabled"], &saved["tls_redirect"]),
+        (&serde_json::json!(true), &serde_json::json!(false)),
+        "{saved}"
+    );
+    let through_tls = proxy.https(TLS_HOST, "/api/", None);
+    assert_eq!(
+        through_tls.header(VERSION_HEADER),
+        Some("api"),
+        "{through_tls:?}"
+    );
+
+    // The certificate of the SNI's service, but a Host served without TLS: 503.
+    let plain_app = proxy.app("plain", &[]);
+    proxy.deploy_ok("plain", &plain_app, &["--host=plain.gantry.test"]);
+    let mismatch = proxy.https(TLS_HOST, "/", Some("plain.gantry.test"));
+    assert_eq!(mismatch.status, Some(503), "{mismatch:?}");
+    // No TLS service for the name: the handshake fails.
+    let refused = proxy.https("plain.gantry.test", "/", None);
+    assert_eq!(refused.status, None, "{refused:?}");
+    assert_ne!(refused.exit, Some(0));
+}
+
+#[test]
+fn certificates_that_cannot_be_loaded_and_automatic_tls_fail_as_v0_9_2_does() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("app", &[]);
+    let missing = proxy.deploy(
+        "missing",
+        &app,
+        &[
+            "--host=missing.gantry.test",
+            "--tls",
+            "--tls-certificate-path=/home/kamal-proxy/.apps-config/none/cert.pem",
+            "--tls-private-key-path=/home/kamal-proxy/.apps-config/none/key.pem",
+        ],
+    );
+    assert!(!missing.success);
+    assert_eq!(missing.stderr.trim(), "Error: unable to load certificate");
+    assert_eq!(proxy.get("missing.gantry.test", "/").status, 404);
+
+    let wildcard = proxy.deploy("wild", &app, &["--host=*.wild.gantry.test", "--tls"]);
+    assert!(!wildcard.success);
+    assert_eq!(
+        wildcard.stderr.trim(),
+        "Error: automatic TLS does not support wildcards"
+    );
+
+    // ACME: accepted; no ACME directory is reachable, so no handshake completes, and plain
+    // HTTP is redirected to HTTPS as with any TLS service.
+    proxy.deploy_ok("acme", &app, &["--host=acme.gantry.test", "--tls"]);
+    let handshake = proxy.https("acme.gantry.test", "/", None);
+    assert_eq!(handshake.status, None, "{handshake:?}");
+    let plain = proxy.get("acme.gantry.test", "/");
+    assert_eq!(plain.status, 301);
+    assert_eq!(plain.header("location"), Some("https://acme.gantry.test/"));
+
+    // `--tls` without `--host` passes v0.9.2's checks (they run after the wildcard host is added).
+    proxy.deploy_ok("anywhere", &app, &["--tls"]);
+    // An unknown flag: cobra's words and exit status 1.
+    let unknown = proxy.run_ok(&format!(
+        "docker exec {PROXY} kamal-proxy deploy anywhere --target={app}:80 --no-such-flag=1 \
+         2>&1; echo \"exit $?\""
+    ));
+    assert_eq!(
+        unknown.trim(),
+        "Error: unknown flag: --no-such-flag\nexit 1"
+    );
+}
+
+#[test]
+fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let owner = proxy.app("owner", &[]);
+    proxy.deploy_ok("owner", &owner, &["--host=c.test"]);
+    let modified = || proxy.run_ok(&format!("docker exec {PROXY} stat -c %Y {STATE_FILE}"));
+    let before = modified();
+    thread::sleep(Duration::from_millis(1100));
+    let refused = proxy.deploy("intruder", &owner, &["--host=c.test"]);
+    assert!(!refused.success);
+    assert_ne!(
+        modified(),
+        before,
+        "a deploy that met a conflict still saved"
+    );
+
+    // `stop` saves once the drain is over: during the drain the file still says running.
+    let address = proxy.address();
+    let slow = thread::spawn(move || {
+        http::get(
+            &address,
+            "/slow?seconds=4",
+            Some("c.test"),
+            Duration::from_secs(20),
+        )
+    });
+    thread::sleep(Duration::from_millis(500));
+    let stopper = {
+        let testbed = testbed.clone();
+        let host = proxy.host.clone();
+        thread::spawn(move || {
+            testbed.run_on(
+                &host,
+                &format!("docker exec {PROXY} kamal-proxy stop owner --drain-timeout=10s"),
+            )
+        })
+    };
+    thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        service_state(&proxy.state(), "owner")["pause_controller"]["state"],
+        0,
+        "not saved before the drain"
+    );
+    let stopped = stopper.join().unwrap();
+    assert!(stopped.success, "{}", stopped.stderr);
+    assert_eq!(
+        service_state(&proxy.state(), "owner")["pause_controller"]["state"],
+        2
+    );
+    assert_eq!(
+        slow.join().unwrap().map(|answer| answer.status).ok(),
+        Some(200)
+    );
+}
+
+/// `POST /up` with a body of `size` bytes, answered in full.
+fn post(address: &str, host: &str, size: usize) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connecting to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let head = format!(
+        "POST /up HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("sending the head");
+    stream
+        .write_all(&vec![b'x'; size])
+        .expect("sending the body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reading the answer");
+    http::parse_response(&raw).expect("an HTTP answer")
+}
+
+#[test]
+fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("limits", &[]);
+    proxy.deploy_ok(
+        "limits",
+        &app,
+        &[
+            "--host=limits.test",
+            "--max-request-body=100",
+            "--max-response-body=60",
+        ],
+    );
+
+    let too_large = post(&proxy.address(), "limits.test", 101);
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.text(), "Request too large\n");
+    let fits = post(&proxy.address(), "limits.test", 100);
+    assert_eq!(
+        (fits.status, fits.header(VERSION_HEADER)),
+        (200, Some("limits")),
+        "reached the app: {}",
+        fits.text()
+    );
+
+    // The report of `/` is longer than 60 bytes; `/up` is not.
+    let long = proxy.get("limits.test", "/");
+    assert_eq!(
+        (long.status, long.text().as_str()),
+        (500, "Internal Server Error\n")
+    );
+    assert_eq!(proxy.get("limits.test", "/up").status, 200);
+
+    // Without a response limit, the app's echo of its request headers.
+    proxy.deploy_ok("echo", &app, &["--host=echo.test"]);
+    let echoed = proxy.get("echo.test", "/headers").text().to_lowercase();
+    let value = |name: &str| {
+        echoed
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} reached the app: {echoed}"))
+            .to_string()
+    };
+    assert_eq!(value("x-request-id").len(), 36, "a UUID");
+    assert!(value("x-request-start").starts_with("t="), "{echoed}");
+}
+
+#[test]
+fn the_health_check_follows_redirects() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let app = proxy.app("redirected", &[]);
+    proxy.deploy_ok(
+        "redirected",
+        &app,
+        &[
+            "--health-check-path=/redirect?to=/up",
+            "--health-check-interval=200ms",
+            "--deploy-timeout=5s",
+        ],
+    );
+    assert_eq!(
+        proxy.version_for("any.test", "/").as_deref(),
+        Some("redirected")
+    );
+    // A redirect to a failing path is a failing check.
+    let failing = proxy.deploy(
+        "redirected",
+        &app,
+        &[
+            "--health-check-path=/redirect?to=/missing",
+            "--health-check-interval=200ms",
+            "--deploy-timeout=2s",
+        ],
+    );
+    assert!(!failing.success);
+    assert!(
+        failing.stderr.contains("target failed to become healthy"),
+        "{}",
+        failing.stderr
+    );
+}
+
+/// The version that answers `GET /` on `host` with a `kamal-rollout` cookie of `value`.
+fn version_with_rollout_cookie(proxy: &ProxyHost, host: &str, value: &str) -> Option<String> {
+    let address = proxy.address();
+    let stream = std::net::TcpStream::connect(&address).expect("connecting to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let cookie = format!("theme=dark; kamal-rollout={value}");
+    http::exchange(stream, &address, "/", host, &[("Cookie", &cookie)])
+        .expect("an answer")
+        .header(VERSION_HEADER)
+        .map(str::to_string)
+}
+
+#[test]
+fn a_rollout_sends_the_chosen_requests_to_its_own_targets() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive();
+    let proxy = ProxyHost::start(&testbed);
+    let stable = proxy.app("stable", &[]);
+    let canary = proxy.app("canary", &[]);
+    proxy.deploy_ok("roll", &stable, &["--host=roll.test"]);
+
+    let unset = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=100"]);
+    assert!(!unset.success);
+    assert_eq!(unset.stderr.trim(), "Error: rollout target not set");
+
+    let target = format!("--target={canary}:80");
+    let deployed = proxy.kamal_proxy(&["rollout", "deploy", "roll", &target]);
+    assert!(deployed.success, "{}", deployed.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("stable"),
+        "no split set yet"
+    );
+
+    let set = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=0", "--list=beta"]);
+    assert!(set.success, "{}", set.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("canary")
+    );
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "gamma").as_deref(),
+        Some("stable")
+    );
+    assert_eq!(
+        proxy.version_for("roll.test", "/").as_deref(),
+        Some("stable")
+    );
+    let saved = service_state(&proxy.state(), "roll").clone();
+    assert_eq!(
+        saved["rollout_targets"],
+        serde_json::json!([format!("{canary}:80")])
+    );
+    assert_eq!(
+        saved["rollout_controller"]["allowlist"],
+        serde_json::json!(["beta"])
+    );
+    assert_eq!(saved["rollout_controller"]["percentage"], 0);
+
+    let everyone = proxy.kamal_proxy(&["rollout", "set", "roll", "--percent=100"]);
+    assert!(everyone.success, "{}", everyone.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "gamma").as_deref(),
+        Some("canary")
+    );
+
+    let stop = proxy.kamal_proxy(&["rollout", "stop", "roll"]);
+    assert!(stop.success, "{}", stop.stderr);
+    assert_eq!(
+        version_with_rollout_cookie(&proxy, "roll.test", "beta").as_deref(),
+        Some("stable")
+    );
+    assert_eq!(
+        service_state(&proxy.state(), "roll")["rollout_controller"],
+        serde_json::Value::Null
     );
 }

@@ -954,3 +954,48 @@ async fn an_unhealthy_container_without_the_proxy_is_polled_until_the_deploy_tim
     };
     assert!(cause.contains("is unhealthy after 1s"), "{cause}");
 }
+
+/// kamal-proxy rewrites its state file in place: a read can find half of it. Read again, it is
+/// whole; read half every time, the host cannot be planned. Never "no routes" (which would plan
+/// every route anew).
+#[tokio::test(start_paused = true)]
+async fn a_state_file_read_mid_write_is_read_again_never_taken_for_no_routes() {
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let state_reads = || {
+        world.hosts["h1"]
+            .calls()
+            .iter()
+            .filter(|(operation, _)| *operation == Operation::ReadContainerFile)
+            .count()
+    };
+
+    let before = state_reads();
+    world.hosts["h1"].inject(FaultRule {
+        times: Some(2),
+        ..FaultRule::always(Operation::ReadContainerFile, Fault::CutShort)
+    });
+    let planned = world.plan_default(&config, "v1").await;
+    let state = planned.observed.hosts["h1"].state().expect("h1 observed");
+    assert_eq!(
+        state.routes.as_ref().map(Vec::len),
+        Some(1),
+        "the route read back"
+    );
+    assert!(planned.plan.is_empty(), "{}", planned.plan);
+    assert_eq!(state_reads() - before, 3, "two halves, then the whole file");
+
+    world.hosts["h1"].inject(FaultRule::always(
+        Operation::ReadContainerFile,
+        Fault::CutShort,
+    ));
+    let planned = world.plan_default(&config, "v1").await;
+    match &planned.observed.hosts["h1"] {
+        crate::observe::ObservedHost::Unreachable { reason } => assert!(
+            reason.contains("kamal-proxy state file is empty or cut off"),
+            "{reason}"
+        ),
+        other => panic!("planned from half a state file: {other:?}"),
+    }
+}

@@ -155,6 +155,7 @@ pub(super) fn desired_app(
             env_file_contents(&secret_env),
             0o600,
         ),
+        tls_files: super::tls::tls_files(names, role, secrets)?,
         route,
         readiness,
         stop_timeout,

@@ -16,6 +16,7 @@ pub mod env;
 mod error_pages;
 mod proxy_boot_files;
 mod proxy_container;
+mod tls;
 
 use sha2::{Digest, Sha256};
 
@@ -128,6 +129,8 @@ pub struct DesiredApp {
     pub container: ContainerSpec,
     /// The role's secrets env file (written even when empty, as Kamal does).
     pub env_file: DesiredFile,
+    /// The route's custom TLS certificate and key (`proxy.ssl` with PEM secrets), else empty.
+    pub tls_files: Vec<DesiredFile>,
     /// The route to switch to the container, for proxied roles.
     pub route: Option<ProxyRoute>,
     /// How a new container proves it is ready before the old one stops.
@@ -404,6 +407,18 @@ pub fn build(
             .filter(|accessory| accessory.hosts.contains(&host.name))
             .map(|accessory| accessory.service.clone())
             .collect();
+        let mut routes: Vec<&mut crate::proxy::RouteSettings> = host
+            .apps
+            .iter_mut()
+            .filter_map(|app| app.route.as_mut())
+            .chain(
+                host.accessories
+                    .iter_mut()
+                    .filter_map(|acc| acc.route.as_mut()),
+            )
+            .map(|route| &mut route.settings)
+            .collect();
+        crate::proxy::inherit_root_tls(&mut routes);
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {

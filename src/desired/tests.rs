@@ -355,3 +355,104 @@ fn volumes_read_home_as_the_hosts_shell_does() {
         );
     }
 }
+
+#[test]
+fn custom_certificates_go_where_kamal_uploads_them() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    config.destination = Some("staging".into());
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.ssl = crate::config::Ssl::Custom {
+            certificate_pem: "TLS_CERTIFICATE".into(),
+            private_key_pem: "TLS_PRIVATE_KEY".into(),
+        };
+    }
+    let desired = testing::desired(&config, "abc123");
+    let app = &desired.hosts[0].apps[0];
+    let files: Vec<(&str, u32, &[u8])> = app
+        .tls_files
+        .iter()
+        .map(|file| (file.path.as_str(), file.mode, file.contents.expose()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (
+                ".kamal/proxy/apps-config/app-staging/tls/web/cert.pem",
+                0o644,
+                b"-----BEGIN CERTIFICATE-----\ns3cret-cert\n".as_slice()
+            ),
+            (
+                ".kamal/proxy/apps-config/app-staging/tls/web/key.pem",
+                0o644,
+                b"-----BEGIN PRIVATE KEY-----\ns3cret-key\n".as_slice()
+            ),
+        ]
+    );
+    let route = app.route.as_ref().expect("a proxied role");
+    assert_eq!(
+        route.settings.tls_certificate_path,
+        "/home/kamal-proxy/.apps-config/app-staging/tls/web/cert.pem"
+    );
+
+    let mut secrets = testing::secrets();
+    secrets.remove("TLS_PRIVATE_KEY");
+    let selection = Selection::default();
+    let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
+    let inputs = DesiredInputs {
+        version: "abc123",
+        selection: &selection,
+        read_local_file: &read,
+        local_env: &|_| None,
+    };
+    let error = build(&config, &secrets, &inputs).expect_err("a PEM secret is missing");
+    assert_eq!(
+        error.to_string(),
+        "secret `TLS_PRIVATE_KEY` (for env var proxy.ssl.private_key_pem) is not set in any \
+         .kamal/secrets file"
+    );
+}
+
+#[test]
+fn automatic_tls_and_accessories_write_no_certificate_files() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.ssl = crate::config::Ssl::Automatic;
+    }
+    let desired = testing::desired(&config, "abc123");
+    assert!(desired.hosts[0].apps[0].tls_files.is_empty());
+}
+
+#[test]
+fn a_path_prefixed_role_reads_back_with_its_hosts_root_tls() {
+    let mut config = testing::config(&["10.0.0.1"]);
+    let mut root = config.roles[0].proxy.clone().expect("a proxied role");
+    root.hosts = vec!["app.example.com".into()];
+    root.ssl = crate::config::Ssl::Automatic;
+    root.ssl_redirect = Some(false);
+    let mut api = root.clone();
+    api.ssl = crate::config::Ssl::Off;
+    api.ssl_redirect = None;
+    api.path_prefixes = vec!["/api".into()];
+    config.roles[0].proxy = Some(root);
+    let mut api_role = testing::role("api", &["10.0.0.1"], Some(api), Env::default());
+    api_role.env = Env::default();
+    config.roles.push(api_role);
+
+    let desired = testing::desired(&config, "abc123");
+    let settings: Vec<(&str, bool, bool)> = desired.hosts[0]
+        .apps
+        .iter()
+        .map(|app| {
+            let route = app.route.as_ref().expect("proxied");
+            (
+                app.role.as_str(),
+                route.settings.tls_enabled,
+                route.settings.tls_redirect,
+            )
+        })
+        .collect();
+    assert_eq!(settings, [("web", true, false), ("api", true, false)]);
+    let api_route = desired.hosts[0].apps[1].route.as_ref().expect("proxied");
+    let args = crate::proxy::deploy_args(api_route, "0123456789ab");
+    assert!(!args.iter().any(|arg| arg.starts_with("--tls")), "{args:?}");
+}

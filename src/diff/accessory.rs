@@ -113,7 +113,7 @@ pub(super) fn diff_accessory(
         });
     }
     if let Some(route) = &accessory.route
-        && let Some(change) = route_change(route, &container_ref(observed), state)
+        && let Some(change) = route_change(route, &container_ref(observed), state, false)
     {
         changes.push(change);
     }

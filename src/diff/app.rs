@@ -160,7 +160,12 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
     // The right container runs: only its route and stray older containers can be off.
     let mut changes = Vec::new();
     if let Some(route) = &app.route
-        && let Some(change) = route_change(route, &container_ref(target), state)
+        && let Some(change) = route_change(
+            route,
+            &container_ref(target),
+            state,
+            tls_files_change(app, state),
+        )
     {
         changes.push(change);
     }
@@ -218,6 +223,13 @@ fn stale_image(
         before: Some(running.clone()),
         after: Some(tagged.clone()),
         sensitive: false,
+    })
+}
+
+/// True when a TLS file of the role differs from the host's copy (or is missing there).
+fn tls_files_change(app: &DesiredApp, state: &HostState) -> bool {
+    app.tls_files.iter().any(|file| {
+        state.file_fingerprints.get(&file.path).cloned().flatten() != Some(file.fingerprint.clone())
     })
 }
 

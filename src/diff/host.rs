@@ -23,6 +23,7 @@ pub(super) fn diff_host(
     state: &HostState,
     options: DiffOptions,
 ) -> HostChanges {
+    let host = &with_foreign_roots(desired, host, state);
     let mut changes = Vec::new();
     let mut notes = Vec::new();
     if let Some(lock) = &state.lock {
@@ -55,6 +56,13 @@ pub(super) fn diff_host(
             file_change(&app.env_file, FileOwner::RoleEnv(app.role.clone()), state)
         {
             changes.push(change);
+        }
+        for file in &app.tls_files {
+            changes.extend(file_change(
+                file,
+                FileOwner::RoleTls(app.role.clone()),
+                state,
+            ));
         }
     }
     // Kamal uploads the pages before any role boots: kamal-proxy refuses a deploy whose pages
@@ -100,6 +108,42 @@ pub(super) fn diff_host(
         changes,
         notes,
     }
+}
+
+/// The host with its path-prefixed routes' TLS settings as kamal-proxy will store them when
+/// the `/` route of their host belongs to another app on the same proxy (the desired state
+/// knows only this app's routes).
+fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) -> DesiredHost {
+    let mut host = host.clone();
+    let own_prefix = format!("{}-", desired.names.service());
+    let ours: Vec<String> = host
+        .apps
+        .iter()
+        .filter_map(|app| app.route.as_ref())
+        .chain(host.accessories.iter().filter_map(|acc| acc.route.as_ref()))
+        .map(|route| route.service.clone())
+        .collect();
+    let others: Vec<&crate::proxy::RouteSettings> = state
+        .routes
+        .iter()
+        .flatten()
+        // This app's routes under other names (stale ones) are not another app's.
+        .filter(|route| !ours.contains(&route.service) && !route.service.starts_with(&own_prefix))
+        .map(|route| &route.settings)
+        .collect();
+    let mut routes: Vec<&mut crate::proxy::RouteSettings> = host
+        .apps
+        .iter_mut()
+        .filter_map(|app| app.route.as_mut())
+        .chain(
+            host.accessories
+                .iter_mut()
+                .filter_map(|acc| acc.route.as_mut()),
+        )
+        .map(|route| &mut route.settings)
+        .collect();
+    crate::proxy::inherit_foreign_root_tls(&mut routes, &others);
+    host
 }
 
 /// A gantry run whose journal on this host never recorded its end, and what it left.

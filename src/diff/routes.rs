@@ -13,10 +13,13 @@ use crate::observe::{HostState, ObservedContainer};
 use crate::proxy::{ProxyRoute, RouteState};
 
 /// The route change that makes `route` send traffic to `target`, if any is needed.
+/// `certificate_changed`: the route's TLS files are being rewritten, and kamal-proxy reads them
+/// only when a route is deployed.
 pub(super) fn route_change(
     route: &ProxyRoute,
     target: &ContainerRef,
     state: &HostState,
+    certificate_changed: bool,
 ) -> Option<Change> {
     let observed = state.routes.as_ref().and_then(|routes| {
         routes
@@ -38,6 +41,9 @@ pub(super) fn route_change(
             Reason::RouteSettings,
             serialized_fields("route", &route.settings, &observed.settings),
         ),
+        Some(_) if certificate_changed => {
+            (ChangeKind::Update, Reason::CertificateChanged, Vec::new())
+        }
         Some(observed) if observed.state != RouteState::Running => (
             ChangeKind::Update,
             Reason::RouteNotServing {

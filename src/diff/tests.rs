@@ -586,3 +586,44 @@ fn a_container_older_than_its_tag_on_the_host_is_replaced() {
     };
     assert!(deployment.pull.is_none());
 }
+
+/// A role on `/api` of a host whose `/` belongs to another app on the same proxy: kamal-proxy
+/// stores that app's TLS settings for it, and so does the comparison.
+#[test]
+fn a_path_prefixed_route_under_another_apps_root_takes_its_tls_settings() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+        proxy.path_prefixes = vec!["/api".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let state = state_mut(&mut observed, "h1");
+    let routes = state.routes.as_mut().expect("the proxy's routes");
+    // What kamal-proxy stored: the other app's root is TLS without redirect, and so is ours.
+    routes[0].settings.tls_enabled = true;
+    routes[0].settings.tls_redirect = false;
+    let mut foreign = routes[0].clone();
+    foreign.service = "storefront-web".into();
+    foreign.active_targets = vec!["0f0f0f0f0f0f:3000".into()];
+    foreign.settings.path_prefixes = vec!["/".into()];
+    routes.push(foreign.clone());
+    assert_eq!(
+        lines(&plan_of(&config, "v1", &observed)),
+        Vec::<String>::new()
+    );
+
+    // One of this app's own stale routes is no other app's root.
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    routes.pop();
+    foreign.service = "app-old".into();
+    routes.push(foreign);
+    let changes = lines(&plan_of(&config, "v1", &observed));
+    assert!(
+        changes
+            .iter()
+            .any(|line| line.contains("Route { service: \"app-web\" }")
+                && line.contains("RouteSettings")),
+        "{changes:#?}"
+    );
+}

@@ -112,6 +112,8 @@ impl Resource {
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum FileOwner {
     RoleEnv(String),
+    /// A role's custom TLS certificate or key.
+    RoleTls(String),
     AccessoryEnv(String),
     AccessoryFile(String),
     /// A page of `error_pages_path`, served by kamal-proxy.
@@ -141,6 +143,8 @@ pub enum Reason {
     RouteTarget { current: Vec<String> },
     /// The route's settings differ (see the fields).
     RouteSettings,
+    /// The route's TLS certificate or key is rewritten; kamal-proxy loads them at deploy.
+    CertificateChanged,
     /// The route is paused or stopped (maintenance) and should serve.
     RouteNotServing { state: String },
     /// A container of an older version still runs beside the current one.

@@ -113,9 +113,9 @@ fn change_class(change: &Change) -> Option<DriftClass> {
             }
         }
         (Resource::File { owner, .. }, _, _) => match owner {
-            crate::diff::FileOwner::RoleEnv(_) | crate::diff::FileOwner::ErrorPage => {
-                DriftClass::ConfigMismatch
-            }
+            crate::diff::FileOwner::RoleEnv(_)
+            | crate::diff::FileOwner::ErrorPage
+            | crate::diff::FileOwner::RoleTls(_) => DriftClass::ConfigMismatch,
             crate::diff::FileOwner::AccessoryEnv(_) | crate::diff::FileOwner::AccessoryFile(_) => {
                 DriftClass::AccessoryChanged
             }

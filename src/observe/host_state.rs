@@ -1,6 +1,7 @@
 //! One host's snapshot: two parallel bursts of requests through the [`Host`] seam.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use futures_util::future::{join_all, try_join_all};
 
@@ -14,6 +15,39 @@ use crate::naming::{
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, ObserveRequest, ObservedContainer};
 use crate::proxy;
+
+/// How many times a state file that reads as half-written is read, and the pause between reads:
+/// kamal-proxy rewrites it in place on every change, so a read can land mid-write.
+const STATE_FILE_READS: u32 = 10;
+const STATE_FILE_REREAD_PAUSE: Duration = Duration::from_millis(100);
+
+/// The routes in kamal-proxy's state file, read again while it is empty or cut off; a file that
+/// stays so is an error, never "no routes" (which would plan every route anew).
+async fn routes_from_state(
+    host: &dyn Host,
+    mut contents: Vec<u8>,
+) -> Result<Vec<proxy::ObservedRoute>, HostError> {
+    let mut reads = 1;
+    loop {
+        match proxy::parse_state(&contents) {
+            Ok(routes) => return Ok(routes),
+            Err(error) if error.is_incomplete() && reads < STATE_FILE_READS => {
+                tokio::time::sleep(STATE_FILE_REREAD_PAUSE).await;
+                reads += 1;
+                contents = host
+                    .read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE)
+                    .await?
+                    .unwrap_or_default();
+            }
+            Err(error) => {
+                return Err(HostError::Command {
+                    host: host.name().to_string(),
+                    message: format!("{error} ({PROXY_STATE_FILE}, read {reads} times)"),
+                });
+            }
+        }
+    }
+}
 
 /// Reads everything `request` asks for on one host.
 pub async fn observe_host(
@@ -65,20 +99,14 @@ pub async fn observe_host(
             .is_some_and(Option::is_some)
     });
 
-    let routes =
-        match (&proxy, proxy_state) {
-            (None, _) => None,
-            (Some(_), Ok(Some(contents))) => Some(proxy::parse_state(&contents).map_err(
-                |error| HostError::Command {
-                    host: host.name().to_string(),
-                    message: error.to_string(),
-                },
-            )?),
-            (Some(_), Ok(None)) => Some(Vec::new()),
-            (Some(_), Err(error)) if error.is_connection() => return Err(error),
-            // A proxy that has never saved state (or a stand-in without the file) has no routes.
-            (Some(_), Err(_)) => Some(Vec::new()),
-        };
+    let routes = match (&proxy, proxy_state) {
+        (None, _) => None,
+        (Some(_), Ok(Some(contents))) => Some(routes_from_state(host, contents).await?),
+        (Some(_), Ok(None)) => Some(Vec::new()),
+        (Some(_), Err(error)) if error.is_connection() => return Err(error),
+        // A proxy that has never saved state (or a stand-in without the file) has no routes.
+        (Some(_), Err(_)) => Some(Vec::new()),
+    };
 
     let classified = classify(&containers, request);
 

@@ -145,6 +145,7 @@ impl ObserveRequest {
         let mut directories = Vec::new();
         for app in &host.apps {
             files.push(app.env_file.path.clone());
+            files.extend(app.tls_files.iter().map(|file| file.path.clone()));
         }
         files.extend(host.error_pages.iter().map(|page| page.path.clone()));
         for accessory in &host.accessories {

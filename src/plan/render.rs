@@ -179,6 +179,7 @@ pub fn resource_name(resource: &Resource) -> String {
         Resource::Proxy => "proxy kamal-proxy".to_string(),
         Resource::File { path, owner } => match owner {
             FileOwner::RoleEnv(role) => format!("env file of role {role} ({path})"),
+            FileOwner::RoleTls(role) => format!("TLS file of role {role} ({path})"),
             FileOwner::AccessoryEnv(name) => format!("env file of accessory {name} ({path})"),
             FileOwner::AccessoryFile(name) => format!("file of accessory {name} ({path})"),
             FileOwner::ErrorPage => format!("error page ({path})"),
@@ -212,6 +213,7 @@ pub fn reason_text(reason: &Reason) -> String {
         }
         Reason::RouteTarget { current } => format!("sends traffic to {}", current.join(", ")),
         Reason::RouteSettings => "route settings changed".to_string(),
+        Reason::CertificateChanged => "TLS certificate changed".to_string(),
         Reason::RouteNotServing { state } => format!("{state}, should be serving"),
         Reason::NotCurrent => "an older version still running".to_string(),
         Reason::NotInConfig => "not in deploy.yml".to_string(),

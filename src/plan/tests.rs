@@ -300,3 +300,80 @@ fn assets_are_bridged_before_the_new_container_and_older_versions_cleaned_after_
     let plan = plan_for(&config, "v2", &observed, &options(&config));
     insta::assert_snapshot!(plan.to_string());
 }
+
+/// `testing::config` with `proxy.ssl` naming the two PEM secrets of `testing::secrets`.
+fn custom_certificate(hosts: &[&str]) -> Config {
+    let mut config = testing::config(hosts);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.ssl = crate::config::Ssl::Custom {
+            certificate_pem: "TLS_CERTIFICATE".into(),
+            private_key_pem: "TLS_PRIVATE_KEY".into(),
+        };
+    }
+    config
+}
+
+#[test]
+fn custom_certificates_are_written_before_the_route_that_loads_them() {
+    let config = custom_certificate(&["h1"]);
+    let plan = plan_for(&config, "v1", &fresh(&config), &options(&config));
+    let text = plan.to_string();
+    let writes: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("apps-config/app/tls/web/"))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "[] -> #6 h1: write .kamal/proxy/apps-config/app/tls/web/cert.pem (0644) (missing)",
+            "[] -> #7 h1: write .kamal/proxy/apps-config/app/tls/web/key.pem (0644) (missing)",
+        ],
+        "{text}"
+    );
+    let run = text
+        .lines()
+        .find(|line| line.contains("run app-web-v1"))
+        .expect("the app container runs");
+    assert!(run.starts_with("[#1,#5,#6,#7,#8,#9]"), "{text}");
+
+    let redactor = crate::secret::Redactor::new(testing::secrets().values());
+    let header = json::PlanHeader {
+        service: "app".into(),
+        destination: None,
+        version: "v1".into(),
+    };
+    let rendered = [
+        render::render(&plan, render::RenderOptions::default(), &redactor),
+        json::render_json(&plan, &header, &redactor),
+        dot::render_dot(&plan, &redactor),
+        format!("{plan:?}"),
+    ];
+    for output in rendered {
+        assert!(output.contains("tls/web/key.pem"), "{output}");
+        assert!(!output.contains("s3cret"), "{output}");
+        assert!(!output.contains("BEGIN"), "{output}");
+    }
+}
+
+#[test]
+fn a_converged_world_with_custom_certificates_has_an_empty_plan() {
+    let config = custom_certificate(&["h1", "h2"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    assert!(plan_for(&config, "v1", &observed, &options(&config)).is_empty());
+}
+
+#[test]
+fn a_changed_certificate_is_written_then_the_route_deployed_again() {
+    let config = custom_certificate(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let certificate = &desired.hosts[0].apps[0].tls_files[0].path;
+    state_mut(&mut observed, "h1")
+        .file_fingerprints
+        .insert(certificate.clone(), Some("an older certificate".into()));
+    let plan = plan_for(&config, "v1", &observed, &options(&config));
+    insta::assert_snapshot!(plan.to_string(), @r"
+    [] -> #1 h1: write .kamal/proxy/apps-config/app/tls/web/cert.pem (0644) (contents changed)
+    [#1] -> #2 h1: switch route app-web to app-web-v1 (TLS certificate changed) undo: switch route app-web to app-web-v1
+    ");
+}

@@ -10,7 +10,9 @@
 #   testbed.sh down                 stop everything; leaves no netns, link, iptables rule, process,
 #                                   mount or state behind
 #   testbed.sh status               one line per host
-#   testbed.sh env                  shell exports for tests (TESTBED_HOSTS, TESTBED_SSH_KEY, ...)
+#   testbed.sh env                  shell exports for tests (TESTBED_HOSTS, TESTBED_SSH_KEY, ...,
+#                                   TESTBED_CA_CERT and a certificate it signs for *.gantry.test:
+#                                   TESTBED_TLS_CERT, TESTBED_TLS_KEY)
 #   testbed.sh images               build the test images and put them where hosts can use them:
 #                                   testbed/busybox and basecamp/kamal-proxy:v0.9.2 (the stand-in)
 #                                   loaded into every host; <registry>/gantry-testapp:v1 and
@@ -120,7 +122,7 @@ host_ssh() {
 deps() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io openssh-server openssh-client \
-    iproute2 iptables busybox-static docker-registry apache2-utils curl jq util-linux wrk >/dev/null
+    iproute2 iptables busybox-static docker-registry apache2-utils curl jq util-linux wrk openssl >/dev/null
   # the packaged registry service would hold port 5000 on every address; the test bed runs its own
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
@@ -308,6 +310,25 @@ write_known_hosts() {
   mv "$tmp" "$STATE/known_hosts"
 }
 
+# A small CA and one certificate it signs for TLS tests: *.gantry.test, gantry.test and every
+# host's address. Kept across `up`s; made again only when missing.
+TLS_NAMES="gantry.test *.gantry.test"
+tls_certificates() {
+  local dir="$STATE/tls" i sans=""
+  [ -f "$dir/cert.pem" ] && return 0
+  mkdir -p "$dir"
+  for name in $TLS_NAMES; do sans="$sans,DNS:$name"; done
+  for i in $(seq "$(host_count)"); do sans="$sans,IP:$(host_ip "$i")"; done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=gantry test bed CA" \
+    -keyout "$dir/ca-key.pem" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=gantry.test" \
+    -keyout "$dir/key.pem" -out "$dir/cert.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "${sans#,}" >"$dir/cert.ext"
+  openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" \
+    -CAcreateserial -days 3650 -extfile "$dir/cert.ext" -out "$dir/cert.pem" 2>/dev/null
+  rm -f "$dir/cert.csr" "$dir/cert.ext"
+}
+
 up() {
   local n=${1:-3}
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "up: expected a host count, got '$n'"
@@ -323,6 +344,7 @@ up() {
   echo "$n" >"$STATE/hosts"
   write_known_hosts "$n"
   for i in $(seq "$n"); do wait_host "$i"; done
+  tls_certificates
   print_env >"$STATE/env"
   status
 }
@@ -422,6 +444,9 @@ export TESTBED_REGISTRY_USER=$REG_USER
 export TESTBED_REGISTRY_PASSWORD=$REG_PASS
 export TESTBED_TESTAPP_IMAGE=$TESTAPP_IMAGE
 export TESTBED_PROXY_IMAGE=$PROXY_IMAGE
+export TESTBED_CA_CERT=$STATE/tls/ca.pem
+export TESTBED_TLS_CERT=$STATE/tls/cert.pem
+export TESTBED_TLS_KEY=$STATE/tls/key.pem
 ENV
 }
 
@@ -532,7 +557,7 @@ case "$cmd" in
   up) up "${2:-3}" ;;
   down) down ;;
   status) status ;;
-  env) [ -f "$STATE/hosts" ] || die "the test bed is down ($STATE)"; print_env ;;
+  env) [ -f "$STATE/hosts" ] || die "the test bed is down ($STATE)"; tls_certificates; print_env ;;
   images) images ;;
   testapp) testapp_image "${2:-v1}" "${3:-gantry-testapp}" ;;
   cut) check_host_arg "${2:-}"; ip link set "$(veth "$2")" down ;;

@@ -128,6 +128,9 @@ pub enum Fault {
     Disconnect,
     /// The call does not answer before its deadline.
     Timeout,
+    /// A file read answers with only the first half of the file, as a read can while the file
+    /// is rewritten in place (kamal-proxy truncates its state file, then writes it).
+    CutShort,
 }
 
 /// When to inject a fault.
@@ -361,7 +364,10 @@ impl FakeHost {
             let now = meter.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             meter.max_in_flight.fetch_max(now, Ordering::SeqCst);
         }
-        let guard = CallGuard { host: self };
+        let mut guard = CallGuard {
+            host: self,
+            cut_short: false,
+        };
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -400,6 +406,10 @@ impl FakeHost {
         };
         match fault {
             None => Ok(guard),
+            Some(Fault::CutShort) => {
+                guard.cut_short = true;
+                Ok(guard)
+            }
             Some(Fault::Fail(message)) => Err(HostError::Docker {
                 host: self.name.clone(),
                 message,
@@ -434,6 +444,8 @@ impl FakeHost {
 /// Counts a call as in flight until dropped.
 struct CallGuard<'a> {
     host: &'a FakeHost,
+    /// [`Fault::CutShort`]: a read returns half of what it found.
+    cut_short: bool,
 }
 
 impl Drop for CallGuard<'_> {

@@ -91,6 +91,13 @@ impl Builder<'_> {
                         nodes.error_pages.push(id);
                     } else {
                         nodes.env_files.push(id);
+                        if let Resource::File {
+                            owner: FileOwner::RoleTls(_),
+                            ..
+                        } = change.resource
+                        {
+                            nodes.tls_files.push(id);
+                        }
                     }
                 }
                 Work::CreateDirectory { path } => {
@@ -306,6 +313,8 @@ impl Builder<'_> {
             self.edges_from(proxy, &nodes.route_removals);
         }
         for &deploy in &nodes.route_deploys {
+            // A route deploy loads its TLS files, so they are written first.
+            self.edges(&nodes.tls_files, deploy);
             self.edges(&nodes.route_removals, deploy);
             // kamal-proxy refuses a deploy whose error pages directory is missing.
             self.edges(&nodes.error_pages, deploy);

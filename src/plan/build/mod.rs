@@ -121,6 +121,8 @@ pub(super) struct HostNodes {
     env_files: Vec<ActionId>,
     /// Error pages, uploaded before any route deploy on the host.
     error_pages: Vec<ActionId>,
+    /// Roles' TLS certificates and keys: kamal-proxy loads them when a route is deployed.
+    tls_files: Vec<ActionId>,
     proxy_ready: Option<ActionId>,
     container_creators: Vec<ActionId>,
     /// App containers only: the ones that read the role env files.

@@ -65,9 +65,24 @@ pub enum Command {
     Resume {
         service: String,
     },
-    /// `rollout deploy|set|stop`: parsed, then refused by the server.
-    Rollout {
-        action: String,
+    /// `rollout deploy`: health-gated targets for the service's rollout group.
+    RolloutDeploy {
+        service: String,
+        targets: Vec<String>,
+        readers: Vec<String>,
+        #[serde(with = "nanos")]
+        deploy_timeout: Duration,
+        #[serde(with = "nanos")]
+        drain_timeout: Duration,
+    },
+    /// `rollout set`: which requests go to the rollout group.
+    RolloutSet {
+        service: String,
+        percent: u8,
+        allowlist: Vec<String>,
+    },
+    /// `rollout stop`: every request to the active targets again.
+    RolloutStop {
         service: String,
     },
 }

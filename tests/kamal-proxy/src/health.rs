@@ -1,5 +1,6 @@
 //! Health checks: `GET http://<target>[:<port>]<path>` with `User-Agent: kamal-proxy`, healthy
-//! on any 2xx answer within the check timeout.
+//! on any 2xx answer within the check timeout, redirects followed as Go's HTTP client follows
+//! them (plain HTTP only: the check client speaks no TLS).
 //!
 //! [`HealthChecker::wait_until_healthy`] is the deploy gate: every target is checked at once and
 //! again every interval, until all have passed or the deploy timeout ends. Failures are logged as
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::header::{HOST, HeaderValue, USER_AGENT};
+use hyper::header::{HOST, HeaderValue, LOCATION, USER_AGENT};
 use hyper::{Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -68,29 +69,33 @@ impl HealthChecker {
         result
     }
 
+    /// One check, following redirects as Go's default HTTP client does (up to 10, the `Host`
+    /// header only for the first request), all within the check timeout.
     async fn send(&self, url: &str, config: &HealthCheckConfig) -> Result<(), HealthError> {
-        let uri: Uri = url.parse().map_err(|error: hyper::http::uri::InvalidUri| {
-            HealthError::Request(error.to_string())
-        })?;
-        let mut request = Request::get(uri)
-            .header(USER_AGENT, "kamal-proxy")
-            .body(Empty::new())
-            .map_err(|error| HealthError::Request(error.to_string()))?;
-        if !config.host.is_empty() {
-            let host = HeaderValue::from_str(&config.host)
-                .map_err(|error| HealthError::Request(error.to_string()))?;
-            request.headers_mut().insert(HOST, host);
-        }
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|error| HealthError::Request(error.to_string()))?;
-            let status = response.status();
-            // read the body so the connection can be reused
-            let _ = response.into_body().collect().await;
-            Ok::<_, HealthError>(status)
+            let mut uri: Uri = url.parse().map_err(|error: hyper::http::uri::InvalidUri| {
+                HealthError::Request(error.to_string())
+            })?;
+            for redirects in 0.. {
+                let host = (redirects == 0 && !config.host.is_empty()).then_some(&config.host);
+                let response = self.get(&uri, host).await?;
+                let status = response.status();
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string);
+                // read the body so the connection can be reused
+                let _ = response.into_body().collect().await;
+                let Some(location) = location.filter(|_| is_redirect(status)) else {
+                    return Ok(status);
+                };
+                if redirects == MAX_REDIRECTS {
+                    return Err(HealthError::Request("stopped after 10 redirects".into()));
+                }
+                uri = follow(&uri, &location)?;
+            }
+            unreachable!("the loop returns")
         };
         let status = tokio::time::timeout(config.timeout, exchange)
             .await
@@ -100,6 +105,26 @@ impl HealthChecker {
         } else {
             Err(HealthError::UnexpectedStatus(status.as_u16()))
         }
+    }
+
+    async fn get(
+        &self,
+        uri: &Uri,
+        host: Option<&String>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, HealthError> {
+        let mut request = Request::get(uri.clone())
+            .header(USER_AGENT, "kamal-proxy")
+            .body(Empty::new())
+            .map_err(|error| HealthError::Request(error.to_string()))?;
+        if let Some(host) = host {
+            let host = HeaderValue::from_str(host)
+                .map_err(|error| HealthError::Request(error.to_string()))?;
+            request.headers_mut().insert(HOST, host);
+        }
+        self.client
+            .request(request)
+            .await
+            .map_err(|error| HealthError::Request(error.to_string()))
     }
 
     /// Checks every target each `interval` until all are healthy; `false` if the deploy timeout
@@ -155,6 +180,33 @@ pub fn health_check_url(address: &str, config: &HealthCheckConfig) -> String {
     format!("http://{authority}/{path}")
 }
 
+/// Go's client gives up after this many redirects.
+const MAX_REDIRECTS: usize = 10;
+
+fn is_redirect(status: hyper::StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// The URI a `Location` names, relative to `base` (absolute URLs, absolute paths and paths
+/// relative to the base's directory).
+fn follow(base: &Uri, location: &str) -> Result<Uri, HealthError> {
+    let resolved = if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_string()
+    } else {
+        let authority = base.authority().map_or("", |authority| authority.as_str());
+        let scheme = base.scheme_str().unwrap_or("http");
+        if location.starts_with('/') {
+            format!("{scheme}://{authority}{location}")
+        } else {
+            let directory = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
+            format!("{scheme}://{authority}{directory}/{location}")
+        }
+    };
+    resolved
+        .parse()
+        .map_err(|error: hyper::http::uri::InvalidUri| HealthError::Request(error.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +219,18 @@ mod tests {
             timeout: Duration::from_secs(5),
             host: String::new(),
         }
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_current_url() {
+        let base: Uri = "http://web:3000/health/check".parse().unwrap();
+        let follow = |location: &str| follow(&base, location).unwrap().to_string();
+        assert_eq!(follow("/up"), "http://web:3000/up");
+        assert_eq!(follow("ready"), "http://web:3000/health/ready");
+        assert_eq!(follow("http://other:80/up"), "http://other:80/up");
+        assert!(is_redirect(hyper::StatusCode::FOUND));
+        assert!(is_redirect(hyper::StatusCode::PERMANENT_REDIRECT));
+        assert!(!is_redirect(hyper::StatusCode::NOT_MODIFIED));
     }
 
     #[test]

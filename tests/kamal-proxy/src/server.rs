@@ -1,9 +1,10 @@
 //! `kamal-proxy run`: the HTTP listener, the control socket, and an orderly stop on SIGTERM.
 //!
-//! Start-up: restore the state file, listen for HTTP on `--http-port` (all interfaces), open the
-//! control socket, log "Server started". On SIGTERM or SIGINT: stop accepting, let open
-//! connections finish for up to 10 seconds (kamal-proxy's shutdown timeout), remove the socket,
-//! log "Server stopped". HTTPS, HTTP/3 and metrics ports are accepted and logged as not served.
+//! Start-up: restore the state file, listen for HTTP on `--http-port` and HTTPS on
+//! `--https-port` (all interfaces), open the control socket, log "Server started". On SIGTERM
+//! or SIGINT: stop accepting, let open connections finish for up to 10 seconds (kamal-proxy's
+//! shutdown timeout), remove the socket, log "Server stopped". HTTP/3 and metrics are accepted
+//! and logged as not served.
 
 use std::convert::Infallible;
 use std::io;
@@ -26,6 +27,7 @@ use crate::log;
 use crate::proxy::Proxy;
 use crate::router::Router;
 use crate::state;
+use crate::tls;
 
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,7 +50,12 @@ pub enum ServerError {
     Socket { path: PathBuf, source: io::Error },
     #[error("installing signal handlers: {0}")]
     Signals(io::Error),
+    #[error("configuring TLS: {0}")]
+    Tls(#[from] rustls::Error),
 }
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(config: RunConfig) -> Result<(), ServerError> {
@@ -56,12 +63,9 @@ pub async fn run(config: RunConfig) -> Result<(), ServerError> {
     let router = Arc::new(Router::new(state::state_path()));
     router.restore();
 
-    let listener = TcpListener::bind(("0.0.0.0", config.http_port))
-        .await
-        .map_err(|source| ServerError::Listen {
-            port: config.http_port,
-            source,
-        })?;
+    let listener = listen(config.http_port).await?;
+    let tls_listener = listen(config.https_port).await?;
+    let acceptor = tls::acceptor(Arc::clone(&router))?;
     let socket = control::socket_path();
     let control_listener = control::bind(&socket).map_err(|source| ServerError::Socket {
         path: socket.clone(),
@@ -98,8 +102,9 @@ pub async fn run(config: RunConfig) -> Result<(), ServerError> {
     let proxy = Arc::new(Proxy::new(router));
     let graceful = GracefulShutdown::new();
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (accepted, tls) = tokio::select! {
+            accepted = listener.accept() => (accepted, false),
+            accepted = tls_listener.accept() => (accepted, true),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
@@ -117,22 +122,38 @@ pub async fn run(config: RunConfig) -> Result<(), ServerError> {
         let proxy = Arc::clone(&proxy);
         let service = service_fn(move |request| {
             let proxy = Arc::clone(&proxy);
-            async move { Ok::<_, Infallible>(proxy.handle(request, client_address).await) }
+            async move { Ok::<_, Infallible>(proxy.handle(request, client_address, tls).await) }
         });
-        let connection =
-            graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        if !tls {
+            let connection = graceful
+                .watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(log_connection_end(connection));
+            continue;
+        }
+        // The handshake runs in the connection's task so a slow client holds up no one else.
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                log::debug(
-                    "Connection ended with an error",
-                    &[("error", json!(error.to_string()))],
-                );
-            }
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        log::debug(
+                            "TLS handshake failed",
+                            &[("error", json!(error.to_string()))],
+                        );
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            log_connection_end(watcher.watch(connection)).await;
         });
     }
 
     shutdown.cancel();
     drop(listener);
+    drop(tls_listener);
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
@@ -142,4 +163,22 @@ pub async fn run(config: RunConfig) -> Result<(), ServerError> {
     let _ = std::fs::remove_file(&socket);
     log::info("Server stopped", &[]);
     Ok(())
+}
+
+async fn listen(port: u16) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|source| ServerError::Listen { port, source })
+}
+
+async fn log_connection_end<F>(connection: F)
+where
+    F: Future<Output = Result<(), hyper::Error>>,
+{
+    if let Err(error) = connection.await {
+        log::debug(
+            "Connection ended with an error",
+            &[("error", json!(error.to_string()))],
+        );
+    }
 }

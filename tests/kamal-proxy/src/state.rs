@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+use crate::rollout::RolloutController;
+
 /// The file could not be read, parsed or written.
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -180,8 +182,7 @@ pub struct SavedService {
     #[serde(serialize_with = "empty_as_null", deserialize_with = "null_as_empty")]
     pub rollout_readers: Vec<String>,
     pub pause_controller: SavedPause,
-    /// Kept as found: rollouts are not implemented, but a state file that has one keeps it.
-    pub rollout_controller: Option<serde_json::Value>,
+    pub rollout_controller: Option<RolloutController>,
     #[serde(rename = "active_target", skip_serializing_if = "String::is_empty")]
     pub legacy_active_target: String,
     #[serde(rename = "rollout_target", skip_serializing_if = "String::is_empty")]
@@ -285,20 +286,18 @@ pub fn encode(services: &[SavedService]) -> Result<String, serde_json::Error> {
     Ok(text)
 }
 
-/// Writes the whole file. It goes to a temporary file first and is renamed into place, so a
-/// reader (`docker exec kamal-proxy cat ...`) never sees half a file.
+/// Writes the whole file as kamal-proxy does: truncate, then write in place (`os.Create` and a
+/// JSON encoder), so a reader during a save can see an empty or cut-off file, as with the real
+/// proxy; gantry has to cope with that.
 pub fn save(path: &Path, services: &[SavedService]) -> Result<(), StateError> {
     let text = encode(services).map_err(|source| StateError::Encode {
         path: path.to_path_buf(),
         source,
     })?;
-    let temporary = path.with_extension("state.tmp");
-    fs::write(&temporary, text)
-        .and_then(|()| fs::rename(&temporary, path))
-        .map_err(|source| StateError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    fs::write(path, text).map_err(|source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -5,6 +5,7 @@
 //!   injection.
 //! - [`ssh`]: run a command on a host with the system `ssh` client and the test bed's key.
 //! - [`http`]: a small blocking HTTP/1.1 client, and request loops that count every answer.
+//! - [`https`]: HTTPS through `curl`, trusting the test bed's CA.
 //! - [`wait`]: poll until a condition holds, with a deadline.
 //! - [`images`]: build and push the test app image with the machine's Docker.
 //! - [`kamal`]: a Kamal 2 project in a temporary directory (`config/deploy.yml`,
@@ -16,6 +17,7 @@
 pub mod fixtures;
 pub mod gantry;
 pub mod http;
+pub mod https;
 pub mod images;
 pub mod kamal;
 pub mod ssh;

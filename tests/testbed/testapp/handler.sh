@@ -6,22 +6,35 @@
 #                          container's host name and every variable named in REPORT_ENV
 #   GET /slow?seconds=N    answers after N seconds (at most 600), for drain tests
 #   GET /assets/NAME       200 with /app/public/assets/NAME (asset bridging), 404 when missing
+#   GET /headers           200, the request's headers as received, one a line
+#   GET /redirect?to=PATH  302 to PATH
 #   anything else          404
+# A request body is read and ignored.
 cr=$(printf '\r')
 read -r method target _ || exit 0
+headers=
+length=0
 while IFS= read -r header; do
   header=${header%"$cr"}
   [ -z "$header" ] && break
+  headers="$headers$header
+"
+  case $header in [Cc]ontent-[Ll]ength:*) length=$(printf '%s' "${header#*:}" | tr -dc 0-9) ;; esac
 done
+# The body is read (and ignored) so that closing the connection does not reset it.
+[ "${length:-0}" -gt 0 ] && head -c "$length" >/dev/null
 
 path=${target%%\?*}
 query=
 case $target in *\?*) query=${target#*\?} ;; esac
 
+# respond STATUS CONTENT-TYPE BODY [EXTRA-HEADER-LINE]
 respond() {
   body=$3
-  printf 'HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %s\r\nX-Testapp-Version: %s\r\nConnection: close\r\n\r\n' \
-    "$1" "$2" "$(printf '%s' "$body" | wc -c)" "${APP_VERSION:-dev}"
+  extra=${4:+$4$cr
+}
+  printf 'HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %s\r\nX-Testapp-Version: %s\r\n%sConnection: close\r\n\r\n' \
+    "$1" "$2" "$(printf '%s' "$body" | wc -c)" "${APP_VERSION:-dev}" "$extra"
   [ "$method" = HEAD ] || printf '%s' "$body"
   echo "testapp: $method $target $1" >&2
 }
@@ -77,6 +90,13 @@ case $path in
       respond "404 Not Found" text/plain "not found
 "
     fi
+    ;;
+  /headers)
+    respond "200 OK" text/plain "$headers"
+    ;;
+  /redirect)
+    to=$(printf '%s' "$query" | tr '&' '\n' | sed -n 's/^to=\(\/[-_./A-Za-z0-9]*\)$/\1/p' | head -n 1)
+    respond "302 Found" text/plain "" "Location: ${to:-/}"
     ;;
   *)
     respond "404 Not Found" text/plain "not found

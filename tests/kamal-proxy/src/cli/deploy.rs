@@ -159,17 +159,16 @@ impl DeployArgs {
             .iter()
             .filter(|host| !host.is_empty())
             .collect();
-        if tls {
-            if named_hosts.is_empty() {
-                return Err("host must be set when using TLS".into());
-            }
-            if !service_options
+        // kamal-proxy v0.9.2 checks for a host after normalizing, which has turned no host into
+        // the wildcard `""`: its "host must be set when using TLS" never fires, and `--tls`
+        // without `--host` is accepted.
+        if tls
+            && !service_options
                 .path_prefixes
                 .iter()
                 .any(|prefix| prefix == "/")
-            {
-                return Err("TLS settings must be specified on the root path service".into());
-            }
+        {
+            return Err("TLS settings must be specified on the root path service".into());
         }
         let canonical = &service_options.canonical_host;
         if !canonical.is_empty() && !named_hosts.is_empty() && !named_hosts.contains(&canonical) {
@@ -351,10 +350,13 @@ mod tests {
             ]),
             "max-request-body can only be set when request buffering is enabled"
         );
-        assert_eq!(
-            error(&["deploy", "app", "--target=web-a:80", "--tls"]),
-            "host must be set when using TLS"
-        );
+        let no_host = parse(&["deploy", "app", "--target=web-a:80", "--tls"])
+            .expect("--tls without --host is accepted");
+        let Some(Command::Deploy(no_host)) = no_host else {
+            panic!("not a deploy: {no_host:?}")
+        };
+        assert_eq!(no_host.service_options.hosts, [""]);
+        assert!(no_host.service_options.tls_enabled);
         assert_eq!(
             error(&[
                 "deploy",

@@ -52,7 +52,7 @@ pub enum CliCommand {
     Stop(StopArgs),
     /// Resume a service
     Resume { service: String },
-    /// Set and manage rollout targets (accepted, not implemented)
+    /// Set and manage rollout targets
     #[command(subcommand)]
     Rollout(RolloutCommand),
 }
@@ -121,7 +121,7 @@ pub struct StopArgs {
     message: String,
 }
 
-/// `rollout deploy|set|stop <service>`: parsed so scripts get a clear refusal from the server.
+/// `rollout deploy|set|stop <service>`.
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
     /// Deploy the rollout target
@@ -139,7 +139,7 @@ pub enum RolloutCommand {
     /// Set the rollout split
     Set {
         service: String,
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
         percent: Option<u8>,
         #[arg(long, value_delimiter = ',')]
         list: Vec<String>,
@@ -167,16 +167,30 @@ impl CliCommand {
                 message: args.message,
             },
             CliCommand::Resume { service } => Command::Resume { service },
-            CliCommand::Rollout(rollout) => {
-                let (action, service) = match rollout {
-                    RolloutCommand::Deploy { service, .. } => ("deploy", service),
-                    RolloutCommand::Set { service, .. } => ("set", service),
-                    RolloutCommand::Stop { service } => ("stop", service),
-                };
-                Command::Rollout {
-                    action: action.to_string(),
-                    service,
-                }
+            CliCommand::Rollout(RolloutCommand::Deploy {
+                service,
+                targets,
+                read_targets,
+                deploy_timeout,
+                drain_timeout,
+            }) => Command::RolloutDeploy {
+                service,
+                targets,
+                readers: read_targets,
+                deploy_timeout: deploy_timeout.unwrap_or(DEFAULT_TIMEOUT),
+                drain_timeout: drain_timeout.unwrap_or(DEFAULT_TIMEOUT),
+            },
+            CliCommand::Rollout(RolloutCommand::Set {
+                service,
+                percent,
+                list,
+            }) => Command::RolloutSet {
+                service,
+                percent: percent.unwrap_or(0),
+                allowlist: list,
+            },
+            CliCommand::Rollout(RolloutCommand::Stop { service }) => {
+                Command::RolloutStop { service }
             }
         }))
     }
@@ -262,10 +276,15 @@ mod tests {
             }))
         );
         assert_eq!(parse(&["run", "--http-port=8080", "--debug"]), Ok(None));
-        assert!(matches!(
-            parse(&["rollout", "set", "app-web", "--percent=10"]),
-            Ok(Some(Command::Rollout { .. }))
-        ));
+        assert_eq!(
+            parse(&["rollout", "set", "app-web", "--percent=10", "--list=a,b"]),
+            Ok(Some(Command::RolloutSet {
+                service: "app-web".into(),
+                percent: 10,
+                allowlist: vec!["a".into(), "b".into()]
+            }))
+        );
+        assert!(parse(&["rollout", "set", "app-web", "--percent=101"]).is_err());
     }
 
     #[test]
