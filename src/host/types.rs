@@ -221,6 +221,51 @@ pub struct DeviceMapping {
     pub permissions: String,
 }
 
+/// A `--mount` (HostConfig.Mounts), as docker's CLI builds it from the CSV syntax: option
+/// groups are present only when one of their keys was given, so a container created by
+/// `docker run --mount` and one created by gantry read back alike.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Mount {
+    /// `bind`, `volume` (docker's default), `tmpfs`, `image`, `npipe` or `cluster`.
+    pub kind: String,
+    /// A host path, a volume name, an image; empty for anonymous volumes and tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    pub consistency: Option<String>,
+    pub bind: Option<MountBindOptions>,
+    pub volume: Option<MountVolumeOptions>,
+    pub tmpfs: Option<MountTmpfsOptions>,
+    /// `image-subpath`.
+    pub image_subpath: Option<String>,
+}
+
+/// `bind-propagation`, `bind-nonrecursive`, `bind-recursive`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct MountBindOptions {
+    pub propagation: Option<String>,
+    pub non_recursive: bool,
+    pub read_only_non_recursive: bool,
+    pub read_only_force_recursive: bool,
+}
+
+/// `volume-nocopy`, `volume-label`, `volume-driver`, `volume-opt`, `volume-subpath`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct MountVolumeOptions {
+    pub no_copy: bool,
+    pub labels: BTreeMap<String, String>,
+    pub driver: Option<String>,
+    pub driver_options: BTreeMap<String, String>,
+    pub subpath: Option<String>,
+}
+
+/// `tmpfs-size` (bytes) and `tmpfs-mode` (permission bits).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct MountTmpfsOptions {
+    pub size_bytes: Option<i64>,
+    pub mode: Option<i64>,
+}
+
 /// A container health check (`--health-*` options or the image's HEALTHCHECK).
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HealthcheckConfig {
@@ -287,6 +332,11 @@ pub struct ContainerOptions {
     pub gpus: Option<String>,
     /// Aliases on gantry's network (`--network-alias`).
     pub network_aliases: Vec<String>,
+    /// Networks joined besides gantry's own (`--network` in `options:`; Kamal's `docker run
+    /// --network kamal --network NAME` joins both).
+    pub networks: Vec<String>,
+    /// `--mount`, in order.
+    pub mounts: Vec<Mount>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

@@ -11,11 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointSettings, HealthConfig,
-    HostConfig, HostConfigLogConfig, NetworkingConfig, PortBinding as ApiPortBinding,
-    ResourcesUlimits, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+    HostConfig, HostConfigLogConfig, Mount as ApiMount, MountBindOptions as ApiBindOptions,
+    MountBindOptionsPropagationEnum, MountImageOptions, MountTmpfsOptions as ApiTmpfsOptions,
+    MountType, MountVolumeOptions as ApiVolumeOptions, MountVolumeOptionsDriverConfig,
+    NetworkingConfig, PortBinding as ApiPortBinding, ResourcesUlimits,
+    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
 };
 
-use crate::host::ContainerSpec;
+use crate::host::{ContainerSpec, Mount};
 
 fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
     (!values.is_empty()).then_some(values)
@@ -113,6 +116,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         uts_mode: options.uts_mode.clone(),
         runtime: options.runtime.clone(),
         device_requests: options.gpus.as_deref().map(gpu_request),
+        mounts: non_empty(options.mounts.iter().map(api_mount).collect()),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -126,14 +130,21 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         {
             aliases.push(hostname.clone());
         }
+        // `--network kamal --network NAME`: one endpoint per network, as docker's CLI sends
+        // them (daemons before API 1.44 refuse more than one, for Kamal as for gantry); the
+        // aliases go to the first network, as the CLI's legacy flags do.
+        let mut endpoints = HashMap::from([(
+            network.clone(),
+            EndpointSettings {
+                aliases: non_empty(aliases),
+                ..EndpointSettings::default()
+            },
+        )]);
+        for extra in &options.networks {
+            endpoints.insert(extra.clone(), EndpointSettings::default());
+        }
         NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                network.clone(),
-                EndpointSettings {
-                    aliases: non_empty(aliases),
-                    ..EndpointSettings::default()
-                },
-            )])),
+            endpoints_config: Some(endpoints),
         }
     });
     ContainerCreateBody {
@@ -171,6 +182,64 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         host_config: Some(host_config),
         networking_config,
         ..ContainerCreateBody::default()
+    }
+}
+
+/// A `--mount` as HostConfig.Mounts holds it.
+fn api_mount(mount: &Mount) -> ApiMount {
+    ApiMount {
+        target: Some(mount.target.clone()),
+        source: (!mount.source.is_empty()).then(|| mount.source.clone()),
+        typ: Some(match mount.kind.as_str() {
+            "bind" => MountType::BIND,
+            "tmpfs" => MountType::TMPFS,
+            "npipe" => MountType::NPIPE,
+            "cluster" => MountType::CLUSTER,
+            "image" => MountType::IMAGE,
+            _ => MountType::VOLUME,
+        }),
+        read_only: mount.read_only.then_some(true),
+        consistency: mount.consistency.clone(),
+        bind_options: mount.bind.as_ref().map(|bind| ApiBindOptions {
+            propagation: bind
+                .propagation
+                .as_deref()
+                .map(|propagation| match propagation {
+                    "private" => MountBindOptionsPropagationEnum::PRIVATE,
+                    "rprivate" => MountBindOptionsPropagationEnum::RPRIVATE,
+                    "shared" => MountBindOptionsPropagationEnum::SHARED,
+                    "rshared" => MountBindOptionsPropagationEnum::RSHARED,
+                    "slave" => MountBindOptionsPropagationEnum::SLAVE,
+                    "rslave" => MountBindOptionsPropagationEnum::RSLAVE,
+                    _ => MountBindOptionsPropagationEnum::EMPTY,
+                }),
+            non_recursive: bind.non_recursive.then_some(true),
+            read_only_non_recursive: bind.read_only_non_recursive.then_some(true),
+            read_only_force_recursive: bind.read_only_force_recursive.then_some(true),
+            ..ApiBindOptions::default()
+        }),
+        volume_options: mount.volume.as_ref().map(|volume| ApiVolumeOptions {
+            no_copy: volume.no_copy.then_some(true),
+            labels: map_of(&volume.labels),
+            driver_config: (volume.driver.is_some() || !volume.driver_options.is_empty()).then(
+                || MountVolumeOptionsDriverConfig {
+                    name: volume.driver.clone(),
+                    options: map_of(&volume.driver_options),
+                },
+            ),
+            subpath: volume.subpath.clone(),
+        }),
+        image_options: mount
+            .image_subpath
+            .as_ref()
+            .map(|subpath| MountImageOptions {
+                subpath: Some(subpath.clone()),
+            }),
+        tmpfs_options: mount.tmpfs.as_ref().map(|tmpfs| ApiTmpfsOptions {
+            size_bytes: tmpfs.size_bytes,
+            mode: tmpfs.mode,
+            ..ApiTmpfsOptions::default()
+        }),
     }
 }
 
@@ -303,7 +372,64 @@ mod tests {
             runtime: Some("crun".into()),
             gpus: Some("2".into()),
             network_aliases: vec!["web".into(), "api".into()],
+            networks: vec!["backend".into(), "metrics".into()],
+            mounts: vec![
+                crate::docker_args::parse_mount(
+                    "type=bind,src=/srv,dst=/srv,readonly,bind-propagation=rslave",
+                )
+                .unwrap(),
+                crate::docker_args::parse_mount(
+                    "src=cache,dst=/cache,volume-nocopy,volume-opt=type=tmpfs,volume-label=a=b",
+                )
+                .unwrap(),
+                crate::docker_args::parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770")
+                    .unwrap(),
+            ],
         }
+    }
+
+    /// `--mount` and `--network` from `options:` land as `docker run --network kamal --network
+    /// backend --mount ...` puts them (compared with what docker 20.10's CLI sent, read back with
+    /// `docker inspect`).
+    #[test]
+    fn mounts_and_extra_networks_land_where_docker_run_puts_them() {
+        let spec = ContainerSpec {
+            name: "app-web-v1".into(),
+            image: "app:v1".into(),
+            cmd: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            hostname: None,
+            network: Some("kamal".into()),
+            restart_policy: RestartPolicy::default(),
+            log_config: LogConfig::default(),
+            binds: Vec::new(),
+            ports: Vec::new(),
+            options: every_option(),
+        };
+        let body = create_body(&spec);
+        let mounts = serde_json::to_value(body.host_config.unwrap().mounts).unwrap();
+        assert_eq!(
+            mounts,
+            serde_json::json!([
+                {"Type": "bind", "Source": "/srv", "Target": "/srv", "ReadOnly": true,
+                 "BindOptions": {"Propagation": "rslave"}},
+                {"Type": "volume", "Source": "cache", "Target": "/cache",
+                 "VolumeOptions": {"NoCopy": true, "Labels": {"a": "b"},
+                                   "DriverConfig": {"Options": {"type": "tmpfs"}}}},
+                {"Type": "tmpfs", "Target": "/t",
+                 "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 1016}},
+            ])
+        );
+        let endpoints = serde_json::to_value(body.networking_config.unwrap()).unwrap();
+        assert_eq!(
+            endpoints,
+            serde_json::json!({"EndpointsConfig": {
+                "kamal": {"Aliases": ["web", "api"]},
+                "backend": {},
+                "metrics": {},
+            }})
+        );
     }
 
     /// What the daemon echoes back: the create body's config and host config, the network

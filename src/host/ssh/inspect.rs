@@ -16,7 +16,8 @@ use bollard::models::{
 
 use crate::host::{
     ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping, Health,
-    HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, PortBinding, RestartPolicy, Ulimit,
+    HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, Mount, MountBindOptions,
+    MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,
 };
 
 fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -44,6 +45,7 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         .into_iter()
         .collect();
     let networks: Vec<String> = endpoints.keys().cloned().collect();
+    let extra_networks = extra_networks(host.network_mode.as_deref(), &networks);
     let security_opt = user_security_opt(&host);
     let hostname = config.hostname.clone().unwrap_or_default();
     let network_aliases = user_aliases(&id, &hostname, endpoints.into_values().map(|e| e.aliases));
@@ -143,6 +145,13 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
             })
         }),
         network_aliases,
+        networks: extra_networks,
+        mounts: host
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(mount)
+            .collect(),
     };
     let restart = host.restart_policy.unwrap_or_default();
     let log = host.log_config.unwrap_or_default();
@@ -216,6 +225,63 @@ fn user_security_opt(host: &HostConfig) -> Vec<String> {
 /// The aliases the user gave, in their order: Docker adds the container's short id to the
 /// aliases on user-defined networks (API < 1.45 reports it there), and the docker CLI adds the
 /// container's hostname; neither is the user's.
+/// The networks a container joined besides its network mode (`docker run --network kamal
+/// --network NAME`): user-defined networks only, as only those can be joined alongside.
+fn extra_networks(network_mode: Option<&str>, networks: &[String]) -> Vec<String> {
+    let primary = match network_mode {
+        Some("default") | None => "bridge",
+        Some(mode) => mode,
+    };
+    networks
+        .iter()
+        .filter(|name| {
+            name.as_str() != primary && !matches!(name.as_str(), "bridge" | "host" | "none")
+        })
+        .cloned()
+        .collect()
+}
+
+/// HostConfig.Mounts back as the `--mount` it was made from.
+fn mount(api: bollard::models::Mount) -> Mount {
+    Mount {
+        kind: api
+            .typ
+            .map(|kind| kind.to_string())
+            .filter(|kind| !kind.is_empty())
+            .unwrap_or_else(|| "volume".to_string()),
+        source: api.source.unwrap_or_default(),
+        target: api.target.unwrap_or_default(),
+        read_only: api.read_only.unwrap_or(false),
+        consistency: empty_is_none(api.consistency),
+        bind: api.bind_options.map(|bind| MountBindOptions {
+            propagation: bind
+                .propagation
+                .map(|propagation| propagation.to_string())
+                .filter(|propagation| !propagation.is_empty()),
+            non_recursive: bind.non_recursive.unwrap_or(false),
+            read_only_non_recursive: bind.read_only_non_recursive.unwrap_or(false),
+            read_only_force_recursive: bind.read_only_force_recursive.unwrap_or(false),
+        }),
+        volume: api.volume_options.map(|volume| {
+            let driver = volume.driver_config.unwrap_or_default();
+            MountVolumeOptions {
+                no_copy: volume.no_copy.unwrap_or(false),
+                labels: sorted(volume.labels),
+                driver: empty_is_none(driver.name),
+                driver_options: sorted(driver.options),
+                subpath: empty_is_none(volume.subpath),
+            }
+        }),
+        tmpfs: api.tmpfs_options.map(|tmpfs| MountTmpfsOptions {
+            size_bytes: zero_is_none(tmpfs.size_bytes),
+            mode: zero_is_none(tmpfs.mode),
+        }),
+        image_subpath: api
+            .image_options
+            .and_then(|image| empty_is_none(image.subpath)),
+    }
+}
+
 fn user_aliases(
     id: &str,
     hostname: &str,

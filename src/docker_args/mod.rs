@@ -7,6 +7,10 @@
 //! loaded, with the list of supported flags, rather than silently dropped: an option that
 //! quietly does nothing is worse than an error.
 
+mod mount;
+
+pub use mount::parse_mount;
+
 /// How a flag takes its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlagArity {
@@ -70,6 +74,10 @@ pub const FLAGS: &[Flag] = &[
     flag("memory", Some('m'), Single),
     flag("memory-reservation", None, Single),
     flag("memory-swap", None, Single),
+    flag("mount", None, Repeated),
+    flag("net", None, Repeated),
+    flag("net-alias", None, Repeated),
+    flag("network", None, Repeated),
     flag("network-alias", None, Repeated),
     flag("no-healthcheck", None, Switch),
     flag("oom-kill-disable", None, Switch),
@@ -94,6 +102,76 @@ pub const FLAGS: &[Flag] = &[
     flag("volume", Some('v'), Repeated),
     flag("workdir", Some('w'), Single),
 ];
+
+/// `docker run` flags that the Engine API cannot express, with what to do instead: the docker
+/// CLI acts on them itself (files it reads, streams it attaches, a pull policy) or gantry owns
+/// what they set. A key naming one gets a diagnostic, never a silent drop.
+pub const INEXPRESSIBLE: &[(&str, &str)] = &[
+    (
+        "attach",
+        "gantry's containers run detached, as Kamal's; use `gantry logs`",
+    ),
+    (
+        "a",
+        "gantry's containers run detached, as Kamal's; use `gantry logs`",
+    ),
+    (
+        "cidfile",
+        "the docker CLI writes this file; `gantry details` shows container ids",
+    ),
+    (
+        "detach",
+        "gantry's containers always run detached, as Kamal's: remove it",
+    ),
+    (
+        "d",
+        "gantry's containers always run detached, as Kamal's: remove it",
+    ),
+    (
+        "detach-keys",
+        "the docker CLI reads these keys from a terminal; remove it",
+    ),
+    (
+        "disable-content-trust",
+        "content trust is checked by the docker CLI; remove it",
+    ),
+    (
+        "env-file",
+        "the docker CLI reads this file on the host; put the variables in `env:`",
+    ),
+    ("help", "not a container setting; remove it"),
+    (
+        "label-file",
+        "the docker CLI reads this file on the host; put the labels in `labels:`",
+    ),
+    (
+        "name",
+        "container names follow Kamal's scheme (service-role-version); remove it",
+    ),
+    (
+        "pull",
+        "gantry pulls the image itself before creating the container; remove it",
+    ),
+    ("quiet", "the docker CLI's output only; remove it"),
+    ("q", "the docker CLI's output only; remove it"),
+    (
+        "sig-proxy",
+        "the docker CLI forwards signals only to attached containers; remove it",
+    ),
+    (
+        "use-api-socket",
+        "the docker CLI builds this mount from its own credentials; mount /var/run/docker.sock with `volumes:` instead",
+    ),
+];
+
+/// What to do instead of a flag the Engine API cannot express, if `key` names one.
+pub fn inexpressible(key: &str) -> Option<&'static str> {
+    let name = key.trim_start_matches('-');
+    INEXPRESSIBLE
+        .iter()
+        .find(|(flag, _)| *flag == name)
+        .map(|(_, instead)| *instead)
+}
 
 /// The flag an `options:` key names (`memory`, `m`, `--memory`), if gantry supports it.
 pub fn lookup(key: &str) -> Option<&'static Flag> {
@@ -171,6 +249,8 @@ pub fn translate(options: &DockerOptions) -> Result<TranslatedOptions, DockerArg
             apply(flag, &value, &mut out)?;
         }
     }
+    // A container's networks are a set: docker reports them by name.
+    out.options.networks.sort();
     Ok(out)
 }
 
@@ -224,7 +304,14 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
                 parse_bytes(flag, value)?
             })
         }
-        "network-alias" => opts.network_aliases.push(value.to_string()),
+        "mount" => opts
+            .mounts
+            .push(parse_mount(value).map_err(|message| invalid(flag, message))?),
+        "network" | "net" => {
+            check_extra_network(flag, value, &opts.networks)?;
+            opts.networks.push(value.to_string());
+        }
+        "network-alias" | "net-alias" => opts.network_aliases.push(value.to_string()),
         "no-healthcheck" => {
             opts.healthcheck = Some(HealthcheckConfig {
                 test: vec!["NONE".into()],
@@ -260,6 +347,29 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
         "volume" => out.binds.push(value.to_string()),
         "workdir" => opts.working_dir = text(),
         other => return Err(DockerArgError::Unsupported(other.to_string())),
+    }
+    Ok(())
+}
+
+/// The network every gantry container joins, as Kamal's `docker run --network kamal`.
+const KAMAL_NETWORK: &str = "kamal";
+
+/// A network joined besides `kamal`: docker's CLI refuses a second mode that is not a
+/// user-defined network, and a network named twice.
+fn check_extra_network(flag: &Flag, name: &str, earlier: &[String]) -> Result<(), DockerArgError> {
+    if matches!(name, "host" | "none" | "bridge" | "default") || name.starts_with("container:") {
+        return Err(invalid(
+            flag,
+            format!(
+                "`{name}`: containers join the `{KAMAL_NETWORK}` network, and docker refuses to combine it with `{name}` (conflicting options: cannot attach both user-defined and non-user-defined network-modes)"
+            ),
+        ));
+    }
+    if name == KAMAL_NETWORK || earlier.iter().any(|network| network == name) {
+        return Err(invalid(
+            flag,
+            format!("network \"{name}\" is specified multiple times"),
+        ));
     }
     Ok(())
 }
@@ -312,15 +422,19 @@ fn parse_cpus(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
     Ok(whole * 1_000_000_000 + fraction_nanos)
 }
 
-/// Docker's `RAMInBytes`: a number with an optional binary unit (`b k m g t p`, `kb`, `mib`...).
 fn parse_bytes(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    let error = || invalid(flag, format!("`{value}` is not a size like 512m or 2g"));
+    ram_in_bytes(value)
+        .ok_or_else(|| invalid(flag, format!("`{value}` is not a size like 512m or 2g")))
+}
+
+/// Docker's `RAMInBytes`: a number with an optional binary unit (`b k m g t p`, `kb`, `mib`...).
+fn ram_in_bytes(value: &str) -> Option<i64> {
     let trimmed = value.trim().to_ascii_lowercase();
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number.parse().map_err(|_| error())?;
+    let number: f64 = number.parse().ok()?;
     let unit = unit.trim_end_matches('b').trim_end_matches('i');
     let multiplier: f64 = match unit {
         "" => 1.0,
@@ -329,9 +443,9 @@ fn parse_bytes(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
         "g" => 1024.0 * 1024.0 * 1024.0,
         "t" => 1024.0_f64.powi(4),
         "p" => 1024.0_f64.powi(5),
-        _ => return Err(error()),
+        _ => return None,
     };
-    Ok((number * multiplier) as i64)
+    Some((number * multiplier) as i64)
 }
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as docker's `--health-*` flags take.
@@ -475,7 +589,7 @@ mod tests {
         assert_eq!(lookup("m").map(|f| f.name), Some("memory"));
         assert_eq!(lookup("--cap-add").map(|f| f.name), Some("cap-add"));
         assert_eq!(lookup("restart"), None);
-        assert_eq!(lookup("network"), None);
+        assert_eq!(lookup("net").map(|f| f.name), Some("net"));
         assert_eq!(lookup("x"), None);
     }
 
@@ -624,8 +738,8 @@ mod tests {
             error.to_string(),
             "docker option `memory`: `lots` is not a size like 512m or 2g"
         );
-        let error = translate(&options(&[("network", value("host"))])).unwrap_err();
-        assert_eq!(error, DockerArgError::Unsupported("network".into()));
+        let error = translate(&options(&[("cidfile", value("/tmp/id"))])).unwrap_err();
+        assert_eq!(error, DockerArgError::Unsupported("cidfile".into()));
         assert!(translate(&options(&[("cpus", value("1.2.3"))])).is_err());
         assert!(translate(&options(&[("memory", DockerOptionValue::Flag(true))])).is_err());
     }
