@@ -251,7 +251,28 @@ pub fn translate(options: &DockerOptions) -> Result<TranslatedOptions, DockerArg
     }
     // A container's networks are a set: docker reports them by name.
     out.options.networks.sort();
+    out.options.cap_add = normalized_capabilities(&out.options.cap_add);
+    out.options.cap_drop = normalized_capabilities(&out.options.cap_drop);
     Ok(out)
+}
+
+/// `--cap-add` or `--cap-drop` values as docker's CLI (28.x) sends them: upper case with the
+/// `CAP_` prefix (`ALL` as it is), each once, sorted.
+fn normalized_capabilities(caps: &[String]) -> Vec<String> {
+    let mut normalized: Vec<String> = caps
+        .iter()
+        .map(|cap| {
+            let cap = cap.trim().to_ascii_uppercase();
+            if cap == "ALL" || cap.starts_with("CAP_") {
+                cap
+            } else {
+                format!("CAP_{cap}")
+            }
+        })
+        .collect();
+    normalized.sort();
+    normalized.dedup();
+    normalized
 }
 
 fn invalid(flag: &Flag, message: impl Into<String>) -> DockerArgError {
@@ -638,7 +659,7 @@ mod tests {
         ]))
         .unwrap();
         let opts = translated.options;
-        assert_eq!(opts.cap_add, vec!["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!(opts.cap_add, vec!["CAP_NET_ADMIN", "CAP_SYS_TIME"]);
         assert_eq!(opts.extra_hosts, vec!["db:10.0.0.5"]);
         assert_eq!(
             opts.ulimits,
@@ -742,6 +763,32 @@ mod tests {
         assert_eq!(error, DockerArgError::Unsupported("cidfile".into()));
         assert!(translate(&options(&[("cpus", value("1.2.3"))])).is_err());
         assert!(translate(&options(&[("memory", DockerOptionValue::Flag(true))])).is_err());
+    }
+
+    /// What docker 28's CLI (the test bed hosts') sent for `--cap-add sys_time --cap-add NET_ADMIN --cap-add
+    /// net_admin --cap-drop CAP_NET_ADMIN --cap-drop mknod`, read back with `docker inspect`.
+    #[test]
+    fn capabilities_as_docker_s_cli_sends_them() {
+        let list = |items: &[&str]| {
+            DockerOptionValue::Values(items.iter().map(|item| item.to_string()).collect())
+        };
+        let translated = translate(&options(&[
+            ("cap-add", list(&["sys_time", "NET_ADMIN", "net_admin"])),
+            ("cap-drop", list(&["CAP_NET_ADMIN", "mknod"])),
+        ]))
+        .unwrap();
+        assert_eq!(
+            translated.options.cap_add,
+            ["CAP_NET_ADMIN", "CAP_SYS_TIME"]
+        );
+        assert_eq!(translated.options.cap_drop, ["CAP_MKNOD", "CAP_NET_ADMIN"]);
+        let translated = translate(&options(&[
+            ("cap-add", list(&["all", "NET_ADMIN"])),
+            ("cap-drop", list(&["ALL"])),
+        ]))
+        .unwrap();
+        assert_eq!(translated.options.cap_add, ["ALL", "CAP_NET_ADMIN"]);
+        assert_eq!(translated.options.cap_drop, ["ALL"]);
     }
 
     #[test]

@@ -221,12 +221,11 @@ fn api_mount(mount: &Mount) -> ApiMount {
         volume_options: mount.volume.as_ref().map(|volume| ApiVolumeOptions {
             no_copy: volume.no_copy.then_some(true),
             labels: map_of(&volume.labels),
-            driver_config: (volume.driver.is_some() || !volume.driver_options.is_empty()).then(
-                || MountVolumeOptionsDriverConfig {
-                    name: volume.driver.clone(),
-                    options: map_of(&volume.driver_options),
-                },
-            ),
+            // docker's CLI sends a driver config, empty or not, with any volume option.
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: volume.driver.clone(),
+                options: map_of(&volume.driver_options),
+            }),
             subpath: volume.subpath.clone(),
         }),
         image_options: mount
