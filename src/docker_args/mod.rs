@@ -45,15 +45,24 @@ use crate::host::{ContainerOptions, DeviceMapping, HealthcheckConfig, PortBindin
 /// restart policy before building the command line, and so does the configuration loader.
 pub const FLAGS: &[Flag] = &[
     flag("add-host", None, Repeated),
+    flag("blkio-weight", None, Single),
     flag("cap-add", None, Repeated),
     flag("cap-drop", None, Repeated),
+    flag("cgroup-parent", None, Single),
+    flag("cpu-period", None, Single),
+    flag("cpu-quota", None, Single),
+    flag("cpu-rt-period", None, Single),
+    flag("cpu-rt-runtime", None, Single),
     flag("cpu-shares", Some('c'), Single),
     flag("cpus", None, Single),
     flag("cpuset-cpus", None, Single),
+    flag("cpuset-mems", None, Single),
     flag("device", None, Repeated),
+    flag("device-cgroup-rule", None, Repeated),
     flag("dns", None, Repeated),
     flag("dns-option", None, Repeated),
     flag("dns-search", None, Repeated),
+    flag("domainname", None, Single),
     flag("entrypoint", None, Single),
     flag("env", Some('e'), Repeated),
     flag("expose", None, Repeated),
@@ -74,6 +83,7 @@ pub const FLAGS: &[Flag] = &[
     flag("memory", Some('m'), Single),
     flag("memory-reservation", None, Single),
     flag("memory-swap", None, Single),
+    flag("memory-swappiness", None, Single),
     flag("mount", None, Repeated),
     flag("net", None, Repeated),
     flag("net-alias", None, Repeated),
@@ -86,12 +96,15 @@ pub const FLAGS: &[Flag] = &[
     flag("pids-limit", None, Single),
     flag("privileged", None, Switch),
     flag("publish", Some('p'), Repeated),
+    flag("publish-all", Some('P'), Switch),
     flag("read-only", None, Switch),
+    flag("rm", None, Switch),
     flag("runtime", None, Single),
     flag("security-opt", None, Repeated),
     flag("shm-size", None, Single),
     flag("stop-signal", None, Single),
     flag("stop-timeout", None, Single),
+    flag("storage-opt", None, Repeated),
     flag("sysctl", None, Repeated),
     flag("tmpfs", None, Repeated),
     flag("tty", Some('t'), Switch),
@@ -100,6 +113,8 @@ pub const FLAGS: &[Flag] = &[
     flag("userns", None, Single),
     flag("uts", None, Single),
     flag("volume", Some('v'), Repeated),
+    flag("volume-driver", None, Single),
+    flag("volumes-from", None, Repeated),
     flag("workdir", Some('w'), Single),
 ];
 
@@ -141,6 +156,10 @@ pub const INEXPRESSIBLE: &[(&str, &str)] = &[
     ),
     ("help", "not a container setting; remove it"),
     (
+        "kernel-memory",
+        "the Engine API has no kernel memory limit any more (docker ignores it since 20.10); remove it",
+    ),
+    (
         "label-file",
         "the docker CLI reads this file on the host; put the labels in `labels:`",
     ),
@@ -162,6 +181,24 @@ pub const INEXPRESSIBLE: &[(&str, &str)] = &[
         "use-api-socket",
         "the docker CLI builds this mount from its own credentials; mount /var/run/docker.sock with `volumes:` instead",
     ),
+];
+
+/// `docker run` flags the Engine API could express but gantry does not translate yet; a key
+/// naming one is refused by name (specs/config.md lists where each would land).
+pub const NOT_SUPPORTED_YET: &[&str] = &[
+    "blkio-weight-device",
+    "cgroupns",
+    "device-read-bps",
+    "device-read-iops",
+    "device-write-bps",
+    "device-write-iops",
+    "ip",
+    "ip6",
+    "isolation",
+    "link",
+    "link-local-ip",
+    "mac-address",
+    "platform",
 ];
 
 /// What to do instead of a flag the Engine API cannot express, if `key` names one.
@@ -288,6 +325,42 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
     let text = || Some(value.to_string());
     match flag.name {
         "add-host" => opts.extra_hosts.push(value.to_string()),
+        "blkio-weight" => {
+            opts.blkio_weight = Some(
+                value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
+                    .ok_or_else(|| {
+                        invalid(flag, format!("`{value}` is not a weight from 10 to 1000"))
+                    })?,
+            )
+        }
+        "cgroup-parent" => opts.cgroup_parent = text(),
+        "cpu-period" => opts.cpu_period = Some(parse_int(flag, value)?),
+        "cpu-quota" => opts.cpu_quota = Some(parse_int(flag, value)?),
+        "cpu-rt-period" => opts.cpu_realtime_period = Some(parse_int(flag, value)?),
+        "cpu-rt-runtime" => opts.cpu_realtime_runtime = Some(parse_int(flag, value)?),
+        "cpuset-mems" => opts.cpuset_mems = text(),
+        "device-cgroup-rule" => opts.device_cgroup_rules.push(value.to_string()),
+        "domainname" => opts.domainname = text(),
+        "memory-swappiness" => {
+            let swappiness = parse_int(flag, value)?;
+            if !(-1..=100).contains(&swappiness) {
+                return Err(invalid(flag, format!("`{value}` is not from 0 to 100")));
+            }
+            // -1 is the CLI's "not set".
+            opts.memory_swappiness = (swappiness != -1).then_some(swappiness);
+        }
+        "publish-all" => opts.publish_all_ports = true,
+        "rm" => opts.auto_remove = true,
+        "storage-opt" => {
+            let (key, val) = split_pair(flag, value)?;
+            opts.storage_opt.insert(key, val);
+        }
+        "volume-driver" => opts.volume_driver = text(),
+        "volumes-from" => opts.volumes_from.push(value.to_string()),
         "cap-add" => opts.cap_add.push(value.to_string()),
         "cap-drop" => opts.cap_drop.push(value.to_string()),
         "cpu-shares" => opts.cpu_shares = Some(parse_int(flag, value)?),
@@ -798,6 +871,42 @@ mod tests {
         let full = parse_device("/dev/sda:/dev/xvda:rw");
         assert_eq!(full.path_in_container, "/dev/xvda");
         assert_eq!(full.permissions, "rw");
+    }
+
+    /// specs/config.md's table of `docker run` flags says what this module does with each.
+    #[test]
+    fn the_spec_table_matches_the_flag_lists() {
+        let spec = include_str!("../../specs/config.md");
+        let section = spec
+            .split("### docker options")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").find(|block| block.starts_with("| flag")))
+            .expect("the docker options table");
+        let mut named = Vec::new();
+        for row in section.lines().skip(2) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let names = cells[0].trim_start_matches("| ").trim_matches('`');
+            for name in names.split(", ").map(|name| name.trim_start_matches('-')) {
+                let cell = cells[1];
+                let listed = if cell.starts_with("diagnostic: cannot be expressed") {
+                    inexpressible(name).is_some()
+                } else if cell.starts_with("diagnostic: not supported yet") {
+                    NOT_SUPPORTED_YET.contains(&name)
+                } else {
+                    lookup(name).is_some() || name == "restart"
+                };
+                assert!(listed, "`{name}`: {cell}");
+                named.push(name.to_string());
+            }
+        }
+        let known = FLAGS
+            .iter()
+            .map(|flag| flag.name)
+            .chain(INEXPRESSIBLE.iter().map(|(name, _)| *name))
+            .chain(NOT_SUPPORTED_YET.iter().copied());
+        for name in known {
+            assert!(named.iter().any(|row| row == name), "`{name}` has no row");
+        }
     }
 
     #[test]

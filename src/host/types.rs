@@ -337,6 +337,26 @@ pub struct ContainerOptions {
     pub networks: Vec<String>,
     /// `--mount`, in order.
     pub mounts: Vec<Mount>,
+    /// `--blkio-weight` (10 to 1000).
+    pub blkio_weight: Option<u16>,
+    pub cgroup_parent: Option<String>,
+    /// Microseconds (`--cpu-period`, `--cpu-quota`, `--cpu-rt-period`, `--cpu-rt-runtime`).
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
+    pub cpuset_mems: Option<String>,
+    pub device_cgroup_rules: Vec<String>,
+    pub domainname: Option<String>,
+    /// 0 to 100; `None` is the daemon's default.
+    pub memory_swappiness: Option<i64>,
+    /// `--publish-all`.
+    pub publish_all_ports: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    pub storage_opt: BTreeMap<String, String>,
+    pub volume_driver: Option<String>,
+    pub volumes_from: Vec<String>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

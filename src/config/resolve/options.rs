@@ -52,6 +52,20 @@ pub(super) fn docker_options(
             );
             continue;
         }
+        if docker_args::NOT_SUPPORTED_YET.contains(&key) {
+            r.error(
+                Problem::new(
+                    Code::DockerOption,
+                    format!("{key_path}: docker option `{key}` is not supported by gantry yet"),
+                )
+                .at(
+                    entry.key_span,
+                    "Kamal passes this flag to docker run; gantry cannot yet",
+                )
+                .help("remove it, or see specs/config.md for where it would land"),
+            );
+            continue;
+        }
         if docker_args::lookup(key).is_none() {
             let mut problem = Problem::new(
                 Code::DockerOption,

@@ -117,6 +117,20 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         runtime: options.runtime.clone(),
         device_requests: options.gpus.as_deref().map(gpu_request),
         mounts: non_empty(options.mounts.iter().map(api_mount).collect()),
+        blkio_weight: options.blkio_weight,
+        cgroup_parent: options.cgroup_parent.clone(),
+        cpu_period: options.cpu_period,
+        cpu_quota: options.cpu_quota,
+        cpu_realtime_period: options.cpu_realtime_period,
+        cpu_realtime_runtime: options.cpu_realtime_runtime,
+        cpuset_mems: options.cpuset_mems.clone(),
+        device_cgroup_rules: non_empty(options.device_cgroup_rules.clone()),
+        memory_swappiness: options.memory_swappiness,
+        publish_all_ports: options.publish_all_ports.then_some(true),
+        auto_remove: options.auto_remove.then_some(true),
+        storage_opt: map_of(&options.storage_opt),
+        volume_driver: options.volume_driver.clone(),
+        volumes_from: non_empty(options.volumes_from.clone()),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -149,6 +163,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     });
     ContainerCreateBody {
         hostname: spec.hostname.clone(),
+        domainname: options.domainname.clone(),
         user: options.user.clone(),
         exposed_ports: non_empty(exposed),
         tty: options.tty.then_some(true),
@@ -384,6 +399,21 @@ mod tests {
                 crate::docker_args::parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770")
                     .unwrap(),
             ],
+            blkio_weight: Some(300),
+            cgroup_parent: Some("/gantry".into()),
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpu_realtime_period: Some(1_000_000),
+            cpu_realtime_runtime: Some(950_000),
+            cpuset_mems: Some("0".into()),
+            device_cgroup_rules: vec!["c 1:3 mr".into()],
+            domainname: Some("internal".into()),
+            memory_swappiness: Some(10),
+            publish_all_ports: true,
+            auto_remove: true,
+            storage_opt: [("size".to_string(), "10G".to_string())].into(),
+            volume_driver: Some("local".into()),
+            volumes_from: vec!["other:ro".into()],
         }
     }
 

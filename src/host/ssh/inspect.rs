@@ -146,6 +146,23 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         }),
         network_aliases,
         networks: extra_networks,
+        blkio_weight: host.blkio_weight.filter(|weight| *weight != 0),
+        cgroup_parent: empty_is_none(host.cgroup_parent),
+        cpu_period: zero_is_none(host.cpu_period),
+        cpu_quota: zero_is_none(host.cpu_quota),
+        cpu_realtime_period: zero_is_none(host.cpu_realtime_period),
+        cpu_realtime_runtime: zero_is_none(host.cpu_realtime_runtime),
+        cpuset_mems: empty_is_none(host.cpuset_mems),
+        device_cgroup_rules: host.device_cgroup_rules.unwrap_or_default(),
+        domainname: empty_is_none(config.domainname),
+        memory_swappiness: host
+            .memory_swappiness
+            .filter(|swappiness| *swappiness != -1),
+        publish_all_ports: host.publish_all_ports.unwrap_or(false),
+        auto_remove: host.auto_remove.unwrap_or(false),
+        storage_opt: sorted(host.storage_opt),
+        volume_driver: empty_is_none(host.volume_driver),
+        volumes_from: host.volumes_from.unwrap_or_default(),
         mounts: host
             .mounts
             .unwrap_or_default()
