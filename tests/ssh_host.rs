@@ -592,6 +592,22 @@ fn many_options() -> ContainerOptions {
         runtime: None,
         gpus: None,
         network_aliases: vec!["web".into(), "api".into()],
+        mounts: [
+            "type=bind,src=/tmp,dst=/host-tmp,readonly,bind-propagation=rprivate",
+            "type=tmpfs,dst=/scratch,tmpfs-size=8m,tmpfs-mode=1770",
+            "src=rt-cache,dst=/cache,volume-nocopy,volume-label=team=web",
+        ]
+        .iter()
+        .map(|mount| gantry::docker_args::parse_mount(mount).expect("mount"))
+        .collect(),
+        cpuset_mems: Some("0".into()),
+        device_cgroup_rules: vec!["c 1:3 mr".into()],
+        domainname: Some("internal".into()),
+        publish_all_ports: true,
+        auto_remove: true,
+        volume_driver: Some("local".into()),
+        // Extra networks: the test bed's daemon (API 1.41) refuses two at creation.
+        ..ContainerOptions::default()
     }
 }
 
@@ -614,6 +630,9 @@ async fn container_options_round_trip_through_a_real_daemon() {
                 uts_mode: Some("host".into()),
                 memory: Some(64 << 20),
                 memory_swap: Some(256 << 20),
+                // Not with `--cpus` (the daemon refuses both).
+                cpu_period: Some(100_000),
+                cpu_quota: Some(50_000),
                 ..ContainerOptions::default()
             },
         ),
