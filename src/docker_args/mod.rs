@@ -39,13 +39,16 @@ const fn flag(name: &'static str, short: Option<char>, arity: FlagArity) -> Flag
 use FlagArity::{Repeated, Single, Switch};
 
 use crate::config::{DockerOptionValue, DockerOptions};
-use crate::host::{ContainerOptions, DeviceMapping, HealthcheckConfig, PortBinding, Ulimit};
+use crate::host::{
+    ContainerOptions, DeviceMapping, DeviceRate, HealthcheckConfig, PortBinding, Ulimit,
+};
 
 /// Every flag an `options:` hash may use. `restart` is not here: Kamal takes it out into the
 /// restart policy before building the command line, and so does the configuration loader.
 pub const FLAGS: &[Flag] = &[
     flag("add-host", None, Repeated),
     flag("blkio-weight", None, Single),
+    flag("blkio-weight-device", None, Repeated),
     flag("cap-add", None, Repeated),
     flag("cap-drop", None, Repeated),
     flag("cgroup-parent", None, Single),
@@ -59,6 +62,10 @@ pub const FLAGS: &[Flag] = &[
     flag("cpuset-mems", None, Single),
     flag("device", None, Repeated),
     flag("device-cgroup-rule", None, Repeated),
+    flag("device-read-bps", None, Repeated),
+    flag("device-read-iops", None, Repeated),
+    flag("device-write-bps", None, Repeated),
+    flag("device-write-iops", None, Repeated),
     flag("dns", None, Repeated),
     flag("dns-option", None, Repeated),
     flag("dns-search", None, Repeated),
@@ -186,12 +193,7 @@ pub const INEXPRESSIBLE: &[(&str, &str)] = &[
 /// `docker run` flags the Engine API could express but gantry does not translate yet; a key
 /// naming one is refused by name (specs/config.md lists where each would land).
 pub const NOT_SUPPORTED_YET: &[&str] = &[
-    "blkio-weight-device",
     "cgroupns",
-    "device-read-bps",
-    "device-read-iops",
-    "device-write-bps",
-    "device-write-iops",
     "ip",
     "ip6",
     "isolation",
@@ -336,6 +338,39 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
                         invalid(flag, format!("`{value}` is not a weight from 10 to 1000"))
                     })?,
             )
+        }
+        "blkio-weight-device" => {
+            let device = parse_device_rate(flag, value, |weight| {
+                weight
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
+                    .map(i64::from)
+            })?;
+            opts.blkio_weight_device.push(device);
+        }
+        "device-read-bps" => {
+            opts.device_read_bps
+                .push(parse_device_rate(flag, value, ram_in_bytes)?)
+        }
+        "device-write-bps" => {
+            opts.device_write_bps
+                .push(parse_device_rate(flag, value, ram_in_bytes)?)
+        }
+        "device-read-iops" => opts
+            .device_read_iops
+            .push(parse_device_rate(flag, value, |rate| {
+                rate.parse::<u64>()
+                    .ok()
+                    .and_then(|rate| i64::try_from(rate).ok())
+            })?),
+        "device-write-iops" => {
+            opts.device_write_iops
+                .push(parse_device_rate(flag, value, |rate| {
+                    rate.parse::<u64>()
+                        .ok()
+                        .and_then(|rate| i64::try_from(rate).ok())
+                })?)
         }
         "cgroup-parent" => opts.cgroup_parent = text(),
         "cpu-period" => opts.cpu_period = Some(parse_int(flag, value)?),
@@ -587,6 +622,24 @@ fn parse_ulimit(flag: &Flag, value: &str) -> Result<Ulimit, DockerArgError> {
         name,
         soft: parse_int(flag, soft)?,
         hard: parse_int(flag, hard)?,
+    })
+}
+
+/// `/dev/sda:VALUE`, as docker's `ValidateWeightDevice` and `ValidateThrottle*Device` read it:
+/// a `/dev/` path and a value `rate` accepts.
+fn parse_device_rate(
+    flag: &Flag,
+    value: &str,
+    rate: impl Fn(&str) -> Option<i64>,
+) -> Result<DeviceRate, DockerArgError> {
+    let error = || invalid(flag, format!("`{value}` is not /dev/DEVICE:VALUE"));
+    let (path, text) = value.split_once(':').ok_or_else(error)?;
+    if !path.starts_with("/dev/") || text.contains(':') {
+        return Err(error());
+    }
+    Ok(DeviceRate {
+        path: path.to_string(),
+        rate: rate(text).filter(|rate| *rate >= 0).ok_or_else(error)?,
     })
 }
 
@@ -862,6 +915,25 @@ mod tests {
         .unwrap();
         assert_eq!(translated.options.cap_add, ["ALL", "CAP_NET_ADMIN"]);
         assert_eq!(translated.options.cap_drop, ["ALL"]);
+    }
+
+    #[test]
+    fn device_rates_need_a_dev_path_and_a_value_docker_accepts() {
+        let refused = |flag: &str, text: &str| translate(&options(&[(flag, value(text))])).is_err();
+        assert!(refused("device-read-bps", "sda:1mb"));
+        assert!(refused("device-read-bps", "/dev/sda"));
+        assert!(refused("device-read-bps", "/dev/sda:fast"));
+        assert!(refused("device-read-iops", "/dev/sda:1k"));
+        assert!(refused("blkio-weight-device", "/dev/sda:5"));
+        assert!(refused("blkio-weight-device", "/dev/sda:1001"));
+        let translated = translate(&options(&[("blkio-weight-device", value("/dev/sda:0"))]));
+        assert_eq!(
+            translated.unwrap().options.blkio_weight_device,
+            vec![DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 0
+            }]
+        );
     }
 
     #[test]

@@ -266,6 +266,14 @@ pub struct MountTmpfsOptions {
     pub mode: Option<i64>,
 }
 
+/// A per-device block IO setting: `--blkio-weight-device /dev/sda:300` (a weight) or
+/// `--device-read-bps /dev/sda:1mb` (a rate in bytes or operations per second).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeviceRate {
+    pub path: String,
+    pub rate: i64,
+}
+
 /// A container health check (`--health-*` options or the image's HEALTHCHECK).
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HealthcheckConfig {
@@ -357,6 +365,11 @@ pub struct ContainerOptions {
     pub storage_opt: BTreeMap<String, String>,
     pub volume_driver: Option<String>,
     pub volumes_from: Vec<String>,
+    pub blkio_weight_device: Vec<DeviceRate>,
+    pub device_read_bps: Vec<DeviceRate>,
+    pub device_read_iops: Vec<DeviceRate>,
+    pub device_write_bps: Vec<DeviceRate>,
+    pub device_write_iops: Vec<DeviceRate>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

@@ -14,11 +14,11 @@ use bollard::models::{
     HostConfig, HostConfigLogConfig, Mount as ApiMount, MountBindOptions as ApiBindOptions,
     MountBindOptionsPropagationEnum, MountImageOptions, MountTmpfsOptions as ApiTmpfsOptions,
     MountType, MountVolumeOptions as ApiVolumeOptions, MountVolumeOptionsDriverConfig,
-    NetworkingConfig, PortBinding as ApiPortBinding, ResourcesUlimits,
-    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+    NetworkingConfig, PortBinding as ApiPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits,
+    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
 };
 
-use crate::host::{ContainerSpec, Mount};
+use crate::host::{ContainerSpec, DeviceRate, Mount};
 
 fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
     (!values.is_empty()).then_some(values)
@@ -131,6 +131,20 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         storage_opt: map_of(&options.storage_opt),
         volume_driver: options.volume_driver.clone(),
         volumes_from: non_empty(options.volumes_from.clone()),
+        blkio_weight_device: non_empty(
+            options
+                .blkio_weight_device
+                .iter()
+                .map(|device| ResourcesBlkioWeightDevice {
+                    path: Some(device.path.clone()),
+                    weight: usize::try_from(device.rate).ok(),
+                })
+                .collect(),
+        ),
+        blkio_device_read_bps: throttle(&options.device_read_bps),
+        blkio_device_read_iops: throttle(&options.device_read_iops),
+        blkio_device_write_bps: throttle(&options.device_write_bps),
+        blkio_device_write_iops: throttle(&options.device_write_iops),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -198,6 +212,19 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         networking_config,
         ..ContainerCreateBody::default()
     }
+}
+
+/// `--device-*-bps` and `--device-*-iops` entries.
+fn throttle(devices: &[DeviceRate]) -> Option<Vec<ThrottleDevice>> {
+    non_empty(
+        devices
+            .iter()
+            .map(|device| ThrottleDevice {
+                path: Some(device.path.clone()),
+                rate: Some(device.rate),
+            })
+            .collect(),
+    )
 }
 
 /// A `--mount` as HostConfig.Mounts holds it.
@@ -414,6 +441,26 @@ mod tests {
             storage_opt: [("size".to_string(), "10G".to_string())].into(),
             volume_driver: Some("local".into()),
             volumes_from: vec!["other:ro".into()],
+            blkio_weight_device: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 300,
+            }],
+            device_read_bps: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 1 << 20,
+            }],
+            device_read_iops: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 1000,
+            }],
+            device_write_bps: vec![crate::host::DeviceRate {
+                path: "/dev/sdb".into(),
+                rate: 2 << 20,
+            }],
+            device_write_iops: vec![crate::host::DeviceRate {
+                path: "/dev/sdb".into(),
+                rate: 500,
+            }],
         }
     }
 

@@ -113,6 +113,31 @@ fn rows() -> Vec<(&'static str, DockerOptionValue, Value)> {
             ),
         ),
         (
+            "blkio-weight-device",
+            value("/dev/sda:300"),
+            hc(json!({"BlkioWeightDevice": [{"Path": "/dev/sda", "Weight": 300}]})),
+        ),
+        (
+            "device-read-bps",
+            value("/dev/sda:1mb"),
+            hc(json!({"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1_048_576}]})),
+        ),
+        (
+            "device-read-iops",
+            value("/dev/sda:1000"),
+            hc(json!({"BlkioDeviceReadIOps": [{"Path": "/dev/sda", "Rate": 1000}]})),
+        ),
+        (
+            "device-write-bps",
+            value("/dev/sdb:2m"),
+            hc(json!({"BlkioDeviceWriteBps": [{"Path": "/dev/sdb", "Rate": 2_097_152}]})),
+        ),
+        (
+            "device-write-iops",
+            value("/dev/sdb:500"),
+            hc(json!({"BlkioDeviceWriteIOps": [{"Path": "/dev/sdb", "Rate": 500}]})),
+        ),
+        (
             "device-cgroup-rule",
             value("c 1:3 mr"),
             hc(json!({"DeviceCgroupRules": ["c 1:3 mr"]})),

@@ -15,9 +15,9 @@ use bollard::models::{
 };
 
 use crate::host::{
-    ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping, Health,
-    HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, Mount, MountBindOptions,
-    MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,
+    ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping,
+    DeviceRate, Health, HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, Mount,
+    MountBindOptions, MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,
 };
 
 fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -163,6 +163,22 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         storage_opt: sorted(host.storage_opt),
         volume_driver: empty_is_none(host.volume_driver),
         volumes_from: host.volumes_from.unwrap_or_default(),
+        blkio_weight_device: host
+            .blkio_weight_device
+            .unwrap_or_default()
+            .into_iter()
+            .map(|device| DeviceRate {
+                path: device.path.unwrap_or_default(),
+                rate: device
+                    .weight
+                    .and_then(|weight| i64::try_from(weight).ok())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        device_read_bps: rates(host.blkio_device_read_bps),
+        device_read_iops: rates(host.blkio_device_read_iops),
+        device_write_bps: rates(host.blkio_device_write_bps),
+        device_write_iops: rates(host.blkio_device_write_iops),
         mounts: host
             .mounts
             .unwrap_or_default()
@@ -255,6 +271,18 @@ fn extra_networks(network_mode: Option<&str>, networks: &[String]) -> Vec<String
             name.as_str() != primary && !matches!(name.as_str(), "bridge" | "host" | "none")
         })
         .cloned()
+        .collect()
+}
+
+/// `--device-*-bps` and `--device-*-iops` entries back.
+fn rates(devices: Option<Vec<bollard::models::ThrottleDevice>>) -> Vec<DeviceRate> {
+    devices
+        .unwrap_or_default()
+        .into_iter()
+        .map(|device| DeviceRate {
+            path: device.path.unwrap_or_default(),
+            rate: device.rate.unwrap_or_default(),
+        })
         .collect()
 }
 
