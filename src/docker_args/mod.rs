@@ -83,8 +83,11 @@ pub const FLAGS: &[Flag] = &[
     flag("hostname", Some('h'), Single),
     flag("init", None, Switch),
     flag("interactive", Some('i'), Switch),
+    flag("ip", None, Single),
+    flag("ip6", None, Single),
     flag("ipc", None, Single),
     flag("label", Some('l'), Repeated),
+    flag("link-local-ip", None, Repeated),
     flag("log-driver", None, Single),
     flag("log-opt", None, Repeated),
     flag("memory", Some('m'), Single),
@@ -192,16 +195,8 @@ pub const INEXPRESSIBLE: &[(&str, &str)] = &[
 
 /// `docker run` flags the Engine API could express but gantry does not translate yet; a key
 /// naming one is refused by name (specs/config.md lists where each would land).
-pub const NOT_SUPPORTED_YET: &[&str] = &[
-    "cgroupns",
-    "ip",
-    "ip6",
-    "isolation",
-    "link",
-    "link-local-ip",
-    "mac-address",
-    "platform",
-];
+pub const NOT_SUPPORTED_YET: &[&str] =
+    &["cgroupns", "isolation", "link", "mac-address", "platform"];
 
 /// What to do instead of a flag the Engine API cannot express, if `key` names one.
 pub fn inexpressible(key: &str) -> Option<&'static str> {
@@ -420,6 +415,14 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
         "hostname" => out.hostname = text(),
         "init" => opts.init = Some(true),
         "interactive" => opts.interactive = true,
+        "ip" => opts.ipv4_address = Some(parse_ip(flag, value, true)?),
+        "ip6" => opts.ipv6_address = Some(parse_ip(flag, value, false)?),
+        "link-local-ip" => opts.link_local_ips.push(
+            value
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| invalid(flag, format!("`{value}` is not an IP address")))?
+                .to_string(),
+        ),
         "ipc" => opts.ipc_mode = text(),
         "label" => out.labels.push(split_label(value)),
         "log-driver" => out.log_driver = text(),
@@ -641,6 +644,20 @@ fn parse_device_rate(
         path: path.to_string(),
         rate: rate(text).filter(|rate| *rate >= 0).ok_or_else(error)?,
     })
+}
+
+/// `--ip` (IPv4) or `--ip6` (IPv6), as docker's CLI checks them.
+fn parse_ip(flag: &Flag, value: &str, v4: bool) -> Result<String, DockerArgError> {
+    match value.parse::<std::net::IpAddr>() {
+        Ok(address) if address.is_ipv4() == v4 => Ok(address.to_string()),
+        _ => Err(invalid(
+            flag,
+            format!(
+                "`{value}` is not an {} address",
+                if v4 { "IPv4" } else { "IPv6" }
+            ),
+        )),
+    }
 }
 
 /// `--device /dev/x[:/dev/y][:rwm]`.

@@ -370,6 +370,11 @@ pub struct ContainerOptions {
     pub device_read_iops: Vec<DeviceRate>,
     pub device_write_bps: Vec<DeviceRate>,
     pub device_write_iops: Vec<DeviceRate>,
+    /// `--ip`, `--ip6`, `--link-local-ip`: addresses on gantry's network (docker's CLI puts them
+    /// on the first network, which for Kamal's `docker run --network kamal` is `kamal`).
+    pub ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+    pub link_local_ips: Vec<String>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

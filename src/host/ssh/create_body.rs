@@ -10,12 +10,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointSettings, HealthConfig,
-    HostConfig, HostConfigLogConfig, Mount as ApiMount, MountBindOptions as ApiBindOptions,
-    MountBindOptionsPropagationEnum, MountImageOptions, MountTmpfsOptions as ApiTmpfsOptions,
-    MountType, MountVolumeOptions as ApiVolumeOptions, MountVolumeOptionsDriverConfig,
-    NetworkingConfig, PortBinding as ApiPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits,
-    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
+    ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointIpamConfig,
+    EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount as ApiMount,
+    MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum, MountImageOptions,
+    MountTmpfsOptions as ApiTmpfsOptions, MountType, MountVolumeOptions as ApiVolumeOptions,
+    MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding as ApiPortBinding,
+    ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy as ApiRestartPolicy,
+    RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use crate::host::{ContainerSpec, DeviceRate, Mount};
@@ -165,6 +166,14 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             network.clone(),
             EndpointSettings {
                 aliases: non_empty(aliases),
+                ipam_config: (options.ipv4_address.is_some()
+                    || options.ipv6_address.is_some()
+                    || !options.link_local_ips.is_empty())
+                .then(|| EndpointIpamConfig {
+                    ipv4_address: options.ipv4_address.clone(),
+                    ipv6_address: options.ipv6_address.clone(),
+                    link_local_ips: non_empty(options.link_local_ips.clone()),
+                }),
                 ..EndpointSettings::default()
             },
         )]);
@@ -461,6 +470,9 @@ mod tests {
                 path: "/dev/sdb".into(),
                 rate: 500,
             }],
+            ipv4_address: Some("10.9.0.5".into()),
+            ipv6_address: Some("2001:db8::33".into()),
+            link_local_ips: vec!["169.254.0.7".into()],
         }
     }
 
@@ -501,7 +513,14 @@ mod tests {
         assert_eq!(
             endpoints,
             serde_json::json!({"EndpointsConfig": {
-                "kamal": {"Aliases": ["web", "api"]},
+                "kamal": {
+                    "Aliases": ["web", "api"],
+                    "IPAMConfig": {
+                        "IPv4Address": "10.9.0.5",
+                        "IPv6Address": "2001:db8::33",
+                        "LinkLocalIPs": ["169.254.0.7"],
+                    },
+                },
                 "backend": {},
                 "metrics": {},
             }})

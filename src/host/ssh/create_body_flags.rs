@@ -215,6 +215,21 @@ fn rows() -> Vec<(&'static str, DockerOptionValue, Value)> {
         ),
         ("init", on(), hc(json!({"Init": true}))),
         ("interactive", on(), json!({"OpenStdin": true})),
+        (
+            "ip",
+            value("10.9.0.5"),
+            json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"IPAMConfig": {"IPv4Address": "10.9.0.5"}}}}}),
+        ),
+        (
+            "ip6",
+            value("2001:db8::33"),
+            json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"IPAMConfig": {"IPv6Address": "2001:db8::33"}}}}}),
+        ),
+        (
+            "link-local-ip",
+            value("169.254.0.7"),
+            json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"IPAMConfig": {"LinkLocalIPs": ["169.254.0.7"]}}}}}),
+        ),
         ("ipc", value("host"), hc(json!({"IpcMode": "host"}))),
         (
             "label",

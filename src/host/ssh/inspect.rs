@@ -48,6 +48,12 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
     let extra_networks = extra_networks(host.network_mode.as_deref(), &networks);
     let security_opt = user_security_opt(&host);
     let hostname = config.hostname.clone().unwrap_or_default();
+    let addresses = host
+        .network_mode
+        .as_ref()
+        .and_then(|mode| endpoints.get(mode))
+        .and_then(|endpoint| endpoint.ipam_config.clone())
+        .unwrap_or_default();
     let network_aliases = user_aliases(&id, &hostname, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
         .port_bindings
@@ -179,6 +185,9 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         device_read_iops: rates(host.blkio_device_read_iops),
         device_write_bps: rates(host.blkio_device_write_bps),
         device_write_iops: rates(host.blkio_device_write_iops),
+        ipv4_address: empty_is_none(addresses.ipv4_address),
+        ipv6_address: empty_is_none(addresses.ipv6_address),
+        link_local_ips: addresses.link_local_ips.unwrap_or_default(),
         mounts: host
             .mounts
             .unwrap_or_default()
