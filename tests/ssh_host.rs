@@ -606,6 +606,7 @@ fn many_options() -> ContainerOptions {
         publish_all_ports: true,
         auto_remove: true,
         volume_driver: Some("local".into()),
+        isolation: Some("default".into()),
         // Extra networks: the test bed's daemon (API 1.41) refuses two at creation.
         ..ContainerOptions::default()
     }

@@ -72,6 +72,7 @@ pub const FLAGS: &[Flag] = &[
     flag("ip", None, Single),
     flag("ip6", None, Single),
     flag("ipc", None, Single),
+    flag("isolation", None, Single),
     flag("label", Some('l'), Repeated),
     flag("link-local-ip", None, Repeated),
     flag("log-driver", None, Single),

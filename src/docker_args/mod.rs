@@ -221,6 +221,16 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
                 .to_string(),
         ),
         "ipc" => opts.ipc_mode = text(),
+        "isolation" => {
+            let isolation = value.to_ascii_lowercase();
+            if !matches!(isolation.as_str(), "default" | "process" | "hyperv") {
+                return Err(invalid(
+                    flag,
+                    format!("`{value}` is not default, process or hyperv"),
+                ));
+            }
+            opts.isolation = Some(isolation);
+        }
         "label" => out.labels.push(split_label(value)),
         "log-driver" => out.log_driver = text(),
         "log-opt" => out.log_options.push(split_pair(flag, value)?),

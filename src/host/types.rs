@@ -375,6 +375,8 @@ pub struct ContainerOptions {
     pub ipv4_address: Option<String>,
     pub ipv6_address: Option<String>,
     pub link_local_ips: Vec<String>,
+    /// `--isolation`: `default` (the only value Linux daemons take), `process` or `hyperv`.
+    pub isolation: Option<String>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointIpamConfig,
-    EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount as ApiMount,
-    MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum, MountImageOptions,
-    MountTmpfsOptions as ApiTmpfsOptions, MountType, MountVolumeOptions as ApiVolumeOptions,
-    MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding as ApiPortBinding,
-    ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy as ApiRestartPolicy,
-    RestartPolicyNameEnum, ThrottleDevice,
+    EndpointSettings, HealthConfig, HostConfig, HostConfigIsolationEnum, HostConfigLogConfig,
+    Mount as ApiMount, MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum,
+    MountImageOptions, MountTmpfsOptions as ApiTmpfsOptions, MountType,
+    MountVolumeOptions as ApiVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig,
+    PortBinding as ApiPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits,
+    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use crate::host::{ContainerSpec, DeviceRate, Mount};
@@ -146,6 +146,14 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         blkio_device_read_iops: throttle(&options.device_read_iops),
         blkio_device_write_bps: throttle(&options.device_write_bps),
         blkio_device_write_iops: throttle(&options.device_write_iops),
+        isolation: options
+            .isolation
+            .as_deref()
+            .map(|isolation| match isolation {
+                "process" => HostConfigIsolationEnum::PROCESS,
+                "hyperv" => HostConfigIsolationEnum::HYPERV,
+                _ => HostConfigIsolationEnum::DEFAULT,
+            }),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -473,6 +481,7 @@ mod tests {
             ipv4_address: Some("10.9.0.5".into()),
             ipv6_address: Some("2001:db8::33".into()),
             link_local_ips: vec!["169.254.0.7".into()],
+            isolation: Some("default".into()),
         }
     }
 

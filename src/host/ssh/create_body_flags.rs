@@ -232,6 +232,11 @@ fn rows() -> Vec<(&'static str, DockerOptionValue, Value)> {
         ),
         ("ipc", value("host"), hc(json!({"IpcMode": "host"}))),
         (
+            "isolation",
+            value("default"),
+            hc(json!({"Isolation": "default"})),
+        ),
+        (
             "label",
             value("team=web"),
             json!({"Labels": {"team": "web"}}),

@@ -188,6 +188,10 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         ipv4_address: empty_is_none(addresses.ipv4_address),
         ipv6_address: empty_is_none(addresses.ipv6_address),
         link_local_ips: addresses.link_local_ips.unwrap_or_default(),
+        isolation: host
+            .isolation
+            .map(|isolation| isolation.to_string())
+            .filter(|isolation| !isolation.is_empty()),
         mounts: host
             .mounts
             .unwrap_or_default()
