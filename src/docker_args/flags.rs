@@ -38,6 +38,7 @@ pub const FLAGS: &[Flag] = &[
     flag("cap-add", None, Repeated),
     flag("cap-drop", None, Repeated),
     flag("cgroup-parent", None, Single),
+    flag("cgroupns", None, Single),
     flag("cpu-period", None, Single),
     flag("cpu-quota", None, Single),
     flag("cpu-rt-period", None, Single),

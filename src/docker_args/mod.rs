@@ -165,6 +165,12 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
                 })?)
         }
         "cgroup-parent" => opts.cgroup_parent = text(),
+        "cgroupns" => {
+            if !matches!(value, "host" | "private") {
+                return Err(invalid(flag, format!("`{value}` is not host or private")));
+            }
+            opts.cgroupns_mode = text();
+        }
         "cpu-period" => opts.cpu_period = Some(parse_int(flag, value)?),
         "cpu-quota" => opts.cpu_quota = Some(parse_int(flag, value)?),
         "cpu-rt-period" => opts.cpu_realtime_period = Some(parse_int(flag, value)?),

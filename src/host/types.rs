@@ -377,6 +377,9 @@ pub struct ContainerOptions {
     pub link_local_ips: Vec<String>,
     /// `--isolation`: `default` (the only value Linux daemons take), `process` or `hyperv`.
     pub isolation: Option<String>,
+    /// `--cgroupns`: `host` or `private`. Unset, the daemon picks (host on cgroup v1, private on
+    /// v2) and reports its pick, so an unset desired value matches any observed one (diff).
+    pub cgroupns_mode: Option<String>,
 }
 
 /// An environment variable's value: clear values may be shown, secrets never.

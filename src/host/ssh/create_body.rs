@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointIpamConfig,
-    EndpointSettings, HealthConfig, HostConfig, HostConfigIsolationEnum, HostConfigLogConfig,
-    Mount as ApiMount, MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum,
-    MountImageOptions, MountTmpfsOptions as ApiTmpfsOptions, MountType,
-    MountVolumeOptions as ApiVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig,
-    PortBinding as ApiPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits,
-    RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
+    EndpointSettings, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
+    HostConfigIsolationEnum, HostConfigLogConfig, Mount as ApiMount,
+    MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum, MountImageOptions,
+    MountTmpfsOptions as ApiTmpfsOptions, MountType, MountVolumeOptions as ApiVolumeOptions,
+    MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding as ApiPortBinding,
+    ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy as ApiRestartPolicy,
+    RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use crate::host::{ContainerSpec, DeviceRate, Mount};
@@ -154,6 +155,10 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 "hyperv" => HostConfigIsolationEnum::HYPERV,
                 _ => HostConfigIsolationEnum::DEFAULT,
             }),
+        cgroupns_mode: options.cgroupns_mode.as_deref().map(|mode| match mode {
+            "host" => HostConfigCgroupnsModeEnum::HOST,
+            _ => HostConfigCgroupnsModeEnum::PRIVATE,
+        }),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -482,6 +487,7 @@ mod tests {
             ipv6_address: Some("2001:db8::33".into()),
             link_local_ips: vec!["169.254.0.7".into()],
             isolation: Some("default".into()),
+            cgroupns_mode: Some("private".into()),
         }
     }
 

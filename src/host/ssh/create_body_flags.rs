@@ -77,6 +77,11 @@ fn rows() -> Vec<(&'static str, DockerOptionValue, Value)> {
             hc(json!({"CapDrop": ["CAP_MKNOD"]})),
         ),
         (
+            "cgroupns",
+            value("private"),
+            hc(json!({"CgroupnsMode": "private"})),
+        ),
+        (
             "cgroup-parent",
             value("/gantry"),
             hc(json!({"CgroupParent": "/gantry"})),

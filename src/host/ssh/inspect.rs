@@ -192,6 +192,10 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
             .isolation
             .map(|isolation| isolation.to_string())
             .filter(|isolation| !isolation.is_empty()),
+        cgroupns_mode: host
+            .cgroupns_mode
+            .map(|mode| mode.to_string())
+            .filter(|mode| !mode.is_empty()),
         mounts: host
             .mounts
             .unwrap_or_default()
