@@ -559,13 +559,20 @@ mod tests {
             let names = cells[0].trim_start_matches("| ").trim_matches('`');
             for name in names.split(", ").map(|name| name.trim_start_matches('-')) {
                 let cell = cells[1];
-                let listed = if cell.starts_with("diagnostic: cannot be expressed") {
-                    inexpressible(name).is_some()
-                } else if cell.starts_with("diagnostic: not supported yet") {
-                    NOT_SUPPORTED_YET.contains(&name)
-                } else {
-                    lookup(name).is_some() || name == "restart"
-                };
+                // Exactly one list holds each flag.
+                let lists = [
+                    inexpressible(name).is_some(),
+                    NOT_SUPPORTED_YET.contains(&name),
+                    lookup(name).is_some() || name == "restart",
+                ];
+                let listed = lists.iter().filter(|listed| **listed).count() == 1
+                    && if cell.starts_with("diagnostic: cannot be expressed") {
+                        lists[0]
+                    } else if cell.starts_with("diagnostic: not supported yet") {
+                        lists[1]
+                    } else {
+                        lists[2]
+                    };
                 assert!(listed, "`{name}`: {cell}");
                 named.push(name.to_string());
             }
