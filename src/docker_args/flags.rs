@@ -75,6 +75,7 @@ pub const FLAGS: &[Flag] = &[
     flag("ipc", None, Single),
     flag("isolation", None, Single),
     flag("label", Some('l'), Repeated),
+    flag("link", None, Repeated),
     flag("link-local-ip", None, Repeated),
     flag("log-driver", None, Single),
     flag("log-opt", None, Repeated),
@@ -183,7 +184,7 @@ pub const INEXPRESSIBLE: &[(&str, &str)] = &[
 
 /// `docker run` flags the Engine API could express but gantry does not translate yet; a key
 /// naming one is refused by name (specs/config.md lists where each would land).
-pub const NOT_SUPPORTED_YET: &[&str] = &["link", "mac-address", "platform"];
+pub const NOT_SUPPORTED_YET: &[&str] = &["mac-address", "platform"];
 
 /// What to do instead of a flag the Engine API cannot express, if `key` names one.
 pub fn inexpressible(key: &str) -> Option<&'static str> {

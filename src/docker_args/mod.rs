@@ -220,6 +220,12 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
         "interactive" => opts.interactive = true,
         "ip" => opts.ipv4_address = Some(parse_ip(flag, value, true)?),
         "ip6" => opts.ipv6_address = Some(parse_ip(flag, value, false)?),
+        "link" => {
+            if value.is_empty() || value.split(':').count() > 2 {
+                return Err(invalid(flag, format!("`{value}` is not NAME[:ALIAS]")));
+            }
+            opts.links.push(value.to_string());
+        }
         "link-local-ip" => opts.link_local_ips.push(
             value
                 .parse::<std::net::IpAddr>()

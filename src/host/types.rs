@@ -375,6 +375,8 @@ pub struct ContainerOptions {
     pub ipv4_address: Option<String>,
     pub ipv6_address: Option<String>,
     pub link_local_ips: Vec<String>,
+    /// `--link NAME[:ALIAS]`, on gantry's network as docker's CLI puts it.
+    pub links: Vec<String>,
     /// `--isolation`: `default` (the only value Linux daemons take), `process` or `hyperv`.
     pub isolation: Option<String>,
     /// `--cgroupns`: `host` or `private`. Unset, the daemon picks (host on cgroup v1, private on

@@ -187,6 +187,7 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                     ipv6_address: options.ipv6_address.clone(),
                     link_local_ips: non_empty(options.link_local_ips.clone()),
                 }),
+                links: non_empty(options.links.clone()),
                 ..EndpointSettings::default()
             },
         )]);
@@ -486,6 +487,7 @@ mod tests {
             ipv4_address: Some("10.9.0.5".into()),
             ipv6_address: Some("2001:db8::33".into()),
             link_local_ips: vec!["169.254.0.7".into()],
+            links: vec!["db:database".into()],
             isolation: Some("default".into()),
             cgroupns_mode: Some("private".into()),
         }
@@ -535,6 +537,7 @@ mod tests {
                         "IPv6Address": "2001:db8::33",
                         "LinkLocalIPs": ["169.254.0.7"],
                     },
+                    "Links": ["db:database"],
                 },
                 "backend": {},
                 "metrics": {},

@@ -231,6 +231,11 @@ fn rows() -> Vec<(&'static str, DockerOptionValue, Value)> {
             json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"IPAMConfig": {"IPv6Address": "2001:db8::33"}}}}}),
         ),
         (
+            "link",
+            value("db:database"),
+            json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"Links": ["db:database"]}}}}),
+        ),
+        (
             "link-local-ip",
             value("169.254.0.7"),
             json!({"NetworkingConfig": {"EndpointsConfig": {"kamal": {"IPAMConfig": {"LinkLocalIPs": ["169.254.0.7"]}}}}}),

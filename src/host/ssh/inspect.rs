@@ -48,11 +48,15 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
     let extra_networks = extra_networks(host.network_mode.as_deref(), &networks);
     let security_opt = user_security_opt(&host);
     let hostname = config.hostname.clone().unwrap_or_default();
-    let addresses = host
+    let own_endpoint = host
         .network_mode
         .as_ref()
-        .and_then(|mode| endpoints.get(mode))
+        .and_then(|mode| endpoints.get(mode));
+    let addresses = own_endpoint
         .and_then(|endpoint| endpoint.ipam_config.clone())
+        .unwrap_or_default();
+    let links = own_endpoint
+        .and_then(|endpoint| endpoint.links.clone())
         .unwrap_or_default();
     let network_aliases = user_aliases(&id, &hostname, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
@@ -188,6 +192,7 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         ipv4_address: empty_is_none(addresses.ipv4_address),
         ipv6_address: empty_is_none(addresses.ipv6_address),
         link_local_ips: addresses.link_local_ips.unwrap_or_default(),
+        links,
         isolation: host
             .isolation
             .map(|isolation| isolation.to_string())
