@@ -59,6 +59,11 @@ const GANTRY_STRICTER: &[(&str, &str)] = &[
         "a host that is not a host name or address could only fail at connect time",
     ),
     (
+        "docker-option-mount-network",
+        "docker run refuses each of these options (or cannot be given them through the Engine \
+         API): Kamal finds out on the hosts, in the middle of a deploy; gantry before connecting",
+    ),
+    (
         "erb-unsupported",
         "Ruby that gantry does not evaluate itself goes to a `ruby` on PATH, and this test runs \
          gantry with commands and Ruby switched off (GANTRY_SECRET_COMMANDS=0)",

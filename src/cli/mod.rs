@@ -6,8 +6,10 @@
 //! means one enum variant and one handler file. Only commands that work are listed.
 //!
 //! A word that is no command is looked up in deploy.yml's `aliases:` and replaced by the gantry
-//! command line it names (`console: app exec -i --reuse "bin/rails console"`); built-in commands
-//! always win, and an alias cannot name another alias.
+//! command line it names (`console: app exec -i --reuse "bin/rails console"`). Kamal's commands
+//! always win (deploy.yml cannot name an alias after one); gantry's own commands that Kamal does
+//! not have (`logs`, `exec`, ...) give way to an alias of the same name, because `kamal logs`
+//! runs the alias too. An alias cannot name another alias.
 
 #[macro_use]
 mod print;
@@ -52,7 +54,7 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
     name = "gantry",
     version,
     about,
-    after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; built-in commands win over them.",
+    after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; an alias named like plan, apply, drift, exec or logs runs instead of that command, as in Kamal.",
     allow_external_subcommands = true,
     // `-h` is `--hosts`, as in Kamal; help is `--help`.
     disable_help_flag = true
@@ -184,9 +186,42 @@ pub fn parse() -> Cli {
     Cli::parse()
 }
 
-/// Runs the parsed command line.
+impl Command {
+    /// The name of a gantry command that Kamal does not have, which an alias in deploy.yml may
+    /// take over (`kamal logs` runs the user's `logs` alias; Kamal has no `logs` command).
+    fn name_an_alias_may_take(&self) -> Option<&'static str> {
+        match self {
+            Command::Plan(_) => Some("plan"),
+            Command::Apply(_) => Some("apply"),
+            Command::Drift(_) => Some("drift"),
+            Command::Exec(_) => Some("exec"),
+            Command::Logs(_) => Some("logs"),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the parsed command line: an alias of deploy.yml when the command is one an alias may
+/// take over and deploy.yml defines it, else the command itself.
 pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
     init_logging(&cli.global);
+    if let Some(name) = cli.command.name_an_alias_may_take()
+        && let Some(expansion) = alias_in_config(&cli.global, name)
+    {
+        return run_expansion(name, &expansion);
+    }
+    run_command(cli)
+}
+
+/// The command line deploy.yml's alias `name` stands for. A configuration that does not load
+/// has no aliases here: the command itself runs and reports the problem.
+fn alias_in_config(global: &GlobalArgs, name: &str) -> Option<String> {
+    let loaded = crate::config::load(&global.load_options()).ok()?;
+    loaded.config.aliases.get(name).cloned()
+}
+
+/// Runs a command without looking for aliases (so `logs: logs -f` runs the built-in `logs`).
+fn run_command(cli: Cli) -> Result<ExitCode, miette::Report> {
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),
@@ -234,8 +269,23 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<ExitCode, miette::
             "unknown command `{name}`"
         ));
     };
+    run_expansion(name, expansion)
+}
+
+/// Runs alias `name`'s command line `expansion` in place of the alias word.
+fn run_expansion(name: &str, expansion: &str) -> Result<ExitCode, miette::Report> {
     let arguments: Vec<String> = std::env::args().collect();
-    let argv = expand_alias(&arguments, name, expansion).ok_or_else(|| {
+    run_command(parse_expansion(&arguments, name, expansion)?)
+}
+
+/// The command line that `arguments` mean once the alias word `name` is replaced by
+/// `expansion`; an expansion that names another alias is refused.
+fn parse_expansion(
+    arguments: &[String],
+    name: &str,
+    expansion: &str,
+) -> Result<Cli, miette::Report> {
+    let argv = expand_alias(arguments, name, expansion).ok_or_else(|| {
         miette::miette!("alias `{name}`: cannot split `{expansion}` into words (unbalanced quotes)")
     })?;
     let cli = Cli::try_parse_from(&argv).map_err(|error| {
@@ -251,7 +301,7 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<ExitCode, miette::
             words.first().map(String::as_str).unwrap_or_default()
         ));
     }
-    run(cli)
+    Ok(cli)
 }
 
 /// `arguments` with the first `alias` word after the program name replaced by `expansion`'s
@@ -353,9 +403,59 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["gantry", "console", "-x"]).expect("parses");
         assert!(matches!(&cli.command, Command::Alias(words) if words == &["console", "-x"]));
-        // Built-in names win over any alias.
         let cli = Cli::try_parse_from(["gantry", "logs", "-n", "5"]).expect("parses");
         assert!(matches!(cli.command, Command::Logs(_)));
+        assert_eq!(cli.command.name_an_alias_may_take(), Some("logs"));
+        let cli = Cli::try_parse_from(["gantry", "config"]).expect("parses");
+        assert_eq!(cli.command.name_an_alias_may_take(), None);
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_string).collect()
+    }
+
+    /// Rails 8's `logs: app logs -f`: `gantry logs -n 5` follows the app's logs, as `kamal logs
+    /// -n 5` does; `logs: logs -f` names the built-in command, not itself.
+    #[test]
+    fn an_alias_named_like_a_gantry_command_runs_its_expansion() {
+        let cli =
+            parse_expansion(&words("gantry -q logs -n 5"), "logs", "app logs -f").expect("parses");
+        assert!(cli.global.quiet);
+        let Command::App(app) = cli.command else {
+            panic!("app")
+        };
+        let app::AppCommand::Logs(logs) = app.command else {
+            panic!("app logs")
+        };
+        assert!(logs.flags.follow);
+        assert_eq!(logs.flags.lines, Some(5));
+        let cli = parse_expansion(&words("gantry logs"), "logs", "logs -f").expect("parses");
+        assert!(matches!(&cli.command, Command::Logs(logs) if logs.flags.follow));
+        let error = parse_expansion(&words("gantry logs"), "logs", "console").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "alias `logs` names `console`, which is not a gantry command"
+        );
+    }
+
+    /// Each gantry command is either one of Kamal's (no alias may take its name) or one an alias
+    /// may take over; none falls between the two.
+    #[test]
+    fn every_command_is_kamal_s_or_may_be_taken_by_an_alias() {
+        let may_take = ["plan", "apply", "drift", "exec", "logs"];
+        for command in Cli::command().get_subcommands() {
+            let name = command.get_name();
+            assert!(
+                crate::config::KAMAL_COMMANDS.contains(&name) ^ may_take.contains(&name),
+                "`{name}` must be exactly one of Kamal's commands or an alias-able name"
+            );
+            if may_take.contains(&name) {
+                let cli = Cli::try_parse_from(["gantry", name, "--", "true"])
+                    .or_else(|_| Cli::try_parse_from(["gantry", name]))
+                    .expect("parses");
+                assert_eq!(cli.command.name_an_alias_may_take(), Some(name));
+            }
+        }
     }
 
     #[test]

@@ -193,6 +193,11 @@ fn option_fields(
             options.exposed_ports = exposed.into_iter().collect();
         }
     }
+    // Unset, the cgroup namespace is the daemon's pick (host on cgroup v1, private on v2), which
+    // it reports like a chosen one: only a chosen mode is compared.
+    if desired.cgroupns_mode.is_none() {
+        observed.cgroupns_mode = None;
+    }
     // Ports a container publishes are exposed too; only explicitly exposed ones are compared.
     let as_map = |options: &ContainerOptions| -> BTreeMap<String, serde_json::Value> {
         match serde_json::to_value(options) {
@@ -307,5 +312,35 @@ fn restart_text(policy: &crate::host::RestartPolicy) -> String {
     match policy.maximum_retry_count {
         Some(count) if count > 0 => format!("{}:{count}", policy.name),
         _ => policy.name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed_fields(desired: &ContainerOptions, observed: &ContainerOptions) -> Vec<String> {
+        let mut fields = Vec::new();
+        option_fields(desired, observed, None, &mut fields);
+        fields.into_iter().map(|change| change.field).collect()
+    }
+
+    /// docker 20.10 on a cgroup v1 host reports `host` for a container created without
+    /// `--cgroupns`; that is no change, a mode chosen in deploy.yml is compared.
+    #[test]
+    fn the_daemon_s_own_cgroup_namespace_is_not_a_change() {
+        let daemon_pick = ContainerOptions {
+            cgroupns_mode: Some("host".into()),
+            ..ContainerOptions::default()
+        };
+        assert!(changed_fields(&ContainerOptions::default(), &daemon_pick).is_empty());
+        let chosen = ContainerOptions {
+            cgroupns_mode: Some("private".into()),
+            ..ContainerOptions::default()
+        };
+        assert_eq!(
+            changed_fields(&chosen, &daemon_pick),
+            ["options.cgroupns_mode"]
+        );
     }
 }

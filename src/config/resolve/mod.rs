@@ -16,6 +16,8 @@ mod proxy;
 mod roles;
 mod sections;
 mod top_level;
+
+pub use top_level::KAMAL_COMMANDS;
 mod values;
 
 use super::diagnostic::{Code, Problem, Problems};

@@ -3,7 +3,8 @@
 //! Every key must be a flag gantry can express (`crate::docker_args`); an unknown key is an
 //! error with the closest supported flag, because an option that silently does nothing is worse
 //! than an error. `restart` is taken out and validated (`no`, `always`, `unless-stopped`,
-//! `on-failure[:N]`). `network` is ignored with a warning: app containers join `kamal`.
+//! `on-failure[:N]`). `network` is a network joined besides `kamal`, as Kamal's
+//! `docker run --network kamal --network NAME` joins both.
 
 use super::Resolver;
 use crate::config::diagnostic::{Code, Problem};
@@ -40,14 +41,28 @@ pub(super) fn docker_options(
             }
             continue;
         }
-        if key == "network" || key == "net" {
-            r.warn(
-                Problem::new(Code::IgnoredKey, format!("{key_path}: ignored"))
-                    .at(
-                        entry.key_span,
-                        "gantry attaches containers to the `kamal` network",
-                    )
-                    .help("remove it; containers reach each other on the `kamal` network by name"),
+        if let Some(instead) = docker_args::inexpressible(key) {
+            r.error(
+                Problem::new(
+                    Code::DockerOption,
+                    format!("{key_path}: docker option `{key}` cannot be expressed through the Engine API"),
+                )
+                .at(entry.key_span, "the docker CLI acts on this flag itself")
+                .help(instead),
+            );
+            continue;
+        }
+        if docker_args::NOT_SUPPORTED_YET.contains(&key) {
+            r.error(
+                Problem::new(
+                    Code::DockerOption,
+                    format!("{key_path}: docker option `{key}` is not supported by gantry yet"),
+                )
+                .at(
+                    entry.key_span,
+                    "Kamal passes this flag to docker run; gantry cannot yet",
+                )
+                .help("remove it, or see specs/config.md for where it would land"),
             );
             continue;
         }

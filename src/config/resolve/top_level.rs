@@ -9,24 +9,21 @@ use crate::config::model::*;
 use crate::config::node::Node;
 use values::text;
 
-/// Commands an alias may not shadow: Kamal's and gantry's.
-const BUILT_IN_COMMANDS: &[&str] = &[
+/// Kamal 2.11's own top-level commands: the names Kamal refuses as aliases
+/// (`Kamal::Cli::Main.commands`). gantry's other commands (`plan`, `apply`, `drift`, `exec`,
+/// `logs`) are not here: Kamal accepts those names, and an alias so named runs instead of the
+/// command of the same name (specs/commands.md, "Aliases").
+pub const KAMAL_COMMANDS: &[&str] = &[
     "accessory",
     "app",
-    "apply",
     "audit",
     "build",
     "config",
     "deploy",
     "details",
     "docs",
-    "drift",
-    "exec",
-    "help",
     "init",
     "lock",
-    "logs",
-    "plan",
     "proxy",
     "prune",
     "redeploy",
@@ -205,7 +202,7 @@ pub(super) fn resolve_aliases(r: &mut Resolver) -> BTreeMap<String, String> {
                 .at(entry.key_span, "not a valid name")
                 .help("alias names may only contain lowercase letters, digits, `-` and `_`"),
             );
-        } else if BUILT_IN_COMMANDS.contains(&entry.key.as_str()) {
+        } else if KAMAL_COMMANDS.contains(&entry.key.as_str()) {
             r.error(
                 Problem::new(
                     Code::InvalidAlias,
@@ -214,8 +211,8 @@ pub(super) fn resolve_aliases(r: &mut Resolver) -> BTreeMap<String, String> {
                         entry.key
                     ),
                 )
-                .at(entry.key_span, "a command has this name")
-                .help("rename the alias"),
+                .at(entry.key_span, "a Kamal command has this name")
+                .help("rename the alias; Kamal refuses it too"),
             );
         }
         if let Some(command) = entry.value.text() {

@@ -1,6 +1,6 @@
 //! `aliases:` (Kamal's `docs/alias.yml`): shortcuts for command lines.
 //!
-//! Only the shape is checked here; names are checked against gantry's commands when resolving.
+//! Only the shape is checked here; names are checked against Kamal's commands when resolving.
 
 use super::Problems;
 use crate::config::node::Node;

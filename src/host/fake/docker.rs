@@ -49,7 +49,12 @@ pub fn details_from_spec(
             .hostname
             .clone()
             .unwrap_or_else(|| id[..12.min(id.len())].to_string()),
-        networks: spec.network.iter().cloned().collect(),
+        networks: spec
+            .network
+            .iter()
+            .chain(&spec.options.networks)
+            .cloned()
+            .collect(),
         restart_policy: spec.restart_policy.clone(),
         log_config: crate::host::LogConfig {
             driver: Some(

@@ -208,8 +208,11 @@ impl Host for FakeHost {
         let image = find_image(&engine, &spec.image)
             .cloned()
             .ok_or_else(|| self.docker_error(format!("No such image: {}", spec.image)))?;
-        if let Some(network) = &spec.network
-            && !engine.networks.contains(network)
+        if let Some(network) = spec
+            .network
+            .iter()
+            .chain(&spec.options.networks)
+            .find(|network| !engine.networks.contains(*network))
         {
             return Err(self.docker_error(format!("network {network} not found")));
         }

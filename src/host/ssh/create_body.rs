@@ -10,12 +10,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointSettings, HealthConfig,
-    HostConfig, HostConfigLogConfig, NetworkingConfig, PortBinding as ApiPortBinding,
-    ResourcesUlimits, RestartPolicy as ApiRestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping as ApiDevice, DeviceRequest, EndpointIpamConfig,
+    EndpointSettings, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
+    HostConfigIsolationEnum, HostConfigLogConfig, Mount as ApiMount,
+    MountBindOptions as ApiBindOptions, MountBindOptionsPropagationEnum, MountImageOptions,
+    MountTmpfsOptions as ApiTmpfsOptions, MountType, MountVolumeOptions as ApiVolumeOptions,
+    MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding as ApiPortBinding,
+    ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy as ApiRestartPolicy,
+    RestartPolicyNameEnum, ThrottleDevice,
 };
 
-use crate::host::ContainerSpec;
+use crate::host::{ContainerSpec, DeviceRate, Mount};
 
 fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
     (!values.is_empty()).then_some(values)
@@ -113,6 +118,47 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         uts_mode: options.uts_mode.clone(),
         runtime: options.runtime.clone(),
         device_requests: options.gpus.as_deref().map(gpu_request),
+        mounts: non_empty(options.mounts.iter().map(api_mount).collect()),
+        blkio_weight: options.blkio_weight,
+        cgroup_parent: options.cgroup_parent.clone(),
+        cpu_period: options.cpu_period,
+        cpu_quota: options.cpu_quota,
+        cpu_realtime_period: options.cpu_realtime_period,
+        cpu_realtime_runtime: options.cpu_realtime_runtime,
+        cpuset_mems: options.cpuset_mems.clone(),
+        device_cgroup_rules: non_empty(options.device_cgroup_rules.clone()),
+        memory_swappiness: options.memory_swappiness,
+        publish_all_ports: options.publish_all_ports.then_some(true),
+        auto_remove: options.auto_remove.then_some(true),
+        storage_opt: map_of(&options.storage_opt),
+        volume_driver: options.volume_driver.clone(),
+        volumes_from: non_empty(options.volumes_from.clone()),
+        blkio_weight_device: non_empty(
+            options
+                .blkio_weight_device
+                .iter()
+                .map(|device| ResourcesBlkioWeightDevice {
+                    path: Some(device.path.clone()),
+                    weight: usize::try_from(device.rate).ok(),
+                })
+                .collect(),
+        ),
+        blkio_device_read_bps: throttle(&options.device_read_bps),
+        blkio_device_read_iops: throttle(&options.device_read_iops),
+        blkio_device_write_bps: throttle(&options.device_write_bps),
+        blkio_device_write_iops: throttle(&options.device_write_iops),
+        isolation: options
+            .isolation
+            .as_deref()
+            .map(|isolation| match isolation {
+                "process" => HostConfigIsolationEnum::PROCESS,
+                "hyperv" => HostConfigIsolationEnum::HYPERV,
+                _ => HostConfigIsolationEnum::DEFAULT,
+            }),
+        cgroupns_mode: options.cgroupns_mode.as_deref().map(|mode| match mode {
+            "host" => HostConfigCgroupnsModeEnum::HOST,
+            _ => HostConfigCgroupnsModeEnum::PRIVATE,
+        }),
         ..HostConfig::default()
     };
     let networking_config = spec.network.as_ref().map(|network| {
@@ -126,18 +172,35 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         {
             aliases.push(hostname.clone());
         }
+        // `--network kamal --network NAME`: one endpoint per network, as docker's CLI sends
+        // them (daemons before API 1.44 refuse more than one, for Kamal as for gantry); the
+        // aliases go to the first network, as the CLI's legacy flags do.
+        let mut endpoints = HashMap::from([(
+            network.clone(),
+            EndpointSettings {
+                aliases: non_empty(aliases),
+                ipam_config: (options.ipv4_address.is_some()
+                    || options.ipv6_address.is_some()
+                    || !options.link_local_ips.is_empty())
+                .then(|| EndpointIpamConfig {
+                    ipv4_address: options.ipv4_address.clone(),
+                    ipv6_address: options.ipv6_address.clone(),
+                    link_local_ips: non_empty(options.link_local_ips.clone()),
+                }),
+                links: non_empty(options.links.clone()),
+                ..EndpointSettings::default()
+            },
+        )]);
+        for extra in &options.networks {
+            endpoints.insert(extra.clone(), EndpointSettings::default());
+        }
         NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                network.clone(),
-                EndpointSettings {
-                    aliases: non_empty(aliases),
-                    ..EndpointSettings::default()
-                },
-            )])),
+            endpoints_config: Some(endpoints),
         }
     });
     ContainerCreateBody {
         hostname: spec.hostname.clone(),
+        domainname: options.domainname.clone(),
         user: options.user.clone(),
         exposed_ports: non_empty(exposed),
         tty: options.tty.then_some(true),
@@ -171,6 +234,76 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         host_config: Some(host_config),
         networking_config,
         ..ContainerCreateBody::default()
+    }
+}
+
+/// `--device-*-bps` and `--device-*-iops` entries.
+fn throttle(devices: &[DeviceRate]) -> Option<Vec<ThrottleDevice>> {
+    non_empty(
+        devices
+            .iter()
+            .map(|device| ThrottleDevice {
+                path: Some(device.path.clone()),
+                rate: Some(device.rate),
+            })
+            .collect(),
+    )
+}
+
+/// A `--mount` as HostConfig.Mounts holds it.
+fn api_mount(mount: &Mount) -> ApiMount {
+    ApiMount {
+        target: Some(mount.target.clone()),
+        source: (!mount.source.is_empty()).then(|| mount.source.clone()),
+        typ: Some(match mount.kind.as_str() {
+            "bind" => MountType::BIND,
+            "tmpfs" => MountType::TMPFS,
+            "npipe" => MountType::NPIPE,
+            "cluster" => MountType::CLUSTER,
+            "image" => MountType::IMAGE,
+            _ => MountType::VOLUME,
+        }),
+        read_only: mount.read_only.then_some(true),
+        consistency: mount.consistency.clone(),
+        bind_options: mount.bind.as_ref().map(|bind| ApiBindOptions {
+            propagation: bind
+                .propagation
+                .as_deref()
+                .map(|propagation| match propagation {
+                    "private" => MountBindOptionsPropagationEnum::PRIVATE,
+                    "rprivate" => MountBindOptionsPropagationEnum::RPRIVATE,
+                    "shared" => MountBindOptionsPropagationEnum::SHARED,
+                    "rshared" => MountBindOptionsPropagationEnum::RSHARED,
+                    "slave" => MountBindOptionsPropagationEnum::SLAVE,
+                    "rslave" => MountBindOptionsPropagationEnum::RSLAVE,
+                    _ => MountBindOptionsPropagationEnum::EMPTY,
+                }),
+            non_recursive: bind.non_recursive.then_some(true),
+            read_only_non_recursive: bind.read_only_non_recursive.then_some(true),
+            read_only_force_recursive: bind.read_only_force_recursive.then_some(true),
+            ..ApiBindOptions::default()
+        }),
+        volume_options: mount.volume.as_ref().map(|volume| ApiVolumeOptions {
+            no_copy: volume.no_copy.then_some(true),
+            labels: map_of(&volume.labels),
+            // docker's CLI sends a driver config, empty or not, with any volume option.
+            driver_config: Some(MountVolumeOptionsDriverConfig {
+                name: volume.driver.clone(),
+                options: map_of(&volume.driver_options),
+            }),
+            subpath: volume.subpath.clone(),
+        }),
+        image_options: mount
+            .image_subpath
+            .as_ref()
+            .map(|subpath| MountImageOptions {
+                subpath: Some(subpath.clone()),
+            }),
+        tmpfs_options: mount.tmpfs.as_ref().map(|tmpfs| ApiTmpfsOptions {
+            size_bytes: tmpfs.size_bytes,
+            mode: tmpfs.mode,
+            ..ApiTmpfsOptions::default()
+        }),
     }
 }
 
@@ -303,7 +436,113 @@ mod tests {
             runtime: Some("crun".into()),
             gpus: Some("2".into()),
             network_aliases: vec!["web".into(), "api".into()],
+            networks: vec!["backend".into(), "metrics".into()],
+            mounts: vec![
+                crate::docker_args::parse_mount(
+                    "type=bind,src=/srv,dst=/srv,readonly,bind-propagation=rslave",
+                )
+                .unwrap(),
+                crate::docker_args::parse_mount(
+                    "src=cache,dst=/cache,volume-nocopy,volume-opt=type=tmpfs,volume-label=a=b",
+                )
+                .unwrap(),
+                crate::docker_args::parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770")
+                    .unwrap(),
+            ],
+            blkio_weight: Some(300),
+            cgroup_parent: Some("/gantry".into()),
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpu_realtime_period: Some(1_000_000),
+            cpu_realtime_runtime: Some(950_000),
+            cpuset_mems: Some("0".into()),
+            device_cgroup_rules: vec!["c 1:3 mr".into()],
+            domainname: Some("internal".into()),
+            memory_swappiness: Some(10),
+            publish_all_ports: true,
+            auto_remove: true,
+            storage_opt: [("size".to_string(), "10G".to_string())].into(),
+            volume_driver: Some("local".into()),
+            volumes_from: vec!["other:ro".into()],
+            blkio_weight_device: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 300,
+            }],
+            device_read_bps: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 1 << 20,
+            }],
+            device_read_iops: vec![crate::host::DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 1000,
+            }],
+            device_write_bps: vec![crate::host::DeviceRate {
+                path: "/dev/sdb".into(),
+                rate: 2 << 20,
+            }],
+            device_write_iops: vec![crate::host::DeviceRate {
+                path: "/dev/sdb".into(),
+                rate: 500,
+            }],
+            ipv4_address: Some("10.9.0.5".into()),
+            ipv6_address: Some("2001:db8::33".into()),
+            link_local_ips: vec!["169.254.0.7".into()],
+            links: vec!["db:database".into()],
+            isolation: Some("default".into()),
+            cgroupns_mode: Some("private".into()),
         }
+    }
+
+    /// `--mount` and `--network` from `options:` land as `docker run --network kamal --network
+    /// backend --mount ...` puts them (compared with what docker 20.10's CLI sent, read back with
+    /// `docker inspect`).
+    #[test]
+    fn mounts_and_extra_networks_land_where_docker_run_puts_them() {
+        let spec = ContainerSpec {
+            name: "app-web-v1".into(),
+            image: "app:v1".into(),
+            cmd: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            hostname: None,
+            network: Some("kamal".into()),
+            restart_policy: RestartPolicy::default(),
+            log_config: LogConfig::default(),
+            binds: Vec::new(),
+            ports: Vec::new(),
+            options: every_option(),
+        };
+        let body = create_body(&spec);
+        let mounts = serde_json::to_value(body.host_config.unwrap().mounts).unwrap();
+        assert_eq!(
+            mounts,
+            serde_json::json!([
+                {"Type": "bind", "Source": "/srv", "Target": "/srv", "ReadOnly": true,
+                 "BindOptions": {"Propagation": "rslave"}},
+                {"Type": "volume", "Source": "cache", "Target": "/cache",
+                 "VolumeOptions": {"NoCopy": true, "Labels": {"a": "b"},
+                                   "DriverConfig": {"Options": {"type": "tmpfs"}}}},
+                {"Type": "tmpfs", "Target": "/t",
+                 "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 1016}},
+            ])
+        );
+        let endpoints = serde_json::to_value(body.networking_config.unwrap()).unwrap();
+        assert_eq!(
+            endpoints,
+            serde_json::json!({"EndpointsConfig": {
+                "kamal": {
+                    "Aliases": ["web", "api"],
+                    "IPAMConfig": {
+                        "IPv4Address": "10.9.0.5",
+                        "IPv6Address": "2001:db8::33",
+                        "LinkLocalIPs": ["169.254.0.7"],
+                    },
+                    "Links": ["db:database"],
+                },
+                "backend": {},
+                "metrics": {},
+            }})
+        );
     }
 
     /// What the daemon echoes back: the create body's config and host config, the network

@@ -15,8 +15,9 @@ use bollard::models::{
 };
 
 use crate::host::{
-    ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping, Health,
-    HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, PortBinding, RestartPolicy, Ulimit,
+    ContainerDetails, ContainerOptions, ContainerStatus, ContainerSummary, DeviceMapping,
+    DeviceRate, Health, HealthcheckConfig, ImageDetails, ImageSummary, LogConfig, Mount,
+    MountBindOptions, MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,
 };
 
 fn sorted(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -44,8 +45,19 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
         .into_iter()
         .collect();
     let networks: Vec<String> = endpoints.keys().cloned().collect();
+    let extra_networks = extra_networks(host.network_mode.as_deref(), &networks);
     let security_opt = user_security_opt(&host);
     let hostname = config.hostname.clone().unwrap_or_default();
+    let own_endpoint = host
+        .network_mode
+        .as_ref()
+        .and_then(|mode| endpoints.get(mode));
+    let addresses = own_endpoint
+        .and_then(|endpoint| endpoint.ipam_config.clone())
+        .unwrap_or_default();
+    let links = own_endpoint
+        .and_then(|endpoint| endpoint.links.clone())
+        .unwrap_or_default();
     let network_aliases = user_aliases(&id, &hostname, endpoints.into_values().map(|e| e.aliases));
     let mut ports: Vec<PortBinding> = host
         .port_bindings
@@ -143,6 +155,58 @@ pub fn container_details(inspect: ContainerInspectResponse) -> ContainerDetails 
             })
         }),
         network_aliases,
+        networks: extra_networks,
+        blkio_weight: host.blkio_weight.filter(|weight| *weight != 0),
+        cgroup_parent: empty_is_none(host.cgroup_parent),
+        cpu_period: zero_is_none(host.cpu_period),
+        cpu_quota: zero_is_none(host.cpu_quota),
+        cpu_realtime_period: zero_is_none(host.cpu_realtime_period),
+        cpu_realtime_runtime: zero_is_none(host.cpu_realtime_runtime),
+        cpuset_mems: empty_is_none(host.cpuset_mems),
+        device_cgroup_rules: host.device_cgroup_rules.unwrap_or_default(),
+        domainname: empty_is_none(config.domainname),
+        memory_swappiness: host
+            .memory_swappiness
+            .filter(|swappiness| *swappiness != -1),
+        publish_all_ports: host.publish_all_ports.unwrap_or(false),
+        auto_remove: host.auto_remove.unwrap_or(false),
+        storage_opt: sorted(host.storage_opt),
+        volume_driver: empty_is_none(host.volume_driver),
+        volumes_from: host.volumes_from.unwrap_or_default(),
+        blkio_weight_device: host
+            .blkio_weight_device
+            .unwrap_or_default()
+            .into_iter()
+            .map(|device| DeviceRate {
+                path: device.path.unwrap_or_default(),
+                rate: device
+                    .weight
+                    .and_then(|weight| i64::try_from(weight).ok())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        device_read_bps: rates(host.blkio_device_read_bps),
+        device_read_iops: rates(host.blkio_device_read_iops),
+        device_write_bps: rates(host.blkio_device_write_bps),
+        device_write_iops: rates(host.blkio_device_write_iops),
+        ipv4_address: empty_is_none(addresses.ipv4_address),
+        ipv6_address: empty_is_none(addresses.ipv6_address),
+        link_local_ips: addresses.link_local_ips.unwrap_or_default(),
+        links,
+        isolation: host
+            .isolation
+            .map(|isolation| isolation.to_string())
+            .filter(|isolation| !isolation.is_empty()),
+        cgroupns_mode: host
+            .cgroupns_mode
+            .map(|mode| mode.to_string())
+            .filter(|mode| !mode.is_empty()),
+        mounts: host
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(mount)
+            .collect(),
     };
     let restart = host.restart_policy.unwrap_or_default();
     let log = host.log_config.unwrap_or_default();
@@ -216,6 +280,75 @@ fn user_security_opt(host: &HostConfig) -> Vec<String> {
 /// The aliases the user gave, in their order: Docker adds the container's short id to the
 /// aliases on user-defined networks (API < 1.45 reports it there), and the docker CLI adds the
 /// container's hostname; neither is the user's.
+/// The networks a container joined besides its network mode (`docker run --network kamal
+/// --network NAME`): user-defined networks only, as only those can be joined alongside.
+fn extra_networks(network_mode: Option<&str>, networks: &[String]) -> Vec<String> {
+    let primary = match network_mode {
+        Some("default") | None => "bridge",
+        Some(mode) => mode,
+    };
+    networks
+        .iter()
+        .filter(|name| {
+            name.as_str() != primary && !matches!(name.as_str(), "bridge" | "host" | "none")
+        })
+        .cloned()
+        .collect()
+}
+
+/// `--device-*-bps` and `--device-*-iops` entries back.
+fn rates(devices: Option<Vec<bollard::models::ThrottleDevice>>) -> Vec<DeviceRate> {
+    devices
+        .unwrap_or_default()
+        .into_iter()
+        .map(|device| DeviceRate {
+            path: device.path.unwrap_or_default(),
+            rate: device.rate.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// HostConfig.Mounts back as the `--mount` it was made from.
+fn mount(api: bollard::models::Mount) -> Mount {
+    Mount {
+        kind: api
+            .typ
+            .map(|kind| kind.to_string())
+            .filter(|kind| !kind.is_empty())
+            .unwrap_or_else(|| "volume".to_string()),
+        source: api.source.unwrap_or_default(),
+        target: api.target.unwrap_or_default(),
+        read_only: api.read_only.unwrap_or(false),
+        consistency: empty_is_none(api.consistency),
+        bind: api.bind_options.map(|bind| MountBindOptions {
+            propagation: bind
+                .propagation
+                .map(|propagation| propagation.to_string())
+                .filter(|propagation| !propagation.is_empty()),
+            non_recursive: bind.non_recursive.unwrap_or(false),
+            read_only_non_recursive: bind.read_only_non_recursive.unwrap_or(false),
+            read_only_force_recursive: bind.read_only_force_recursive.unwrap_or(false),
+        }),
+        volume: api.volume_options.map(|volume| {
+            let driver = volume.driver_config.unwrap_or_default();
+            MountVolumeOptions {
+                no_copy: volume.no_copy.unwrap_or(false),
+                labels: sorted(volume.labels),
+                driver: empty_is_none(driver.name),
+                driver_options: sorted(driver.options),
+                subpath: empty_is_none(volume.subpath),
+            }
+        }),
+        tmpfs: api.tmpfs_options.map(|tmpfs| MountTmpfsOptions {
+            size_bytes: zero_is_none(tmpfs.size_bytes),
+            mode: zero_is_none(tmpfs.mode),
+        }),
+        image_subpath: api
+            .image_options
+            .and_then(|image| empty_is_none(image.subpath)),
+    }
+}
+
 fn user_aliases(
     id: &str,
     hostname: &str,

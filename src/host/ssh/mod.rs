@@ -26,6 +26,8 @@ mod connect;
 mod container_io;
 mod containers;
 mod create_body;
+#[cfg(test)]
+mod create_body_flags;
 mod engine;
 mod exec;
 mod files;

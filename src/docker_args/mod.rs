@@ -2,116 +2,25 @@
 //!
 //! Kamal turns `options: {memory: 2g, cap-add: [NET_ADMIN]}` into `--memory 2g --cap-add
 //! NET_ADMIN` on a `docker run` command line. gantry talks to the Engine API instead, so each
-//! supported flag is translated here into [`ContainerOptions`](crate::host::ContainerOptions) (and a few into env, labels,
-//! ports or volumes). A flag that is not in [`FLAGS`] is rejected when the configuration is
-//! loaded, with the list of supported flags, rather than silently dropped: an option that
-//! quietly does nothing is worse than an error.
+//! supported flag is translated here into [`ContainerOptions`](crate::host::ContainerOptions)
+//! (and a few into env, labels, ports or volumes), as docker's CLI reads it. A flag that is not
+//! in [`FLAGS`] is refused when the configuration is loaded, with a diagnostic that says why
+//! (`flags.rs`), rather than silently dropped: an option that quietly does nothing is worse than
+//! an error.
 
-/// How a flag takes its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlagArity {
-    /// `--init`: `true` sets it, `false` leaves it out.
-    Switch,
-    /// `--memory 2g`: one value.
-    Single,
-    /// `--cap-add X --cap-add Y`: a value or a list of values.
-    Repeated,
-}
+mod flags;
+mod mount;
+mod values;
 
-/// A docker `run` flag gantry knows how to express through the Engine API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flag {
-    /// The long name, without dashes.
-    pub name: &'static str,
-    /// The one-letter short name, if docker has one.
-    pub short: Option<char>,
-    pub arity: FlagArity,
-}
-
-const fn flag(name: &'static str, short: Option<char>, arity: FlagArity) -> Flag {
-    Flag { name, short, arity }
-}
-
-use FlagArity::{Repeated, Single, Switch};
+pub use flags::{
+    FLAGS, Flag, FlagArity, INEXPRESSIBLE, NOT_SUPPORTED_YET, flag_names, inexpressible, lookup,
+};
+pub use mount::parse_mount;
+pub use values::parse_publish;
+use values::*;
 
 use crate::config::{DockerOptionValue, DockerOptions};
-use crate::host::{ContainerOptions, DeviceMapping, HealthcheckConfig, PortBinding, Ulimit};
-
-/// Every flag an `options:` hash may use. `restart` is not here: Kamal takes it out into the
-/// restart policy before building the command line, and so does the configuration loader.
-pub const FLAGS: &[Flag] = &[
-    flag("add-host", None, Repeated),
-    flag("cap-add", None, Repeated),
-    flag("cap-drop", None, Repeated),
-    flag("cpu-shares", Some('c'), Single),
-    flag("cpus", None, Single),
-    flag("cpuset-cpus", None, Single),
-    flag("device", None, Repeated),
-    flag("dns", None, Repeated),
-    flag("dns-option", None, Repeated),
-    flag("dns-search", None, Repeated),
-    flag("entrypoint", None, Single),
-    flag("env", Some('e'), Repeated),
-    flag("expose", None, Repeated),
-    flag("gpus", None, Single),
-    flag("group-add", None, Repeated),
-    flag("health-cmd", None, Single),
-    flag("health-interval", None, Single),
-    flag("health-retries", None, Single),
-    flag("health-start-period", None, Single),
-    flag("health-timeout", None, Single),
-    flag("hostname", Some('h'), Single),
-    flag("init", None, Switch),
-    flag("interactive", Some('i'), Switch),
-    flag("ipc", None, Single),
-    flag("label", Some('l'), Repeated),
-    flag("log-driver", None, Single),
-    flag("log-opt", None, Repeated),
-    flag("memory", Some('m'), Single),
-    flag("memory-reservation", None, Single),
-    flag("memory-swap", None, Single),
-    flag("network-alias", None, Repeated),
-    flag("no-healthcheck", None, Switch),
-    flag("oom-kill-disable", None, Switch),
-    flag("oom-score-adj", None, Single),
-    flag("pid", None, Single),
-    flag("pids-limit", None, Single),
-    flag("privileged", None, Switch),
-    flag("publish", Some('p'), Repeated),
-    flag("read-only", None, Switch),
-    flag("runtime", None, Single),
-    flag("security-opt", None, Repeated),
-    flag("shm-size", None, Single),
-    flag("stop-signal", None, Single),
-    flag("stop-timeout", None, Single),
-    flag("sysctl", None, Repeated),
-    flag("tmpfs", None, Repeated),
-    flag("tty", Some('t'), Switch),
-    flag("ulimit", None, Repeated),
-    flag("user", Some('u'), Single),
-    flag("userns", None, Single),
-    flag("uts", None, Single),
-    flag("volume", Some('v'), Repeated),
-    flag("workdir", Some('w'), Single),
-];
-
-/// The flag an `options:` key names (`memory`, `m`, `--memory`), if gantry supports it.
-pub fn lookup(key: &str) -> Option<&'static Flag> {
-    let name = key.trim_start_matches('-');
-    let mut chars = name.chars();
-    let short = match (chars.next(), chars.next()) {
-        (Some(letter), None) => Some(letter),
-        _ => None,
-    };
-    FLAGS
-        .iter()
-        .find(|flag| flag.name == name || (short.is_some() && flag.short == short))
-}
-
-/// The long names of every supported flag, for "did you mean" and help texts.
-pub fn flag_names() -> impl Iterator<Item = &'static str> {
-    FLAGS.iter().map(|flag| flag.name)
-}
+use crate::host::{ContainerOptions, HealthcheckConfig, PortBinding};
 
 /// An `options:` value docker would refuse, or a flag gantry does not support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,7 +80,30 @@ pub fn translate(options: &DockerOptions) -> Result<TranslatedOptions, DockerArg
             apply(flag, &value, &mut out)?;
         }
     }
+    // A container's networks are a set: docker reports them by name.
+    out.options.networks.sort();
+    out.options.cap_add = normalized_capabilities(&out.options.cap_add);
+    out.options.cap_drop = normalized_capabilities(&out.options.cap_drop);
     Ok(out)
+}
+
+/// `--cap-add` or `--cap-drop` values as docker's CLI (28.x) sends them: upper case with the
+/// `CAP_` prefix (`ALL` as it is), each once, sorted.
+fn normalized_capabilities(caps: &[String]) -> Vec<String> {
+    let mut normalized: Vec<String> = caps
+        .iter()
+        .map(|cap| {
+            let cap = cap.trim().to_ascii_uppercase();
+            if cap == "ALL" || cap.starts_with("CAP_") {
+                cap
+            } else {
+                format!("CAP_{cap}")
+            }
+        })
+        .collect();
+    normalized.sort();
+    normalized.dedup();
+    normalized
 }
 
 fn invalid(flag: &Flag, message: impl Into<String>) -> DockerArgError {
@@ -187,6 +119,81 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
     let text = || Some(value.to_string());
     match flag.name {
         "add-host" => opts.extra_hosts.push(value.to_string()),
+        "blkio-weight" => {
+            opts.blkio_weight = Some(
+                value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
+                    .ok_or_else(|| {
+                        invalid(flag, format!("`{value}` is not a weight from 10 to 1000"))
+                    })?,
+            )
+        }
+        "blkio-weight-device" => {
+            let device = parse_device_rate(flag, value, |weight| {
+                weight
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
+                    .map(i64::from)
+            })?;
+            opts.blkio_weight_device.push(device);
+        }
+        "device-read-bps" => {
+            opts.device_read_bps
+                .push(parse_device_rate(flag, value, ram_in_bytes)?)
+        }
+        "device-write-bps" => {
+            opts.device_write_bps
+                .push(parse_device_rate(flag, value, ram_in_bytes)?)
+        }
+        "device-read-iops" => opts
+            .device_read_iops
+            .push(parse_device_rate(flag, value, |rate| {
+                rate.parse::<u64>()
+                    .ok()
+                    .and_then(|rate| i64::try_from(rate).ok())
+            })?),
+        "device-write-iops" => {
+            opts.device_write_iops
+                .push(parse_device_rate(flag, value, |rate| {
+                    rate.parse::<u64>()
+                        .ok()
+                        .and_then(|rate| i64::try_from(rate).ok())
+                })?)
+        }
+        "cgroup-parent" => opts.cgroup_parent = text(),
+        "cgroupns" => {
+            if !matches!(value, "host" | "private") {
+                return Err(invalid(flag, format!("`{value}` is not host or private")));
+            }
+            opts.cgroupns_mode = text();
+        }
+        "cpu-period" => opts.cpu_period = Some(parse_int(flag, value)?),
+        "cpu-quota" => opts.cpu_quota = Some(parse_int(flag, value)?),
+        "cpu-rt-period" => opts.cpu_realtime_period = Some(parse_int(flag, value)?),
+        "cpu-rt-runtime" => opts.cpu_realtime_runtime = Some(parse_int(flag, value)?),
+        "cpuset-mems" => opts.cpuset_mems = text(),
+        "device-cgroup-rule" => opts.device_cgroup_rules.push(value.to_string()),
+        "domainname" => opts.domainname = text(),
+        "memory-swappiness" => {
+            let swappiness = parse_int(flag, value)?;
+            if !(-1..=100).contains(&swappiness) {
+                return Err(invalid(flag, format!("`{value}` is not from 0 to 100")));
+            }
+            // -1 is the CLI's "not set".
+            opts.memory_swappiness = (swappiness != -1).then_some(swappiness);
+        }
+        "publish-all" => opts.publish_all_ports = true,
+        "rm" => opts.auto_remove = true,
+        "storage-opt" => {
+            let (key, val) = split_pair(flag, value)?;
+            opts.storage_opt.insert(key, val);
+        }
+        "volume-driver" => opts.volume_driver = text(),
+        "volumes-from" => opts.volumes_from.push(value.to_string()),
         "cap-add" => opts.cap_add.push(value.to_string()),
         "cap-drop" => opts.cap_drop.push(value.to_string()),
         "cpu-shares" => opts.cpu_shares = Some(parse_int(flag, value)?),
@@ -211,7 +218,31 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
         "hostname" => out.hostname = text(),
         "init" => opts.init = Some(true),
         "interactive" => opts.interactive = true,
+        "ip" => opts.ipv4_address = Some(parse_ip(flag, value, true)?),
+        "ip6" => opts.ipv6_address = Some(parse_ip(flag, value, false)?),
+        "link" => {
+            if value.is_empty() || value.split(':').count() > 2 {
+                return Err(invalid(flag, format!("`{value}` is not NAME[:ALIAS]")));
+            }
+            opts.links.push(value.to_string());
+        }
+        "link-local-ip" => opts.link_local_ips.push(
+            value
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| invalid(flag, format!("`{value}` is not an IP address")))?
+                .to_string(),
+        ),
         "ipc" => opts.ipc_mode = text(),
+        "isolation" => {
+            let isolation = value.to_ascii_lowercase();
+            if !matches!(isolation.as_str(), "default" | "process" | "hyperv") {
+                return Err(invalid(
+                    flag,
+                    format!("`{value}` is not default, process or hyperv"),
+                ));
+            }
+            opts.isolation = Some(isolation);
+        }
         "label" => out.labels.push(split_label(value)),
         "log-driver" => out.log_driver = text(),
         "log-opt" => out.log_options.push(split_pair(flag, value)?),
@@ -224,7 +255,14 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
                 parse_bytes(flag, value)?
             })
         }
-        "network-alias" => opts.network_aliases.push(value.to_string()),
+        "mount" => opts
+            .mounts
+            .push(parse_mount(value).map_err(|message| invalid(flag, message))?),
+        "network" | "net" => {
+            check_extra_network(flag, value, &opts.networks)?;
+            opts.networks.push(value.to_string());
+        }
+        "network-alias" | "net-alias" => opts.network_aliases.push(value.to_string()),
         "no-healthcheck" => {
             opts.healthcheck = Some(HealthcheckConfig {
                 test: vec!["NONE".into()],
@@ -264,210 +302,38 @@ fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), Do
     Ok(())
 }
 
+/// The network every gantry container joins, as Kamal's `docker run --network kamal`.
+const KAMAL_NETWORK: &str = "kamal";
+
+/// A network joined besides `kamal`: docker's CLI refuses a second mode that is not a
+/// user-defined network, and a network named twice.
+fn check_extra_network(flag: &Flag, name: &str, earlier: &[String]) -> Result<(), DockerArgError> {
+    if matches!(name, "host" | "none" | "bridge" | "default") || name.starts_with("container:") {
+        return Err(invalid(
+            flag,
+            format!(
+                "`{name}`: containers join the `{KAMAL_NETWORK}` network, and docker refuses to combine it with `{name}` (conflicting options: cannot attach both user-defined and non-user-defined network-modes)"
+            ),
+        ));
+    }
+    if name == KAMAL_NETWORK || earlier.iter().any(|network| network == name) {
+        return Err(invalid(
+            flag,
+            format!("network \"{name}\" is specified multiple times"),
+        ));
+    }
+    Ok(())
+}
+
 fn healthcheck(opts: &mut ContainerOptions) -> &mut HealthcheckConfig {
     opts.healthcheck
         .get_or_insert_with(HealthcheckConfig::default)
 }
 
-fn split_pair(flag: &Flag, value: &str) -> Result<(String, String), DockerArgError> {
-    value
-        .split_once('=')
-        .map(|(key, val)| (key.to_string(), val.to_string()))
-        .ok_or_else(|| invalid(flag, format!("`{value}` is not KEY=VALUE")))
-}
-
-/// `--label key` without a value sets an empty one, as docker does.
-fn split_label(value: &str) -> (String, String) {
-    match value.split_once('=') {
-        Some((key, val)) => (key.to_string(), val.to_string()),
-        None => (value.to_string(), String::new()),
-    }
-}
-
-fn parse_int(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(flag, format!("`{value}` is not a whole number")))
-}
-
-/// `--cpus 1.5` in units of 1e-9 CPUs, computed without floating-point rounding surprises.
-fn parse_cpus(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    let error = || invalid(flag, format!("`{value}` is not a number of CPUs"));
-    let (whole, fraction) = value.trim().split_once('.').unwrap_or((value.trim(), ""));
-    if fraction.len() > 9 || (whole.is_empty() && fraction.is_empty()) {
-        return Err(error());
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| error())?
-    };
-    let fraction_nanos: i64 = if fraction.is_empty() {
-        0
-    } else {
-        let digits: i64 = fraction.parse().map_err(|_| error())?;
-        digits * 10_i64.pow(9 - fraction.len() as u32)
-    };
-    Ok(whole * 1_000_000_000 + fraction_nanos)
-}
-
-/// Docker's `RAMInBytes`: a number with an optional binary unit (`b k m g t p`, `kb`, `mib`...).
-fn parse_bytes(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    let error = || invalid(flag, format!("`{value}` is not a size like 512m or 2g"));
-    let trimmed = value.trim().to_ascii_lowercase();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number.parse().map_err(|_| error())?;
-    let unit = unit.trim_end_matches('b').trim_end_matches('i');
-    let multiplier: f64 = match unit {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024.0_f64.powi(4),
-        "p" => 1024.0_f64.powi(5),
-        _ => return Err(error()),
-    };
-    Ok((number * multiplier) as i64)
-}
-
-/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as docker's `--health-*` flags take.
-fn parse_duration(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    let error = || {
-        invalid(
-            flag,
-            format!("`{value}` is not a duration like 30s or 1m30s"),
-        )
-    };
-    let mut total: f64 = 0.0;
-    let mut rest = value.trim();
-    if rest.is_empty() {
-        return Err(error());
-    }
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(error)?;
-        let (number, tail) = rest.split_at(split);
-        let number: f64 = number.parse().map_err(|_| error())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let nanos_per_unit = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(error()),
-        };
-        total += number * nanos_per_unit;
-        rest = tail;
-    }
-    Ok(total as i64)
-}
-
-fn parse_ulimit(flag: &Flag, value: &str) -> Result<Ulimit, DockerArgError> {
-    let (name, limits) = split_pair(flag, value)?;
-    let (soft, hard) = limits.split_once(':').unwrap_or((&limits, &limits));
-    Ok(Ulimit {
-        name,
-        soft: parse_int(flag, soft)?,
-        hard: parse_int(flag, hard)?,
-    })
-}
-
-/// `--device /dev/x[:/dev/y][:rwm]`.
-fn parse_device(value: &str) -> DeviceMapping {
-    let parts: Vec<&str> = value.split(':').collect();
-    let is_permissions = |part: &str| !part.is_empty() && part.chars().all(|c| "rwm".contains(c));
-    let (host, container, permissions) = match parts.as_slice() {
-        [host] => (*host, *host, "rwm"),
-        [host, last] if is_permissions(last) => (*host, *host, *last),
-        [host, container] => (*host, *container, "rwm"),
-        [host, container, permissions, ..] => (*host, *container, *permissions),
-        [] => (value, value, "rwm"),
-    };
-    DeviceMapping {
-        path_on_host: host.to_string(),
-        path_in_container: container.to_string(),
-        permissions: permissions.to_string(),
-    }
-}
-
-/// `80` is `80/tcp`.
-fn with_protocol(port: &str) -> String {
-    if port.contains('/') {
-        port.to_string()
-    } else {
-        format!("{port}/tcp")
-    }
-}
-
-/// `--publish [ip:][host:]container[/proto]`; a port range publishes each port.
-pub fn parse_publish(flag: &Flag, value: &str) -> Result<Vec<PortBinding>, DockerArgError> {
-    let error = || {
-        invalid(
-            flag,
-            format!("`{value}` is not [ip:]host:container[/proto]"),
-        )
-    };
-    let (address, protocol) = value.rsplit_once('/').unwrap_or((value, "tcp"));
-    // An IPv6 host address is bracketed: [::1]:80:80.
-    let (host_ip, ports) = if let Some(rest) = address.strip_prefix('[') {
-        let (ip, ports) = rest.split_once("]:").ok_or_else(error)?;
-        (ip.to_string(), ports)
-    } else {
-        match address.matches(':').count() {
-            0 | 1 => (String::new(), address),
-            2 => {
-                let (ip, ports) = address.split_once(':').ok_or_else(error)?;
-                (ip.to_string(), ports)
-            }
-            _ => return Err(error()),
-        }
-    };
-    let (host_ports, container_ports) = match ports.split_once(':') {
-        Some((host, container)) => (host, container),
-        None => ("", ports),
-    };
-    let container_range = port_range(container_ports).ok_or_else(error)?;
-    let host_range = if host_ports.is_empty() {
-        None
-    } else {
-        Some(port_range(host_ports).ok_or_else(error)?)
-    };
-    let mut bindings = Vec::new();
-    for (index, container_port) in (container_range.0..=container_range.1).enumerate() {
-        let host_port = match host_range {
-            Some((start, end)) if start == end => start.to_string(),
-            Some((start, _)) => (start + index as u32).to_string(),
-            None => String::new(),
-        };
-        bindings.push(PortBinding {
-            container_port: format!("{container_port}/{protocol}"),
-            host_ip: host_ip.clone(),
-            host_port,
-        });
-    }
-    Ok(bindings)
-}
-
-fn port_range(text: &str) -> Option<(u32, u32)> {
-    let (start, end) = text.split_once('-').unwrap_or((text, text));
-    let start: u32 = start.parse().ok()?;
-    let end: u32 = end.parse().ok()?;
-    (start <= end && end <= 65535).then_some((start, end))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::{DeviceRate, Ulimit};
 
     #[test]
     fn lookup_by_long_short_and_dashed_names() {
@@ -475,7 +341,7 @@ mod tests {
         assert_eq!(lookup("m").map(|f| f.name), Some("memory"));
         assert_eq!(lookup("--cap-add").map(|f| f.name), Some("cap-add"));
         assert_eq!(lookup("restart"), None);
-        assert_eq!(lookup("network"), None);
+        assert_eq!(lookup("net").map(|f| f.name), Some("net"));
         assert_eq!(lookup("x"), None);
     }
 
@@ -524,7 +390,7 @@ mod tests {
         ]))
         .unwrap();
         let opts = translated.options;
-        assert_eq!(opts.cap_add, vec!["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!(opts.cap_add, vec!["CAP_NET_ADMIN", "CAP_SYS_TIME"]);
         assert_eq!(opts.extra_hosts, vec!["db:10.0.0.5"]);
         assert_eq!(
             opts.ulimits,
@@ -624,10 +490,55 @@ mod tests {
             error.to_string(),
             "docker option `memory`: `lots` is not a size like 512m or 2g"
         );
-        let error = translate(&options(&[("network", value("host"))])).unwrap_err();
-        assert_eq!(error, DockerArgError::Unsupported("network".into()));
+        let error = translate(&options(&[("cidfile", value("/tmp/id"))])).unwrap_err();
+        assert_eq!(error, DockerArgError::Unsupported("cidfile".into()));
         assert!(translate(&options(&[("cpus", value("1.2.3"))])).is_err());
         assert!(translate(&options(&[("memory", DockerOptionValue::Flag(true))])).is_err());
+    }
+
+    /// What docker 28's CLI (the test bed hosts') sent for `--cap-add sys_time --cap-add NET_ADMIN --cap-add
+    /// net_admin --cap-drop CAP_NET_ADMIN --cap-drop mknod`, read back with `docker inspect`.
+    #[test]
+    fn capabilities_as_docker_s_cli_sends_them() {
+        let list = |items: &[&str]| {
+            DockerOptionValue::Values(items.iter().map(|item| item.to_string()).collect())
+        };
+        let translated = translate(&options(&[
+            ("cap-add", list(&["sys_time", "NET_ADMIN", "net_admin"])),
+            ("cap-drop", list(&["CAP_NET_ADMIN", "mknod"])),
+        ]))
+        .unwrap();
+        assert_eq!(
+            translated.options.cap_add,
+            ["CAP_NET_ADMIN", "CAP_SYS_TIME"]
+        );
+        assert_eq!(translated.options.cap_drop, ["CAP_MKNOD", "CAP_NET_ADMIN"]);
+        let translated = translate(&options(&[
+            ("cap-add", list(&["all", "NET_ADMIN"])),
+            ("cap-drop", list(&["ALL"])),
+        ]))
+        .unwrap();
+        assert_eq!(translated.options.cap_add, ["ALL", "CAP_NET_ADMIN"]);
+        assert_eq!(translated.options.cap_drop, ["ALL"]);
+    }
+
+    #[test]
+    fn device_rates_need_a_dev_path_and_a_value_docker_accepts() {
+        let refused = |flag: &str, text: &str| translate(&options(&[(flag, value(text))])).is_err();
+        assert!(refused("device-read-bps", "sda:1mb"));
+        assert!(refused("device-read-bps", "/dev/sda"));
+        assert!(refused("device-read-bps", "/dev/sda:fast"));
+        assert!(refused("device-read-iops", "/dev/sda:1k"));
+        assert!(refused("blkio-weight-device", "/dev/sda:5"));
+        assert!(refused("blkio-weight-device", "/dev/sda:1001"));
+        let translated = translate(&options(&[("blkio-weight-device", value("/dev/sda:0"))]));
+        assert_eq!(
+            translated.unwrap().options.blkio_weight_device,
+            vec![DeviceRate {
+                path: "/dev/sda".into(),
+                rate: 0
+            }]
+        );
     }
 
     #[test]
@@ -637,6 +548,49 @@ mod tests {
         let full = parse_device("/dev/sda:/dev/xvda:rw");
         assert_eq!(full.path_in_container, "/dev/xvda");
         assert_eq!(full.permissions, "rw");
+    }
+
+    /// specs/config.md's table of `docker run` flags says what this module does with each.
+    #[test]
+    fn the_spec_table_matches_the_flag_lists() {
+        let spec = include_str!("../../specs/config.md");
+        let section = spec
+            .split("### docker options")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").find(|block| block.starts_with("| flag")))
+            .expect("the docker options table");
+        let mut named = Vec::new();
+        for row in section.lines().skip(2) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let names = cells[0].trim_start_matches("| ").trim_matches('`');
+            for name in names.split(", ").map(|name| name.trim_start_matches('-')) {
+                let cell = cells[1];
+                // Exactly one list holds each flag.
+                let lists = [
+                    inexpressible(name).is_some(),
+                    NOT_SUPPORTED_YET.contains(&name),
+                    lookup(name).is_some() || name == "restart",
+                ];
+                let listed = lists.iter().filter(|listed| **listed).count() == 1
+                    && if cell.starts_with("diagnostic: cannot be expressed") {
+                        lists[0]
+                    } else if cell.starts_with("diagnostic: not supported yet") {
+                        lists[1]
+                    } else {
+                        lists[2]
+                    };
+                assert!(listed, "`{name}`: {cell}");
+                named.push(name.to_string());
+            }
+        }
+        let known = FLAGS
+            .iter()
+            .map(|flag| flag.name)
+            .chain(INEXPRESSIBLE.iter().map(|(name, _)| *name))
+            .chain(NOT_SUPPORTED_YET.iter().copied());
+        for name in known {
+            assert!(named.iter().any(|row| row == name), "`{name}` has no row");
+        }
     }
 
     #[test]
