@@ -197,3 +197,35 @@ fn erb_errors_are_errors_in_kamal_too() {
         assert!(stderr.contains(code), "{fixture}: {stderr}");
     }
 }
+
+/// A command line an alias may take over (`plan`, `logs`, ...) reads deploy.yml once: looking
+/// for the alias and running the command share the load, so ERB's shell commands run once.
+#[test]
+fn erb_commands_run_once_when_a_command_looks_for_its_alias() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
+    std::fs::write(
+        dir.path().join("config/deploy.yml"),
+        "service: <%= `echo run >> erb-runs; echo app`.strip %>\n\
+         image: dhh/app\n\
+         servers: [127.0.0.1]\n\
+         ssh: {port: 1}\n\
+         registry: {username: user, password: pass}\n\
+         builder: {arch: amd64}\n\
+         aliases: {exec: app exec}\n",
+    )
+    .expect("deploy.yml");
+    let output = gantry()
+        .current_dir(dir.path())
+        .args(["plan", "--version", "v1"])
+        .output()
+        .expect("runs");
+    let runs = std::fs::read_to_string(dir.path().join("erb-runs")).unwrap_or_default();
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "ERB ran {} times: {}",
+        runs.lines().count(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

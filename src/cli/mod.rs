@@ -163,17 +163,37 @@ impl GlobalArgs {
     /// Loads the configuration and shows its warnings on stderr (unless `-q`). ERB may run
     /// shell commands and Ruby under the same switch as secrets' `$(...)`.
     pub fn load(&self) -> Result<Loaded, miette::Report> {
-        let loaded = crate::config::load_with(
-            &self.load_options(),
-            &|name| std::env::var(name).ok(),
-            self.secrets_options().allow_commands,
-        )?;
+        let loaded = self.load_silently()?;
         if !self.quiet {
             show_warnings(&loaded.warnings);
         }
         Ok(loaded)
     }
+
+    /// Loads the configuration without showing anything, and keeps it for the rest of the
+    /// process: looking for an alias and running the command read deploy.yml once, so its ERB
+    /// commands run once per invocation.
+    fn load_silently(&self) -> Result<Loaded, miette::Report> {
+        let options = self.load_options();
+        if let Some((loaded_options, loaded)) = LOADED.get()
+            && *loaded_options == options
+        {
+            return Ok(loaded.clone());
+        }
+        let loaded = crate::config::load_with(
+            &options,
+            &|name| std::env::var(name).ok(),
+            self.secrets_options().allow_commands,
+        )?;
+        let _ = LOADED.set((options, loaded.clone()));
+        Ok(loaded)
+    }
 }
+
+/// The first configuration this process loaded, and the files it came from (an alias may name
+/// another destination).
+static LOADED: std::sync::OnceLock<(crate::config::LoadOptions, Loaded)> =
+    std::sync::OnceLock::new();
 
 fn show_warnings(warnings: &[ConfigDiagnostic]) {
     for warning in warnings {
@@ -216,7 +236,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
 /// The command line deploy.yml's alias `name` stands for. A configuration that does not load
 /// has no aliases here: the command itself runs and reports the problem.
 fn alias_in_config(global: &GlobalArgs, name: &str) -> Option<String> {
-    let loaded = crate::config::load(&global.load_options()).ok()?;
+    let loaded = global.load_silently().ok()?;
     loaded.config.aliases.get(name).cloned()
 }
 
