@@ -94,4 +94,12 @@ fn proxies_boot_from_the_files_kamal_proxy_boot_config_set_wrote() {
     let plan = gantry(&project, &["plan", "--version", version]);
     plan.assert_code(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+
+    // Leave the hosts' proxies on their usual ports for the tests that come next.
+    project
+        .run(&["proxy", "boot_config", "reset"], KAMAL_TIMEOUT)
+        .assert_success();
+    for host in &hosts {
+        testbed.run_ok(host, "docker rm -f kamal-proxy >/dev/null");
+    }
 }

@@ -188,7 +188,7 @@ fn a_target_that_never_gets_healthy_fails_the_deploy_and_the_old_one_keeps_servi
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let old = proxy.app("old", &[]);
     proxy.deploy_ok("gate", &old, &[]);
@@ -233,7 +233,7 @@ fn a_slow_starting_target_is_waited_for_until_it_answers() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let started = Instant::now();
     let slow = proxy.app("slow", &[("START_DELAY", "3")]);
@@ -255,7 +255,7 @@ fn a_deploy_waits_for_in_flight_requests_to_the_old_target() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let first = proxy.app("first", &[]);
     proxy.deploy_ok("drain", &first, &[]);
@@ -318,7 +318,7 @@ fn routes_and_pause_state_survive_a_restart_of_the_proxy_container() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let api = proxy.app("api", &[]);
     let parked = proxy.app("parked", &[]);
@@ -391,7 +391,7 @@ fn routes_by_host_wildcard_and_path_prefix() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let deployments: [(&str, &[&str]); 6] = [
         ("site-a", &["--host=a.test"]),
@@ -446,7 +446,7 @@ fn a_second_service_on_the_same_host_and_path_is_refused() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let owner = proxy.app("owner", &[]);
     let intruder = proxy.app("intruder", &[]);
@@ -481,7 +481,7 @@ fn tls_with_a_static_certificate_chosen_by_sni_and_plain_http_redirected() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let secure = proxy.app("secure", &[]);
     let certificate = format!("--tls-certificate-path={PROXY_TLS_DIR}/cert.pem");
@@ -545,7 +545,7 @@ fn certificates_that_cannot_be_loaded_and_automatic_tls_fail_as_v0_9_2_does() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let app = proxy.app("app", &[]);
     let missing = proxy.deploy(
@@ -596,7 +596,7 @@ fn the_state_file_is_saved_after_a_conflict_and_after_a_drain() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let owner = proxy.app("owner", &[]);
     proxy.deploy_ok("owner", &owner, &["--host=c.test"]);
@@ -674,7 +674,7 @@ fn buffered_bodies_have_limits_and_the_app_gets_request_id_and_start() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let app = proxy.app("limits", &[]);
     proxy.deploy_ok(
@@ -725,7 +725,7 @@ fn the_health_check_follows_redirects() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let app = proxy.app("redirected", &[]);
     proxy.deploy_ok(
@@ -778,7 +778,7 @@ fn a_rollout_sends_the_chosen_requests_to_its_own_targets() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
-    let _exclusive = testbed.exclusive();
+    let _exclusive = testbed.exclusive_clean();
     let proxy = ProxyHost::start(&testbed);
     let stable = proxy.app("stable", &[]);
     let canary = proxy.app("canary", &[]);
