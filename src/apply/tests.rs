@@ -999,3 +999,29 @@ async fn a_state_file_read_mid_write_is_read_again_never_taken_for_no_routes() {
         other => panic!("planned from half a state file: {other:?}"),
     }
 }
+
+/// Issue 12: a private kamal-proxy image on the app's registry (`proxy.run.registry`) is pulled
+/// with the app registry's credentials, as Kamal logs in to that registry before it boots the
+/// proxy.
+#[tokio::test]
+async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
+    let world = World::new(&["h1"]);
+    world.registry.push(
+        "registry.test/basecamp/kamal-proxy:v0.9.2",
+        ImageDetails {
+            id: "sha256:private-proxy".into(),
+            cmd: vec!["kamal-proxy".into(), "run".into()],
+            ..ImageDetails::default()
+        },
+    );
+    let mut config = config(&["h1"]);
+    config.proxy_run.registry = Some("registry.test".into());
+    config.proxy_run.configured = true;
+    let outcome = world.apply(&config, "v1").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert_eq!(
+        world.hosts["h1"].containers()["kamal-proxy"].image,
+        "registry.test/basecamp/kamal-proxy:v0.9.2"
+    );
+    assert!(world.plan_default(&config, "v1").await.plan.is_empty());
+}

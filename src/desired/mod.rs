@@ -247,6 +247,25 @@ pub struct DesiredProxy {
     pub apps_config_dir: String,
     /// No `proxy.run` in deploy.yml: a host's `.kamal/proxy/` boot files decide, as in Kamal.
     pub from_boot_files: bool,
+    /// The app registry's credentials: Kamal logs in to it before it boots the proxy, so a proxy
+    /// image on that registry (`proxy.run.registry`) is pulled with them.
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+impl DesiredProxy {
+    /// The credentials for pulling `image`: the app registry's, when the image is on it.
+    pub fn auth_for(&self, image: &str) -> Option<RegistryAuth> {
+        let auth = self.registry_auth.as_ref()?;
+        let first = image.split('/').next().unwrap_or_default();
+        let on_a_registry =
+            image.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+        let same = if on_a_registry {
+            first == auth.server
+        } else {
+            auth.server == DOCKER_HUB
+        };
+        same.then(|| auth.clone())
+    }
 }
 
 /// Why the desired state cannot be built.
@@ -422,7 +441,9 @@ pub fn build(
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {
-            host.proxy = Some(proxy_container::desired_proxy(config)?);
+            let mut proxy = proxy_container::desired_proxy(config)?;
+            proxy.registry_auth = registry_auth(&config.registry, secrets)?;
+            host.proxy = Some(proxy);
         }
         let needs_network = !host.apps.is_empty()
             || proxied

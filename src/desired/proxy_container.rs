@@ -58,6 +58,7 @@ pub(super) fn desired_proxy(config: &Config) -> Result<DesiredProxy, DesiredErro
         container,
         apps_config_dir: PROXY_APPS_CONFIG_DIR.to_string(),
         from_boot_files: !run.configured,
+        registry_auth: None,
     })
 }
 

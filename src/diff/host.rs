@@ -178,10 +178,12 @@ fn interrupted_run(state: &HostState) -> Option<Note> {
 pub fn proxy_boot(proxy: &DesiredProxy, state: &HostState, replaces: Option<ContainerRef>) -> Work {
     let spec = host_proxy_spec(proxy, state).0;
     let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
+    let auth = proxy.auth_for(&spec.image);
     Work::BootProxy {
         spec: Box::new(spec),
         apps_config_dir: proxy.apps_config_dir.clone(),
         pull,
+        auth,
         replaces,
     }
 }

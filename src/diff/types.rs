@@ -278,6 +278,8 @@ pub enum Work {
         spec: Box<ContainerSpec>,
         apps_config_dir: String,
         pull: bool,
+        /// Credentials for the pull (the image is on the app's registry).
+        auth: Option<RegistryAuth>,
         /// The outdated proxy to stop and remove first (`--reboot-proxy`).
         replaces: Option<ContainerRef>,
     },

@@ -28,11 +28,12 @@ impl Builder<'_> {
                     spec,
                     apps_config_dir,
                     pull,
+                    auth,
                     replaces,
                 } => {
                     let mut before = Vec::new();
                     if *pull {
-                        before.push(self.pull(name, at, &spec.image, None, &mut nodes));
+                        before.push(self.pull(name, at, &spec.image, auth.clone(), &mut nodes));
                     }
                     if let Some(old) = replaces {
                         // A reboot drops traffic while the new proxy starts: only on request.
