@@ -630,7 +630,11 @@ fn setup_then_proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
     std::fs::create_dir_all(&hooks).unwrap();
     for name in ["pre-proxy-reboot", "post-proxy-reboot"] {
         let path = hooks.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\necho {name} >> hooks.log\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{name} $KAMAL_HOSTS\" >> hooks.log\n"),
+        )
+        .unwrap();
         Command::new("chmod")
             .args(["755", &path.display().to_string()])
             .status()
@@ -674,9 +678,26 @@ fn setup_then_proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
             "{host}: routes survived"
         );
     }
+    let all = hosts.join(",");
     assert_eq!(
         std::fs::read_to_string(project.dir().join("hooks.log")).unwrap(),
-        "docker-setup\npre-proxy-reboot\npost-proxy-reboot\n"
+        format!("docker-setup\npre-proxy-reboot {all}\npost-proxy-reboot {all}\n")
+    );
+    // --rolling: one host after the other, each between its own hooks.
+    let before: Vec<String> = hosts.iter().map(|h| proxy(h)).collect();
+    std::fs::remove_file(project.dir().join("hooks.log")).unwrap();
+    gantry(&project, &["proxy", "reboot", "-y", "--rolling"]).assert_code(0);
+    for (host, before) in hosts.iter().zip(&before) {
+        assert_ne!(&proxy(host), before, "{host}: a new proxy");
+        assert_eq!(serving(host).as_deref(), Some(v[0].as_str()), "{host}");
+    }
+    let rolled: String = hosts
+        .iter()
+        .map(|host| format!("pre-proxy-reboot {host}\npost-proxy-reboot {host}\n"))
+        .collect();
+    assert_eq!(
+        std::fs::read_to_string(project.dir().join("hooks.log")).unwrap(),
+        rolled
     );
     let details = gantry(&project, &["proxy", "details"]);
     details.assert_code(0);

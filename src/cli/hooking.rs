@@ -87,6 +87,31 @@ impl Hooks {
 
     /// Runs `hook` if it exists; a failure is an error naming the hook, with its output.
     /// `lock_held` becomes `KAMAL_LOCK`; `runtime_seconds` `KAMAL_RUNTIME` (post-deploy).
+    /// [`Hooks::run`] with `KAMAL_HOSTS` naming only `hosts` (one group of a rolling command,
+    /// as Kamal runs `pre-proxy-reboot` for each host of `proxy reboot --rolling`).
+    pub async fn run_on(
+        &self,
+        hook: &str,
+        lock_held: bool,
+        hosts: &[String],
+    ) -> Result<(), miette::Report> {
+        let narrowed = Hooks {
+            context: HookContext {
+                hosts: hosts.to_vec(),
+                ..self.context.clone()
+            },
+            directory: self.directory.clone(),
+            secrets: self.secrets.clone(),
+            redactor: self.redactor.clone(),
+            skip: self.skip,
+            verbose: self.verbose,
+            quiet: self.quiet,
+            per_hook: self.per_hook.clone(),
+            default_output: self.default_output.clone(),
+        };
+        narrowed.run(hook, lock_held, None).await
+    }
+
     pub async fn run(
         &self,
         hook: &str,

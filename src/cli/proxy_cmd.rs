@@ -36,6 +36,10 @@ pub enum ProxyCommand {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long = "yes", alias = "confirmed")]
         yes: bool,
+        /// Reboot one host after the other, each between its own pre- and post-proxy-reboot
+        /// hooks, instead of all at once.
+        #[arg(long)]
+        rolling: bool,
     },
     /// Show kamal-proxy's logs.
     Logs {
@@ -81,7 +85,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                 })
                 .await
             }
-            ProxyCommand::Reboot { yes } => {
+            ProxyCommand::Reboot { yes, rolling } => {
                 day2.with_lock(&connections, async {
                     let observed = day2.observe(&connections).await;
                     let changes = proxy::reboot(&day2.desired, &observed, &day2.identity.command);
@@ -93,14 +97,30 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                             return Ok(ExitCode::from(1));
                         }
                     }
-                    day2.hooks.run("pre-proxy-reboot", true, None).await?;
-                    let code = day2
-                        .execute(changes, &observed, &connections, Confirm::No)
-                        .await?;
-                    if code == ExitCode::SUCCESS {
-                        day2.hooks.run("post-proxy-reboot", true, None).await?;
+                    if !*rolling {
+                        day2.hooks.run("pre-proxy-reboot", true, None).await?;
+                        let code = day2
+                            .execute(changes, &observed, &connections, Confirm::No)
+                            .await?;
+                        if code == ExitCode::SUCCESS {
+                            day2.hooks.run("post-proxy-reboot", true, None).await?;
+                        }
+                        return Ok(code);
                     }
-                    Ok(code)
+                    // Host by host, as Kamal's `--rolling`: a host that fails stops the rest.
+                    for host_changes in changes.hosts {
+                        let host = vec![host_changes.host.clone()];
+                        day2.hooks.run_on("pre-proxy-reboot", true, &host).await?;
+                        let one = crate::diff::Changes {
+                            hosts: vec![host_changes],
+                        };
+                        let code = day2.execute(one, &observed, &connections, Confirm::No).await?;
+                        if code != ExitCode::SUCCESS {
+                            return Ok(code);
+                        }
+                        day2.hooks.run_on("post-proxy-reboot", true, &host).await?;
+                    }
+                    Ok(ExitCode::SUCCESS)
                 })
                 .await
             }
