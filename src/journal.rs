@@ -99,12 +99,27 @@ fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
 /// `--hosts` selected) and every host named by a journal observed on a reachable host, sorted
 /// and without duplicates. Hosts are carried forward so that one removed from deploy.yml stays
 /// known after later runs; `gantry drift` connects to it to tell whether it still runs the app.
+///
+/// A journal is a file on a host, so anyone with access to that host can write it: a recorded
+/// name is kept only if it passes the check deploy.yml's hosts pass
+/// ([`crate::config::invalid_host_reason`]), since it becomes an SSH argument and may be
+/// substituted into `ProxyCommand`. Others are dropped with a warning.
 pub fn deployed_hosts(configured: &[String], observed: &Observed) -> Vec<String> {
     let recorded = observed
         .hosts
         .values()
         .filter_map(|host| Journal::parse(host.state()?.journal.as_deref()?))
-        .flat_map(|journal| journal.deployed_hosts);
+        .flat_map(|journal| journal.deployed_hosts)
+        .filter(|host| match crate::config::invalid_host_reason(host) {
+            None => true,
+            Some(reason) => {
+                tracing::warn!(
+                    host = %host.escape_debug(),
+                    "ignoring a host named by a journal: {reason}"
+                );
+                false
+            }
+        });
     configured
         .iter()
         .cloned()

@@ -308,6 +308,10 @@ fn through_jump(error: HostError, hop: &str) -> HostError {
 }
 
 /// `ProxyCommand`'s tokens: `%h` host, `%p` port, `%r` user, `%n` the name as written, `%%`.
+///
+/// The command runs through `sh -c`, so a substituted value that is not plain (letters, digits,
+/// `.`, `-`, `_`, `:`, `@`) is single-quoted: host and user names are checked where
+/// they are read, and quoting keeps one that slipped through a single word rather than code.
 fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> String {
     let mut expanded = String::with_capacity(command.len());
     let mut chars = command.chars();
@@ -317,10 +321,10 @@ fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> Stri
             continue;
         }
         match chars.next() {
-            Some('h') => expanded.push_str(&target.hostname),
+            Some('h') => expanded.push_str(&shell_word(&target.hostname)),
             Some('p') => expanded.push_str(&target.port.to_string()),
-            Some('r') => expanded.push_str(&target.user),
-            Some('n') => expanded.push_str(host_name),
+            Some('r') => expanded.push_str(&shell_word(&target.user)),
+            Some('n') => expanded.push_str(&shell_word(host_name)),
             Some('%') => expanded.push('%'),
             Some(other) => {
                 expanded.push('%');
@@ -330,6 +334,19 @@ fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> Stri
         }
     }
     expanded
+}
+
+/// `value` as one `sh` word: unchanged when plain, else single-quoted (`'` written `'\\''`).
+fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:@".contains(c));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 type ProxyStream = tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>;
@@ -385,6 +402,31 @@ mod tests {
         assert_eq!(
             expand_proxy_command("ssh -W %h:%p %r@bastion # %n 100%% %x", &target(), "web-1"),
             "ssh -W 10.0.0.5:2222 deploy@bastion # web-1 100% %x"
+        );
+    }
+
+    /// A name that carries shell code stays one quoted word in `sh -c` (#15).
+    #[test]
+    fn proxy_command_substitutions_are_quoted_for_the_shell() {
+        let mut target = target();
+        target.hostname = "x;touch /tmp/pwned".into();
+        target.user = "a'b".into();
+        assert_eq!(
+            expand_proxy_command("nc %h %p # %r %n", &target, "$(id)"),
+            "nc 'x;touch /tmp/pwned' 2222 # 'a'\\''b' '$(id)'"
+        );
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(expand_proxy_command(
+                "printf '%s|' %h %r %n",
+                &target,
+                "$(id)",
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "x;touch /tmp/pwned|a'b|$(id)|"
         );
     }
 
