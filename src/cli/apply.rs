@@ -166,7 +166,7 @@ pub fn run(
             other => other,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
+        if let Err(error) = lock::release(lock_host.as_ref(), &names, &identity.run_id).await {
             tellln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
         }
         match result {

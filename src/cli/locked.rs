@@ -125,7 +125,9 @@ impl Day2 {
         )
         .await?;
         let result = body.await;
-        if let Err(error) = crate::lock::release(lock_host.as_ref(), &self.names).await {
+        if let Err(error) =
+            crate::lock::release(lock_host.as_ref(), &self.names, &self.identity.run_id).await
+        {
             tellln!(
                 "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
                 lock_host.name()

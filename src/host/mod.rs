@@ -164,6 +164,16 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Removes a file or a directory tree; a missing path is not an error.
     async fn remove_path(&self, path: &str) -> Result<(), HostError>;
 
+    /// Removes the directory tree `dir` only if its `file` holds exactly `contents`, checked and
+    /// removed in one command (compare-and-delete): releasing a lock that another run may have
+    /// taken over since. `true` when removed, `false` when the file differs (or is gone).
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError>;
+
     /// Copies the contents of `source_path` inside `image` into `destination` on the host
     /// (created when missing), through a short-lived container named `container` that is removed
     /// again: Kamal's asset extraction (`docker container create`, `docker container cp -L`).

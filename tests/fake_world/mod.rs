@@ -235,7 +235,9 @@ impl FakeWorld {
             CancellationToken::new(),
         )
         .await;
-        let released = lock::release(lock_host, &names).await.is_ok();
+        let released = lock::release(lock_host, &names, &identity.run_id)
+            .await
+            .is_ok();
         let unreachable = planned
             .plan
             .changes

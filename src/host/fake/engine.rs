@@ -422,6 +422,33 @@ impl Host for FakeHost {
         Ok(())
     }
 
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        let _call = self.call(Operation::RemoveDirIfFileIs, dir).await?;
+        let mut engine = lock(&self.engine);
+        let file_path = format!("{dir}/{file}");
+        if engine
+            .files
+            .get(&file_path)
+            .map(|(bytes, _)| bytes.as_slice())
+            != Some(contents)
+        {
+            return Ok(false);
+        }
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        engine
+            .files
+            .retain(|path, _| path != dir && !path.starts_with(&prefix));
+        engine
+            .directories
+            .retain(|path| path != dir && !path.starts_with(&prefix));
+        Ok(true)
+    }
+
     async fn extract_image_directory(
         &self,
         image: &str,

@@ -112,6 +112,7 @@ pub enum Operation {
     MakeDirectory,
     ChangeOwner,
     RemovePath,
+    RemoveDirIfFileIs,
     ExtractImageDirectory,
     MergeDirectories,
     RemoveOtherEntries,

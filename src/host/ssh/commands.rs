@@ -117,6 +117,25 @@ impl SshHost {
         .map(|_| ())
     }
 
+    pub(super) async fn host_remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        let file_path = format!("{dir}/{file}");
+        self.check_path(dir)?;
+        self.check_path(&file_path)?;
+        let output = self
+            .checked(
+                &format!("removing {dir} if {file} is unchanged"),
+                files::remove_dir_if_file_is_script(dir, &file_path),
+                Some(contents),
+            )
+            .await?;
+        Ok(output.stdout.trim() == "removed")
+    }
+
     pub(super) async fn host_make_directory(
         &self,
         path: &str,

@@ -182,9 +182,47 @@ pub fn remove_script(path: &str) -> Result<String, String> {
     Ok(format!("rm -rf -- {}", quote_path(path)?))
 }
 
+/// Removes `dir` when `file` holds exactly stdin, in one command: `cmp` then `rm`, with nothing
+/// in between that another run could act on. Prints `removed` or `kept`. (`cmp` stops reading at
+/// the first difference; the rest of stdin is drained so the sender never meets a closed pipe.)
+pub fn remove_dir_if_file_is_script(dir: &str, file: &str) -> Result<String, String> {
+    Ok(format!(
+        "if cmp -s - {} 2>/dev/null; then {} && echo removed; else cat >/dev/null; echo kept; fi",
+        quote_path(file)?,
+        remove_script(dir)?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run by `sh` in a scratch directory: the lock goes only while its details are unchanged.
+    #[test]
+    fn compare_and_delete_removes_only_an_unchanged_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::create_dir(scratch.path().join("lock")).unwrap();
+        std::fs::write(scratch.path().join("lock/details"), b"mine\n").unwrap();
+        let script = remove_dir_if_file_is_script("lock", "lock/details").unwrap();
+        let run = |stdin: &[u8]| {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(scratch.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(stdin).unwrap();
+            String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(run(b"theirs\n"), "kept\n");
+        assert!(scratch.path().join("lock").exists());
+        assert_eq!(run(b"mine\n"), "removed\n");
+        assert!(!scratch.path().join("lock").exists());
+        assert_eq!(run(b"mine\n"), "kept\n");
+    }
 
     #[test]
     fn scripts_quote_every_path() {

@@ -441,6 +441,15 @@ impl Host for SshHost {
         self.host_remove_path(path).await
     }
 
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        self.host_remove_dir_if_file_is(dir, file, contents).await
+    }
+
     async fn extract_image_directory(
         &self,
         image: &str,
