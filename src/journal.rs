@@ -83,6 +83,41 @@ impl Journal {
 /// A run silent for this long is taken for dead (`GANTRY_STALE_LOCK_SECONDS` changes it).
 pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The range `GANTRY_STALE_LOCK_SECONDS` accepts: 0 would call every run dead at once (and
+/// make the heartbeat spin), and beyond a day a killed run's lock is never taken over in
+/// practice (and the arithmetic on it could overflow).
+pub const STALE_LOCK_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// Why a `GANTRY_STALE_LOCK_SECONDS` value is refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "GANTRY_STALE_LOCK_SECONDS={value:?} is not a whole number of seconds from {} to {}",
+    STALE_LOCK_SECONDS.start(),
+    STALE_LOCK_SECONDS.end()
+)]
+pub struct StaleLockSettingError {
+    pub value: String,
+}
+
+/// How long a run must be silent before its lock counts as stale: `setting`
+/// (`GANTRY_STALE_LOCK_SECONDS`) when given, else [`ABANDONED_AFTER`].
+pub fn abandoned_after(
+    setting: Option<&str>,
+) -> Result<std::time::Duration, StaleLockSettingError> {
+    let Some(value) = setting else {
+        return Ok(ABANDONED_AFTER);
+    };
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| STALE_LOCK_SECONDS.contains(seconds))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| StaleLockSettingError {
+            value: value.to_string(),
+        })
+}
+
 /// How often a run rewrites its heartbeat, given when silence means death: six beats per
 /// period, so a slow host or two missed writes never make a live run look dead.
 pub fn heartbeat_interval(abandoned_after: std::time::Duration) -> std::time::Duration {
@@ -169,6 +204,34 @@ mod tests {
         assert!(!read.abandoned("2026-11-26T10:01:00Z", ABANDONED_AFTER));
         assert!(read.abandoned("2026-11-26T10:01:31Z", ABANDONED_AFTER));
         assert_eq!(Journal::parse("not json"), None);
+    }
+
+    #[test]
+    fn the_stale_lock_setting_is_bounded() {
+        use std::time::Duration;
+        assert_eq!(abandoned_after(None).unwrap(), ABANDONED_AFTER);
+        assert_eq!(abandoned_after(Some("2")).unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            abandoned_after(Some("86400")).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        for refused in [
+            "0",
+            "86401",
+            "18446744073709551615",
+            "-5",
+            "1.5",
+            "",
+            "sixty",
+        ] {
+            let error = abandoned_after(Some(refused)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "GANTRY_STALE_LOCK_SECONDS={refused:?} is not a whole number of seconds from 1 to 86400"
+                )
+            );
+        }
     }
 
     #[test]

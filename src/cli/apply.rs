@@ -282,7 +282,7 @@ async fn apply_under_lock(
         crate::journal::deployed_hosts(&prepared.loaded.config.all_hosts(), &planned.observed);
     let records = Records {
         deployed_hosts: &deployed_hosts,
-        heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
+        heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
         names: &names,
         identity,
         redactor: &prepared.redactor,
@@ -374,6 +374,7 @@ pub(super) async fn take_lock(
     wait: Option<LockWait>,
     cancel: &CancellationToken,
 ) -> Result<bool, miette::Report> {
+    let stale_after = stale_lock_after()?;
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
     let now = now_rfc3339();
@@ -404,7 +405,7 @@ pub(super) async fn take_lock(
         lock::acquire(host.as_ref(), names, &request).await
     };
     if let Err(lock::LockError::Held { holder, .. }) = &result
-        && let Some(run) = abandoned_run(host.as_ref(), names, holder).await
+        && let Some(run) = abandoned_run(host.as_ref(), names, holder, stale_after).await
     {
         let taken = lock::take_over(host.as_ref(), names, &run, &request)
             .await
@@ -413,7 +414,7 @@ pub(super) async fn take_lock(
             tellln!(
                 "The deploy lock was left by gantry run {run}, which stopped without finishing \
                  (no sign of life for {}s); taking it over.",
-                stale_lock_after().as_secs()
+                stale_after.as_secs()
             );
             Ok(())
         } else {
@@ -432,13 +433,16 @@ pub(super) async fn take_lock(
 }
 
 /// How long a run must be silent before its lock counts as stale: 60 s, or
-/// `GANTRY_STALE_LOCK_SECONDS`.
-pub(super) fn stale_lock_after() -> Duration {
-    std::env::var("GANTRY_STALE_LOCK_SECONDS")
-        .ok()
-        .and_then(|seconds| seconds.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(crate::journal::ABANDONED_AFTER)
+/// `GANTRY_STALE_LOCK_SECONDS` (a value out of range is an error, before any lock is taken).
+pub(super) fn stale_lock_after() -> Result<Duration, miette::Report> {
+    let setting = std::env::var("GANTRY_STALE_LOCK_SECONDS").ok();
+    crate::journal::abandoned_after(setting.as_deref()).map_err(|error| {
+        miette!(
+            help = "unset it for the default of 60 s, or give the seconds a run may stay silent \
+                    before its lock is taken over",
+            "{error}"
+        )
+    })
 }
 
 /// The run that holds the lock, when its journal shows it was killed: unfinished and silent.
@@ -446,13 +450,14 @@ async fn abandoned_run(
     host: &dyn Host,
     names: &ServiceNames,
     holder: &crate::observe::LockInfo,
+    stale_after: Duration,
 ) -> Option<String> {
     let run = lock::run_of(holder)?.to_string();
     let path = names.journal();
     let files = host.read_files(std::slice::from_ref(&path)).await.ok()?;
     let text = files.get(&path)?.as_ref()?;
     let journal = crate::journal::Journal::parse(&String::from_utf8_lossy(text))?;
-    (journal.run == run && journal.abandoned(&now_rfc3339(), stale_lock_after())).then_some(run)
+    (journal.run == run && journal.abandoned(&now_rfc3339(), stale_after)).then_some(run)
 }
 
 /// Asks for `yes`; `None` when interrupted while asking. The answer is read on a thread of its

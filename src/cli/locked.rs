@@ -201,7 +201,7 @@ impl Day2 {
         let deployed_hosts =
             crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
         let records = Records {
-            heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
+            heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
             names: &self.names,
             identity: &self.identity,
             redactor,
