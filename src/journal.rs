@@ -45,7 +45,8 @@ pub struct Journal {
     pub actions: Vec<String>,
     pub finished_at: Option<String>,
     /// Rewritten while the run is alive: a `running` journal whose heartbeat stopped belongs to
-    /// a run that was killed, and its deploy lock is stale.
+    /// a run that was killed, and its deploy lock is stale. For people: the silence itself is
+    /// judged by the file's age on the lock host (`lock::abandoned_run`), not by this time.
     #[serde(default)]
     pub heartbeat_at: Option<String>,
     /// Every host the service was deployed to as far as gantry knows, sorted: this run's
@@ -64,19 +65,6 @@ impl Journal {
     /// True when the run never wrote its end.
     pub fn unfinished(&self) -> bool {
         self.status == RunStatus::Running
-    }
-
-    /// True when the run never wrote its end and has not been heard from for `silence` at
-    /// `now` (RFC 3339): it was killed.
-    pub fn abandoned(&self, now: &str, silence: std::time::Duration) -> bool {
-        if !self.unfinished() {
-            return false;
-        }
-        let last = self.heartbeat_at.as_deref().unwrap_or(&self.started_at);
-        match (seconds_since_epoch(last), seconds_since_epoch(now)) {
-            (Some(last), Some(now)) => now - last >= silence.as_secs() as i64,
-            _ => false,
-        }
     }
 }
 
@@ -122,12 +110,6 @@ pub fn abandoned_after(
 /// period, so a slow host or two missed writes never make a live run look dead.
 pub fn heartbeat_interval(abandoned_after: std::time::Duration) -> std::time::Duration {
     abandoned_after / 6
-}
-
-fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|at| at.unix_timestamp())
 }
 
 /// The hosts a run records as deployed: `configured` (every host of deploy.yml, whatever
@@ -201,8 +183,6 @@ mod tests {
         let read = Journal::parse(&String::from_utf8(bytes).unwrap()).unwrap();
         assert_eq!(read, journal);
         assert!(read.unfinished());
-        assert!(!read.abandoned("2026-11-26T10:01:00Z", ABANDONED_AFTER));
-        assert!(read.abandoned("2026-11-26T10:01:31Z", ABANDONED_AFTER));
         assert_eq!(Journal::parse("not json"), None);
     }
 

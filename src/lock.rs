@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{Host, HostError};
+use crate::journal::Journal;
 use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
 
@@ -192,6 +193,28 @@ pub async fn take_over(
     host.write_file(&names.lock_details(), details(request).as_bytes(), 0o644)
         .await?;
     Ok(true)
+}
+
+/// The gantry run that holds the lock, when its journal on the lock host shows it was killed:
+/// unfinished, and not rewritten for `silence`. The silence is the journal's age by the lock
+/// host's clock ([`Host::file_ages`]): the clocks of this machine and of the machine that ran
+/// the holder may disagree by minutes, and a live run must never look dead.
+pub async fn abandoned_run(
+    host: &dyn Host,
+    names: &ServiceNames,
+    holder: &LockInfo,
+    silence: Duration,
+) -> Option<String> {
+    let run = run_of(holder)?;
+    let path = names.journal();
+    let paths = std::slice::from_ref(&path);
+    let files = host.read_files(paths).await.ok()?;
+    let journal = Journal::parse(&String::from_utf8_lossy(files.get(&path)?.as_ref()?))?;
+    if journal.run != run || !journal.unfinished() {
+        return None;
+    }
+    let age = host.file_ages(paths).await.ok()?.remove(&path).flatten()?;
+    (age >= silence).then(|| run.to_string())
 }
 
 /// The details file of a lock taken for `request`.
@@ -443,5 +466,37 @@ mod tests {
                 .unwrap()
         );
         assert!(status(&host, &names).await.unwrap().is_some());
+    }
+
+    /// A live run whose machine's clock is behind (its journal says it beat hours ago) keeps its
+    /// lock; a dead run is judged by how long its journal went unwritten on the lock host (#15).
+    #[tokio::test(start_paused = true)]
+    async fn staleness_is_judged_by_the_lock_hosts_clock() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let run = "20260101T000000-live01";
+        acquire(&host, &names, &request(&automatic_message(run)))
+            .await
+            .unwrap();
+        let journal = serde_json::json!({
+            "run": run, "command": "apply", "by": "jane", "version": "v1",
+            "started_at": "2000-01-01T00:00:00Z", "status": "running", "actions": [],
+            "finished_at": null, "heartbeat_at": "2000-01-01T00:00:00Z",
+        });
+        host.write_file(&names.journal(), journal.to_string().as_bytes(), 0o644)
+            .await
+            .unwrap();
+        let holder = status(&host, &names).await.unwrap().unwrap();
+        let silence = Duration::from_secs(60);
+        assert_eq!(abandoned_run(&host, &names, &holder, silence).await, None);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(abandoned_run(&host, &names, &holder, silence).await, None);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            abandoned_run(&host, &names, &holder, silence)
+                .await
+                .as_deref(),
+            Some(run)
+        );
     }
 }

@@ -405,7 +405,7 @@ pub(super) async fn take_lock(
         lock::acquire(host.as_ref(), names, &request).await
     };
     if let Err(lock::LockError::Held { holder, .. }) = &result
-        && let Some(run) = abandoned_run(host.as_ref(), names, holder, stale_after).await
+        && let Some(run) = lock::abandoned_run(host.as_ref(), names, holder, stale_after).await
     {
         let taken = lock::take_over(host.as_ref(), names, &run, &request)
             .await
@@ -443,21 +443,6 @@ pub(super) fn stale_lock_after() -> Result<Duration, miette::Report> {
             "{error}"
         )
     })
-}
-
-/// The run that holds the lock, when its journal shows it was killed: unfinished and silent.
-async fn abandoned_run(
-    host: &dyn Host,
-    names: &ServiceNames,
-    holder: &crate::observe::LockInfo,
-    stale_after: Duration,
-) -> Option<String> {
-    let run = lock::run_of(holder)?.to_string();
-    let path = names.journal();
-    let files = host.read_files(std::slice::from_ref(&path)).await.ok()?;
-    let text = files.get(&path)?.as_ref()?;
-    let journal = crate::journal::Journal::parse(&String::from_utf8_lossy(text))?;
-    (journal.run == run && journal.abandoned(&now_rfc3339(), stale_after)).then_some(run)
 }
 
 /// Asks for `yes`; `None` when interrupted while asking. The answer is read on a thread of its

@@ -127,6 +127,15 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError>;
 
+    /// How long ago each file was last written, by the host's own clock (`date +%s` and the
+    /// files' modification times, read in one command); `None` for a missing file. Whether a
+    /// run went silent is judged with it, so neither the deploying machine's clock nor that of
+    /// the run that wrote the file can skew it.
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError>;
+
     /// Writes a file (creating its directory), with the given permission bits, atomically: the
     /// contents travel on the connection, never on a command line.
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError>;

@@ -358,11 +358,36 @@ impl Host for FakeHost {
             .collect())
     }
 
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        let _call = self.call(Operation::FileAges, &paths.join(",")).await?;
+        let engine = lock(&self.engine);
+        let now = tokio::time::Instant::now();
+        Ok(paths
+            .iter()
+            .map(|path| {
+                let age = engine.files.contains_key(path).then(|| {
+                    engine
+                        .written_at
+                        .get(path)
+                        .map_or(std::time::Duration::ZERO, |at| now.duration_since(*at))
+                });
+                (path.clone(), age)
+            })
+            .collect())
+    }
+
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
         let _call = self.call(Operation::WriteFile, path).await?;
-        lock(&self.engine)
+        let mut engine = lock(&self.engine);
+        engine
             .files
             .insert(path.to_string(), (contents.to_vec(), mode));
+        engine
+            .written_at
+            .insert(path.to_string(), tokio::time::Instant::now());
         Ok(())
     }
 
@@ -375,6 +400,9 @@ impl Host for FakeHost {
             .or_insert_with(|| (Vec::new(), 0o644));
         entry.0.extend_from_slice(line.as_bytes());
         entry.0.push(b'\n');
+        engine
+            .written_at
+            .insert(path.to_string(), tokio::time::Instant::now());
         Ok(())
     }
 

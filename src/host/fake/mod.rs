@@ -106,6 +106,7 @@ pub enum Operation {
     ReadContainerFile,
     ContainerLogs,
     ReadFiles,
+    FileAges,
     WriteFile,
     AppendLine,
     CreateDirExclusive,
@@ -185,6 +186,9 @@ pub(super) struct Engine {
     images: BTreeMap<String, ImageDetails>,
     networks: BTreeSet<String>,
     files: BTreeMap<String, (Vec<u8>, u32)>,
+    /// When each file was last written ([`Host::file_ages`]), on tokio's clock so that tests
+    /// can let time pass.
+    written_at: BTreeMap<String, tokio::time::Instant>,
     directories: BTreeSet<String>,
     /// Modes and owners set on paths (`make_directory`, `change_owner`).
     attributes: BTreeMap<String, (Option<u32>, Option<String>)>,

@@ -46,6 +46,25 @@ impl SshHost {
         })
     }
 
+    pub(super) async fn host_file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        for path in paths {
+            self.check_path(path)?;
+        }
+        let output = self
+            .checked("reading file ages", files::file_ages_script(paths), None)
+            .await?;
+        files::parse_file_ages(paths, &output.stdout).map_err(|message| HostError::Command {
+            host: self.name.clone(),
+            message,
+        })
+    }
+
     pub(super) async fn host_write_file(
         &self,
         path: &str,

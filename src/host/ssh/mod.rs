@@ -414,6 +414,13 @@ impl Host for SshHost {
         self.host_read_files(paths).await
     }
 
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        self.host_file_ages(paths).await
+    }
+
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
         self.host_write_file(path, contents, mode).await
     }
