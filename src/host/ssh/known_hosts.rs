@@ -381,10 +381,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ssh").join("known_hosts");
         let first = key(FIRST);
-        assert_eq!(verify(&HostKeys::file(&path), "10.0.0.1", 22, &first), Verdict::Learned);
-        assert_eq!(verify(&HostKeys::file(&path), "10.0.0.1", 22, &first), Verdict::Trusted);
-        assert_eq!(verify(&HostKeys::file(&path), "10.0.0.1", 2222, &first), Verdict::Learned);
-        let Verdict::Changed { fingerprint, line } = verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(SECOND))
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &first),
+            Verdict::Learned
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &first),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 2222, &first),
+            Verdict::Learned
+        );
+        let Verdict::Changed { fingerprint, line } =
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(SECOND))
         else {
             panic!("a different key must be refused");
         };
@@ -406,9 +416,17 @@ mod tests {
         let (_dir, path) = known_hosts(&format!(
             "# comment\n\nother ssh-ed25519 {SECOND}\nweb-1,10.0.0.5\tssh-ed25519   {FIRST}\n"
         ));
-        assert_eq!(verify(&HostKeys::file(&path), "web-1", 22, &key(FIRST)), Verdict::Trusted);
-        assert_eq!(verify(&HostKeys::file(&path), "10.0.0.5", 22, &key(FIRST)), Verdict::Trusted);
-        let Verdict::Changed { line, .. } = verify(&HostKeys::file(&path), "web-1", 22, &key(SECOND)) else {
+        assert_eq!(
+            verify(&HostKeys::file(&path), "web-1", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.5", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        let Verdict::Changed { line, .. } =
+            verify(&HostKeys::file(&path), "web-1", 22, &key(SECOND))
+        else {
             panic!("changed");
         };
         assert_eq!(line, 4);
@@ -421,7 +439,10 @@ mod tests {
             "|1|SEVOJy9QhkU5oKMaO6xWn8MCsJA=|Ep2vWmr8moI/r/A3a5DvhmdDxKc= ssh-ed25519 {FIRST}\n\
              |1|FQTgyC23P9vVs1zuxSnvNEsjLnY=|UFboo6nkRHhZjS8bnOLaSzK6Mjg= ssh-ed25519 {SECOND}\n"
         ));
-        assert_eq!(verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(FIRST)), Verdict::Trusted);
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
         assert_eq!(
             verify(&HostKeys::file(&path), "10.0.0.1", 2222, &key(SECOND)),
             Verdict::Trusted
@@ -539,7 +560,10 @@ mod tests {
             alias: Some("web-alias".into()),
             ..HostKeys::file(&path)
         };
-        assert_eq!(verify(&keys, "10.0.0.9", 2222, &key(FIRST)), Verdict::Trusted);
+        assert_eq!(
+            verify(&keys, "10.0.0.9", 2222, &key(FIRST)),
+            Verdict::Trusted
+        );
         assert!(matches!(
             verify(&keys, "10.0.0.9", 2222, &key(SECOND)),
             Verdict::Changed { line: 1, .. }
@@ -548,7 +572,10 @@ mod tests {
             alias: Some("db-alias".into()),
             ..HostKeys::file(&path)
         };
-        assert_eq!(verify(&other, "10.0.0.9", 2222, &key(SECOND)), Verdict::Learned);
+        assert_eq!(
+            verify(&other, "10.0.0.9", 2222, &key(SECOND)),
+            Verdict::Learned
+        );
         assert!(
             std::fs::read_to_string(&path)
                 .unwrap()
@@ -587,7 +614,10 @@ mod tests {
             verify(&HostKeys::file(&path), "h", 22, &key(FIRST)),
             Verdict::Learned
         );
-        for created in [dir.path().join("home").join(".ssh"), dir.path().join("home")] {
+        for created in [
+            dir.path().join("home").join(".ssh"),
+            dir.path().join("home"),
+        ] {
             let mode = std::fs::metadata(&created).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", created.display());
         }

@@ -393,10 +393,7 @@ mod tests {
             vec![PathBuf::from("/keys/web"), PathBuf::from("/keys/default")]
         );
         assert_eq!(target.jumps, vec!["bastion", "deploy@inner:2022"]);
-        assert_eq!(
-            target.host_keys.user_files,
-            vec![PathBuf::from("/kh/web")]
-        );
+        assert_eq!(target.host_keys.user_files, vec![PathBuf::from("/kh/web")]);
 
         let jump = resolve_jump("bastion", &settings);
         assert_eq!(
