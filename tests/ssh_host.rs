@@ -204,6 +204,55 @@ async fn openssh_host_key_options_are_followed_against_a_real_sshd() {
     assert!(!user_file.exists(), "the changed key was learned");
 }
 
+/// A container that floods (#15): 20 MB of exec output, and 20 MB of logs (one line without a
+/// break, which dockerd stores in 16 KiB pieces), reach gantry as their last 8 MiB, not whole.
+#[tokio::test]
+async fn exec_output_and_logs_are_bounded_in_size() {
+    const CAP: usize = 8 * 1024 * 1024;
+    let Some(bed) = testbed() else { return };
+    let _shared = BED.read().await;
+    let host = connected(&bed, &bed.hosts[0]).await;
+    ensure_busybox(&bed, &host).await;
+    let name = unique("flood");
+    let _ = host.remove_container(&name).await;
+    let spec = ContainerSpec {
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "yes | head -c 20000000 | tr -d '\\n'; echo; echo end; sleep 300".into(),
+        ]),
+        ..sleeper(&name)
+    };
+    let id = host.create_container(&spec).await.unwrap();
+    host.start_container(&id).await.unwrap();
+
+    let output = host
+        .exec_in_container(
+            &name,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "yes | head -c 20000000; yes | head -c 20000000 >&2".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(output.exit_code, 0);
+    assert_eq!((output.stdout.len(), output.stderr.len()), (CAP, CAP));
+
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = host.container_logs(&name, 100_000).await.unwrap();
+        if logs.ends_with("end\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(logs.ends_with("y\nend\n"), "the tail is kept");
+    assert_eq!(logs.len(), CAP);
+    host.remove_container(&name).await.unwrap();
+}
+
 #[tokio::test]
 async fn new_host_keys_are_recorded_and_changed_ones_refused_before_anything_runs() {
     let Some(bed) = testbed() else { return };
