@@ -4,8 +4,9 @@
 //! host is not trusted with the user's terminal: an escape sequence in a container's log could
 //! retitle the window, rewrite the clipboard (OSC 52), move the cursor over earlier output or
 //! clear the screen. [`for_terminal`] is applied where gantry writes to stdout and stderr (the
-//! `say!`/`tell!` macros, prefixed host output, the final error report), so every print is
-//! covered, not only the ones known to carry remote text. [`one_line`] keeps a record on one
+//! `say!`/`tell!` macros, prefixed host output, apply's progress lines, the final error report),
+//! so every print is covered, not only the ones known to carry remote text. (JSON output
+//! escapes control characters itself; log lines are escaped by `tracing-subscriber`.) [`one_line`] keeps a record on one
 //! line (audit entries), where a line break would forge a second entry.
 
 use std::borrow::Cow;
