@@ -481,10 +481,7 @@ fn a_poisoned_journal_runs_nothing_on_the_deploying_machine() {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(journal.to_string())
     };
-    testbed.run_ok(
-        &h1,
-        &format!("echo {encoded} | base64 -d > {journal_path}"),
-    );
+    testbed.run_ok(&h1, &format!("echo {encoded} | base64 -d > {journal_path}"));
 
     let drift = gantry(&project, &["drift"]);
     assert!(
@@ -495,4 +492,3 @@ fn a_poisoned_journal_runs_nothing_on_the_deploying_machine() {
     );
     drift.assert_code(0);
 }
-

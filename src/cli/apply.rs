@@ -156,19 +156,31 @@ pub fn run(
         let result = match hooks.run("pre-deploy", true, None).await {
             Ok(()) => match hooks.run("pre-app-boot", true, None).await {
                 Ok(()) if cancel.is_cancelled() => Ok(interrupted_before_changes()),
-                Ok(()) => apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await,
+                Ok(()) => {
+                    apply_under_lock(
+                        &prepared,
+                        &request,
+                        desired,
+                        &connections,
+                        &identity,
+                        &args,
+                        saved.as_ref(),
+                        cancel.clone(),
+                    )
+                    .await
+                }
                 Err(error) => Err(error),
             },
             Err(error) => Err(error),
         };
         let result = match result {
-            Ok(code) if code == ExitCode::SUCCESS => hooks.run("post-app-boot", true, None).await.map(|()| code),
+            Ok(code) if code == ExitCode::SUCCESS => {
+                hooks.run("post-app-boot", true, None).await.map(|()| code)
+            }
             other => other,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        if let Err(error) = lock::release(lock_host.as_ref(), &names, &identity.run_id).await {
-            tellln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
-        }
+        release_lock(lock_host.as_ref(), &names, &identity.run_id).await;
         match result {
             Ok(code) if code == ExitCode::SUCCESS => hooks
                 .run("post-deploy", false, Some(started.elapsed().as_secs()))
@@ -429,6 +441,19 @@ pub(super) async fn take_lock(
             help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
             "{error}"
         )),
+    }
+}
+
+/// Releases this run's lock at its end, warning when it cannot: a lock that was taken over is
+/// left to its new holder (no advice to release it: that would free another run's lock).
+pub(super) async fn release_lock(lock_host: &dyn Host, names: &ServiceNames, run_id: &str) {
+    match lock::release(lock_host, names, run_id).await {
+        Ok(()) => {}
+        Err(error @ lock::LockError::NotOurs { .. }) => tellln!("warning: {error}"),
+        Err(error) => tellln!(
+            "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
+            lock_host.name()
+        ),
     }
 }
 

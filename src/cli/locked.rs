@@ -14,7 +14,9 @@ use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
-use super::apply::{lock_host, performer, stale_lock_after, take_lock, watch_signals};
+use super::apply::{
+    lock_host, performer, release_lock, stale_lock_after, take_lock, watch_signals,
+};
 use super::hooking::Hooks;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file,
@@ -125,14 +127,7 @@ impl Day2 {
         )
         .await?;
         let result = body.await;
-        if let Err(error) =
-            crate::lock::release(lock_host.as_ref(), &self.names, &self.identity.run_id).await
-        {
-            tellln!(
-                "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
-                lock_host.name()
-            );
-        }
+        release_lock(lock_host.as_ref(), &self.names, &self.identity.run_id).await;
         result
     }
 
