@@ -202,6 +202,9 @@ async fn apply_under_lock(
     saved: Option<&SavedPlan>,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
+    let lock_host_name = lock_host(prepared, &desired, connections)
+        .ok()
+        .map(|host| host.name().to_string());
     // Observing only reads: an interruption drops it where it is.
     let mut planned = tokio::select! {
         planned = pipeline::observe_and_plan(
@@ -293,6 +296,7 @@ async fn apply_under_lock(
     let deployed_hosts =
         crate::journal::deployed_hosts(&prepared.loaded.config.all_hosts(), &planned.observed);
     let records = Records {
+        lock_host: lock_host_name.as_deref(),
         deployed_hosts: &deployed_hosts,
         heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
         names: &names,

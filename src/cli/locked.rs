@@ -195,7 +195,11 @@ impl Day2 {
         };
         let deployed_hosts =
             crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
+        let lock_host_name = lock_host(&self.prepared, &self.desired, connections)
+            .ok()
+            .map(|host| host.name().to_string());
         let records = Records {
+            lock_host: lock_host_name.as_deref(),
             heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
             names: &self.names,
             identity: &self.identity,

@@ -220,6 +220,7 @@ impl FakeWorld {
         let redactor = self.secrets.redactor();
         let deployed_hosts: Vec<String> = self.hosts.keys().cloned().collect();
         let records = Records {
+            lock_host: Some(lock_host.name()),
             deployed_hosts: &deployed_hosts,
             names: &names,
             identity: &identity,
