@@ -3,9 +3,13 @@
 //! `.kamal/<svc[-dest]>-audit.log`, lines `[<UTC time>] [<performer>] [<destination>] [<role>]
 //! <message>` with the optional parts left out when empty, exactly as `Kamal::Commands::Auditor`
 //! writes them, so `kamal audit` shows gantry's lines among Kamal's.
+//!
+//! Every part is written on one line ([`crate::printable::one_line`]): a line break in an exec
+//! command or a rollback cause would otherwise add a line that reads as an entry of its own.
 
 use crate::host::{Host, HostError};
 use crate::naming::ServiceNames;
+use crate::printable::one_line;
 
 /// One audit line.
 pub fn line(
@@ -18,8 +22,11 @@ pub fn line(
     let mut tags = vec![recorded_at, performer];
     tags.extend(destination);
     tags.extend(role);
-    let tags: Vec<String> = tags.iter().map(|tag| format!("[{tag}]")).collect();
-    format!("{} {message}", tags.join(" "))
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|tag| format!("[{}]", one_line(tag)))
+        .collect();
+    format!("{} {}", tags.join(" "), one_line(message))
 }
 
 /// Appends a line to the host's audit log.
@@ -46,6 +53,23 @@ mod tests {
         assert_eq!(
             line("t", "me", None, None, "Deployed app version abc"),
             "[t] [me] Deployed app version abc"
+        );
+    }
+
+    /// A line break in a message or a tag cannot forge a second entry (#15).
+    #[test]
+    fn a_line_break_cannot_forge_an_entry() {
+        let forged = line(
+            "t",
+            "me\n[t] [admin]",
+            None,
+            Some("web"),
+            "Executed `ls\n[2026-01-01T00:00:00Z] [admin] Deployed app version evil`",
+        );
+        assert_eq!(forged.lines().count(), 1);
+        assert_eq!(
+            forged,
+            "[t] [me\\n[t] [admin]] [web] Executed `ls\\n[2026-01-01T00:00:00Z] [admin] Deployed app version evil`"
         );
     }
 }

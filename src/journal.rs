@@ -45,7 +45,8 @@ pub struct Journal {
     pub actions: Vec<String>,
     pub finished_at: Option<String>,
     /// Rewritten while the run is alive: a `running` journal whose heartbeat stopped belongs to
-    /// a run that was killed, and its deploy lock is stale.
+    /// a run that was killed, and its deploy lock is stale. For people: the silence itself is
+    /// judged by the file's age on the lock host (`lock::abandoned_run`), not by this time.
     #[serde(default)]
     pub heartbeat_at: Option<String>,
     /// Every host the service was deployed to as far as gantry knows, sorted: this run's
@@ -65,23 +66,45 @@ impl Journal {
     pub fn unfinished(&self) -> bool {
         self.status == RunStatus::Running
     }
-
-    /// True when the run never wrote its end and has not been heard from for `silence` at
-    /// `now` (RFC 3339): it was killed.
-    pub fn abandoned(&self, now: &str, silence: std::time::Duration) -> bool {
-        if !self.unfinished() {
-            return false;
-        }
-        let last = self.heartbeat_at.as_deref().unwrap_or(&self.started_at);
-        match (seconds_since_epoch(last), seconds_since_epoch(now)) {
-            (Some(last), Some(now)) => now - last >= silence.as_secs() as i64,
-            _ => false,
-        }
-    }
 }
 
 /// A run silent for this long is taken for dead (`GANTRY_STALE_LOCK_SECONDS` changes it).
 pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The range `GANTRY_STALE_LOCK_SECONDS` accepts: 0 would call every run dead at once (and
+/// make the heartbeat spin), and beyond a day a killed run's lock is never taken over in
+/// practice (and the arithmetic on it could overflow).
+pub const STALE_LOCK_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// Why a `GANTRY_STALE_LOCK_SECONDS` value is refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "GANTRY_STALE_LOCK_SECONDS={value:?} is not a whole number of seconds from {} to {}",
+    STALE_LOCK_SECONDS.start(),
+    STALE_LOCK_SECONDS.end()
+)]
+pub struct StaleLockSettingError {
+    pub value: String,
+}
+
+/// How long a run must be silent before its lock counts as stale: `setting`
+/// (`GANTRY_STALE_LOCK_SECONDS`) when given, else [`ABANDONED_AFTER`].
+pub fn abandoned_after(
+    setting: Option<&str>,
+) -> Result<std::time::Duration, StaleLockSettingError> {
+    let Some(value) = setting else {
+        return Ok(ABANDONED_AFTER);
+    };
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| STALE_LOCK_SECONDS.contains(seconds))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| StaleLockSettingError {
+            value: value.to_string(),
+        })
+}
 
 /// How often a run rewrites its heartbeat, given when silence means death: six beats per
 /// period, so a slow host or two missed writes never make a live run look dead.
@@ -89,22 +112,31 @@ pub fn heartbeat_interval(abandoned_after: std::time::Duration) -> std::time::Du
     abandoned_after / 6
 }
 
-fn seconds_since_epoch(rfc3339: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|at| at.unix_timestamp())
-}
-
 /// The hosts a run records as deployed: `configured` (every host of deploy.yml, whatever
 /// `--hosts` selected) and every host named by a journal observed on a reachable host, sorted
 /// and without duplicates. Hosts are carried forward so that one removed from deploy.yml stays
 /// known after later runs; `gantry drift` connects to it to tell whether it still runs the app.
+///
+/// A journal is a file on a host, so anyone with access to that host can write it: a recorded
+/// name is kept only if it passes the check deploy.yml's hosts pass
+/// ([`crate::config::invalid_host_reason`]), since it becomes an SSH argument and may be
+/// substituted into `ProxyCommand`. Others are dropped with a warning.
 pub fn deployed_hosts(configured: &[String], observed: &Observed) -> Vec<String> {
     let recorded = observed
         .hosts
         .values()
         .filter_map(|host| Journal::parse(host.state()?.journal.as_deref()?))
-        .flat_map(|journal| journal.deployed_hosts);
+        .flat_map(|journal| journal.deployed_hosts)
+        .filter(|host| match crate::config::invalid_host_reason(host) {
+            None => true,
+            Some(reason) => {
+                tracing::warn!(
+                    host = %host.escape_debug(),
+                    "ignoring a host named by a journal: {reason}"
+                );
+                false
+            }
+        });
     configured
         .iter()
         .cloned()
@@ -151,9 +183,35 @@ mod tests {
         let read = Journal::parse(&String::from_utf8(bytes).unwrap()).unwrap();
         assert_eq!(read, journal);
         assert!(read.unfinished());
-        assert!(!read.abandoned("2026-11-26T10:01:00Z", ABANDONED_AFTER));
-        assert!(read.abandoned("2026-11-26T10:01:31Z", ABANDONED_AFTER));
         assert_eq!(Journal::parse("not json"), None);
+    }
+
+    #[test]
+    fn the_stale_lock_setting_is_bounded() {
+        use std::time::Duration;
+        assert_eq!(abandoned_after(None).unwrap(), ABANDONED_AFTER);
+        assert_eq!(abandoned_after(Some("2")).unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            abandoned_after(Some("86400")).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        for refused in [
+            "0",
+            "86401",
+            "18446744073709551615",
+            "-5",
+            "1.5",
+            "",
+            "sixty",
+        ] {
+            let error = abandoned_after(Some(refused)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "GANTRY_STALE_LOCK_SECONDS={refused:?} is not a whole number of seconds from 1 to 86400"
+                )
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod naming;
 pub mod observe;
 pub mod pipeline;
 pub mod plan;
+pub mod printable;
 pub mod proxy;
 pub mod report;
 pub mod run;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{Host, HostError};
+use crate::journal::Journal;
 use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
 
@@ -30,6 +31,8 @@ pub enum LockError {
     },
     #[error("the deploy lock on {host} was taken by hand{}; --lock-wait waits only for automatic locks", describe(.holder))]
     Manual { host: String, holder: LockInfo },
+    #[error("the deploy lock on {host} is no longer this run's: it was taken over{}; it is left to its holder", describe(.holder))]
+    NotOurs { host: String, holder: LockInfo },
     #[error("interrupted while waiting for the deploy lock on {host}; nothing changed")]
     Interrupted { host: String },
     #[error(transparent)]
@@ -192,6 +195,28 @@ pub async fn take_over(
     Ok(true)
 }
 
+/// The gantry run that holds the lock, when its journal on the lock host shows it was killed:
+/// unfinished, and not rewritten for `silence`. The silence is the journal's age by the lock
+/// host's clock ([`Host::file_ages`]): the clocks of this machine and of the machine that ran
+/// the holder may disagree by minutes, and a live run must never look dead.
+pub async fn abandoned_run(
+    host: &dyn Host,
+    names: &ServiceNames,
+    holder: &LockInfo,
+    silence: Duration,
+) -> Option<String> {
+    let run = run_of(holder)?;
+    let path = names.journal();
+    let paths = std::slice::from_ref(&path);
+    let files = host.read_files(paths).await.ok()?;
+    let journal = Journal::parse(&String::from_utf8_lossy(files.get(&path)?.as_ref()?))?;
+    if journal.run != run || !journal.unfinished() {
+        return None;
+    }
+    let age = host.file_ages(paths).await.ok()?.remove(&path).flatten()?;
+    (age >= silence).then(|| run.to_string())
+}
+
 /// The details file of a lock taken for `request`.
 fn details(request: &LockRequest<'_>) -> String {
     encode_lock_details(
@@ -202,10 +227,37 @@ fn details(request: &LockRequest<'_>) -> String {
     )
 }
 
-/// Releases the lock; a lock that is already gone is not an error.
-pub async fn release(host: &dyn Host, names: &ServiceNames) -> Result<(), LockError> {
+/// Releases the lock whoever holds it (`gantry lock release`, Kamal's `lock release`); a lock
+/// that is already gone is not an error.
+pub async fn force_release(host: &dyn Host, names: &ServiceNames) -> Result<(), LockError> {
     host.remove_path(&names.lock_dir()).await?;
     Ok(())
+}
+
+/// Releases the lock `run_id` took, and only that one. A run whose lock was taken over (it
+/// looked dead: a laptop asleep, a network cut longer than the stale-lock period) must not
+/// remove the new holder's lock on its way out. The details are read, checked to name this
+/// run, then the directory is removed only if the details still hold those exact bytes, in one
+/// command on the host ([`Host::remove_dir_if_file_is`]): a takeover in between keeps the lock.
+/// A lock that is already gone is not an error.
+pub async fn release(host: &dyn Host, names: &ServiceNames, run_id: &str) -> Result<(), LockError> {
+    let path = names.lock_details();
+    let mut files = host.read_files(std::slice::from_ref(&path)).await?;
+    let Some(bytes) = files.remove(&path).flatten() else {
+        return Ok(());
+    };
+    let holder = parse_lock_details(&bytes);
+    if run_of(&holder) == Some(run_id)
+        && host
+            .remove_dir_if_file_is(&names.lock_dir(), LOCK_DETAILS_FILE, &bytes)
+            .await?
+    {
+        return Ok(());
+    }
+    Err(LockError::NotOurs {
+        host: host.name().to_string(),
+        holder: status(host, names).await?.unwrap_or_default(),
+    })
 }
 
 /// What `status` says of a lock directory that has no details file.
@@ -262,7 +314,7 @@ mod tests {
             error.to_string(),
             "the deploy lock on h1 is held by Jane since 2026-11-26T10:00:00Z (Automatic deploy lock (gantry run run-1))"
         );
-        release(&host, &names).await.unwrap();
+        release(&host, &names, "run-1").await.unwrap();
         assert!(status(&host, &names).await.unwrap().is_none());
         acquire(&host, &names, &request("again")).await.unwrap();
     }
@@ -277,7 +329,7 @@ mod tests {
         let holder = status(&host, &names).await.unwrap().expect("a lock");
         assert_eq!(holder.details, NO_DETAILS);
         assert!(acquire(&host, &names, &request("x")).await.is_err());
-        release(&host, &names).await.unwrap();
+        force_release(&host, &names).await.unwrap();
         assert!(status(&host, &names).await.unwrap().is_none());
     }
 
@@ -305,7 +357,7 @@ mod tests {
             .unwrap();
         let error = wait_briefly(&host, &names).await;
         assert!(matches!(error, LockError::Manual { .. }), "{error}");
-        release(&host, &names).await.unwrap();
+        force_release(&host, &names).await.unwrap();
         acquire(&host, &names, &request(&automatic_message("r")))
             .await
             .unwrap();
@@ -364,6 +416,87 @@ mod tests {
             !take_over(&host, &names, "../../etc", &request(&second))
                 .await
                 .unwrap()
+        );
+    }
+
+    /// A run that looked dead (asleep, cut off) and had its lock taken over must not remove the
+    /// new holder's lock when it ends (#15); nor may a run release a lock it never took.
+    #[tokio::test]
+    async fn a_run_releases_only_its_own_lock() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let slow = automatic_message("20260101T000000-slow01");
+        acquire(&host, &names, &request(&slow)).await.unwrap();
+        let taker = automatic_message("20260101T000100-new001");
+        assert!(
+            take_over(&host, &names, "20260101T000000-slow01", &request(&taker))
+                .await
+                .unwrap()
+        );
+        let error = release(&host, &names, "20260101T000000-slow01")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LockError::NotOurs { .. }), "{error}");
+        let holder = status(&host, &names).await.unwrap().expect("still held");
+        assert_eq!(run_of(&holder), Some("20260101T000100-new001"));
+
+        release(&host, &names, "20260101T000100-new001")
+            .await
+            .unwrap();
+        assert!(status(&host, &names).await.unwrap().is_none());
+        // Already gone: nothing to do.
+        release(&host, &names, "20260101T000100-new001")
+            .await
+            .unwrap();
+    }
+
+    /// The check and the removal are one step on the host: details that changed after they
+    /// were read keep the lock.
+    #[tokio::test]
+    async fn the_lock_is_removed_only_while_its_details_are_unchanged() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        acquire(&host, &names, &request(&automatic_message("mine")))
+            .await
+            .unwrap();
+        assert!(
+            !host
+                .remove_dir_if_file_is(&names.lock_dir(), LOCK_DETAILS_FILE, b"other details")
+                .await
+                .unwrap()
+        );
+        assert!(status(&host, &names).await.unwrap().is_some());
+    }
+
+    /// A live run whose machine's clock is behind (its journal says it beat hours ago) keeps its
+    /// lock; a dead run is judged by how long its journal went unwritten on the lock host (#15).
+    #[tokio::test(start_paused = true)]
+    async fn staleness_is_judged_by_the_lock_hosts_clock() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let run = "20260101T000000-live01";
+        acquire(&host, &names, &request(&automatic_message(run)))
+            .await
+            .unwrap();
+        let journal = serde_json::json!({
+            "run": run, "command": "apply", "by": "jane", "version": "v1",
+            "started_at": "2000-01-01T00:00:00Z", "status": "running", "actions": [],
+            "finished_at": null, "heartbeat_at": "2000-01-01T00:00:00Z",
+        });
+        host.write_file(&names.journal(), journal.to_string().as_bytes(), 0o644)
+            .await
+            .unwrap();
+        let holder = status(&host, &names).await.unwrap().unwrap();
+        let silence = Duration::from_secs(60);
+        assert_eq!(abandoned_run(&host, &names, &holder, silence).await, None);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(abandoned_run(&host, &names, &holder, silence).await, None);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            abandoned_run(&host, &names, &holder, silence)
+                .await
+                .as_deref(),
+            Some(run)
         );
     }
 }

@@ -7,7 +7,12 @@ fn main() -> ExitCode {
     match gantry::cli::run(cli) {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            // Errors quote hosts (daemon messages, container names): no escape sequence of a
+            // host reaches the terminal.
+            eprintln!(
+                "{}",
+                gantry::printable::for_terminal(&format!("{report:?}"))
+            );
             ExitCode::from(1)
         }
     }

@@ -53,8 +53,10 @@ impl LineReporter {
         }
     }
 
+    /// Every line passes here: redacted, and terminal-safe (failure causes quote hosts).
     fn line(&self, text: &str) {
-        let text = self.redactor.redact(text);
+        let redacted = self.redactor.redact(text);
+        let text = crate::printable::for_terminal(&redacted);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
@@ -85,7 +87,8 @@ fn describe(plan: &Plan, id: ActionId) -> String {
 impl Reporter for LineReporter {
     fn action_started(&self, plan: &Plan, id: ActionId) {
         if let Some(bar) = &self.bar {
-            bar.set_message(self.redactor.redact(&describe(plan, id)));
+            let redacted = self.redactor.redact(&describe(plan, id));
+            bar.set_message(crate::printable::for_terminal(&redacted).into_owned());
         }
     }
 
@@ -319,5 +322,56 @@ mod tests {
         assert!(text.contains("h1  rolled back: h1: pull failed: token [REDACTED] rejected"));
         assert!(text.contains("Run the same command again"));
         assert!(!text.contains("s3cret"));
+    }
+
+    /// Shared bytes, to read what a reporter wrote.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A failure's cause quotes the host (a daemon's message, a container's output): its escape
+    /// sequences are printed as text (#15).
+    #[test]
+    fn failure_lines_print_a_hosts_escape_sequences_as_text() {
+        let config = crate::testing::config(&["h1"]);
+        let desired = crate::testing::desired(&config, "v1");
+        let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
+        let plan = crate::plan::build(
+            crate::diff::diff(&desired, &observed, Default::default()),
+            &Default::default(),
+        );
+        let (id, _) = plan.actions().next().expect("an action");
+        let captured = Captured::default();
+        let reporter = LineReporter::new(
+            Box::new(captured.clone()),
+            Redactor::new(Vec::new()),
+            true,
+            false,
+            plan.len(),
+        );
+        reporter.action_failed(&plan, id, "h1: docker: \u{1b}]0;pwned\u{7}\u{1b}[2J", false);
+        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            written.contains("h1: docker: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J"),
+            "{written:?}"
+        );
+        assert!(
+            written.contains("\u{1b}[31m"),
+            "our own colour stays: {written:?}"
+        );
+        assert!(!written.contains('\u{7}'));
     }
 }

@@ -39,6 +39,10 @@ pub struct Records<'a> {
     pub heartbeat: std::time::Duration,
     /// Every host the service is deployed to, for the journal (`journal::deployed_hosts`).
     pub deployed_hosts: &'a [String],
+    /// The host holding the deploy lock. It gets a journal and its heartbeat even when the plan
+    /// changes nothing there: that journal is how a later run tells whether this one died
+    /// holding the lock (`lock::abandoned_run`).
+    pub lock_host: Option<&'a str>,
 }
 
 /// A run id: UTC time and random hex, sortable and unique.
@@ -87,8 +91,10 @@ pub async fn record_and_execute(
         redactor,
         heartbeat: beat,
         deployed_hosts,
+        lock_host,
     } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
+    let journaled: BTreeSet<&str> = touched.iter().copied().chain(*lock_host).collect();
     let started_at = now_rfc3339();
     let journal_for = |host: &str, status: RunStatus, finished_at: Option<String>| Journal {
         run: identity.run_id.clone(),
@@ -106,7 +112,7 @@ pub async fn record_and_execute(
         heartbeat_at: Some(now_rfc3339()),
         deployed_hosts: deployed_hosts.to_vec(),
     };
-    join_all(touched.iter().filter_map(|host| {
+    join_all(journaled.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
         let journal = journal_for(host, RunStatus::Running, None);
         Some(async move {
@@ -115,19 +121,24 @@ pub async fn record_and_execute(
     }))
     .await;
 
-    // While the run lives its journals say so; a killed run stops beating.
-    let heartbeat = async {
-        loop {
-            tokio::time::sleep(*beat).await;
-            join_all(touched.iter().filter_map(|host| {
-                let connection = hosts.get(*host)?;
+    // While the run lives its journals say so; a killed run stops beating. Each host beats on
+    // its own: one slow host must not hold back the others' beats (the lock host's journal is
+    // what tells a live run from a dead one).
+    let beats = join_all(journaled.iter().filter_map(|host| {
+        let connection = hosts.get(*host)?;
+        let journal_for = &journal_for;
+        Some(async move {
+            loop {
+                tokio::time::sleep(*beat).await;
                 let journal = journal_for(host, RunStatus::Running, None);
-                Some(async move {
-                    let _ = journal::write(connection.as_ref(), names, &journal).await;
-                })
-            }))
-            .await;
-        }
+                let _ = journal::write(connection.as_ref(), names, &journal).await;
+            }
+        })
+    }));
+    let heartbeat = async {
+        beats.await;
+        // No host touched: nothing to beat, and nothing to end the run early.
+        std::future::pending().await
     };
     let outcome = tokio::select! {
         outcome = execute(plan, hosts, options, reporter, cancel) => outcome,
@@ -135,6 +146,15 @@ pub async fn record_and_execute(
     };
 
     let finished_at = now_rfc3339();
+    // The lock host without actions: nothing was to be done there, and nothing was.
+    let untouched_lock_host = journaled.difference(&touched).filter_map(|host| {
+        let connection = hosts.get(*host)?;
+        let journal = journal_for(host, RunStatus::Converged, Some(finished_at.clone()));
+        Some(async move {
+            let _ = journal::write(connection.as_ref(), names, &journal).await;
+        })
+    });
+    join_all(untouched_lock_host).await;
     join_all(touched.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
         let result = outcome.hosts.get(*host)?;
@@ -246,6 +266,7 @@ mod tests {
             redactor: &redactor,
             heartbeat: std::time::Duration::from_secs(10),
             deployed_hosts: &["h1".to_string(), "h9".to_string()],
+            lock_host: Some("h1"),
         };
         let outcome = record_and_execute(
             &planned.plan,
@@ -275,5 +296,103 @@ mod tests {
             "{audit}"
         );
         assert_eq!(identity.run_id.len(), "20261126T100000-abcdef".len());
+    }
+
+    /// One slow host must not slow the others' heartbeats (#15): with the beats of all hosts
+    /// joined, the lock host beat only as often as the slowest host answered, and a live run
+    /// could look dead on it.
+    #[tokio::test(start_paused = true)]
+    async fn each_host_beats_on_its_own() {
+        let registry = FakeRegistry::default();
+        registry.push(
+            "registry.test/app:v1",
+            ImageDetails {
+                id: "sha256:v1".into(),
+                labels: [("service".to_string(), "app".to_string())].into(),
+                ..ImageDetails::default()
+            },
+        );
+        registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
+        let fast = Arc::new(FakeHost::new("h1", registry.clone()));
+        let slow =
+            Arc::new(FakeHost::new("h2", registry).with_latency(std::time::Duration::from_secs(1)));
+        let config = testing::config(&["h1", "h2"]);
+        let secrets = testing::secrets();
+        let selection = Selection::default();
+        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
+        let request = PlanRequest {
+            config: &config,
+            secrets: &secrets,
+            version: "v1",
+            selection: &selection,
+            diff: Default::default(),
+            atomic: false,
+            read_local_file: &read,
+        };
+        let desired = pipeline::desired(&request).unwrap();
+        let connections = [
+            ("h1".to_string(), Ok(fast.clone() as Arc<dyn Host>)),
+            ("h2".to_string(), Ok(slow.clone() as Arc<dyn Host>)),
+        ]
+        .into();
+        let planned = pipeline::observe_and_plan(&request, desired, &connections, 4).await;
+        // The lock host, connected but without actions (#15).
+        let lock_host = Arc::new(FakeHost::new("h0", FakeRegistry::default()));
+        let hosts: Hosts = [
+            ("h0".to_string(), lock_host.clone() as Arc<dyn Host>),
+            ("h1".to_string(), fast.clone() as Arc<dyn Host>),
+            ("h2".to_string(), slow.clone() as Arc<dyn Host>),
+        ]
+        .into();
+        let identity = RunIdentity {
+            run_id: new_run_id(),
+            performer: "jane@example.com".into(),
+            command: "apply".into(),
+            version: "v1".into(),
+        };
+        let names = ServiceNames::new("app", None);
+        let redactor = Redactor::new(secrets.values());
+        let records = Records {
+            names: &names,
+            identity: &identity,
+            redactor: &redactor,
+            heartbeat: std::time::Duration::from_millis(100),
+            deployed_hosts: &[],
+            lock_host: Some("h0"),
+        };
+        let outcome = record_and_execute(
+            &planned.plan,
+            &hosts,
+            &records,
+            &ExecOptions::default(),
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(outcome.succeeded(), "{outcome:#?}");
+        let journal_writes = |host: &FakeHost| {
+            host.calls()
+                .iter()
+                .filter(|(operation, argument)| {
+                    *operation == crate::host::fake::Operation::WriteFile
+                        && argument.ends_with("gantry/journal.json")
+                })
+                .count()
+        };
+        let (fast_beats, slow_beats) = (journal_writes(&fast), journal_writes(&slow));
+        assert!(
+            fast_beats >= 5 * slow_beats,
+            "h1 wrote its journal {fast_beats} times, h2 {slow_beats} times"
+        );
+        // The lock host beats too, though the plan has nothing for it, and ends converged.
+        assert!(journal_writes(&lock_host) >= 5 * slow_beats);
+        let (journal, _) = lock_host
+            .file(".kamal/apps/app/gantry/journal.json")
+            .expect("a journal on the lock host");
+        let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
+        assert_eq!(
+            (journal.run.as_str(), journal.status, journal.actions.len()),
+            (identity.run_id.as_str(), RunStatus::Converged, 0)
+        );
     }
 }

@@ -434,3 +434,61 @@ fn drift_is_silent_after_apply_and_reports_each_hand_made_difference_by_class() 
     assert_eq!(last.stdout, "");
     testbed.run_ok(&h2, "docker rm -f drift-elsewhere");
 }
+
+/// A journal is a file on a host, and `drift` connects to the hosts journals name. One naming a
+/// "host" that carries shell code (#15), with deploy.yml's `proxy_command` substituting host
+/// names into `sh -c`, must run nothing on this machine.
+#[test]
+fn a_poisoned_journal_runs_nothing_on_the_deploying_machine() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let h1 = testbed.hosts[0].clone();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let v1 = format!("poison-{stamp}");
+    testbed.push_testapp(&v1, SERVICE);
+    let mut app = KamalApp::testapp(std::slice::from_ref(&h1));
+    app.service = SERVICE.to_string();
+    app.deploy_timeout = Some(10);
+    app.drain_timeout = Some(2);
+    let project = KamalProject::create(&testbed, app);
+    let deploy_yml = project.dir().join("config/deploy.yml");
+    let mut yml = std::fs::read_to_string(&deploy_yml).unwrap();
+    assert!(yml.contains("\nssh:\n"), "ssh: is the last section: {yml}");
+    yml.push_str(&format!(
+        "  proxy_command: \"ssh -F none -i {} -o UserKnownHostsFile={} -o BatchMode=yes -W %h:%p {}@{h1}\"\n",
+        testbed.ssh_key.display(),
+        testbed.known_hosts.display(),
+        testbed.ssh_user,
+    ));
+    std::fs::write(&deploy_yml, yml).unwrap();
+    apply(&project, &v1, &[]);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("pwned");
+    let journal_path = format!(".kamal/apps/{SERVICE}/gantry/journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&testbed.run_ok(&h1, &format!("cat {journal_path}"))).unwrap();
+    journal["deployed_hosts"] = serde_json::json!([
+        h1,
+        format!("x;touch {};#", marker.display()),
+        format!("$(touch {})", marker.display()),
+    ]);
+    let encoded = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(journal.to_string())
+    };
+    testbed.run_ok(&h1, &format!("echo {encoded} | base64 -d > {journal_path}"));
+
+    let drift = gantry(&project, &["drift"]);
+    assert!(
+        !marker.exists(),
+        "a host name from the journal ran on this machine: {}{}",
+        drift.stdout,
+        drift.stderr
+    );
+    drift.assert_code(0);
+}

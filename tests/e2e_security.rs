@@ -8,7 +8,9 @@
 //! - a changed host key stops `gantry apply` before anything is sent: it names the host and the
 //!   new key's fingerprint, and no host changes;
 //! - hostile values in deploy.yml and the secrets file reach the hosts as data: the marker file
-//!   they would create never appears.
+//!   they would create never appears;
+//! - escape sequences planted on a host (a lock's details) never reach the terminal: gantry
+//!   prints them escaped.
 
 mod deployment;
 
@@ -389,6 +391,58 @@ fn hostile_values_never_run_on_the_hosts() {
 }
 
 /// The scan itself can fail: a planted value is found.
+/// A lock whose details carry a window-title escape, a clipboard write (OSC 52) and a screen
+/// clear: `lock status` and a refused `apply` show them as text, and no ESC byte reaches
+/// stdout or stderr (#15).
+#[test]
+fn escape_sequences_from_a_host_never_reach_the_terminal() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let deployment = Deployment::new(&testbed, SERVICE, 1, |_| {});
+    let v = deployment.versions(&["esc1"]);
+    let host = deployment.hosts[0].clone();
+    let details = "Locked by: evil\u{1b}]0;pwned\u{7} at 2026-01-01T00:00:00Z\n\
+                   Version: v\u{1b}]52;c;ZXZpbA==\u{7}\nMessage: hold\u{1b}[2J\u{1b}[H";
+    let encoded = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(details)
+    };
+    testbed.run_ok(
+        &host,
+        &format!(
+            "mkdir -p .kamal/lock-{SERVICE} && echo {encoded} > .kamal/lock-{SERVICE}/details"
+        ),
+    );
+    let status = deployment.gantry(&["lock", "status"]);
+    status.assert_code(0);
+    let refused = deployment.gantry(&["apply", "-y", "--version", &v[0]]);
+    refused.assert_code(1);
+    testbed.run_ok(&host, &format!("rm -rf .kamal/lock-{SERVICE}"));
+    for run in [&status, &refused] {
+        let output = format!("{}\n{}", run.stdout, run.stderr);
+        assert!(
+            !output.contains('\u{1b}'),
+            "an ESC byte was printed: {output:?}"
+        );
+        assert!(
+            !output.contains('\u{7}'),
+            "a BEL byte was printed: {output:?}"
+        );
+    }
+    assert!(
+        status.stdout.contains("evil\\u{1b}]0;pwned\\u{7}"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        refused.stderr.contains("hold\\u{1b}[2J"),
+        "{}",
+        refused.stderr
+    );
+}
+
 #[test]
 fn the_scan_finds_a_planted_secret() {
     let mut evidence = Evidence::default();

@@ -143,6 +143,116 @@ fn sleeper(name: &str) -> ContainerSpec {
     }
 }
 
+/// OpenSSH's host key options against a real sshd (#15): under `StrictHostKeyChecking yes` an
+/// unknown host is refused and nothing recorded; a host pinned only in a `GlobalKnownHostsFile`
+/// (under its `HostKeyAlias`) connects, and a wrong pin there is refused, with nothing learned.
+#[tokio::test]
+async fn openssh_host_key_options_are_followed_against_a_real_sshd() {
+    let Some(bed) = testbed() else { return };
+    let _shared = BED.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = &bed.hosts[0];
+    let user_file = dir.path().join("user_known_hosts");
+    let global_file = dir.path().join("global_known_hosts");
+    let config = dir.path().join("config");
+    let connect = |config_text: String| {
+        std::fs::write(&config, config_text).unwrap();
+        let mut settings = settings(&bed, PathBuf::new());
+        settings.known_hosts = None;
+        settings.config_files = vec![config.clone()];
+        async move { SshHost::connect(host, &settings).await }
+    };
+    let options = |extra: &str| {
+        format!(
+            "Host *\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile {}\n{extra}",
+            user_file.display(),
+            global_file.display()
+        )
+    };
+
+    let Err(error) = connect(options("  StrictHostKeyChecking yes\n")).await else {
+        panic!("an unknown host was trusted under StrictHostKeyChecking yes");
+    };
+    assert!(
+        error.to_string().contains("StrictHostKeyChecking"),
+        "{error}"
+    );
+    assert!(!user_file.exists(), "a key was recorded");
+
+    let host_key = std::fs::read_to_string(&bed.known_hosts)
+        .unwrap()
+        .lines()
+        .find(|line| line.starts_with(&format!("{host} ")))
+        .map(|line| line.split_once(' ').unwrap().1.to_string())
+        .expect("the test bed's known_hosts names the host");
+    std::fs::write(&global_file, format!("pinned-alias {host_key}\n")).unwrap();
+    let pinned = options("  HostKeyAlias pinned-alias\n  StrictHostKeyChecking yes\n");
+    let connection = connect(pinned).await.unwrap();
+    assert!(connection.home_dir().await.unwrap().starts_with('/'));
+
+    let other_key = std::fs::read_to_string(&bed.known_hosts)
+        .unwrap()
+        .lines()
+        .find(|line| !line.starts_with(&format!("{host} ")))
+        .map(|line| line.split_once(' ').unwrap().1.to_string())
+        .expect("another host in the test bed's known_hosts");
+    std::fs::write(&global_file, format!("{host} {other_key}\n")).unwrap();
+    let Err(error) = connect(options("")).await else {
+        panic!("a key other than the global pin was accepted");
+    };
+    assert!(error.to_string().contains("host key changed"), "{error}");
+    assert!(!user_file.exists(), "the changed key was learned");
+}
+
+/// A container that floods (#15): 20 MB of exec output, and 20 MB of logs (one line without a
+/// break, which dockerd stores in 16 KiB pieces), reach gantry as their last 8 MiB, not whole.
+#[tokio::test]
+async fn exec_output_and_logs_are_bounded_in_size() {
+    const CAP: usize = 8 * 1024 * 1024;
+    let Some(bed) = testbed() else { return };
+    let _shared = BED.read().await;
+    let host = connected(&bed, &bed.hosts[0]).await;
+    ensure_busybox(&bed, &host).await;
+    let name = unique("flood");
+    let _ = host.remove_container(&name).await;
+    let spec = ContainerSpec {
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "yes | head -c 20000000 | tr -d '\\n'; echo; echo end; sleep 300".into(),
+        ]),
+        ..sleeper(&name)
+    };
+    let id = host.create_container(&spec).await.unwrap();
+    host.start_container(&id).await.unwrap();
+
+    let output = host
+        .exec_in_container(
+            &name,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "yes | head -c 20000000; yes | head -c 20000000 >&2".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(output.exit_code, 0);
+    assert_eq!((output.stdout.len(), output.stderr.len()), (CAP, CAP));
+
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs = host.container_logs(&name, 100_000).await.unwrap();
+        if logs.ends_with("end\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(logs.ends_with("y\nend\n"), "the tail is kept");
+    assert_eq!(logs.len(), CAP);
+    host.remove_container(&name).await.unwrap();
+}
+
 #[tokio::test]
 async fn new_host_keys_are_recorded_and_changed_ones_refused_before_anything_runs() {
     let Some(bed) = testbed() else { return };

@@ -156,19 +156,31 @@ pub fn run(
         let result = match hooks.run("pre-deploy", true, None).await {
             Ok(()) => match hooks.run("pre-app-boot", true, None).await {
                 Ok(()) if cancel.is_cancelled() => Ok(interrupted_before_changes()),
-                Ok(()) => apply_under_lock(&prepared, &request, desired, &connections, &identity, &args, saved.as_ref(), cancel.clone()).await,
+                Ok(()) => {
+                    apply_under_lock(
+                        &prepared,
+                        &request,
+                        desired,
+                        &connections,
+                        &identity,
+                        &args,
+                        saved.as_ref(),
+                        cancel.clone(),
+                    )
+                    .await
+                }
                 Err(error) => Err(error),
             },
             Err(error) => Err(error),
         };
         let result = match result {
-            Ok(code) if code == ExitCode::SUCCESS => hooks.run("post-app-boot", true, None).await.map(|()| code),
+            Ok(code) if code == ExitCode::SUCCESS => {
+                hooks.run("post-app-boot", true, None).await.map(|()| code)
+            }
             other => other,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        if let Err(error) = lock::release(lock_host.as_ref(), &names).await {
-            tellln!("warning: could not release the deploy lock on {}: {error}; run `gantry lock release`", lock_host.name());
-        }
+        release_lock(lock_host.as_ref(), &names, &identity.run_id).await;
         match result {
             Ok(code) if code == ExitCode::SUCCESS => hooks
                 .run("post-deploy", false, Some(started.elapsed().as_secs()))
@@ -190,6 +202,9 @@ async fn apply_under_lock(
     saved: Option<&SavedPlan>,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
+    let lock_host_name = lock_host(prepared, &desired, connections)
+        .ok()
+        .map(|host| host.name().to_string());
     // Observing only reads: an interruption drops it where it is.
     let mut planned = tokio::select! {
         planned = pipeline::observe_and_plan(
@@ -281,8 +296,9 @@ async fn apply_under_lock(
     let deployed_hosts =
         crate::journal::deployed_hosts(&prepared.loaded.config.all_hosts(), &planned.observed);
     let records = Records {
+        lock_host: lock_host_name.as_deref(),
         deployed_hosts: &deployed_hosts,
-        heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
+        heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
         names: &names,
         identity,
         redactor: &prepared.redactor,
@@ -374,6 +390,7 @@ pub(super) async fn take_lock(
     wait: Option<LockWait>,
     cancel: &CancellationToken,
 ) -> Result<bool, miette::Report> {
+    let stale_after = stale_lock_after()?;
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
     let now = now_rfc3339();
@@ -404,7 +421,7 @@ pub(super) async fn take_lock(
         lock::acquire(host.as_ref(), names, &request).await
     };
     if let Err(lock::LockError::Held { holder, .. }) = &result
-        && let Some(run) = abandoned_run(host.as_ref(), names, holder).await
+        && let Some(run) = lock::abandoned_run(host.as_ref(), names, holder, stale_after).await
     {
         let taken = lock::take_over(host.as_ref(), names, &run, &request)
             .await
@@ -413,7 +430,7 @@ pub(super) async fn take_lock(
             tellln!(
                 "The deploy lock was left by gantry run {run}, which stopped without finishing \
                  (no sign of life for {}s); taking it over.",
-                stale_lock_after().as_secs()
+                stale_after.as_secs()
             );
             Ok(())
         } else {
@@ -431,28 +448,30 @@ pub(super) async fn take_lock(
     }
 }
 
-/// How long a run must be silent before its lock counts as stale: 60 s, or
-/// `GANTRY_STALE_LOCK_SECONDS`.
-pub(super) fn stale_lock_after() -> Duration {
-    std::env::var("GANTRY_STALE_LOCK_SECONDS")
-        .ok()
-        .and_then(|seconds| seconds.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(crate::journal::ABANDONED_AFTER)
+/// Releases this run's lock at its end, warning when it cannot: a lock that was taken over is
+/// left to its new holder (no advice to release it: that would free another run's lock).
+pub(super) async fn release_lock(lock_host: &dyn Host, names: &ServiceNames, run_id: &str) {
+    match lock::release(lock_host, names, run_id).await {
+        Ok(()) => {}
+        Err(error @ lock::LockError::NotOurs { .. }) => tellln!("warning: {error}"),
+        Err(error) => tellln!(
+            "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
+            lock_host.name()
+        ),
+    }
 }
 
-/// The run that holds the lock, when its journal shows it was killed: unfinished and silent.
-async fn abandoned_run(
-    host: &dyn Host,
-    names: &ServiceNames,
-    holder: &crate::observe::LockInfo,
-) -> Option<String> {
-    let run = lock::run_of(holder)?.to_string();
-    let path = names.journal();
-    let files = host.read_files(std::slice::from_ref(&path)).await.ok()?;
-    let text = files.get(&path)?.as_ref()?;
-    let journal = crate::journal::Journal::parse(&String::from_utf8_lossy(text))?;
-    (journal.run == run && journal.abandoned(&now_rfc3339(), stale_lock_after())).then_some(run)
+/// How long a run must be silent before its lock counts as stale: 60 s, or
+/// `GANTRY_STALE_LOCK_SECONDS` (a value out of range is an error, before any lock is taken).
+pub(super) fn stale_lock_after() -> Result<Duration, miette::Report> {
+    let setting = std::env::var("GANTRY_STALE_LOCK_SECONDS").ok();
+    crate::journal::abandoned_after(setting.as_deref()).map_err(|error| {
+        miette!(
+            help = "unset it for the default of 60 s, or give the seconds a run may stay silent \
+                    before its lock is taken over",
+            "{error}"
+        )
+    })
 }
 
 /// Asks for `yes`; `None` when interrupted while asking. The answer is read on a thread of its

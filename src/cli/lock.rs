@@ -83,7 +83,7 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Rep
                 sayln!("Acquired the deploy lock on {primary}");
             }
             LockCommand::Release => {
-                lock::release(host.as_ref(), &names)
+                lock::force_release(host.as_ref(), &names)
                     .await
                     .map_err(|e| miette!("{e}"))?;
                 sayln!("Released the deploy lock on {primary}");

@@ -14,7 +14,9 @@ use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
-use super::apply::{lock_host, performer, stale_lock_after, take_lock, watch_signals};
+use super::apply::{
+    lock_host, performer, release_lock, stale_lock_after, take_lock, watch_signals,
+};
 use super::hooking::Hooks;
 use super::session::{
     PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file,
@@ -125,12 +127,7 @@ impl Day2 {
         )
         .await?;
         let result = body.await;
-        if let Err(error) = crate::lock::release(lock_host.as_ref(), &self.names).await {
-            tellln!(
-                "warning: could not release the deploy lock on {}: {error}; run `gantry lock release`",
-                lock_host.name()
-            );
-        }
+        release_lock(lock_host.as_ref(), &self.names, &self.identity.run_id).await;
         result
     }
 
@@ -198,8 +195,12 @@ impl Day2 {
         };
         let deployed_hosts =
             crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
+        let lock_host_name = lock_host(&self.prepared, &self.desired, connections)
+            .ok()
+            .map(|host| host.name().to_string());
         let records = Records {
-            heartbeat: crate::journal::heartbeat_interval(stale_lock_after()),
+            lock_host: lock_host_name.as_deref(),
+            heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
             names: &self.names,
             identity: &self.identity,
             redactor,

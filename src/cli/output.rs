@@ -34,7 +34,8 @@ impl PrefixedLines {
         let mut text = Vec::with_capacity(self.prefix.len() + line.len() + 3);
         text.extend_from_slice(self.prefix.as_bytes());
         text.extend_from_slice(b"  ");
-        text.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
+        text.extend_from_slice(crate::printable::for_terminal(&line).as_bytes());
         text.push(b'\n');
         // One write per line under the stream's lock: lines of other hosts never cut in.
         let _ = match self.stream {
@@ -44,9 +45,8 @@ impl PrefixedLines {
     }
 
     fn emit_complete_lines(&mut self) {
-        while let Some(end) = self.partial.iter().position(|byte| *byte == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            self.emit(&line[..line.len() - 1]);
+        for line in take_lines(&mut self.partial) {
+            self.emit(&line);
         }
     }
 
@@ -82,6 +82,33 @@ impl tokio::io::AsyncWrite for PrefixedLines {
 impl Drop for PrefixedLines {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The longest line kept whole: a host that sends output without line breaks is shown in pieces
+/// of this size rather than held in memory until it ends.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Takes the complete lines (without their `\n`) out of `partial`, and pieces of
+/// [`MAX_LINE_BYTES`] of a line longer than that; what is left is shorter than the bound.
+fn take_lines(partial: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    loop {
+        match partial
+            .iter()
+            .take(MAX_LINE_BYTES + 1)
+            .position(|byte| *byte == b'\n')
+        {
+            Some(end) => {
+                let mut line: Vec<u8> = partial.drain(..=end).collect();
+                line.pop();
+                lines.push(line);
+            }
+            None if partial.len() >= MAX_LINE_BYTES => {
+                lines.push(partial.drain(..MAX_LINE_BYTES).collect());
+            }
+            None => return lines,
+        }
     }
 }
 
@@ -209,5 +236,27 @@ pub fn summarize(
         std::process::ExitCode::from(1)
     } else {
         std::process::ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_taken_whole_and_endless_lines_in_bounded_pieces() {
+        let mut partial = b"one\ntwo\nthr".to_vec();
+        assert_eq!(
+            take_lines(&mut partial),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
+        assert_eq!(partial, b"thr");
+
+        // A host that never sends a line break (#15): memory stays under the bound.
+        let mut partial = vec![b'x'; 3 * MAX_LINE_BYTES + 10];
+        let pieces = take_lines(&mut partial);
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|piece| piece.len() == MAX_LINE_BYTES));
+        assert_eq!(partial.len(), 10);
     }
 }

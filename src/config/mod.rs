@@ -27,7 +27,7 @@ use miette::Severity;
 
 pub use diagnostic::{Code, ConfigDiagnostic, ConfigError, Problem};
 pub use model::*;
-pub use resolve::{KAMAL_COMMANDS, KAMAL_COMPATIBILITY, SecretRef};
+pub use resolve::{KAMAL_COMMANDS, KAMAL_COMPATIBILITY, SecretRef, invalid_host_reason};
 pub use secrets::{
     Secrets, SecretsError, SecretsOptions, load_secrets, missing_secrets, read_secrets,
 };

@@ -135,6 +135,29 @@ mod tests {
         );
     }
 
+    /// A journal is written by whoever can write files on a host: the names it lists must pass
+    /// the host check deploy.yml's hosts pass before `drift` connects to them (#15).
+    #[test]
+    fn a_poisoned_journal_names_no_host_that_could_reach_a_shell() {
+        let config = testing::config(&["h1"]);
+        let mut observed = testing::observed_of(&testing::desired(&config, "v1"));
+        testing::state_mut(&mut observed, "h1").journal = Some(journal_naming(&[
+            "h1",
+            "h2.example.com",
+            "x;touch /tmp/pwned",
+            "$(id)",
+            "-oProxyCommand=sh",
+            "a\nb",
+            "evil\u{1b}[2J",
+            "`id`",
+            "",
+        ]));
+        assert_eq!(
+            former_hosts(&observed, &config.all_hosts()),
+            vec!["h2.example.com"]
+        );
+    }
+
     #[tokio::test]
     async fn a_former_host_is_orphaned_while_it_runs_the_app_or_cannot_be_checked() {
         let registry = FakeRegistry::default();

@@ -127,6 +127,15 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError>;
 
+    /// How long ago each file was last written, by the host's own clock (`date +%s` and the
+    /// files' modification times, read in one command); `None` for a missing file. Whether a
+    /// run went silent is judged with it, so neither the deploying machine's clock nor that of
+    /// the run that wrote the file can skew it.
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError>;
+
     /// Writes a file (creating its directory), with the given permission bits, atomically: the
     /// contents travel on the connection, never on a command line.
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError>;
@@ -163,6 +172,16 @@ pub trait Host: Send + Sync + std::fmt::Debug {
 
     /// Removes a file or a directory tree; a missing path is not an error.
     async fn remove_path(&self, path: &str) -> Result<(), HostError>;
+
+    /// Removes the directory tree `dir` only if its `file` holds exactly `contents`, checked and
+    /// removed in one command (compare-and-delete): releasing a lock that another run may have
+    /// taken over since. `true` when removed, `false` when the file differs (or is gone).
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError>;
 
     /// Copies the contents of `source_path` inside `image` into `destination` on the host
     /// (created when missing), through a short-lived container named `container` that is removed

@@ -220,6 +220,7 @@ impl FakeWorld {
         let redactor = self.secrets.redactor();
         let deployed_hosts: Vec<String> = self.hosts.keys().cloned().collect();
         let records = Records {
+            lock_host: Some(lock_host.name()),
             deployed_hosts: &deployed_hosts,
             names: &names,
             identity: &identity,
@@ -235,7 +236,9 @@ impl FakeWorld {
             CancellationToken::new(),
         )
         .await;
-        let released = lock::release(lock_host, &names).await.is_ok();
+        let released = lock::release(lock_host, &names, &identity.run_id)
+            .await
+            .is_ok();
         let unreachable = planned
             .plan
             .changes

@@ -24,6 +24,7 @@ use super::diagnostic::{Code, Problem, Problems};
 use super::model::*;
 use super::node::Node;
 use super::source::Span;
+pub use roles::invalid_host_reason;
 use values::{text, uint};
 
 /// The Kamal release whose configuration gantry reads; `minimum_version` above it is refused.

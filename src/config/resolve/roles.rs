@@ -254,12 +254,15 @@ fn hosts(r: &mut Resolver, node: Option<&Node>, path: &str) -> Vec<RoleHost> {
     hosts
 }
 
-/// Why a host name cannot be used, if it cannot.
-pub(super) fn invalid_host_reason(host: &str) -> Option<&'static str> {
+/// Why a host name cannot be used, if it cannot. Applied to deploy.yml's hosts and to every host
+/// name read back from a host (journals), since each may reach an SSH argument or `ProxyCommand`.
+pub fn invalid_host_reason(host: &str) -> Option<&'static str> {
     if host.trim().is_empty() {
         Some("empty host")
     } else if host.chars().any(char::is_whitespace) {
         Some("host names cannot contain spaces")
+    } else if host.chars().any(char::is_control) {
+        Some("host names cannot contain control characters")
     } else if host.starts_with('-') {
         Some("a leading `-` would be read as an SSH option")
     } else if host.contains(FORBIDDEN_HOST_CHARS) {

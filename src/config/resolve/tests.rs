@@ -60,6 +60,7 @@ fn host_names_that_would_break_a_shell_are_refused() {
     assert!(roles::invalid_host_reason("-oFoo").is_some());
     assert!(roles::invalid_host_reason("a$(b)").is_some());
     assert!(roles::invalid_host_reason("").is_some());
+    assert!(roles::invalid_host_reason("web\u{1b}[2J").is_some());
 }
 
 #[test]

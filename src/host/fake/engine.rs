@@ -365,11 +365,36 @@ impl Host for FakeHost {
             .collect())
     }
 
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        let _call = self.call(Operation::FileAges, &paths.join(",")).await?;
+        let engine = lock(&self.engine);
+        let now = tokio::time::Instant::now();
+        Ok(paths
+            .iter()
+            .map(|path| {
+                let age = engine.files.contains_key(path).then(|| {
+                    engine
+                        .written_at
+                        .get(path)
+                        .map_or(std::time::Duration::ZERO, |at| now.duration_since(*at))
+                });
+                (path.clone(), age)
+            })
+            .collect())
+    }
+
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
         let _call = self.call(Operation::WriteFile, path).await?;
-        lock(&self.engine)
+        let mut engine = lock(&self.engine);
+        engine
             .files
             .insert(path.to_string(), (contents.to_vec(), mode));
+        engine
+            .written_at
+            .insert(path.to_string(), tokio::time::Instant::now());
         Ok(())
     }
 
@@ -382,6 +407,9 @@ impl Host for FakeHost {
             .or_insert_with(|| (Vec::new(), 0o644));
         entry.0.extend_from_slice(line.as_bytes());
         entry.0.push(b'\n');
+        engine
+            .written_at
+            .insert(path.to_string(), tokio::time::Instant::now());
         Ok(())
     }
 
@@ -427,6 +455,33 @@ impl Host for FakeHost {
             .directories
             .retain(|dir| dir != path && !dir.starts_with(&prefix));
         Ok(())
+    }
+
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        let _call = self.call(Operation::RemoveDirIfFileIs, dir).await?;
+        let mut engine = lock(&self.engine);
+        let file_path = format!("{dir}/{file}");
+        if engine
+            .files
+            .get(&file_path)
+            .map(|(bytes, _)| bytes.as_slice())
+            != Some(contents)
+        {
+            return Ok(false);
+        }
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        engine
+            .files
+            .retain(|path, _| path != dir && !path.starts_with(&prefix));
+        engine
+            .directories
+            .retain(|path| path != dir && !path.starts_with(&prefix));
+        Ok(true)
     }
 
     async fn extract_image_directory(

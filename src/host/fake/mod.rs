@@ -106,12 +106,14 @@ pub enum Operation {
     ReadContainerFile,
     ContainerLogs,
     ReadFiles,
+    FileAges,
     WriteFile,
     AppendLine,
     CreateDirExclusive,
     MakeDirectory,
     ChangeOwner,
     RemovePath,
+    RemoveDirIfFileIs,
     ExtractImageDirectory,
     MergeDirectories,
     RemoveOtherEntries,
@@ -187,6 +189,9 @@ pub(super) struct Engine {
     images: BTreeMap<String, ImageDetails>,
     networks: BTreeSet<String>,
     files: BTreeMap<String, (Vec<u8>, u32)>,
+    /// When each file was last written ([`Host::file_ages`]), on tokio's clock so that tests
+    /// can let time pass.
+    written_at: BTreeMap<String, tokio::time::Instant>,
     directories: BTreeSet<String>,
     /// Modes and owners set on paths (`make_directory`, `change_owner`).
     attributes: BTreeMap<String, (Option<u32>, Option<String>)>,

@@ -144,7 +144,7 @@ mod tests {
             identity_files: Vec::new(),
             jumps: Vec::new(),
             proxy_command: None,
-            known_hosts: PathBuf::from("/dev/null"),
+            host_keys: crate::host::ssh::known_hosts::HostKeys::file("/dev/null"),
         }
     }
 

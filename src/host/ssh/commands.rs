@@ -46,6 +46,25 @@ impl SshHost {
         })
     }
 
+    pub(super) async fn host_file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        for path in paths {
+            self.check_path(path)?;
+        }
+        let output = self
+            .checked("reading file ages", files::file_ages_script(paths), None)
+            .await?;
+        files::parse_file_ages(paths, &output.stdout).map_err(|message| HostError::Command {
+            host: self.name.clone(),
+            message,
+        })
+    }
+
     pub(super) async fn host_write_file(
         &self,
         path: &str,
@@ -115,6 +134,25 @@ impl SshHost {
         )
         .await
         .map(|_| ())
+    }
+
+    pub(super) async fn host_remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        let file_path = format!("{dir}/{file}");
+        self.check_path(dir)?;
+        self.check_path(&file_path)?;
+        let output = self
+            .checked(
+                &format!("removing {dir} if {file} is unchanged"),
+                files::remove_dir_if_file_is_script(dir, &file_path),
+                Some(contents),
+            )
+            .await?;
+        Ok(output.stdout.trim() == "removed")
     }
 
     pub(super) async fn host_make_directory(

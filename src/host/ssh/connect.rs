@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +26,7 @@ use crate::host::ssh::settings::{SshSettings, Target, resolve, resolve_jump};
 /// An SSH client handler that verifies host keys against known_hosts (accept-new), and serves
 /// the connection's reverse forwards.
 pub struct ClientHandler {
-    known_hosts: PathBuf,
+    host_keys: known_hosts::HostKeys,
     hostname: String,
     port: u16,
     /// Why the key was refused, for the error the connect call returns.
@@ -87,7 +86,7 @@ impl client::Handler for ClientHandler {
     ) -> Result<bool, Self::Error> {
         let verdict = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => {
-                known_hosts::verify(&self.known_hosts, &self.hostname, self.port, key)
+                known_hosts::verify(&self.host_keys, &self.hostname, self.port, key)
             }
             _ => Verdict::Failed(
                 "the host presented a certificate; certificate host keys are not supported".into(),
@@ -98,7 +97,7 @@ impl client::Handler for ClientHandler {
             Verdict::Learned => {
                 tracing::info!(
                     host = %self.hostname,
-                    known_hosts = %self.known_hosts.display(),
+                    known_hosts = %self.host_keys.recorded_in().display(),
                     "recorded a new host key"
                 );
                 Ok(true)
@@ -159,7 +158,7 @@ const KEEPALIVE_MAX: usize = 3;
 /// The keepalive above, and the recorded host key types asked for first.
 fn client_config(target: &Target) -> Arc<client::Config> {
     let preferred = russh::Preferred {
-        key: known_hosts::preferred_algorithms(&target.known_hosts, &target.hostname, target.port)
+        key: known_hosts::preferred_algorithms(&target.host_keys, &target.hostname, target.port)
             .into(),
         ..russh::Preferred::default()
     };
@@ -201,7 +200,7 @@ fn connect_target<'a>(
         let refusal = Arc::new(Mutex::new(None));
         let reverse = ReverseForwards::default();
         let handler = ClientHandler {
-            known_hosts: target.known_hosts.clone(),
+            host_keys: target.host_keys.clone(),
             hostname: target.hostname.clone(),
             port: target.port,
             refusal: refusal.clone(),
@@ -263,8 +262,17 @@ fn connect_target<'a>(
                         line,
                     },
                     Some(Verdict::Revoked { fingerprint, line }) => unreachable(format!(
-                        "the host key {fingerprint} is marked @revoked in {} line {line}",
-                        target.known_hosts.display()
+                        "the host key {fingerprint} is marked @revoked in known_hosts line {line}"
+                    )),
+                    Some(Verdict::Unknown { fingerprint }) => unreachable(format!(
+                        "the host key {fingerprint} is not in known_hosts, and \
+                         StrictHostKeyChecking forbids recording it (add it with ssh-keyscan, \
+                         after checking it)"
+                    )),
+                    Some(Verdict::CertificateRequired { file, line }) => unreachable(format!(
+                        "{} line {line} pins this host by a @cert-authority, and gantry does not \
+                         check host certificates: add the host's plain key to known_hosts",
+                        file.display()
                     )),
                     Some(Verdict::Failed(message)) => unreachable(message),
                     _ => unreachable(format!(
@@ -308,6 +316,10 @@ fn through_jump(error: HostError, hop: &str) -> HostError {
 }
 
 /// `ProxyCommand`'s tokens: `%h` host, `%p` port, `%r` user, `%n` the name as written, `%%`.
+///
+/// The command runs through `sh -c`, so a substituted value that is not plain (letters, digits,
+/// `.`, `-`, `_`, `:`, `@`) is single-quoted: host and user names are checked where
+/// they are read, and quoting keeps one that slipped through a single word rather than code.
 fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> String {
     let mut expanded = String::with_capacity(command.len());
     let mut chars = command.chars();
@@ -317,10 +329,10 @@ fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> Stri
             continue;
         }
         match chars.next() {
-            Some('h') => expanded.push_str(&target.hostname),
+            Some('h') => expanded.push_str(&shell_word(&target.hostname)),
             Some('p') => expanded.push_str(&target.port.to_string()),
-            Some('r') => expanded.push_str(&target.user),
-            Some('n') => expanded.push_str(host_name),
+            Some('r') => expanded.push_str(&shell_word(&target.user)),
+            Some('n') => expanded.push_str(&shell_word(host_name)),
             Some('%') => expanded.push('%'),
             Some(other) => {
                 expanded.push('%');
@@ -330,6 +342,19 @@ fn expand_proxy_command(command: &str, target: &Target, host_name: &str) -> Stri
         }
     }
     expanded
+}
+
+/// `value` as one `sh` word: unchanged when plain, else single-quoted (`'` written `'\\''`).
+fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:@".contains(c));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 type ProxyStream = tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>;
@@ -376,7 +401,7 @@ mod tests {
             identity_files: Vec::new(),
             jumps: Vec::new(),
             proxy_command: None,
-            known_hosts: PathBuf::from("/dev/null"),
+            host_keys: known_hosts::HostKeys::file("/dev/null"),
         }
     }
 
@@ -385,6 +410,31 @@ mod tests {
         assert_eq!(
             expand_proxy_command("ssh -W %h:%p %r@bastion # %n 100%% %x", &target(), "web-1"),
             "ssh -W 10.0.0.5:2222 deploy@bastion # web-1 100% %x"
+        );
+    }
+
+    /// A name that carries shell code stays one quoted word in `sh -c` (#15).
+    #[test]
+    fn proxy_command_substitutions_are_quoted_for_the_shell() {
+        let mut target = target();
+        target.hostname = "x;touch /tmp/pwned".into();
+        target.user = "a'b".into();
+        assert_eq!(
+            expand_proxy_command("nc %h %p # %r %n", &target, "$(id)"),
+            "nc 'x;touch /tmp/pwned' 2222 # 'a'\\''b' '$(id)'"
+        );
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(expand_proxy_command(
+                "printf '%s|' %h %r %n",
+                &target,
+                "$(id)",
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "x;touch /tmp/pwned|a'b|$(id)|"
         );
     }
 

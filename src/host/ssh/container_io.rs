@@ -1,7 +1,10 @@
 //! Inside a running container through the Engine API: exec (create, start attached, collect
 //! the output, inspect the exit code), one file read out of the filesystem (`GET .../archive`,
 //! a tar stream), and the tail of the logs. All three stream their bodies, so each runs under a
-//! deadline of its own: bollard's timeout ends with the response headers.
+//! deadline of its own: bollard's timeout ends with the response headers. And each is bounded in
+//! size as well as time: exec output and logs keep their last [`OUTPUT_CAP`] bytes per stream
+//! (a container printing without end cannot exhaust memory), and a file read through the
+//! archive API is refused past [`MAX_FILE_BYTES`].
 
 use std::time::Duration;
 
@@ -9,11 +12,16 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{DownloadFromContainerOptions, LogsOptions};
 use futures_util::StreamExt;
 
+use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
 use crate::host::ssh::{SshHost, files};
 use crate::host::{CommandOutput, HostError};
 
 /// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The largest file read out of a container (kamal-proxy's state, a config file): far above
+/// anything gantry reads, far below what would hurt this machine.
+const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 impl SshHost {
     pub(super) async fn docker_exec(
@@ -35,6 +43,7 @@ impl SshHost {
                 )
                 .await?;
             let mut output = CommandOutput::default();
+            let (mut stdout, mut stderr) = (Tail::new(OUTPUT_CAP), Tail::new(OUTPUT_CAP));
             if let StartExecResults::Attached {
                 output: mut stream, ..
             } = self.docker.start_exec(&exec.id, None).await?
@@ -42,12 +51,13 @@ impl SshHost {
                 while let Some(chunk) = stream.next().await {
                     match chunk? {
                         bollard::container::LogOutput::StdErr { message } => {
-                            output.stderr.push_str(&String::from_utf8_lossy(&message));
+                            stderr.push(&message);
                         }
-                        other => output.stdout.push_str(&other.to_string()),
+                        other => stdout.push(&other.into_bytes()),
                     }
                 }
             }
+            (output.stdout, output.stderr) = (stdout.finish().0, stderr.finish().0);
             output.exit_code = self
                 .docker
                 .inspect_exec(&exec.id)
@@ -112,6 +122,14 @@ impl SshHost {
             let mut archive = Vec::new();
             while let Some(chunk) = stream.next().await {
                 archive.extend_from_slice(&chunk?);
+                if archive.len() > MAX_FILE_BYTES {
+                    return Err(bollard::errors::Error::IOError {
+                        err: std::io::Error::other(format!(
+                            "{path} in {container} is larger than {} MiB",
+                            MAX_FILE_BYTES / (1024 * 1024)
+                        )),
+                    });
+                }
             }
             Ok(archive)
         };
@@ -146,11 +164,11 @@ impl SshHost {
         };
         let collect = async {
             let mut stream = self.docker.logs(container, Some(options));
-            let mut text = String::new();
+            let mut text = Tail::new(OUTPUT_CAP);
             while let Some(chunk) = stream.next().await {
-                text.push_str(&chunk?.to_string());
+                text.push(&chunk?.into_bytes());
             }
-            Ok(text)
+            Ok(text.finish().0)
         };
         self.call("logs", self.settings.command_timeout, collect)
             .await

@@ -33,14 +33,14 @@ pub struct Ran {
 }
 
 /// The last `cap` bytes of a stream.
-struct Tail {
+pub(super) struct Tail {
     bytes: Vec<u8>,
     cap: usize,
     cut: usize,
 }
 
 impl Tail {
-    fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize) -> Self {
         Tail {
             bytes: Vec::new(),
             cap,
@@ -48,7 +48,7 @@ impl Tail {
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
+    pub(super) fn push(&mut self, data: &[u8]) {
         self.bytes.extend_from_slice(data);
         // Trim in batches, not per chunk: amortised linear in the output's size.
         if self.bytes.len() > self.cap.saturating_mul(2) {
@@ -62,7 +62,7 @@ impl Tail {
         self.cut += excess;
     }
 
-    fn finish(mut self) -> (String, usize) {
+    pub(super) fn finish(mut self) -> (String, usize) {
         self.trim();
         (String::from_utf8_lossy(&self.bytes).into_owned(), self.cut)
     }

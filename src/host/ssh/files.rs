@@ -57,6 +57,44 @@ pub fn read_files_script(paths: &[String]) -> Result<String, String> {
     Ok(script)
 }
 
+/// Prints, per path, its age in seconds by the host's clock (`date +%s` once, minus the file's
+/// modification time), or `-` for a missing file.
+pub fn file_ages_script(paths: &[String]) -> Result<String, String> {
+    let mut script = String::from("now=$(date +%s) || exit 1; ");
+    for path in paths {
+        let quoted = quote_path(path)?;
+        script.push_str(&format!(
+            "if [ -f {quoted} ]; then echo $((now - $(stat -c %Y {quoted}))); else echo -; fi; "
+        ));
+    }
+    Ok(script)
+}
+
+/// Reads the output of [`file_ages_script`]; a modification time in the host's future (its
+/// clock was set back) reads as just written.
+pub fn parse_file_ages(
+    paths: &[String],
+    stdout: &str,
+) -> Result<BTreeMap<String, Option<std::time::Duration>>, String> {
+    let mut lines = stdout.lines();
+    paths
+        .iter()
+        .map(|path| {
+            let age = match lines.next().map(str::trim) {
+                Some("-") => None,
+                Some(seconds) => Some(std::time::Duration::from_secs(
+                    seconds
+                        .parse::<i64>()
+                        .map_err(|_| format!("reading the age of {path}: {seconds:?}"))?
+                        .max(0) as u64,
+                )),
+                None => return Err(format!("reading the age of {path}: no answer")),
+            };
+            Ok((path.clone(), age))
+        })
+        .collect()
+}
+
 /// Reads the output of [`read_files_script`].
 pub fn parse_read_files(
     paths: &[String],
@@ -182,9 +220,75 @@ pub fn remove_script(path: &str) -> Result<String, String> {
     Ok(format!("rm -rf -- {}", quote_path(path)?))
 }
 
+/// Removes `dir` when `file` holds exactly stdin, in one command: `cmp` then `rm`, with nothing
+/// in between that another run could act on. Prints `removed` or `kept`. (`cmp` stops reading at
+/// the first difference; the rest of stdin is drained so the sender never meets a closed pipe.)
+pub fn remove_dir_if_file_is_script(dir: &str, file: &str) -> Result<String, String> {
+    Ok(format!(
+        "if cmp -s - {} 2>/dev/null; then {} && echo removed; else cat >/dev/null; echo kept; fi",
+        quote_path(file)?,
+        remove_script(dir)?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run by `sh` on real files: ages by the clock of the machine that runs the script.
+    #[test]
+    fn file_ages_come_from_the_hosts_clock() {
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::write(scratch.path().join("journal.json"), b"{}").unwrap();
+        let old = std::fs::File::options()
+            .write(true)
+            .open(scratch.path().join("journal.json"))
+            .unwrap();
+        old.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(300))
+            .unwrap();
+        let paths = vec!["journal.json".to_string(), "missing".to_string()];
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(file_ages_script(&paths).unwrap())
+            .current_dir(scratch.path())
+            .output()
+            .unwrap();
+        let ages = parse_file_ages(&paths, &String::from_utf8(output.stdout).unwrap()).unwrap();
+        let age = ages["journal.json"].unwrap().as_secs();
+        assert!((299..=310).contains(&age), "{age}");
+        assert_eq!(ages["missing"], None);
+        assert_eq!(
+            parse_file_ages(&paths[..1], "-7\n").unwrap()["journal.json"],
+            Some(std::time::Duration::ZERO)
+        );
+    }
+
+    /// Run by `sh` in a scratch directory: the lock goes only while its details are unchanged.
+    #[test]
+    fn compare_and_delete_removes_only_an_unchanged_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        std::fs::create_dir(scratch.path().join("lock")).unwrap();
+        std::fs::write(scratch.path().join("lock/details"), b"mine\n").unwrap();
+        let script = remove_dir_if_file_is_script("lock", "lock/details").unwrap();
+        let run = |stdin: &[u8]| {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(scratch.path())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(stdin).unwrap();
+            String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(run(b"theirs\n"), "kept\n");
+        assert!(scratch.path().join("lock").exists());
+        assert_eq!(run(b"mine\n"), "removed\n");
+        assert!(!scratch.path().join("lock").exists());
+        assert_eq!(run(b"mine\n"), "kept\n");
+    }
 
     #[test]
     fn scripts_quote_every_path() {

@@ -1,7 +1,10 @@
-//! Host key verification against an OpenSSH known_hosts file, with OpenSSH's `accept-new`.
+//! Host key verification against OpenSSH's known_hosts files, with OpenSSH's `accept-new`.
 //!
-//! Input: the known_hosts path, the name and port the host is reached at, the key it presented.
-//! Output: a [`Verdict`]. A host seen for the first time is trusted and recorded; a host whose
+//! Input: the files and settings OpenSSH would use ([`HostKeys`]: every `UserKnownHostsFile`,
+//! every `GlobalKnownHostsFile`, `HostKeyAlias`, `StrictHostKeyChecking`), the name and port
+//! the host is reached at, the key it presented. Output: a [`Verdict`]. A host found in none
+//! of the files is trusted and recorded in the first user file (`accept-new`), or refused
+//! under `StrictHostKeyChecking yes` (never recorded); a host whose
 //! recorded key of the same type differs is refused with the new key's fingerprint and the
 //! known_hosts line, before anything is sent: that is a reinstalled server or someone in the
 //! middle, and only a person can tell which. A host recorded only with keys of other types is
@@ -9,13 +12,15 @@
 //! OpenSSH does, so a server that no longer offers them is not silently re-learned.
 //!
 //! The file format is OpenSSH's: comma-separated host patterns (`*`, `?`, `!negation`,
-//! `[host]:port`, hashed `|1|salt|hmac`), `@revoked` keys refused wherever they appear,
-//! `@cert-authority` lines ignored (certificates are not supported). Lines that do not parse are
-//! skipped, like OpenSSH does. This module never writes anything but whole appended lines.
+//! `[host]:port`, hashed `|1|salt|hmac`), `@revoked` keys refused wherever they appear. A host
+//! pinned by `@cert-authority` is refused unless a plain key line trusts it: gantry does not
+//! check host certificates, and learning a plain key would undo the pin. Lines that do not
+//! parse are skipped, like OpenSSH does. This module never writes anything but whole appended
+//! lines, and creates a missing `~/.ssh` with mode 0700 as OpenSSH does.
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -28,6 +33,65 @@ use sha1::Sha1;
 /// connected twice from being recorded twice and lines from interleaving.
 static KNOWN_HOSTS_LOCK: Mutex<()> = Mutex::new(());
 
+/// Where a host's key is looked up and what an unknown host gets, as OpenSSH's options say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostKeys {
+    /// `UserKnownHostsFile` (all of them): read; a new key is recorded in the first.
+    pub user_files: Vec<PathBuf>,
+    /// `GlobalKnownHostsFile` (`/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2` by default):
+    /// read, never written.
+    pub global_files: Vec<PathBuf>,
+    /// `HostKeyAlias`: the name keys are looked up and recorded under, instead of
+    /// `host` or `[host]:port`.
+    pub alias: Option<String>,
+    /// `StrictHostKeyChecking yes` (or `ask`, which has no one to ask here): an unknown host is
+    /// refused and nothing is recorded.
+    pub strict: bool,
+}
+
+impl HostKeys {
+    /// One file, read and written, and OpenSSH's defaults otherwise.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        HostKeys {
+            user_files: vec![path.into()],
+            global_files: Vec::new(),
+            alias: None,
+            strict: false,
+        }
+    }
+
+    /// OpenSSH's default global files.
+    pub fn default_global_files() -> Vec<PathBuf> {
+        vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ]
+    }
+
+    /// The file new keys go to, for messages.
+    pub fn recorded_in(&self) -> &Path {
+        self.user_files
+            .first()
+            .map_or(Path::new("~/.ssh/known_hosts"), PathBuf::as_path)
+    }
+
+    /// The name the host's keys are filed under.
+    fn lookup_name(&self, host: &str, port: u16) -> String {
+        self.alias
+            .clone()
+            .unwrap_or_else(|| lookup_name(host, port))
+    }
+
+    /// Every usable line of every file, user files first; a missing file has none.
+    fn entries(&self) -> Result<Vec<Entry>, String> {
+        let mut entries = Vec::new();
+        for path in self.user_files.iter().chain(&self.global_files) {
+            entries.extend(parse(&read(path)?, path));
+        }
+        Ok(entries)
+    }
+}
+
 /// What the check decided.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -35,6 +99,10 @@ pub enum Verdict {
     Trusted,
     /// First contact: the key was recorded.
     Learned,
+    /// First contact under `StrictHostKeyChecking yes`: refused, nothing recorded.
+    Unknown { fingerprint: String },
+    /// The host is pinned by a `@cert-authority` line, and gantry does not check certificates.
+    CertificateRequired { file: PathBuf, line: usize },
     /// The host presented another key than the recorded one.
     Changed { fingerprint: String, line: usize },
     /// The presented key is listed as `@revoked`.
@@ -45,6 +113,7 @@ pub enum Verdict {
 
 /// One usable line of a known_hosts file.
 struct Entry {
+    file: PathBuf,
     line: usize,
     marker: Marker,
     patterns: String,
@@ -67,7 +136,7 @@ fn lookup_name(host: &str, port: u16) -> String {
     }
 }
 
-fn parse(text: &str) -> Vec<Entry> {
+fn parse(text: &str, file: &Path) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let mut fields = raw.split_whitespace();
@@ -95,6 +164,7 @@ fn parse(text: &str) -> Vec<Entry> {
             continue;
         };
         entries.push(Entry {
+            file: file.to_path_buf(),
             line: index + 1,
             marker,
             patterns: first.to_string(),
@@ -176,11 +246,11 @@ fn read(path: &Path) -> Result<String, String> {
 
 /// Host key algorithms in the order to offer them: the types recorded for this host first (so
 /// the server shows the key that can be checked), then russh's defaults.
-pub fn preferred_algorithms(path: &Path, host: &str, port: u16) -> Vec<Algorithm> {
+pub fn preferred_algorithms(keys: &HostKeys, host: &str, port: u16) -> Vec<Algorithm> {
     let defaults = russh::Preferred::DEFAULT.key.to_vec();
-    let name = lookup_name(host, port);
-    let recorded: Vec<Algorithm> = read(path)
-        .map(|text| parse(&text))
+    let name = keys.lookup_name(host, port);
+    let recorded: Vec<Algorithm> = keys
+        .entries()
         .unwrap_or_default()
         .into_iter()
         .filter(|entry| entry.marker == Marker::None && matches_patterns(&name, &entry.patterns))
@@ -193,16 +263,16 @@ pub fn preferred_algorithms(path: &Path, host: &str, port: u16) -> Vec<Algorithm
     first
 }
 
-/// Checks the key `host:port` presents and, on first contact, records it.
-pub fn verify(path: &Path, host: &str, port: u16, key: &PublicKey) -> Verdict {
+/// Checks the key `host:port` presents against every file and, on first contact, records it
+/// (unless strict, or pinned by a certificate authority).
+pub fn verify(keys: &HostKeys, host: &str, port: u16, key: &PublicKey) -> Verdict {
     let _guard = KNOWN_HOSTS_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let text = match read(path) {
-        Ok(text) => text,
+    let entries = match keys.entries() {
+        Ok(entries) => entries,
         Err(message) => return Verdict::Failed(message),
     };
-    let entries = parse(&text);
     if let Some(revoked) = entries
         .iter()
         .find(|entry| entry.marker == Marker::Revoked && entry.key.key_data() == key.key_data())
@@ -212,11 +282,14 @@ pub fn verify(path: &Path, host: &str, port: u16, key: &PublicKey) -> Verdict {
             line: revoked.line,
         };
     }
-    let name = lookup_name(host, port);
-    let recorded: Vec<&Entry> = entries
-        .iter()
-        .filter(|entry| entry.marker == Marker::None && matches_patterns(&name, &entry.patterns))
-        .collect();
+    let name = keys.lookup_name(host, port);
+    let name = name.as_str();
+    let matching = |marker: Marker| {
+        entries
+            .iter()
+            .filter(move |entry| entry.marker == marker && matches_patterns(name, &entry.patterns))
+    };
+    let recorded: Vec<&Entry> = matching(Marker::None).collect();
     if recorded
         .iter()
         .any(|entry| entry.key.key_data() == key.key_data())
@@ -232,7 +305,25 @@ pub fn verify(path: &Path, host: &str, port: u16, key: &PublicKey) -> Verdict {
             line: entry.line,
         };
     }
-    match append(path, &text, &name, key) {
+    if let Some(authority) = matching(Marker::CertAuthority).next() {
+        return Verdict::CertificateRequired {
+            file: authority.file.clone(),
+            line: authority.line,
+        };
+    }
+    if keys.strict {
+        return Verdict::Unknown {
+            fingerprint: fingerprint(key),
+        };
+    }
+    let Some(path) = keys.user_files.first() else {
+        return Verdict::Failed("no UserKnownHostsFile to record the host key in".into());
+    };
+    let current = match read(path) {
+        Ok(text) => text,
+        Err(message) => return Verdict::Failed(message),
+    };
+    match append(path, &current, &keys.lookup_name(host, port), key) {
         Ok(()) => Verdict::Learned,
         Err(error) => Verdict::Failed(format!("recording the key in {}: {error}", path.display())),
     }
@@ -242,9 +333,14 @@ pub fn verify(path: &Path, host: &str, port: u16, key: &PublicKey) -> Verdict {
 fn append(path: &Path, current: &str, name: &str, key: &PublicKey) -> std::io::Result<()> {
     if let Some(parent) = path
         .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
+        .filter(|parent| !parent.as_os_str().is_empty() && !parent.exists())
     {
-        std::fs::create_dir_all(parent)?;
+        // As OpenSSH makes `~/.ssh`: private to its owner.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
     }
     let encoded = key.to_openssh().map_err(std::io::Error::other)?;
     let mut parts = encoded.split_whitespace();
@@ -285,10 +381,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ssh").join("known_hosts");
         let first = key(FIRST);
-        assert_eq!(verify(&path, "10.0.0.1", 22, &first), Verdict::Learned);
-        assert_eq!(verify(&path, "10.0.0.1", 22, &first), Verdict::Trusted);
-        assert_eq!(verify(&path, "10.0.0.1", 2222, &first), Verdict::Learned);
-        let Verdict::Changed { fingerprint, line } = verify(&path, "10.0.0.1", 22, &key(SECOND))
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &first),
+            Verdict::Learned
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &first),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 2222, &first),
+            Verdict::Learned
+        );
+        let Verdict::Changed { fingerprint, line } =
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(SECOND))
         else {
             panic!("a different key must be refused");
         };
@@ -310,9 +416,17 @@ mod tests {
         let (_dir, path) = known_hosts(&format!(
             "# comment\n\nother ssh-ed25519 {SECOND}\nweb-1,10.0.0.5\tssh-ed25519   {FIRST}\n"
         ));
-        assert_eq!(verify(&path, "web-1", 22, &key(FIRST)), Verdict::Trusted);
-        assert_eq!(verify(&path, "10.0.0.5", 22, &key(FIRST)), Verdict::Trusted);
-        let Verdict::Changed { line, .. } = verify(&path, "web-1", 22, &key(SECOND)) else {
+        assert_eq!(
+            verify(&HostKeys::file(&path), "web-1", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.5", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        let Verdict::Changed { line, .. } =
+            verify(&HostKeys::file(&path), "web-1", 22, &key(SECOND))
+        else {
             panic!("changed");
         };
         assert_eq!(line, 4);
@@ -325,13 +439,16 @@ mod tests {
             "|1|SEVOJy9QhkU5oKMaO6xWn8MCsJA=|Ep2vWmr8moI/r/A3a5DvhmdDxKc= ssh-ed25519 {FIRST}\n\
              |1|FQTgyC23P9vVs1zuxSnvNEsjLnY=|UFboo6nkRHhZjS8bnOLaSzK6Mjg= ssh-ed25519 {SECOND}\n"
         ));
-        assert_eq!(verify(&path, "10.0.0.1", 22, &key(FIRST)), Verdict::Trusted);
         assert_eq!(
-            verify(&path, "10.0.0.1", 2222, &key(SECOND)),
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(FIRST)),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "10.0.0.1", 2222, &key(SECOND)),
             Verdict::Trusted
         );
         assert!(matches!(
-            verify(&path, "10.0.0.1", 2222, &key(FIRST)),
+            verify(&HostKeys::file(&path), "10.0.0.1", 2222, &key(FIRST)),
             Verdict::Changed { line: 2, .. }
         ));
     }
@@ -344,16 +461,24 @@ mod tests {
              @revoked * ssh-ed25519 {SECOND}\n"
         ));
         assert_eq!(
-            verify(&path, "web.EXAMPLE.com", 22, &key(FIRST)),
+            verify(&HostKeys::file(&path), "web.EXAMPLE.com", 22, &key(FIRST)),
             Verdict::Trusted
         );
         assert!(matches!(
-            verify(&path, "web.example.com", 22, &key(SECOND)),
+            verify(&HostKeys::file(&path), "web.example.com", 22, &key(SECOND)),
             Verdict::Revoked { line: 3, .. }
         ));
-        // Negated: bad.example.com is unknown, so its key is learned.
+        // Negated from the plain line, bad.example.com is still pinned by the authority: its
+        // plain key is refused, not learned (#15).
         assert_eq!(
-            verify(&path, "bad.example.com", 22, &key(FIRST)),
+            verify(&HostKeys::file(&path), "bad.example.com", 22, &key(FIRST)),
+            Verdict::CertificateRequired {
+                file: path.clone(),
+                line: 2
+            }
+        );
+        assert_eq!(
+            verify(&HostKeys::file(&path), "other.test", 22, &key(FIRST)),
             Verdict::Learned
         );
     }
@@ -361,7 +486,7 @@ mod tests {
     #[test]
     fn a_host_known_only_by_another_key_type_is_refused_and_that_type_is_asked_for_first() {
         let (_dir, path) = known_hosts(&format!("10.0.0.1 ssh-rsa {RSA}\n"));
-        let preferred = preferred_algorithms(&path, "10.0.0.1", 22);
+        let preferred = preferred_algorithms(&HostKeys::file(&path), "10.0.0.1", 22);
         assert!(
             matches!(preferred[0], Algorithm::Rsa { .. }),
             "{preferred:?}"
@@ -372,11 +497,11 @@ mod tests {
             "nothing added or lost"
         );
         assert_eq!(
-            preferred_algorithms(&path, "10.0.0.2", 22),
+            preferred_algorithms(&HostKeys::file(&path), "10.0.0.2", 22),
             russh::Preferred::DEFAULT.key.to_vec()
         );
         assert!(matches!(
-            verify(&path, "10.0.0.1", 22, &key(FIRST)),
+            verify(&HostKeys::file(&path), "10.0.0.1", 22, &key(FIRST)),
             Verdict::Changed { line: 1, .. }
         ));
     }
@@ -386,8 +511,115 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the file should be.
         assert!(matches!(
-            verify(dir.path(), "10.0.0.1", 22, &key(FIRST)),
+            verify(&HostKeys::file(dir.path()), "10.0.0.1", 22, &key(FIRST)),
             Verdict::Failed(_)
         ));
+    }
+
+    /// A host pinned only in a global file (`/etc/ssh/ssh_known_hosts`) or in a second
+    /// `UserKnownHostsFile` is known: its key is checked there, a different key is refused,
+    /// and nothing is learned into the first file (#15).
+    #[test]
+    fn every_user_and_global_file_is_consulted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join("known_hosts");
+        let second = dir.path().join("known_hosts2");
+        let global = dir.path().join("ssh_known_hosts");
+        std::fs::write(&second, format!("web-2 ssh-ed25519 {FIRST}\n")).unwrap();
+        std::fs::write(&global, format!("web-1 ssh-ed25519 {FIRST}\n")).unwrap();
+        let keys = HostKeys {
+            user_files: vec![mine.clone(), second],
+            global_files: vec![global, dir.path().join("missing")],
+            alias: None,
+            strict: false,
+        };
+        for host in ["web-1", "web-2"] {
+            assert_eq!(verify(&keys, host, 22, &key(FIRST)), Verdict::Trusted);
+            assert!(matches!(
+                verify(&keys, host, 22, &key(SECOND)),
+                Verdict::Changed { line: 1, .. }
+            ));
+            assert!(matches!(
+                preferred_algorithms(&keys, host, 22)[0],
+                Algorithm::Ed25519
+            ));
+        }
+        assert!(!mine.exists(), "nothing learned");
+        assert_eq!(verify(&keys, "web-3", 22, &key(FIRST)), Verdict::Learned);
+        assert_eq!(
+            std::fs::read_to_string(&mine).unwrap(),
+            format!("web-3 ssh-ed25519 {FIRST}\n")
+        );
+    }
+
+    /// `HostKeyAlias`: keys are looked up and recorded under the alias, port or not (#15).
+    #[test]
+    fn host_key_alias_names_the_key() {
+        let (_dir, path) = known_hosts(&format!("web-alias ssh-ed25519 {FIRST}\n"));
+        let keys = HostKeys {
+            alias: Some("web-alias".into()),
+            ..HostKeys::file(&path)
+        };
+        assert_eq!(
+            verify(&keys, "10.0.0.9", 2222, &key(FIRST)),
+            Verdict::Trusted
+        );
+        assert!(matches!(
+            verify(&keys, "10.0.0.9", 2222, &key(SECOND)),
+            Verdict::Changed { line: 1, .. }
+        ));
+        let other = HostKeys {
+            alias: Some("db-alias".into()),
+            ..HostKeys::file(&path)
+        };
+        assert_eq!(
+            verify(&other, "10.0.0.9", 2222, &key(SECOND)),
+            Verdict::Learned
+        );
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .ends_with(&format!("db-alias ssh-ed25519 {SECOND}\n"))
+        );
+    }
+
+    /// `StrictHostKeyChecking yes` never records a key: an unknown host is refused (#15).
+    #[test]
+    fn strict_checking_refuses_unknown_hosts_and_records_nothing() {
+        let (_dir, path) = known_hosts(&format!("known ssh-ed25519 {FIRST}\n"));
+        let keys = HostKeys {
+            strict: true,
+            ..HostKeys::file(&path)
+        };
+        assert_eq!(verify(&keys, "known", 22, &key(FIRST)), Verdict::Trusted);
+        assert_eq!(
+            verify(&keys, "new-host", 22, &key(SECOND)),
+            Verdict::Unknown {
+                fingerprint: key(SECOND).fingerprint(HashAlg::Sha256).to_string()
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("known ssh-ed25519 {FIRST}\n")
+        );
+    }
+
+    /// A missing `~/.ssh` is made private to its owner, as OpenSSH makes it (#15).
+    #[test]
+    fn a_new_ssh_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home").join(".ssh").join("known_hosts");
+        assert_eq!(
+            verify(&HostKeys::file(&path), "h", 22, &key(FIRST)),
+            Verdict::Learned
+        );
+        for created in [
+            dir.path().join("home").join(".ssh"),
+            dir.path().join("home"),
+        ] {
+            let mode = std::fs::metadata(&created).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", created.display());
+        }
     }
 }

@@ -135,7 +135,23 @@ impl SshHost {
         let handle = Arc::new(handle);
         let sessions = Arc::new(Semaphore::new(exec::MAX_SESSIONS));
         let socket: Arc<str> = Arc::from(settings.docker_socket.as_str());
-        let route = probe_route(&handle, &socket).await;
+        // A host can authenticate and then answer nothing (sshd wedged, a tarpit): the probe
+        // gets the connect deadline too, or every command would hang on such a host.
+        let route =
+            match tokio::time::timeout(settings.connect_timeout, probe_route(&handle, &socket))
+                .await
+            {
+                Ok(route) => route,
+                Err(_) => {
+                    return Err(HostError::Unreachable {
+                        host: name,
+                        message: format!(
+                            "logged in, but the host answered no channel request within {}s",
+                            settings.connect_timeout.as_secs()
+                        ),
+                    });
+                }
+            };
         let docker = transport::docker_client(
             handle.clone(),
             sessions.clone(),
@@ -416,6 +432,13 @@ impl Host for SshHost {
         self.host_read_files(paths).await
     }
 
+    async fn file_ages(
+        &self,
+        paths: &[String],
+    ) -> Result<BTreeMap<String, Option<std::time::Duration>>, HostError> {
+        self.host_file_ages(paths).await
+    }
+
     async fn write_file(&self, path: &str, contents: &[u8], mode: u32) -> Result<(), HostError> {
         self.host_write_file(path, contents, mode).await
     }
@@ -441,6 +464,15 @@ impl Host for SshHost {
 
     async fn remove_path(&self, path: &str) -> Result<(), HostError> {
         self.host_remove_path(path).await
+    }
+
+    async fn remove_dir_if_file_is(
+        &self,
+        dir: &str,
+        file: &str,
+        contents: &[u8],
+    ) -> Result<bool, HostError> {
+        self.host_remove_dir_if_file_is(dir, file, contents).await
     }
 
     async fn extract_image_directory(
@@ -507,6 +539,110 @@ fn local_registry_port(reference: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::local_registry_port;
+
+    /// An SSH server that accepts any key and then never answers a channel request.
+    struct SilentAfterLogin {
+        unanswered: Vec<russh::server::ChannelOpenHandle>,
+    }
+
+    impl russh::server::Handler for SilentAfterLogin {
+        type Error = russh::Error;
+
+        async fn auth_publickey(
+            &mut self,
+            _: &str,
+            _: russh::server::VerifiedPublicKey<'_>,
+        ) -> Result<russh::server::Auth, Self::Error> {
+            Ok(russh::server::Auth::Accept)
+        }
+
+        async fn channel_open_direct_streamlocal(
+            &mut self,
+            _: russh::Channel<russh::server::Msg>,
+            _: &str,
+            reply: russh::server::ChannelOpenHandle,
+            _: &mut russh::server::Session,
+        ) -> Result<(), Self::Error> {
+            self.unanswered.push(reply);
+            Ok(())
+        }
+
+        async fn channel_open_session(
+            &mut self,
+            _: russh::Channel<russh::server::Msg>,
+            reply: russh::server::ChannelOpenHandle,
+            _: &mut russh::server::Session,
+        ) -> Result<(), Self::Error> {
+            self.unanswered.push(reply);
+            Ok(())
+        }
+    }
+
+    /// A host that logs in and then answers nothing made every command hang (#15): connecting
+    /// now fails within the connect timeout, as unreachable.
+    #[tokio::test]
+    async fn a_host_silent_after_login_is_unreachable_within_the_connect_timeout() {
+        let scratch = tempfile::tempdir().unwrap();
+        for name in ["host_key", "client_key"] {
+            let made = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(scratch.path().join(name))
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        let host_key = russh::keys::load_secret_key(scratch.path().join("host_key"), None).unwrap();
+        let config = std::sync::Arc::new(russh::server::Config {
+            keys: vec![host_key],
+            ..Default::default()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let handler = SilentAfterLogin {
+                    unanswered: Vec::new(),
+                };
+                let config = config.clone();
+                tokio::spawn(async move {
+                    if let Ok(session) = russh::server::run_stream(config, socket, handler).await {
+                        let _ = session.await;
+                    }
+                });
+            }
+        });
+        let settings = super::SshSettings {
+            user: "deploy".into(),
+            port,
+            keys: vec![scratch.path().join("client_key")],
+            key_data: Vec::new(),
+            keys_only: true,
+            agent: None,
+            jump: None,
+            proxy_command: None,
+            config_files: Vec::new(),
+            known_hosts: Some(scratch.path().join("known_hosts")),
+            connect_timeout: std::time::Duration::from_secs(2),
+            command_timeout: std::time::Duration::from_secs(2),
+            docker_socket: "/var/run/docker.sock".into(),
+        };
+        let started = std::time::Instant::now();
+        let connected = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            super::SshHost::connect("127.0.0.1", &settings),
+        )
+        .await
+        .expect("connect returned within 20 s");
+        let Err(error) = connected else {
+            panic!("a silent host connected");
+        };
+        assert!(error.is_connection(), "{error}");
+        assert!(
+            error.to_string().contains("answered no channel request"),
+            "{error}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
 
     #[test]
     fn only_localhost_with_a_port_is_the_local_registry() {

@@ -7,14 +7,17 @@
 //!
 //! Kamal always passes `user` (default `root`) and `port` (default 22) to Net::SSH, so those two
 //! come from deploy.yml even when `~/.ssh/config` names others; a host written `user@host:port`
-//! in deploy.yml overrides both. `HostName`, `IdentityFile`, `ProxyJump`, `ProxyCommand` and
-//! `UserKnownHostsFile` come from the config files. Jump hosts are resolved as `ssh -J` resolves
+//! in deploy.yml overrides both. `HostName`, `IdentityFile`, `ProxyJump`, `ProxyCommand`,
+//! `UserKnownHostsFile`, `GlobalKnownHostsFile`, `HostKeyAlias` and `StrictHostKeyChecking` come
+//! from the config files. Jump hosts are resolved as `ssh -J` resolves
 //! them, with the config's `User` and `Port`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ssh2_config::{ParseRule, SshConfig};
+
+use super::known_hosts::HostKeys;
 
 use crate::config::{GantrySettings, Ssh, SshConfigFiles};
 use crate::secret::Secret;
@@ -103,8 +106,8 @@ pub struct Target {
     pub jumps: Vec<String>,
     /// A command whose stdin/stdout carry the connection instead of TCP.
     pub proxy_command: Option<String>,
-    /// The file host keys are checked against and learned into.
-    pub known_hosts: PathBuf,
+    /// The known_hosts files and settings the host's key is checked with.
+    pub host_keys: HostKeys,
 }
 
 /// Splits `[user@]host[:port]` (IPv6 as `[addr]:port`).
@@ -167,7 +170,7 @@ pub fn resolve(entry: &str, settings: &SshSettings) -> Target {
         identity_files: identity_files(settings, &params),
         jumps,
         proxy_command,
-        known_hosts: known_hosts(settings, &params),
+        host_keys: host_keys(settings, &params),
     }
 }
 
@@ -186,7 +189,7 @@ pub fn resolve_jump(hop: &str, settings: &SshSettings) -> Target {
         identity_files: identity_files(settings, &params),
         jumps: Vec::new(),
         proxy_command: None,
-        known_hosts: known_hosts(settings, &params),
+        host_keys: host_keys(settings, &params),
     }
 }
 
@@ -196,12 +199,33 @@ fn identity_files(settings: &SshSettings, params: &ConfigParams) -> Vec<PathBuf>
     files
 }
 
-fn known_hosts(settings: &SshSettings, params: &ConfigParams) -> PathBuf {
-    settings
-        .known_hosts
-        .clone()
-        .or_else(|| params.known_hosts.clone())
-        .unwrap_or_else(|| home_dir().join(".ssh").join("known_hosts"))
+/// OpenSSH's host key settings for one host. An explicit `known_hosts` (tests, the test bed)
+/// is the only file consulted; otherwise every `UserKnownHostsFile` (default
+/// `~/.ssh/known_hosts`) and `GlobalKnownHostsFile` (default `/etc/ssh/ssh_known_hosts{,2}`).
+fn host_keys(settings: &SshSettings, params: &ConfigParams) -> HostKeys {
+    let (user_files, global_files) = match &settings.known_hosts {
+        Some(file) => (vec![file.clone()], Vec::new()),
+        None if params.user_known_hosts.is_empty() => (
+            vec![home_dir().join(".ssh").join("known_hosts")],
+            params
+                .global_known_hosts
+                .clone()
+                .unwrap_or_else(HostKeys::default_global_files),
+        ),
+        None => (
+            params.user_known_hosts.clone(),
+            params
+                .global_known_hosts
+                .clone()
+                .unwrap_or_else(HostKeys::default_global_files),
+        ),
+    };
+    HostKeys {
+        user_files,
+        global_files,
+        alias: params.host_key_alias.clone(),
+        strict: params.strict_host_key_checking,
+    }
 }
 
 /// What OpenSSH's config files say about one host.
@@ -213,7 +237,14 @@ struct ConfigParams {
     identity_files: Vec<PathBuf>,
     jump: Option<String>,
     proxy_command: Option<String>,
-    known_hosts: Option<PathBuf>,
+    /// `UserKnownHostsFile`: every file named.
+    user_known_hosts: Vec<PathBuf>,
+    /// `GlobalKnownHostsFile`, when set.
+    global_known_hosts: Option<Vec<PathBuf>>,
+    host_key_alias: Option<String>,
+    /// `StrictHostKeyChecking yes` or `ask`.
+    strict_host_key_checking: bool,
+    strict_set: bool,
 }
 
 /// Reads each file in order; for every setting the first file that sets it wins, as in OpenSSH.
@@ -260,10 +291,31 @@ fn query_config(files: &[PathBuf], host: &str) -> ConfigParams {
                 .filter(|hops| !hops.is_empty() && !hops.eq_ignore_ascii_case("none"))
         });
         merged.proxy_command = merged.proxy_command.or_else(|| unsupported("proxycommand"));
-        merged.known_hosts = merged.known_hosts.or_else(|| {
-            unsupported("userknownhostsfile")
-                .and_then(|value| value.split_whitespace().next().map(expand_tilde))
-        });
+        let files = |field: &str| {
+            unsupported(field).map(|value| {
+                value
+                    .split_whitespace()
+                    .map(expand_tilde)
+                    .collect::<Vec<_>>()
+            })
+        };
+        if merged.user_known_hosts.is_empty() {
+            merged.user_known_hosts = files("userknownhostsfile").unwrap_or_default();
+        }
+        merged.global_known_hosts = merged
+            .global_known_hosts
+            .or_else(|| files("globalknownhostsfile"));
+        merged.host_key_alias = merged
+            .host_key_alias
+            .or_else(|| unsupported("hostkeyalias"));
+        if !merged.strict_set
+            && let Some(value) = params.unsupported_fields.get("stricthostkeychecking")
+        {
+            merged.strict_set = true;
+            merged.strict_host_key_checking = value
+                .first()
+                .is_some_and(|value| ["yes", "ask"].contains(&value.to_ascii_lowercase().as_str()));
+        }
     }
     merged
 }
@@ -341,7 +393,7 @@ mod tests {
             vec![PathBuf::from("/keys/web"), PathBuf::from("/keys/default")]
         );
         assert_eq!(target.jumps, vec!["bastion", "deploy@inner:2022"]);
-        assert_eq!(target.known_hosts, PathBuf::from("/kh/web"));
+        assert_eq!(target.host_keys.user_files, vec![PathBuf::from("/kh/web")]);
 
         let jump = resolve_jump("bastion", &settings);
         assert_eq!(
@@ -362,6 +414,38 @@ mod tests {
         assert_eq!(plain.identity_files, vec![PathBuf::from("/keys/default")]);
     }
 
+    /// The host key options OpenSSH reads from its config reach the check (#15).
+    #[test]
+    fn host_key_options_come_from_the_config_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "Host pinned\n  UserKnownHostsFile /kh/first /kh/second\n  \
+             GlobalKnownHostsFile /kh/global\n  HostKeyAlias pinned-alias\n  \
+             StrictHostKeyChecking yes\n\n\
+             Host relaxed\n  StrictHostKeyChecking accept-new\n",
+        )
+        .unwrap();
+        let settings = settings(vec![config]);
+        assert_eq!(
+            resolve("pinned", &settings).host_keys,
+            HostKeys {
+                user_files: vec![PathBuf::from("/kh/first"), PathBuf::from("/kh/second")],
+                global_files: vec![PathBuf::from("/kh/global")],
+                alias: Some("pinned-alias".into()),
+                strict: true,
+            }
+        );
+        let relaxed = resolve("relaxed", &settings).host_keys;
+        assert!(!relaxed.strict);
+        assert_eq!(relaxed.global_files, HostKeys::default_global_files());
+        assert_eq!(
+            relaxed.user_files,
+            vec![home_dir().join(".ssh").join("known_hosts")]
+        );
+    }
+
     #[test]
     fn deploy_yml_wins_over_the_config_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -378,8 +462,8 @@ mod tests {
             Some("nc %h %p")
         );
         assert_eq!(
-            resolve("h", &settings).known_hosts,
-            PathBuf::from("/kh/cfg")
+            resolve("h", &settings).host_keys.user_files,
+            vec![PathBuf::from("/kh/cfg")]
         );
         let both = resolve("j", &settings);
         assert_eq!((both.jumps.len(), both.proxy_command), (1, None));
@@ -391,7 +475,7 @@ mod tests {
             "deploy.yml's proxy_command replaces ProxyJump"
         );
         assert_eq!(target.proxy_command.as_deref(), Some("connect %h %p"));
-        assert_eq!(target.known_hosts, PathBuf::from("/kh/mine"));
+        assert_eq!(target.host_keys, HostKeys::file("/kh/mine"));
         settings.jump = Some("bastion,ops@second".into());
         let target = resolve("h", &settings);
         assert_eq!(target.jumps, vec!["root@bastion", "ops@second"]);
