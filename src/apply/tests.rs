@@ -259,6 +259,36 @@ async fn a_new_version_switches_stops_the_old_one_and_retags() {
     assert!(world.plan_default(&config, "v1").await.plan.is_empty());
 }
 
+/// Issue 15: hosts holding the service's image tagged `latest` but no container of it (after
+/// `kamal app remove` or a hand cleanup) converge in one apply: the image `latest` leaves is
+/// pruned by the same run, not the next.
+#[tokio::test]
+async fn an_image_that_loses_latest_is_pruned_by_the_same_apply() {
+    use crate::host::Host;
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    for host in world.hosts.values() {
+        host.remove_container("app-web-v1").await.unwrap();
+        assert_eq!(
+            host.image_id("registry.test/app:latest").as_deref(),
+            Some("sha256:app-v1")
+        );
+    }
+    let outcome = world.apply(&config, "v2").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    for host in world.hosts.values() {
+        assert_eq!(host.image_id("registry.test/app:v1"), None);
+        assert_eq!(
+            host.image_id("registry.test/app:latest").as_deref(),
+            Some("sha256:app-v2")
+        );
+    }
+    let again = world.plan_default(&config, "v2").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
 fn failing_on(config: &mut Config, host: &str) {
     config.roles[0]
         .hosts

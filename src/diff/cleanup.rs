@@ -112,6 +112,13 @@ pub(super) fn latest_tag_change(
 
 /// Images of this service that no container will use once the plan has run (Kamal's
 /// `prune images`), except the desired version and `latest`.
+///
+/// Tags are judged as the plan leaves them: when the plan moves `latest` to the desired version,
+/// the image that holds it today loses it, so an image kept only by that tag is pruned in the
+/// same run (one apply converges). Such an image goes by its remaining tags, or by id when it
+/// has none left: its old `latest` reference would by then name the new version. Should the
+/// desired version's pull bring back this very image, Docker refuses to remove an image by id
+/// while a container uses it or another tag names it, and the best-effort removal only warns.
 pub(super) fn image_prune_changes(
     desired: &Desired,
     state: &HostState,
@@ -134,21 +141,26 @@ pub(super) fn image_prune_changes(
     if let Some(proxy) = &state.proxy {
         in_use.insert(proxy.details.image_id.as_str());
     }
-    let keep_refs = [desired.image.as_str(), desired.latest_image.as_str()];
+    let latest_moves = planned.iter().any(|change| {
+        matches!(&change.work, Work::TagImage { target, .. } if *target == desired.latest_image)
+    });
     let mut changes = Vec::new();
     for image in &state.service_images {
-        if in_use.contains(image.id.as_str())
-            || image
-                .repo_tags
-                .iter()
-                .any(|tag| keep_refs.contains(&tag.as_str()))
-        {
+        let tags_after: Vec<&String> = image
+            .repo_tags
+            .iter()
+            .filter(|tag| !(latest_moves && **tag == desired.latest_image))
+            .collect();
+        let kept_by_tag = tags_after
+            .iter()
+            .any(|tag| **tag == desired.image || **tag == desired.latest_image);
+        if in_use.contains(image.id.as_str()) || kept_by_tag {
             continue;
         }
-        let references: Vec<String> = if image.repo_tags.is_empty() {
+        let references: Vec<String> = if tags_after.is_empty() {
             vec![image.id.clone()]
         } else {
-            image.repo_tags.clone()
+            tags_after.into_iter().cloned().collect()
         };
         changes.push(Change {
             resource: Resource::Image {
