@@ -318,6 +318,7 @@ async fn every_call_of_a_deploy_can_fail_time_out_or_lose_its_connection() {
                 Fault::Fail(_) => "call fails",
                 Fault::Timeout => "call times out",
                 Fault::Disconnect => "connection drops",
+                Fault::Panic(_) => "gantry panics",
             };
             *tally
                 .entry((fault_name.to_string(), format!("{:?}", point.operation)))

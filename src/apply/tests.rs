@@ -415,6 +415,46 @@ async fn a_fault_at_every_step_of_a_deploy_rolls_the_host_back() {
     }
 }
 
+/// Issue 15: a panic inside an action is that action's failure: its host rolls back and a
+/// rerun converges, as for any other fault.
+#[tokio::test]
+async fn a_panicking_action_fails_and_rolls_its_host_back() {
+    for (operation, matching) in [
+        (Operation::PullImage, None),
+        (Operation::CreateContainer, None),
+        (Operation::StartContainer, None),
+        (Operation::ExecInContainer, Some("deploy")),
+        (Operation::StopContainer, None),
+        (Operation::TagImage, None),
+    ] {
+        fault_round(operation, Fault::Panic("injected panic".into()), matching).await;
+    }
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::StartContainer,
+        Fault::Panic("injected panic".into()),
+    ));
+    let outcome = world.apply(&config, "v1").await;
+    let errors: Vec<&String> = outcome
+        .actions
+        .values()
+        .filter_map(|result| match result {
+            ActionResult::Failed { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec!["gantry failed inside this action: injected panic"],
+        "{outcome:#?}"
+    );
+    assert!(matches!(
+        outcome.hosts["h1"],
+        HostOutcome::RolledBack { .. }
+    ));
+}
+
 #[tokio::test]
 async fn a_dropped_connection_mid_deploy_is_reported_and_a_rerun_converges() {
     for operation in [

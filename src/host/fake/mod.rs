@@ -128,6 +128,8 @@ pub enum Fault {
     Disconnect,
     /// The call does not answer before its deadline.
     Timeout,
+    /// gantry's own code panics in the middle of the call (a bug), as `panic!` would.
+    Panic(String),
 }
 
 /// When to inject a fault.
@@ -413,6 +415,7 @@ impl FakeHost {
                 operation: format!("{operation:?}"),
                 seconds: 30,
             }),
+            Some(Fault::Panic(message)) => panic!("{message}"),
         }
     }
 
