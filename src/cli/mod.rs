@@ -25,6 +25,7 @@ mod init;
 mod kamal_view;
 mod lock;
 mod locked;
+mod logging;
 mod logs;
 mod output;
 mod plan;
@@ -186,7 +187,7 @@ pub fn parse() -> Cli {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
-    init_logging(&cli.global);
+    logging::init(cli.global.quiet, cli.global.verbose);
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),
@@ -263,26 +264,6 @@ fn expand_alias(arguments: &[String], alias: &str, expansion: &str) -> Option<Ve
     argv.extend(words);
     argv.extend(arguments[position + 1..].iter().cloned());
     Some(argv)
-}
-
-/// Log lines go to stderr: warnings by default, more with `-v`, errors only with `-q`;
-/// `GANTRY_LOG` (an env filter) overrides.
-fn init_logging(global: &GlobalArgs) {
-    let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // A second initialisation (tests running several commands in one process) is harmless.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 #[cfg(test)]
