@@ -309,7 +309,11 @@ fn parse_cpus(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
         let digits: i64 = fraction.parse().map_err(|_| error())?;
         digits * 10_i64.pow(9 - fraction.len() as u32)
     };
-    Ok(whole * 1_000_000_000 + fraction_nanos)
+    whole
+        .checked_mul(1_000_000_000)
+        .and_then(|nanos| nanos.checked_add(fraction_nanos))
+        .filter(|nanos| *nanos >= 0)
+        .ok_or_else(|| invalid(flag, format!("`{value}` is more CPUs than Docker can take")))
 }
 
 /// Docker's `RAMInBytes`: a number with an optional binary unit (`b k m g t p`, `kb`, `mib`...).
@@ -331,7 +335,19 @@ fn parse_bytes(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
         "p" => 1024.0_f64.powi(5),
         _ => return Err(error()),
     };
-    Ok((number * multiplier) as i64)
+    whole_number(number * multiplier).ok_or_else(|| {
+        invalid(
+            flag,
+            format!("`{value}` is more bytes than Docker can take"),
+        )
+    })
+}
+
+/// `value` as an `i64` when it is one: `as` would saturate a value out of range silently.
+fn whole_number(value: f64) -> Option<i64> {
+    // 2^63 is the first f64 beyond i64::MAX.
+    (value.is_finite() && (0.0..9_223_372_036_854_775_808.0).contains(&value))
+        .then_some(value as i64)
 }
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as docker's `--health-*` flags take.
@@ -369,7 +385,12 @@ fn parse_duration(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
         total += number * nanos_per_unit;
         rest = tail;
     }
-    Ok(total as i64)
+    whole_number(total).ok_or_else(|| {
+        invalid(
+            flag,
+            format!("`{value}` is longer than Docker can take (about 292 years)"),
+        )
+    })
 }
 
 fn parse_ulimit(flag: &Flag, value: &str) -> Result<Ulimit, DockerArgError> {
@@ -508,6 +529,23 @@ mod tests {
         assert_eq!(opts.shm_size, Some(64 * 1024 * 1024));
         assert_eq!(opts.memory_swap, Some(-1));
         assert_eq!(opts.pids_limit, Some(100));
+    }
+
+    /// Issue 15: values whose nanoseconds or bytes do not fit Docker's 64-bit fields are
+    /// refused, not wrapped or saturated; the largest that fit pass.
+    #[test]
+    fn values_beyond_dockers_64_bit_fields_are_refused() {
+        let one = |key: &str, text: &str| translate(&options(&[(key, value(text))]));
+        assert_eq!(
+            one("cpus", "9223372036").unwrap().options.nano_cpus,
+            Some(9_223_372_036_000_000_000)
+        );
+        assert!(one("cpus", "9223372037").is_err());
+        assert!(one("cpus", "99999999999999999999").is_err());
+        assert!(one("memory", "8191p").is_ok());
+        assert!(one("memory", "8192p").is_err());
+        assert!(one("health-interval", "2562047h").is_ok());
+        assert!(one("health-interval", "2562048h").is_err());
     }
 
     #[test]
