@@ -289,6 +289,33 @@ async fn an_image_that_loses_latest_is_pruned_by_the_same_apply() {
     assert!(again.plan.is_empty(), "{}", again.plan);
 }
 
+/// Issue 15, found by the model test: the tag of a retained version removed by hand (its
+/// stopped container still there); going back to it tags `latest` from the container's image,
+/// by id, instead of failing on the missing tag and rolling back on every rerun.
+#[tokio::test]
+async fn going_back_to_a_version_whose_tag_was_removed_tags_latest_by_image_id() {
+    use crate::host::Host;
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v2").await.succeeded());
+    // Docker only untags: the running container still uses the image.
+    world.hosts["h1"]
+        .remove_image("registry.test/app:v2", false)
+        .await
+        .unwrap();
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let back = world.apply(&config, "v2").await;
+    assert!(back.succeeded(), "{back:#?}");
+    assert_eq!(
+        world.hosts["h1"]
+            .image_id("registry.test/app:latest")
+            .as_deref(),
+        Some("sha256:app-v2")
+    );
+    let again = world.plan_default(&config, "v2").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
 fn failing_on(config: &mut Config, host: &str) {
     config.roles[0]
         .hosts
@@ -1024,3 +1051,5 @@ async fn an_unhealthy_container_without_the_proxy_is_polled_until_the_deploy_tim
     };
     assert!(cause.contains("is unhealthy after 1s"), "{cause}");
 }
+
+mod model;

@@ -77,7 +77,15 @@ pub(super) fn latest_tag_change(
     state: &HostState,
     planned: &[Change],
 ) -> Option<Change> {
-    let desired_id = state.present_images.get(&desired.image).cloned().flatten();
+    let tagged_id = state.present_images.get(&desired.image).cloned().flatten();
+    // The desired version's tag may be gone (removed by hand) while a container of it remains:
+    // `latest` then follows that container's image, named by id.
+    let container_image_id = state
+        .app_containers
+        .iter()
+        .find(|container| container.details.image == desired.image)
+        .map(|container| container.details.image_id.clone());
+    let desired_id = tagged_id.clone().or_else(|| container_image_id.clone());
     let latest_id = state
         .present_images
         .get(&desired.latest_image)
@@ -91,6 +99,10 @@ pub(super) fn latest_tag_change(
     if !pulls && desired_id.is_some() && desired_id == latest_id {
         return None;
     }
+    let source = match (tagged_id, pulls, container_image_id) {
+        (None, false, Some(image_id)) => image_id,
+        _ => desired.image.clone(),
+    };
     Some(Change {
         resource: Resource::LatestTag {
             reference: desired.latest_image.clone(),
@@ -103,7 +115,7 @@ pub(super) fn latest_tag_change(
         reason: Reason::LatestOutdated,
         fields: Vec::new(),
         work: Work::TagImage {
-            source: desired.image.clone(),
+            source,
             target: desired.latest_image.clone(),
             previous: latest_id,
         },
