@@ -259,17 +259,7 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
     let config = testing::config(&["h1", "h2"]);
     let observed = observed_of(&testing::desired(&config, "v1"));
     let plan = plan_for(&config, "v2", &observed, &options(&config));
-    let inputs = saved::PlanInputs {
-        config_file: "config/deploy.yml".into(),
-        destination: None,
-        version: "v2".into(),
-        hosts: Vec::new(),
-        roles: Vec::new(),
-        reboot_proxy: false,
-        recreate_accessories: false,
-        atomic: false,
-    };
-    let saved = saved::SavedPlan::new(&plan, inputs, &observed);
+    let saved = saved::SavedPlan::new(&plan, saved_inputs(None), &observed);
     let reread = saved::SavedPlan::parse(&saved.to_text()).unwrap();
     assert_eq!(reread, saved);
     assert!(!saved.to_text().contains("s3cret"));
