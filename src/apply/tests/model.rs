@@ -82,8 +82,8 @@ struct Case {
     history: Vec<Setup>,
     disturbances: Vec<Disturbance>,
     target: Setup,
-    /// The operation, how many of its calls pass first, and the host it strikes.
-    fault: (usize, usize, usize),
+    /// The operation, how many of its calls pass first, the host it strikes, and the fault.
+    fault: (usize, usize, usize, Fault),
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -127,7 +127,17 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(setup(), 0..3),
         prop::collection::vec(disturbance(), 0..4),
         setup(),
-        (0..FAULT_POINTS.len(), 0..3usize, 0..HOSTS.len()),
+        (
+            0..FAULT_POINTS.len(),
+            0..3usize,
+            0..HOSTS.len(),
+            // A call that fails, one that times out, a connection that drops.
+            prop::sample::select(vec![
+                Fault::Fail("injected failure".into()),
+                Fault::Timeout,
+                Fault::Disconnect,
+            ]),
+        ),
     )
         .prop_map(|(history, disturbances, target, fault)| Case {
             history,
@@ -204,15 +214,9 @@ async fn check(case: &Case) -> Result<(), String> {
     }
 
     // A fault during a change of version, then one rerun.
-    let (operation, skip, host) = case.fault;
+    let (operation, skip, host, fault) = case.fault.clone();
     let next = VERSIONS[(VERSIONS.iter().position(|v| *v == version).unwrap_or(0) + 1) % 3];
-    world.hosts[HOSTS[host]].inject(
-        FaultRule::once(
-            FAULT_POINTS[operation],
-            Fault::Fail("injected failure".into()),
-        )
-        .after(skip),
-    );
+    world.hosts[HOSTS[host]].inject(FaultRule::once(FAULT_POINTS[operation], fault).after(skip));
     let _ = world.apply(&config, next).await;
     world.hosts[HOSTS[host]].heal();
     let rerun = world.apply(&config, next).await;
