@@ -1,7 +1,7 @@
 //! Convergence as a property (issue 15), on fake hosts. Each case builds a random starting
-//! state (earlier applies of other configurations and versions, then containers stopped or
-//! removed, images removed or retagged as `latest`, the route dropped, the proxy stopped or
-//! removed) and a random valid configuration, then checks:
+//! state (earlier applies of other configurations and versions, then containers stopped,
+//! removed or stripped of their role label, images removed or retagged as `latest`, the route
+//! dropped, a stray env file, the proxy stopped or removed) and a random valid configuration, then checks:
 //!
 //! - one apply converges: it succeeds and the next plan is empty;
 //! - an apply on converged hosts runs no action;
@@ -54,13 +54,40 @@ impl Setup {
 /// A change made behind gantry's back.
 #[derive(Clone, Debug)]
 enum Disturbance {
-    StopContainer { host: usize, pick: usize },
-    RemoveContainer { host: usize, pick: usize },
-    RemoveImage { host: usize, version: usize },
-    TagLatest { host: usize, version: usize },
-    DropRoute { host: usize },
-    StopProxy { host: usize },
-    RemoveProxy { host: usize },
+    StopContainer {
+        host: usize,
+        pick: usize,
+    },
+    RemoveContainer {
+        host: usize,
+        pick: usize,
+    },
+    RemoveImage {
+        host: usize,
+        version: usize,
+    },
+    TagLatest {
+        host: usize,
+        version: usize,
+    },
+    DropRoute {
+        host: usize,
+    },
+    /// A container of the service that lost its `role` label (made by hand).
+    Unlabel {
+        host: usize,
+        pick: usize,
+    },
+    /// An env file of a role the configuration does not have.
+    StrayEnvFile {
+        host: usize,
+    },
+    StopProxy {
+        host: usize,
+    },
+    RemoveProxy {
+        host: usize,
+    },
 }
 
 /// The calls a fault may hit.
@@ -116,6 +143,9 @@ fn disturbance() -> impl Strategy<Value = Disturbance> {
             .prop_map(|(host, version)| Disturbance::TagLatest { host, version }),
         host.clone()
             .prop_map(|host| Disturbance::DropRoute { host }),
+        (host.clone(), 0..8usize).prop_map(|(host, pick)| Disturbance::Unlabel { host, pick }),
+        host.clone()
+            .prop_map(|host| Disturbance::StrayEnvFile { host }),
         host.clone()
             .prop_map(|host| Disturbance::StopProxy { host }),
         host.prop_map(|host| Disturbance::RemoveProxy { host }),
@@ -182,6 +212,19 @@ async fn disturb(world: &World, disturbance: &Disturbance) {
         Disturbance::DropRoute { host } => {
             host_of(*host).drop_route("app-web");
             Ok(())
+        }
+        Disturbance::Unlabel { host, pick } => {
+            if let Some(name) = app_container(*host, *pick) {
+                host_of(*host).tamper(&name, |container| {
+                    container.labels.remove("role");
+                });
+            }
+            Ok(())
+        }
+        Disturbance::StrayEnvFile { host } => {
+            host_of(*host)
+                .write_file(".kamal/apps/app/env/roles/old.env", b"A=1\n", 0o600)
+                .await
         }
         Disturbance::StopProxy { host } => host_of(*host).stop_container("kamal-proxy", None).await,
         Disturbance::RemoveProxy { host } => host_of(*host).remove_container("kamal-proxy").await,
