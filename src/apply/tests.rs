@@ -316,29 +316,40 @@ async fn going_back_to_a_version_whose_tag_was_removed_tags_latest_by_image_id()
     assert!(again.plan.is_empty(), "{}", again.plan);
 }
 
-/// Issue 15, found by the model test: a container of the service that lost its role label
-/// but holds the name the deploy creates is renamed aside as Kamal does, instead of the
-/// create failing on the name and rolling back on every rerun.
+/// Issue 15, found by the model test: a container of the service that lost its role label, or
+/// was relabelled for another destination, but holds the name the deploy creates is renamed
+/// aside as Kamal does, instead of the create failing on the name and rolling back on every
+/// rerun.
 #[tokio::test]
-async fn a_container_without_its_role_label_holding_the_name_is_renamed_aside() {
-    let world = World::new(&["h1"]);
-    let config = config(&["h1"]);
-    assert!(world.apply(&config, "v1").await.succeeded());
-    world.hosts["h1"].tamper("app-web-v1", |container| {
-        container.labels.remove("role");
-    });
-    let outcome = world.apply(&config, "v1").await;
-    assert!(outcome.succeeded(), "{outcome:#?}");
-    let names: Vec<String> = world.hosts["h1"].containers().into_keys().collect();
-    assert!(
-        names
-            .iter()
-            .any(|name| name.starts_with("app-web-v1_replaced_")),
-        "{names:?}"
-    );
-    assert_eq!(world.serving("h1").as_deref(), Some("v1"));
-    let again = world.plan_default(&config, "v1").await;
-    assert!(again.plan.is_empty(), "{}", again.plan);
+async fn a_container_of_another_role_or_destination_holding_the_name_is_renamed_aside() {
+    let relabellings: [fn(&mut crate::host::ContainerDetails); 2] = [
+        |container| {
+            container.labels.remove("role");
+        },
+        |container| {
+            container
+                .labels
+                .insert("destination".into(), "staging".into());
+        },
+    ];
+    for relabel in relabellings {
+        let world = World::new(&["h1"]);
+        let config = config(&["h1"]);
+        assert!(world.apply(&config, "v1").await.succeeded());
+        world.hosts["h1"].tamper("app-web-v1", relabel);
+        let outcome = world.apply(&config, "v1").await;
+        assert!(outcome.succeeded(), "{outcome:#?}");
+        let names: Vec<String> = world.hosts["h1"].containers().into_keys().collect();
+        assert!(
+            names
+                .iter()
+                .any(|name| name.starts_with("app-web-v1_replaced_")),
+            "{names:?}"
+        );
+        assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+        let again = world.plan_default(&config, "v1").await;
+        assert!(again.plan.is_empty(), "{}", again.plan);
+    }
 }
 
 fn failing_on(config: &mut Config, host: &str) {

@@ -78,9 +78,10 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
 
     let Some(target) = target else {
         // Kamal renames whatever container holds the new one's name before creating it
-        // (`boot.rb`), labels or not; one without a role label is not this role's otherwise.
+        // (`boot.rb`), whatever its labels; one without a role label, or of another
+        // destination, is not this role's otherwise.
         let start = match state
-            .unlabelled_app_containers
+            .other_app_containers
             .iter()
             .find(|container| container.name == spec.name)
         {

@@ -146,7 +146,7 @@ pub(super) fn image_prune_changes(
     in_use.extend(state.other_destination_images.iter().map(String::as_str));
     in_use.extend(
         state
-            .unlabelled_app_containers
+            .other_app_containers
             .iter()
             .map(|c| c.image_id.as_str()),
     );

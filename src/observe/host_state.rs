@@ -192,9 +192,10 @@ pub async fn observe_host(
             .into_iter()
             .map(|(_, container)| container)
             .collect(),
-        unlabelled_app_containers: classified
+        other_app_containers: classified
             .unlabelled_apps
             .iter()
+            .chain(classified.other_destinations.iter())
             .map(|summary| (*summary).clone())
             .collect(),
         other_destination_images: classified

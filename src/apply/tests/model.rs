@@ -1,6 +1,6 @@
 //! Convergence as a property (issue 15), on fake hosts. Each case builds a random starting
 //! state (earlier applies of other configurations and versions, then containers stopped,
-//! removed or stripped of their role label, images removed or retagged as `latest`, the route
+//! removed, stripped of their role label or relabelled for another destination, images removed or retagged as `latest`, the route
 //! dropped, a stray env file, the proxy stopped or removed) and a random valid configuration, then checks:
 //!
 //! - one apply converges: it succeeds and the next plan is empty;
@@ -78,6 +78,11 @@ enum Disturbance {
         host: usize,
         pick: usize,
     },
+    /// A container of the service relabelled for another destination (made by hand).
+    OtherDestination {
+        host: usize,
+        pick: usize,
+    },
     /// An env file of a role the configuration does not have.
     StrayEnvFile {
         host: usize,
@@ -146,6 +151,8 @@ fn disturbance() -> impl Strategy<Value = Disturbance> {
         (host.clone(), 0..8usize).prop_map(|(host, pick)| Disturbance::Unlabel { host, pick }),
         host.clone()
             .prop_map(|host| Disturbance::StrayEnvFile { host }),
+        (host.clone(), 0..8usize)
+            .prop_map(|(host, pick)| Disturbance::OtherDestination { host, pick }),
         host.clone()
             .prop_map(|host| Disturbance::StopProxy { host }),
         host.prop_map(|host| Disturbance::RemoveProxy { host }),
@@ -217,6 +224,16 @@ async fn disturb(world: &World, disturbance: &Disturbance) {
             if let Some(name) = app_container(*host, *pick) {
                 host_of(*host).tamper(&name, |container| {
                     container.labels.remove("role");
+                });
+            }
+            Ok(())
+        }
+        Disturbance::OtherDestination { host, pick } => {
+            if let Some(name) = app_container(*host, *pick) {
+                host_of(*host).tamper(&name, |container| {
+                    container
+                        .labels
+                        .insert("destination".into(), "staging".into());
                 });
             }
             Ok(())
