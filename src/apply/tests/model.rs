@@ -1,7 +1,7 @@
 //! Convergence as a property (issue 15), on fake hosts. Each case builds a random starting
 //! state (earlier applies of other configurations and versions, then containers stopped,
 //! removed, stripped of their role label or relabelled for another destination, images removed or retagged as `latest`, the route
-//! dropped, a stray env file, the proxy stopped or removed) and a random valid configuration, then checks:
+//! dropped, a stray env file, the proxy stopped, removed or of another image) and a random valid configuration, then checks:
 //!
 //! - one apply converges: it succeeds and the next plan is empty;
 //! - an apply on converged hosts runs no action;
@@ -90,6 +90,10 @@ enum Disturbance {
     StopProxy {
         host: usize,
     },
+    /// A proxy container started from another image.
+    OtherProxyImage {
+        host: usize,
+    },
     RemoveProxy {
         host: usize,
     },
@@ -155,6 +159,8 @@ fn disturbance() -> impl Strategy<Value = Disturbance> {
             .prop_map(|(host, pick)| Disturbance::OtherDestination { host, pick }),
         host.clone()
             .prop_map(|host| Disturbance::StopProxy { host }),
+        host.clone()
+            .prop_map(|host| Disturbance::OtherProxyImage { host }),
         host.prop_map(|host| Disturbance::RemoveProxy { host }),
     ]
 }
@@ -242,6 +248,15 @@ async fn disturb(world: &World, disturbance: &Disturbance) {
             host_of(*host)
                 .write_file(".kamal/apps/app/env/roles/old.env", b"A=1\n", 0o600)
                 .await
+        }
+        Disturbance::OtherProxyImage { host } => {
+            if host_of(*host).containers().contains_key("kamal-proxy") {
+                host_of(*host).tamper("kamal-proxy", |container| {
+                    container.image = "basecamp/kamal-proxy:v0.8.0".into();
+                    container.image_id = "sha256:old-proxy".into();
+                });
+            }
+            Ok(())
         }
         Disturbance::StopProxy { host } => host_of(*host).stop_container("kamal-proxy", None).await,
         Disturbance::RemoveProxy { host } => host_of(*host).remove_container("kamal-proxy").await,
