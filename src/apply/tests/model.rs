@@ -1,7 +1,8 @@
 //! Convergence as a property (issue 15), on fake hosts. Each case builds a random starting
 //! state (earlier applies of other configurations and versions, then containers stopped,
-//! removed, stripped of their role label or relabelled for another destination, images removed or retagged as `latest`, the route
-//! dropped, a stray env file, the proxy stopped, removed or of another image) and a random valid configuration, then checks:
+//! removed, stripped of their role label or relabelled for another destination; images
+//! removed or retagged as `latest`; the route dropped; a stray env file; the proxy stopped,
+//! removed or of another image) and a random valid configuration, then checks:
 //!
 //! - one apply converges: it succeeds and the next plan is empty;
 //! - an apply on converged hosts runs no action;
