@@ -194,7 +194,10 @@ impl ProxyRoute {
 }
 
 fn seconds_to_nanos(seconds: Option<u64>, default_seconds: i64) -> i64 {
-    seconds.map_or(default_seconds, |s| s as i64) * NANOS_PER_SECOND
+    // The configuration refuses more than `MAX_SECONDS`; saturate rather than wrap regardless.
+    seconds
+        .map_or(default_seconds, |s| i64::try_from(s).unwrap_or(i64::MAX))
+        .saturating_mul(NANOS_PER_SECOND)
 }
 
 /// What kamal-proxy stores for a service that does not serve `/`: it takes `tls_enabled` and

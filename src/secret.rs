@@ -108,6 +108,21 @@ impl Redactor {
         Redactor { values }
     }
 
+    /// A redactor that also finds each value as a JSON string or a Rust `Debug` string would
+    /// quote it (`"` as `\"`, a line break as `\n`): the forms log lines carry.
+    pub fn with_escaped_forms(&self) -> Redactor {
+        let mut forms: Vec<Secret> = Vec::new();
+        for secret in &self.values {
+            let debug = format!("{:?}", secret.0);
+            let json = serde_json::to_string(&secret.0).unwrap_or_else(|_| debug.clone());
+            for quoted in [debug, json] {
+                forms.push(Secret(quoted[1..quoted.len() - 1].to_string()));
+            }
+            forms.push(secret.clone());
+        }
+        Redactor::new(forms.iter())
+    }
+
     /// `text` with every known secret value replaced by `[REDACTED]`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -159,6 +174,22 @@ mod tests {
         );
         assert!(redactor.leaks("..abcd.."));
         assert!(!redactor.leaks("abc"));
+    }
+
+    #[test]
+    fn escaped_forms_catch_a_value_quoted_in_json_or_debug_output() {
+        let secret = Secret::new("pa\"ss\\word\n9f3e");
+        let redactor = Redactor::new([&secret]).with_escaped_forms();
+        let body = serde_json::json!({ "Env": [format!("DB_PASSWORD={}", secret.expose())] });
+        assert_eq!(
+            redactor.redact(&format!("request body {body}")),
+            r#"request body {"Env":["DB_PASSWORD=[REDACTED]"]}"#
+        );
+        assert_eq!(
+            redactor.redact(&format!("{:?}", vec![secret.expose()])),
+            r#"["[REDACTED]"]"#
+        );
+        assert_eq!(redactor.redact(secret.expose()), "[REDACTED]");
     }
 
     #[test]

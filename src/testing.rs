@@ -111,6 +111,15 @@ pub fn secrets() -> BTreeMap<String, Secret> {
 
 /// The desired state of `config` at `version`, for every host.
 pub fn desired(config: &Config, version: &str) -> Desired {
+    desired_with_secrets(config, version, &secrets())
+}
+
+/// The desired state of `config` at `version` with these secret values.
+pub fn desired_with_secrets(
+    config: &Config,
+    version: &str,
+    secrets: &BTreeMap<String, Secret>,
+) -> Desired {
     let selection = Selection::default();
     let read = |_: &str| -> Result<Vec<u8>, String> { Ok(b"file contents\n".to_vec()) };
     let inputs = DesiredInputs {
@@ -119,7 +128,7 @@ pub fn desired(config: &Config, version: &str) -> Desired {
         read_local_file: &read,
         local_env: &|_| None,
     };
-    desired::build(config, &secrets(), &inputs).expect("desired state of the test config")
+    desired::build(config, secrets, &inputs).expect("desired state of the test config")
 }
 
 pub fn image(id: &str, tags: &[&str]) -> ImageDetails {

@@ -421,7 +421,37 @@ fn a_stale_saved_plan_is_refused_and_a_fresh_one_runs_exactly() {
     assert!(stale.stderr.contains("stale"), "{}", stale.stderr);
     assert!(stale.stderr.contains(&hosts[1]), "{}", stale.stderr);
 
+    // Issue 15: the reviewed plan rewrites the env file with a rotated secret; a second
+    // rotation leaves its action list as it was, yet the plan no longer runs what was shown.
+    let secrets_file = project.dir().join(".kamal/secrets");
+    let rotate = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&secrets_file).unwrap();
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&secrets_file, text.replace(from, to)).unwrap();
+    };
+    rotate("apply-s3cret", "apply-r0tated-once");
     gantry(&project, &["plan", "--version", &v[1], "-o", file]).assert_code(0);
+    rotate("apply-r0tated-once", "apply-r0tated-twice");
+    let rotated = gantry(&project, &["apply", file]);
+    rotated.assert_code(1);
+    assert!(
+        rotated.stderr.contains("differs (- saved, + now)"),
+        "{}",
+        rotated.stderr
+    );
+    assert!(
+        !rotated.stderr.contains("r0tated") && !rotated.stdout.contains("r0tated"),
+        "{}",
+        rotated.stderr
+    );
+    rotate("apply-r0tated-twice", "apply-r0tated-once");
+    let elsewhere = gantry(&project, &["apply", file, "-d", "staging"]);
+    elsewhere.assert_code(1);
+    assert!(
+        elsewhere.stderr.contains("without a destination") && elsewhere.stderr.contains("staging"),
+        "{}",
+        elsewhere.stderr
+    );
     let applied = gantry(&project, &["apply", file]);
     applied.assert_code(0);
     for host in &hosts {

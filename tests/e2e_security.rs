@@ -390,6 +390,54 @@ fn hostile_values_never_run_on_the_hosts() {
         .assert_code(0);
 }
 
+/// Issue 15: debug and trace logging of a deploy (`-vv`, `-vvv`: the Engine API requests that
+/// create containers with their environment, the inspect answers that return it) prints no
+/// secret value; a hand-written `GANTRY_LOG` that enables every target is scrubbed too.
+#[test]
+fn verbose_logs_hold_no_secret() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let canary = format!("env-canary-{:x}", stamp());
+    let deployment = Deployment::new(&testbed, SERVICE, 2, |app| {
+        app.secret_env = vec![("DB_PASSWORD".into(), canary.clone())];
+    });
+    let secrets = [canary.as_str(), testbed.registry_password.as_str()];
+    let v = deployment.versions(&["vv1", "vv2"]);
+    let mut evidence = Evidence::default();
+    let first = deployment.gantry(&["apply", "-y", "-vv", "--version", &v[0]]);
+    first.assert_code(0);
+    assert!(first.stderr.contains("DEBUG"), "-vv logs: {}", first.stderr);
+    evidence.run(&first);
+    evidence.run(
+        deployment
+            .gantry(&["apply", "-y", "-vvv", "--version", &v[1]])
+            .assert_code(0),
+    );
+    for args in [
+        vec!["plan", "-vvv", "--version", &v[1]],
+        vec!["drift", "-vvv"],
+        vec!["details", "-vvv"],
+    ] {
+        evidence.run(&deployment.gantry(&args));
+    }
+    let everything = deployment
+        .background(&["details"], &[("GANTRY_LOG", "trace")])
+        .wait(std::time::Duration::from_secs(120));
+    assert!(everything.stderr.contains("TRACE"), "{}", everything.stderr);
+    evidence.run(&everything);
+    let leaks = evidence.leaks(&secrets);
+    assert!(
+        leaks.is_empty(),
+        "secret values in verbose logs: {leaks:#?}"
+    );
+    eprintln!(
+        "{} verbose runs scanned for 2 secret values: none found",
+        evidence.texts.len()
+    );
+}
+
 /// The scan itself can fail: a planted value is found.
 /// A lock whose details carry a window-title escape, a clipboard write (OSC 52) and a screen
 /// clear: `lock status` and a refused `apply` show them as text, and no ESC byte reaches

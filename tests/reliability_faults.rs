@@ -320,6 +320,7 @@ async fn every_call_of_a_deploy_can_fail_time_out_or_lose_its_connection() {
                 Fault::Timeout => "call times out",
                 Fault::Disconnect => "connection drops",
                 Fault::CutShort => "read cut short",
+                Fault::Panic(_) => "gantry panics",
             };
             *tally
                 .entry((fault_name.to_string(), format!("{:?}", point.operation)))

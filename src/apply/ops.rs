@@ -23,6 +23,10 @@ pub enum ActionError {
     Failed { message: String },
     #[error("did not finish within {0}s")]
     Timeout(u64),
+    /// gantry itself failed mid-action (a bug): the action counts as failed and its scope
+    /// rolls back, as for any other failure.
+    #[error("gantry failed inside this action: {0}")]
+    Panicked(String),
 }
 
 impl ActionError {
@@ -31,9 +35,36 @@ impl ActionError {
         match self {
             ActionError::Host(error) => error.is_connection(),
             ActionError::Timeout(_) => true,
-            ActionError::Failed { .. } => false,
+            ActionError::Failed { .. } | ActionError::Panicked(_) => false,
         }
     }
+}
+
+/// Runs one action on its host within the action's time limit. A panic inside it becomes that
+/// action's [`ActionError::Panicked`]: without this it would end only its task, and the walk
+/// would neither record the failure nor roll its scope back.
+pub async fn run_guarded(
+    host: &dyn Host,
+    action: &Action,
+    run_id: &str,
+) -> Result<(), ActionError> {
+    use futures_util::FutureExt;
+    let limit = action.timeout();
+    let guarded = std::panic::AssertUnwindSafe(run(host, action, run_id)).catch_unwind();
+    match tokio::time::timeout(limit, guarded).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(ActionError::Panicked(panic_message(panic.as_ref()))),
+        Err(_) => Err(ActionError::Timeout(limit.as_secs())),
+    }
+}
+
+/// The text a panic was raised with, when it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".to_string())
 }
 
 /// Runs one action on its host. `run_id` labels every container the run creates.

@@ -259,6 +259,99 @@ async fn a_new_version_switches_stops_the_old_one_and_retags() {
     assert!(world.plan_default(&config, "v1").await.plan.is_empty());
 }
 
+/// Issue 15: hosts holding the service's image tagged `latest` but no container of it (after
+/// `kamal app remove` or a hand cleanup) converge in one apply: the image `latest` leaves is
+/// pruned by the same run, not the next.
+#[tokio::test]
+async fn an_image_that_loses_latest_is_pruned_by_the_same_apply() {
+    use crate::host::Host;
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    for host in world.hosts.values() {
+        host.remove_container("app-web-v1").await.unwrap();
+        assert_eq!(
+            host.image_id("registry.test/app:latest").as_deref(),
+            Some("sha256:app-v1")
+        );
+    }
+    let outcome = world.apply(&config, "v2").await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    for host in world.hosts.values() {
+        assert_eq!(host.image_id("registry.test/app:v1"), None);
+        assert_eq!(
+            host.image_id("registry.test/app:latest").as_deref(),
+            Some("sha256:app-v2")
+        );
+    }
+    let again = world.plan_default(&config, "v2").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
+/// Issue 15, found by the model test: the tag of a retained version removed by hand (its
+/// stopped container still there); going back to it tags `latest` from the container's image,
+/// by id, instead of failing on the missing tag and rolling back on every rerun.
+#[tokio::test]
+async fn going_back_to_a_version_whose_tag_was_removed_tags_latest_by_image_id() {
+    use crate::host::Host;
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    assert!(world.apply(&config, "v2").await.succeeded());
+    // Docker only untags: the running container still uses the image.
+    world.hosts["h1"]
+        .remove_image("registry.test/app:v2", false)
+        .await
+        .unwrap();
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let back = world.apply(&config, "v2").await;
+    assert!(back.succeeded(), "{back:#?}");
+    assert_eq!(
+        world.hosts["h1"]
+            .image_id("registry.test/app:latest")
+            .as_deref(),
+        Some("sha256:app-v2")
+    );
+    let again = world.plan_default(&config, "v2").await;
+    assert!(again.plan.is_empty(), "{}", again.plan);
+}
+
+/// Issue 15, found by the model test: a container of the service that lost its role label, or
+/// was relabelled for another destination, but holds the name the deploy creates is renamed
+/// aside as Kamal does, instead of the create failing on the name and rolling back on every
+/// rerun.
+#[tokio::test]
+async fn a_container_of_another_role_or_destination_holding_the_name_is_renamed_aside() {
+    let relabellings: [fn(&mut crate::host::ContainerDetails); 2] = [
+        |container| {
+            container.labels.remove("role");
+        },
+        |container| {
+            container
+                .labels
+                .insert("destination".into(), "staging".into());
+        },
+    ];
+    for relabel in relabellings {
+        let world = World::new(&["h1"]);
+        let config = config(&["h1"]);
+        assert!(world.apply(&config, "v1").await.succeeded());
+        world.hosts["h1"].tamper("app-web-v1", relabel);
+        let outcome = world.apply(&config, "v1").await;
+        assert!(outcome.succeeded(), "{outcome:#?}");
+        let names: Vec<String> = world.hosts["h1"].containers().into_keys().collect();
+        assert!(
+            names
+                .iter()
+                .any(|name| name.starts_with("app-web-v1_replaced_")),
+            "{names:?}"
+        );
+        assert_eq!(world.serving("h1").as_deref(), Some("v1"));
+        let again = world.plan_default(&config, "v1").await;
+        assert!(again.plan.is_empty(), "{}", again.plan);
+    }
+}
+
 fn failing_on(config: &mut Config, host: &str) {
     config.roles[0]
         .hosts
@@ -383,6 +476,46 @@ async fn a_fault_at_every_step_of_a_deploy_rolls_the_host_back() {
         fault_round(operation, Fault::Fail("injected".into()), matching).await;
         fault_round(operation, Fault::Timeout, matching).await;
     }
+}
+
+/// Issue 15: a panic inside an action is that action's failure: its host rolls back and a
+/// rerun converges, as for any other fault.
+#[tokio::test]
+async fn a_panicking_action_fails_and_rolls_its_host_back() {
+    for (operation, matching) in [
+        (Operation::PullImage, None),
+        (Operation::CreateContainer, None),
+        (Operation::StartContainer, None),
+        (Operation::ExecInContainer, Some("deploy")),
+        (Operation::StopContainer, None),
+        (Operation::TagImage, None),
+    ] {
+        fault_round(operation, Fault::Panic("injected panic".into()), matching).await;
+    }
+    let world = World::new(&["h1"]);
+    let config = config(&["h1"]);
+    world.hosts["h1"].inject(FaultRule::once(
+        Operation::StartContainer,
+        Fault::Panic("injected panic".into()),
+    ));
+    let outcome = world.apply(&config, "v1").await;
+    let errors: Vec<&String> = outcome
+        .actions
+        .values()
+        .filter_map(|result| match result {
+            ActionResult::Failed { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec!["gantry failed inside this action: injected panic"],
+        "{outcome:#?}"
+    );
+    assert!(matches!(
+        outcome.hosts["h1"],
+        HostOutcome::RolledBack { .. }
+    ));
 }
 
 #[tokio::test]
@@ -1025,3 +1158,5 @@ async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
     );
     assert!(world.plan_default(&config, "v1").await.plan.is_empty());
 }
+
+mod model;

@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::ops::{self, ActionError};
+use crate::apply::ops;
 use crate::apply::{ActionResult, ExecOptions, HostOutcome, Hosts, Outcome, Reporter};
 use crate::diff::Reach;
 use crate::plan::{Action, ActionId, Plan};
@@ -172,17 +172,10 @@ impl Walk<'_> {
                     return (id, TaskResult::NotStarted);
                 };
                 let started = Instant::now();
-                let limit = action.timeout();
-                let result =
-                    match tokio::time::timeout(limit, ops::run(host.as_ref(), &action, &run_id))
-                        .await
-                    {
-                        Ok(Ok(())) => TaskResult::Done(started.elapsed()),
-                        Ok(Err(error)) => TaskResult::Failed(error.to_string()),
-                        Err(_) => {
-                            TaskResult::Failed(ActionError::Timeout(limit.as_secs()).to_string())
-                        }
-                    };
+                let result = match ops::run_guarded(host.as_ref(), &action, &run_id).await {
+                    Ok(()) => TaskResult::Done(started.elapsed()),
+                    Err(error) => TaskResult::Failed(error.to_string()),
+                };
                 (id, result)
             });
         }
@@ -325,19 +318,9 @@ impl Walk<'_> {
                 for (id, host_name, compensation) in steps {
                     let result = match hosts.get(&host_name) {
                         None => Err(format!("{host_name} is not connected")),
-                        Some(host) => match tokio::time::timeout(
-                            compensation.timeout(),
-                            ops::run(host.as_ref(), &compensation, &run_id),
-                        )
-                        .await
-                        {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(error)) => Err(error.to_string()),
-                            Err(_) => {
-                                Err(ActionError::Timeout(compensation.timeout().as_secs())
-                                    .to_string())
-                            }
-                        },
+                        Some(host) => ops::run_guarded(host.as_ref(), &compensation, &run_id)
+                            .await
+                            .map_err(|error| error.to_string()),
                     };
                     results.push((id, result));
                 }

@@ -5,8 +5,8 @@
 //! skips); journal, execute, audit; release the lock, also after errors and Ctrl-C. Kamal's hooks
 //! run around it: `pre-connect`, then `pre-deploy` and `pre-app-boot` under the lock (a failure
 //! stops the run before any host changes), `post-app-boot`, and `post-deploy` after the lock.
-//! With a saved plan FILE, the plan is made again from the file's inputs and must match it
-//! exactly.
+//! With a saved plan FILE, the configuration file and destination must be the plan's, and the
+//! plan made again from the file's inputs must match it field for field (`plan::saved`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -97,6 +97,18 @@ pub fn run(
             let text = std::fs::read_to_string(path).into_diagnostic()?;
             let saved =
                 SavedPlan::parse(&text).map_err(|error| miette!("{}: {error}", path.display()))?;
+            saved
+                .check_inputs(
+                    &global.config_file.display().to_string(),
+                    global.destination.as_deref(),
+                )
+                .map_err(|error| {
+                    miette!(
+                        help = "give the plan's -c and -d, or make the plan again with `gantry plan -o FILE`",
+                        "{}: {error}",
+                        path.display()
+                    )
+                })?;
             args.target.version = Some(saved.inputs.version.clone());
             args.target.hosts = saved.inputs.hosts.clone();
             args.target.roles = saved.inputs.roles.clone();

@@ -27,6 +27,7 @@ mod init;
 mod kamal_view;
 mod lock;
 mod locked;
+mod logging;
 mod logs;
 mod output;
 mod plan;
@@ -224,7 +225,7 @@ impl Command {
 /// Runs the parsed command line: an alias of deploy.yml when the command is one an alias may
 /// take over and deploy.yml defines it, else the command itself.
 pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
-    init_logging(&cli.global);
+    logging::init(cli.global.quiet, cli.global.verbose);
     if let Some(name) = cli.command.name_an_alias_may_take()
         && let Some(expansion) = alias_in_config(&cli.global, name)
     {
@@ -333,26 +334,6 @@ fn expand_alias(arguments: &[String], alias: &str, expansion: &str) -> Option<Ve
     argv.extend(words);
     argv.extend(arguments[position + 1..].iter().cloned());
     Some(argv)
-}
-
-/// Log lines go to stderr: warnings by default, more with `-v`, errors only with `-q`;
-/// `GANTRY_LOG` (an env filter) overrides.
-fn init_logging(global: &GlobalArgs) {
-    let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // A second initialisation (tests running several commands in one process) is harmless.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 #[cfg(test)]

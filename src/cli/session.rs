@@ -80,6 +80,7 @@ impl Prepared {
         let loaded = global.load()?;
         let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
         let redactor = secrets.redactor();
+        super::logging::redact_secrets(&redactor);
         let project_dir = std::env::current_dir().into_diagnostic()?;
         let resolved = crate::version::resolve(
             target.version.as_deref(),

@@ -469,7 +469,7 @@ impl BootLimit {
     pub fn hosts_at_once(self, total: usize) -> usize {
         match self {
             BootLimit::Hosts(count) => (count as usize).max(1),
-            BootLimit::Percent(percent) => (total * percent as usize / 100).max(1),
+            BootLimit::Percent(percent) => (total.saturating_mul(percent as usize) / 100).max(1),
         }
     }
 }

@@ -77,6 +77,23 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
     };
 
     let Some(target) = target else {
+        // Kamal renames whatever container holds the new one's name before creating it
+        // (`boot.rb`), whatever its labels; one without a role label, or of another
+        // destination, is not this role's otherwise.
+        let start = match state
+            .other_app_containers
+            .iter()
+            .find(|container| container.name == spec.name)
+        {
+            Some(holder) => StartMode::RenameAndCreate {
+                existing: ContainerRef {
+                    id: holder.id.clone(),
+                    name: holder.name.clone(),
+                },
+                rename_to: format!("{}_replaced_{}", holder.name, replaced_suffix(&holder.id)),
+            },
+            None => StartMode::Create,
+        };
         let current = running_others.first();
         let (kind, reason, fields) = match current {
             Some(current) => (
@@ -97,7 +114,7 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
             kind,
             reason,
             fields,
-            work: deployment(StartMode::Create, retire, pull),
+            work: deployment(start, retire, pull),
         }];
     };
 

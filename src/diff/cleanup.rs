@@ -77,7 +77,15 @@ pub(super) fn latest_tag_change(
     state: &HostState,
     planned: &[Change],
 ) -> Option<Change> {
-    let desired_id = state.present_images.get(&desired.image).cloned().flatten();
+    let tagged_id = state.present_images.get(&desired.image).cloned().flatten();
+    // The desired version's tag may be gone (removed by hand) while a container of it remains:
+    // `latest` then follows that container's image, named by id.
+    let container_image_id = state
+        .app_containers
+        .iter()
+        .find(|container| container.details.image == desired.image)
+        .map(|container| container.details.image_id.clone());
+    let desired_id = tagged_id.clone().or_else(|| container_image_id.clone());
     let latest_id = state
         .present_images
         .get(&desired.latest_image)
@@ -91,6 +99,10 @@ pub(super) fn latest_tag_change(
     if !pulls && desired_id.is_some() && desired_id == latest_id {
         return None;
     }
+    let source = match (tagged_id, pulls, container_image_id) {
+        (None, false, Some(image_id)) => image_id,
+        _ => desired.image.clone(),
+    };
     Some(Change {
         resource: Resource::LatestTag {
             reference: desired.latest_image.clone(),
@@ -103,7 +115,7 @@ pub(super) fn latest_tag_change(
         reason: Reason::LatestOutdated,
         fields: Vec::new(),
         work: Work::TagImage {
-            source: desired.image.clone(),
+            source,
             target: desired.latest_image.clone(),
             previous: latest_id,
         },
@@ -112,6 +124,13 @@ pub(super) fn latest_tag_change(
 
 /// Images of this service that no container will use once the plan has run (Kamal's
 /// `prune images`), except the desired version and `latest`.
+///
+/// Tags are judged as the plan leaves them: when the plan moves `latest` to the desired version,
+/// the image that holds it today loses it, so an image kept only by that tag is pruned in the
+/// same run (one apply converges). Such an image goes by its remaining tags, or by id when it
+/// has none left: its old `latest` reference would by then name the new version. Should the
+/// desired version's pull bring back this very image, Docker refuses to remove an image by id
+/// while a container uses it or another tag names it, and the best-effort removal only warns.
 pub(super) fn image_prune_changes(
     desired: &Desired,
     state: &HostState,
@@ -127,6 +146,12 @@ pub(super) fn image_prune_changes(
     in_use.extend(state.other_destination_images.iter().map(String::as_str));
     in_use.extend(
         state
+            .other_app_containers
+            .iter()
+            .map(|c| c.image_id.as_str()),
+    );
+    in_use.extend(
+        state
             .accessories
             .iter()
             .map(|c| c.details.image_id.as_str()),
@@ -134,21 +159,26 @@ pub(super) fn image_prune_changes(
     if let Some(proxy) = &state.proxy {
         in_use.insert(proxy.details.image_id.as_str());
     }
-    let keep_refs = [desired.image.as_str(), desired.latest_image.as_str()];
+    let latest_moves = planned.iter().any(|change| {
+        matches!(&change.work, Work::TagImage { target, .. } if *target == desired.latest_image)
+    });
     let mut changes = Vec::new();
     for image in &state.service_images {
-        if in_use.contains(image.id.as_str())
-            || image
-                .repo_tags
-                .iter()
-                .any(|tag| keep_refs.contains(&tag.as_str()))
-        {
+        let tags_after: Vec<&String> = image
+            .repo_tags
+            .iter()
+            .filter(|tag| !(latest_moves && **tag == desired.latest_image))
+            .collect();
+        let kept_by_tag = tags_after
+            .iter()
+            .any(|tag| **tag == desired.image || **tag == desired.latest_image);
+        if in_use.contains(image.id.as_str()) || kept_by_tag {
             continue;
         }
-        let references: Vec<String> = if image.repo_tags.is_empty() {
+        let references: Vec<String> = if tags_after.is_empty() {
             vec![image.id.clone()]
         } else {
-            image.repo_tags.clone()
+            tags_after.into_iter().cloned().collect()
         };
         changes.push(Change {
             resource: Resource::Image {

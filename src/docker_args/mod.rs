@@ -376,6 +376,23 @@ mod tests {
         assert_eq!(opts.pids_limit, Some(100));
     }
 
+    /// Issue 15: values whose nanoseconds or bytes do not fit Docker's 64-bit fields are
+    /// refused, not wrapped or saturated; the largest that fit pass.
+    #[test]
+    fn values_beyond_dockers_64_bit_fields_are_refused() {
+        let one = |key: &str, text: &str| translate(&options(&[(key, value(text))]));
+        assert_eq!(
+            one("cpus", "9223372036").unwrap().options.nano_cpus,
+            Some(9_223_372_036_000_000_000)
+        );
+        assert!(one("cpus", "9223372037").is_err());
+        assert!(one("cpus", "99999999999999999999").is_err());
+        assert!(one("memory", "8191p").is_ok());
+        assert!(one("memory", "8192p").is_err());
+        assert!(one("health-interval", "2562047h").is_ok());
+        assert!(one("health-interval", "2562048h").is_err());
+    }
+
     #[test]
     fn repeated_flags_take_lists_and_single_values() {
         let translated = translate(&options(&[

@@ -44,16 +44,39 @@ pub(super) fn parse_cpus(flag: &Flag, value: &str) -> Result<i64, DockerArgError
         let digits: i64 = fraction.parse().map_err(|_| error())?;
         digits * 10_i64.pow(9 - fraction.len() as u32)
     };
-    Ok(whole * 1_000_000_000 + fraction_nanos)
+    whole
+        .checked_mul(1_000_000_000)
+        .and_then(|nanos| nanos.checked_add(fraction_nanos))
+        .filter(|nanos| *nanos >= 0)
+        .ok_or_else(|| invalid(flag, format!("`{value}` is more CPUs than Docker can take")))
 }
 
 pub(super) fn parse_bytes(flag: &Flag, value: &str) -> Result<i64, DockerArgError> {
-    ram_in_bytes(value)
-        .ok_or_else(|| invalid(flag, format!("`{value}` is not a size like 512m or 2g")))
+    let bytes = ram_bytes(value)
+        .ok_or_else(|| invalid(flag, format!("`{value}` is not a size like 512m or 2g")))?;
+    whole_number(bytes).ok_or_else(|| {
+        invalid(
+            flag,
+            format!("`{value}` is more bytes than Docker can take"),
+        )
+    })
 }
 
-/// Docker's `RAMInBytes`: a number with an optional binary unit (`b k m g t p`, `kb`, `mib`...).
+/// Docker's `RAMInBytes`, `None` for a size that is not one or does not fit 64 bits.
 pub(super) fn ram_in_bytes(value: &str) -> Option<i64> {
+    ram_bytes(value).and_then(whole_number)
+}
+
+/// `value` as an `i64` when it is one: `as` would saturate a value out of range silently.
+fn whole_number(value: f64) -> Option<i64> {
+    // 2^63 is the first f64 beyond i64::MAX.
+    (value.is_finite() && (0.0..9_223_372_036_854_775_808.0).contains(&value))
+        .then_some(value as i64)
+}
+
+/// A number with an optional binary unit (`b k m g t p`, `kb`, `mib`...), as Docker's
+/// `RAMInBytes` reads it.
+fn ram_bytes(value: &str) -> Option<f64> {
     let trimmed = value.trim().to_ascii_lowercase();
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -70,7 +93,7 @@ pub(super) fn ram_in_bytes(value: &str) -> Option<i64> {
         "p" => 1024.0_f64.powi(5),
         _ => return None,
     };
-    Some((number * multiplier) as i64)
+    Some(number * multiplier)
 }
 
 /// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as docker's `--health-*` flags take.
@@ -108,7 +131,12 @@ pub(super) fn parse_duration(flag: &Flag, value: &str) -> Result<i64, DockerArgE
         total += number * nanos_per_unit;
         rest = tail;
     }
-    Ok(total as i64)
+    whole_number(total).ok_or_else(|| {
+        invalid(
+            flag,
+            format!("`{value}` is longer than Docker can take (about 292 years)"),
+        )
+    })
 }
 
 pub(super) fn parse_ulimit(flag: &Flag, value: &str) -> Result<Ulimit, DockerArgError> {

@@ -220,6 +220,12 @@ pub async fn observe_host(
             .into_iter()
             .map(|(_, container)| container)
             .collect(),
+        other_app_containers: classified
+            .unlabelled_apps
+            .iter()
+            .chain(classified.other_destinations.iter())
+            .map(|summary| (*summary).clone())
+            .collect(),
         other_destination_images: classified
             .other_destinations
             .iter()
@@ -244,6 +250,7 @@ pub async fn observe_host(
 /// The containers of the first burst, sorted by what they are to this service.
 struct Classified<'a> {
     apps: Vec<&'a ContainerSummary>,
+    unlabelled_apps: Vec<&'a ContainerSummary>,
     other_destinations: Vec<&'a ContainerSummary>,
     accessories: Vec<&'a ContainerSummary>,
 }
@@ -251,6 +258,7 @@ struct Classified<'a> {
 fn classify<'a>(containers: &'a [ContainerSummary], request: &ObserveRequest) -> Classified<'a> {
     let mut classified = Classified {
         apps: Vec::new(),
+        unlabelled_apps: Vec::new(),
         other_destinations: Vec::new(),
         accessories: Vec::new(),
     };
@@ -264,7 +272,9 @@ fn classify<'a>(containers: &'a [ContainerSummary], request: &ObserveRequest) ->
                 {
                     classified.apps.push(container);
                 }
-                Some(destination) if destination == request.destination => {}
+                Some(destination) if destination == request.destination => {
+                    classified.unlabelled_apps.push(container);
+                }
                 Some(_) => classified.other_destinations.push(container),
                 // Without a destination label Kamal cannot see the container: not ours.
                 None => {}

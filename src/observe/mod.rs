@@ -47,6 +47,11 @@ pub struct HostState {
     pub home: String,
     /// This service's app containers for this destination, every role and state, newest first.
     pub app_containers: Vec<ObservedContainer>,
+    /// Containers of this service outside `app_containers`: without a `role` label, or
+    /// labelled for another destination (made by hand). Not this deploy's, but one may hold
+    /// the name of a container the deploy creates.
+    #[serde(default)]
+    pub other_app_containers: Vec<crate::host::ContainerSummary>,
     /// Containers of this service under other destinations: only their images matter (prune).
     pub other_destination_images: Vec<String>,
     /// Accessory containers: the configured ones, and containers that look like this service's

@@ -259,17 +259,7 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
     let config = testing::config(&["h1", "h2"]);
     let observed = observed_of(&testing::desired(&config, "v1"));
     let plan = plan_for(&config, "v2", &observed, &options(&config));
-    let inputs = saved::PlanInputs {
-        config_file: "config/deploy.yml".into(),
-        destination: None,
-        version: "v2".into(),
-        hosts: Vec::new(),
-        roles: Vec::new(),
-        reboot_proxy: false,
-        recreate_accessories: false,
-        atomic: false,
-    };
-    let saved = saved::SavedPlan::new(&plan, inputs, &observed);
+    let saved = saved::SavedPlan::new(&plan, saved_inputs(None), &observed);
     let reread = saved::SavedPlan::parse(&saved.to_text()).unwrap();
     assert_eq!(reread, saved);
     assert!(!saved.to_text().contains("s3cret"));
@@ -285,10 +275,130 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
         Err(saved::SavedPlanError::Stale("h2".into()))
     );
     let other = plan_for(&config, "v3", &observed, &options(&config));
-    assert_eq!(
+    assert!(matches!(
         reread.check_plan(&other),
-        Err(saved::SavedPlanError::PlanDiffers)
+        Err(saved::SavedPlanError::PlanDiffers { .. })
+    ));
+}
+
+/// Issue 15: a saved new-version plan replaces every container whatever its settings, so its
+/// action list reads the same after an env value, a volume, an `options:` flag or a secret
+/// changes; each must still refuse the saved plan, with a diff naming what changed.
+#[test]
+fn a_saved_new_version_plan_refuses_any_changed_field_or_secret() {
+    let config = testing::config(&["h1"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let planned = |config: &Config, db_password: &str| {
+        let mut secrets = testing::secrets();
+        secrets.insert(
+            "DB_PASSWORD".into(),
+            crate::secret::Secret::new(db_password),
+        );
+        let desired = testing::desired_with_secrets(config, "v2", &secrets);
+        build(
+            diff(&desired, &observed, DiffOptions::default()),
+            &options(config),
+        )
+    };
+    // The reviewed plan rotates the secret (its env file is rewritten) and deploys v2.
+    let plan = planned(&config, "r0tated-once");
+    let saved = saved::SavedPlan::new(&plan, saved_inputs(None), &observed);
+    assert_eq!(
+        saved.check_plan(&plan),
+        Ok(()),
+        "the same inputs plan the same"
     );
+
+    let mut env = config.clone();
+    env.roles[0]
+        .env
+        .clear
+        .insert("RAILS_ENV".into(), "staging".into());
+    let mut volume = config.clone();
+    volume.roles[0].volumes.push("/data:/data".into());
+    let mut flag = config.clone();
+    flag.roles[0].options.0.push((
+        "read-only".into(),
+        crate::config::DockerOptionValue::Flag(true),
+    ));
+    let mut rotated = testing::secrets();
+    rotated.insert(
+        "DB_PASSWORD".into(),
+        crate::secret::Secret::new("r0tated-db"),
+    );
+    let cases = [
+        ("an env value", planned(&env, "r0tated-once"), "staging"),
+        ("a volume", planned(&volume, "r0tated-once"), "/data:/data"),
+        (
+            "an options flag",
+            planned(&flag, "r0tated-once"),
+            "read_only: true",
+        ),
+        (
+            "a rotated secret",
+            planned(&config, "r0tated-twice"),
+            "secret values",
+        ),
+    ];
+    for (what, changed, shown) in cases {
+        assert_eq!(
+            changed.to_string(),
+            saved.plan_text,
+            "{what}: the action list alone does not tell"
+        );
+        let Err(saved::SavedPlanError::PlanDiffers { diff }) = saved.check_plan(&changed) else {
+            panic!("{what}: the saved plan was accepted");
+        };
+        let changed_lines: Vec<&str> = diff
+            .lines()
+            .filter(|line| line.starts_with(['-', '+']) && !line.starts_with("---"))
+            .collect();
+        assert!(
+            changed_lines.iter().any(|line| line.contains(shown)),
+            "{what}: {diff}"
+        );
+        assert!(
+            !diff.contains("s3cret") && !diff.contains("r0tated"),
+            "{diff}"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_refuses_another_destination_or_configuration_file() {
+    let config = testing::config(&["h1"]);
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let saved = saved::SavedPlan::new(&plan, saved_inputs(Some("staging")), &observed);
+    assert_eq!(
+        saved.check_inputs("config/deploy.yml", Some("staging")),
+        Ok(())
+    );
+    assert_eq!(
+        saved
+            .check_inputs("config/deploy.yml", Some("production"))
+            .map_err(|error| error.to_string()),
+        Err(
+            "the saved plan was made for config/deploy.yml with destination staging, not \
+             config/deploy.yml with destination production"
+                .to_string()
+        )
+    );
+    assert!(saved.check_inputs("config/deploy.yml", None).is_err());
+    assert!(saved.check_inputs("other.yml", Some("staging")).is_err());
+}
+
+fn saved_inputs(destination: Option<&str>) -> saved::PlanInputs {
+    saved::PlanInputs {
+        config_file: "config/deploy.yml".into(),
+        destination: destination.map(str::to_string),
+        version: "v2".into(),
+        hosts: Vec::new(),
+        roles: Vec::new(),
+        reboot_proxy: false,
+        recreate_accessories: false,
+        atomic: false,
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ pub static BOOT: Section = Section {
     extensions: false,
     fields: &[
         field("limit", Shape::Custom(check_limit)),
-        field("wait", Shape::Integer),
+        field("wait", Shape::Seconds),
         field("parallel_roles", Shape::Bool),
     ],
 };

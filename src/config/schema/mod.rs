@@ -33,6 +33,10 @@ pub enum Shape {
     /// A string; numbers and booleans are accepted and read as text (Kamal's "stringish").
     Text,
     Integer,
+    /// A whole number of seconds, 0 to [`MAX_SECONDS`].
+    Seconds,
+    /// A whole number of bytes, 0 to `i64::MAX` (what kamal-proxy and Docker store).
+    Bytes,
     Bool,
     /// An array of stringish values.
     TextList,
@@ -73,6 +77,8 @@ pub fn check(node: &Node, shape: Shape, path: &str, problems: &mut Problems) {
                 wrong_type(node, path, "an integer", problems);
             }
         }
+        Shape::Seconds => expect_in_range(node, path, MAX_SECONDS, "seconds", problems),
+        Shape::Bytes => expect_in_range(node, path, i64::MAX, "bytes", problems),
         Shape::Bool => {
             if node.as_bool().is_none() {
                 wrong_type(node, path, "a boolean", problems);
@@ -160,6 +166,28 @@ pub fn wrong_type(node: &Node, path: &str, expected: &str, problems: &mut Proble
             .at(node.span, format!("found {}", node.kind()))
             .help(help),
     );
+}
+
+/// The most seconds a setting may hold: Docker takes a stop timeout as a 32-bit count of
+/// seconds and kamal-proxy its timeouts in 64-bit nanoseconds; beyond this either would wrap.
+pub const MAX_SECONDS: i64 = i32::MAX as i64;
+
+/// An integer from 0 to `max` `unit`, or an error at the value.
+fn expect_in_range(node: &Node, path: &str, max: i64, unit: &str, problems: &mut Problems) {
+    let Some(number) = node.as_int() else {
+        wrong_type(node, path, "an integer", problems);
+        return;
+    };
+    if !(0..=i128::from(max)).contains(&number) {
+        problems.error(
+            Problem::new(
+                Code::InvalidValue,
+                format!("{path}: {number} is out of range"),
+            )
+            .at(node.span, format!("should be 0 to {max} {unit}"))
+            .help(format!("write a whole number of {unit} from 0 to {max}")),
+        );
+    }
 }
 
 fn last(path: &str) -> &str {

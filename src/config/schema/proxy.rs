@@ -14,7 +14,7 @@ pub static PROXY: Section = Section {
         field("ssl", Shape::Custom(check_ssl)),
         field("ssl_redirect", Shape::Bool),
         field("forward_headers", Shape::Bool),
-        field("response_timeout", Shape::Integer),
+        field("response_timeout", Shape::Seconds),
         field("path_prefix", Shape::Text),
         field("path_prefixes", Shape::TextList),
         field("strip_path_prefix", Shape::Bool),
@@ -28,9 +28,9 @@ pub static PROXY: Section = Section {
 static HEALTHCHECK: Section = Section {
     extensions: false,
     fields: &[
-        field("interval", Shape::Integer),
+        field("interval", Shape::Seconds),
         field("path", Shape::Text),
-        field("timeout", Shape::Integer),
+        field("timeout", Shape::Seconds),
     ],
 };
 
@@ -39,9 +39,9 @@ static BUFFERING: Section = Section {
     fields: &[
         field("requests", Shape::Bool),
         field("responses", Shape::Bool),
-        field("max_request_body", Shape::Integer),
-        field("max_response_body", Shape::Integer),
-        field("memory", Shape::Integer),
+        field("max_request_body", Shape::Bytes),
+        field("max_response_body", Shape::Bytes),
+        field("memory", Shape::Bytes),
     ],
 };
 

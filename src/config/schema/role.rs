@@ -16,7 +16,7 @@ pub static ROLE: Section = Section {
         field("labels", Shape::HashOfText),
         field("env", Shape::Custom(env::check_nested_env)),
         field("asset_path", Shape::Text),
-        field("stop_timeout", Shape::Integer),
+        field("stop_timeout", Shape::Seconds),
     ],
 };
 

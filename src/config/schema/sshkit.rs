@@ -7,7 +7,7 @@ pub static SSHKIT: Section = Section {
     extensions: false,
     fields: &[
         field("max_concurrent_starts", Shape::Integer),
-        field("pool_idle_timeout", Shape::Integer),
+        field("pool_idle_timeout", Shape::Seconds),
         field("dns_retries", Shape::Integer),
     ],
 };

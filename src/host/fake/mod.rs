@@ -133,6 +133,8 @@ pub enum Fault {
     /// A file read answers with only the first half of the file, as a read can while the file
     /// is rewritten in place (kamal-proxy truncates its state file, then writes it).
     CutShort,
+    /// gantry's own code panics in the middle of the call (a bug), as `panic!` would.
+    Panic(String),
 }
 
 /// When to inject a fault.
@@ -428,6 +430,7 @@ impl FakeHost {
                 operation: format!("{operation:?}"),
                 seconds: 30,
             }),
+            Some(Fault::Panic(message)) => panic!("{message}"),
         }
     }
 

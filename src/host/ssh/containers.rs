@@ -134,7 +134,7 @@ impl SshHost {
         timeout: Option<Duration>,
     ) -> Result<(), HostError> {
         let options = StopContainerOptions {
-            t: timeout.map(|t| t.as_secs() as i32),
+            t: timeout.map(|t| i32::try_from(t.as_secs()).unwrap_or(i32::MAX)),
             ..StopContainerOptions::default()
         };
         // Docker waits up to `t` (10 s by default) before killing: give the call that long too.
