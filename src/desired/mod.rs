@@ -121,6 +121,23 @@ pub struct DesiredHost {
     pub error_pages: Vec<DesiredFile>,
 }
 
+impl DesiredHost {
+    /// The settings of every route this host's apps and accessories deploy, to apply
+    /// kamal-proxy's rules that read several routes at once (TLS inherited from a root route).
+    pub fn route_settings_mut(&mut self) -> Vec<&mut crate::proxy::RouteSettings> {
+        self.apps
+            .iter_mut()
+            .filter_map(|app| app.route.as_mut())
+            .chain(
+                self.accessories
+                    .iter_mut()
+                    .filter_map(|accessory| accessory.route.as_mut()),
+            )
+            .map(|route| &mut route.settings)
+            .collect()
+    }
+}
+
 /// One role's app container on one host.
 #[derive(Clone, Debug)]
 pub struct DesiredApp {
@@ -426,18 +443,7 @@ pub fn build(
             .filter(|accessory| accessory.hosts.contains(&host.name))
             .map(|accessory| accessory.service.clone())
             .collect();
-        let mut routes: Vec<&mut crate::proxy::RouteSettings> = host
-            .apps
-            .iter_mut()
-            .filter_map(|app| app.route.as_mut())
-            .chain(
-                host.accessories
-                    .iter_mut()
-                    .filter_map(|acc| acc.route.as_mut()),
-            )
-            .map(|route| &mut route.settings)
-            .collect();
-        crate::proxy::inherit_root_tls(&mut routes);
+        crate::proxy::inherit_root_tls(&mut host.route_settings_mut());
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {

@@ -131,18 +131,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
         .filter(|route| !ours.contains(&route.service) && !route.service.starts_with(&own_prefix))
         .map(|route| &route.settings)
         .collect();
-    let mut routes: Vec<&mut crate::proxy::RouteSettings> = host
-        .apps
-        .iter_mut()
-        .filter_map(|app| app.route.as_mut())
-        .chain(
-            host.accessories
-                .iter_mut()
-                .filter_map(|acc| acc.route.as_mut()),
-        )
-        .map(|route| &mut route.settings)
-        .collect();
-    crate::proxy::inherit_foreign_root_tls(&mut routes, &others);
+    crate::proxy::inherit_foreign_root_tls(&mut host.route_settings_mut(), &others);
     host
 }
 
