@@ -222,8 +222,8 @@ mod tests {
     use crate::pipeline::{self, PlanRequest};
     use crate::testing;
 
-    #[tokio::test]
-    async fn a_run_leaves_a_finished_journal_and_kamal_audit_lines() {
+    /// A registry with the app's v1 (labelled for `app`) and kamal-proxy.
+    fn registry_with_v1() -> FakeRegistry {
         let registry = FakeRegistry::default();
         registry.push(
             "registry.test/app:v1",
@@ -234,14 +234,20 @@ mod tests {
             },
         );
         registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
-        let fake = Arc::new(FakeHost::new("h1", registry));
-        let config = testing::config(&["h1"]);
-        let secrets = testing::secrets();
+        registry
+    }
+
+    /// The plan of v1 of `config` on the connected hosts.
+    async fn plan_v1(
+        config: &crate::config::Config,
+        secrets: &std::collections::BTreeMap<String, crate::secret::Secret>,
+        connections: &pipeline::Connections,
+    ) -> pipeline::Planned {
         let selection = Selection::default();
         let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
         let request = PlanRequest {
-            config: &config,
-            secrets: &secrets,
+            config,
+            secrets,
             version: "v1",
             selection: &selection,
             diff: Default::default(),
@@ -249,15 +255,28 @@ mod tests {
             read_local_file: &read,
         };
         let desired = pipeline::desired(&request).unwrap();
-        let connections = [("h1".to_string(), Ok(fake.clone() as Arc<dyn Host>))].into();
-        let planned = pipeline::observe_and_plan(&request, desired, &connections, 4).await;
-        let hosts: Hosts = [("h1".to_string(), fake.clone() as Arc<dyn Host>)].into();
-        let identity = RunIdentity {
+        pipeline::observe_and_plan(&request, desired, connections, 4).await
+    }
+
+    fn identity_v1() -> RunIdentity {
+        RunIdentity {
             run_id: new_run_id(),
             performer: "jane@example.com".into(),
             command: "apply".into(),
             version: "v1".into(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_leaves_a_finished_journal_and_kamal_audit_lines() {
+        let registry = registry_with_v1();
+        let fake = Arc::new(FakeHost::new("h1", registry));
+        let config = testing::config(&["h1"]);
+        let secrets = testing::secrets();
+        let connections = [("h1".to_string(), Ok(fake.clone() as Arc<dyn Host>))].into();
+        let planned = plan_v1(&config, &secrets, &connections).await;
+        let hosts: Hosts = [("h1".to_string(), fake.clone() as Arc<dyn Host>)].into();
+        let identity = identity_v1();
         let names = ServiceNames::new("app", None);
         let redactor = Redactor::new(secrets.values());
         let records = Records {
@@ -303,39 +322,18 @@ mod tests {
     /// could look dead on it.
     #[tokio::test(start_paused = true)]
     async fn each_host_beats_on_its_own() {
-        let registry = FakeRegistry::default();
-        registry.push(
-            "registry.test/app:v1",
-            ImageDetails {
-                id: "sha256:v1".into(),
-                labels: [("service".to_string(), "app".to_string())].into(),
-                ..ImageDetails::default()
-            },
-        );
-        registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
+        let registry = registry_with_v1();
         let fast = Arc::new(FakeHost::new("h1", registry.clone()));
         let slow =
             Arc::new(FakeHost::new("h2", registry).with_latency(std::time::Duration::from_secs(1)));
         let config = testing::config(&["h1", "h2"]);
         let secrets = testing::secrets();
-        let selection = Selection::default();
-        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(Vec::new()) };
-        let request = PlanRequest {
-            config: &config,
-            secrets: &secrets,
-            version: "v1",
-            selection: &selection,
-            diff: Default::default(),
-            atomic: false,
-            read_local_file: &read,
-        };
-        let desired = pipeline::desired(&request).unwrap();
         let connections = [
             ("h1".to_string(), Ok(fast.clone() as Arc<dyn Host>)),
             ("h2".to_string(), Ok(slow.clone() as Arc<dyn Host>)),
         ]
         .into();
-        let planned = pipeline::observe_and_plan(&request, desired, &connections, 4).await;
+        let planned = plan_v1(&config, &secrets, &connections).await;
         // The lock host, connected but without actions (#15).
         let lock_host = Arc::new(FakeHost::new("h0", FakeRegistry::default()));
         let hosts: Hosts = [
@@ -344,12 +342,7 @@ mod tests {
             ("h2".to_string(), slow.clone() as Arc<dyn Host>),
         ]
         .into();
-        let identity = RunIdentity {
-            run_id: new_run_id(),
-            performer: "jane@example.com".into(),
-            command: "apply".into(),
-            version: "v1".into(),
-        };
+        let identity = identity_v1();
         let names = ServiceNames::new("app", None);
         let redactor = Redactor::new(secrets.values());
         let records = Records {
