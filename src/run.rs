@@ -258,6 +258,22 @@ mod tests {
         pipeline::observe_and_plan(&request, desired, connections, 4).await
     }
 
+    async fn execute_quietly(
+        plan: &crate::plan::Plan,
+        hosts: &Hosts,
+        records: &Records<'_>,
+    ) -> Outcome {
+        record_and_execute(
+            plan,
+            hosts,
+            records,
+            &ExecOptions::default(),
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
     fn identity_v1() -> RunIdentity {
         RunIdentity {
             run_id: new_run_id(),
@@ -287,15 +303,7 @@ mod tests {
             deployed_hosts: &["h1".to_string(), "h9".to_string()],
             lock_host: Some("h1"),
         };
-        let outcome = record_and_execute(
-            &planned.plan,
-            &hosts,
-            &records,
-            &ExecOptions::default(),
-            &QuietReporter,
-            CancellationToken::new(),
-        )
-        .await;
+        let outcome = execute_quietly(&planned.plan, &hosts, &records).await;
         assert!(outcome.succeeded(), "{outcome:#?}");
         let (journal, _) = fake.file(".kamal/apps/app/gantry/journal.json").unwrap();
         let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
@@ -353,15 +361,7 @@ mod tests {
             deployed_hosts: &[],
             lock_host: Some("h0"),
         };
-        let outcome = record_and_execute(
-            &planned.plan,
-            &hosts,
-            &records,
-            &ExecOptions::default(),
-            &QuietReporter,
-            CancellationToken::new(),
-        )
-        .await;
+        let outcome = execute_quietly(&planned.plan, &hosts, &records).await;
         assert!(outcome.succeeded(), "{outcome:#?}");
         let journal_writes = |host: &FakeHost| {
             host.calls()

@@ -25,6 +25,7 @@ use crate::secret::Secret;
 static PRE_CONNECT_RAN: AtomicBool = AtomicBool::new(false);
 
 /// The hooks of one command run.
+#[derive(Clone)]
 pub struct Hooks {
     directory: PathBuf,
     secrets: BTreeMap<String, Secret>,
@@ -95,20 +96,8 @@ impl Hooks {
         lock_held: bool,
         hosts: &[String],
     ) -> Result<(), miette::Report> {
-        let narrowed = Hooks {
-            context: HookContext {
-                hosts: hosts.to_vec(),
-                ..self.context.clone()
-            },
-            directory: self.directory.clone(),
-            secrets: self.secrets.clone(),
-            redactor: self.redactor.clone(),
-            skip: self.skip,
-            verbose: self.verbose,
-            quiet: self.quiet,
-            per_hook: self.per_hook.clone(),
-            default_output: self.default_output.clone(),
-        };
+        let mut narrowed = self.clone();
+        narrowed.context.hosts = hosts.to_vec();
         narrowed.run(hook, lock_held, None).await
     }
 

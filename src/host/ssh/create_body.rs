@@ -379,6 +379,24 @@ mod tests {
         );
     }
 
+    /// An app container on `kamal` with [`every_option`].
+    fn spec_with_every_option() -> ContainerSpec {
+        ContainerSpec {
+            name: "app-web-v1".into(),
+            image: "app:v1".into(),
+            cmd: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            hostname: None,
+            network: Some("kamal".into()),
+            restart_policy: RestartPolicy::default(),
+            log_config: LogConfig::default(),
+            binds: Vec::new(),
+            ports: Vec::new(),
+            options: every_option(),
+        }
+    }
+
     fn every_option() -> ContainerOptions {
         ContainerOptions {
             user: Some("1000:1000".into()),
@@ -498,20 +516,7 @@ mod tests {
     /// `docker inspect`).
     #[test]
     fn mounts_and_extra_networks_land_where_docker_run_puts_them() {
-        let spec = ContainerSpec {
-            name: "app-web-v1".into(),
-            image: "app:v1".into(),
-            cmd: None,
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            hostname: None,
-            network: Some("kamal".into()),
-            restart_policy: RestartPolicy::default(),
-            log_config: LogConfig::default(),
-            binds: Vec::new(),
-            ports: Vec::new(),
-            options: every_option(),
-        };
+        let spec = spec_with_every_option();
         let body = create_body(&spec);
         let mounts = serde_json::to_value(body.host_config.unwrap().mounts).unwrap();
         assert_eq!(
@@ -566,20 +571,7 @@ mod tests {
 
     #[test]
     fn every_option_survives_create_then_inspect() {
-        let spec = ContainerSpec {
-            name: "app-web-v1".into(),
-            image: "app:v1".into(),
-            cmd: None,
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            hostname: None,
-            network: Some("kamal".into()),
-            restart_policy: RestartPolicy::default(),
-            log_config: LogConfig::default(),
-            binds: Vec::new(),
-            ports: Vec::new(),
-            options: every_option(),
-        };
+        let spec = spec_with_every_option();
         let details = crate::host::ssh::inspect::container_details(echo(
             "0123456789abcdef",
             create_body(&spec),

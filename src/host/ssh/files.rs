@@ -515,34 +515,27 @@ mod tests {
         assert!(unsafe_configured_path("/srv/../etc").is_some());
 
         let home = tempfile::tempdir().unwrap();
-        let output = sh(
-            home.path(),
-            &make_directory_script("db/data/x", Some(0o700), None).unwrap(),
-            b"",
-        );
-        assert!(output.status.success());
-        let mode = std::fs::metadata(home.path().join("db/data/x"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
+        let boot_and_read_mode = || {
+            let output = sh(
+                home.path(),
+                &make_directory_script("db/data/x", Some(0o700), None).unwrap(),
+                b"",
+            );
+            assert!(output.status.success());
+            std::fs::metadata(home.path().join("db/data/x"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(boot_and_read_mode(), 0o700);
         // A second boot finds the directory and sets the mode again.
         std::fs::set_permissions(
             home.path().join("db/data/x"),
             std::fs::Permissions::from_mode(0o755),
         )
         .unwrap();
-        let output = sh(
-            home.path(),
-            &make_directory_script("db/data/x", Some(0o700), None).unwrap(),
-            b"",
-        );
-        assert!(output.status.success());
-        let mode = std::fs::metadata(home.path().join("db/data/x"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(boot_and_read_mode(), 0o700);
     }
 
     #[test]
