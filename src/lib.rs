@@ -35,6 +35,7 @@ pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod secret;
+pub mod session;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod version;

@@ -39,10 +39,10 @@ pub struct Records<'a> {
     pub heartbeat: std::time::Duration,
     /// Every host the service is deployed to, for the journal (`journal::deployed_hosts`).
     pub deployed_hosts: &'a [String],
-    /// The host holding the deploy lock. It gets a journal and its heartbeat even when the plan
-    /// changes nothing there: that journal is how a later run tells whether this one died
+    /// The hosts holding the deploy lock. Each gets a journal and its heartbeat even when the
+    /// plan changes nothing there: that journal is how a later run tells whether this one died
     /// holding the lock (`lock::abandoned_run`).
-    pub lock_host: Option<&'a str>,
+    pub lock_hosts: &'a [String],
 }
 
 /// A run id: UTC time and random hex, sortable and unique.
@@ -91,10 +91,14 @@ pub async fn record_and_execute(
         redactor,
         heartbeat: beat,
         deployed_hosts,
-        lock_host,
+        lock_hosts,
     } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
-    let journaled: BTreeSet<&str> = touched.iter().copied().chain(*lock_host).collect();
+    let journaled: BTreeSet<&str> = touched
+        .iter()
+        .copied()
+        .chain(lock_hosts.iter().map(String::as_str))
+        .collect();
     let started_at = now_rfc3339();
     let journal_for = |host: &str, status: RunStatus, finished_at: Option<String>| Journal {
         run: identity.run_id.clone(),
@@ -301,7 +305,7 @@ mod tests {
             redactor: &redactor,
             heartbeat: std::time::Duration::from_secs(10),
             deployed_hosts: &["h1".to_string(), "h9".to_string()],
-            lock_host: Some("h1"),
+            lock_hosts: &["h1".to_string()],
         };
         let outcome = execute_quietly(&planned.plan, &hosts, &records).await;
         assert!(outcome.succeeded(), "{outcome:#?}");
@@ -359,7 +363,7 @@ mod tests {
             redactor: &redactor,
             heartbeat: std::time::Duration::from_millis(100),
             deployed_hosts: &[],
-            lock_host: Some("h0"),
+            lock_hosts: &["h0".to_string()],
         };
         let outcome = execute_quietly(&planned.plan, &hosts, &records).await;
         assert!(outcome.succeeded(), "{outcome:#?}");

@@ -6,13 +6,13 @@
 //! three take the deploy lock and run through the plan and the executor. `details` and `logs`
 //! only read.
 
-use std::process::ExitCode;
+use crate::session::{Exit, Question};
 
 use clap::{Args, Subcommand};
 use miette::miette;
 
 use super::GlobalArgs;
-use super::locked::{Confirm, Day2};
+use super::locked::Day2;
 use super::logs::{LogFlags, container_logs};
 use super::session::{TargetArgs, runtime};
 use crate::commands::accessory::{self, Which};
@@ -63,7 +63,7 @@ impl AccessoryCommand {
 }
 
 /// Runs an accessory subcommand.
-pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<Exit, miette::Report> {
     let (name, word) = args.command.name_and_word();
     let which = Which::parse(name);
     let mut day2 = Day2::load(global, &args.target, "accessory", Some(word))?;
@@ -85,14 +85,15 @@ pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette
         .hosts
         .retain(|host| host.accessories.iter().any(|a| which.includes(&a.name)));
     runtime()?.block_on(async {
-        let connections = day2.connect().await?;
         match &args.command {
             AccessoryCommand::Details { .. } => {
+                let connections = day2.connect().await?;
                 let observed = day2.observe(&connections).await;
                 say!("{}", accessory::details(&day2.desired, &observed, &which));
-                Ok(ExitCode::SUCCESS)
+                Ok(Exit::Success)
             }
             AccessoryCommand::Logs { flags, .. } => {
+                let connections = day2.connect().await?;
                 let containers = day2
                     .desired
                     .hosts
@@ -107,30 +108,31 @@ pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<ExitCode, miette
                 Ok(container_logs(&connections, containers, &flags.options()).await)
             }
             command => {
-                day2.with_lock(&connections, async {
+                let yes = matches!(command, AccessoryCommand::Remove { yes: true, .. });
+                let session = day2.start(yes)?;
+                let connections = day2.connect_for(&session).await?;
+                session.with_lock(&connections, async {
                     let observed = day2.observe(&connections).await;
                     let desired = &day2.desired;
                     let label = &day2.identity.command;
                     let question = format!(
                         "This removes the containers, images and data directories of {name}. Are you sure?"
                     );
-                    let (changes, confirm) = match command {
+                    let (changes, question) = match command {
                         AccessoryCommand::Boot { .. } => {
-                            (accessory::boot(desired, &observed, &which), Confirm::No)
+                            (accessory::boot(desired, &observed, &which), None)
                         }
-                        AccessoryCommand::Reboot { .. } => (
-                            accessory::reboot(desired, &observed, &which, label),
-                            Confirm::No,
-                        ),
+                        AccessoryCommand::Reboot { .. } => {
+                            (accessory::reboot(desired, &observed, &which, label), None)
+                        }
                         _ => (
                             accessory::remove(desired, &observed, &which, label),
-                            Confirm::Destructive {
-                                yes: matches!(command, AccessoryCommand::Remove { yes: true, .. }),
-                                question: &question,
-                            },
+                            Some(Question::Destructive(question)),
                         ),
                     };
-                    day2.execute(changes, &observed, &connections, confirm).await
+                    session
+                        .execute_changes(changes, &observed, &connections, question)
+                        .await
                 })
                 .await
             }

@@ -7,13 +7,13 @@
 //! `start` under one lock. `exec` and `logs` are `gantry exec` and `gantry logs` (Kamal's
 //! `kamal app exec` and `kamal app logs`, so aliases written for Kamal work).
 
-use std::process::ExitCode;
+use crate::session::{Exit, Session};
 
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 use super::exec::{self, ExecArgs};
-use super::locked::{Confirm, Day2};
+use super::locked::Day2;
 use super::logs::{self, LogsArgs};
 use super::session::{TargetArgs, runtime};
 use crate::commands::{self, app};
@@ -42,7 +42,7 @@ pub enum AppCommand {
 }
 
 /// Runs an app subcommand.
-pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> {
     let (target, subcommand) = match &args.command {
         AppCommand::Exec(args) => return exec::run(global, args),
         AppCommand::Logs(args) => return logs::run(global, args),
@@ -52,32 +52,43 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<ExitCode, miette::Repo
     };
     let day2 = Day2::load(global, target, "app", Some(subcommand))?;
     runtime()?.block_on(async {
-        let connections = day2.connect().await?;
-        day2.with_lock(&connections, async {
-            match subcommand {
-                "stop" => stop(&day2, &connections).await,
-                "start" => start(&day2, &connections).await,
-                _ => {
-                    let stopped = stop(&day2, &connections).await?;
-                    if stopped != ExitCode::SUCCESS {
-                        return Ok(stopped);
+        let session = day2.start(false)?;
+        let connections = day2.connect_for(&session).await?;
+        session
+            .with_lock(&connections, async {
+                match subcommand {
+                    "stop" => stop(&day2, &session, &connections).await,
+                    "start" => start(&day2, &session, &connections).await,
+                    _ => {
+                        let stopped = stop(&day2, &session, &connections).await?;
+                        if stopped != Exit::Success {
+                            return Ok(stopped);
+                        }
+                        start(&day2, &session, &connections).await
                     }
-                    start(&day2, &connections).await
                 }
-            }
-        })
-        .await
+            })
+            .await
     })
 }
 
-async fn stop(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
+async fn stop(
+    day2: &Day2,
+    session: &Session<'_>,
+    connections: &Connections,
+) -> Result<Exit, miette::Report> {
     let observed = day2.observe(connections).await;
     let changes = app::stop(&day2.desired, &observed, &day2.identity.command);
-    day2.execute(changes, &observed, connections, Confirm::No)
+    session
+        .execute_changes(changes, &observed, connections, None)
         .await
 }
 
-async fn start(day2: &Day2, connections: &Connections) -> Result<ExitCode, miette::Report> {
+async fn start(
+    day2: &Day2,
+    session: &Session<'_>,
+    connections: &Connections,
+) -> Result<Exit, miette::Report> {
     let observed = day2.observe(connections).await;
     let version = match &day2.requested_version {
         Some(version) => version.clone(),
@@ -90,6 +101,7 @@ async fn start(day2: &Day2, connections: &Connections) -> Result<ExitCode, miett
     };
     let desired = day2.at(&version)?;
     let changes = app::start(&desired, &observed);
-    day2.execute(changes, &observed, connections, Confirm::No)
+    session
+        .execute_changes(changes, &observed, connections, None)
         .await
 }

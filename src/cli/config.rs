@@ -6,7 +6,7 @@
 //! `plan` does before it connects; values are never shown. Otherwise secret references appear
 //! by name. A literal registry password written into deploy.yml is shown as `[REDACTED]`.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::{Args, ValueEnum};
 use miette::IntoDiagnostic;
@@ -43,7 +43,7 @@ pub enum ConfigFormat {
 }
 
 /// Loads and prints the configuration.
-pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<Exit, miette::Report> {
     let loaded = global.load()?;
     if args.check_secrets {
         // The same check as before `plan` connects: a missing secret fails, at its YAML line.
@@ -78,7 +78,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<ExitCode, miette::R
         serde_saphyr::to_string(&value).into_diagnostic()?
     };
     sayln!("{}", text.trim_end());
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// The configuration as a JSON value, with literal registry passwords redacted.

@@ -2,12 +2,12 @@
 //!
 //! The build uses Kamal's context (a clean checkout of `HEAD` unless `builder.context` is set),
 //! Kamal's `docker buildx build` when buildx is installed, the local Engine API otherwise. After
-//! the push, this is exactly `gantry apply -y --version <version>`: same plan, executor, lock,
+//! the push, with the project loaded once, this is exactly `gantry apply -y --version <version>`: same plan, executor, lock,
 //! rollback and output. `--skip-push` deploys an image already in the registry. As in Kamal,
 //! `pre-connect` and then `pre-build` run before the build (a failure stops before anything is
 //! built), and the deploy's own hooks follow in `apply`.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::Args;
 use miette::{IntoDiagnostic, miette};
@@ -29,10 +29,8 @@ pub struct DeployArgs {
 }
 
 /// Builds, pushes, applies.
-pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<ExitCode, miette::Report> {
-    let mut apply_args = args.apply.clone();
-    let prepared = Prepared::load(global, &apply_args.target, VersionNeed::Required)?;
-    let version = prepared.version.clone();
+pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.apply.target, VersionNeed::Required)?;
     if !args.skip_push {
         let hooks = Hooks::new(global, &prepared, selected_hosts(&prepared), "deploy", None);
         runtime()?.block_on(async {
@@ -41,9 +39,16 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<ExitCode, miette::R
         })?;
         build_and_push(&prepared)?;
     }
-    apply_args.target.version = Some(version);
+    let mut apply_args = args.apply.clone();
     apply_args.yes = true;
-    apply::run(global, &apply_args, None, "deploy")
+    runtime()?.block_on(apply::apply(
+        global,
+        &prepared,
+        &apply_args,
+        None,
+        "deploy",
+        None,
+    ))
 }
 
 /// The hosts `--hosts` and `--roles` select, for the hooks' `KAMAL_HOSTS`.

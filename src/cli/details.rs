@@ -1,13 +1,13 @@
 //! `gantry details`: what runs where, from the same observation `plan` makes.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::Args;
 use miette::miette;
 
 use super::GlobalArgs;
 use super::session;
-use super::session::{PlanFlags, Prepared, TargetArgs, VersionNeed, read_local_file};
+use super::session::{PlanFlags, TargetArgs, VersionNeed, read_local_file};
 use crate::naming::ServiceNames;
 use crate::{details, pipeline};
 
@@ -22,10 +22,10 @@ pub struct DetailsArgs {
 }
 
 /// Observes and prints.
-pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
+pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&PlanFlags::default(), &read);
+    let request = prepared.request(PlanFlags::default().choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let observed = session::connect_and_observe(&prepared, &desired)?;
     let names = ServiceNames::for_config(&prepared.loaded.config);
@@ -39,8 +39,8 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<ExitCode, miette::
     sayln!("{}", prepared.redactor.redact(text.trim_end()));
     let unreachable = observed.hosts.values().any(|host| host.state().is_none());
     Ok(if unreachable {
-        ExitCode::from(1)
+        Exit::Failed
     } else {
-        ExitCode::SUCCESS
+        Exit::Success
     })
 }

@@ -9,7 +9,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
+
+use crate::session::Exit;
 
 use clap::Args;
 use miette::{IntoDiagnostic, miette};
@@ -43,8 +45,8 @@ pub struct DriftArgs {
 }
 
 /// Observes, compares with the running version, reports, notifies.
-pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
+pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
     let report = runtime()?.block_on(check(&prepared, args))?;
     let json = prepared
         .redactor
@@ -60,11 +62,11 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<ExitCode, miette::Re
         notify_if_new(global, &report, command, &json)?;
     }
     Ok(if report.has_unreachable() {
-        ExitCode::from(1)
+        Exit::Failed
     } else if report.is_clean() {
-        ExitCode::SUCCESS
+        Exit::Success
     } else {
-        ExitCode::from(2)
+        Exit::Changes
     })
 }
 
@@ -82,8 +84,9 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
         )
     };
     // What to observe does not depend on the version; what to compare with does.
-    let observe_desired = pipeline::desired(&prepared.request(&PlanFlags::default(), &read))
-        .map_err(desired_error)?;
+    let observe_desired =
+        pipeline::desired(&prepared.request(PlanFlags::default().choices(), &read))
+            .map_err(desired_error)?;
     let connections = connect(prepared, &observe_desired).await?;
     let observed = crate::observe::observe_all(
         &observe_desired,
@@ -99,7 +102,7 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
     );
     let request = PlanRequest {
         version: &version,
-        ..prepared.request(&PlanFlags::default(), &read)
+        ..prepared.request(PlanFlags::default().choices(), &read)
     };
     let desired = pipeline::desired(&request).map_err(desired_error)?;
     let changes = diff::diff(&desired, &observed, DiffOptions::default());

@@ -9,7 +9,7 @@
 //! env, its env file (secrets stay on the host), its volumes, the `kamal` network. Each run is
 //! recorded in Kamal's audit log. No lock: nothing of the deployment changes.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::Args;
 
@@ -40,7 +40,7 @@ pub struct ExecArgs {
 }
 
 /// Runs the command.
-pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<Exit, miette::Report> {
     let day2 = Day2::load(global, &args.target, "app", Some("exec"))?;
     let command = args.command.join(" ");
     let rt = runtime()?;
@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<ExitCode, miette::Rep
             let code = run_interactive(connection.as_ref(), &line)
                 .await
                 .map_err(|e| miette::miette!("{e}"))?;
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+            return Ok(Exit::from_command_status(code));
         }
         let mut results = Vec::new();
         let mut jobs = Vec::new();

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use miette::miette;
 
 use super::GlobalArgs;
-use super::apply::performer;
-use super::session::Prepared;
 use crate::hooks::{HookContext, HookRunner};
 use crate::run::now_rfc3339;
 use crate::secret::Secret;
+use crate::session::Prepared;
+use crate::session::identity::performer;
 
 /// Whether `pre-connect` ran in this process. Kamal runs it once, before the first connection
 /// or build: `deploy` runs it before building and not again before connecting to the hosts.

@@ -1,8 +1,8 @@
 //! `gantry init`: a commented starter `config/deploy.yml`, `.kamal/secrets`, and a
 //! `.gitignore` entry so secrets are never committed. Refuses to overwrite anything.
 
+use crate::session::Exit;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 use miette::{IntoDiagnostic, WrapErr};
@@ -27,7 +27,7 @@ pub const SECRETS: &str = "# Secrets for config/deploy.yml, one KEY=value per li
 pub const GITIGNORE_ENTRY: &str = ".kamal/secrets*";
 
 /// Writes the starter files in the current directory.
-pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<Exit, miette::Report> {
     let written = write_starter(
         &global.config_file,
         Path::new(".kamal/secrets"),
@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<ExitCode, miette::Re
     for path in written {
         sayln!("created {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// Writes the files; nothing is written when one of them already exists.

@@ -1,19 +1,17 @@
 //! `gantry lock status|acquire|release`: Kamal's deploy lock, by hand.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::{Args, Subcommand};
 use miette::miette;
 
 use super::GlobalArgs;
-use super::apply::holder;
-use super::session::{
-    PlanFlags, Prepared, TargetArgs, VersionNeed, connect, read_local_file, runtime,
-};
+use super::session::{TargetArgs, VersionNeed, connect_hosts, runtime};
 use crate::lock::{self, LockRequest};
 use crate::naming::ServiceNames;
-use crate::pipeline;
 use crate::run::now_rfc3339;
+use crate::session::identity::holder;
+use crate::session::lock_hosts;
 
 /// `gantry lock` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -39,35 +37,43 @@ pub enum LockCommand {
     Release,
 }
 
-/// Runs a lock subcommand on the primary host.
-pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target, VersionNeed::Optional)?;
-    let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&PlanFlags::default(), &read);
-    let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
+/// Runs a lock subcommand on the lock hosts of the selection (`crate::session::lock_hosts`):
+/// the primary host, and the host Kamal locks for the same `--hosts`/`--roles`.
+pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
     let config = &prepared.loaded.config;
-    let primary = config
-        .primary_host()
-        .map(str::to_string)
-        .ok_or_else(|| miette!("the primary role has no host"))?;
+    let lock_hosts = lock_hosts(config, &prepared.selection);
+    if lock_hosts.is_empty() {
+        return Err(miette!("the primary role has no host"));
+    }
     let names = ServiceNames::for_config(config);
     runtime()?.block_on(async {
-        let mut only_primary = desired.clone();
-        only_primary.hosts.retain(|host| host.name == primary);
-        let connections = connect(&prepared, &only_primary).await?;
-        let host = match connections.get(&primary) {
-            Some(Ok(host)) => host.clone(),
-            Some(Err(reason)) => return Err(miette!("{primary} is unreachable: {reason}")),
-            None => return Err(miette!("{primary} is not connected")),
-        };
+        let connections = connect_hosts(&prepared, &lock_hosts).await?;
+        let mut hosts = Vec::new();
+        for name in &lock_hosts {
+            match connections.get(name) {
+                Some(Ok(host)) => hosts.push(host.clone()),
+                Some(Err(reason)) => return Err(miette!("{name} is unreachable: {reason}")),
+                None => return Err(miette!("{name} is not connected")),
+            }
+        }
+        let on = lock_hosts.join(", ");
         match &args.command {
-            LockCommand::Status => match lock::status(host.as_ref(), &names)
-                .await
-                .map_err(|e| miette!("{e}"))?
-            {
-                Some(info) => sayln!("{}", info.details),
-                None => sayln!("There is no deploy lock"),
-            },
+            LockCommand::Status => {
+                let mut held = false;
+                for host in &hosts {
+                    if let Some(info) = lock::status(host.as_ref(), &names)
+                        .await
+                        .map_err(|e| miette!("{e}"))?
+                    {
+                        held = true;
+                        sayln!("{}", info.details);
+                    }
+                }
+                if !held {
+                    sayln!("There is no deploy lock");
+                }
+            }
             LockCommand::Acquire { message } => {
                 let holder = holder();
                 let now = now_rfc3339();
@@ -77,18 +83,27 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<ExitCode, miette::Rep
                     version: &prepared.version,
                     message,
                 };
-                lock::acquire(host.as_ref(), &names, &request)
-                    .await
-                    .map_err(|e| miette!("{e}"))?;
-                sayln!("Acquired the deploy lock on {primary}");
+                for (taken, host) in hosts.iter().enumerate() {
+                    if let Err(error) = lock::acquire(host.as_ref(), &names, &request).await {
+                        // All or nothing: a lock taken on the primary host alone would stop
+                        // deploys with no word of it here.
+                        for host in hosts[..taken].iter().rev() {
+                            let _ = lock::force_release(host.as_ref(), &names).await;
+                        }
+                        return Err(miette!("{error}"));
+                    }
+                }
+                sayln!("Acquired the deploy lock on {on}");
             }
             LockCommand::Release => {
-                lock::force_release(host.as_ref(), &names)
-                    .await
-                    .map_err(|e| miette!("{e}"))?;
-                sayln!("Released the deploy lock on {primary}");
+                for host in &hosts {
+                    lock::force_release(host.as_ref(), &names)
+                        .await
+                        .map_err(|e| miette!("{e}"))?;
+                }
+                sayln!("Released the deploy lock on {on}");
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success)
     })
 }

@@ -1,36 +1,25 @@
-//! The shared run of the day-2 commands that change hosts (`app`, `prune`, `remove`,
-//! `accessory`, `proxy`): load and check everything, run `pre-connect`, connect, take Kamal's
-//! deploy lock, observe, plan the command's [`Changes`], show the plan, ask when the command
-//! destroys something, then run it with the executor (journal, rollback, audit) and release the
-//! lock, also after errors.
+//! What the day-2 commands share at the command line (`app`, `prune`, `remove`, `accessory`,
+//! `proxy`, and the reading `exec`, `logs`, `server`): the project loaded once with the desired
+//! state of the selected hosts, its hooks, and who runs it.
 //!
-//! Each handler supplies only what is its own: the changes, from the desired and observed state
-//! (see [`crate::commands`]), and whether to ask. Everything else is the same path `apply` takes.
+//! The commands that change hosts start a [`Session`] from it and hand the session their
+//! changes (a planner in [`crate::commands`]): lock, plan, confirm, execute, record and release
+//! are the session's, the same path `apply` takes.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::process::ExitCode;
-
-use miette::{IntoDiagnostic, miette};
-use tokio_util::sync::CancellationToken;
+use miette::miette;
 
 use super::GlobalArgs;
-use super::apply::{
-    lock_host, performer, release_lock, stale_lock_after, take_lock, watch_signals,
-};
+use super::apply::identity;
 use super::hooking::Hooks;
-use super::session::{
-    PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file,
-};
-use crate::apply::{ExecOptions, Hosts};
+use super::session::{PlanFlags, TargetArgs, VersionNeed, connect, connector};
+use super::ui;
 use crate::desired::Desired;
-use crate::diff::Changes;
 use crate::naming::ServiceNames;
 use crate::observe::Observed;
-use crate::pipeline::{self, Connections};
-use crate::plan::render::{RenderOptions, render};
-use crate::plan::{self, PlanOptions};
-use crate::report::{LineReporter, render_outcome};
-use crate::run::{Records, RunIdentity, new_run_id, record_and_execute};
+use crate::pipeline::Connections;
+use crate::run::RunIdentity;
+use crate::session::identity::holder;
+use crate::session::{Prepared, RunSettings, Session};
 
 /// One day-2 command run, loaded and checked before any connection.
 pub struct Day2 {
@@ -46,16 +35,6 @@ pub struct Day2 {
     parallelism: usize,
 }
 
-/// Whether a command asks before it runs its plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirm<'a> {
-    /// It only starts, stops or boots things (or asked already): no question.
-    No,
-    /// It destroys something (data, traffic): ask `question` on a terminal unless `yes` (`-y`);
-    /// refuse without a terminal.
-    Destructive { yes: bool, question: &'a str },
-}
-
 impl Day2 {
     /// Loads the configuration, secrets and desired state of the selected hosts.
     pub fn load(
@@ -64,20 +43,16 @@ impl Day2 {
         command: &str,
         subcommand: Option<&str>,
     ) -> Result<Day2, miette::Report> {
-        let prepared = Prepared::load(global, target, VersionNeed::Optional)?;
+        let prepared = super::session::load(global, target, VersionNeed::Optional)?;
         let desired = desired_at(&prepared, &prepared.version)?;
         let names = ServiceNames::for_config(&prepared.loaded.config);
         let hosts = desired.hosts.iter().map(|host| host.name.clone()).collect();
         let hooks = Hooks::new(global, &prepared, hosts, command, subcommand);
-        let identity = RunIdentity {
-            run_id: new_run_id(),
-            performer: performer(),
-            command: match subcommand {
-                Some(subcommand) => format!("{command} {subcommand}"),
-                None => command.to_string(),
-            },
-            version: prepared.version.clone(),
+        let label = match subcommand {
+            Some(subcommand) => format!("{command} {subcommand}"),
+            None => command.to_string(),
         };
+        let identity = identity(&prepared, &label);
         Ok(Day2 {
             prepared,
             desired,
@@ -94,7 +69,7 @@ impl Day2 {
         desired_at(&self.prepared, version)
     }
 
-    /// Runs `pre-connect`, then connects to every selected host.
+    /// Runs `pre-connect`, then connects to every selected host (the commands that only read).
     pub async fn connect(&self) -> Result<Connections, miette::Report> {
         self.hooks.pre_connect().await?;
         connect(&self.prepared, &self.desired).await
@@ -105,149 +80,47 @@ impl Day2 {
         crate::observe::observe_all(
             &self.desired,
             connections,
-            super::session::observe_width(connections),
+            crate::session::observe_width(connections),
         )
         .await
     }
 
-    /// Runs `body` holding the deploy lock, and releases it afterwards whatever happened.
-    pub async fn with_lock<T>(
-        &self,
-        connections: &Connections,
-        body: impl Future<Output = Result<T, miette::Report>>,
-    ) -> Result<T, miette::Report> {
-        let lock_host = lock_host(&self.prepared, &self.desired, connections)?;
-        // Without waiting there is nothing to interrupt: the lock is taken or refused at once.
-        take_lock(
-            &lock_host,
-            &self.names,
-            &self.identity,
-            None,
-            &CancellationToken::new(),
-        )
-        .await?;
-        let result = body.await;
-        release_lock(lock_host.as_ref(), &self.names, &self.identity.run_id).await;
-        result
+    /// Starts the run of a command that changes hosts: signals are handled from here on;
+    /// `yes` (`-y`) answers its question.
+    pub fn start(&self, yes: bool) -> Result<Session<'_>, miette::Report> {
+        Ok(Session::start(
+            &self.prepared,
+            self.identity.clone(),
+            holder(),
+            ui::for_run(&self.prepared.redactor, false, yes),
+            RunSettings {
+                parallelism: self.parallelism,
+                ..RunSettings::default()
+            },
+            std::env::var("GANTRY_STALE_LOCK_SECONDS").ok().as_deref(),
+        )?)
     }
 
-    /// Plans `changes`, shows the plan, asks when told to, runs it and shows the outcome.
-    /// Exit code: 0 when every host converged, 1 otherwise, 128 + the signal when interrupted.
-    pub async fn execute(
-        &self,
-        changes: Changes,
-        observed: &Observed,
-        connections: &Connections,
-        confirm: Confirm<'_>,
-    ) -> Result<ExitCode, miette::Report> {
-        let config = &self.prepared.loaded.config;
-        let plan = plan::build(
-            changes,
-            &PlanOptions {
-                atomic: false,
-                boot: config.boot.clone(),
-                primary_role: config.primary_role.clone(),
-            },
-        );
-        let color = color_stdout();
-        let redactor = &self.prepared.redactor;
-        say!("{}", render(&plan, RenderOptions { color }, redactor));
-        let unreachable = plan.changes.unreachable().next().is_some();
-        if plan.is_empty() {
-            return Ok(if unreachable {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
-        if let Confirm::Destructive {
-            yes: false,
-            question,
-        } = confirm
-            && !ask(question)?
-        {
-            sayln!("Cancelled; nothing changed.");
-            return Ok(ExitCode::from(1));
-        }
-        let hosts: Hosts = connections
+    /// Runs `pre-connect`, then connects `session` to every selected host and its lock hosts.
+    pub async fn connect_for(&self, session: &Session<'_>) -> Result<Connections, miette::Report> {
+        self.hooks.pre_connect().await?;
+        let hosts: Vec<String> = self
+            .desired
+            .hosts
             .iter()
-            .filter_map(|(name, result)| {
-                result
-                    .as_ref()
-                    .ok()
-                    .map(|host| (name.clone(), host.clone()))
-            })
+            .map(|host| host.name.clone())
             .collect();
-        let live = std::io::stderr().is_terminal();
-        let reporter = LineReporter::new(
-            Box::new(std::io::stderr()),
-            redactor.clone(),
-            color,
-            live,
-            plan.len(),
-        );
-        let cancel = CancellationToken::new();
-        watch_signals(cancel.clone());
-        let options = ExecOptions {
-            parallelism: self.parallelism,
-            fail_fast: false,
-            run_id: self.identity.run_id.clone(),
-        };
-        let deployed_hosts =
-            crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
-        let lock_host_name = lock_host(&self.prepared, &self.desired, connections)
-            .ok()
-            .map(|host| host.name().to_string());
-        let records = Records {
-            lock_host: lock_host_name.as_deref(),
-            heartbeat: crate::journal::heartbeat_interval(stale_lock_after()?),
-            names: &self.names,
-            identity: &self.identity,
-            redactor,
-            deployed_hosts: &deployed_hosts,
-        };
-        let outcome =
-            record_and_execute(&plan, &hosts, &records, &options, &reporter, cancel).await;
-        say!("{}", render_outcome(&plan, &outcome, color, redactor));
-        Ok(if outcome.succeeded() && !unreachable {
-            ExitCode::SUCCESS
-        } else if outcome.cancelled.as_deref() == Some("interrupted") {
-            super::apply::interrupted_exit_code()
-        } else {
-            ExitCode::from(1)
-        })
+        Ok(session.connect(&connector(&self.prepared), &hosts).await?)
     }
 }
 
 fn desired_at(prepared: &Prepared, version: &str) -> Result<Desired, miette::Report> {
-    let read = |path: &str| read_local_file(path);
-    let request = pipeline::PlanRequest {
-        version,
-        ..prepared.request(&PlanFlags::default(), &read)
-    };
-    pipeline::desired(&request).map_err(|error| {
-        miette!(
-            help = "fix the configuration or the secrets it names",
-            "{error}"
-        )
-    })
-}
-
-/// Asks `question` on the terminal; without one, refuses (a destructive command in a script
-/// must say `-y`).
-pub fn ask(question: &str) -> Result<bool, miette::Report> {
-    if !std::io::stdin().is_terminal() {
-        return Err(miette!(
-            help = "pass -y to confirm without a terminal",
-            "{question} Refusing to go on without a terminal to ask on"
-        ));
-    }
-    say!("\n{question} [y, N] ");
-    std::io::stdout().flush().into_diagnostic()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .into_diagnostic()?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    prepared
+        .desired_at(version, PlanFlags::default().choices())
+        .map_err(|error| {
+            miette!(
+                help = "fix the configuration or the secrets it names",
+                "{error}"
+            )
+        })
 }

@@ -3,7 +3,7 @@
 //! until Ctrl-C. The command line on each host is Kamal's `docker logs ... 2>&1 | grep ...`
 //! ([`crate::commands::shell::logs`]); nothing changes on any host and no lock is taken.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 use std::sync::Arc;
 
 use clap::Args;
@@ -65,7 +65,7 @@ pub struct LogsArgs {
 }
 
 /// Shows the app's logs.
-pub fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<Exit, miette::Report> {
     let day2 = Day2::load(global, &args.target, "app", Some("logs"))?;
     let options = args.flags.options();
     runtime()?.block_on(async {
@@ -128,7 +128,7 @@ pub(super) fn connected(
 pub(super) fn grep_summary(
     results: Vec<(String, Result<i64, crate::host::HostError>)>,
     grep: bool,
-) -> ExitCode {
+) -> Exit {
     let results: Vec<_> = results
         .into_iter()
         .map(|(label, result)| match result {
@@ -144,7 +144,7 @@ pub(super) async fn container_logs(
     connections: &Connections,
     containers: Vec<(String, String)>,
     options: &LogsOptions,
-) -> ExitCode {
+) -> Exit {
     let mut results = Vec::new();
     let mut jobs = Vec::new();
     let mut labels = Vec::new();

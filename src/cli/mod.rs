@@ -2,7 +2,8 @@
 //!
 //! [`Cli`] holds the global flags ([`GlobalArgs`]) and one [`Command`] variant per subcommand;
 //! each handler lives in its own file and turns arguments into plain options for the stages.
-//! [`run`] dispatches and returns the exit code; `main` only renders errors. Adding a command
+//! [`run`] dispatches and returns how the command ended ([`Exit`]); `main` renders errors and
+//! turns the [`Exit`] into the process's status. Adding a command
 //! means one enum variant and one handler file. Only commands that work are listed.
 //!
 //! A word that is no command is looked up in deploy.yml's `aliases:` and replaced by the gantry
@@ -40,10 +41,11 @@ mod server;
 mod session;
 mod setup;
 mod terminal;
+mod ui;
 mod version;
 
+use crate::session::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -202,9 +204,18 @@ fn show_warnings(warnings: &[ConfigDiagnostic]) {
     }
 }
 
-/// Parses the process's arguments (exits with clap's message on a usage error).
-pub fn parse() -> Cli {
-    Cli::parse()
+/// Parses the process's arguments. On `--help` or `--version`, prints them and says the
+/// command is done ([`Exit::Success`]); on a usage error, prints clap's message and returns
+/// [`Exit::Usage`], which no command uses for anything else.
+pub fn parse() -> Result<Cli, Exit> {
+    Cli::try_parse().map_err(|error| {
+        let _ = error.print();
+        if error.use_stderr() {
+            Exit::Usage
+        } else {
+            Exit::Success
+        }
+    })
 }
 
 impl Command {
@@ -224,7 +235,7 @@ impl Command {
 
 /// Runs the parsed command line: an alias of deploy.yml when the command is one an alias may
 /// take over and deploy.yml defines it, else the command itself.
-pub fn run(cli: Cli) -> Result<ExitCode, miette::Report> {
+pub fn run(cli: Cli) -> Result<Exit, miette::Report> {
     logging::init(cli.global.quiet, cli.global.verbose);
     if let Some(name) = cli.command.name_an_alias_may_take()
         && let Some(expansion) = alias_in_config(&cli.global, name)
@@ -242,7 +253,7 @@ fn alias_in_config(global: &GlobalArgs, name: &str) -> Option<String> {
 }
 
 /// Runs a command without looking for aliases (so `logs: logs -f` runs the built-in `logs`).
-fn run_command(cli: Cli) -> Result<ExitCode, miette::Report> {
+fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),
@@ -270,7 +281,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, miette::Report> {
 
 /// Runs the gantry command line an alias names: the process's arguments with the alias word
 /// replaced by the alias's words.
-fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<ExitCode, miette::Report> {
+fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<Exit, miette::Report> {
     let Some(name) = words.first() else {
         return Err(miette::miette!("no command given"));
     };
@@ -294,7 +305,7 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<ExitCode, miette::
 }
 
 /// Runs alias `name`'s command line `expansion` in place of the alias word.
-fn run_expansion(name: &str, expansion: &str) -> Result<ExitCode, miette::Report> {
+fn run_expansion(name: &str, expansion: &str) -> Result<Exit, miette::Report> {
     let arguments: Vec<String> = std::env::args().collect();
     run_command(parse_expansion(&arguments, name, expansion)?)
 }

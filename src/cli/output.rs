@@ -217,7 +217,7 @@ impl tokio::io::AsyncWrite for Direct {
 /// The exit code of several jobs: 0 when all succeeded, else 1 (the failures are reported).
 pub fn summarize(
     results: &[(String, Result<i64, crate::host::HostError>)],
-) -> std::process::ExitCode {
+) -> crate::session::Exit {
     let mut failed = false;
     for (label, result) in results {
         match result {
@@ -233,9 +233,9 @@ pub fn summarize(
         }
     }
     if failed {
-        std::process::ExitCode::from(1)
+        crate::session::Exit::Failed
     } else {
-        std::process::ExitCode::SUCCESS
+        crate::session::Exit::Success
     }
 }
 

@@ -1,8 +1,8 @@
 //! `gantry plan`: observe every host, diff against deploy.yml, show what `apply` would do.
 //! Nothing changes on any host.
 
+use crate::session::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 use miette::{IntoDiagnostic, miette};
@@ -10,7 +10,7 @@ use miette::{IntoDiagnostic, miette};
 use super::GlobalArgs;
 use super::session;
 use super::session::{
-    PlanFlags, Prepared, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
+    PlanFlags, TargetArgs, VersionNeed, color_stdout, connect, read_local_file, runtime,
 };
 use crate::pipeline;
 use crate::plan::json::{PlanHeader, render_json};
@@ -39,10 +39,10 @@ pub struct PlanArgs {
 }
 
 /// Plans and prints.
-pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.target, VersionNeed::Required)?;
+pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.target, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&args.flags, &read);
+    let request = prepared.request(args.flags.choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| {
         miette!(
             help = "fix the configuration or the secrets it names",
@@ -104,10 +104,10 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitCode, miette::Rep
         }
     }
     if plan.changes.unreachable().next().is_some() {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failed);
     }
     Ok(match (args.detailed_exitcode, plan.is_empty()) {
-        (true, false) => ExitCode::from(2),
-        _ => ExitCode::SUCCESS,
+        (true, false) => Exit::Changes,
+        _ => Exit::Success,
     })
 }

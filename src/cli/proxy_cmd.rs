@@ -6,12 +6,12 @@
 //! refuses unless `-y`) and runs the `pre-proxy-reboot` and `post-proxy-reboot` hooks around it.
 //! Both take the deploy lock and run through the plan and the executor.
 
-use std::process::ExitCode;
+use crate::session::{Exit, Question};
 
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use super::locked::{Confirm, Day2};
+use super::locked::Day2;
 use super::logs::{LogFlags, container_logs};
 use super::session::{TargetArgs, runtime};
 use crate::commands::proxy;
@@ -51,7 +51,7 @@ pub enum ProxyCommand {
 }
 
 /// Runs a proxy subcommand.
-pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<Exit, miette::Report> {
     let word = match &args.command {
         ProxyCommand::Boot => "boot",
         ProxyCommand::Reboot { .. } => "reboot",
@@ -61,14 +61,15 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
     let mut day2 = Day2::load(global, &args.target, "proxy", Some(word))?;
     day2.desired.hosts.retain(|host| host.proxy.is_some());
     runtime()?.block_on(async {
-        let connections = day2.connect().await?;
         match &args.command {
             ProxyCommand::Details => {
+                let connections = day2.connect().await?;
                 let observed = day2.observe(&connections).await;
                 say!("{}", proxy::details(&day2.desired, &observed));
-                Ok(ExitCode::SUCCESS)
+                Ok(Exit::Success)
             }
             ProxyCommand::Logs { flags } => {
+                let connections = day2.connect().await?;
                 let containers = day2
                     .desired
                     .hosts
@@ -78,31 +79,34 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                 Ok(container_logs(&connections, containers, &flags.options()).await)
             }
             ProxyCommand::Boot => {
-                day2.with_lock(&connections, async {
+                let session = day2.start(false)?;
+                let connections = day2.connect_for(&session).await?;
+                session.with_lock(&connections, async {
                     let observed = day2.observe(&connections).await;
                     let changes = proxy::boot(&day2.desired, &observed);
-                    day2.execute(changes, &observed, &connections, Confirm::No).await
+                    session.execute_changes(changes, &observed, &connections, None).await
                 })
                 .await
             }
             ProxyCommand::Reboot { yes, rolling } => {
-                day2.with_lock(&connections, async {
+                let session = day2.start(*yes)?;
+                let connections = day2.connect_for(&session).await?;
+                session.with_lock(&connections, async {
                     let observed = day2.observe(&connections).await;
                     let changes = proxy::reboot(&day2.desired, &observed, &day2.identity.command);
-                    if !*yes {
-                        // Asked before the hooks run: a "no" changes nothing at all.
-                        let question = "This reboots kamal-proxy: each host drops traffic for a moment. Are you sure?";
-                        if !super::locked::ask(question)? {
-                            sayln!("Cancelled; nothing changed.");
-                            return Ok(ExitCode::from(1));
-                        }
+                    // Asked before the hooks run: a "no" changes nothing at all.
+                    let question = Question::Destructive(
+                        "This reboots kamal-proxy: each host drops traffic for a moment. Are you sure?".to_string(),
+                    );
+                    if let Some(exit) = session.ask(&question).await? {
+                        return Ok(exit);
                     }
                     if !*rolling {
                         day2.hooks.run("pre-proxy-reboot", true, None).await?;
-                        let code = day2
-                            .execute(changes, &observed, &connections, Confirm::No)
+                        let code = session
+                            .execute_changes(changes, &observed, &connections, None)
                             .await?;
-                        if code == ExitCode::SUCCESS {
+                        if code == Exit::Success {
                             day2.hooks.run("post-proxy-reboot", true, None).await?;
                         }
                         return Ok(code);
@@ -114,13 +118,13 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<ExitCode, miette::Re
                         let one = crate::diff::Changes {
                             hosts: vec![host_changes],
                         };
-                        let code = day2.execute(one, &observed, &connections, Confirm::No).await?;
-                        if code != ExitCode::SUCCESS {
+                        let code = session.execute_changes(one, &observed, &connections, None).await?;
+                        if code != Exit::Success {
                             return Ok(code);
                         }
                         day2.hooks.run_on("post-proxy-reboot", true, &host).await?;
                     }
-                    Ok(ExitCode::SUCCESS)
+                    Ok(Exit::Success)
                 })
                 .await
             }

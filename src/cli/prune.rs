@@ -3,13 +3,13 @@
 //! no container uses, except the current version and `latest`. Under the deploy lock, through
 //! the plan and the executor; removals are best effort.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::Args;
 use miette::miette;
 
 use super::GlobalArgs;
-use super::locked::{Confirm, Day2};
+use super::locked::Day2;
 use super::session::{TargetArgs, runtime};
 use crate::commands::{self, cleanup};
 
@@ -24,26 +24,29 @@ pub struct PruneArgs {
 }
 
 /// Prunes.
-pub fn run(global: &GlobalArgs, args: &PruneArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &PruneArgs) -> Result<Exit, miette::Report> {
     let day2 = Day2::load(global, &args.target, "prune", Some("all"))?;
     let retain = args
         .retain
         .map_or(day2.desired.retain_containers, |retain| retain as usize);
     runtime()?.block_on(async {
-        let connections = day2.connect().await?;
-        day2.with_lock(&connections, async {
-            let observed = day2.observe(&connections).await;
-            let version = match &day2.requested_version {
-                Some(version) => version.clone(),
-                None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
-                    miette!("nothing to prune: this app has no container on the selected hosts")
-                })?,
-            };
-            let desired = day2.at(&version)?;
-            let changes = cleanup::prune(&desired, &observed, retain);
-            day2.execute(changes, &observed, &connections, Confirm::No)
-                .await
-        })
-        .await
+        let session = day2.start(false)?;
+        let connections = day2.connect_for(&session).await?;
+        session
+            .with_lock(&connections, async {
+                let observed = day2.observe(&connections).await;
+                let version = match &day2.requested_version {
+                    Some(version) => version.clone(),
+                    None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
+                        miette!("nothing to prune: this app has no container on the selected hosts")
+                    })?,
+                };
+                let desired = day2.at(&version)?;
+                let changes = cleanup::prune(&desired, &observed, retain);
+                session
+                    .execute_changes(changes, &observed, &connections, None)
+                    .await
+            })
+            .await
     })
 }

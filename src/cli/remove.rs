@@ -4,13 +4,13 @@
 //! first (`-y` skips; without a terminal it refuses unless `-y`). Under the deploy lock, through
 //! the plan and the executor.
 
-use std::process::ExitCode;
+use crate::session::{Exit, Question};
 
 use clap::Args;
 use futures_util::future::join_all;
 
 use super::GlobalArgs;
-use super::locked::{Confirm, Day2};
+use super::locked::Day2;
 use super::session::{TargetArgs, runtime};
 use crate::commands::cleanup::{self, AppsOnHosts};
 use crate::commands::shell;
@@ -26,14 +26,20 @@ pub struct RemoveArgs {
 }
 
 /// Removes the app.
-pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<Exit, miette::Report> {
     let day2 = Day2::load(global, &args.target, "remove", None)?;
     runtime()?.block_on(async {
-        let connections = day2.connect().await?;
-        let code = day2
+        let session = day2.start(args.yes)?;
+        let connections = day2.connect_for(&session).await?;
+        // The selected hosts; a lock host outside the selection is connected for its lock only.
+        let selected: Vec<_> = connections
+            .iter()
+            .filter(|(name, _)| day2.desired.hosts.iter().any(|host| &host.name == *name))
+            .collect();
+        let code = session
             .with_lock(&connections, async {
                 let observed = day2.observe(&connections).await;
-                let apps: AppsOnHosts = join_all(connections.iter().filter_map(|(name, host)| {
+                let apps: AppsOnHosts = join_all(selected.iter().filter_map(|(name, host)| {
                     let host = host.as_ref().ok()?.clone();
                     Some(async move {
                         let listing = host.run_command(&shell::list_apps()).await;
@@ -44,7 +50,7 @@ pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<ExitCode, miette::R
                             .lines()
                             .map(str::to_string)
                             .collect();
-                        Some((name.clone(), apps))
+                        Some((name.to_string(), apps))
                     })
                 }))
                 .await
@@ -52,22 +58,23 @@ pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<ExitCode, miette::R
                 .flatten()
                 .collect();
                 let changes = cleanup::remove(&day2.desired, &observed, &apps, &day2.identity.command);
-                day2.execute(
-                    changes,
-                    &observed,
-                    &connections,
-                    Confirm::Destructive {
-                        yes: args.yes,
-                        question: "This removes every container, image, route and data directory of this app and its accessories. Are you sure?",
-                    },
-                )
-                .await
+                session
+                    .execute_changes(
+                        changes,
+                        &observed,
+                        &connections,
+                        Some(Question::Destructive(
+                            "This removes every container, image, route and data directory of this app and its accessories. Are you sure?".to_string(),
+                        )),
+                    )
+                    .await
             })
             .await?;
         // The run's journal is written into `.kamal/apps/<svc>` after the plan; an app
         // directory left behind would make Kamal count the app as still deployed.
-        if code == ExitCode::SUCCESS {
-            for host in connections.values().flatten() {
+        if code == Exit::Success {
+            for (_, host) in &selected {
+                let Ok(host) = host else { continue };
                 let _ = host.remove_path(&day2.names.app_dir()).await;
             }
         }

@@ -2,21 +2,22 @@
 //!
 //! Without VERSION, it lists the versions every host can run again and picks the previous one
 //! (the newest that is not running; kamal#1658). A version missing on some host is refused with
-//! the hosts that lack it. Then this is `gantry apply --version VERSION`: the retained containers
+//! the hosts that lack it. Then this is `gantry apply --version VERSION`, on the same
+//! connections (the project is loaded and the hosts connected once): the retained containers
 //! start again (no pull), routes switch back with kamal-proxy's health gate, and the running
 //! version is stopped and kept.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::Args;
 use miette::miette;
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
-use super::session;
-use super::session::{PlanFlags, Prepared, VersionNeed, read_local_file};
+use super::session::{PlanFlags, VersionNeed, connect_hosts, runtime};
 use crate::naming::ServiceNames;
-use crate::pipeline;
+use crate::observe::Observed;
+use crate::session::{Prepared, lock_hosts, observe_width};
 use crate::versions::Versions;
 
 /// `gantry rollback` flags.
@@ -29,13 +30,44 @@ pub struct RollbackArgs {
     pub apply: ApplyArgs,
 }
 
-/// Chooses the version, then applies it.
-pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.apply.target, VersionNeed::Optional)?;
-    let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&PlanFlags::default(), &read);
-    let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
-    let observed = session::connect_and_observe(&prepared, &desired)?;
+/// Chooses the version, then applies it, on the same connections.
+pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<Exit, miette::Report> {
+    let mut prepared = super::session::load(global, &args.apply.target, VersionNeed::Optional)?;
+    let desired = prepared
+        .desired_at(&prepared.version, PlanFlags::default().choices())
+        .map_err(|error| miette!("{error}"))?;
+    runtime()?.block_on(async {
+        let mut hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+        for lock_host in lock_hosts(&prepared.loaded.config, &prepared.selection) {
+            if !hosts.contains(&lock_host) {
+                hosts.push(lock_host);
+            }
+        }
+        let connections = connect_hosts(&prepared, &hosts).await?;
+        let observed =
+            crate::observe::observe_all(&desired, &connections, observe_width(&connections)).await;
+        let version = choose_version(&prepared, &observed, args.rollback_version.as_deref())?;
+        tellln!("Rolling back to {version}");
+        prepared.version = version;
+        apply::apply(
+            global,
+            &prepared,
+            &args.apply,
+            None,
+            "rollback",
+            Some(connections),
+        )
+        .await
+    })
+}
+
+/// The version to go back to: `requested`, if every selected host still has it, else the
+/// previous one.
+fn choose_version(
+    prepared: &Prepared,
+    observed: &Observed,
+    requested: Option<&str>,
+) -> Result<String, miette::Report> {
     if let Some((host, _)) = observed
         .hosts
         .iter()
@@ -46,12 +78,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
             "{host} is unreachable"
         ));
     }
-    let versions = Versions::from_observed(
-        &observed,
-        &ServiceNames::for_config(&prepared.loaded.config),
-    );
+    let versions =
+        Versions::from_observed(observed, &ServiceNames::for_config(&prepared.loaded.config));
     let complete = versions.complete();
-    let version = match &args.rollback_version {
+    match requested {
         Some(version) => {
             let missing = versions.missing(version);
             if !missing.is_empty() {
@@ -65,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
                     places.join(", ")
                 ));
             }
-            version.clone()
+            Ok(version.to_string())
         }
         None => {
             tellln!(
@@ -77,13 +107,9 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<ExitCode, miette:
                     help = "`gantry rollback VERSION` names one; `gantry details` shows what each host keeps",
                     "there is no earlier version retained on every host"
                 )
-            })?
+            })
         }
-    };
-    tellln!("Rolling back to {version}");
-    let mut apply_args = args.apply.clone();
-    apply_args.target.version = Some(version);
-    apply::run(global, &apply_args, None, "rollback")
+    }
 }
 
 fn listing(versions: &[String]) -> String {

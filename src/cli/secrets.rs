@@ -6,7 +6,7 @@
 //! asked for them. `print` then warns on stderr about secrets deploy.yml names that no file
 //! sets, at the YAML line naming them (stdout stays exactly Kamal's).
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::{Args, Subcommand};
 use miette::Severity;
@@ -61,7 +61,7 @@ pub struct ExtractArgs {
 }
 
 /// Runs a `gantry secrets` command.
-pub fn run(global: &GlobalArgs, args: &SecretsArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &SecretsArgs) -> Result<Exit, miette::Report> {
     match &args.command {
         SecretsCommand::Fetch(fetch) => {
             let request = FetchRequest {
@@ -95,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: &SecretsArgs) -> Result<ExitCode, miette::
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 fn command_error(error: KamalCommandError) -> miette::Report {

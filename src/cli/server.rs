@@ -2,7 +2,7 @@
 //! prefixed with its host (`-i`: interactively, on the first selected host). Recorded in Kamal's
 //! audit log. No lock: it is the user's command, not a change gantry plans.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use clap::{Args, Subcommand};
 
@@ -37,7 +37,7 @@ pub enum ServerCommand {
 }
 
 /// Runs a server subcommand.
-pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<ExitCode, miette::Report> {
+pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Report> {
     let ServerCommand::Exec {
         target,
         interactive,
@@ -68,7 +68,7 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<ExitCode, miette::R
                         let code = run_interactive(connection.as_ref(), &command)
                             .await
                             .map_err(|e| miette::miette!("{e}"))?;
-                        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+                        return Ok(Exit::from_command_status(code));
                     }
                     labels.push(host.clone());
                     jobs.push(Job {

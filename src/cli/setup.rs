@@ -6,7 +6,7 @@
 //! Installing Docker needs only SSH: those connections do not ask for Docker. The installation
 //! runs before the lock is taken (it is idempotent, and the lock's host may lack Docker too).
 
-use std::process::ExitCode;
+use crate::session::Exit;
 use std::sync::Arc;
 
 use clap::Args;
@@ -16,7 +16,7 @@ use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::output::{PrefixedLines, Stream};
-use super::session::{Prepared, VersionNeed, read_local_file, runtime};
+use super::session::{VersionNeed, read_local_file, runtime};
 use crate::commands::shell;
 use crate::host::ssh::SshHost;
 use crate::host::{Attached, Host};
@@ -30,10 +30,10 @@ pub struct SetupArgs {
 }
 
 /// Installs Docker where missing, runs `docker-setup`, applies.
-pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<ExitCode, miette::Report> {
-    let prepared = Prepared::load(global, &args.apply.target, VersionNeed::Required)?;
+pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<Exit, miette::Report> {
+    let prepared = super::session::load(global, &args.apply.target, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
-    let request = prepared.request(&args.apply.flags, &read);
+    let request = prepared.request(args.apply.flags.choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;
     let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
     let hooks = Hooks::new(global, &prepared, hosts.clone(), "setup", None);
@@ -73,5 +73,12 @@ pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<ExitCode, miette::Re
     })?;
     let mut apply_args = args.apply.clone();
     apply_args.yes = true;
-    apply::run(global, &apply_args, None, "setup")
+    runtime()?.block_on(apply::apply(
+        global,
+        &prepared,
+        &apply_args,
+        None,
+        "setup",
+        None,
+    ))
 }

@@ -1,13 +1,13 @@
 //! `gantry version`: gantry's version and the Kamal configuration level it reads.
 
-use std::process::ExitCode;
+use crate::session::Exit;
 
 use crate::config::KAMAL_COMPATIBILITY;
 
 /// Prints `gantry <version> (Kamal <level> configuration)`.
-pub fn run() -> Result<ExitCode, miette::Report> {
+pub fn run() -> Result<Exit, miette::Report> {
     sayln!("{}", line());
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// The version line.

@@ -1,0 +1,435 @@
+//! One run of a command that changes hosts, in the order every such command follows:
+//!
+//! ```text
+//! start (signals) ─► connect (once) ─► lock ─► observe ─► plan ─► confirm ─► execute + record ─► release
+//! ```
+//!
+//! [`Session`] holds what stays the same across the run (the loaded project, who runs it, how it
+//! shows itself, the cancellation token); a command supplies only its changes: the converging
+//! plan of `apply`, `deploy` and `rollback`, or a day-2 planner's (`crate::commands`). Every
+//! path out of [`Session::with_lock`] releases the locks it took, after errors, a declined
+//! prompt and signals alike.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::connect::{ConnectError, Connector, observe_width};
+use super::exit::Exit;
+use super::lock_hosts::lock_hosts;
+use super::prepared::Prepared;
+use super::signals;
+use super::ui::{Answer, Notice, Question, Ui};
+use crate::apply::{ExecOptions, Hosts};
+use crate::desired::Desired;
+use crate::diff::{Changes, Note};
+use crate::host::Host;
+use crate::lock::{self, LockError, LockRequest};
+use crate::naming::ServiceNames;
+use crate::observe::Observed;
+use crate::pipeline::{self, Connections, PlanRequest, Planned};
+use crate::plan::saved::SavedPlan;
+use crate::plan::{self, Plan, PlanOptions};
+use crate::run::{Records, RunIdentity, now_rfc3339, record_and_execute};
+
+/// Why a run stopped before its plan ran.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SessionError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("the primary role has no host to hold the deploy lock")]
+    NoLockHost,
+    #[error("cannot take the deploy lock: {host} is unreachable: {reason}")]
+    #[diagnostic(help(
+        "the deploy lock lives on the primary host (and, with --hosts or --roles, on the host Kamal \
+         locks for them too); bring it back"
+    ))]
+    LockHostUnreachable { host: String, reason: String },
+    #[error("cannot take the deploy lock: {host} is not connected")]
+    LockHostNotConnected { host: String },
+    #[error(transparent)]
+    #[diagnostic(help(
+        "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, \
+         `gantry lock release` frees a stale lock"
+    ))]
+    Lock(LockError),
+    #[error("{0}")]
+    #[diagnostic(help(
+        "unset it for the default of 60 s, or give the seconds a run may stay silent before its \
+         lock is taken over"
+    ))]
+    StaleLockSetting(String),
+    #[error("{0}")]
+    #[diagnostic(help("run `gantry plan -o FILE` again and review the new plan"))]
+    StalePlan(String),
+}
+
+/// How a command waits for a deploy lock held by another automatic deploy (`--lock-wait`).
+#[derive(Clone, Copy, Debug)]
+pub struct LockWait {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// How the plans of a run are executed.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSettings {
+    /// Actions at once over all hosts (`--parallelism`).
+    pub parallelism: usize,
+    /// Stop everything at the first failure (`--fail-fast`).
+    pub fail_fast: bool,
+    /// Wait for an automatic lock instead of refusing at once (`--lock-wait`).
+    pub lock_wait: Option<LockWait>,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            parallelism: 10,
+            fail_fast: false,
+            lock_wait: None,
+        }
+    }
+}
+
+/// One run of a command on hosts. Created inside the run's tokio runtime: from that moment,
+/// Ctrl-C, SIGTERM and SIGHUP cancel the run instead of ending the process.
+pub struct Session<'a> {
+    pub prepared: &'a Prepared,
+    pub names: ServiceNames,
+    pub identity: RunIdentity,
+    /// Kamal's lock holder (git user name, else the login name).
+    holder: String,
+    ui: Arc<dyn Ui>,
+    settings: RunSettings,
+    cancel: CancellationToken,
+    lock_hosts: Vec<String>,
+    /// How long a run must be silent before its lock counts as stale.
+    stale_lock_after: Duration,
+}
+
+impl<'a> Session<'a> {
+    /// Starts a run: signals are handled from here on. `stale_lock_setting` is
+    /// `GANTRY_STALE_LOCK_SECONDS`, checked before any lock is taken.
+    pub fn start(
+        prepared: &'a Prepared,
+        identity: RunIdentity,
+        holder: String,
+        ui: Arc<dyn Ui>,
+        settings: RunSettings,
+        stale_lock_setting: Option<&str>,
+    ) -> Result<Session<'a>, SessionError> {
+        let stale_lock_after = crate::journal::abandoned_after(stale_lock_setting)
+            .map_err(|error| SessionError::StaleLockSetting(error.to_string()))?;
+        let cancel = CancellationToken::new();
+        signals::watch(cancel.clone(), ui.clone());
+        Ok(Session {
+            names: ServiceNames::for_config(&prepared.loaded.config),
+            lock_hosts: lock_hosts(&prepared.loaded.config, &prepared.selection),
+            prepared,
+            identity,
+            holder,
+            ui,
+            settings,
+            cancel,
+            stale_lock_after,
+        })
+    }
+
+    /// The hosts whose deploy lock this run takes ([`lock_hosts`]).
+    pub fn lock_hosts(&self) -> &[String] {
+        &self.lock_hosts
+    }
+
+    /// Whether a signal asked the run to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Says the run stopped before its first change, and how it ends.
+    pub fn interrupted_before_changes(&self) -> Exit {
+        self.ui.notice(Notice::InterruptedBeforeChanges);
+        signals::interrupted()
+    }
+
+    /// Connects, once, to `hosts` and to the lock hosts (which `--hosts` may leave out).
+    pub async fn connect(
+        &self,
+        connector: &dyn Connector,
+        hosts: &[String],
+    ) -> Result<Connections, SessionError> {
+        let mut all = hosts.to_vec();
+        for host in &self.lock_hosts {
+            if !all.contains(host) {
+                all.push(host.clone());
+            }
+        }
+        Ok(connector.connect(&all).await?)
+    }
+
+    /// Observes the hosts of `desired`, once each, in parallel.
+    pub async fn observe(&self, desired: &Desired, connections: &Connections) -> Observed {
+        crate::observe::observe_all(desired, connections, observe_width(connections)).await
+    }
+
+    /// Runs `body` holding the deploy lock on every lock host, and releases them afterwards
+    /// whatever happened. Interrupted while waiting for a lock, nothing runs.
+    pub async fn with_lock(
+        &self,
+        connections: &Connections,
+        body: impl Future<Output = Result<Exit, miette::Report>>,
+    ) -> Result<Exit, miette::Report> {
+        if self.is_cancelled() {
+            return Ok(self.interrupted_before_changes());
+        }
+        let mut held: Vec<Arc<dyn Host>> = Vec::new();
+        let mut refused = None;
+        for name in &self.lock_hosts {
+            let taken = match lock_connection(name, connections) {
+                Ok(host) => self.take_lock(&host).await.map(|taken| (host, taken)),
+                Err(error) => Err(error),
+            };
+            match taken {
+                Ok((host, true)) => held.push(host),
+                Ok((_, false)) => {
+                    refused = Some(Ok(self.interrupted_before_changes()));
+                    break;
+                }
+                Err(error) => {
+                    refused = Some(Err(miette::Report::new(error)));
+                    break;
+                }
+            }
+        }
+        if self.lock_hosts.is_empty() {
+            refused = Some(Err(miette::Report::new(SessionError::NoLockHost)));
+        }
+        let result = match refused {
+            Some(refusal) => refusal,
+            None => body.await,
+        };
+        // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
+        for host in held.iter().rev() {
+            self.release_lock(host.as_ref()).await;
+        }
+        result
+    }
+
+    /// Asks `question` through the UI: `None` to go on, else how the run ends (declined, or
+    /// interrupted while asking: a signal does not wait for the answer).
+    pub async fn ask(&self, question: &Question) -> Result<Option<Exit>, miette::Report> {
+        Ok(match self.ui.confirm(question, &self.cancel).await? {
+            Answer::Yes => None,
+            Answer::No => {
+                self.ui.notice(Notice::Declined(question));
+                Some(Exit::Failed)
+            }
+            Answer::Interrupted => Some(self.interrupted_before_changes()),
+        })
+    }
+
+    /// `apply`'s plan: observe, plan `desired` (a saved plan must match what is observed now),
+    /// then [`Session::execute_plan`]. Observing only reads: an interruption drops it.
+    pub async fn converge(
+        &self,
+        request: &PlanRequest<'_>,
+        desired: Desired,
+        connections: &Connections,
+        saved: Option<&SavedPlan>,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        let width = observe_width(connections);
+        let mut planned: Planned = tokio::select! {
+            planned = pipeline::observe_and_plan(request, desired, connections, width) => planned,
+            _ = self.cancel.cancelled() => return Ok(self.interrupted_before_changes()),
+        };
+        // The lock this run holds is no news to its user.
+        for host in &mut planned.plan.changes.hosts {
+            host.notes.retain(|note| {
+                !matches!(note, Note::Locked(info) if lock::run_of(info) == Some(self.identity.run_id.as_str()))
+            });
+        }
+        if let Some(saved) = saved {
+            saved
+                .check_observed(&planned.observed)
+                .and_then(|()| saved.check_plan(&planned.plan))
+                .map_err(|error| SessionError::StalePlan(error.to_string()))?;
+        }
+        self.execute_plan(&planned.plan, &planned.observed, connections, question)
+            .await
+    }
+
+    /// A day-2 planner's `changes`, planned and run by [`Session::execute_plan`].
+    pub async fn execute_changes(
+        &self,
+        changes: Changes,
+        observed: &Observed,
+        connections: &Connections,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        let config = &self.prepared.loaded.config;
+        let plan = plan::build(
+            changes,
+            &PlanOptions {
+                atomic: false,
+                boot: config.boot.clone(),
+                primary_role: config.primary_role.clone(),
+            },
+        );
+        self.execute_plan(&plan, observed, connections, question)
+            .await
+    }
+
+    /// Shows `plan`, asks `question` when there is one, then journals, executes, audits and
+    /// shows the outcome. An empty plan changes nothing; a host that could not be observed
+    /// makes the run fail even when every other host converged.
+    pub async fn execute_plan(
+        &self,
+        plan: &Plan,
+        observed: &Observed,
+        connections: &Connections,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        self.ui.show_plan(plan);
+        let unreachable = plan.changes.unreachable().next().is_some();
+        if plan.is_empty() {
+            return Ok(Exit::success_if(!unreachable));
+        }
+        if let Some(question) = &question
+            && let Some(exit) = self.ask(question).await?
+        {
+            return Ok(exit);
+        }
+        if self.is_cancelled() {
+            return Ok(self.interrupted_before_changes());
+        }
+        let hosts: Hosts = connections
+            .iter()
+            .filter_map(|(name, result)| {
+                result
+                    .as_ref()
+                    .ok()
+                    .map(|host| (name.clone(), host.clone()))
+            })
+            .collect();
+        let reporter = self.ui.reporter(plan);
+        let options = ExecOptions {
+            parallelism: self.settings.parallelism,
+            fail_fast: self.settings.fail_fast,
+            run_id: self.identity.run_id.clone(),
+        };
+        let deployed_hosts =
+            crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
+        let records = Records {
+            lock_hosts: &self.lock_hosts,
+            deployed_hosts: &deployed_hosts,
+            heartbeat: crate::journal::heartbeat_interval(self.stale_lock_after),
+            names: &self.names,
+            identity: &self.identity,
+            redactor: &self.prepared.redactor,
+        };
+        let outcome = record_and_execute(
+            plan,
+            &hosts,
+            &records,
+            &options,
+            reporter.as_ref(),
+            self.cancel.clone(),
+        )
+        .await;
+        self.ui.show_outcome(plan, &outcome);
+        Ok(if outcome.succeeded() && !unreachable {
+            Exit::Success
+        } else if outcome.cancelled.as_deref() == Some("interrupted") {
+            signals::interrupted()
+        } else {
+            Exit::Failed
+        })
+    }
+
+    /// Takes Kamal's deploy lock on `host` for this run, taking over the lock of a gantry run
+    /// that was killed; with `--lock-wait`, waits for automatic locks instead of refusing at
+    /// once. `false` when interrupted while waiting.
+    async fn take_lock(&self, host: &Arc<dyn Host>) -> Result<bool, SessionError> {
+        let message = lock::automatic_message(&self.identity.run_id);
+        let now = now_rfc3339();
+        let request = LockRequest {
+            holder: &self.holder,
+            now: &now,
+            version: &self.identity.version,
+            message: &message,
+        };
+        let host = host.as_ref();
+        let mut result = match self.settings.lock_wait {
+            Some(wait) => {
+                lock::acquire_waiting(
+                    host,
+                    &self.names,
+                    &request,
+                    wait.timeout,
+                    wait.interval,
+                    &self.cancel,
+                    |host, holder| {
+                        self.ui.notice(Notice::WaitingForLock {
+                            host,
+                            holder,
+                            timeout: wait.timeout,
+                        })
+                    },
+                )
+                .await
+            }
+            None => lock::acquire(host, &self.names, &request).await,
+        };
+        if let Err(LockError::Held { holder, .. }) = &result
+            && let Some(run) =
+                lock::abandoned_run(host, &self.names, holder, self.stale_lock_after).await
+        {
+            let taken = lock::take_over(host, &self.names, &run, &request)
+                .await
+                .map_err(SessionError::Lock)?;
+            result = if taken {
+                self.ui.notice(Notice::TookOverLock {
+                    run: &run,
+                    silent_for: self.stale_lock_after,
+                });
+                Ok(())
+            } else {
+                // Another run took it over first: it holds the lock, or is about to.
+                Err(lock::held(host, &self.names).await)
+            };
+        }
+        match result {
+            Ok(()) => Ok(true),
+            Err(LockError::Interrupted { .. }) => Ok(false),
+            Err(error) => Err(SessionError::Lock(error)),
+        }
+    }
+
+    /// Releases this run's lock on `host`, telling the user when it cannot.
+    async fn release_lock(&self, host: &dyn Host) {
+        if let Err(error) = lock::release(host, &self.names, &self.identity.run_id).await {
+            self.ui.notice(Notice::LockNotReleased {
+                host: host.name(),
+                error: &error,
+            });
+        }
+    }
+}
+
+/// The connection to lock host `name`.
+fn lock_connection(name: &str, connections: &Connections) -> Result<Arc<dyn Host>, SessionError> {
+    match connections.get(name) {
+        Some(Ok(host)) => Ok(host.clone()),
+        Some(Err(reason)) => Err(SessionError::LockHostUnreachable {
+            host: name.to_string(),
+            reason: reason.clone(),
+        }),
+        None => Err(SessionError::LockHostNotConnected {
+            host: name.to_string(),
+        }),
+    }
+}
