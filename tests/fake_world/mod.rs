@@ -1,23 +1,30 @@
 //! A project on fake hosts, for the reliability tests: a deploy.yml and secrets file written to
 //! a temporary directory and loaded as `gantry` loads them, fake hosts sharing a registry that
 //! has the app (`registry.test/app:v1`, `:v2`), an accessory image and kamal-proxy, and
-//! `gantry apply`'s sequence (lock, plan, journal, execute, audit, release) on them.
+//! `gantry apply` on them: the same [`Session`] the binary runs (lock, plan, journal, execute,
+//! audit, release), connected to the fake hosts instead of over SSH, with a UI that shows
+//! nothing and remembers how the run ended.
 //!
 //! Only the public API is used, so what these tests exercise is what the binary runs, minus SSH.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use gantry::apply::{ExecOptions, Hosts, Outcome, QuietReporter};
+use gantry::apply::{Outcome, QuietReporter, Reporter};
 use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
 use gantry::desired::Selection;
 use gantry::host::fake::{FakeHost, FakeRegistry};
 use gantry::host::{ContainerStatus, HealthcheckConfig, Host, ImageDetails};
-use gantry::lock::{self, LockRequest};
+use gantry::lock;
 use gantry::naming::ServiceNames;
 use gantry::pipeline::{self, Connections, PlanRequest, Planned};
-use gantry::run::{Records, RunIdentity, record_and_execute};
+use gantry::plan::Plan;
+use gantry::run::RunIdentity;
+use gantry::session::{
+    Answer, ConnectError, Connector, Notice, PlanChoices, Prepared, Question, RunSettings, Session,
+    Ui,
+};
 use tokio_util::sync::CancellationToken;
 
 /// The registry password the fake registry wants, and the secrets file's value for it.
@@ -191,64 +198,59 @@ impl FakeWorld {
         pipeline::observe_and_plan(&request, desired, &connections, 10).await
     }
 
-    /// `gantry apply`'s sequence: lock on the primary host, plan, journal + execute + audit,
-    /// release.
+    /// `gantry apply -y --version <version>`: the binary's session on the fake hosts.
     pub async fn apply(&self, version: &str) -> Run {
-        let names = self.names();
-        let lock_host = self.lock_host();
-        let request = LockRequest {
-            holder: "tester",
-            now: "2026-01-01T00:00:00Z",
-            version,
-            message: &lock::automatic_message("fake-run"),
+        let prepared = Prepared {
+            loaded: self.loaded.clone(),
+            secrets: self.secrets.clone(),
+            redactor: self.secrets.redactor(),
+            version: version.to_string(),
+            selection: Selection::default(),
         };
-        if lock::acquire(lock_host, &names, &request).await.is_err() {
-            return Run::Refused;
-        }
-        let planned = self.plan(version).await;
-        let hosts: Hosts = self
-            .hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn Host>))
-            .collect();
         let identity = RunIdentity {
             run_id: "fake-run".into(),
             performer: "tester".into(),
             command: "apply".into(),
             version: version.into(),
         };
-        let redactor = self.secrets.redactor();
-        let deployed_hosts: Vec<String> = self.hosts.keys().cloned().collect();
-        let records = Records {
-            lock_host: Some(lock_host.name()),
-            deployed_hosts: &deployed_hosts,
-            names: &names,
-            identity: &identity,
-            redactor: &redactor,
-            heartbeat: Duration::from_secs(10),
-        };
-        let outcome = record_and_execute(
-            &planned.plan,
-            &hosts,
-            &records,
-            &ExecOptions::default(),
-            &QuietReporter,
-            CancellationToken::new(),
+        let ui = Arc::new(RecordingUi::default());
+        let session = Session::start(
+            &prepared,
+            identity,
+            "tester".into(),
+            ui.clone(),
+            RunSettings::default(),
+            None,
         )
-        .await;
-        let released = lock::release(lock_host, &names, &identity.run_id)
+        .expect("a session");
+        let read = |_: &str| -> Result<Vec<u8>, String> { Ok(b"file contents\n".to_vec()) };
+        let request = prepared.request(PlanChoices::default(), &read);
+        let desired = pipeline::desired(&request).expect("desired state");
+        let hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+        let connections = session
+            .connect(self, &hosts)
             .await
-            .is_ok();
-        let unreachable = planned
-            .plan
-            .changes
-            .unreachable()
-            .map(|(host, _)| host.to_string())
-            .collect();
+            .expect("fake hosts connect");
+        let run = session
+            .with_lock(
+                &connections,
+                session.converge(&request, desired, &connections, None, Some(Question::Apply)),
+            )
+            .await;
+        if run.is_err() {
+            return Run::Refused;
+        }
+        let outcome = ui
+            .outcome
+            .lock()
+            .expect("outcome")
+            .take()
+            .unwrap_or_default();
+        let unreachable = ui.unreachable.lock().expect("unreachable").clone();
         Run::Ran {
             outcome,
             unreachable,
-            released,
+            released: !ui.release_failed.load(Ordering::SeqCst),
         }
     }
 
@@ -274,5 +276,64 @@ impl FakeWorld {
             .await
             .map(|holder| holder.is_some())
             .unwrap_or(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for FakeWorld {
+    async fn connect(&self, hosts: &[String]) -> Result<Connections, ConnectError> {
+        Ok(hosts
+            .iter()
+            .map(|name| {
+                let host = self
+                    .hosts
+                    .get(name)
+                    .map(|host| host.clone() as Arc<dyn Host>)
+                    .ok_or_else(|| format!("{name} is not a fake host"));
+                (name.clone(), host)
+            })
+            .collect())
+    }
+}
+
+/// A UI that answers yes, shows nothing, and keeps what the test asks about afterwards.
+#[derive(Default)]
+struct RecordingUi {
+    outcome: Mutex<Option<Outcome>>,
+    /// Hosts the plan could not observe.
+    unreachable: Mutex<Vec<String>>,
+    release_failed: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Ui for RecordingUi {
+    fn notice(&self, notice: Notice<'_>) {
+        if let Notice::LockNotReleased { .. } = notice {
+            self.release_failed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn show_plan(&self, plan: &Plan) {
+        *self.unreachable.lock().expect("unreachable") = plan
+            .changes
+            .unreachable()
+            .map(|(host, _)| host.to_string())
+            .collect();
+    }
+
+    async fn confirm(
+        &self,
+        _question: &Question,
+        _cancel: &CancellationToken,
+    ) -> Result<Answer, miette::Report> {
+        Ok(Answer::Yes)
+    }
+
+    fn reporter(&self, _plan: &Plan) -> Box<dyn Reporter> {
+        Box::new(QuietReporter)
+    }
+
+    fn show_outcome(&self, _plan: &Plan, outcome: &Outcome) {
+        *self.outcome.lock().expect("outcome") = Some(outcome.clone());
     }
 }
