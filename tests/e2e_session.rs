@@ -288,3 +288,40 @@ fn an_accessory_off_the_primary_host_boots_and_ctrl_c_at_any_prompt_leaves_no_lo
         assert_eq!(http::serving(primary).as_deref(), Some(v[0].as_str()));
     }
 }
+
+/// `rollback` looks at the hosts to choose its version, then applies it on the same
+/// connections: one SSH connection per host (it used to connect twice).
+#[test]
+fn rollback_connects_to_each_host_once() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(2).cloned().collect();
+    let v = testbed.push_versions(SERVICE, &["r1", "r2"]);
+    let project = project(&testbed, &hosts, "");
+    gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
+    gantry(&project, &["apply", "-y", "--version", &v[1]]).assert_code(0);
+
+    let rollback = gantry::spawn(
+        bin(),
+        project.dir(),
+        &["rollback", "-y"],
+        &[("GANTRY_LOG", "warn,gantry::host::ssh=debug")],
+    )
+    .wait(Duration::from_secs(300));
+    rollback.assert_code(0);
+    let connecting = rollback
+        .stderr
+        .lines()
+        .filter(|line| line.contains("connecting"))
+        .count();
+    assert_eq!(connecting, hosts.len(), "{}", rollback.stderr);
+    for host in &hosts {
+        assert_eq!(
+            http::serving(host).as_deref(),
+            Some(v[0].as_str()),
+            "{host}"
+        );
+    }
+}
