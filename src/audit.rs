@@ -10,6 +10,7 @@
 use crate::host::{Host, HostError};
 use crate::naming::ServiceNames;
 use crate::printable::one_line;
+use crate::secret::Redactor;
 
 /// One audit line.
 pub fn line(
@@ -32,6 +33,26 @@ pub fn line(
 /// Appends a line to the host's audit log.
 pub async fn record(host: &dyn Host, names: &ServiceNames, line: &str) -> Result<(), HostError> {
     host.append_line(&names.audit_log(), line).await
+}
+
+/// Kamal's line for a command run on `host` (`exec`, `server exec`), secrets scrubbed, appended
+/// now by `performer`. Best effort: a host that cannot take it runs the command all the same,
+/// as in Kamal.
+pub async fn record_command(
+    host: &dyn Host,
+    names: &ServiceNames,
+    performer: &str,
+    redactor: &Redactor,
+    command: &str,
+) {
+    let line = line(
+        &crate::run::now_rfc3339(),
+        performer,
+        names.destination(),
+        None,
+        &format!("Executed cmd '{command}' on {}", host.name()),
+    );
+    let _ = record(host, names, &redactor.redact(&line)).await;
 }
 
 #[cfg(test)]

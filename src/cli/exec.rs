@@ -21,7 +21,6 @@ use super::session::{TargetArgs, runtime};
 use crate::commands::{current_container, shell};
 use crate::desired::{DesiredApp, expand_home};
 use crate::host::{ContainerFilter, Host, HostError};
-use crate::run::now_rfc3339;
 
 /// `gantry exec` flags.
 #[derive(Clone, Debug, Args)]
@@ -166,13 +165,12 @@ async fn command_line(
 
 /// Kamal's audit line for a command run on a host (best effort).
 async fn audit(day2: &Day2, host: &dyn Host, command: &str) {
-    let line = crate::audit::line(
-        &now_rfc3339(),
+    crate::audit::record_command(
+        host,
+        &day2.names,
         &day2.identity.performer,
-        day2.names.destination(),
-        None,
-        &format!("Executed cmd '{command}' on {}", host.name()),
-    );
-    let line = day2.prepared.redactor.redact(&line);
-    let _ = crate::audit::record(host, &day2.names, &line).await;
+        &day2.prepared.redactor,
+        command,
+    )
+    .await;
 }

@@ -7,11 +7,11 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::session::{TargetArgs, VersionNeed, connect_hosts, runtime};
-use crate::lock::{self, LockRequest};
+use crate::lock::LockRequest;
 use crate::naming::ServiceNames;
 use crate::run::now_rfc3339;
 use crate::session::identity::holder;
-use crate::session::lock_hosts;
+use crate::session::{lock_connections, lock_hosts, manual_lock};
 
 /// `gantry lock` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -43,35 +43,21 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<Exit, miette::Report>
     let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
     let config = &prepared.loaded.config;
     let lock_hosts = lock_hosts(config, &prepared.selection);
-    if lock_hosts.is_empty() {
-        return Err(miette!("the primary role has no host"));
-    }
     let names = ServiceNames::for_config(config);
     runtime()?.block_on(async {
         let connections = connect_hosts(&prepared, &lock_hosts).await?;
-        let mut hosts = Vec::new();
-        for name in &lock_hosts {
-            match connections.get(name) {
-                Some(Ok(host)) => hosts.push(host.clone()),
-                Some(Err(reason)) => return Err(miette!("{name} is unreachable: {reason}")),
-                None => return Err(miette!("{name} is not connected")),
-            }
-        }
+        let hosts = lock_connections(&lock_hosts, &connections)?;
         let on = lock_hosts.join(", ");
         match &args.command {
             LockCommand::Status => {
-                let mut held = false;
-                for host in &hosts {
-                    if let Some(info) = lock::status(host.as_ref(), &names)
-                        .await
-                        .map_err(|e| miette!("{e}"))?
-                    {
-                        held = true;
-                        sayln!("{}", info.details);
-                    }
-                }
-                if !held {
+                let held = manual_lock::status(&hosts, &names)
+                    .await
+                    .map_err(|e| miette!("{e}"))?;
+                if held.is_empty() {
                     sayln!("There is no deploy lock");
+                }
+                for info in held {
+                    sayln!("{}", info.details);
                 }
             }
             LockCommand::Acquire { message } => {
@@ -83,24 +69,15 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<Exit, miette::Report>
                     version: &prepared.version,
                     message,
                 };
-                for (taken, host) in hosts.iter().enumerate() {
-                    if let Err(error) = lock::acquire(host.as_ref(), &names, &request).await {
-                        // All or nothing: a lock taken on the primary host alone would stop
-                        // deploys with no word of it here.
-                        for host in hosts[..taken].iter().rev() {
-                            let _ = lock::force_release(host.as_ref(), &names).await;
-                        }
-                        return Err(miette!("{error}"));
-                    }
-                }
+                manual_lock::acquire(&hosts, &names, &request)
+                    .await
+                    .map_err(|e| miette!("{e}"))?;
                 sayln!("Acquired the deploy lock on {on}");
             }
             LockCommand::Release => {
-                for host in &hosts {
-                    lock::force_release(host.as_ref(), &names)
-                        .await
-                        .map_err(|e| miette!("{e}"))?;
-                }
+                manual_lock::release(&hosts, &names)
+                    .await
+                    .map_err(|e| miette!("{e}"))?;
                 sayln!("Released the deploy lock on {on}");
             }
         }

@@ -11,7 +11,6 @@ use super::locked::Day2;
 use super::logs::connected;
 use super::output::{Job, run_interactive, run_prefixed, summarize};
 use super::session::{TargetArgs, runtime};
-use crate::run::now_rfc3339;
 
 /// `gantry server` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -55,15 +54,14 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Repor
         for host in &hosts {
             match connected(&connections, host) {
                 Ok(connection) => {
-                    let line = crate::audit::line(
-                        &now_rfc3339(),
+                    crate::audit::record_command(
+                        connection.as_ref(),
+                        &day2.names,
                         &day2.identity.performer,
-                        day2.names.destination(),
-                        None,
-                        &format!("Executed cmd '{command}' on {host}"),
-                    );
-                    let line = day2.prepared.redactor.redact(&line);
-                    let _ = crate::audit::record(connection.as_ref(), &day2.names, &line).await;
+                        &day2.prepared.redactor,
+                        &command,
+                    )
+                    .await;
                     if *interactive {
                         let code = run_interactive(connection.as_ref(), &command)
                             .await

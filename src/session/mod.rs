@@ -9,7 +9,8 @@
 //!
 //! - [`prepared`]: the loaded project, handed from command to command instead of loaded again;
 //! - [`connect`]: the connection seam;
-//! - [`lock_hosts`]: which hosts hold the deploy lock, defined once;
+//! - [`lock_hosts`]: which hosts hold the deploy lock, defined once; [`manual_lock`]: `gantry
+//!   lock` on them;
 //! - [`signals`]: Ctrl-C, SIGTERM, SIGHUP;
 //! - [`ui`]: what a run shows and asks;
 //! - [`workflow`]: the run itself, [`Session`];
@@ -19,6 +20,7 @@ pub mod connect;
 pub mod exit;
 pub mod identity;
 pub mod lock_hosts;
+pub mod manual_lock;
 pub mod prepared;
 pub mod signals;
 pub mod ui;
@@ -29,4 +31,4 @@ pub use exit::Exit;
 pub use lock_hosts::lock_hosts;
 pub use prepared::{PlanChoices, Prepared, read_local_file};
 pub use ui::{Answer, Notice, Question, Ui};
-pub use workflow::{LockWait, RunSettings, Session, SessionError};
+pub use workflow::{LockWait, RunSettings, Session, SessionError, lock_connections};

@@ -420,6 +420,20 @@ impl<'a> Session<'a> {
     }
 }
 
+/// The connections to `lock_hosts`, in order (`gantry lock`).
+pub fn lock_connections(
+    lock_hosts: &[String],
+    connections: &Connections,
+) -> Result<Vec<Arc<dyn Host>>, SessionError> {
+    if lock_hosts.is_empty() {
+        return Err(SessionError::NoLockHost);
+    }
+    lock_hosts
+        .iter()
+        .map(|name| lock_connection(name, connections))
+        .collect()
+}
+
 /// The connection to lock host `name`.
 fn lock_connection(name: &str, connections: &Connections) -> Result<Arc<dyn Host>, SessionError> {
     match connections.get(name) {
