@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Only [`observe`] and [`apply`] touch the network, and both through the [`host::Host`] trait.
-//! Everything between them is a pure function of values.
+//! Everything between them is a pure function of values. [`session`] is the run around the
+//! stages that every command changing hosts goes through (connect, lock, signals, confirm,
+//! execute, record, release); [`cli`] parses arguments, calls it and renders.
 
 pub mod apply;
 pub mod audit;

@@ -1,4 +1,6 @@
-//! The command line: clap definitions and one handler per command, no business logic.
+//! The command line: clap definitions, one handler per command, and the rendering of plans,
+//! reports and prompts (`ui.rs`); no business logic. The run of a command that changes hosts is
+//! [`crate::session`]'s.
 //!
 //! [`Cli`] holds the global flags ([`GlobalArgs`]) and one [`Command`] variant per subcommand;
 //! each handler lives in its own file and turns arguments into plain options for the stages.
