@@ -14,6 +14,7 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
+use super::hooking::Hooks;
 use super::session::{PlanFlags, VersionNeed, connect_hosts, runtime};
 use crate::naming::ServiceNames;
 use crate::observe::Observed;
@@ -36,8 +37,16 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<Exit, miette::Rep
     let desired = prepared
         .desired_at(&prepared.version, PlanFlags::default().choices())
         .map_err(|error| miette!("{error}"))?;
+    if let Some(version) = &args.rollback_version {
+        prepared.version = version.clone();
+    }
     runtime()?.block_on(async {
         let mut hosts: Vec<String> = desired.hosts.iter().map(|host| host.name.clone()).collect();
+        // Kamal runs `pre-connect` before the first connection; the apply below does not run
+        // it again.
+        Hooks::new(global, &prepared, hosts.clone(), "rollback", None)
+            .pre_connect()
+            .await?;
         for lock_host in lock_hosts(&prepared.loaded.config, &prepared.selection) {
             if !hosts.contains(&lock_host) {
                 hosts.push(lock_host);
