@@ -55,7 +55,7 @@ pub enum SessionError {
         "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, \
          `gantry lock release` frees a stale lock"
     ))]
-    Lock(LockError),
+    Lock(Box<LockError>),
     #[error("{0}")]
     #[diagnostic(help(
         "unset it for the default of 60 s, or give the seconds a run may stay silent before its \
@@ -390,7 +390,7 @@ impl<'a> Session<'a> {
         {
             let taken = lock::take_over(host, &self.names, &run, &request)
                 .await
-                .map_err(SessionError::Lock)?;
+                .map_err(|error| SessionError::Lock(Box::new(error)))?;
             result = if taken {
                 self.ui.notice(Notice::TookOverLock {
                     run: &run,
@@ -405,7 +405,7 @@ impl<'a> Session<'a> {
         match result {
             Ok(()) => Ok(true),
             Err(LockError::Interrupted { .. }) => Ok(false),
-            Err(error) => Err(SessionError::Lock(error)),
+            Err(error) => Err(SessionError::Lock(Box::new(error))),
         }
     }
 
