@@ -447,3 +447,141 @@ fn lock_connection(name: &str, connections: &Connections) -> Result<Arc<dyn Host
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{Outcome, QuietReporter, Reporter};
+    use crate::config::{LoadOptions, Secrets, load_with_env};
+    use crate::desired::Selection;
+    use crate::host::fake::{FakeHost, FakeRegistry};
+
+    /// Shows nothing, answers yes.
+    struct SilentUi;
+
+    #[async_trait::async_trait]
+    impl Ui for SilentUi {
+        fn notice(&self, _notice: Notice<'_>) {}
+        fn show_plan(&self, _plan: &Plan) {}
+        async fn confirm(
+            &self,
+            _question: &Question,
+            _cancel: &CancellationToken,
+        ) -> Result<Answer, miette::Report> {
+            Ok(Answer::Yes)
+        }
+        fn reporter(&self, _plan: &Plan) -> Box<dyn Reporter> {
+            Box::new(QuietReporter)
+        }
+        fn show_outcome(&self, _plan: &Plan, _outcome: &Outcome) {}
+    }
+
+    /// A project on h1 (primary) and h2, run with `-h h2`.
+    fn prepared_for_h2() -> (tempfile::TempDir, Prepared) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("deploy.yml");
+        std::fs::write(
+            &file,
+            "service: app\nimage: app\nservers: [h1, h2]\n\
+             registry:\n  server: registry.test\n  username: u\n  password: p\n",
+        )
+        .expect("write");
+        let loaded = load_with_env(
+            &LoadOptions {
+                config_file: file,
+                destination: None,
+            },
+            &|_| None,
+        )
+        .expect("loads");
+        let prepared = Prepared {
+            loaded,
+            secrets: Secrets::default(),
+            redactor: Secrets::default().redactor(),
+            version: "v1".into(),
+            selection: Selection {
+                hosts: vec!["h2".into()],
+                roles: Vec::new(),
+            },
+        };
+        (dir, prepared)
+    }
+
+    fn identity() -> RunIdentity {
+        RunIdentity {
+            run_id: "run-1".into(),
+            performer: "tester".into(),
+            command: "apply".into(),
+            version: "v1".into(),
+        }
+    }
+
+    async fn locked(host: &FakeHost, names: &ServiceNames) -> bool {
+        lock::status(host, names).await.expect("status").is_some()
+    }
+
+    #[tokio::test]
+    async fn a_run_holds_every_lock_host_while_it_works_and_none_after_or_when_refused() {
+        let (_dir, prepared) = prepared_for_h2();
+        let session = Session::start(
+            &prepared,
+            identity(),
+            "tester".into(),
+            Arc::new(SilentUi),
+            RunSettings::default(),
+            None,
+        )
+        .expect("starts");
+        assert_eq!(session.lock_hosts(), ["h1", "h2"]);
+        let registry = FakeRegistry::default();
+        let h1 = Arc::new(FakeHost::new("h1", registry.clone()));
+        let h2 = Arc::new(FakeHost::new("h2", registry));
+        let connections: Connections = [
+            ("h1".to_string(), Ok(h1.clone() as Arc<dyn Host>)),
+            ("h2".to_string(), Ok(h2.clone() as Arc<dyn Host>)),
+        ]
+        .into();
+        let names = session.names.clone();
+
+        let exit = session
+            .with_lock(&connections, async {
+                assert!(locked(&h1, &names).await && locked(&h2, &names).await);
+                Ok(Exit::Success)
+            })
+            .await
+            .expect("runs");
+        assert_eq!(exit, Exit::Success);
+        assert!(!locked(&h1, &names).await && !locked(&h2, &names).await);
+
+        // Someone holds h2 (Kamal with `-h h2`): the run stops, and leaves h1 as it found it.
+        let request = LockRequest {
+            holder: "kamal",
+            now: "2026-12-06T09:00:00Z",
+            version: "v0",
+            message: "by hand",
+        };
+        lock::acquire(h2.as_ref(), &names, &request)
+            .await
+            .expect("h2 locked");
+        let refused = session
+            .with_lock(&connections, async {
+                panic!("the body runs only under every lock")
+            })
+            .await;
+        assert!(refused.is_err());
+        assert!(!locked(&h1, &names).await);
+        assert!(locked(&h2, &names).await, "another's lock is left alone");
+
+        // The primary host unreachable: no run, whatever `-h` selects.
+        let unreachable: Connections = [
+            ("h1".to_string(), Err("connection refused".to_string())),
+            ("h2".to_string(), Ok(h2.clone() as Arc<dyn Host>)),
+        ]
+        .into();
+        let error = session
+            .with_lock(&unreachable, async { Ok(Exit::Success) })
+            .await
+            .expect_err("refused");
+        assert!(error.to_string().contains("h1 is unreachable"), "{error}");
+    }
+}
