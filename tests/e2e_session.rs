@@ -1,7 +1,8 @@
 //! One run of a changing command on the test bed (`src/session/`): which hosts hold the deploy
 //! lock (the primary host always, and the host Kamal 2.11 locks for the same `-h`, checked with
-//! the real `kamal`), an accessory booted off the primary host, and Ctrl-C at the prompt of
-//! every command that asks, sent to a real gantry process waiting on a pseudo-terminal.
+//! the real `kamal`), an accessory booted off the primary host, Ctrl-C at the prompt of every
+//! command that asks (sent to a real gantry process waiting on a pseudo-terminal), a second
+//! Ctrl-C, and `rollback` connecting once.
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -324,4 +325,68 @@ fn rollback_connects_to_each_host_once() {
             "{host}"
         );
     }
+}
+
+/// The first Ctrl-C lets the run roll back what is in flight; a second one ends the process at
+/// once, by SIGINT itself, as a program that does not catch it ends (a shell reads 130).
+#[test]
+fn a_second_ctrl_c_ends_the_run_at_once_by_sigint() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(1).cloned().collect();
+    let v = testbed.push_versions(SERVICE, &["q1", "q2"]);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = SERVICE.to_string();
+    app.deploy_timeout = Some(20);
+    app.drain_timeout = Some(2);
+    // The new container takes its time to answer: the run is in flight when interrupted.
+    app.clear_env = vec![("START_DELAY".into(), "8".into())];
+    let project = KamalProject::create(&testbed, app);
+    gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
+
+    let run = gantry::spawn(
+        bin(),
+        project.dir(),
+        &["apply", "-y", "--version", &v[1]],
+        &[],
+    );
+    let name = format!("{SERVICE}-web-{}", v[1]);
+    assert!(
+        wait::until_true(Duration::from_secs(60), Duration::from_millis(200), || {
+            testbed
+                .run_ok(&hosts[0], "docker ps -a --format '{{.Names}}'")
+                .contains(&name)
+        }),
+        "{name} never appeared"
+    );
+    run.signal("INT");
+    assert!(
+        wait::until_true(Duration::from_secs(10), Duration::from_millis(50), || {
+            run.output_so_far()
+                .contains("Interrupted: nothing new starts")
+        }),
+        "{}",
+        run.output_so_far()
+    );
+    let second = Instant::now();
+    run.signal("INT");
+    let ended = run.wait(Duration::from_secs(120));
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "at once, not after the in-flight actions ({:?})",
+        second.elapsed()
+    );
+    assert_eq!(ended.code, None, "ended by the signal:\n{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("Quitting without waiting"),
+        "{}",
+        ended.stderr
+    );
+
+    // What it left (the lock, a half-switched host) is the next run's to take over and finish.
+    gantry(&project, &["lock", "release"]).assert_code(0);
+    gantry(&project, &["apply", "-y", "--version", &v[1]]).assert_code(0);
+    assert_eq!(http::serving(&hosts[0]).as_deref(), Some(v[1].as_str()));
 }
