@@ -170,11 +170,6 @@ impl<'a> Session<'a> {
         Ok(connector.connect(&all).await?)
     }
 
-    /// Observes the hosts of `desired`, once each, in parallel.
-    pub async fn observe(&self, desired: &Desired, connections: &Connections) -> Observed {
-        crate::observe::observe_all(desired, connections, observe_width(connections)).await
-    }
-
     /// Runs `body` holding the deploy lock on every lock host, and releases them afterwards
     /// whatever happened. Interrupted while waiting for a lock, nothing runs.
     pub async fn with_lock(
