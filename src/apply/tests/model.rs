@@ -13,7 +13,10 @@
 //! - an accessory that was there is the same container after it, whatever the configuration
 //!   says of it (an app deploy never replaces or removes one);
 //! - an apply on converged hosts runs no action;
-//! - after a fault at any call of an apply, one rerun converges, the same way.
+//! - after a fault at any call of an apply (releasing the lock included), one rerun
+//!   converges, the same way; the only step before it is the `gantry lock release` the faulted
+//!   run advises when no journal shows its lock to be dead
+//!   ([`release_a_lock_no_journal_shows_dead`]).
 //!
 //! CI runs [`CI_CASES`] cases; `GANTRY_MODEL_CASES=N` runs N (the long run). Failures proptest
 //! found are replayed first from `proptest-regressions/apply/tests/model.txt`, and each has a
@@ -180,8 +183,8 @@ enum Disturbance {
     },
 }
 
-/// The calls a fault may hit.
-const FAULT_POINTS: [Operation; 10] = [
+/// The calls a fault may hit (the last: releasing the deploy lock).
+const FAULT_POINTS: [Operation; 11] = [
     Operation::PullImage,
     Operation::CreateContainer,
     Operation::StartContainer,
@@ -192,6 +195,7 @@ const FAULT_POINTS: [Operation; 10] = [
     Operation::WriteFile,
     Operation::TagImage,
     Operation::RemoveImage,
+    Operation::RemoveDirIfFileIs,
 ];
 
 #[derive(Clone, Debug)]
@@ -502,11 +506,15 @@ async fn gantry_apply(
     Ok(outcome)
 }
 
-/// The one manual step a rerun may need: a lock whose run never wrote its journal on the lock
-/// host (the connection dropped between taking the lock and the first write) cannot be told
-/// from a run still planning or waiting at its prompt, so, like Kamal's, it waits for
-/// `gantry lock release`. A lock whose run's journal is there must be judged by the rerun.
-async fn release_a_lock_no_journal_explains(world: &World, config: &Config) {
+/// The one manual step a rerun may need, the one the faulted run itself advises: a lock that
+/// no journal on the lock host shows to be dead waits for `gantry lock release`, as Kamal's
+/// does. That is a lock whose run never wrote its journal there (the connection dropped
+/// between taking the lock and the first write: nothing tells it from a run still planning or
+/// waiting at its prompt), or whose run's journal says it finished (its release failed: the
+/// `post-app-boot` hook runs after the journal's end, holding the lock, so a finished journal
+/// alone does not make a lock stale). A lock whose run's journal says `running` must be taken
+/// over by the rerun.
+async fn release_a_lock_no_journal_shows_dead(world: &World, config: &Config) {
     let names = ServiceNames::for_config(config);
     let lock_host = world.hosts[HOSTS[0]].as_ref();
     let Ok(Some(holder)) = lock::status(lock_host, &names).await else {
@@ -515,7 +523,10 @@ async fn release_a_lock_no_journal_explains(world: &World, config: &Config) {
     let journal = lock_host
         .file(&names.journal())
         .and_then(|(bytes, _)| Journal::parse(&String::from_utf8_lossy(&bytes)));
-    if journal.map(|journal| journal.run).as_deref() != lock::run_of(&holder) {
+    let shown_dead = journal.is_some_and(|journal| {
+        journal.unfinished() && Some(journal.run.as_str()) == lock::run_of(&holder)
+    });
+    if !shown_dead {
         let _ = lock::force_release(lock_host, &names).await;
     }
 }
@@ -649,7 +660,7 @@ async fn check(case: &Case) -> Result<(), String> {
     world.hosts[HOSTS[host]].inject(FaultRule::once(FAULT_POINTS[operation], fault).after(skip));
     let _ = gantry_apply(&world, &config, next, "faulted", long_ago).await;
     world.hosts[HOSTS[host]].heal();
-    release_a_lock_no_journal_explains(&world, &config).await;
+    release_a_lock_no_journal_shows_dead(&world, &config).await;
     let rerun = gantry_apply(&world, &config, next, "rerun", long_ago)
         .await
         .map_err(|refused| format!("the rerun after a fault was refused: {refused}"))?;
