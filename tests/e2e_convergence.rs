@@ -45,8 +45,8 @@ fn versions(testbed: &Testbed) -> &'static [String] {
     PUSHED.get_or_init(|| testbed.push_versions(SERVICE, &["old", "new"]))
 }
 
-/// The test bed's first three hosts, on clean hosts held for this test alone.
-fn start(testbed: &Testbed) -> Vec<String> {
+/// The test bed's first three hosts (CI's has a fourth, for stream-local forwarding tests).
+fn three_hosts(testbed: &Testbed) -> Vec<String> {
     testbed.hosts.iter().take(3).cloned().collect()
 }
 
@@ -116,14 +116,28 @@ fn spawn_kamal(project: &KamalProject, args: &[&str]) -> Child {
 
 /// The property: one apply converges, the plan after it is empty, every host serves `version`
 /// (and Kamal says so), and a second apply changes nothing.
+/// `env` is added to the first apply's environment. Returns that apply.
 fn assert_one_apply_converges(
     testbed: &Testbed,
     project: &KamalProject,
     hosts: &[String],
     version: &str,
-) {
-    let applied = gantry(project, &["apply", "-y", "--version", version]);
+    env: &[(&str, &str)],
+) -> GantryRun {
+    let applied = gantry::spawn(
+        bin(),
+        project.dir(),
+        &["apply", "-y", "--version", version],
+        env,
+    )
+    .wait(RUN_TIMEOUT);
     applied.assert_code(0);
+    let summary = applied
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("Plan:"))
+        .unwrap_or("No changes.")
+        .to_string();
     let plan = gantry(
         project,
         &["plan", "--detailed-exitcode", "--version", version],
@@ -156,8 +170,14 @@ fn assert_one_apply_converges(
         snapshots(testbed, hosts),
         "the second apply changed nothing"
     );
+    eprintln!(
+        "converged to {version} in one apply of {:.1} s ({summary}); the second apply: {:.1} s",
+        applied.duration.as_secs_f64(),
+        again.duration.as_secs_f64()
+    );
     let lock = testbed.run_on(&hosts[0], &format!("test -e .kamal/lock-{SERVICE}"));
     assert!(!lock.success, "the deploy lock is free after the runs");
+    applied
 }
 
 #[test]
@@ -167,11 +187,11 @@ fn hosts_deployed_by_kamal_converge_to_a_new_version() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[1]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[1], &[]);
 }
 
 #[test]
@@ -181,7 +201,7 @@ fn hosts_after_kamal_app_remove_converge() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     project
@@ -194,7 +214,7 @@ fn hosts_after_kamal_app_remove_converge() {
         );
     }
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[0]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[0], &[]);
 }
 
 #[test]
@@ -204,7 +224,7 @@ fn a_kamal_deploy_killed_part_way_converges_once_its_lock_is_released() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     slow_start(&project, 5);
@@ -229,7 +249,7 @@ fn a_kamal_deploy_killed_part_way_converges_once_its_lock_is_released() {
         .run(&["lock", "release"], RUN_TIMEOUT)
         .assert_success();
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[1]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[1], &[]);
 }
 
 #[test]
@@ -239,7 +259,7 @@ fn a_kamal_deploy_failing_its_health_check_on_one_host_converges() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
 
@@ -262,7 +282,7 @@ fn a_kamal_deploy_failing_its_health_check_on_one_host_converges() {
     assert_eq!(http::serving(&broken).as_deref(), Some(v[0].as_str()));
     std::fs::write(&path, healthy).unwrap();
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[1]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[1], &[]);
 }
 
 #[test]
@@ -272,7 +292,7 @@ fn a_proxy_and_app_containers_removed_or_stopped_by_hand_converge() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     let app = format!("{SERVICE}-web-{}", v[0]);
@@ -280,7 +300,7 @@ fn a_proxy_and_app_containers_removed_or_stopped_by_hand_converge() {
     testbed.run_ok(&hosts[1], "docker rm -f kamal-proxy >/dev/null");
     testbed.run_ok(&hosts[2], &format!("docker rm -f {app} >/dev/null"));
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[0]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[0], &[]);
 }
 
 #[test]
@@ -290,7 +310,7 @@ fn images_tagged_latest_without_any_container_converge() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     gantry(&project, &["apply", "-y", "--version", &v[1]]).assert_code(0);
@@ -307,7 +327,7 @@ fn images_tagged_latest_without_any_container_converge() {
         assert!(images.contains("gantry-testapp:latest"), "{host}: {images}");
     }
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[0]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[0], &[]);
 }
 
 #[test]
@@ -317,7 +337,7 @@ fn the_stale_lock_of_a_killed_gantry_run_is_taken_over_and_converges() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     slow_start(&project, 5);
@@ -334,20 +354,18 @@ fn the_stale_lock_of_a_killed_gantry_run_is_taken_over_and_converges() {
     // Silent for longer than the stale period below: the lock is the dead run's, and stale.
     std::thread::sleep(Duration::from_secs(4));
 
-    let applied = gantry::spawn(
-        bin(),
-        project.dir(),
-        &["apply", "-y", "--version", &v[1]],
+    let applied = assert_one_apply_converges(
+        &testbed,
+        &project,
+        &hosts,
+        &v[1],
         &[("GANTRY_STALE_LOCK_SECONDS", "3")],
-    )
-    .wait(RUN_TIMEOUT);
-    applied.assert_code(0);
+    );
     assert!(
         applied.stderr.contains("taking it over"),
         "{}",
         applied.stderr
     );
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[1]);
 }
 
 #[test]
@@ -357,7 +375,7 @@ fn gantrys_own_partial_apply_converges_after_a_fault_on_one_host() {
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
-    let hosts = start(&testbed);
+    let hosts = three_hosts(&testbed);
     let project = project(&testbed, &hosts);
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     slow_start(&project, 4);
@@ -374,5 +392,5 @@ fn gantrys_own_partial_apply_converges_after_a_fault_on_one_host() {
     testbed.inject(Fault::DockerStart, 3);
     run.assert_code(1);
 
-    assert_one_apply_converges(&testbed, &project, &hosts, &v[1]);
+    assert_one_apply_converges(&testbed, &project, &hosts, &v[1], &[]);
 }
