@@ -8,8 +8,8 @@
 //! - one `gantry apply` succeeds; `gantry plan --detailed-exitcode` then says "No changes." and
 //!   exits 0; the app answers on every host with the desired version, and Kamal agrees
 //!   (`kamal app version` names it on every host);
-//! - a second `gantry apply` changes nothing: same containers (ids and states) and images on
-//!   every host, and the deploy lock is free.
+//! - a second `gantry apply` changes nothing: same containers (ids and states), images and
+//!   proxy routes on every host, and the deploy lock is free.
 //!
 //! The starting states: hosts deployed by Kamal; Kamal's deploy then `kamal app remove`; a
 //! Kamal deploy killed part-way (its lock left behind: gantry refuses it untouched until
@@ -78,12 +78,15 @@ fn slow_start(project: &KamalProject, seconds: u32) {
     });
 }
 
-/// Every container of the service and every image on `host`: names, ids, states, tags.
+/// Every container and image on `host` (names, ids, states, tags) and kamal-proxy's routes
+/// (its state file).
 fn snapshot(testbed: &Testbed, host: &str) -> String {
     testbed.run_ok(
         host,
         "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' | sort; \
-         docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | sort",
+         docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | sort; \
+         docker exec kamal-proxy cat /home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state \
+           2>/dev/null || true",
     )
 }
 
