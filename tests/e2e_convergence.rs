@@ -5,18 +5,19 @@
 //! model test (`apply::tests::model`) checks on fake hosts, here against real sshd, dockerd,
 //! registry and kamal-proxy:
 //!
-//! - one `gantry apply` succeeds; `gantry plan --detailed-exitcode` then says "No changes." and
-//!   exits 0; the app answers on every host with the desired version, and Kamal agrees
-//!   (`kamal app version` names it on every host);
+//! - one `gantry apply` succeeds; `gantry plan --detailed-exitcode` then says "No changes.",
+//!   with no note (no lock, no interrupted run, no changed accessory), and exits 0; the app
+//!   answers on every host with the desired version, and Kamal agrees (`kamal app version`
+//!   names it on every host);
 //! - a second `gantry apply` changes nothing: same containers (ids and states), images and
 //!   proxy routes on every host, and the deploy lock is free.
 //!
-//! The starting states: hosts deployed by Kamal; Kamal's deploy then `kamal app remove`; a
-//! Kamal deploy killed part-way (its lock left behind: gantry refuses it untouched until
-//! `kamal lock release`); a Kamal deploy whose health check fails on one host; a proxy and app
-//! containers removed or stopped by hand; images tagged `latest` with no container; the stale
-//! lock of a killed gantry run; gantry's own partial apply (dockerd stopped on one host
-//! mid-run).
+//! The starting states: hosts deployed by Kamal (with an accessory, which stays the same
+//! container); Kamal's deploy then `kamal app remove`; a Kamal deploy killed part-way (its lock
+//! left behind: gantry refuses it untouched until `kamal lock release`); a Kamal deploy whose
+//! health check fails on one host; a proxy and app containers removed or stopped by hand;
+//! images tagged `latest` with no container; the stale lock of a killed gantry run; gantry's
+//! own partial apply (dockerd stopped on one host mid-run).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -50,13 +51,15 @@ fn three_hosts(testbed: &Testbed) -> Vec<String> {
     testbed.hosts.iter().take(3).cloned().collect()
 }
 
-fn project(testbed: &Testbed, hosts: &[String]) -> KamalProject {
+/// The test app's project; `extra` is top-level YAML added to deploy.yml.
+fn project(testbed: &Testbed, hosts: &[String], extra: &str) -> KamalProject {
     let mut app = KamalApp::testapp(hosts);
     app.service = SERVICE.to_string();
     app.clear_env = vec![("GREETING".into(), "hello".into())];
     app.secret_env = vec![("DB_PASSWORD".into(), "conv-s3cret".into())];
     app.deploy_timeout = Some(10);
     app.drain_timeout = Some(2);
+    app.extra_yaml = extra.to_string();
     KamalProject::create(testbed, app)
 }
 
@@ -147,7 +150,7 @@ fn assert_one_apply_converges(
     );
     plan.assert_code(0);
     assert!(
-        plan.stdout.contains("No changes."),
+        plan.stdout.contains("No changes.") && !plan.stdout.contains("\n! "),
         "after one apply:\n{}\n--- the apply said\n{}",
         plan.stdout,
         applied.stdout
@@ -184,17 +187,30 @@ fn assert_one_apply_converges(
 }
 
 #[test]
-fn hosts_deployed_by_kamal_converge_to_a_new_version() {
+fn hosts_deployed_by_kamal_converge_to_a_new_version_leaving_the_accessory_alone() {
     let Some(testbed) = Testbed::require() else {
         return;
     };
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let accessory = format!(
+        "accessories:\n  db:\n    image: {}/testbed/busybox:latest\n    host: {}\n    \
+         cmd: sleep 1000000\n    directories:\n      - data:/data\n",
+        testbed.registry, hosts[0]
+    );
+    let project = project(&testbed, &hosts, &accessory);
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
+    let db = format!("docker inspect -f '{{{{.Id}}}} {{{{.State.Status}}}}' {SERVICE}-db");
+    let booted_by_kamal = testbed.run_ok(&hosts[0], &db);
+    assert!(booted_by_kamal.contains("running"), "{booted_by_kamal}");
 
     assert_one_apply_converges(&testbed, &project, &hosts, &v[1], &[]);
+    assert_eq!(
+        testbed.run_ok(&hosts[0], &db),
+        booted_by_kamal,
+        "the accessory Kamal booted is the same container, still running"
+    );
 }
 
 #[test]
@@ -205,7 +221,7 @@ fn hosts_after_kamal_app_remove_converge() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     project
         .run(&["app", "remove", "--version", &v[0]], RUN_TIMEOUT)
@@ -228,7 +244,7 @@ fn a_kamal_deploy_killed_part_way_converges_once_its_lock_is_released() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     slow_start(&project, 5);
 
@@ -263,7 +279,7 @@ fn a_kamal_deploy_failing_its_health_check_on_one_host_converges() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
 
     // The third host's new containers never pass their health check.
@@ -296,7 +312,7 @@ fn a_proxy_and_app_containers_removed_or_stopped_by_hand_converge() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     project.setup(&v[0], RUN_TIMEOUT).assert_success();
     let app = format!("{SERVICE}-web-{}", v[0]);
     testbed.run_ok(&hosts[0], &format!("docker stop {app} >/dev/null"));
@@ -314,7 +330,7 @@ fn images_tagged_latest_without_any_container_converge() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     gantry(&project, &["apply", "-y", "--version", &v[1]]).assert_code(0);
     // A hand cleanup: every container of the app gone, its images (`latest` on the new
@@ -341,7 +357,7 @@ fn the_stale_lock_of_a_killed_gantry_run_is_taken_over_and_converges() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     slow_start(&project, 5);
 
@@ -379,7 +395,7 @@ fn gantrys_own_partial_apply_converges_after_a_fault_on_one_host() {
     let v = versions(&testbed);
     let _exclusive = testbed.exclusive_clean();
     let hosts = three_hosts(&testbed);
-    let project = project(&testbed, &hosts);
+    let project = project(&testbed, &hosts, "");
     gantry(&project, &["apply", "-y", "--version", &v[0]]).assert_code(0);
     slow_start(&project, 4);
 
