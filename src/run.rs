@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{ExecOptions, HostOutcome, Hosts, Outcome, Reporter, execute};
 use crate::audit;
+use crate::diff::Note;
 use crate::journal::{self, Journal, RunStatus};
 use crate::naming::ServiceNames;
 use crate::plan::Plan;
@@ -94,10 +95,24 @@ pub async fn record_and_execute(
         lock_hosts,
     } = records;
     let touched: BTreeSet<&str> = plan.actions().map(|(_, node)| node.host.as_str()).collect();
+    // A host where an earlier run never finished is journaled too, even with nothing to do
+    // there: this run's ending closes that record, or every later plan would name the
+    // interrupted run forever (found by the model test, #15).
+    let interrupted = plan
+        .changes
+        .hosts
+        .iter()
+        .filter(|host| {
+            host.notes
+                .iter()
+                .any(|note| matches!(note, Note::Interrupted { .. }))
+        })
+        .map(|host| host.host.as_str());
     let journaled: BTreeSet<&str> = touched
         .iter()
         .copied()
         .chain(lock_hosts.iter().map(String::as_str))
+        .chain(interrupted)
         .collect();
     let started_at = now_rfc3339();
     let journal_for = |host: &str, status: RunStatus, finished_at: Option<String>| Journal {
@@ -150,15 +165,16 @@ pub async fn record_and_execute(
     };
 
     let finished_at = now_rfc3339();
-    // The lock host without actions: nothing was to be done there, and nothing was.
-    let untouched_lock_host = journaled.difference(&touched).filter_map(|host| {
+    // The lock host, or a host an interrupted run left, without actions: nothing was to be
+    // done there, and nothing was.
+    let journaled_untouched = journaled.difference(&touched).filter_map(|host| {
         let connection = hosts.get(*host)?;
         let journal = journal_for(host, RunStatus::Converged, Some(finished_at.clone()));
         Some(async move {
             let _ = journal::write(connection.as_ref(), names, &journal).await;
         })
     });
-    join_all(untouched_lock_host).await;
+    join_all(journaled_untouched).await;
     join_all(touched.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
         let result = outcome.hosts.get(*host)?;
@@ -390,6 +406,95 @@ mod tests {
         assert_eq!(
             (journal.run.as_str(), journal.status, journal.actions.len()),
             (identity.run_id.as_str(), RunStatus::Converged, 0)
+        );
+    }
+
+    /// A host where a killed run wrote its journal but the next plan has nothing to do (#15,
+    /// found by the model test): that run still closes the record there, so the plan after it
+    /// no longer names the interrupted run. Before, the note stayed on every plan until some
+    /// later run happened to change that host.
+    #[tokio::test]
+    async fn a_run_closes_the_journal_an_interrupted_run_left_on_a_host_it_does_not_change() {
+        let registry = registry_with_v1();
+        let h1 = Arc::new(FakeHost::new("h1", registry.clone()));
+        let h2 = Arc::new(FakeHost::new("h2", registry));
+        let config = testing::config(&["h1", "h2"]);
+        let secrets = testing::secrets();
+        let connections: pipeline::Connections = [
+            ("h1".to_string(), Ok(h1.clone() as Arc<dyn Host>)),
+            ("h2".to_string(), Ok(h2.clone() as Arc<dyn Host>)),
+        ]
+        .into();
+        let hosts: Hosts = [
+            ("h1".to_string(), h1.clone() as Arc<dyn Host>),
+            ("h2".to_string(), h2.clone() as Arc<dyn Host>),
+        ]
+        .into();
+        let names = ServiceNames::new("app", None);
+        let redactor = Redactor::new(secrets.values());
+        let run = |identity: &RunIdentity| {
+            let identity = identity.clone();
+            let (names, redactor, hosts, connections) = (&names, &redactor, &hosts, &connections);
+            let (config, secrets) = (&config, &secrets);
+            async move {
+                let planned = plan_v1(config, secrets, connections).await;
+                let records = Records {
+                    names,
+                    identity: &identity,
+                    redactor,
+                    heartbeat: std::time::Duration::from_secs(10),
+                    deployed_hosts: &[],
+                    lock_hosts: &["h1".to_string()],
+                };
+                execute_quietly(&planned.plan, hosts, &records).await
+            }
+        };
+        assert!(run(&identity_v1()).await.succeeded());
+        // A run killed right after writing its first journals.
+        let killed = Journal {
+            run: "killed-run".into(),
+            command: "apply".into(),
+            by: "jane@example.com".into(),
+            version: "v1".into(),
+            started_at: "2026-12-01T00:00:00Z".into(),
+            status: RunStatus::Running,
+            actions: Vec::new(),
+            finished_at: None,
+            heartbeat_at: None,
+            deployed_hosts: Vec::new(),
+        };
+        journal::write(h2.as_ref(), &names, &killed).await.unwrap();
+        let interrupted = |planned: &pipeline::Planned| {
+            planned
+                .plan
+                .changes
+                .hosts
+                .iter()
+                .filter(|host| {
+                    host.notes
+                        .iter()
+                        .any(|note| matches!(note, Note::Interrupted { .. }))
+                })
+                .map(|host| host.host.clone())
+                .collect::<Vec<_>>()
+        };
+        let before = plan_v1(&config, &secrets, &connections).await;
+        assert!(before.plan.is_empty(), "{}", before.plan);
+        assert_eq!(interrupted(&before), ["h2"]);
+
+        let identity = identity_v1();
+        let outcome = run(&identity).await;
+        assert!(
+            outcome.succeeded() && outcome.actions.is_empty(),
+            "{outcome:#?}"
+        );
+        let after = plan_v1(&config, &secrets, &connections).await;
+        assert!(interrupted(&after).is_empty(), "{:?}", after.plan.changes);
+        let (journal, _) = h2.file(".kamal/apps/app/gantry/journal.json").unwrap();
+        let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
+        assert_eq!(
+            (journal.run, journal.status),
+            (identity.run_id, RunStatus::Converged)
         );
     }
 }
