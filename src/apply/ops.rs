@@ -93,7 +93,7 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
         Action::RunContainer { spec } => run_container(host, spec, run_id).await,
         Action::StartContainer { container } => Ok(host.start_container(&container.id).await?),
         Action::StopContainer { container, timeout } => Ok(host
-            .stop_container(&container.id, timeout.map(Duration::from_secs))
+            .stop_container(container.id_or_name(), timeout.map(Duration::from_secs))
             .await?),
         Action::RenameContainer {
             container,

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::config::{Boot, BootLimit, Config, Env};
 use crate::desired::Selection;
-use crate::diff::DiffOptions;
+use crate::diff::{DiffOptions, Reason, Resource};
 use crate::host::fake::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
 use crate::host::{ContainerStatus, HealthcheckConfig, ImageDetails};
 use crate::pipeline::{self, Connections, PlanRequest, Planned};
@@ -384,7 +384,10 @@ async fn a_failing_health_check_rolls_back_only_that_host() {
     assert!(cause.contains("healthy"), "{cause}");
     assert_eq!(world.serving("h2").as_deref(), Some("v1"));
     assert_eq!(world.running("h2"), vec!["app-web-v1"]);
-    assert!(!world.hosts["h2"].containers().contains_key("app-web-v2"));
+    // The new version that failed is stopped and kept for inspection, as Kamal keeps it.
+    let containers = world.hosts["h2"].containers();
+    let kept = containers.get("app-web-v2").expect("app-web-v2 kept");
+    assert_eq!(kept.status, ContainerStatus::Exited);
     assert_eq!(
         world.hosts["h2"]
             .image_id("registry.test/app:latest")
@@ -401,6 +404,25 @@ async fn a_failing_health_check_rolls_back_only_that_host() {
         .into_iter()
         .collect();
     assert_eq!(hosts, vec!["h2"]);
+
+    // Once healthy, the next apply renames the kept container aside and boots a fresh one.
+    let change = next
+        .plan
+        .changes
+        .hosts
+        .iter()
+        .flat_map(|host| &host.changes)
+        .find(|change| matches!(change.resource, Resource::App { .. }))
+        .expect("the role's change");
+    assert_eq!(change.reason, Reason::FailedBoot);
+    assert!(world.apply(&config, "v2").await.succeeded());
+    assert_eq!(world.serving("h2").as_deref(), Some("v2"));
+    let names: Vec<String> = world.hosts["h2"].containers().into_keys().collect();
+    assert!(
+        names.iter().any(|name| name.starts_with("app-web-v2_replaced_")),
+        "{names:?}"
+    );
+    assert!(world.plan_default(&config, "v2").await.plan.is_empty());
 }
 
 #[tokio::test]

@@ -132,6 +132,9 @@ pub enum Reason {
     NewVersion { from: Option<String>, to: String },
     /// The configuration differs (see the fields).
     ConfigChanged,
+    /// The version's container was started while the old one served and never took over: a
+    /// failed boot, stopped and kept for inspection. It is renamed aside and booted afresh.
+    FailedBoot,
     /// The version's tag names another image than the container runs: pushed again to the
     /// registry since the host pulled it (`--version staging`, `latest`).
     ImageChanged,

@@ -104,6 +104,8 @@ fn change_class(change: &Change) -> Option<DriftClass> {
             Reason::NotRunning { .. },
         ) => DriftClass::StoppedContainer,
         (Resource::App { .. }, _, Reason::NewVersion { .. }) => DriftClass::VersionSkew,
+        // The version's container failed to boot and is kept stopped while the old one runs.
+        (Resource::App { .. }, _, Reason::FailedBoot) => DriftClass::VersionSkew,
         (Resource::App { .. }, _, Reason::ImageChanged) => DriftClass::ImageMismatch,
         (Resource::App { .. }, _, _) => {
             if change.fields.iter().any(|field| field.field == "image") {

@@ -48,8 +48,10 @@ pub enum Action {
     StartContainer {
         container: ContainerRef,
     },
+    /// `docker stop`; also the undo of an app container's run, which keeps the container that
+    /// failed to boot for inspection as Kamal does.
     StopContainer {
-        container: ContainerRef,
+        container: ContainerTarget,
         timeout: Option<u64>,
     },
     RenameContainer {
@@ -223,7 +225,7 @@ impl fmt::Display for Action {
             }
             Action::RunContainer { spec } => write!(f, "run {} ({})", spec.name, spec.image),
             Action::StartContainer { container } => write!(f, "start {}", container.name),
-            Action::StopContainer { container, .. } => write!(f, "stop {}", container.name),
+            Action::StopContainer { container, .. } => write!(f, "stop {}", container.name()),
             Action::RenameContainer {
                 container,
                 new_name,

@@ -205,6 +205,9 @@ pub fn reason_text(reason: &Reason) -> String {
         } => format!("new version {from} → {to}"),
         Reason::NewVersion { from: None, to } => format!("new version {to}"),
         Reason::ConfigChanged => "configuration changed".to_string(),
+        Reason::FailedBoot => {
+            "kept stopped after a failed boot; a fresh container boots".to_string()
+        }
         Reason::ImageChanged => "image changed in the registry".to_string(),
         Reason::ContentChanged => "contents changed".to_string(),
         Reason::RouteMissing => "not in kamal-proxy".to_string(),
