@@ -419,7 +419,9 @@ async fn a_failing_health_check_rolls_back_only_that_host() {
     assert_eq!(world.serving("h2").as_deref(), Some("v2"));
     let names: Vec<String> = world.hosts["h2"].containers().into_keys().collect();
     assert!(
-        names.iter().any(|name| name.starts_with("app-web-v2_replaced_")),
+        names
+            .iter()
+            .any(|name| name.starts_with("app-web-v2_replaced_")),
         "{names:?}"
     );
     assert!(world.plan_default(&config, "v2").await.plan.is_empty());
