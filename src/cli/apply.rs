@@ -255,6 +255,13 @@ async fn apply_under_lock(
             render(plan, RenderOptions { color }, &prepared.redactor)
         );
     }
+    if let Some((host, note)) = plan.changes.refusals().next() {
+        return Err(miette!(
+            help = "`gantry proxy reboot` updates kamal-proxy (or apply with --reboot-proxy)",
+            "{host}: {}; nothing was changed",
+            crate::plan::render::note_text(note)
+        ));
+    }
     if plan.is_empty() {
         return Ok(if plan.changes.unreachable().next().is_some() {
             ExitCode::from(1)

@@ -176,7 +176,8 @@ fn note_class(note: &Note) -> Option<(DriftClass, String)> {
             format!("container/{container}"),
         )),
         Note::Interrupted { run, .. } => Some((DriftClass::InterruptedRun, format!("run/{run}"))),
-        Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } => None,
+        // An old proxy's image differs from deploy.yml's too: `proxy_container_outdated`.
+        Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } | Note::ProxyTooOld { .. } => None,
     }
 }
 

@@ -257,6 +257,11 @@ pub fn note_text(note: &Note) -> String {
             "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
             fields(changed)
         ),
+        Note::ProxyTooOld { version } => format!(
+            "kamal-proxy {version} is older than {}, the oldest Kamal deploys through: apply \
+             refuses to run until `gantry proxy reboot` (or `apply --reboot-proxy`) updates it",
+            crate::proxy::MINIMUM_VERSION
+        ),
         Note::ProxyBootFilesIgnored { reason } => format!(
             "{reason}; gantry boots kamal-proxy with deploy.yml's settings here (set them under proxy.run in deploy.yml, as Kamal 2.10+ does)"
         ),
