@@ -154,6 +154,9 @@ pub struct ObserveRequest {
     pub journal: String,
     /// Read Kamal's proxy boot files (no `proxy.run` in deploy.yml and a proxy on this host).
     pub proxy_boot_files: bool,
+    /// The app containers the deploy creates, looked up by name too: Kamal renames whatever
+    /// holds one of these names, a container without any label included.
+    pub app_container_names: Vec<String>,
 }
 
 /// One image whose registry digest observe asks for, with the credentials a pull would send.
@@ -213,6 +216,11 @@ impl ObserveRequest {
                 .proxy
                 .as_ref()
                 .is_some_and(|proxy| proxy.from_boot_files),
+            app_container_names: host
+                .apps
+                .iter()
+                .map(|app| app.container.name.clone())
+                .collect(),
         }
     }
 }

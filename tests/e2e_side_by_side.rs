@@ -1,0 +1,145 @@
+//! Steps gantry takes as Kamal takes them, run side by side with the real Kamal 2.11 on the
+//! test bed and compared (issue 12): `proxy reboot --rolling` (which hooks run, in which order,
+//! told which hosts) and the renaming of a container that holds the new version's name.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gantry_testsupport::Testbed;
+use gantry_testsupport::gantry::{self, GantryRun};
+use gantry_testsupport::kamal::{KamalApp, KamalProject};
+
+const KAMAL_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
+    gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
+}
+
+fn project(testbed: &Testbed, service: &str, hosts: &[String]) -> KamalProject {
+    let mut app = KamalApp::testapp(hosts);
+    app.service = service.to_string();
+    app.deploy_timeout = Some(20);
+    app.drain_timeout = Some(2);
+    KamalProject::create(testbed, app)
+}
+
+/// Hooks named `names` in the project that append `<hook> <KAMAL_HOSTS>` to `hooks.log`.
+fn logging_hooks(project: &KamalProject, names: &[&str]) {
+    let hooks = project.dir().join(".kamal/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let log = project.dir().join("hooks.log");
+    for name in names {
+        let path = hooks.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{name} $KAMAL_HOSTS\" >> '{}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+fn hooks_log(project: &KamalProject) -> String {
+    std::fs::read_to_string(project.dir().join("hooks.log")).unwrap_or_default()
+}
+
+/// Every container on `host` as `name state`, sorted, `_replaced_<hex>` cut to `_replaced_`
+/// (Kamal's suffix is random).
+fn containers(testbed: &Testbed, host: &str, service: &str) -> Vec<String> {
+    let listing = testbed.run_ok(
+        host,
+        &format!("docker ps -a --filter name={service} --format '{{{{.Names}}}} {{{{.State}}}}'"),
+    );
+    let mut lines: Vec<String> = listing
+        .lines()
+        .map(|line| match line.split_once("_replaced_") {
+            Some((name, rest)) => {
+                let state = rest.split_once(' ').map_or("", |(_, state)| state);
+                format!("{name}_replaced_ {state}")
+            }
+            None => line.to_string(),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn proxy_reboot_rolling_runs_each_hosts_hooks_in_kamals_order() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-rolling";
+    let hosts: Vec<String> = testbed.hosts[..2].to_vec();
+    let version = testbed.push_versions(SERVICE, &["one"]).remove(0);
+    let hooks = ["pre-proxy-reboot", "post-proxy-reboot"];
+
+    let kamal = project(&testbed, SERVICE, &hosts);
+    logging_hooks(&kamal, &hooks);
+    {
+        let _exclusive = testbed.exclusive_clean();
+        kamal.setup(&version, KAMAL_TIMEOUT).assert_success();
+        kamal
+            .run(
+                &["proxy", "reboot", "--rolling", "-y", "--version", &version],
+                KAMAL_TIMEOUT,
+            )
+            .assert_success();
+    }
+    let ours = project(&testbed, SERVICE, &hosts);
+    logging_hooks(&ours, &hooks);
+    let _exclusive = testbed.exclusive_clean();
+    gantry(&ours, &["apply", "-y", "--version", &version]).assert_code(0);
+    gantry(&ours, &["proxy", "reboot", "--rolling", "-y"]).assert_code(0);
+
+    let expected: String = hosts
+        .iter()
+        .map(|host| format!("pre-proxy-reboot {host}\npost-proxy-reboot {host}\n"))
+        .collect();
+    assert_eq!(hooks_log(&kamal), expected, "Kamal's order");
+    assert_eq!(hooks_log(&ours), hooks_log(&kamal));
+}
+
+#[test]
+fn a_container_holding_the_new_versions_name_is_renamed_aside_as_kamal_renames_it() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-clash";
+    let _exclusive = testbed.exclusive_clean();
+    let (kamal_host, gantry_host) = (testbed.host(1).to_string(), testbed.host(2).to_string());
+    let version = testbed.push_versions(SERVICE, &["one"]).remove(0);
+    let holder = format!("{SERVICE}-web-{version}");
+    for host in [&kamal_host, &gantry_host] {
+        // A container of nobody's deploy that took the name, running.
+        testbed.run_ok(
+            host,
+            &format!("docker run -d --name {holder} testbed/busybox sleep 600 >/dev/null"),
+        );
+    }
+
+    project(&testbed, SERVICE, std::slice::from_ref(&kamal_host))
+        .setup(&version, KAMAL_TIMEOUT)
+        .assert_success();
+    let ours = project(&testbed, SERVICE, std::slice::from_ref(&gantry_host));
+    gantry(&ours, &["apply", "-y", "--version", &version]).assert_code(0);
+
+    let kamal_left = containers(&testbed, &kamal_host, SERVICE);
+    assert_eq!(
+        kamal_left,
+        vec![
+            format!("{holder} running"),
+            format!("{holder}_replaced_ running"),
+        ]
+    );
+    assert_eq!(containers(&testbed, &gantry_host, SERVICE), kamal_left);
+    gantry(
+        &ours,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    )
+    .assert_code(0);
+}
