@@ -1,6 +1,7 @@
 //! Steps gantry takes as Kamal takes them, run side by side with the real Kamal 2.11 on the
-//! test bed and compared (issue 12): `proxy reboot --rolling` (which hooks run, in which order,
-//! told which hosts) and the renaming of a container that holds the new version's name.
+//! test bed and compared (issue 12): `pre-app-boot`/`post-app-boot` around each boot group and
+//! `proxy reboot --rolling` (which hooks run, in which order, told which hosts), and the
+//! renaming of a container that holds the new version's name.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,10 +17,15 @@ fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
 }
 
 fn project(testbed: &Testbed, service: &str, hosts: &[String]) -> KamalProject {
+    project_with(testbed, service, hosts, "")
+}
+
+fn project_with(testbed: &Testbed, service: &str, hosts: &[String], extra: &str) -> KamalProject {
     let mut app = KamalApp::testapp(hosts);
     app.service = service.to_string();
     app.deploy_timeout = Some(20);
     app.drain_timeout = Some(2);
+    app.extra_yaml = extra.to_string();
     KamalProject::create(testbed, app)
 }
 
@@ -66,6 +72,49 @@ fn containers(testbed: &Testbed, host: &str, service: &str) -> Vec<String> {
         .collect();
     lines.sort();
     lines
+}
+
+#[test]
+fn app_boot_hooks_run_around_each_boot_group_as_kamal_runs_them() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-bootgroups";
+    let hosts: Vec<String> = testbed.hosts[..2].to_vec();
+    let v = testbed.push_versions(SERVICE, &["one", "two"]);
+    let hooks = ["pre-app-boot", "post-app-boot"];
+    let boot = "boot:\n  limit: 1\n";
+
+    let kamal = project_with(&testbed, SERVICE, &hosts, boot);
+    logging_hooks(&kamal, &hooks);
+    {
+        let _exclusive = testbed.exclusive_clean();
+        kamal.setup(&v[0], KAMAL_TIMEOUT).assert_success();
+        kamal.deploy(&v[1], KAMAL_TIMEOUT).assert_success();
+    }
+    let ours = project_with(&testbed, SERVICE, &hosts, boot);
+    logging_hooks(&ours, &hooks);
+    let _exclusive = testbed.exclusive_clean();
+    gantry(&ours, &["apply", "-y", "--version", &v[0]]).assert_code(0);
+    let plan = gantry(&ours, &["plan", "--json", "--version", &v[1]]);
+    assert!(
+        plan.stdout
+            .contains(&format!("run hook pre-app-boot (KAMAL_HOSTS={})", hosts[1])),
+        "{}",
+        plan.stdout
+    );
+    gantry(&ours, &["apply", "-y", "--version", &v[1]]).assert_code(0);
+
+    let group: String = hosts
+        .iter()
+        .map(|host| format!("pre-app-boot {host}\npost-app-boot {host}\n"))
+        .collect();
+    assert_eq!(
+        hooks_log(&kamal),
+        format!("{group}{group}"),
+        "Kamal's order"
+    );
+    assert_eq!(hooks_log(&ours), hooks_log(&kamal));
 }
 
 #[test]

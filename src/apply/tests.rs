@@ -102,6 +102,7 @@ impl World {
             diff: DiffOptions::default(),
             atomic,
             read_local_file: &read,
+            app_boot_hooks: Vec::new(),
         };
         then(&request).await
     }

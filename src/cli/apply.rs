@@ -3,8 +3,9 @@
 //! Order: connect; take the lock on the primary host; observe and plan (under the lock, so
 //! nobody changes the hosts between plan and apply); show the plan; ask on a terminal (`-y`
 //! skips); journal, execute, audit; release the lock, also after errors and Ctrl-C. Kamal's hooks
-//! run around it: `pre-connect`, then `pre-deploy` and `pre-app-boot` under the lock (a failure
-//! stops the run before any host changes), `post-app-boot`, and `post-deploy` after the lock.
+//! run around it: `pre-connect`, then `pre-deploy` under the lock (a failure stops the run
+//! before any host changes), and `post-deploy` after the lock; `pre-app-boot` and
+//! `post-app-boot` are the plan's own actions, around each boot group.
 //! With a saved plan FILE, the configuration file and destination must be the plan's, and the
 //! plan made again from the file's inputs must match it field for field (`plan::saved`).
 
@@ -164,32 +165,25 @@ pub fn run(
         let _prefetch = saved
             .is_none()
             .then(|| pipeline::prefetch_app_images(&desired, &connections));
-        // A failing pre-deploy or pre-app-boot hook stops the run before any host changes.
+        // A failing pre-deploy hook stops the run before any host changes; `pre-app-boot` and
+        // `post-app-boot` are actions of the plan, around each boot group.
         let result = match hooks.run("pre-deploy", true, None).await {
-            Ok(()) => match hooks.run("pre-app-boot", true, None).await {
-                Ok(()) if cancel.is_cancelled() => Ok(interrupted_before_changes()),
-                Ok(()) => {
-                    apply_under_lock(
-                        &prepared,
-                        &request,
-                        desired,
-                        &connections,
-                        &identity,
-                        &args,
-                        saved.as_ref(),
-                        cancel.clone(),
-                    )
-                    .await
-                }
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        let result = match result {
-            Ok(code) if code == ExitCode::SUCCESS => {
-                hooks.run("post-app-boot", true, None).await.map(|()| code)
+            Ok(()) if cancel.is_cancelled() => Ok(interrupted_before_changes()),
+            Ok(()) => {
+                apply_under_lock(
+                    &prepared,
+                    &request,
+                    desired,
+                    &connections,
+                    &identity,
+                    &args,
+                    saved.as_ref(),
+                    &hooks,
+                    cancel.clone(),
+                )
+                .await
             }
-            other => other,
+            Err(error) => Err(error),
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
         release_lock(lock_host.as_ref(), &names, &identity.run_id).await;
@@ -212,6 +206,7 @@ async fn apply_under_lock(
     identity: &RunIdentity,
     args: &ApplyArgs,
     saved: Option<&SavedPlan>,
+    hooks: &Hooks,
     cancel: CancellationToken,
 ) -> Result<ExitCode, miette::Report> {
     let lock_host_name = lock_host(prepared, &desired, connections)
@@ -310,6 +305,7 @@ async fn apply_under_lock(
         parallelism: args.target.parallelism,
         fail_fast: args.fail_fast,
         run_id: identity.run_id.clone(),
+        hooks: Some(Arc::new(hooks.clone())),
     };
     let names = ServiceNames::for_config(&prepared.loaded.config);
     let deployed_hosts =

@@ -147,6 +147,7 @@ impl Day2 {
                 atomic: false,
                 boot: config.boot.clone(),
                 primary_role: config.primary_role.clone(),
+                app_boot_hooks: Vec::new(),
             },
         );
         let color = color_stdout();
@@ -192,6 +193,7 @@ impl Day2 {
             parallelism: self.parallelism,
             fail_fast: false,
             run_id: self.identity.run_id.clone(),
+            hooks: None,
         };
         let deployed_hosts =
             crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);

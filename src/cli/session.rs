@@ -56,6 +56,8 @@ pub struct Prepared {
     pub redactor: Redactor,
     pub version: String,
     pub selection: Selection,
+    /// `-H/--skip-hooks`.
+    pub skip_hooks: bool,
 }
 
 /// Whether a command deploys a version, and so must know which.
@@ -106,7 +108,22 @@ impl Prepared {
                 hosts: target.hosts.clone(),
                 roles: target.roles.clone(),
             },
+            skip_hooks: global.skip_hooks,
         })
+    }
+
+    /// The project's `pre-app-boot` and `post-app-boot` hooks (none with `-H`): the plan runs
+    /// them around each boot group.
+    fn app_boot_hooks(&self) -> Vec<String> {
+        if self.skip_hooks {
+            return Vec::new();
+        }
+        let directory = std::path::Path::new(&self.loaded.config.hooks_path);
+        [crate::plan::PRE_APP_BOOT, crate::plan::POST_APP_BOOT]
+            .into_iter()
+            .filter(|hook| directory.join(hook).is_file())
+            .map(str::to_string)
+            .collect()
     }
 
     /// The plan request for this run.
@@ -126,6 +143,7 @@ impl Prepared {
             },
             atomic: flags.atomic,
             read_local_file,
+            app_boot_hooks: self.app_boot_hooks(),
         }
     }
 

@@ -113,6 +113,13 @@ pub enum Action {
     Sleep {
         seconds: u64,
     },
+    /// A project hook (`pre-app-boot`, `post-app-boot`) run on the deploying machine around one
+    /// boot group, `KAMAL_HOSTS` naming the group's hosts, as Kamal runs it. Changes nothing on
+    /// a host; a failure stops what depends on it.
+    RunHook {
+        hook: String,
+        hosts: Vec<String>,
+    },
 }
 
 /// A container an action works on: one observed, or one an earlier action creates by name.
@@ -165,6 +172,7 @@ impl Action {
             Action::MergeAssets { .. } => "merge_assets",
             Action::RemoveOlderVersions { .. } => "remove_older_versions",
             Action::Sleep { .. } => "sleep",
+            Action::RunHook { .. } => "run_hook",
         }
     }
 
@@ -180,6 +188,7 @@ impl Action {
             Action::WaitReady { timeout, .. } => timeout + 15,
             Action::DeployRoute { route, .. } => route.deploy_timeout + route.drain_timeout + 30,
             Action::Sleep { seconds } => seconds + 5,
+            Action::RunHook { .. } => 600,
             _ => 60,
         };
         Duration::from_secs(seconds)
@@ -192,6 +201,7 @@ impl Action {
             self,
             Action::WaitReady { .. }
                 | Action::Sleep { .. }
+                | Action::RunHook { .. }
                 | Action::PullImage { .. }
                 | Action::CheckServiceLabel { .. }
         )
@@ -292,6 +302,9 @@ impl fmt::Display for Action {
                 keep,
             } => write!(f, "remove {directory}/{prefix}* except {keep}"),
             Action::Sleep { seconds } => write!(f, "wait {seconds}s before the next boot group"),
+            Action::RunHook { hook, hosts } => {
+                write!(f, "run hook {hook} (KAMAL_HOSTS={})", hosts.join(","))
+            }
         }
     }
 }

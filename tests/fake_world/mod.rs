@@ -181,6 +181,7 @@ impl FakeWorld {
             diff: Default::default(),
             atomic: false,
             read_local_file: &read,
+            app_boot_hooks: Vec::new(),
         };
         let desired = pipeline::desired(&request).expect("desired state");
         let connections: Connections = self
