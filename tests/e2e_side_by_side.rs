@@ -1,7 +1,7 @@
 //! Steps gantry takes as Kamal takes them, run side by side with the real Kamal 2.11 on the
 //! test bed and compared (issue 12): `pre-app-boot`/`post-app-boot` around each boot group and
 //! `proxy reboot --rolling` (which hooks run, in which order, told which hosts), and the
-//! renaming of a container that holds the new version's name.
+//! renaming of a container that holds the new version's name, and a role's own `proxy.run`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -188,6 +188,70 @@ fn a_container_holding_the_new_versions_name_is_renamed_aside_as_kamal_renames_i
     assert_eq!(containers(&testbed, &gantry_host, SERVICE), kamal_left);
     gantry(
         &ours,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    )
+    .assert_code(0);
+}
+
+#[test]
+fn a_roles_own_proxy_run_boots_its_hosts_proxy_as_kamal_boots_it() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-rolerun";
+    let _exclusive = testbed.exclusive_clean();
+    let (kamal_host, gantry_host) = (testbed.host(1).to_string(), testbed.host(2).to_string());
+    let version = testbed.push_versions(SERVICE, &["one"]).remove(0);
+    // `servers/web/proxy/run`, no root `proxy.run`.
+    let with_role_run = |host: &str| {
+        let project = project(&testbed, SERVICE, &[host.to_string()]);
+        let path = project.dir().join("config/deploy.yml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let listed = format!("servers:\n  web:\n    - \"{host}\"\n");
+        assert!(yaml.contains(&listed), "{yaml}");
+        let own_run = format!(
+            "servers:\n  web:\n    hosts:\n      - \"{host}\"\n    proxy:\n      run:\n        \
+             http_port: 8080\n        log_max_size: 20m\n"
+        );
+        std::fs::write(&path, yaml.replacen(&listed, &own_run, 1)).unwrap();
+        project
+    };
+    let settings = |host: &str| {
+        testbed
+            .run_ok(
+                host,
+                "docker inspect -f '{{json .HostConfig.PortBindings}} {{json .HostConfig.LogConfig.Config}} {{.Config.Image}}' kamal-proxy",
+            )
+            .trim()
+            .to_string()
+    };
+
+    let kamal = with_role_run(&kamal_host);
+    kamal.setup(&version, KAMAL_TIMEOUT).assert_success();
+    let ours = with_role_run(&gantry_host);
+    gantry(&ours, &["apply", "-y", "--version", &version]).assert_code(0);
+
+    let kamal_proxy = settings(&kamal_host);
+    assert!(
+        kamal_proxy.contains("8080") && kamal_proxy.contains("20m"),
+        "{kamal_proxy}"
+    );
+    assert_eq!(settings(&gantry_host), kamal_proxy);
+    for host in [&kamal_host, &gantry_host] {
+        let answer = gantry_testsupport::http::get(
+            &format!("{host}:8080"),
+            "/",
+            None,
+            Duration::from_secs(5),
+        );
+        assert!(
+            answer.is_ok_and(|response| response.status == 200),
+            "{host}:8080"
+        );
+    }
+    // What Kamal booted is what gantry would boot.
+    gantry(
+        &kamal,
         &["plan", "--detailed-exitcode", "--version", &version],
     )
     .assert_code(0);
