@@ -32,8 +32,8 @@ pub struct Config {
     pub proxy: Option<Proxy>,
     /// Boot-time options of the kamal-proxy container (`proxy.run`), shared by every app on a host.
     pub proxy_run: ProxyRun,
-    /// Per host, the `proxy.run` its roles (merged over the root one) or accessories give:
-    /// [`Config::proxy_run_for`].
+    /// The hosts whose roles (their run merged over the root one) or accessories give another
+    /// `proxy.run` than the root one: [`Config::proxy_run_for`].
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub host_proxy_runs: BTreeMap<String, ProxyRun>,
     /// The root `logging:`; accessories use it as it is, roles merge their own over it.

@@ -226,11 +226,11 @@ pub(super) fn proxy_run(r: &mut Resolver) -> ProxyRun {
     }
 }
 
-/// Per host, the `proxy.run` its roles and accessories give, as Kamal 2.11's
-/// `Configuration#proxy_run(host)` reads it: a proxy role's `proxy.run` deep-merged over the
-/// root one (the role's keys win), an accessory's own. Hosts none of them names boot with the
-/// root `proxy.run` (or the boot files). Two different runs on one host are an error, as in
-/// Kamal ("Conflicting proxy run configurations for host").
+/// Per host whose run is not the root one, the `proxy.run` its roles and accessories give, as
+/// Kamal 2.11's `Configuration#proxy_run(host)` reads it: a proxy role's `proxy.run`
+/// deep-merged over the root one (the role's keys win), an accessory's own. Other hosts boot
+/// with the root `proxy.run` (or the boot files). Two different runs on one host are an error,
+/// as in Kamal ("Conflicting proxy run configurations for host").
 pub(super) fn host_proxy_runs(
     r: &mut Resolver,
     roles: &[Role],
@@ -302,6 +302,8 @@ pub(super) fn host_proxy_runs(
             }
         }
     }
+    // Only what differs from the root run is kept: the others boot with it anyway.
+    runs.retain(|_, run| run != root_run);
     runs
 }
 
