@@ -1,7 +1,8 @@
 //! Steps gantry takes as Kamal takes them, run side by side with the real Kamal 2.11 on the
 //! test bed and compared (issue 12): `pre-app-boot`/`post-app-boot` around each boot group and
 //! `proxy reboot --rolling` (which hooks run, in which order, told which hosts), and the
-//! renaming of a container that holds the new version's name, and a role's own `proxy.run`.
+//! renaming of a container that holds the new version's name, a role's own `proxy.run`, and
+//! the readiness polling of a role without the proxy that is unhealthy before it is healthy.
 
 use std::path::Path;
 use std::time::Duration;
@@ -250,6 +251,93 @@ fn a_roles_own_proxy_run_boots_its_hosts_proxy_as_kamal_boots_it() {
         );
     }
     // What Kamal booted is what gantry would boot.
+    gantry(
+        &kamal,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    )
+    .assert_code(0);
+}
+
+#[test]
+fn a_role_without_the_proxy_unhealthy_at_first_is_polled_until_healthy_as_kamal_polls_it() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-polling";
+    const READY_AFTER: u64 = 6;
+    let _exclusive = testbed.exclusive_clean();
+    let (kamal_host, gantry_host) = (testbed.host(1).to_string(), testbed.host(2).to_string());
+    let version = testbed.push_versions(SERVICE, &["one"]).remove(0);
+    // A worker whose Docker health check fails (unhealthy after one try) until it is ready.
+    let with_worker = |host: &str| {
+        let mut app = KamalApp::testapp(&[host.to_string()]);
+        app.service = SERVICE.to_string();
+        app.deploy_timeout = Some(30);
+        app.extra_roles = vec![(
+            "workers".to_string(),
+            vec![host.to_string()],
+            format!("sh -c 'sleep {READY_AFTER}; touch /tmp/ready; exec /app/init.sh'"),
+        )];
+        let project = KamalProject::create(&testbed, app);
+        let path = project.dir().join("config/deploy.yml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let cmd_line = format!(
+            "    cmd: \"sh -c 'sleep {READY_AFTER}; touch /tmp/ready; exec /app/init.sh'\"\n"
+        );
+        assert!(yaml.contains(&cmd_line), "{yaml}");
+        let with_check = yaml.replacen(
+            &cmd_line,
+            &format!(
+                "{cmd_line}    options:\n      health-cmd: \"test -e /tmp/ready\"\n      \
+                 health-interval: 1s\n      health-retries: 1\n"
+            ),
+            1,
+        );
+        std::fs::write(&path, with_check).unwrap();
+        project
+    };
+    let worker_health = |host: &str| {
+        testbed
+            .run_ok(
+                host,
+                &format!(
+                    "docker inspect -f '{{{{.State.Health.Status}}}}' {SERVICE}-workers-{version}"
+                ),
+            )
+            .trim()
+            .to_string()
+    };
+
+    let kamal = with_worker(&kamal_host);
+    let by_kamal = kamal.setup(&version, KAMAL_TIMEOUT);
+    by_kamal.assert_success();
+    assert!(
+        by_kamal.output.contains("Container is healthy!"),
+        "{}",
+        by_kamal.output
+    );
+    let ours = with_worker(&gantry_host);
+    let apply = gantry(&ours, &["apply", "-y", "-v", "--version", &version]);
+    apply.assert_code(0);
+    for host in [&kamal_host, &gantry_host] {
+        assert_eq!(worker_health(host), "healthy", "{host}");
+    }
+    // gantry waited about as long as the worker took to become ready (Kamal's poller: within
+    // a second or two of it, well inside deploy_timeout).
+    let waited: f64 = apply
+        .stderr
+        .lines()
+        .find(|line| {
+            line.contains(&format!(
+                "wait until {SERVICE}-workers-{version} is ready ("
+            ))
+        })
+        .and_then(|line| line.rsplit_once('(')?.1.strip_suffix("s)")?.parse().ok())
+        .unwrap_or_else(|| panic!("no wait line in\n{}", apply.stderr));
+    assert!(
+        waited >= (READY_AFTER - 2) as f64 && waited < 20.0,
+        "waited {waited}s for a worker ready after {READY_AFTER}s"
+    );
     gantry(
         &kamal,
         &["plan", "--detailed-exitcode", "--version", &version],
