@@ -2,7 +2,8 @@
 //! test bed and compared (issue 12): `pre-app-boot`/`post-app-boot` around each boot group and
 //! `proxy reboot --rolling` (which hooks run, in which order, told which hosts), and the
 //! renaming of a container that holds the new version's name, a role's own `proxy.run`, and
-//! the readiness polling of a role without the proxy that is unhealthy before it is healthy.
+//! the readiness polling of a role without the proxy that is unhealthy before it is healthy,
+//! and a kamal-proxy image pulled from the app's private registry.
 
 use std::path::Path;
 use std::time::Duration;
@@ -338,6 +339,77 @@ fn a_role_without_the_proxy_unhealthy_at_first_is_polled_until_healthy_as_kamal_
         waited >= (READY_AFTER - 2) as f64 && waited < 20.0,
         "waited {waited}s for a worker ready after {READY_AFTER}s"
     );
+    gantry(
+        &kamal,
+        &["plan", "--detailed-exitcode", "--version", &version],
+    )
+    .assert_code(0);
+}
+
+#[test]
+fn a_private_proxy_image_is_pulled_with_the_registry_login_as_kamal_pulls_it() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const SERVICE: &str = "gantry-privproxy";
+    let _exclusive = testbed.exclusive_clean();
+    let (kamal_host, gantry_host) = (testbed.host(1).to_string(), testbed.host(2).to_string());
+    // Logs this machine in to the registry, then the stand-in goes there too.
+    let version = testbed.push_versions(SERVICE, &["one"]).remove(0);
+    let private = format!("{}/basecamp/kamal-proxy:v0.9.2", testbed.registry);
+    for args in [
+        vec!["tag", "basecamp/kamal-proxy:v0.9.2", private.as_str()],
+        vec!["push", "--quiet", private.as_str()],
+    ] {
+        let status = std::process::Command::new("docker")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker {args:?}");
+    }
+    let with_private_proxy = |host: &str| {
+        let project = project(&testbed, SERVICE, &[host.to_string()]);
+        let path = project.dir().join("config/deploy.yml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let pinned = yaml.replacen(
+            "proxy:\n  app_port: 80\n",
+            &format!(
+                "proxy:\n  app_port: 80\n  run:\n    registry: \"{}\"\n",
+                testbed.registry
+            ),
+            1,
+        );
+        assert_ne!(pinned, yaml);
+        std::fs::write(&path, pinned).unwrap();
+        project
+    };
+    // Neither host has the image or a login: the pull needs the registry's credentials.
+    for host in [&kamal_host, &gantry_host] {
+        testbed.run_ok(
+            host,
+            &format!(
+                "docker logout {} >/dev/null; docker rmi -f {private} >/dev/null 2>&1; true",
+                testbed.registry
+            ),
+        );
+    }
+    let proxy_image = |host: &str| {
+        testbed
+            .run_ok(host, "docker inspect -f '{{.Config.Image}}' kamal-proxy")
+            .trim()
+            .to_string()
+    };
+
+    let kamal = with_private_proxy(&kamal_host);
+    kamal.setup(&version, KAMAL_TIMEOUT).assert_success();
+    let ours = with_private_proxy(&gantry_host);
+    gantry(&ours, &["apply", "-y", "--version", &version]).assert_code(0);
+    assert_eq!(proxy_image(&kamal_host), private);
+    assert_eq!(proxy_image(&gantry_host), private);
+    // gantry sent the credentials with the pull and left no login behind on the host.
+    let logins = testbed.run_ok(&gantry_host, "cat ~/.docker/config.json 2>/dev/null; true");
+    assert!(!logins.contains(&testbed.registry), "{logins}");
     gantry(
         &kamal,
         &["plan", "--detailed-exitcode", "--version", &version],
