@@ -1185,3 +1185,81 @@ async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
 }
 
 mod model;
+
+/// Hooks that record `<hook> <KAMAL_HOSTS>` and fail for one of them.
+struct RecordingHooks {
+    calls: Mutex<Vec<String>>,
+    failing: &'static str,
+}
+
+#[async_trait::async_trait]
+impl LocalHooks for RecordingHooks {
+    async fn run_hook(&self, hook: &str, hosts: &[String]) -> Result<(), String> {
+        let call = format!("{hook} {}", hosts.join(","));
+        self.calls.lock().unwrap().push(call.clone());
+        if call == self.failing {
+            return Err(format!("hook `{hook}` failed (exit code 1)"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn boot_hooks_run_around_each_group_and_a_failing_one_stops_the_groups_after_it() {
+    let world = World::new(&["h1", "h2", "h3"]);
+    let mut config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    config.boot = Boot {
+        limit: Some(BootLimit::Hosts(1)),
+        wait: None,
+        parallel_roles: false,
+    };
+    let planned = world.plan(&config, "v2", false).await;
+    let plan = crate::plan::build(
+        planned.plan.changes.clone(),
+        &crate::plan::PlanOptions {
+            atomic: false,
+            boot: config.boot.clone(),
+            primary_role: config.primary_role.clone(),
+            app_boot_hooks: vec![
+                crate::plan::PRE_APP_BOOT.into(),
+                crate::plan::POST_APP_BOOT.into(),
+            ],
+        },
+    );
+    let hooks = Arc::new(RecordingHooks {
+        calls: Mutex::new(Vec::new()),
+        failing: "pre-app-boot h2",
+    });
+    let options = ExecOptions {
+        hooks: Some(hooks.clone()),
+        ..ExecOptions::default()
+    };
+    let outcome = execute(
+        &plan,
+        &world.exec_hosts(),
+        &options,
+        &QuietReporter,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        *hooks.calls.lock().unwrap(),
+        vec!["pre-app-boot h1", "post-app-boot h1", "pre-app-boot h2"]
+    );
+    assert_eq!(outcome.hosts["h1"], HostOutcome::Converged);
+    assert_eq!(world.serving("h1").as_deref(), Some("v2"));
+    for host in ["h2", "h3"] {
+        assert_eq!(world.serving(host).as_deref(), Some("v1"), "{host}");
+        assert_eq!(world.running(host), vec!["app-web-v1"], "{host}");
+    }
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h2"] else {
+        panic!("h2: {:?}", outcome.hosts["h2"]);
+    };
+    assert!(cause.contains("pre-app-boot"), "{cause}");
+    assert!(
+        matches!(outcome.hosts["h3"], HostOutcome::Skipped { .. }),
+        "h3: {:?}",
+        outcome.hosts["h3"]
+    );
+}
