@@ -88,6 +88,7 @@ async fn plan(fleet: &Fleet, version: &str, parallelism: usize) -> (gantry::plan
         diff: Default::default(),
         atomic: false,
         read_local_file: &read,
+        app_boot_hooks: Vec::new(),
     };
     let started = Instant::now();
     let desired = pipeline::desired(&request).expect("desired state");

@@ -122,6 +122,7 @@ pub fn check_config(dir: &Path, input: &ConfigInput<'_>) -> Reached {
         diff: DiffOptions::default(),
         atomic: false,
         read_local_file: &read,
+        app_boot_hooks: Vec::new(),
     };
     let Ok(desired) = pipeline::desired(&request) else {
         return Reached::DesiredRefused;

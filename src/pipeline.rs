@@ -34,6 +34,8 @@ pub struct PlanRequest<'a> {
     pub atomic: bool,
     /// Reads files named by accessories' `files:`.
     pub read_local_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
+    /// The project's `pre-app-boot`/`post-app-boot` hooks, planned around each boot group.
+    pub app_boot_hooks: Vec<String>,
 }
 
 /// A plan and what it was made from.
@@ -83,6 +85,7 @@ pub fn plan_from(request: &PlanRequest<'_>, desired: &Desired, observed: &Observ
             atomic: request.atomic,
             boot: request.config.boot.clone(),
             primary_role: request.config.primary_role.clone(),
+            app_boot_hooks: request.app_boot_hooks.clone(),
         },
     )
 }

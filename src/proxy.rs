@@ -16,6 +16,18 @@ use crate::config::{Proxy, Ssl};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
+/// The oldest kamal-proxy Kamal 2.11 deploys through (its `Proxy::Run::MINIMUM_VERSION`), and
+/// the image version it boots when the host's boot files name none.
+pub const MINIMUM_VERSION: &str = "v0.9.2";
+
+/// The version of a running kamal-proxy when it is older than [`MINIMUM_VERSION`]: the tag of
+/// its image, read as Kamal reads it (the text after the last `:`). A tag that is not a plain
+/// version (`latest`) is not refused.
+pub fn too_old_version(image: &str) -> Option<&str> {
+    let tag = image.rsplit(':').next().unwrap_or(image);
+    crate::version::is_older(tag, MINIMUM_VERSION).then_some(tag)
+}
+
 /// kamal-proxy's defaults (v0.9.2), for settings Kamal does not send.
 mod defaults {
     pub const HEALTH_CHECK_PATH: &str = "/up";

@@ -273,6 +273,7 @@ mod tests {
             diff: Default::default(),
             atomic: false,
             read_local_file: &read,
+            app_boot_hooks: Vec::new(),
         };
         let desired = pipeline::desired(&request).unwrap();
         pipeline::observe_and_plan(&request, desired, connections, 4).await

@@ -40,6 +40,7 @@ pub fn config(hosts: &[&str]) -> Config {
         accessories: Vec::new(),
         proxy: Some(proxy),
         proxy_run: ProxyRun::default(),
+        host_proxy_runs: BTreeMap::new(),
         logging: Logging::default(),
         env_tags: BTreeMap::new(),
         builder: Builder {

@@ -29,7 +29,8 @@ pub struct VersionCopies {
 }
 
 impl Versions {
-    /// Reads versions off the observed app containers (`_replaced_` copies are not versions).
+    /// Reads versions off the observed app containers (`_replaced_` copies are not versions,
+    /// nor a version that failed to boot and was kept stopped beside the one serving).
     pub fn from_observed(observed: &Observed, names: &ServiceNames) -> Versions {
         let mut versions = Versions::default();
         for (host, observed_host) in &observed.hosts {
@@ -44,6 +45,13 @@ impl Versions {
                     continue;
                 };
                 if version.contains("_replaced_") {
+                    continue;
+                }
+                let failed_boot = state.app_containers.iter().any(|serving| {
+                    serving.details.labels.get(LABEL_ROLE) == Some(role)
+                        && container.failed_to_take_over(serving)
+                });
+                if failed_boot {
                     continue;
                 }
                 let place = (host.clone(), role.clone());
@@ -130,5 +138,27 @@ mod tests {
             vec![("h2".to_string(), "web".to_string())]
         );
         assert!(versions.missing("v1").is_empty());
+    }
+
+    #[test]
+    fn a_version_that_failed_to_boot_is_not_one_to_roll_back_to() {
+        let config = testing::config(&["h1"]);
+        let names = ServiceNames::for_config(&config);
+        let mut observed = observed_of(&testing::desired(&config, "v2"));
+        let state = state_mut(&mut observed, "h1");
+        state.app_containers[0].details.started_at = "2026-01-02T00:00:00Z".into();
+        let mut failed = state.app_containers[0].clone();
+        failed.details.name = "app-web-v3".into();
+        failed.details.id = testing::id(10);
+        failed.details.status = ContainerStatus::Exited;
+        failed.details.started_at = "2026-01-03T00:00:00.5Z".into();
+        let mut retained = failed.clone();
+        retained.details.name = "app-web-v1".into();
+        retained.details.id = testing::id(11);
+        retained.details.started_at = "2026-01-01T00:00:00Z".into();
+        state.app_containers.extend([failed, retained]);
+        let versions = Versions::from_observed(&observed, &names);
+        assert_eq!(versions.previous().as_deref(), Some("v1"));
+        assert!(!versions.available.contains_key("v3"));
     }
 }

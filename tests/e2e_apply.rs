@@ -188,10 +188,12 @@ fn a_failing_health_check_rolls_back_only_its_host_or_every_host_with_atomic() {
     assert_eq!(serving(&hosts[0]).as_deref(), Some(v[1].as_str()));
     assert_eq!(serving(&hosts[1]).as_deref(), Some(v[1].as_str()));
     assert_eq!(serving(&broken).as_deref(), Some(v[0].as_str()));
+    // The failed container is stopped and kept for inspection, as Kamal keeps it.
     let listed = containers(&testbed, &broken);
+    let failed: Vec<&str> = listed.lines().filter(|line| line.contains(&v[1])).collect();
     assert!(
-        !listed.contains(&v[1]),
-        "the failed container is removed: {listed}"
+        failed.len() == 1 && failed[0].ends_with(" exited"),
+        "the failed container is kept stopped: {listed}"
     );
     let plan = gantry(
         &project,
@@ -212,7 +214,14 @@ fn a_failing_health_check_rolls_back_only_its_host_or_every_host_with_atomic() {
     assert_eq!(serving(&hosts[1]).as_deref(), Some(v[1].as_str()));
     assert_eq!(serving(&broken).as_deref(), Some(v[0].as_str()));
     for host in &hosts {
-        assert!(!containers(&testbed, host).contains(&v[2]), "{host}");
+        let listed = containers(&testbed, host);
+        assert!(
+            listed
+                .lines()
+                .filter(|line| line.contains(&v[2]))
+                .all(|line| line.ends_with(" exited")),
+            "{host}: {listed}"
+        );
     }
 }
 

@@ -35,6 +35,9 @@ pub struct ExecOptions {
     pub fail_fast: bool,
     /// Labels every container this run creates (`gantry.run`), so an interrupted run is found.
     pub run_id: String,
+    /// Runs the project's hooks for the plan's `run_hook` actions; a plan with such actions and
+    /// no runner fails them.
+    pub hooks: Option<Arc<dyn LocalHooks>>,
 }
 
 impl Default for ExecOptions {
@@ -43,7 +46,22 @@ impl Default for ExecOptions {
             parallelism: 10,
             fail_fast: false,
             run_id: "gantry".to_string(),
+            hooks: None,
         }
+    }
+}
+
+/// Runs a project hook on the deploying machine ([`Action::RunHook`](crate::plan::Action)):
+/// the run around the executor provides it, as it knows the hook directory, the secrets and
+/// the `KAMAL_*` context. The error is the message to show.
+#[async_trait::async_trait]
+pub trait LocalHooks: Send + Sync {
+    async fn run_hook(&self, hook: &str, hosts: &[String]) -> Result<(), String>;
+}
+
+impl std::fmt::Debug for dyn LocalHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalHooks")
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::apply::LocalHooks;
 use crate::host::{ContainerSpec, ContainerStatus, Health, Host, HostError};
 use crate::naming::{LABEL_GANTRY_RUN, LABEL_SERVICE, PROXY_CONTAINER};
 use crate::plan::{Action, ContainerTarget};
@@ -47,10 +48,11 @@ pub async fn run_guarded(
     host: &dyn Host,
     action: &Action,
     run_id: &str,
+    hooks: Option<&dyn LocalHooks>,
 ) -> Result<(), ActionError> {
     use futures_util::FutureExt;
     let limit = action.timeout();
-    let guarded = std::panic::AssertUnwindSafe(run(host, action, run_id)).catch_unwind();
+    let guarded = std::panic::AssertUnwindSafe(run(host, action, run_id, hooks)).catch_unwind();
     match tokio::time::timeout(limit, guarded).await {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => Err(ActionError::Panicked(panic_message(panic.as_ref()))),
@@ -67,8 +69,14 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic without a message".to_string())
 }
 
-/// Runs one action on its host. `run_id` labels every container the run creates.
-pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), ActionError> {
+/// Runs one action on its host. `run_id` labels every container the run creates; `hooks` runs
+/// the project's hooks on this machine.
+pub async fn run(
+    host: &dyn Host,
+    action: &Action,
+    run_id: &str,
+    hooks: Option<&dyn LocalHooks>,
+) -> Result<(), ActionError> {
     match action {
         Action::CreateNetwork { name } => Ok(host.create_network(name).await?),
         Action::PullImage { image, auth } => Ok(host.pull_image(image, auth.as_ref()).await?),
@@ -93,7 +101,7 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
         Action::RunContainer { spec } => run_container(host, spec, run_id).await,
         Action::StartContainer { container } => Ok(host.start_container(&container.id).await?),
         Action::StopContainer { container, timeout } => Ok(host
-            .stop_container(&container.id, timeout.map(Duration::from_secs))
+            .stop_container(container.id_or_name(), timeout.map(Duration::from_secs))
             .await?),
         Action::RenameContainer {
             container,
@@ -131,6 +139,15 @@ pub async fn run(host: &dyn Host, action: &Action, run_id: &str) -> Result<(), A
             tokio::time::sleep(Duration::from_secs(*seconds)).await;
             Ok(())
         }
+        Action::RunHook { hook, hosts } => match hooks {
+            Some(hooks) => hooks
+                .run_hook(hook, hosts)
+                .await
+                .map_err(|message| ActionError::Failed { message }),
+            None => Err(ActionError::Failed {
+                message: format!("no hook runner for {hook}"),
+            }),
+        },
     }
 }
 

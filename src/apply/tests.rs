@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::config::{Boot, BootLimit, Config, Env};
 use crate::desired::Selection;
-use crate::diff::DiffOptions;
+use crate::diff::{DiffOptions, Reason, Resource};
 use crate::host::fake::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
 use crate::host::{ContainerStatus, HealthcheckConfig, ImageDetails};
 use crate::pipeline::{self, Connections, PlanRequest, Planned};
@@ -102,6 +102,7 @@ impl World {
             diff: DiffOptions::default(),
             atomic,
             read_local_file: &read,
+            app_boot_hooks: Vec::new(),
         };
         then(&request).await
     }
@@ -384,7 +385,10 @@ async fn a_failing_health_check_rolls_back_only_that_host() {
     assert!(cause.contains("healthy"), "{cause}");
     assert_eq!(world.serving("h2").as_deref(), Some("v1"));
     assert_eq!(world.running("h2"), vec!["app-web-v1"]);
-    assert!(!world.hosts["h2"].containers().contains_key("app-web-v2"));
+    // The new version that failed is stopped and kept for inspection, as Kamal keeps it.
+    let containers = world.hosts["h2"].containers();
+    let kept = containers.get("app-web-v2").expect("app-web-v2 kept");
+    assert_eq!(kept.status, ContainerStatus::Exited);
     assert_eq!(
         world.hosts["h2"]
             .image_id("registry.test/app:latest")
@@ -401,6 +405,27 @@ async fn a_failing_health_check_rolls_back_only_that_host() {
         .into_iter()
         .collect();
     assert_eq!(hosts, vec!["h2"]);
+
+    // Once healthy, the next apply renames the kept container aside and boots a fresh one.
+    let change = next
+        .plan
+        .changes
+        .hosts
+        .iter()
+        .flat_map(|host| &host.changes)
+        .find(|change| matches!(change.resource, Resource::App { .. }))
+        .expect("the role's change");
+    assert_eq!(change.reason, Reason::FailedBoot);
+    assert!(world.apply(&config, "v2").await.succeeded());
+    assert_eq!(world.serving("h2").as_deref(), Some("v2"));
+    let names: Vec<String> = world.hosts["h2"].containers().into_keys().collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("app-web-v2_replaced_")),
+        "{names:?}"
+    );
+    assert!(world.plan_default(&config, "v2").await.plan.is_empty());
 }
 
 #[tokio::test]
@@ -1160,3 +1185,81 @@ async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
 }
 
 mod model;
+
+/// Hooks that record `<hook> <KAMAL_HOSTS>` and fail for one of them.
+struct RecordingHooks {
+    calls: Mutex<Vec<String>>,
+    failing: &'static str,
+}
+
+#[async_trait::async_trait]
+impl LocalHooks for RecordingHooks {
+    async fn run_hook(&self, hook: &str, hosts: &[String]) -> Result<(), String> {
+        let call = format!("{hook} {}", hosts.join(","));
+        self.calls.lock().unwrap().push(call.clone());
+        if call == self.failing {
+            return Err(format!("hook `{hook}` failed (exit code 1)"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn boot_hooks_run_around_each_group_and_a_failing_one_stops_the_groups_after_it() {
+    let world = World::new(&["h1", "h2", "h3"]);
+    let mut config = config(&["h1", "h2", "h3"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    config.boot = Boot {
+        limit: Some(BootLimit::Hosts(1)),
+        wait: None,
+        parallel_roles: false,
+    };
+    let planned = world.plan(&config, "v2", false).await;
+    let plan = crate::plan::build(
+        planned.plan.changes.clone(),
+        &crate::plan::PlanOptions {
+            atomic: false,
+            boot: config.boot.clone(),
+            primary_role: config.primary_role.clone(),
+            app_boot_hooks: vec![
+                crate::plan::PRE_APP_BOOT.into(),
+                crate::plan::POST_APP_BOOT.into(),
+            ],
+        },
+    );
+    let hooks = Arc::new(RecordingHooks {
+        calls: Mutex::new(Vec::new()),
+        failing: "pre-app-boot h2",
+    });
+    let options = ExecOptions {
+        hooks: Some(hooks.clone()),
+        ..ExecOptions::default()
+    };
+    let outcome = execute(
+        &plan,
+        &world.exec_hosts(),
+        &options,
+        &QuietReporter,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(
+        *hooks.calls.lock().unwrap(),
+        vec!["pre-app-boot h1", "post-app-boot h1", "pre-app-boot h2"]
+    );
+    assert_eq!(outcome.hosts["h1"], HostOutcome::Converged);
+    assert_eq!(world.serving("h1").as_deref(), Some("v2"));
+    for host in ["h2", "h3"] {
+        assert_eq!(world.serving(host).as_deref(), Some("v1"), "{host}");
+        assert_eq!(world.running(host), vec!["app-web-v1"], "{host}");
+    }
+    let HostOutcome::RolledBack { cause } = &outcome.hosts["h2"] else {
+        panic!("h2: {:?}", outcome.hosts["h2"]);
+    };
+    assert!(cause.contains("pre-app-boot"), "{cause}");
+    assert!(
+        matches!(outcome.hosts["h3"], HostOutcome::Skipped { .. }),
+        "h3: {:?}",
+        outcome.hosts["h3"]
+    );
+}

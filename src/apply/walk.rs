@@ -161,6 +161,7 @@ impl Walk<'_> {
             let semaphore = self.semaphore.clone();
             let action = node.action.clone();
             let run_id = self.options.run_id.clone();
+            let hooks = self.options.hooks.clone();
             running.spawn(async move {
                 // Biased: a cancelled token wins over a free slot, never a coin toss.
                 let permit = tokio::select! {
@@ -172,10 +173,12 @@ impl Walk<'_> {
                     return (id, TaskResult::NotStarted);
                 };
                 let started = Instant::now();
-                let result = match ops::run_guarded(host.as_ref(), &action, &run_id).await {
-                    Ok(()) => TaskResult::Done(started.elapsed()),
-                    Err(error) => TaskResult::Failed(error.to_string()),
-                };
+                let result =
+                    match ops::run_guarded(host.as_ref(), &action, &run_id, hooks.as_deref()).await
+                    {
+                        Ok(()) => TaskResult::Done(started.elapsed()),
+                        Err(error) => TaskResult::Failed(error.to_string()),
+                    };
                 (id, result)
             });
         }
@@ -313,14 +316,20 @@ impl Walk<'_> {
                 .collect();
             let hosts = self.hosts.clone();
             let run_id = self.options.run_id.clone();
+            let local_hooks = self.options.hooks.clone();
             tasks.spawn(async move {
                 let mut results = Vec::new();
                 for (id, host_name, compensation) in steps {
                     let result = match hosts.get(&host_name) {
                         None => Err(format!("{host_name} is not connected")),
-                        Some(host) => ops::run_guarded(host.as_ref(), &compensation, &run_id)
-                            .await
-                            .map_err(|error| error.to_string()),
+                        Some(host) => ops::run_guarded(
+                            host.as_ref(),
+                            &compensation,
+                            &run_id,
+                            local_hooks.as_deref(),
+                        )
+                        .await
+                        .map_err(|error| error.to_string()),
                     };
                     results.push((id, result));
                 }

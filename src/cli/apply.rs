@@ -3,14 +3,15 @@
 //! The run is the session's ([`crate::session::Session`]): connect; take the lock; observe and
 //! plan (under the lock, so nobody changes the hosts between plan and apply); show the plan; ask
 //! on a terminal (`-y` skips); journal, execute, audit; release the lock, also after errors and
-//! Ctrl-C. This handler adds Kamal's hooks around it: `pre-connect`, then `pre-deploy` and
-//! `pre-app-boot` under the lock (a failure stops the run before any host changes),
-//! `post-app-boot`, and `post-deploy` after the lock. `deploy`, `setup` and `rollback` end here
+//! Ctrl-C. This handler adds Kamal's hooks around it: `pre-connect`, then `pre-deploy` under the
+//! lock (a failure stops the run before any host changes), and `post-deploy` after the lock;
+//! `pre-app-boot` and `post-app-boot` are the plan's own actions, around each boot group. `deploy`, `setup` and `rollback` end here
 //! with the project they loaded, so it is loaded once.
 //! With a saved plan FILE, the configuration file and destination must be the plan's, and the
 //! plan made again from the file's inputs must match it field for field (`plan::saved`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -141,7 +142,10 @@ pub async fn apply(
         identity(prepared, command),
         holder(),
         ui,
-        args.settings(),
+        RunSettings {
+            hooks: Some(Arc::new(hooks.clone())),
+            ..args.settings()
+        },
         std::env::var("GANTRY_STALE_LOCK_SECONDS").ok().as_deref(),
     )?;
     hooks.pre_connect().await?;
@@ -158,13 +162,13 @@ pub async fn apply(
             let _prefetch = saved
                 .is_none()
                 .then(|| pipeline::prefetch_app_images(&desired, &connections));
-            // A failing pre-deploy or pre-app-boot hook stops the run before any host changes.
+            // A failing pre-deploy hook stops the run before any host changes; `pre-app-boot`
+            // and `post-app-boot` are actions of the plan, around each boot group.
             hooks.run("pre-deploy", true, None).await?;
-            hooks.run("pre-app-boot", true, None).await?;
             if session.is_cancelled() {
                 return Ok(session.interrupted_before_changes());
             }
-            let exit = session
+            session
                 .converge(
                     &request,
                     desired.clone(),
@@ -172,11 +176,7 @@ pub async fn apply(
                     saved,
                     Some(Question::Apply),
                 )
-                .await?;
-            if exit == Exit::Success {
-                hooks.run("post-app-boot", true, None).await?;
-            }
-            Ok(exit)
+                .await
         })
         .await;
     match result {
@@ -198,6 +198,7 @@ impl ApplyArgs {
                 timeout: Duration::from_secs(self.lock_wait_timeout),
                 interval: Duration::from_secs(self.lock_wait_interval),
             }),
+            hooks: None,
         }
     }
 }

@@ -147,3 +147,13 @@ impl Hooks {
         }
     }
 }
+
+/// The plan's `run_hook` actions: the hook told the boot group's hosts, the lock held.
+#[async_trait::async_trait]
+impl crate::apply::LocalHooks for Hooks {
+    async fn run_hook(&self, hook: &str, hosts: &[String]) -> Result<(), String> {
+        self.run_on(hook, true, hosts)
+            .await
+            .map_err(|error| error.to_string())
+    }
+}

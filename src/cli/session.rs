@@ -104,6 +104,7 @@ pub fn load(
             hosts: target.hosts.clone(),
             roles: target.roles.clone(),
         },
+        skip_hooks: global.skip_hooks,
     })
 }
 

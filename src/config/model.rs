@@ -32,6 +32,10 @@ pub struct Config {
     pub proxy: Option<Proxy>,
     /// Boot-time options of the kamal-proxy container (`proxy.run`), shared by every app on a host.
     pub proxy_run: ProxyRun,
+    /// The hosts whose roles (their run merged over the root one) or accessories give another
+    /// `proxy.run` than the root one: [`Config::proxy_run_for`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_proxy_runs: BTreeMap<String, ProxyRun>,
     /// The root `logging:`; accessories use it as it is, roles merge their own over it.
     pub logging: Logging,
     /// `env.tags`: extra env for hosts that carry the tag.
@@ -494,6 +498,12 @@ pub struct GantrySettings {
 }
 
 impl Config {
+    /// The `proxy.run` kamal-proxy boots with on `host` (Kamal's `proxy_run(host)`): its roles'
+    /// or accessories', else the root one (not configured: the host's boot files).
+    pub fn proxy_run_for(&self, host: &str) -> &ProxyRun {
+        self.host_proxy_runs.get(host).unwrap_or(&self.proxy_run)
+    }
+
     /// `<service>` or `<service>-<destination>`: the name of the app directory, lock and audit log.
     pub fn service_with_destination(&self) -> String {
         match &self.destination {

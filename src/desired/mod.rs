@@ -447,7 +447,7 @@ pub fn build(
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {
-            let mut proxy = proxy_container::desired_proxy(config)?;
+            let mut proxy = proxy_container::desired_proxy(config.proxy_run_for(&host.name))?;
             proxy.registry_auth = registry_auth(&config.registry, secrets)?;
             host.proxy = Some(proxy);
         }

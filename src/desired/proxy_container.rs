@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, ProxyRun};
+use crate::config::ProxyRun;
 use crate::desired::proxy_boot_files::{BootFilesError, ProxyBootFiles, boot_command};
 use crate::desired::{DesiredError, DesiredProxy};
 use crate::docker_args::{self, Flag, FlagArity};
@@ -20,10 +20,10 @@ use crate::naming::{
 
 use super::app::restart_policy;
 
-/// The proxy container this configuration boots. Without `proxy.run`, a host's boot files may
-/// say otherwise: [`proxy_for_host`].
-pub(super) fn desired_proxy(config: &Config) -> Result<DesiredProxy, DesiredError> {
-    let run = &config.proxy_run;
+/// The proxy container a host's `proxy.run` boots
+/// ([`crate::config::Config::proxy_run_for`]). Without `proxy.run`, a host's boot files may say
+/// otherwise: [`proxy_for_host`].
+pub(super) fn desired_proxy(run: &ProxyRun) -> Result<DesiredProxy, DesiredError> {
     let translated = docker_args::translate(&run.options).map_err(DesiredError::ProxyOptions)?;
     let publish_flag = Flag {
         name: "publish",

@@ -131,6 +131,15 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
             Some(Reason::ConfigChanged)
         }
     };
+    // A new version that failed to boot was stopped and kept for inspection; Kamal's next
+    // deploy renames it aside and boots a fresh container, and so does this one. A retained
+    // version (a rollback) is started again instead.
+    let reason = reason.or_else(|| {
+        running_others
+            .iter()
+            .any(|serving| target.failed_to_take_over(serving))
+            .then_some(Reason::FailedBoot)
+    });
     if let Some(reason) = reason {
         let mut retire = retire;
         if target.details.status.is_live() {

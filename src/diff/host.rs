@@ -201,6 +201,13 @@ fn diff_proxy(
         return;
     };
     let fields = container_fields(&spec, current);
+    // A proxy too old for Kamal's deploys is refused unless this plan replaces it.
+    let replaced = options.reboot_proxy && !fields.is_empty();
+    if !replaced && let Some(version) = crate::proxy::too_old_version(&current.details.image) {
+        notes.push(Note::ProxyTooOld {
+            version: version.to_string(),
+        });
+    }
     if !fields.is_empty() {
         if options.reboot_proxy {
             changes.push(Change {

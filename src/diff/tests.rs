@@ -359,10 +359,23 @@ fn an_outdated_proxy_is_reported_and_rebooted_only_when_asked() {
         .image = "basecamp/kamal-proxy:v0.8.4".into();
     let changes = diff(&desired, &observed, DiffOptions::default());
     assert!(changes.is_empty());
-    assert!(matches!(
-        changes.hosts[0].notes[0],
-        Note::ProxyOutdated { .. }
-    ));
+    assert!(
+        changes.hosts[0]
+            .notes
+            .iter()
+            .any(|note| matches!(note, Note::ProxyOutdated { .. }))
+    );
+    // Older than Kamal's minimum: apply refuses, before anything changes.
+    let refusals: Vec<(&str, &Note)> = changes.refusals().collect();
+    assert_eq!(
+        refusals,
+        vec![(
+            "h1",
+            &Note::ProxyTooOld {
+                version: "v0.8.4".into()
+            }
+        )]
+    );
     let changes = diff(
         &desired,
         &observed,
@@ -372,6 +385,30 @@ fn an_outdated_proxy_is_reported_and_rebooted_only_when_asked() {
         },
     );
     assert_eq!(lines(&changes), vec!["h1 Replace Proxy ConfigChanged"]);
+    assert_eq!(changes.refusals().count(), 0, "the reboot updates it");
+}
+
+#[test]
+fn only_a_proxy_older_than_kamals_minimum_is_refused() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    for (image, refused) in [
+        ("basecamp/kamal-proxy:v0.9.1", true),
+        ("registry.test:5000/basecamp/kamal-proxy:0.8", true),
+        ("basecamp/kamal-proxy:v0.9.2", false),
+        ("basecamp/kamal-proxy:v0.10.0", false),
+        ("basecamp/kamal-proxy:latest", false),
+    ] {
+        let mut observed = observed_of(&desired);
+        state_mut(&mut observed, "h1")
+            .proxy
+            .as_mut()
+            .unwrap()
+            .details
+            .image = image.into();
+        let changes = diff(&desired, &observed, DiffOptions::default());
+        assert_eq!(changes.refusals().count() == 1, refused, "{image}");
+    }
 }
 
 fn with_accessory(mut config: Config) -> Config {

@@ -19,6 +19,16 @@ impl Changes {
         self.hosts.iter().all(|host| host.changes.is_empty())
     }
 
+    /// What forbids applying this plan anywhere, by host: checked before anything changes.
+    pub fn refusals(&self) -> impl Iterator<Item = (&str, &Note)> {
+        self.hosts.iter().flat_map(|host| {
+            host.notes
+                .iter()
+                .filter(|note| note.refuses_apply())
+                .map(|note| (host.host.as_str(), note))
+        })
+    }
+
     /// Hosts that could not be observed.
     pub fn unreachable(&self) -> impl Iterator<Item = (&str, &str)> {
         self.hosts.iter().filter_map(|host| match &host.reach {
@@ -132,6 +142,9 @@ pub enum Reason {
     NewVersion { from: Option<String>, to: String },
     /// The configuration differs (see the fields).
     ConfigChanged,
+    /// The version's container was started while the old one served and never took over: a
+    /// failed boot, stopped and kept for inspection. It is renamed aside and booted afresh.
+    FailedBoot,
     /// The version's tag names another image than the container runs: pushed again to the
     /// registry since the host pulled it (`--version staging`, `latest`).
     ImageChanged,
@@ -163,12 +176,23 @@ pub enum Reason {
     Requested { command: String },
 }
 
+impl Note {
+    /// True for what Kamal refuses to deploy over, so an apply refuses it too.
+    pub fn refuses_apply(&self) -> bool {
+        matches!(self, Note::ProxyTooOld { .. })
+    }
+}
+
 /// A difference worth reporting that the plan does not act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
 pub enum Note {
     /// The proxy's image or options differ; `--reboot-proxy` replaces it (a reboot drops traffic).
     ProxyOutdated { fields: Vec<FieldChange> },
+    /// The running kamal-proxy is older than the oldest Kamal deploys through
+    /// ([`crate::proxy::MINIMUM_VERSION`]): an apply is refused before anything changes, as
+    /// Kamal refuses it, until the proxy is rebooted.
+    ProxyTooOld { version: String },
     /// The host's `.kamal/proxy/` boot files cannot be read as Kamal reads them: deploy.yml's
     /// proxy settings are used instead.
     ProxyBootFilesIgnored { reason: String },

@@ -104,6 +104,8 @@ fn change_class(change: &Change) -> Option<DriftClass> {
             Reason::NotRunning { .. },
         ) => DriftClass::StoppedContainer,
         (Resource::App { .. }, _, Reason::NewVersion { .. }) => DriftClass::VersionSkew,
+        // The version's container failed to boot and is kept stopped while the old one runs.
+        (Resource::App { .. }, _, Reason::FailedBoot) => DriftClass::VersionSkew,
         (Resource::App { .. }, _, Reason::ImageChanged) => DriftClass::ImageMismatch,
         (Resource::App { .. }, _, _) => {
             if change.fields.iter().any(|field| field.field == "image") {
@@ -174,7 +176,8 @@ fn note_class(note: &Note) -> Option<(DriftClass, String)> {
             format!("container/{container}"),
         )),
         Note::Interrupted { run, .. } => Some((DriftClass::InterruptedRun, format!("run/{run}"))),
-        Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } => None,
+        // An old proxy's image differs from deploy.yml's too: `proxy_container_outdated`.
+        Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } | Note::ProxyTooOld { .. } => None,
     }
 }
 

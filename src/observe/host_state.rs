@@ -62,11 +62,32 @@ pub async fn observe_host(
     }
 
     let service_filter = ContainerFilter::labels([LABEL_SERVICE]);
+    let name_filters: Vec<ContainerFilter> = request
+        .app_container_names
+        .iter()
+        .map(|name| ContainerFilter::name(name.clone()))
+        .collect();
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
     // First burst: independent requests, all at once.
-    let (home, containers, proxy, networks, images, files, proxy_state, present, directories) = tokio::join!(
+    let (
+        home,
+        containers,
+        name_holders,
+        proxy,
+        networks,
+        images,
+        files,
+        proxy_state,
+        present,
+        directories,
+    ) = tokio::join!(
         host.home_dir(),
         host.list_containers(&service_filter),
+        try_join_all(
+            name_filters
+                .iter()
+                .map(|filter| host.list_containers(filter))
+        ),
         host.inspect_container(PROXY_CONTAINER),
         host.list_networks(),
         host.list_images(Some(&image_label)),
@@ -77,6 +98,12 @@ pub async fn observe_host(
     );
     let home = home?;
     let containers = containers?;
+    // A name holder without the service label is not in the listing above.
+    let unlabelled_holders: Vec<ContainerSummary> = name_holders?
+        .into_iter()
+        .flatten()
+        .filter(|holder| !containers.iter().any(|listed| listed.id == holder.id))
+        .collect();
     let proxy = proxy?;
     let networks = networks?;
     let service_images = images?;
@@ -225,6 +252,7 @@ pub async fn observe_host(
             .iter()
             .chain(classified.other_destinations.iter())
             .map(|summary| (*summary).clone())
+            .chain(unlabelled_holders)
             .collect(),
         other_destination_images: classified
             .other_destinations

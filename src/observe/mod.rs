@@ -96,6 +96,28 @@ pub struct ObservedContainer {
     pub image: Option<ImageDetails>,
 }
 
+impl ObservedContainer {
+    /// True when this stopped container was started while `serving` already ran, and
+    /// `serving` still runs: it never took over, so it is a new version that failed to boot
+    /// and was stopped for inspection (Kamal's `boot.rb` stops it and keeps it). A retained
+    /// version, stopped because a later one took over, started before the one serving now.
+    /// Start times that do not parse prove nothing.
+    pub fn failed_to_take_over(&self, serving: &ObservedContainer) -> bool {
+        use time::OffsetDateTime;
+        use time::format_description::well_known::Rfc3339;
+        if self.details.status.is_live() || !serving.details.status.is_live() {
+            return false;
+        }
+        let started = |container: &ObservedContainer| {
+            OffsetDateTime::parse(&container.details.started_at, &Rfc3339).ok()
+        };
+        matches!(
+            (started(self), started(serving)),
+            (Some(mine), Some(theirs)) if mine > theirs
+        )
+    }
+}
+
 impl ObservedHost {
     /// The snapshot, when the host answered.
     pub fn state(&self) -> Option<&HostState> {
@@ -132,6 +154,9 @@ pub struct ObserveRequest {
     pub journal: String,
     /// Read Kamal's proxy boot files (no `proxy.run` in deploy.yml and a proxy on this host).
     pub proxy_boot_files: bool,
+    /// The app containers the deploy creates, looked up by name too: Kamal renames whatever
+    /// holds one of these names, a container without any label included.
+    pub app_container_names: Vec<String>,
 }
 
 /// One image whose registry digest observe asks for, with the credentials a pull would send.
@@ -191,6 +216,11 @@ impl ObserveRequest {
                 .proxy
                 .as_ref()
                 .is_some_and(|proxy| proxy.from_boot_files),
+            app_container_names: host
+                .apps
+                .iter()
+                .map(|app| app.container.name.clone())
+                .collect(),
         }
     }
 }

@@ -48,8 +48,10 @@ pub enum Action {
     StartContainer {
         container: ContainerRef,
     },
+    /// `docker stop`; also the undo of an app container's run, which keeps the container that
+    /// failed to boot for inspection as Kamal does.
     StopContainer {
-        container: ContainerRef,
+        container: ContainerTarget,
         timeout: Option<u64>,
     },
     RenameContainer {
@@ -111,6 +113,13 @@ pub enum Action {
     Sleep {
         seconds: u64,
     },
+    /// A project hook (`pre-app-boot`, `post-app-boot`) run on the deploying machine around one
+    /// boot group, `KAMAL_HOSTS` naming the group's hosts, as Kamal runs it. Changes nothing on
+    /// a host; a failure stops what depends on it.
+    RunHook {
+        hook: String,
+        hosts: Vec<String>,
+    },
 }
 
 /// A container an action works on: one observed, or one an earlier action creates by name.
@@ -163,6 +172,7 @@ impl Action {
             Action::MergeAssets { .. } => "merge_assets",
             Action::RemoveOlderVersions { .. } => "remove_older_versions",
             Action::Sleep { .. } => "sleep",
+            Action::RunHook { .. } => "run_hook",
         }
     }
 
@@ -178,6 +188,7 @@ impl Action {
             Action::WaitReady { timeout, .. } => timeout + 15,
             Action::DeployRoute { route, .. } => route.deploy_timeout + route.drain_timeout + 30,
             Action::Sleep { seconds } => seconds + 5,
+            Action::RunHook { .. } => 600,
             _ => 60,
         };
         Duration::from_secs(seconds)
@@ -190,6 +201,7 @@ impl Action {
             self,
             Action::WaitReady { .. }
                 | Action::Sleep { .. }
+                | Action::RunHook { .. }
                 | Action::PullImage { .. }
                 | Action::CheckServiceLabel { .. }
         )
@@ -223,7 +235,7 @@ impl fmt::Display for Action {
             }
             Action::RunContainer { spec } => write!(f, "run {} ({})", spec.name, spec.image),
             Action::StartContainer { container } => write!(f, "start {}", container.name),
-            Action::StopContainer { container, .. } => write!(f, "stop {}", container.name),
+            Action::StopContainer { container, .. } => write!(f, "stop {}", container.name()),
             Action::RenameContainer {
                 container,
                 new_name,
@@ -290,6 +302,9 @@ impl fmt::Display for Action {
                 keep,
             } => write!(f, "remove {directory}/{prefix}* except {keep}"),
             Action::Sleep { seconds } => write!(f, "wait {seconds}s before the next boot group"),
+            Action::RunHook { hook, hosts } => {
+                write!(f, "run hook {hook} (KAMAL_HOSTS={})", hosts.join(","))
+            }
         }
     }
 }

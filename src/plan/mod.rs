@@ -27,7 +27,7 @@ use crate::config::Boot;
 use crate::diff::{ChangeKind, Changes};
 
 pub use action::{Action, ContainerTarget};
-pub use build::build;
+pub use build::{POST_APP_BOOT, PRE_APP_BOOT, build};
 
 /// An action's place in the plan.
 pub type ActionId = NodeIndex;
@@ -41,6 +41,9 @@ pub struct PlanOptions {
     pub boot: Boot,
     /// The role whose first host gates every other role (Kamal's barrier).
     pub primary_role: String,
+    /// The boot hooks the project has (`pre-app-boot`, `post-app-boot`; none with
+    /// `--skip-hooks`): each runs around every boot group, as Kamal runs them.
+    pub app_boot_hooks: Vec<String>,
 }
 
 /// One action with everything the executor needs to run or undo it.

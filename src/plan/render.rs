@@ -205,6 +205,9 @@ pub fn reason_text(reason: &Reason) -> String {
         } => format!("new version {from} → {to}"),
         Reason::NewVersion { from: None, to } => format!("new version {to}"),
         Reason::ConfigChanged => "configuration changed".to_string(),
+        Reason::FailedBoot => {
+            "kept stopped after a failed boot; a fresh container boots".to_string()
+        }
         Reason::ImageChanged => "image changed in the registry".to_string(),
         Reason::ContentChanged => "contents changed".to_string(),
         Reason::RouteMissing => "not in kamal-proxy".to_string(),
@@ -253,6 +256,11 @@ pub fn note_text(note: &Note) -> String {
         Note::ProxyOutdated { fields: changed } => format!(
             "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
             fields(changed)
+        ),
+        Note::ProxyTooOld { version } => format!(
+            "kamal-proxy {version} is older than {}, the oldest Kamal deploys through: apply \
+             refuses to run until `gantry proxy reboot` (or `apply --reboot-proxy`) updates it",
+            crate::proxy::MINIMUM_VERSION
         ),
         Note::ProxyBootFilesIgnored { reason } => format!(
             "{reason}; gantry boots kamal-proxy with deploy.yml's settings here (set them under proxy.run in deploy.yml, as Kamal 2.10+ does)"

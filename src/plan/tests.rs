@@ -14,6 +14,7 @@ fn options(config: &Config) -> PlanOptions {
         atomic: false,
         boot: config.boot.clone(),
         primary_role: config.primary_role.clone(),
+        app_boot_hooks: Vec::new(),
     }
 }
 
@@ -117,6 +118,77 @@ fn boot_limit_groups_hosts_with_a_wait_between() {
         stops_before_sleep,
         vec!["h1 stop app-web-v1", "h2 stop app-web-v1"]
     );
+}
+
+#[test]
+fn app_boot_hooks_run_around_each_boot_group_told_its_hosts() {
+    let mut config = testing::config(&["h1", "h2", "h3"]);
+    config.boot = Boot {
+        limit: Some(BootLimit::Hosts(2)),
+        wait: Some(5),
+        parallel_roles: false,
+    };
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let mut hooked = options(&config);
+    hooked.app_boot_hooks = vec![PRE_APP_BOOT.into(), POST_APP_BOOT.into()];
+    let plan = plan_for(&config, "v2", &observed, &hooked);
+    let label = |id: ActionId| format!("{} {}", plan.node(id).host, plan.node(id).action);
+    let find = |text: &str| {
+        plan.actions()
+            .find(|(id, _)| label(*id) == text)
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no {text:?} in\n{plan}"))
+    };
+    let pre_first = find("h1 run hook pre-app-boot (KAMAL_HOSTS=h1,h2)");
+    let post_first = find("h1 run hook post-app-boot (KAMAL_HOSTS=h1,h2)");
+    let pre_second = find("h3 run hook pre-app-boot (KAMAL_HOSTS=h3)");
+    let post_second = find("h3 run hook post-app-boot (KAMAL_HOSTS=h3)");
+    let sleep = find("h3 wait 5s before the next boot group");
+    let mut starts: Vec<String> = plan.dependents(pre_first).into_iter().map(label).collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        vec![
+            "h1 run app-web-v2 (registry.test/app:v2)",
+            "h2 run app-web-v2 (registry.test/app:v2)"
+        ]
+    );
+    let mut finals: Vec<String> = plan
+        .dependencies(post_first)
+        .into_iter()
+        .map(label)
+        .collect();
+    finals.sort();
+    assert_eq!(finals, vec!["h1 stop app-web-v1", "h2 stop app-web-v1"]);
+    // Kamal's order: each group between its hooks, the wait, then the next group.
+    assert_eq!(plan.dependencies(sleep), vec![post_first]);
+    assert_eq!(plan.dependencies(pre_second), vec![sleep]);
+    assert_eq!(
+        plan.dependents(pre_second)
+            .into_iter()
+            .map(label)
+            .collect::<Vec<_>>(),
+        vec!["h3 run app-web-v2 (registry.test/app:v2)"]
+    );
+    assert_eq!(
+        plan.dependencies(post_second)
+            .into_iter()
+            .map(label)
+            .collect::<Vec<_>>(),
+        vec!["h3 stop app-web-v1"]
+    );
+
+    // Without boot.limit, one group: all hosts between one pair of hooks.
+    config.boot = Boot::default();
+    let mut hooked = options(&config);
+    hooked.app_boot_hooks = vec![PRE_APP_BOOT.into()];
+    let plan = plan_for(&config, "v2", &observed, &hooked);
+    let hooks: Vec<String> = plan
+        .actions()
+        .filter(|(_, node)| node.action.kind() == "run_hook")
+        .map(|(_, node)| node.action.to_string())
+        .collect();
+    assert_eq!(hooks, vec!["run hook pre-app-boot (KAMAL_HOSTS=h1,h2,h3)"]);
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub struct Prepared {
     pub redactor: Redactor,
     pub version: String,
     pub selection: Selection,
+    /// `-H/--skip-hooks`.
+    pub skip_hooks: bool,
 }
 
 /// What the command asks of the plan beyond deploy.yml (`--reboot-proxy`,
@@ -46,7 +48,22 @@ impl Prepared {
             diff: choices.diff,
             atomic: choices.atomic,
             read_local_file,
+            app_boot_hooks: self.app_boot_hooks(),
         }
+    }
+
+    /// The project's `pre-app-boot` and `post-app-boot` hooks (none with `-H`): the plan runs
+    /// them around each boot group.
+    fn app_boot_hooks(&self) -> Vec<String> {
+        if self.skip_hooks {
+            return Vec::new();
+        }
+        let directory = std::path::Path::new(&self.loaded.config.hooks_path);
+        [crate::plan::PRE_APP_BOOT, crate::plan::POST_APP_BOOT]
+            .into_iter()
+            .filter(|hook| directory.join(hook).is_file())
+            .map(str::to_string)
+            .collect()
     }
 
     /// The desired state of the selected hosts at `version`, with accessories' `files:` read

@@ -22,7 +22,7 @@ use super::lock_hosts::lock_hosts;
 use super::prepared::Prepared;
 use super::signals;
 use super::ui::{Answer, Notice, Question, Ui};
-use crate::apply::{ExecOptions, Hosts};
+use crate::apply::{ExecOptions, Hosts, LocalHooks};
 use crate::desired::Desired;
 use crate::diff::{Changes, Note};
 use crate::host::Host;
@@ -75,7 +75,7 @@ pub struct LockWait {
 }
 
 /// How the plans of a run are executed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct RunSettings {
     /// Actions at once over all hosts (`--parallelism`).
     pub parallelism: usize,
@@ -83,6 +83,8 @@ pub struct RunSettings {
     pub fail_fast: bool,
     /// Wait for an automatic lock instead of refusing at once (`--lock-wait`).
     pub lock_wait: Option<LockWait>,
+    /// Runs the plan's `run_hook` actions (`pre-app-boot`, `post-app-boot` per boot group).
+    pub hooks: Option<Arc<dyn LocalHooks>>,
 }
 
 impl Default for RunSettings {
@@ -91,6 +93,7 @@ impl Default for RunSettings {
             parallelism: 10,
             fail_fast: false,
             lock_wait: None,
+            hooks: None,
         }
     }
 }
@@ -272,6 +275,7 @@ impl<'a> Session<'a> {
                 atomic: false,
                 boot: config.boot.clone(),
                 primary_role: config.primary_role.clone(),
+                app_boot_hooks: Vec::new(),
             },
         );
         self.execute_plan(&plan, observed, connections, question)
@@ -289,6 +293,13 @@ impl<'a> Session<'a> {
         question: Option<Question>,
     ) -> Result<Exit, miette::Report> {
         self.ui.show_plan(plan);
+        if let Some((host, note)) = plan.changes.refusals().next() {
+            return Err(miette::miette!(
+                help = "`gantry proxy reboot` updates kamal-proxy (or apply with --reboot-proxy)",
+                "{host}: {}; nothing was changed",
+                crate::plan::render::note_text(note)
+            ));
+        }
         let unreachable = plan.changes.unreachable().next().is_some();
         if plan.is_empty() {
             return Ok(Exit::success_if(!unreachable));
@@ -315,6 +326,7 @@ impl<'a> Session<'a> {
             parallelism: self.settings.parallelism,
             fail_fast: self.settings.fail_fast,
             run_id: self.identity.run_id.clone(),
+            hooks: self.settings.hooks.clone(),
         };
         let deployed_hosts =
             crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
@@ -498,6 +510,7 @@ mod tests {
                 hosts: vec!["h2".into()],
                 roles: Vec::new(),
             },
+            skip_hooks: false,
         };
         (dir, prepared)
     }

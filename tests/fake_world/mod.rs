@@ -188,6 +188,7 @@ impl FakeWorld {
             diff: Default::default(),
             atomic: false,
             read_local_file: &read,
+            app_boot_hooks: Vec::new(),
         };
         let desired = pipeline::desired(&request).expect("desired state");
         let connections: Connections = self
@@ -206,6 +207,7 @@ impl FakeWorld {
             redactor: self.secrets.redactor(),
             version: version.to_string(),
             selection: Selection::default(),
+            skip_hooks: false,
         };
         let identity = RunIdentity {
             run_id: "fake-run".into(),

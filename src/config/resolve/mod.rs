@@ -117,6 +117,7 @@ fn resolve_config(r: &mut Resolver) -> Config {
     let proxy_run = proxy::proxy_run(r);
     let (roles, env_tags) = roles::roles(r, &primary_role, allow_empty_roles, &logging);
     let accessories = accessories::accessories(r, &service, &roles);
+    let host_proxy_runs = proxy::host_proxy_runs(r, &roles, &accessories, &proxy_run);
     if root.get("servers").is_none_or(Node::is_null) && accessories.is_empty() {
         let top = r.top();
         r.error(
@@ -152,6 +153,7 @@ fn resolve_config(r: &mut Resolver) -> Config {
         accessories,
         proxy: root_proxy,
         proxy_run,
+        host_proxy_runs,
         logging,
         env_tags,
         builder,

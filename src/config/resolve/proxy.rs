@@ -5,6 +5,7 @@
 //! `proxy: true` or a hash. An accessory's proxy is its own hash, not merged. SSL checks run on
 //! the effective settings: automatic SSL needs a host and a single-host role.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{Resolver, options, values};
@@ -37,23 +38,6 @@ pub(super) fn role_proxy(
     let path = format!("servers/{role}/proxy");
     let root = r.root.get("proxy").filter(|node| node.as_map().is_some());
     let specialized = role_node.filter(|node| node.as_map().is_some());
-    if let (Some(run), Some(root_run)) = (
-        specialized.and_then(|node| node.get("run")),
-        root.and_then(|node| node.get("run")),
-    ) && super::top_level::to_json(run) != super::top_level::to_json(root_run)
-    {
-        r.error(
-            Problem::new(
-                Code::ProxyRunConflict,
-                format!("{path}/run: differs from the root proxy.run"),
-            )
-            .at(run.span, "a second proxy.run")
-            .help(
-                "set `run:` once, in the root `proxy:`; one kamal-proxy container serves every \
-                 role on a host",
-            ),
-        );
-    }
     let merged = match (root, specialized) {
         (Some(root), Some(specialized)) => deep_merge(root.clone(), specialized.clone()),
         (Some(root), None) => root.clone(),
@@ -236,11 +220,96 @@ fn decode_ssl(r: &mut Resolver, node: &Node, path: &str) -> Ssl {
 
 /// `proxy.run` of the root proxy, with kamal-proxy's defaults.
 pub(super) fn proxy_run(r: &mut Resolver) -> ProxyRun {
-    let defaults = ProxyRun::default();
-    let Some(run) = r.root.get("proxy").and_then(|proxy| proxy.get("run")) else {
-        return defaults;
+    match r.root.get("proxy").and_then(|proxy| proxy.get("run")) {
+        Some(run) => proxy_run_at(r, run, "proxy/run"),
+        None => ProxyRun::default(),
+    }
+}
+
+/// Per host whose run is not the root one, the `proxy.run` its roles and accessories give, as
+/// Kamal 2.11's `Configuration#proxy_run(host)` reads it: a proxy role's `proxy.run`
+/// deep-merged over the root one (the role's keys win), an accessory's own. Other hosts boot
+/// with the root `proxy.run` (or the boot files). Two different runs on one host are an error,
+/// as in Kamal ("Conflicting proxy run configurations for host").
+pub(super) fn host_proxy_runs(
+    r: &mut Resolver,
+    roles: &[Role],
+    accessories: &[Accessory],
+    root_run: &ProxyRun,
+) -> BTreeMap<String, ProxyRun> {
+    let root_node = r
+        .root
+        .get("proxy")
+        .and_then(|proxy| proxy.get("run"))
+        .cloned();
+    let run_node = |section: &str, name: &str| {
+        r.root
+            .get(section)
+            .and_then(|entries| entries.get(name))
+            .and_then(|entry| entry.get("proxy"))
+            .and_then(|proxy| proxy.get("run"))
+            .cloned()
     };
-    let path = "proxy/run";
+    // (path, run node, hosts) of every role and accessory that gives a run; no node: the root.
+    let mut sources: Vec<(String, Option<Node>, Vec<String>)> = Vec::new();
+    for role in roles.iter().filter(|role| role.proxy.is_some()) {
+        let own = run_node("servers", &role.name);
+        let node = match (root_node.clone(), own) {
+            (Some(root), Some(own)) => Some(deep_merge(root, own)),
+            (None, Some(own)) => Some(own),
+            // The root run, already read (and its errors reported) once.
+            (Some(_), None) => None,
+            (None, None) => continue,
+        };
+        let hosts = role.hosts.iter().map(|host| host.host.clone()).collect();
+        sources.push((format!("servers/{}/proxy/run", role.name), node, hosts));
+    }
+    for accessory in accessories
+        .iter()
+        .filter(|accessory| accessory.proxy.is_some())
+    {
+        if let Some(own) = run_node("accessories", &accessory.name) {
+            let path = format!("accessories/{}/proxy/run", accessory.name);
+            sources.push((path, Some(own), accessory.hosts.clone()));
+        }
+    }
+    let mut runs: BTreeMap<String, ProxyRun> = BTreeMap::new();
+    for (path, node, hosts) in sources {
+        let run = match &node {
+            Some(node) => proxy_run_at(r, node, &path),
+            None => root_run.clone(),
+        };
+        for host in hosts {
+            match runs.get(&host) {
+                Some(existing) if *existing != run => {
+                    let span = node.as_ref().map_or(r.top(), |node| node.span);
+                    r.error(
+                        Problem::new(
+                            Code::ProxyRunConflict,
+                            format!("{path}: conflicting proxy run configurations for host {host}"),
+                        )
+                        .at(span, "another proxy.run on the same host")
+                        .help(
+                            "one kamal-proxy container serves every role and accessory on a \
+                             host: give them the same `proxy.run`",
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    runs.insert(host, run.clone());
+                }
+            }
+        }
+    }
+    // Only what differs from the root run is kept: the others boot with it anyway.
+    runs.retain(|_, run| run != root_run);
+    runs
+}
+
+/// One `proxy.run` section at `path`, with kamal-proxy's defaults.
+fn proxy_run_at(r: &mut Resolver, run: &Node, path: &str) -> ProxyRun {
+    let defaults = ProxyRun::default();
     let publish = values::boolean(run, "publish").unwrap_or(true);
     if !publish {
         for key in ["http_port", "https_port", "bind_ips"] {

@@ -130,3 +130,40 @@ fn automatic_ssl_on_a_shared_root_proxy_is_reported_once() {
             .any(|p| p.message.contains("can't share the same host"))
     );
 }
+
+#[test]
+fn a_roles_proxy_run_merges_over_the_root_one_on_its_hosts_and_conflicts_are_refused() {
+    let text = format!(
+        "{BASE}proxy:\n  run:\n    log_max_size: 30m\nservers:\n  web: [h1]\n  api:\n    hosts: [h2]\n    proxy:\n      run:\n        http_port: 8080\n"
+    );
+    let (config, _, problems) = resolve_text(&text, None);
+    assert!(!problems.has_errors(), "{:?}", problems.errors());
+    let api = config.proxy_run_for("h2");
+    assert_eq!((api.http_port, api.log_max_size.as_str()), (8080, "30m"));
+    let web = config.proxy_run_for("h1");
+    assert_eq!((web.http_port, web.log_max_size.as_str()), (80, "30m"));
+    assert!(web.configured);
+
+    // Without a root run, a role's own run still counts on its hosts.
+    let text = format!(
+        "{BASE}servers:\n  web:\n    hosts: [h1]\n    proxy:\n      run:\n        http_port: 8080\n"
+    );
+    let (config, _, problems) = resolve_text(&text, None);
+    assert!(!problems.has_errors(), "{:?}", problems.errors());
+    assert!(config.proxy_run_for("h1").configured);
+    assert_eq!(config.proxy_run_for("h1").http_port, 8080);
+    assert!(!config.proxy_run_for("h9").configured);
+
+    // Two runs on one host: one kamal-proxy cannot boot both ways.
+    let text = format!(
+        "{BASE}servers:\n  web:\n    hosts: [h1]\n    proxy:\n      run:\n        http_port: 8080\n  api:\n    hosts: [h1]\n    proxy:\n      run:\n        http_port: 9090\n"
+    );
+    let (_, _, problems) = resolve_text(&text, None);
+    let codes: Vec<Code> = problems.errors().iter().map(|p| p.code).collect();
+    assert_eq!(
+        codes,
+        vec![Code::ProxyRunConflict],
+        "{:?}",
+        problems.errors()
+    );
+}

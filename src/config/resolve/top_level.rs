@@ -137,20 +137,11 @@ pub(super) fn resolve_retain_containers(r: &mut Resolver) -> u32 {
 }
 
 /// Dotted numeric segments; `None` when a segment is not a number.
-fn version_segments(version: &str) -> Option<Vec<u64>> {
-    version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .map(|segment| segment.parse::<u64>().ok())
-        .collect()
-}
-
 pub(super) fn resolve_minimum_version(r: &mut Resolver) -> Option<String> {
     let node = r.root.get("minimum_version")?;
     let version = node.text()?;
-    let compatible = version_segments(KAMAL_COMPATIBILITY).unwrap_or_default();
-    match version_segments(&version) {
+    let compatible = crate::version::numeric_segments(KAMAL_COMPATIBILITY).unwrap_or_default();
+    match crate::version::numeric_segments(&version) {
         Some(mut wanted) => {
             wanted.resize(compatible.len().max(wanted.len()), 0);
             let mut have = compatible.clone();

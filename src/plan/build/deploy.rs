@@ -2,8 +2,7 @@
 //! boot; rule 5 of `build`'s module docs is here: the gate comes before any stop.
 
 use crate::diff::{
-    AccessoryBoot, AppDeployment, AssetBridge, ContainerRef, OlderVersions, PreviousRoute,
-    StartMode,
+    AccessoryBoot, AppDeployment, AssetBridge, OlderVersions, PreviousRoute, StartMode,
 };
 use crate::plan::build::{Builder, HostNodes, RoleDeploy};
 use crate::plan::{Action, ActionId, ContainerTarget};
@@ -42,7 +41,9 @@ impl Builder<'_> {
             before_start.push(check);
         }
         let start = match &deployment.start {
-            StartMode::Create => self.run_container(host, at, spec.clone()),
+            StartMode::Create => {
+                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
+            }
             StartMode::StartExisting(container) => self.add(
                 host,
                 at,
@@ -50,7 +51,7 @@ impl Builder<'_> {
                     container: container.clone(),
                 },
                 Some(Action::StopContainer {
-                    container: container.clone(),
+                    container: ContainerTarget::Existing(container.clone()),
                     timeout: deployment.stop_timeout,
                 }),
             ),
@@ -58,6 +59,8 @@ impl Builder<'_> {
                 existing,
                 rename_to,
             } => {
+                // Not renamed back on a rollback: the new container, kept stopped, holds the
+                // name (Kamal leaves the `_replaced_` name too).
                 let rename = self.add(
                     host,
                     at,
@@ -65,16 +68,10 @@ impl Builder<'_> {
                         container: existing.clone(),
                         new_name: rename_to.clone(),
                     },
-                    Some(Action::RenameContainer {
-                        container: ContainerRef {
-                            id: existing.id.clone(),
-                            name: rename_to.clone(),
-                        },
-                        new_name: existing.name.clone(),
-                    }),
+                    None,
                 );
                 before_start.push(rename);
-                self.run_container(host, at, spec.clone())
+                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
             }
         };
         // Rule 2: the image and the env file come first.
@@ -125,7 +122,7 @@ impl Builder<'_> {
                 host,
                 at,
                 Action::StopContainer {
-                    container: old.clone(),
+                    container: ContainerTarget::Existing(old.clone()),
                     timeout: deployment.stop_timeout,
                 },
                 Some(Action::StartContainer {

@@ -70,7 +70,7 @@ impl Builder<'_> {
                             container: container.clone(),
                         },
                         Some(Action::StopContainer {
-                            container: container.clone(),
+                            container: ContainerTarget::Existing(container.clone()),
                             timeout: None,
                         }),
                     );
@@ -134,7 +134,7 @@ impl Builder<'_> {
                             name,
                             at,
                             Action::StopContainer {
-                                container: container.clone(),
+                                container: ContainerTarget::Existing(container.clone()),
                                 timeout: *timeout,
                             },
                             Some(Action::StartContainer {
@@ -249,11 +249,15 @@ impl Builder<'_> {
         id
     }
 
-    pub(super) fn run_container(
+    /// A new app container, undone by stopping it: a version that failed to boot is kept for
+    /// inspection under its own name, as Kamal's `boot.rb` keeps it (`docker logs` still
+    /// works), and the next apply renames it aside and boots afresh.
+    pub(super) fn run_app_container(
         &mut self,
         host: &str,
         at: (usize, usize),
         spec: crate::host::ContainerSpec,
+        stop_timeout: Option<u64>,
     ) -> ActionId {
         let name = spec.name.clone();
         self.add(
@@ -262,9 +266,9 @@ impl Builder<'_> {
             Action::RunContainer {
                 spec: Box::new(spec),
             },
-            Some(Action::RemoveContainer {
+            Some(Action::StopContainer {
                 container: ContainerTarget::Named(name),
-                stop_first: true,
+                timeout: stop_timeout,
             }),
         )
     }

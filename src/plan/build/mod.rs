@@ -16,6 +16,8 @@
 //!    boot in groups of `boot.limit`, `boot.wait` seconds apart.
 
 mod cross;
+
+pub use cross::{POST_APP_BOOT, PRE_APP_BOOT};
 mod deploy;
 mod host;
 
