@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use gantry::apply::{ExecOptions, Hosts, QuietReporter, execute};
 use gantry::config::{self, LoadOptions};
 use gantry::desired::Selection;
-use gantry::host::fake::{FakeHost, FakeRegistry};
 use gantry::host::{Host, ImageDetails};
 use gantry::pipeline::{self, Connections, PlanRequest};
 use gantry::secret::Secret;
+use gantry::testkit::fake_host::{FakeHost, FakeRegistry};
 use tokio_util::sync::CancellationToken;
 
 fn deploy_yml(hosts: usize) -> String {

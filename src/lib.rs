@@ -37,5 +37,7 @@ pub mod run;
 pub mod secret;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod version;
 pub mod versions;

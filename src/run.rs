@@ -217,10 +217,10 @@ mod tests {
     use super::*;
     use crate::apply::QuietReporter;
     use crate::desired::Selection;
-    use crate::host::fake::{FakeHost, FakeRegistry};
     use crate::host::{Host, ImageDetails};
     use crate::pipeline::{self, PlanRequest};
     use crate::testing;
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     /// A registry with the app's v1 (labelled for `app`) and kamal-proxy.
     fn registry_with_v1() -> FakeRegistry {
@@ -367,7 +367,7 @@ mod tests {
             host.calls()
                 .iter()
                 .filter(|(operation, argument)| {
-                    *operation == crate::host::fake::Operation::WriteFile
+                    *operation == crate::testkit::fake_host::Operation::WriteFile
                         && argument.ends_with("gantry/journal.json")
                 })
                 .count()

@@ -7,11 +7,11 @@ use crate::config::*;
 use crate::desired::{
     self, Desired, DesiredHost, DesiredInputs, Selection, content_fingerprint, expand_home,
 };
-use crate::host::fake::details_from_spec;
 use crate::host::{ContainerStatus, ImageDetails, ImageSummary};
 use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
 use crate::proxy::ObservedRoute;
 use crate::secret::Secret;
+use crate::testkit::fake_host::details_from_spec;
 
 /// `service: app`, `image: app`, registry `registry.test`, role `web` on `hosts` with the proxy on,
 /// one clear env var and one secret.

@@ -16,7 +16,7 @@ use fake_world::{FakeWorld, REGISTRY_PASSWORD};
 use gantry::desired::env::{clear_value_in_container, env_file_value};
 use gantry::desired::expand_home_in_word;
 use gantry::host::Host;
-use gantry::host::fake::Operation;
+use gantry::testkit::fake_host::Operation;
 
 /// Values shaped to escape into a shell or a Docker command line.
 const HOSTILE: &[&str] = &[

@@ -8,11 +8,11 @@ use super::*;
 use crate::config::{Boot, BootLimit, Config, Env};
 use crate::desired::Selection;
 use crate::diff::DiffOptions;
-use crate::host::fake::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
 use crate::host::{ContainerStatus, HealthcheckConfig, ImageDetails};
 use crate::pipeline::{self, Connections, PlanRequest, Planned};
 use crate::plan::{ActionId, Plan};
 use crate::testing;
+use crate::testkit::fake_host::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
 
 /// Fake hosts sharing a registry that has versions v1..v3 of the app and the proxy image.
 struct World {

@@ -110,8 +110,8 @@ fn orphan_item(
 mod tests {
     use super::*;
     use crate::host::ImageDetails;
-    use crate::host::fake::{FakeHost, FakeRegistry};
     use crate::testing;
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     fn journal_naming(hosts: &[&str]) -> String {
         serde_json::json!({

@@ -12,12 +12,12 @@ use std::time::Duration;
 use gantry::apply::{ExecOptions, Hosts, Outcome, QuietReporter};
 use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
 use gantry::desired::Selection;
-use gantry::host::fake::{FakeHost, FakeRegistry};
 use gantry::host::{ContainerStatus, HealthcheckConfig, Host, ImageDetails};
 use gantry::lock::{self, LockRequest};
 use gantry::naming::ServiceNames;
 use gantry::pipeline::{self, Connections, PlanRequest, Planned};
 use gantry::run::{Records, RunIdentity, record_and_execute};
+use gantry::testkit::fake_host::{FakeHost, FakeRegistry};
 use tokio_util::sync::CancellationToken;
 
 /// The registry password the fake registry wants, and the secrets file's value for it.

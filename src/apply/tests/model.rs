@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use super::{World, config};
 use crate::config::Config;
 use crate::host::Host;
-use crate::host::fake::{Fault, FaultRule, Operation};
 use crate::testing;
+use crate::testkit::fake_host::{Fault, FaultRule, Operation};
 
 const CI_CASES: u32 = 256;
 const HOSTS: [&str; 2] = ["h1", "h2"];
