@@ -26,6 +26,7 @@ pub mod host;
 pub mod image;
 pub mod journal;
 pub mod lock;
+pub mod model;
 pub mod naming;
 pub mod observe;
 pub mod pipeline;
@@ -34,7 +35,8 @@ pub mod printable;
 pub mod proxy;
 pub mod report;
 pub mod run;
-pub mod secret;
+/// Secret values and their redaction; they live in [`model`], the path stays for its many users.
+pub use model::secret;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(any(test, feature = "testkit"))]

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::model::{DockerOptionValue, DockerOptions};
+
 /// One deploy.yml (and destination file), loaded and checked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Config {
@@ -113,19 +115,6 @@ pub struct SecretEnv {
     pub name: String,
     /// The key to look up in `.kamal/secrets`.
     pub key: String,
-}
-
-/// Docker `run` options from an `options:` hash, in the order written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct DockerOptions(pub Vec<(String, DockerOptionValue)>);
-
-/// One option's value: `true` gives a bare flag, a list repeats the flag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum DockerOptionValue {
-    Flag(bool),
-    Value(String),
-    Values(Vec<String>),
 }
 
 /// `logging:`.

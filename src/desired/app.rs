@@ -14,7 +14,7 @@ use crate::desired::{
     hostname_suffix,
 };
 use crate::docker_args::{self, TranslatedOptions};
-use crate::host::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
+use crate::model::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
 use crate::naming::{
     self, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, ServiceNames, container_hostname,
 };

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Registry, ValueOrSecret};
 use crate::docker_args::DockerArgError;
-use crate::host::{ContainerSpec, RegistryAuth};
+use crate::model::{ContainerSpec, RegistryAuth};
 use crate::naming::ServiceNames;
 use crate::proxy::ProxyRoute;
 use crate::secret::{Secret, SecretBytes};

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{Accessory, DockerOptionValue, DockerOptions, Env};
-use crate::host::EnvValue;
+use crate::model::EnvValue;
 use crate::testing;
 
 #[test]

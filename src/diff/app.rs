@@ -15,7 +15,7 @@ use crate::diff::{
     AppDeployment, AssetBridge, Change, ChangeKind, ContainerRef, FieldChange, OlderVersions,
     PreviousRoute, PullImage, Reason, Resource, StartMode, Work,
 };
-use crate::host::{DirectoryMerge, split_reference};
+use crate::model::{DirectoryMerge, split_reference};
 use crate::observe::{HostState, ObservedContainer};
 
 /// The changes one role needs on one host.

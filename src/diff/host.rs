@@ -13,7 +13,7 @@ use crate::diff::{
     Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, Reach, Reason,
     Resource, Work,
 };
-use crate::host::ContainerSpec;
+use crate::model::ContainerSpec;
 use crate::observe::HostState;
 
 /// Every change one reachable host needs.

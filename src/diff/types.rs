@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::desired::{DesiredDirectory, DesiredFile, Readiness};
-use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
+use crate::model::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::observe::LockInfo;
 use crate::proxy::ProxyRoute;
 

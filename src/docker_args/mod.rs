@@ -2,7 +2,7 @@
 //!
 //! Kamal turns `options: {memory: 2g, cap-add: [NET_ADMIN]}` into `--memory 2g --cap-add
 //! NET_ADMIN` on a `docker run` command line. gantry talks to the Engine API instead, so each
-//! supported flag is translated here into [`ContainerOptions`](crate::host::ContainerOptions)
+//! supported flag is translated here into [`ContainerOptions`](crate::model::ContainerOptions)
 //! (and a few into env, labels, ports or volumes), as docker's CLI reads it. A flag that is not
 //! in [`FLAGS`] is refused when the configuration is loaded, with a diagnostic that says why
 //! (`flags.rs`), rather than silently dropped: an option that quietly does nothing is worse than
@@ -19,8 +19,8 @@ pub use mount::parse_mount;
 pub use values::parse_publish;
 use values::*;
 
-use crate::config::{DockerOptionValue, DockerOptions};
-use crate::host::{ContainerOptions, HealthcheckConfig, PortBinding};
+use crate::model::{ContainerOptions, HealthcheckConfig, PortBinding};
+use crate::model::{DockerOptionValue, DockerOptions};
 
 /// An `options:` value docker would refuse, or a flag gantry does not support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -333,7 +333,7 @@ fn healthcheck(opts: &mut ContainerOptions) -> &mut HealthcheckConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{DeviceRate, Ulimit};
+    use crate::model::{DeviceRate, Ulimit};
 
     #[test]
     fn lookup_by_long_short_and_dashed_names() {

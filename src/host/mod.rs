@@ -23,6 +23,14 @@ use async_trait::async_trait;
 
 pub use types::*;
 
+// The shared values the seam's methods take and return, at the path its callers know.
+pub use crate::model::{
+    ContainerDetails, ContainerOptions, ContainerSpec, ContainerStatus, ContainerSummary,
+    DeviceMapping, DeviceRate, DirectoryMerge, EnvValue, Health, HealthcheckConfig, ImageDetails,
+    ImageSummary, LogConfig, Mount, MountBindOptions, MountTmpfsOptions, MountVolumeOptions,
+    PortBinding, RegistryAuth, RestartPolicy, Ulimit, split_reference,
+};
+
 /// A machine gantry deploys to, reached through one connection for a whole run.
 ///
 /// Every method is a single request (or a short, bounded sequence) against the host; none of them

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::desired::{DesiredDirectory, DesiredFile};
 use crate::diff::ContainerRef;
-use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
+use crate::model::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::proxy::ProxyRoute;
 
 /// One step of a plan.

@@ -230,7 +230,7 @@ impl Builder<'_> {
         host: &str,
         at: (usize, usize),
         image: &str,
-        auth: Option<crate::host::RegistryAuth>,
+        auth: Option<crate::model::RegistryAuth>,
         nodes: &mut HostNodes,
     ) -> ActionId {
         if let Some(&id) = nodes.pulls.get(image) {
@@ -253,7 +253,7 @@ impl Builder<'_> {
         &mut self,
         host: &str,
         at: (usize, usize),
-        spec: crate::host::ContainerSpec,
+        spec: crate::model::ContainerSpec,
     ) -> ActionId {
         let name = spec.name.clone();
         self.add(
