@@ -217,25 +217,11 @@ mod tests {
     use super::*;
     use crate::apply::QuietReporter;
     use crate::desired::Selection;
-    use crate::host::{Host, ImageDetails};
+    use crate::host::Host;
     use crate::pipeline::{self, PlanRequest};
     use crate::testing;
     use crate::testkit::fake_host::{FakeHost, FakeRegistry};
-
-    /// A registry with the app's v1 (labelled for `app`) and kamal-proxy.
-    fn registry_with_v1() -> FakeRegistry {
-        let registry = FakeRegistry::default();
-        registry.push(
-            "registry.test/app:v1",
-            ImageDetails {
-                id: "sha256:v1".into(),
-                labels: [("service".to_string(), "app".to_string())].into(),
-                ..ImageDetails::default()
-            },
-        );
-        registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
-        registry
-    }
+    use crate::testkit::world::FakeWorld;
 
     /// The plan of v1 of `config` on the connected hosts.
     async fn plan_v1(
@@ -285,8 +271,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_leaves_a_finished_journal_and_kamal_audit_lines() {
-        let registry = registry_with_v1();
-        let fake = Arc::new(FakeHost::new("h1", registry));
+        let world = FakeWorld::of_service("app").versions(&["v1"]).hosts(["h1"]);
+        let fake = world.hosts["h1"].clone();
         let config = testing::config(&["h1"]);
         let secrets = testing::secrets();
         let connections = [("h1".to_string(), Ok(fake.clone() as Arc<dyn Host>))].into();
@@ -330,10 +316,11 @@ mod tests {
     /// could look dead on it.
     #[tokio::test(start_paused = true)]
     async fn each_host_beats_on_its_own() {
-        let registry = registry_with_v1();
-        let fast = Arc::new(FakeHost::new("h1", registry.clone()));
-        let slow =
-            Arc::new(FakeHost::new("h2", registry).with_latency(std::time::Duration::from_secs(1)));
+        let world = FakeWorld::of_service("app")
+            .versions(&["v1"])
+            .host_latency("h2", std::time::Duration::from_secs(1))
+            .hosts(["h1", "h2"]);
+        let (fast, slow) = (world.hosts["h1"].clone(), world.hosts["h2"].clone());
         let config = testing::config(&["h1", "h2"]);
         let secrets = testing::secrets();
         let connections = [

@@ -5,3 +5,4 @@
 //! users run. `cargo build` without the feature does not compile this module at all.
 
 pub mod fake_host;
+pub mod world;
