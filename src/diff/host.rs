@@ -10,8 +10,8 @@ use crate::diff::cleanup::{image_prune_changes, latest_tag_change, retention_cha
 use crate::diff::container::container_fields;
 use crate::diff::routes::{orphan_changes, orphan_roles, stale_routes};
 use crate::diff::{
-    Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, Reach, Reason,
-    Resource, Work,
+    Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, ProxyBoot, Reach,
+    Reason, Resource, Work,
 };
 use crate::model::ContainerSpec;
 use crate::observe::HostState;
@@ -168,13 +168,13 @@ pub fn proxy_boot(proxy: &DesiredProxy, state: &HostState, replaces: Option<Cont
     let spec = host_proxy_spec(proxy, state).0;
     let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
     let auth = proxy.auth_for(&spec.image);
-    Work::BootProxy {
-        spec: Box::new(spec),
+    Work::BootProxy(Box::new(ProxyBoot {
+        spec,
         apps_config_dir: proxy.apps_config_dir.clone(),
         pull,
         auth,
         replaces,
-    }
+    }))
 }
 
 fn diff_proxy(

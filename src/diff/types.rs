@@ -274,15 +274,7 @@ pub enum Work {
     CreateNetwork {
         name: String,
     },
-    BootProxy {
-        spec: Box<ContainerSpec>,
-        apps_config_dir: String,
-        pull: bool,
-        /// Credentials for the pull (the image is on the app's registry).
-        auth: Option<RegistryAuth>,
-        /// The outdated proxy to stop and remove first (`--reboot-proxy`).
-        replaces: Option<ContainerRef>,
-    },
+    BootProxy(Box<ProxyBoot>),
     StartContainer {
         container: ContainerRef,
     },
@@ -325,6 +317,18 @@ pub enum Work {
     RemovePaths {
         paths: Vec<String>,
     },
+}
+
+/// Everything that boots kamal-proxy on one host.
+#[derive(Clone, Debug)]
+pub struct ProxyBoot {
+    pub spec: ContainerSpec,
+    pub apps_config_dir: String,
+    pub pull: bool,
+    /// Credentials for the pull (the image is on the app's registry).
+    pub auth: Option<RegistryAuth>,
+    /// The outdated proxy to stop and remove first (`--reboot-proxy`).
+    pub replaces: Option<ContainerRef>,
 }
 
 /// Everything that moves one role on one host to the desired container.
