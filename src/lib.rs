@@ -14,8 +14,8 @@
 pub mod apply;
 pub mod audit;
 pub mod cli;
-pub mod commands;
 pub mod config;
+pub mod day2;
 pub mod desired;
 pub mod details;
 pub mod diff;

@@ -5,7 +5,7 @@
 //! lock, also after errors.
 //!
 //! Each handler supplies only what is its own: the changes, from the desired and observed state
-//! (see [`crate::commands`]), and whether to ask. Everything else is the same path `apply` takes.
+//! (see [`crate::day2`]), and whether to ask. Everything else is the same path `apply` takes.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
