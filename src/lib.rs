@@ -25,6 +25,7 @@ pub mod hooks;
 pub mod host;
 pub mod image;
 pub mod journal;
+pub mod kamal_proxy;
 pub mod lock;
 pub mod model;
 pub mod naming;
@@ -32,7 +33,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod plan;
 pub mod printable;
-pub mod proxy;
+
 pub mod report;
 pub mod run;
 /// Secret values and their redaction; they live in [`model`], the path stays for its many users.

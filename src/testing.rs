@@ -8,8 +8,8 @@ use crate::desired::{
     self, Desired, DesiredHost, DesiredInputs, Selection, content_fingerprint, expand_home,
 };
 use crate::host::{ContainerStatus, ImageDetails, ImageSummary};
+use crate::kamal_proxy::ObservedRoute;
 use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
-use crate::proxy::ObservedRoute;
 use crate::secret::Secret;
 use crate::testkit::fake_host::details_from_spec;
 
@@ -189,7 +189,7 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
                 service: route.service.clone(),
                 settings: route.settings.clone(),
                 active_targets: vec![route.target(container.details.short_id())],
-                state: crate::proxy::RouteState::Running,
+                state: crate::kamal_proxy::RouteState::Running,
             });
         }
         state.app_containers.push(container);

@@ -14,11 +14,11 @@ use crate::desired::{
     hostname_suffix,
 };
 use crate::docker_args::{self, TranslatedOptions};
+use crate::kamal_proxy::{ProxyRoute, RouteFiles};
 use crate::model::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
 use crate::naming::{
     self, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, ServiceNames, container_hostname,
 };
-use crate::proxy::{ProxyRoute, RouteFiles};
 
 /// The desired app container of `role` on `host`.
 pub(super) fn desired_app(

@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Registry, ValueOrSecret};
 use crate::docker_args::DockerArgError;
+use crate::kamal_proxy::ProxyRoute;
 use crate::model::{ContainerSpec, RegistryAuth};
 use crate::naming::ServiceNames;
-use crate::proxy::ProxyRoute;
 use crate::secret::{Secret, SecretBytes};
 
 pub use env::{MissingSecret, SecretValues};
@@ -124,7 +124,7 @@ pub struct DesiredHost {
 impl DesiredHost {
     /// The settings of every route this host's apps and accessories deploy, to apply
     /// kamal-proxy's rules that read several routes at once (TLS inherited from a root route).
-    pub fn route_settings_mut(&mut self) -> Vec<&mut crate::proxy::RouteSettings> {
+    pub fn route_settings_mut(&mut self) -> Vec<&mut crate::kamal_proxy::RouteSettings> {
         self.apps
             .iter_mut()
             .filter_map(|app| app.route.as_mut())
@@ -443,7 +443,7 @@ pub fn build(
             .filter(|accessory| accessory.hosts.contains(&host.name))
             .map(|accessory| accessory.service.clone())
             .collect();
-        crate::proxy::inherit_root_tls(&mut host.route_settings_mut());
+        crate::kamal_proxy::inherit_root_tls(&mut host.route_settings_mut());
         let proxied = host.apps.iter().any(|app| app.route.is_some())
             || host.accessories.iter().any(|acc| acc.route.is_some());
         if proxied {

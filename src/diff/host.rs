@@ -123,7 +123,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
         .chain(host.accessories.iter().filter_map(|acc| acc.route.as_ref()))
         .map(|route| route.service.clone())
         .collect();
-    let others: Vec<&crate::proxy::RouteSettings> = state
+    let others: Vec<&crate::kamal_proxy::RouteSettings> = state
         .routes
         .iter()
         .flatten()
@@ -131,7 +131,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
         .filter(|route| !ours.contains(&route.service) && !route.service.starts_with(&own_prefix))
         .map(|route| &route.settings)
         .collect();
-    crate::proxy::inherit_foreign_root_tls(&mut host.route_settings_mut(), &others);
+    crate::kamal_proxy::inherit_foreign_root_tls(&mut host.route_settings_mut(), &others);
     host
 }
 

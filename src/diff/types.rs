@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use crate::desired::{DesiredDirectory, DesiredFile, Readiness};
+use crate::kamal_proxy::ProxyRoute;
 use crate::model::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::observe::LockInfo;
-use crate::proxy::ProxyRoute;
 
 /// Every host's changes, in the configuration's host order.
 #[derive(Clone, Debug, Default)]

@@ -8,13 +8,13 @@ use futures_util::future::{join_all, try_join_all};
 use crate::desired::ProxyBootFiles;
 use crate::desired::content_fingerprint;
 use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
+use crate::kamal_proxy;
 use crate::naming::{
     LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONTAINER,
     PROXY_STATE_FILE,
 };
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, ObserveRequest, ObservedContainer};
-use crate::proxy;
 
 /// How many times a state file that reads as half-written is read, and the pause between reads:
 /// kamal-proxy rewrites it in place on every change, so a read can land mid-write.
@@ -26,10 +26,10 @@ const STATE_FILE_REREAD_PAUSE: Duration = Duration::from_millis(100);
 async fn routes_from_state(
     host: &dyn Host,
     mut contents: Vec<u8>,
-) -> Result<Vec<proxy::ObservedRoute>, HostError> {
+) -> Result<Vec<kamal_proxy::ObservedRoute>, HostError> {
     let mut reads = 1;
     loop {
-        match proxy::parse_state(&contents) {
+        match kamal_proxy::parse_state(&contents) {
             Ok(routes) => return Ok(routes),
             Err(error) if error.is_incomplete() && reads < STATE_FILE_READS => {
                 tokio::time::sleep(STATE_FILE_REREAD_PAUSE).await;

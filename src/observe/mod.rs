@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredHost, ProxyBootFiles};
 use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
-use crate::proxy::ObservedRoute;
+use crate::kamal_proxy::ObservedRoute;
 
 pub(crate) use host_state::existing_directories;
 pub use host_state::observe_host;

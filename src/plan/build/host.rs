@@ -4,9 +4,9 @@
 use crate::diff::{
     Change, ContainerRef, FileOwner, HostChanges, PreviousRoute, ProxyBoot, Resource, Work,
 };
+use crate::kamal_proxy::ProxyRoute;
 use crate::plan::build::{Builder, HostNodes};
 use crate::plan::{Action, ActionId, ContainerTarget};
-use crate::proxy::ProxyRoute;
 
 /// Where an action comes from: the host's name and the index of the host and of its change.
 type At<'a> = (&'a str, (usize, usize));

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::host::{CommandOutput, ContainerStatus};
-use crate::proxy::{RouteSettings, RouteState};
+use crate::kamal_proxy::{RouteSettings, RouteState};
 use crate::testkit::fake_host::{Engine, docker};
 
 /// One route as the fake proxy holds it.
