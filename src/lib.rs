@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod day2;
@@ -23,7 +24,6 @@ pub mod docker_args;
 pub mod drift;
 pub mod hooks;
 pub mod host;
-pub mod image;
 pub mod journal;
 pub mod kamal_proxy;
 pub mod lock;
@@ -33,7 +33,6 @@ pub mod observe;
 pub mod pipeline;
 pub mod plan;
 pub mod printable;
-
 pub mod report;
 pub mod run;
 /// Secret values and their redaction; they live in [`model`], the path stays for its many users.
@@ -42,5 +41,3 @@ pub use model::secret;
 pub(crate) mod testing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod version;
-pub mod versions;

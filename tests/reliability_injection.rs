@@ -169,8 +169,8 @@ fn hostile_hosts_and_ssh_users_are_refused() {
 fn hostile_versions_are_refused_before_any_connection() {
     let dir = tempfile::tempdir().expect("tempdir");
     for value in HOSTILE {
-        let error =
-            gantry::version::resolve(Some(value), None, dir.path(), false).expect_err("refused");
+        let error = gantry::build::version::resolve(Some(value), None, dir.path(), false)
+            .expect_err("refused");
         assert!(
             error.to_string().contains("cannot be an image tag"),
             "{error}"

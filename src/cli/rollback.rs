@@ -16,8 +16,8 @@ use super::apply::{self, ApplyArgs};
 use super::session;
 use super::session::{PlanFlags, Prepared, VersionNeed, read_local_file};
 use crate::naming::ServiceNames;
+use crate::observe::Versions;
 use crate::pipeline;
-use crate::versions::Versions;
 
 /// `gantry rollback` flags.
 #[derive(Clone, Debug, Args)]
