@@ -18,7 +18,6 @@ pub mod cli;
 pub mod config;
 pub mod day2;
 pub mod desired;
-pub mod details;
 pub mod diff;
 pub mod docker_args;
 pub mod drift;
