@@ -20,7 +20,7 @@ pub struct BuildPlan {
     pub context: Option<PathBuf>,
     pub target: Option<String>,
     pub args: BTreeMap<String, String>,
-    /// Names of `builder.secrets`; their values come with [`build_and_push`].
+    /// Names of `builder.secrets`; their values come with [`build_and_push`](super::build_and_push).
     pub secrets: Vec<String>,
     /// `linux/<arch>` for each `builder.arch`.
     pub platforms: Vec<String>,

@@ -2,7 +2,7 @@
 //!
 //! Kamal turns `options: {memory: 2g, cap-add: [NET_ADMIN]}` into `--memory 2g --cap-add
 //! NET_ADMIN` on a `docker run` command line. gantry talks to the Engine API instead, so each
-//! supported flag is translated here into [`ContainerOptions`](crate::model::ContainerOptions)
+//! supported flag is translated here into [`ContainerOptions`]
 //! (and a few into env, labels, ports or volumes), as docker's CLI reads it. A flag that is not
 //! in [`FLAGS`] is refused when the configuration is loaded, with a diagnostic that says why
 //! (`flags.rs`), rather than silently dropped: an option that quietly does nothing is worse than
