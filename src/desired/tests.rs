@@ -1,3 +1,4 @@
+use super::selection::wildcard_match;
 use super::*;
 use crate::config::{Accessory, DockerOptionValue, DockerOptions, Env};
 use crate::model::EnvValue;
