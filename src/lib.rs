@@ -1,6 +1,6 @@
 //! gantry: a declarative deploy reconciler for Kamal 2's `config/deploy.yml`.
 //!
-//! The crate is one data flow, a module per stage (see `ARCHITECTURE.md` in the repository):
+//! The crate is one data flow, a module per stage:
 //!
 //! ```text
 //! deploy.yml + secrets ─► config ─► desired ─┐
@@ -9,7 +9,11 @@
 //! ```
 //!
 //! Only [`observe`] and [`apply`] touch the network, and both through the [`host::Host`] trait.
-//! Everything between them is a pure function of values.
+//! Everything between them is a pure function of values. Around the stages: [`day2`] (planners
+//! of the day-2 commands), [`kamal_proxy`], [`build`] (version, image build and push),
+//! [`model`] (values several stages share; a leaf) and [`cli`]. Imports point down only: the
+//! pure stages never reach `host`, `apply` or `cli`, and no two modules import each other
+//! (`tests/layers.rs` keeps it so).
 
 pub mod apply;
 pub mod audit;

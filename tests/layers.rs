@@ -3,7 +3,7 @@
 //! to the crate root), and fails on an import that runs the wrong way or in a circle, naming the
 //! files that make it.
 //!
-//! The rules (ARCHITECTURE.md, "Arrows only point down"):
+//! The rules (imports point down only):
 //! - `model` is a leaf: it imports nothing else of gantry;
 //! - the pure stages (`config`, `desired`, `diff`, `plan`) import nothing from `host`, `apply`,
 //!   `cli`, `session` or the test kit, and do not use tokio;
