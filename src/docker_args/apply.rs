@@ -23,7 +23,8 @@ pub(super) fn apply(
     }
 }
 
-/// Resource limits: CPU, memory, block I/O, pids, ulimits, shared memory, OOM handling. `Ok(false)` for a flag of another family.
+/// Resource limits: CPU, memory, block I/O, pids, ulimits, shared memory, OOM handling. `Ok(false)`
+/// for a flag of another family.
 fn resources(
     flag: &Flag,
     value: &str,
@@ -113,7 +114,8 @@ fn resources(
     Ok(true)
 }
 
-/// What the container may see and do: capabilities, devices, namespaces, security options, mounts. `Ok(false)` for a flag of another family.
+/// What the container may see and do: capabilities, devices, namespaces, security options, mounts.
+/// `Ok(false)` for a flag of another family.
 fn isolation(
     flag: &Flag,
     value: &str,
@@ -176,7 +178,8 @@ fn isolation(
     Ok(true)
 }
 
-/// Networking: networks and addresses, DNS, links, exposed ports. `Ok(false)` for a flag of another family.
+/// Networking: networks and addresses, DNS, links, exposed ports. `Ok(false)` for a flag of another
+/// family.
 fn network(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<bool, DockerArgError> {
     let opts = &mut out.options;
     let text = || Some(value.to_string());
@@ -212,7 +215,8 @@ fn network(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<bool
     Ok(true)
 }
 
-/// Docker's health check (`--health-*`, `--no-healthcheck`): one check, built from its parts. `Ok(false)` for a flag of another family.
+/// Docker's health check (`--health-*`, `--no-healthcheck`): one check, built from its parts.
+/// `Ok(false)` for a flag of another family.
 fn health(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<bool, DockerArgError> {
     let opts = &mut out.options;
     match flag.name {
