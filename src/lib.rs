@@ -40,7 +40,8 @@ pub mod report;
 pub mod run;
 /// Secret values and their redaction; they live in [`model`], the path stays for its many users.
 pub use model::secret;
-#[cfg(test)]
-pub(crate) mod testing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+/// The test kit's values under the short name the unit tests use.
+#[cfg(test)]
+pub(crate) use testkit::values as testing;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::fake_host::details_from_spec;
 use crate::config::*;
 use crate::desired::{
     self, Desired, DesiredHost, DesiredInputs, Selection, content_fingerprint, expand_home,
@@ -11,7 +12,6 @@ use crate::host::{ContainerStatus, ImageDetails, ImageSummary};
 use crate::kamal_proxy::ObservedRoute;
 use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
 use crate::secret::Secret;
-use crate::testkit::fake_host::details_from_spec;
 
 /// `service: app`, `image: app`, registry `registry.test`, role `web` on `hosts` with the proxy on,
 /// one clear env var and one secret.
