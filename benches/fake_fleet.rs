@@ -7,16 +7,14 @@
 //! `cargo bench --bench fake_fleet`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry::apply::{ExecOptions, Hosts, QuietReporter, execute};
 use gantry::config::{self, LoadOptions};
 use gantry::desired::Selection;
-use gantry::host::fake::{FakeHost, FakeRegistry};
-use gantry::host::{Host, ImageDetails};
 use gantry::pipeline::{self, Connections, PlanRequest};
 use gantry::secret::Secret;
+use gantry::testkit::world::FakeWorld;
 use tokio_util::sync::CancellationToken;
 
 fn deploy_yml(hosts: usize) -> String {
@@ -48,26 +46,12 @@ fn fleet(count: usize, latency: Duration) -> Fleet {
         destination: None,
     })
     .expect("the generated configuration loads");
-    let registry = FakeRegistry::default();
-    for version in ["v1", "v2"] {
-        registry.push(
-            &format!("registry.test/fleet:{version}"),
-            ImageDetails {
-                id: format!("sha256:{version}"),
-                labels: [("service".to_string(), "fleet".to_string())].into(),
-                ..ImageDetails::default()
-            },
-        );
-    }
-    registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
-    let mut connections = BTreeMap::new();
-    let mut hosts = BTreeMap::new();
-    for role_host in &loaded.config.roles[0].hosts {
-        let host: Arc<dyn Host> =
-            Arc::new(FakeHost::new(role_host.host.clone(), registry.clone()).with_latency(latency));
-        connections.insert(role_host.host.clone(), Ok(host.clone()));
-        hosts.insert(role_host.host.clone(), host);
-    }
+    let hosts = loaded.config.roles[0]
+        .hosts
+        .iter()
+        .map(|host| host.host.clone());
+    let world = FakeWorld::of_service("fleet").latency(latency).hosts(hosts);
+    let (connections, hosts) = (world.connections(), world.exec_hosts());
     Fleet {
         config: loaded.config,
         connections,

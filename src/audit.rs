@@ -46,13 +46,27 @@ pub async fn record_command(
     command: &str,
 ) {
     let line = line(
-        &crate::run::now_rfc3339(),
+        &now_rfc3339(),
         performer,
         names.destination(),
         None,
         &format!("Executed cmd '{command}' on {}", host.name()),
     );
     let _ = record(host, names, &redactor.redact(&line)).await;
+}
+
+/// The current time as RFC 3339, UTC, to the second (Kamal's `iso8601`).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ pub async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fake::{FakeHost, FakeRegistry};
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     #[tokio::test]
     async fn journal_round_trip() {

@@ -287,7 +287,7 @@ pub async fn status(host: &dyn Host, names: &ServiceNames) -> Result<Option<Lock
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fake::{FakeHost, FakeRegistry};
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     fn request<'a>(message: &'a str) -> LockRequest<'a> {
         LockRequest {

@@ -61,19 +61,8 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// The current time as RFC 3339, UTC, to the second (Kamal's `iso8601`).
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
-}
+/// The clock of the records, kept where audit lines are written.
+pub use crate::audit::now_rfc3339;
 
 /// Journals, executes, audits. The journal and audit writes are best effort: a host that
 /// cannot take them is reported by the actions that follow. Audit lines go through `redactor`
@@ -237,25 +226,11 @@ mod tests {
     use super::*;
     use crate::apply::QuietReporter;
     use crate::desired::Selection;
-    use crate::host::fake::{FakeHost, FakeRegistry};
-    use crate::host::{Host, ImageDetails};
+    use crate::host::Host;
     use crate::pipeline::{self, PlanRequest};
     use crate::testing;
-
-    /// A registry with the app's v1 (labelled for `app`) and kamal-proxy.
-    fn registry_with_v1() -> FakeRegistry {
-        let registry = FakeRegistry::default();
-        registry.push(
-            "registry.test/app:v1",
-            ImageDetails {
-                id: "sha256:v1".into(),
-                labels: [("service".to_string(), "app".to_string())].into(),
-                ..ImageDetails::default()
-            },
-        );
-        registry.push("basecamp/kamal-proxy:v0.9.2", ImageDetails::default());
-        registry
-    }
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
+    use crate::testkit::world::FakeWorld;
 
     /// The plan of v1 of `config` on the connected hosts.
     async fn plan_v1(
@@ -306,8 +281,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_leaves_a_finished_journal_and_kamal_audit_lines() {
-        let registry = registry_with_v1();
-        let fake = Arc::new(FakeHost::new("h1", registry));
+        let world = FakeWorld::of_service("app").versions(&["v1"]).hosts(["h1"]);
+        let fake = world.hosts["h1"].clone();
         let config = testing::config(&["h1"]);
         let secrets = testing::secrets();
         let connections = [("h1".to_string(), Ok(fake.clone() as Arc<dyn Host>))].into();
@@ -351,10 +326,11 @@ mod tests {
     /// could look dead on it.
     #[tokio::test(start_paused = true)]
     async fn each_host_beats_on_its_own() {
-        let registry = registry_with_v1();
-        let fast = Arc::new(FakeHost::new("h1", registry.clone()));
-        let slow =
-            Arc::new(FakeHost::new("h2", registry).with_latency(std::time::Duration::from_secs(1)));
+        let world = FakeWorld::of_service("app")
+            .versions(&["v1"])
+            .host_latency("h2", std::time::Duration::from_secs(1))
+            .hosts(["h1", "h2"]);
+        let (fast, slow) = (world.hosts["h1"].clone(), world.hosts["h2"].clone());
         let config = testing::config(&["h1", "h2"]);
         let secrets = testing::secrets();
         let connections = [
@@ -388,7 +364,7 @@ mod tests {
             host.calls()
                 .iter()
                 .filter(|(operation, argument)| {
-                    *operation == crate::host::fake::Operation::WriteFile
+                    *operation == crate::testkit::fake_host::Operation::WriteFile
                         && argument.ends_with("gantry/journal.json")
                 })
                 .count()
@@ -416,21 +392,14 @@ mod tests {
     /// later run happened to change that host.
     #[tokio::test]
     async fn a_run_closes_the_journal_an_interrupted_run_left_on_a_host_it_does_not_change() {
-        let registry = registry_with_v1();
-        let h1 = Arc::new(FakeHost::new("h1", registry.clone()));
-        let h2 = Arc::new(FakeHost::new("h2", registry));
+        let world = FakeWorld::of_service("app")
+            .versions(&["v1"])
+            .hosts(["h1", "h2"]);
+        let h2 = world.hosts["h2"].clone();
         let config = testing::config(&["h1", "h2"]);
         let secrets = testing::secrets();
-        let connections: pipeline::Connections = [
-            ("h1".to_string(), Ok(h1.clone() as Arc<dyn Host>)),
-            ("h2".to_string(), Ok(h2.clone() as Arc<dyn Host>)),
-        ]
-        .into();
-        let hosts: Hosts = [
-            ("h1".to_string(), h1.clone() as Arc<dyn Host>),
-            ("h2".to_string(), h2.clone() as Arc<dyn Host>),
-        ]
-        .into();
+        let connections = world.connections();
+        let hosts = world.exec_hosts();
         let names = ServiceNames::new("app", None);
         let redactor = Redactor::new(secrets.values());
         let run = |identity: &RunIdentity| {

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 
 use fake_world::{FakeWorld, Run};
 use gantry::apply::HostOutcome;
-use gantry::host::fake::{Fault, FaultRule, Operation};
 use gantry::host::{ContainerStatus, Host};
 use gantry::lock;
+use gantry::testkit::fake_host::{Fault, FaultRule, Operation};
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 

@@ -16,7 +16,7 @@ use fake_world::{FakeWorld, REGISTRY_PASSWORD};
 use gantry::desired::env::{clear_value_in_container, env_file_value};
 use gantry::desired::expand_home_in_word;
 use gantry::host::Host;
-use gantry::host::fake::Operation;
+use gantry::testkit::fake_host::Operation;
 
 /// Values shaped to escape into a shell or a Docker command line.
 const HOSTILE: &[&str] = &[
@@ -169,8 +169,8 @@ fn hostile_hosts_and_ssh_users_are_refused() {
 fn hostile_versions_are_refused_before_any_connection() {
     let dir = tempfile::tempdir().expect("tempdir");
     for value in HOSTILE {
-        let error =
-            gantry::version::resolve(Some(value), None, dir.path(), false).expect_err("refused");
+        let error = gantry::build::version::resolve(Some(value), None, dir.path(), false)
+            .expect_err("refused");
         assert!(
             error.to_string().contains("cannot be an image tag"),
             "{error}"

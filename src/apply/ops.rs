@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::apply::LocalHooks;
 use crate::host::{ContainerSpec, ContainerStatus, Health, Host, HostError};
+use crate::kamal_proxy;
 use crate::naming::{LABEL_GANTRY_RUN, LABEL_SERVICE, PROXY_CONTAINER};
 use crate::plan::{Action, ContainerTarget};
-use crate::proxy;
 
 /// Lines of a failed container's log shown with the error.
 const LOG_TAIL: usize = 20;
@@ -296,7 +296,7 @@ async fn wait_ready(
 
 async fn deploy_route(
     host: &dyn Host,
-    route: &proxy::ProxyRoute,
+    route: &kamal_proxy::ProxyRoute,
     container: &ContainerTarget,
 ) -> Result<(), ActionError> {
     let details = host
@@ -305,7 +305,7 @@ async fn deploy_route(
         .ok_or_else(|| ActionError::Failed {
             message: format!("container {} does not exist", container.name()),
         })?;
-    let argv = proxy::exec_argv(proxy::deploy_args(route, details.short_id()));
+    let argv = kamal_proxy::exec_argv(kamal_proxy::deploy_args(route, details.short_id()));
     let output = host.exec_in_container(PROXY_CONTAINER, &argv).await?;
     if output.success() {
         return Ok(());
@@ -321,7 +321,7 @@ async fn deploy_route(
 }
 
 async fn remove_route(host: &dyn Host, service: &str) -> Result<(), ActionError> {
-    let argv = proxy::exec_argv(proxy::remove_args(service));
+    let argv = kamal_proxy::exec_argv(kamal_proxy::remove_args(service));
     let output = host.exec_in_container(PROXY_CONTAINER, &argv).await?;
     if output.success() || output.message().contains("not found") {
         return Ok(());

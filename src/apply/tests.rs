@@ -1,5 +1,4 @@
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -8,17 +7,22 @@ use super::*;
 use crate::config::{Boot, BootLimit, Config, Env};
 use crate::desired::Selection;
 use crate::diff::{DiffOptions, Reason, Resource};
-use crate::host::fake::{CallMeter, FakeHost, FakeRegistry, Fault, FaultRule, Operation};
-use crate::host::{ContainerStatus, HealthcheckConfig, ImageDetails};
-use crate::pipeline::{self, Connections, PlanRequest, Planned};
+use crate::host::{ContainerStatus, ImageDetails};
+use crate::pipeline::{self, PlanRequest, Planned};
 use crate::plan::{ActionId, Plan};
 use crate::testing;
+use crate::testkit::fake_host::{Fault, FaultRule, Operation};
+use crate::testkit::world::FakeWorld;
 
-/// Fake hosts sharing a registry that has versions v1..v3 of the app and the proxy image.
-struct World {
-    registry: FakeRegistry,
-    hosts: BTreeMap<String, Arc<FakeHost>>,
-    meter: Arc<CallMeter>,
+/// The shared fake world with versions v1..v3 of the app, and `gantry apply`'s steps on it.
+struct World(FakeWorld);
+
+impl std::ops::Deref for World {
+    type Target = FakeWorld;
+
+    fn deref(&self) -> &FakeWorld {
+        &self.0
+    }
 }
 
 impl World {
@@ -27,61 +31,13 @@ impl World {
     }
 
     fn with_latency(names: &[&str], latency: Duration) -> Self {
-        let registry = FakeRegistry::default();
-        for version in ["v1", "v2", "v3"] {
-            registry.push(
-                &format!("registry.test/app:{version}"),
-                ImageDetails {
-                    id: format!("sha256:app-{version}"),
-                    env: vec!["PATH=/bin".into()],
-                    cmd: vec!["/bin/server".into()],
-                    labels: [("service".to_string(), "app".to_string())].into(),
-                    healthcheck: Some(HealthcheckConfig {
-                        test: vec!["CMD".into(), "/bin/true".into()],
-                        ..HealthcheckConfig::default()
-                    }),
-                    ..ImageDetails::default()
-                },
-            );
-        }
-        registry.push(
-            "basecamp/kamal-proxy:v0.9.2",
-            ImageDetails {
-                id: "sha256:proxy".into(),
-                cmd: vec!["kamal-proxy".into(), "run".into()],
-                ..ImageDetails::default()
-            },
-        );
-        registry.require_auth("registry.test/", "deployer", "s3cret-registry");
-        let meter = Arc::new(CallMeter::default());
-        let hosts = names
-            .iter()
-            .map(|name| {
-                let host = FakeHost::new(*name, registry.clone())
-                    .with_latency(latency)
-                    .with_meter(meter.clone());
-                (name.to_string(), Arc::new(host))
-            })
-            .collect();
-        World {
-            registry,
-            hosts,
-            meter,
-        }
-    }
-
-    fn connections(&self) -> Connections {
-        self.hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), Ok(host.clone() as Arc<dyn crate::host::Host>)))
-            .collect()
-    }
-
-    fn exec_hosts(&self) -> Hosts {
-        self.hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), host.clone() as Arc<dyn crate::host::Host>))
-            .collect()
+        World(
+            FakeWorld::of_service("app")
+                .versions(&["v1", "v2", "v3"])
+                .registry_password("s3cret-registry")
+                .latency(latency)
+                .hosts(names.iter().copied()),
+        )
     }
 
     /// Runs `then` with the plan request `gantry apply` would build for `version`.
@@ -567,21 +523,9 @@ async fn parallelism_bounds_concurrent_actions() {
     let planned = world.plan_default(&config, "v1").await;
     let before = world.meter.max_concurrent_calls();
     assert!(before > 3, "observe runs hosts in parallel");
-    let meter = Arc::new(CallMeter::default());
-    let world = World {
-        hosts: world
-            .hosts
-            .into_keys()
-            .map(|name| {
-                let host = FakeHost::new(name.clone(), world.registry.clone())
-                    .with_latency(Duration::from_millis(5))
-                    .with_meter(meter.clone());
-                (name, Arc::new(host))
-            })
-            .collect(),
-        registry: world.registry,
-        meter: meter.clone(),
-    };
+    // Fresh hosts like the observed ones, on a meter of their own for the execution.
+    let world = World::with_latency(&refs, Duration::from_millis(5));
+    let meter = world.meter.clone();
     let outcome = execute(
         &planned.plan,
         &world.exec_hosts(),

@@ -15,7 +15,7 @@ use super::GlobalArgs;
 use super::locked::Day2;
 use super::logs::{LogFlags, container_logs};
 use super::session::{TargetArgs, runtime};
-use crate::commands::accessory::{self, Which};
+use crate::day2::accessory::{self, Which};
 
 /// `gantry accessory` subcommands.
 #[derive(Clone, Debug, Args)]

@@ -16,7 +16,7 @@ use super::exec::{self, ExecArgs};
 use super::locked::Day2;
 use super::logs::{self, LogsArgs};
 use super::session::{TargetArgs, runtime};
-use crate::commands::{self, app};
+use crate::day2::{app, current_version};
 use crate::pipeline::Connections;
 
 /// `gantry app` subcommands.
@@ -92,7 +92,7 @@ async fn start(
     let observed = day2.observe(connections).await;
     let version = match &day2.requested_version {
         Some(version) => version.clone(),
-        None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
+        None => current_version(&observed, &day2.names).ok_or_else(|| {
             miette::miette!(
                 help = "deploy first with `gantry apply`, or name a version with --version",
                 "no container of this app exists on the selected hosts"

@@ -61,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<Exit, miette::Repor
     let value = match format {
         ConfigFormat::Kamal => {
             let project_dir = std::env::current_dir().into_diagnostic()?;
-            let version = crate::version::resolve(
+            let version = crate::build::version::resolve(
                 args.version.as_deref(),
                 std::env::var("VERSION").ok().as_deref(),
                 &project_dir,

@@ -16,7 +16,7 @@ use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::session::{Prepared, VersionNeed, runtime};
-use crate::image::{self, BuildPlan};
+use crate::build::{self, BuildPlan};
 
 /// `gantry deploy` flags.
 #[derive(Clone, Debug, Args)]
@@ -94,7 +94,7 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
         let context = match &plan.context {
             Some(context) => project_dir.join(context),
             None => {
-                checkout = image::clean_checkout(&project_dir).await.map_err(|error| {
+                checkout = build::clean_checkout(&project_dir).await.map_err(|error| {
                     miette!(
                         help = "`builder.context: .` builds the working directory instead",
                         "{error}"
@@ -103,7 +103,7 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
                 checkout.path().to_path_buf()
             }
         };
-        image::build_and_push(
+        build::build_and_push(
             &plan,
             &context,
             auth.as_ref(),

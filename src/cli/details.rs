@@ -9,7 +9,8 @@ use super::GlobalArgs;
 use super::session;
 use super::session::{PlanFlags, TargetArgs, VersionNeed, read_local_file};
 use crate::naming::ServiceNames;
-use crate::{details, pipeline};
+use crate::pipeline;
+use crate::report::details;
 
 /// `gantry details` flags.
 #[derive(Clone, Debug, Args)]

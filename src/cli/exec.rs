@@ -18,7 +18,7 @@ use super::locked::Day2;
 use super::logs::connected;
 use super::output::{Job, prefix, run_interactive, run_prefixed, summarize};
 use super::session::{TargetArgs, runtime};
-use crate::commands::{current_container, shell};
+use crate::day2::{current_container, shell};
 use crate::desired::{DesiredApp, expand_home};
 use crate::host::{ContainerFilter, Host, HostError};
 

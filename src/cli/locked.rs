@@ -3,7 +3,7 @@
 //! state of the selected hosts, its hooks, and who runs it.
 //!
 //! The commands that change hosts start a [`Session`] from it and hand the session their
-//! changes (a planner in [`crate::commands`]): lock, plan, confirm, execute, record and release
+//! changes (a planner in [`crate::day2`]): lock, plan, confirm, execute, record and release
 //! are the session's, the same path `apply` takes.
 
 use miette::miette;

@@ -1,7 +1,7 @@
 //! `gantry logs` (also `gantry app logs`): the logs of each selected role's current container
 //! on every selected host, each line prefixed with its host. `-f` streams from every host at once
 //! until Ctrl-C. The command line on each host is Kamal's `docker logs ... 2>&1 | grep ...`
-//! ([`crate::commands::shell::logs`]); nothing changes on any host and no lock is taken.
+//! ([`crate::day2::shell::logs`]); nothing changes on any host and no lock is taken.
 
 use crate::session::Exit;
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use super::GlobalArgs;
 use super::locked::Day2;
 use super::output::{Job, prefix, run_prefixed, summarize};
 use super::session::{TargetArgs, runtime};
-use crate::commands::current_container;
-use crate::commands::shell::{self, LogsOptions};
+use crate::day2::current_container;
+use crate::day2::shell::{self, LogsOptions};
 use crate::host::{ContainerFilter, Host};
 use crate::pipeline::Connections;
 

@@ -14,7 +14,7 @@ use super::GlobalArgs;
 use super::locked::Day2;
 use super::logs::{LogFlags, container_logs};
 use super::session::{TargetArgs, runtime};
-use crate::commands::proxy;
+use crate::day2::proxy;
 use crate::naming::PROXY_CONTAINER;
 
 /// `gantry proxy` subcommands.

@@ -11,7 +11,7 @@ use miette::miette;
 use super::GlobalArgs;
 use super::locked::Day2;
 use super::session::{TargetArgs, runtime};
-use crate::commands::{self, cleanup};
+use crate::day2::{cleanup, current_version};
 
 /// `gantry prune` flags.
 #[derive(Clone, Debug, Args)]
@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &PruneArgs) -> Result<Exit, miette::Report
                 let observed = day2.observe(&connections).await;
                 let version = match &day2.requested_version {
                     Some(version) => version.clone(),
-                    None => commands::current_version(&observed, &day2.names).ok_or_else(|| {
+                    None => current_version(&observed, &day2.names).ok_or_else(|| {
                         miette!("nothing to prune: this app has no container on the selected hosts")
                     })?,
                 };

@@ -12,8 +12,8 @@ use futures_util::future::join_all;
 use super::GlobalArgs;
 use super::locked::Day2;
 use super::session::{TargetArgs, runtime};
-use crate::commands::cleanup::{self, AppsOnHosts};
-use crate::commands::shell;
+use crate::day2::cleanup::{self, AppsOnHosts};
+use crate::day2::shell;
 
 /// `gantry remove` flags.
 #[derive(Clone, Debug, Args)]

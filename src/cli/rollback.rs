@@ -18,8 +18,8 @@ use super::hooking::Hooks;
 use super::session::{PlanFlags, VersionNeed, connect_hosts, runtime};
 use crate::naming::ServiceNames;
 use crate::observe::Observed;
+use crate::observe::Versions;
 use crate::session::{Prepared, lock_hosts, observe_width};
-use crate::versions::Versions;
 
 /// `gantry rollback` flags.
 #[derive(Clone, Debug, Args)]

@@ -80,7 +80,7 @@ pub fn load(
     let redactor = secrets.redactor();
     super::logging::redact_secrets(&redactor);
     let project_dir = std::env::current_dir().into_diagnostic()?;
-    let resolved = crate::version::resolve(
+    let resolved = crate::build::version::resolve(
         target.version.as_deref(),
         std::env::var("VERSION").ok().as_deref(),
         &project_dir,
@@ -89,7 +89,7 @@ pub fn load(
     let version = match (resolved, need) {
         (Ok(version), _) => version,
         // A version given that cannot be one is a mistake whatever the command.
-        (Err(error @ crate::version::VersionError::Invalid { .. }), _) => {
+        (Err(error @ crate::build::version::VersionError::Invalid { .. }), _) => {
             return Err(miette!("{error}"));
         }
         (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),

@@ -17,7 +17,7 @@ use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::output::{PrefixedLines, Stream};
 use super::session::{VersionNeed, read_local_file, runtime};
-use crate::commands::shell;
+use crate::day2::shell;
 use crate::host::ssh::SshHost;
 use crate::host::{Attached, Host};
 use crate::pipeline;

@@ -12,9 +12,9 @@ use crate::desired::app::{log_config, restart_policy, split_command};
 use crate::desired::env::{clear_value_in_container, env_file_contents, resolve_secrets};
 use crate::desired::{DesiredAccessory, DesiredError, DesiredFile, DesiredInputs, SecretValues};
 use crate::docker_args::{self, DockerArgError, Flag, FlagArity};
-use crate::host::{ContainerSpec, EnvValue};
+use crate::kamal_proxy::{ProxyRoute, RouteFiles};
+use crate::model::{ContainerSpec, EnvValue};
 use crate::naming::{LABEL_SERVICE, ServiceNames};
-use crate::proxy::{ProxyRoute, RouteFiles};
 
 /// The desired accessory `accessory` on `host`.
 pub(super) fn desired_accessory(
@@ -114,7 +114,7 @@ fn accessory_registry_auth(
     config: &Config,
     accessory: &Accessory,
     secrets: &dyn SecretValues,
-) -> Result<Option<crate::host::RegistryAuth>, DesiredError> {
+) -> Result<Option<crate::model::RegistryAuth>, DesiredError> {
     if let Some(registry) = &accessory.registry {
         return Ok(super::registry_auth(registry, secrets)?);
     }

@@ -7,18 +7,19 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, Role, RoleHost};
+use crate::config::{Config, Env, Role, RoleHost};
 use crate::desired::env::{clear_value_in_container, env_file_contents, resolve_secrets};
 use crate::desired::{
     DesiredApp, DesiredAssets, DesiredError, DesiredFile, DesiredInputs, Readiness, SecretValues,
     hostname_suffix,
 };
 use crate::docker_args::{self, TranslatedOptions};
-use crate::host::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
+use crate::kamal_proxy::{ProxyRoute, RouteFiles};
+use crate::model::{ContainerSpec, EnvValue, LogConfig, RestartPolicy};
 use crate::naming::{
     self, LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, ServiceNames, container_hostname,
 };
-use crate::proxy::{ProxyRoute, RouteFiles};
+use crate::secret::Secret;
 
 /// The desired app container of `role` on `host`.
 pub(super) fn desired_app(
@@ -40,79 +41,16 @@ pub(super) fn desired_app(
 
     let env = config.env_for(role, role_host);
     let secret_env = resolve_secrets(&env, secrets)?;
-    let mut container_env: BTreeMap<String, EnvValue> = BTreeMap::new();
-    // The env file comes first on docker's side; `--env` values given later replace its entries.
-    for (name, value) in &secret_env {
-        container_env.insert(name.clone(), EnvValue::Secret(value.clone()));
-    }
-    let mut clear = vec![
-        ("KAMAL_CONTAINER_NAME".to_string(), container_name.clone()),
-        ("KAMAL_VERSION".to_string(), version.to_string()),
-        ("KAMAL_HOST".to_string(), host.to_string()),
-    ];
-    if let Some(destination) = &config.destination {
-        clear.push(("KAMAL_DESTINATION".to_string(), destination.clone()));
-    }
-    clear.extend(
-        env.clear
-            .iter()
-            .map(|(name, value)| (name.clone(), clear_value_in_container(value))),
-    );
-    clear.extend(translated.env.iter().cloned());
-    for (name, value) in clear {
-        container_env.insert(name, EnvValue::Clear(value));
-    }
+    let kamal_variables = kamal_variables(config, &container_name, version, host);
+    let container_env = container_env(&secret_env, kamal_variables, &env, &translated);
 
-    let mut labels = BTreeMap::new();
-    labels.insert(LABEL_SERVICE.to_string(), config.service.clone());
-    labels.insert(LABEL_ROLE.to_string(), role.name.clone());
-    labels.insert(
-        LABEL_DESTINATION.to_string(),
-        config.destination.clone().unwrap_or_default(),
-    );
-    labels.extend(role.labels.clone());
-    labels.extend(translated.labels.iter().cloned());
+    let labels = app_labels(config, role, &translated);
 
     let mut binds: Vec<String> = role.volumes.clone();
-    // Kamal bridges assets only for roles behind the proxy (`Role#assets?`).
-    let assets = match (&role.asset_path, &role.proxy) {
-        (Some(asset_path), Some(_)) => {
-            binds.push(asset_volume(names, &role.name, version, asset_path));
-            Some(DesiredAssets {
-                asset_path: asset_path
-                    .split_once(':')
-                    .map_or(asset_path.as_str(), |(path, _)| path)
-                    .to_string(),
-                container: names.assets_container(&role.name),
-                extracted_dir: names.assets_extracted_dir(),
-                volumes_dir: names.assets_volumes_dir(),
-            })
-        }
-        _ => None,
-    };
+    let assets = role_assets(names, role, version, &mut binds);
     binds.extend(translated.binds.iter().cloned());
 
-    let route = role.proxy.as_ref().map(|proxy| {
-        let apps_config = format!(
-            "{}/{}",
-            naming::PROXY_APPS_CONFIG_MOUNT,
-            names.service_with_destination()
-        );
-        let files = RouteFiles {
-            tls_directory: Some(format!("{apps_config}/tls/{}", role.name)),
-            error_pages: config
-                .error_pages_path
-                .as_ref()
-                .map(|_| format!("{apps_config}/error_pages/{version}")),
-        };
-        ProxyRoute::new(
-            names.proxy_service(&role.name),
-            proxy,
-            config.deploy_timeout,
-            config.drain_timeout,
-            &files,
-        )
-    });
+    let route = role_route(config, names, role, version);
     let readiness = if route.is_some() {
         Readiness::Proxy
     } else {
@@ -161,6 +99,126 @@ pub(super) fn desired_app(
         stop_timeout,
         assets,
     })
+}
+
+/// Variables Kamal gives every app container (`KAMAL_CONTAINER_NAME`, `KAMAL_VERSION`,
+/// `KAMAL_HOST`, and `KAMAL_DESTINATION` with a destination).
+fn kamal_variables(
+    config: &Config,
+    container_name: &str,
+    version: &str,
+    host: &str,
+) -> Vec<(String, String)> {
+    let mut variables = vec![
+        (
+            "KAMAL_CONTAINER_NAME".to_string(),
+            container_name.to_string(),
+        ),
+        ("KAMAL_VERSION".to_string(), version.to_string()),
+        ("KAMAL_HOST".to_string(), host.to_string()),
+    ];
+    if let Some(destination) = &config.destination {
+        variables.push(("KAMAL_DESTINATION".to_string(), destination.clone()));
+    }
+    variables
+}
+
+/// The container's env: the env file's secrets, then Kamal's variables, the clear env and the
+/// `--env` options. The env file comes first on docker's side; `--env` values given later
+/// replace its entries.
+fn container_env(
+    secret_env: &[(String, Secret)],
+    kamal_variables: Vec<(String, String)>,
+    env: &Env,
+    translated: &TranslatedOptions,
+) -> BTreeMap<String, EnvValue> {
+    let mut container_env: BTreeMap<String, EnvValue> = BTreeMap::new();
+    for (name, value) in secret_env {
+        container_env.insert(name.clone(), EnvValue::Secret(value.clone()));
+    }
+    let clear = env
+        .clear
+        .iter()
+        .map(|(name, value)| (name.clone(), clear_value_in_container(value)));
+    let clear = kamal_variables
+        .into_iter()
+        .chain(clear)
+        .chain(translated.env.iter().cloned());
+    for (name, value) in clear {
+        container_env.insert(name, EnvValue::Clear(value));
+    }
+    container_env
+}
+
+/// Kamal's labels (service, role, destination), then the role's, then `--label` options.
+fn app_labels(
+    config: &Config,
+    role: &Role,
+    translated: &TranslatedOptions,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_SERVICE.to_string(), config.service.clone());
+    labels.insert(LABEL_ROLE.to_string(), role.name.clone());
+    labels.insert(
+        LABEL_DESTINATION.to_string(),
+        config.destination.clone().unwrap_or_default(),
+    );
+    labels.extend(role.labels.clone());
+    labels.extend(translated.labels.iter().cloned());
+    labels
+}
+
+/// The role's asset bridging, whose volume joins `binds`. Kamal bridges assets only for roles
+/// behind the proxy (`Role#assets?`).
+fn role_assets(
+    names: &ServiceNames,
+    role: &Role,
+    version: &str,
+    binds: &mut Vec<String>,
+) -> Option<DesiredAssets> {
+    let (Some(asset_path), Some(_)) = (&role.asset_path, &role.proxy) else {
+        return None;
+    };
+    binds.push(asset_volume(names, &role.name, version, asset_path));
+    Some(DesiredAssets {
+        asset_path: asset_path
+            .split_once(':')
+            .map_or(asset_path.as_str(), |(path, _)| path)
+            .to_string(),
+        container: names.assets_container(&role.name),
+        extracted_dir: names.assets_extracted_dir(),
+        volumes_dir: names.assets_volumes_dir(),
+    })
+}
+
+/// The role's kamal-proxy route, with its TLS directory and error pages inside the proxy
+/// container; `None` for a role without the proxy.
+fn role_route(
+    config: &Config,
+    names: &ServiceNames,
+    role: &Role,
+    version: &str,
+) -> Option<ProxyRoute> {
+    let proxy = role.proxy.as_ref()?;
+    let apps_config = format!(
+        "{}/{}",
+        naming::PROXY_APPS_CONFIG_MOUNT,
+        names.service_with_destination()
+    );
+    let files = RouteFiles {
+        tls_directory: Some(format!("{apps_config}/tls/{}", role.name)),
+        error_pages: config
+            .error_pages_path
+            .as_ref()
+            .map(|_| format!("{apps_config}/error_pages/{version}")),
+    };
+    Some(ProxyRoute::new(
+        names.proxy_service(&role.name),
+        proxy,
+        config.deploy_timeout,
+        config.drain_timeout,
+        &files,
+    ))
 }
 
 /// The asset bridging volume of a role (Kamal's `asset_volume`).

@@ -26,6 +26,12 @@ impl SecretValues for BTreeMap<String, Secret> {
     }
 }
 
+impl SecretValues for crate::config::Secrets {
+    fn secret(&self, key: &str) -> Option<&Secret> {
+        self.get(key)
+    }
+}
+
 /// A secret that an `env.secret` entry names but no secrets file provides.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("secret `{key}` (for env var {name}) is not set in any .kamal/secrets file")]

@@ -58,7 +58,7 @@ pub enum BootFilesError {
 
 const DEFAULT_OPTIONS: &str = "--publish 80:80 --publish 443:443 --log-opt max-size=10m";
 const DEFAULT_IMAGE: &str = "basecamp/kamal-proxy";
-const DEFAULT_IMAGE_VERSION: &str = crate::proxy::MINIMUM_VERSION;
+const DEFAULT_IMAGE_VERSION: &str = crate::kamal_proxy::MINIMUM_VERSION;
 
 /// Reads the files as Kamal's `boot_config` line, each missing file replaced by its default.
 pub fn boot_command(files: &ProxyBootFiles) -> Result<BootCommand, BootFilesError> {

@@ -12,7 +12,7 @@ use crate::config::ProxyRun;
 use crate::desired::proxy_boot_files::{BootFilesError, ProxyBootFiles, boot_command};
 use crate::desired::{DesiredError, DesiredProxy};
 use crate::docker_args::{self, Flag, FlagArity};
-use crate::host::{ContainerSpec, LogConfig};
+use crate::model::{ContainerSpec, LogConfig};
 use crate::naming::{
     NETWORK, PROXY_APPS_CONFIG_DIR, PROXY_APPS_CONFIG_MOUNT, PROXY_CONFIG_MOUNT,
     PROXY_CONFIG_VOLUME, PROXY_CONTAINER,
@@ -93,7 +93,7 @@ fn proxy_container(
     image: String,
     cmd: Option<Vec<String>>,
     translated: docker_args::TranslatedOptions,
-    mut ports: Vec<crate::host::PortBinding>,
+    mut ports: Vec<crate::model::PortBinding>,
     mut log_options: BTreeMap<String, String>,
 ) -> ContainerSpec {
     ports.extend(translated.ports.iter().cloned());
@@ -110,7 +110,7 @@ fn proxy_container(
         env: translated
             .env
             .iter()
-            .map(|(name, value)| (name.clone(), crate::host::EnvValue::Clear(value.clone())))
+            .map(|(name, value)| (name.clone(), crate::model::EnvValue::Clear(value.clone())))
             .collect(),
         labels: translated.labels.iter().cloned().collect(),
         hostname: translated.hostname.clone(),

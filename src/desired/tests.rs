@@ -1,6 +1,7 @@
+use super::selection::wildcard_match;
 use super::*;
 use crate::config::{Accessory, DockerOptionValue, DockerOptions, Env};
-use crate::host::EnvValue;
+use crate::model::EnvValue;
 use crate::testing;
 
 #[test]
@@ -453,6 +454,6 @@ fn a_path_prefixed_role_reads_back_with_its_hosts_root_tls() {
         .collect();
     assert_eq!(settings, [("web", true, false), ("api", true, false)]);
     let api_route = desired.hosts[0].apps[1].route.as_ref().expect("proxied");
-    let args = crate::proxy::deploy_args(api_route, "0123456789ab");
+    let args = crate::kamal_proxy::deploy_args(api_route, "0123456789ab");
     assert!(!args.iter().any(|arg| arg.starts_with("--tls")), "{args:?}");
 }

@@ -15,7 +15,7 @@ use crate::diff::{
     AppDeployment, AssetBridge, Change, ChangeKind, ContainerRef, FieldChange, OlderVersions,
     PreviousRoute, PullImage, Reason, Resource, StartMode, Work,
 };
-use crate::host::{DirectoryMerge, split_reference};
+use crate::model::{ContainerSpec, DirectoryMerge, split_reference};
 use crate::observe::{HostState, ObservedContainer};
 
 /// The changes one role needs on one host.
@@ -28,7 +28,8 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         .collect();
     let target = role_containers
         .iter()
-        .find(|container| container.details.name == spec.name);
+        .find(|container| container.details.name == spec.name)
+        .copied();
     let running_others: Vec<&ObservedContainer> = role_containers
         .iter()
         .filter(|container| {
@@ -36,7 +37,6 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
         })
         .copied()
         .collect();
-    let retire: Vec<ContainerRef> = running_others.iter().map(|c| container_ref(c)).collect();
     let registry_moved = registry_digest_change(state, &desired.image);
     let pull = match state.present_images.get(&desired.image) {
         Some(Some(_)) if registry_moved.is_none() => None,
@@ -45,80 +45,18 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
             auth: desired.registry_auth.clone(),
         }),
     };
-    let deployment = |start: StartMode, retire: Vec<ContainerRef>, pull: Option<PullImage>| {
-        // Also before a retained container starts again (a rollback): Kamal's clean-up after
-        // the deploy that stopped it removed its asset volume.
-        let assets = asset_bridge(desired, app, &retire);
-        let prune_versions = if retire.is_empty() {
-            Vec::new()
-        } else {
-            older_versions(desired, app)
-        };
-        Work::DeployApp(Box::new(AppDeployment {
-            assets,
-            prune_versions,
-            role: app.role.clone(),
-            primary: app.primary,
-            spec: spec.clone(),
-            pull,
-            start,
-            route: app.route.clone(),
-            previous_route: app.route.as_ref().map_or(PreviousRoute::Absent, |route| {
-                previous_route(&route.service, state)
-            }),
-            readiness: app.readiness.clone(),
-            retire,
-            stop_timeout: app.stop_timeout,
-            service_label: desired.names.service().to_string(),
-        }))
+    let role = RoleOnHost {
+        desired,
+        app,
+        state,
+        spec,
+        running_others,
+        pull,
     };
-    let resource = Resource::App {
-        role: app.role.clone(),
-    };
-
     let Some(target) = target else {
-        // Kamal renames whatever container holds the new one's name before creating it
-        // (`boot.rb`), whatever its labels; one without a role label, or of another
-        // destination, is not this role's otherwise.
-        let start = match state
-            .other_app_containers
-            .iter()
-            .find(|container| container.name == spec.name)
-        {
-            Some(holder) => StartMode::RenameAndCreate {
-                existing: ContainerRef {
-                    id: holder.id.clone(),
-                    name: holder.name.clone(),
-                },
-                rename_to: format!("{}_replaced_{}", holder.name, replaced_suffix(&holder.id)),
-            },
-            None => StartMode::Create,
-        };
-        let current = running_others.first();
-        let (kind, reason, fields) = match current {
-            Some(current) => (
-                ChangeKind::Replace,
-                Reason::NewVersion {
-                    from: desired
-                        .names
-                        .version_of(&app.role, &current.details.name)
-                        .map(str::to_string),
-                    to: desired.version.clone(),
-                },
-                container_fields(&spec, current),
-            ),
-            None => (ChangeKind::Create, Reason::Missing, Vec::new()),
-        };
-        return vec![Change {
-            resource,
-            kind,
-            reason,
-            fields,
-            work: deployment(start, retire, pull),
-        }];
+        return vec![role.missing()];
     };
-
-    let mut fields = container_fields(&spec, target);
+    let mut fields = container_fields(&role.spec, target);
     let image_change = registry_moved.or_else(|| stale_image(state, &desired.image, target));
     let reason = match (fields.is_empty(), image_change) {
         (true, None) => None,
@@ -135,13 +73,135 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
     // deploy renames it aside and boots a fresh container, and so does this one. A retained
     // version (a rollback) is started again instead.
     let reason = reason.or_else(|| {
-        running_others
+        role.running_others
             .iter()
             .any(|serving| target.failed_to_take_over(serving))
             .then_some(Reason::FailedBoot)
     });
     if let Some(reason) = reason {
-        let mut retire = retire;
+        return vec![role.replace(target, reason, fields)];
+    }
+    if !target.details.status.is_live() {
+        return vec![role.start_again(target)];
+    }
+    role.running(target)
+}
+
+/// One role on one host, as observed: what each case of [`diff_app`] builds its change from.
+struct RoleOnHost<'a> {
+    desired: &'a Desired,
+    app: &'a DesiredApp,
+    state: &'a HostState,
+    /// The desired container, `$PWD` expanded to the host's home.
+    spec: ContainerSpec,
+    /// The role's live containers other than the desired one: retired by a deployment.
+    running_others: Vec<&'a ObservedContainer>,
+    /// `None` when the host has the image and the registry has not moved the tag.
+    pull: Option<PullImage>,
+}
+
+impl RoleOnHost<'_> {
+    fn resource(&self) -> Resource {
+        Resource::App {
+            role: self.app.role.clone(),
+        }
+    }
+
+    fn retire(&self) -> Vec<ContainerRef> {
+        self.running_others
+            .iter()
+            .map(|container| container_ref(container))
+            .collect()
+    }
+
+    fn deployment(
+        &self,
+        start: StartMode,
+        retire: Vec<ContainerRef>,
+        pull: Option<PullImage>,
+    ) -> Work {
+        let (desired, app) = (self.desired, self.app);
+        // Also before a retained container starts again (a rollback): Kamal's clean-up after
+        // the deploy that stopped it removed its asset volume.
+        let assets = asset_bridge(desired, app, &retire);
+        let prune_versions = if retire.is_empty() {
+            Vec::new()
+        } else {
+            older_versions(desired, app)
+        };
+        Work::DeployApp(Box::new(AppDeployment {
+            assets,
+            prune_versions,
+            role: app.role.clone(),
+            primary: app.primary,
+            spec: self.spec.clone(),
+            pull,
+            start,
+            route: app.route.clone(),
+            previous_route: app.route.as_ref().map_or(PreviousRoute::Absent, |route| {
+                previous_route(&route.service, self.state)
+            }),
+            readiness: app.readiness.clone(),
+            retire,
+            stop_timeout: app.stop_timeout,
+            service_label: desired.names.service().to_string(),
+        }))
+    }
+
+    /// No container of the desired name in this role: create it (a new version replaces the
+    /// running one).
+    fn missing(&self) -> Change {
+        // Kamal renames whatever container holds the new one's name before creating it
+        // (`boot.rb`), whatever its labels; one without a role label, or of another
+        // destination, is not this role's otherwise.
+        let start = match self
+            .state
+            .other_app_containers
+            .iter()
+            .find(|container| container.name == self.spec.name)
+        {
+            Some(holder) => StartMode::RenameAndCreate {
+                existing: ContainerRef {
+                    id: holder.id.clone(),
+                    name: holder.name.clone(),
+                },
+                rename_to: format!("{}_replaced_{}", holder.name, replaced_suffix(&holder.id)),
+            },
+            None => StartMode::Create,
+        };
+        let (kind, reason, fields) = match self.running_others.first() {
+            Some(current) => (
+                ChangeKind::Replace,
+                Reason::NewVersion {
+                    from: self
+                        .desired
+                        .names
+                        .version_of(&self.app.role, &current.details.name)
+                        .map(str::to_string),
+                    to: self.desired.version.clone(),
+                },
+                container_fields(&self.spec, current),
+            ),
+            None => (ChangeKind::Create, Reason::Missing, Vec::new()),
+        };
+        Change {
+            resource: self.resource(),
+            kind,
+            reason,
+            fields,
+            work: self.deployment(start, self.retire(), self.pull.clone()),
+        }
+    }
+
+    /// The desired container exists with another configuration or image: renamed out of the way,
+    /// a new one created.
+    fn replace(
+        &self,
+        target: &ObservedContainer,
+        reason: Reason,
+        fields: Vec<FieldChange>,
+    ) -> Change {
+        let mut retire = self.retire();
         if target.details.status.is_live() {
             retire.push(container_ref(target));
         }
@@ -151,65 +211,67 @@ pub(super) fn diff_app(desired: &Desired, app: &DesiredApp, state: &HostState) -
             existing.name,
             replaced_suffix(&existing.id)
         );
-        return vec![Change {
-            resource,
+        let start = StartMode::RenameAndCreate {
+            existing,
+            rename_to,
+        };
+        Change {
+            resource: self.resource(),
             kind: ChangeKind::Replace,
             reason,
             fields,
-            work: deployment(
-                StartMode::RenameAndCreate {
-                    existing,
-                    rename_to,
-                },
-                retire,
-                pull,
-            ),
-        }];
+            work: self.deployment(start, retire, self.pull.clone()),
+        }
     }
 
-    if !target.details.status.is_live() {
-        return vec![Change {
-            resource,
+    /// The desired container exists as wanted but does not run (a rollback to a retained
+    /// version): start it again, no pull.
+    fn start_again(&self, target: &ObservedContainer) -> Change {
+        Change {
+            resource: self.resource(),
             kind: ChangeKind::Update,
             reason: Reason::NotRunning {
                 status: target.details.status.to_string(),
             },
             fields: Vec::new(),
-            work: deployment(
+            work: self.deployment(
                 StartMode::StartExisting(container_ref(target)),
-                retire,
+                self.retire(),
                 None,
             ),
-        }];
+        }
     }
 
-    // The right container runs: only its route and stray older containers can be off.
-    let mut changes = Vec::new();
-    if let Some(route) = &app.route
-        && let Some(change) = route_change(
-            route,
-            &container_ref(target),
-            state,
-            tls_files_change(app, state),
-        )
-    {
-        changes.push(change);
+    /// The right container runs: only its route and stray older containers can be off.
+    fn running(&self, target: &ObservedContainer) -> Vec<Change> {
+        let app = self.app;
+        let mut changes = Vec::new();
+        if let Some(route) = &app.route
+            && let Some(change) = route_change(
+                route,
+                &container_ref(target),
+                self.state,
+                tls_files_change(app, self.state),
+            )
+        {
+            changes.push(change);
+        }
+        for other in &self.running_others {
+            changes.push(Change {
+                resource: Resource::Container {
+                    name: other.details.name.clone(),
+                },
+                kind: ChangeKind::Update,
+                reason: Reason::NotCurrent,
+                fields: Vec::new(),
+                work: Work::StopContainers {
+                    containers: vec![container_ref(other)],
+                    timeout: app.stop_timeout,
+                },
+            });
+        }
+        changes
     }
-    for other in running_others {
-        changes.push(Change {
-            resource: Resource::Container {
-                name: other.details.name.clone(),
-            },
-            kind: ChangeKind::Update,
-            reason: Reason::NotCurrent,
-            fields: Vec::new(),
-            work: Work::StopContainers {
-                containers: vec![container_ref(other)],
-                timeout: app.stop_timeout,
-            },
-        });
-    }
-    changes
 }
 
 /// The host's and the registry's digest of `image` when they differ: the tag was pushed again

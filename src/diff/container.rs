@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diff::FieldChange;
-use crate::host::{ContainerOptions, ContainerSpec, EnvValue, ImageDetails};
+use crate::model::{ContainerOptions, ContainerSpec, EnvValue, ImageDetails};
 use crate::naming::GANTRY_LABEL_PREFIX;
 use crate::observe::ObservedContainer;
 
@@ -84,7 +84,7 @@ pub fn container_fields(desired: &ContainerSpec, observed: &ObservedContainer) -
         &mut fields,
     );
     set_field("volumes", &desired.binds, &details.binds, &mut fields);
-    let port_text = |ports: &[crate::host::PortBinding]| -> Vec<String> {
+    let port_text = |ports: &[crate::model::PortBinding]| -> Vec<String> {
         ports
             .iter()
             .map(|port| {
@@ -308,7 +308,7 @@ fn render_argv(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn restart_text(policy: &crate::host::RestartPolicy) -> String {
+fn restart_text(policy: &crate::model::RestartPolicy) -> String {
     match policy.maximum_retry_count {
         Some(count) if count > 0 => format!("{}:{count}", policy.name),
         _ => policy.name.clone(),

@@ -10,10 +10,10 @@ use crate::diff::cleanup::{image_prune_changes, latest_tag_change, retention_cha
 use crate::diff::container::container_fields;
 use crate::diff::routes::{orphan_changes, orphan_roles, stale_routes};
 use crate::diff::{
-    Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, Reach, Reason,
-    Resource, Work,
+    Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, ProxyBoot, Reach,
+    Reason, Resource, Work,
 };
-use crate::host::ContainerSpec;
+use crate::model::ContainerSpec;
 use crate::observe::HostState;
 
 /// Every change one reachable host needs.
@@ -123,7 +123,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
         .chain(host.accessories.iter().filter_map(|acc| acc.route.as_ref()))
         .map(|route| route.service.clone())
         .collect();
-    let others: Vec<&crate::proxy::RouteSettings> = state
+    let others: Vec<&crate::kamal_proxy::RouteSettings> = state
         .routes
         .iter()
         .flatten()
@@ -131,7 +131,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
         .filter(|route| !ours.contains(&route.service) && !route.service.starts_with(&own_prefix))
         .map(|route| &route.settings)
         .collect();
-    crate::proxy::inherit_foreign_root_tls(&mut host.route_settings_mut(), &others);
+    crate::kamal_proxy::inherit_foreign_root_tls(&mut host.route_settings_mut(), &others);
     host
 }
 
@@ -168,13 +168,13 @@ pub fn proxy_boot(proxy: &DesiredProxy, state: &HostState, replaces: Option<Cont
     let spec = host_proxy_spec(proxy, state).0;
     let pull = !matches!(state.present_images.get(&spec.image), Some(Some(_)));
     let auth = proxy.auth_for(&spec.image);
-    Work::BootProxy {
-        spec: Box::new(spec),
+    Work::BootProxy(Box::new(ProxyBoot {
+        spec,
         apps_config_dir: proxy.apps_config_dir.clone(),
         pull,
         auth,
         replaces,
-    }
+    }))
 }
 
 fn diff_proxy(
@@ -203,7 +203,8 @@ fn diff_proxy(
     let fields = container_fields(&spec, current);
     // A proxy too old for Kamal's deploys is refused unless this plan replaces it.
     let replaced = options.reboot_proxy && !fields.is_empty();
-    if !replaced && let Some(version) = crate::proxy::too_old_version(&current.details.image) {
+    if !replaced && let Some(version) = crate::kamal_proxy::too_old_version(&current.details.image)
+    {
         notes.push(Note::ProxyTooOld {
             version: version.to_string(),
         });

@@ -8,9 +8,9 @@ use crate::diff::app::container_ref;
 use crate::diff::{
     Change, ChangeKind, ContainerRef, FieldChange, PreviousRoute, Reason, Resource, Work,
 };
+use crate::kamal_proxy::{ProxyRoute, RouteState};
 use crate::naming::LABEL_ROLE;
 use crate::observe::{HostState, ObservedContainer};
-use crate::proxy::{ProxyRoute, RouteState};
 
 /// The route change that makes `route` send traffic to `target`, if any is needed.
 /// `certificate_changed`: the route's TLS files are being rewritten, and kamal-proxy reads them

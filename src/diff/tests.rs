@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::{Accessory, Config, DockerOptions, Env};
-use crate::host::{ContainerStatus, ImageSummary};
+use crate::model::{ContainerStatus, ImageSummary};
 use crate::testing::{self, id, observed_of, state_mut};
 
 /// One line per change: `host kind resource reason`.

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use crate::desired::{DesiredDirectory, DesiredFile, Readiness};
-use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
+use crate::kamal_proxy::ProxyRoute;
+use crate::model::{ContainerSpec, DirectoryMerge, RegistryAuth};
 use crate::observe::LockInfo;
-use crate::proxy::ProxyRoute;
 
 /// Every host's changes, in the configuration's host order.
 #[derive(Clone, Debug, Default)]
@@ -190,7 +190,7 @@ pub enum Note {
     /// The proxy's image or options differ; `--reboot-proxy` replaces it (a reboot drops traffic).
     ProxyOutdated { fields: Vec<FieldChange> },
     /// The running kamal-proxy is older than the oldest Kamal deploys through
-    /// ([`crate::proxy::MINIMUM_VERSION`]): an apply is refused before anything changes, as
+    /// ([`crate::kamal_proxy::MINIMUM_VERSION`]): an apply is refused before anything changes, as
     /// Kamal refuses it, until the proxy is rebooted.
     ProxyTooOld { version: String },
     /// The host's `.kamal/proxy/` boot files cannot be read as Kamal reads them: deploy.yml's
@@ -298,15 +298,7 @@ pub enum Work {
     CreateNetwork {
         name: String,
     },
-    BootProxy {
-        spec: Box<ContainerSpec>,
-        apps_config_dir: String,
-        pull: bool,
-        /// Credentials for the pull (the image is on the app's registry).
-        auth: Option<RegistryAuth>,
-        /// The outdated proxy to stop and remove first (`--reboot-proxy`).
-        replaces: Option<ContainerRef>,
-    },
+    BootProxy(Box<ProxyBoot>),
     StartContainer {
         container: ContainerRef,
     },
@@ -349,6 +341,18 @@ pub enum Work {
     RemovePaths {
         paths: Vec<String>,
     },
+}
+
+/// Everything that boots kamal-proxy on one host.
+#[derive(Clone, Debug)]
+pub struct ProxyBoot {
+    pub spec: ContainerSpec,
+    pub apps_config_dir: String,
+    pub pull: bool,
+    /// Credentials for the pull (the image is on the app's registry).
+    pub auth: Option<RegistryAuth>,
+    /// The outdated proxy to stop and remove first (`--reboot-proxy`).
+    pub replaces: Option<ContainerRef>,
 }
 
 /// Everything that moves one role on one host to the desired container.

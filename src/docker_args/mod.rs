@@ -2,16 +2,23 @@
 //!
 //! Kamal turns `options: {memory: 2g, cap-add: [NET_ADMIN]}` into `--memory 2g --cap-add
 //! NET_ADMIN` on a `docker run` command line. gantry talks to the Engine API instead, so each
-//! supported flag is translated here into [`ContainerOptions`](crate::host::ContainerOptions)
+//! supported flag is translated here into [`ContainerOptions`]
 //! (and a few into env, labels, ports or volumes), as docker's CLI reads it. A flag that is not
 //! in [`FLAGS`] is refused when the configuration is loaded, with a diagnostic that says why
 //! (`flags.rs`), rather than silently dropped: an option that quietly does nothing is worse than
 //! an error.
+//!
+//! - `flags`: the table of flags, translated, inexpressible or not supported yet;
+//! - `apply`: one flag occurrence onto the options, one function per family of flags;
+//! - `values`, `mount`: docker's value syntaxes (sizes, durations, devices, `--publish`,
+//!   `--mount`).
 
+mod apply;
 mod flags;
 mod mount;
 mod values;
 
+use apply::apply;
 pub use flags::{
     FLAGS, Flag, FlagArity, INEXPRESSIBLE, NOT_SUPPORTED_YET, flag_names, inexpressible, lookup,
 };
@@ -19,8 +26,8 @@ pub use mount::parse_mount;
 pub use values::parse_publish;
 use values::*;
 
-use crate::config::{DockerOptionValue, DockerOptions};
-use crate::host::{ContainerOptions, HealthcheckConfig, PortBinding};
+use crate::model::{ContainerOptions, PortBinding};
+use crate::model::{DockerOptionValue, DockerOptions};
 
 /// An `options:` value docker would refuse, or a flag gantry does not support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,227 +120,10 @@ fn invalid(flag: &Flag, message: impl Into<String>) -> DockerArgError {
     }
 }
 
-/// Applies one occurrence of a flag.
-fn apply(flag: &Flag, value: &str, out: &mut TranslatedOptions) -> Result<(), DockerArgError> {
-    let opts = &mut out.options;
-    let text = || Some(value.to_string());
-    match flag.name {
-        "add-host" => opts.extra_hosts.push(value.to_string()),
-        "blkio-weight" => {
-            opts.blkio_weight = Some(
-                value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
-                    .ok_or_else(|| {
-                        invalid(flag, format!("`{value}` is not a weight from 10 to 1000"))
-                    })?,
-            )
-        }
-        "blkio-weight-device" => {
-            let device = parse_device_rate(flag, value, |weight| {
-                weight
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|weight| *weight == 0 || (10..=1000).contains(weight))
-                    .map(i64::from)
-            })?;
-            opts.blkio_weight_device.push(device);
-        }
-        "device-read-bps" => {
-            opts.device_read_bps
-                .push(parse_device_rate(flag, value, ram_in_bytes)?)
-        }
-        "device-write-bps" => {
-            opts.device_write_bps
-                .push(parse_device_rate(flag, value, ram_in_bytes)?)
-        }
-        "device-read-iops" => opts
-            .device_read_iops
-            .push(parse_device_rate(flag, value, |rate| {
-                rate.parse::<u64>()
-                    .ok()
-                    .and_then(|rate| i64::try_from(rate).ok())
-            })?),
-        "device-write-iops" => {
-            opts.device_write_iops
-                .push(parse_device_rate(flag, value, |rate| {
-                    rate.parse::<u64>()
-                        .ok()
-                        .and_then(|rate| i64::try_from(rate).ok())
-                })?)
-        }
-        "cgroup-parent" => opts.cgroup_parent = text(),
-        "cgroupns" => {
-            if !matches!(value, "host" | "private") {
-                return Err(invalid(flag, format!("`{value}` is not host or private")));
-            }
-            opts.cgroupns_mode = text();
-        }
-        "cpu-period" => opts.cpu_period = Some(parse_int(flag, value)?),
-        "cpu-quota" => opts.cpu_quota = Some(parse_int(flag, value)?),
-        "cpu-rt-period" => opts.cpu_realtime_period = Some(parse_int(flag, value)?),
-        "cpu-rt-runtime" => opts.cpu_realtime_runtime = Some(parse_int(flag, value)?),
-        "cpuset-mems" => opts.cpuset_mems = text(),
-        "device-cgroup-rule" => opts.device_cgroup_rules.push(value.to_string()),
-        "domainname" => opts.domainname = text(),
-        "memory-swappiness" => {
-            let swappiness = parse_int(flag, value)?;
-            if !(-1..=100).contains(&swappiness) {
-                return Err(invalid(flag, format!("`{value}` is not from 0 to 100")));
-            }
-            // -1 is the CLI's "not set".
-            opts.memory_swappiness = (swappiness != -1).then_some(swappiness);
-        }
-        "publish-all" => opts.publish_all_ports = true,
-        "rm" => opts.auto_remove = true,
-        "storage-opt" => {
-            let (key, val) = split_pair(flag, value)?;
-            opts.storage_opt.insert(key, val);
-        }
-        "volume-driver" => opts.volume_driver = text(),
-        "volumes-from" => opts.volumes_from.push(value.to_string()),
-        "cap-add" => opts.cap_add.push(value.to_string()),
-        "cap-drop" => opts.cap_drop.push(value.to_string()),
-        "cpu-shares" => opts.cpu_shares = Some(parse_int(flag, value)?),
-        "cpus" => opts.nano_cpus = Some(parse_cpus(flag, value)?),
-        "cpuset-cpus" => opts.cpuset_cpus = text(),
-        "device" => opts.devices.push(parse_device(value)),
-        "dns" => opts.dns.push(value.to_string()),
-        "dns-option" => opts.dns_options.push(value.to_string()),
-        "dns-search" => opts.dns_search.push(value.to_string()),
-        "entrypoint" => opts.entrypoint = Some(vec![value.to_string()]),
-        "env" => out.env.push(split_pair(flag, value)?),
-        "expose" => opts.exposed_ports.push(with_protocol(value)),
-        "gpus" => opts.gpus = text(),
-        "group-add" => opts.group_add.push(value.to_string()),
-        "health-cmd" => healthcheck(opts).test = vec!["CMD-SHELL".into(), value.to_string()],
-        "health-interval" => healthcheck(opts).interval = Some(parse_duration(flag, value)?),
-        "health-retries" => healthcheck(opts).retries = Some(parse_int(flag, value)?),
-        "health-start-period" => {
-            healthcheck(opts).start_period = Some(parse_duration(flag, value)?)
-        }
-        "health-timeout" => healthcheck(opts).timeout = Some(parse_duration(flag, value)?),
-        "hostname" => out.hostname = text(),
-        "init" => opts.init = Some(true),
-        "interactive" => opts.interactive = true,
-        "ip" => opts.ipv4_address = Some(parse_ip(flag, value, true)?),
-        "ip6" => opts.ipv6_address = Some(parse_ip(flag, value, false)?),
-        "link" => {
-            if value.is_empty() || value.split(':').count() > 2 {
-                return Err(invalid(flag, format!("`{value}` is not NAME[:ALIAS]")));
-            }
-            opts.links.push(value.to_string());
-        }
-        "link-local-ip" => opts.link_local_ips.push(
-            value
-                .parse::<std::net::IpAddr>()
-                .map_err(|_| invalid(flag, format!("`{value}` is not an IP address")))?
-                .to_string(),
-        ),
-        "ipc" => opts.ipc_mode = text(),
-        "isolation" => {
-            let isolation = value.to_ascii_lowercase();
-            if !matches!(isolation.as_str(), "default" | "process" | "hyperv") {
-                return Err(invalid(
-                    flag,
-                    format!("`{value}` is not default, process or hyperv"),
-                ));
-            }
-            opts.isolation = Some(isolation);
-        }
-        "label" => out.labels.push(split_label(value)),
-        "log-driver" => out.log_driver = text(),
-        "log-opt" => out.log_options.push(split_pair(flag, value)?),
-        "memory" => opts.memory = Some(parse_bytes(flag, value)?),
-        "memory-reservation" => opts.memory_reservation = Some(parse_bytes(flag, value)?),
-        "memory-swap" => {
-            opts.memory_swap = Some(if value == "-1" {
-                -1
-            } else {
-                parse_bytes(flag, value)?
-            })
-        }
-        "mount" => opts
-            .mounts
-            .push(parse_mount(value).map_err(|message| invalid(flag, message))?),
-        "network" | "net" => {
-            check_extra_network(flag, value, &opts.networks)?;
-            opts.networks.push(value.to_string());
-        }
-        "network-alias" | "net-alias" => opts.network_aliases.push(value.to_string()),
-        "no-healthcheck" => {
-            opts.healthcheck = Some(HealthcheckConfig {
-                test: vec!["NONE".into()],
-                ..HealthcheckConfig::default()
-            })
-        }
-        "oom-kill-disable" => opts.oom_kill_disable = true,
-        "oom-score-adj" => opts.oom_score_adj = Some(parse_int(flag, value)?),
-        "pid" => opts.pid_mode = text(),
-        "pids-limit" => opts.pids_limit = Some(parse_int(flag, value)?),
-        "privileged" => opts.privileged = true,
-        "publish" => out.ports.extend(parse_publish(flag, value)?),
-        "read-only" => opts.read_only = true,
-        "runtime" => opts.runtime = text(),
-        "security-opt" => opts.security_opt.push(value.to_string()),
-        "shm-size" => opts.shm_size = Some(parse_bytes(flag, value)?),
-        "stop-signal" => opts.stop_signal = text(),
-        "stop-timeout" => opts.stop_timeout = Some(parse_int(flag, value)?),
-        "sysctl" => {
-            let (key, val) = split_pair(flag, value)?;
-            opts.sysctls.insert(key, val);
-        }
-        "tmpfs" => {
-            let (path, mount_options) = value.split_once(':').unwrap_or((value, ""));
-            opts.tmpfs
-                .insert(path.to_string(), mount_options.to_string());
-        }
-        "tty" => opts.tty = true,
-        "ulimit" => opts.ulimits.push(parse_ulimit(flag, value)?),
-        "user" => opts.user = text(),
-        "userns" => opts.userns_mode = text(),
-        "uts" => opts.uts_mode = text(),
-        "volume" => out.binds.push(value.to_string()),
-        "workdir" => opts.working_dir = text(),
-        other => return Err(DockerArgError::Unsupported(other.to_string())),
-    }
-    Ok(())
-}
-
-/// The network every gantry container joins, as Kamal's `docker run --network kamal`.
-const KAMAL_NETWORK: &str = "kamal";
-
-/// A network joined besides `kamal`: docker's CLI refuses a second mode that is not a
-/// user-defined network, and a network named twice.
-fn check_extra_network(flag: &Flag, name: &str, earlier: &[String]) -> Result<(), DockerArgError> {
-    if matches!(name, "host" | "none" | "bridge" | "default") || name.starts_with("container:") {
-        return Err(invalid(
-            flag,
-            format!(
-                "`{name}`: containers join the `{KAMAL_NETWORK}` network, and docker refuses to combine it with `{name}` (conflicting options: cannot attach both user-defined and non-user-defined network-modes)"
-            ),
-        ));
-    }
-    if name == KAMAL_NETWORK || earlier.iter().any(|network| network == name) {
-        return Err(invalid(
-            flag,
-            format!("network \"{name}\" is specified multiple times"),
-        ));
-    }
-    Ok(())
-}
-
-fn healthcheck(opts: &mut ContainerOptions) -> &mut HealthcheckConfig {
-    opts.healthcheck
-        .get_or_insert_with(HealthcheckConfig::default)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{DeviceRate, Ulimit};
+    use crate::model::{DeviceRate, Ulimit};
 
     #[test]
     fn lookup_by_long_short_and_dashed_names() {

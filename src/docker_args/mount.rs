@@ -3,7 +3,7 @@
 //! `volume`, option groups exist only when one of their keys is given, and the same mistakes are
 //! refused (unknown key, missing target, a group that does not fit the type).
 
-use crate::host::{Mount, MountBindOptions, MountTmpfsOptions, MountVolumeOptions};
+use crate::model::{Mount, MountBindOptions, MountTmpfsOptions, MountVolumeOptions};
 
 /// Parses one `--mount` value; the error says what docker would say.
 pub fn parse_mount(value: &str) -> Result<Mount, String> {

@@ -2,7 +2,7 @@
 //! ports, devices, addresses.
 
 use super::{DockerArgError, Flag, invalid};
-use crate::host::{DeviceMapping, DeviceRate, PortBinding, Ulimit};
+use crate::model::{DeviceMapping, DeviceRate, PortBinding, Ulimit};
 
 pub(super) fn split_pair(flag: &Flag, value: &str) -> Result<(String, String), DockerArgError> {
     value

@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::diff::{Changes, Note};
 use crate::journal::Journal;
 use crate::naming::ServiceNames;
+use crate::observe::Versions;
 use crate::observe::{LockInfo, Observed};
-use crate::versions::Versions;
 
 pub use classify::{classify, ignore_matches};
 

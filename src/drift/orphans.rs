@@ -109,9 +109,8 @@ fn orphan_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::ImageDetails;
-    use crate::host::fake::{FakeHost, FakeRegistry};
     use crate::testing;
+    use crate::testkit::world::FakeWorld;
 
     fn journal_naming(hosts: &[&str]) -> String {
         serde_json::json!({
@@ -160,10 +159,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_former_host_is_orphaned_while_it_runs_the_app_or_cannot_be_checked() {
-        let registry = FakeRegistry::default();
-        registry.push("registry.test/app:v1", ImageDetails::default());
+        let world = FakeWorld::of_service("app").hosts(["h3", "h4"]);
         let names = ServiceNames::new("app", None);
-        let with_app = Arc::new(FakeHost::new("h3", registry.clone()));
+        let with_app = world.hosts["h3"].clone();
         let config = testing::config(&["h1"]);
         let desired = testing::desired(&config, "v1");
         let spec = &desired.hosts[0].apps[0].container;
@@ -171,7 +169,7 @@ mod tests {
         with_app.pull_image(&spec.image, None).await.unwrap();
         let id = with_app.create_container(spec).await.unwrap();
         with_app.start_container(&id).await.unwrap();
-        let cleaned = Arc::new(FakeHost::new("h4", registry));
+        let cleaned = world.hosts["h4"].clone();
         let items = check_former_hosts(
             &names,
             vec![

@@ -4,15 +4,14 @@
 //! (containers, images, networks, exec) and a few file operations in the SSH user's home
 //! directory (env files, the deploy lock, the audit log, gantry's journal). Two implementations
 //! exist: [`ssh::SshHost`] (one SSH connection per host, the Docker Engine API spoken over a
-//! `direct-streamlocal` channel on it) and [`fake::FakeHost`] (in memory, with fault injection,
-//! for fast tests and scale simulation).
+//! `direct-streamlocal` channel on it) and the test kit's `FakeHost` (in memory, with fault
+//! injection, for fast tests and scale simulation; not compiled into the binary).
 //!
 //! The trait is deliberately close to the Docker Engine API, not to gantry's actions: the
 //! executor composes actions out of these calls, so a fake that implements them faithfully
 //! exercises the same code paths as a real host. Paths given to file operations are relative to
 //! the SSH user's home directory, as Kamal's are (`.kamal/...`).
 
-pub mod fake;
 pub mod single_flight;
 pub mod ssh;
 mod types;
@@ -23,6 +22,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use types::*;
+
+// The shared values the seam's methods take and return, at the path its callers know.
+pub use crate::model::{
+    ContainerDetails, ContainerOptions, ContainerSpec, ContainerStatus, ContainerSummary,
+    DeviceMapping, DeviceRate, DirectoryMerge, EnvValue, Health, HealthcheckConfig, ImageDetails,
+    ImageSummary, LogConfig, Mount, MountBindOptions, MountTmpfsOptions, MountVolumeOptions,
+    PortBinding, RegistryAuth, RestartPolicy, Ulimit, split_reference,
+};
 
 /// A machine gantry deploys to, reached through one connection for a whole run.
 ///

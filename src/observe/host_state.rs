@@ -8,13 +8,14 @@ use futures_util::future::{join_all, try_join_all};
 use crate::desired::ProxyBootFiles;
 use crate::desired::content_fingerprint;
 use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
+use crate::kamal_proxy;
+use crate::model::{ContainerDetails, ImageDetails};
 use crate::naming::{
     LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONTAINER,
     PROXY_STATE_FILE,
 };
 use crate::observe::lock::parse_lock_details;
-use crate::observe::{HostState, ObserveRequest, ObservedContainer};
-use crate::proxy;
+use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
 
 /// How many times a state file that reads as half-written is read, and the pause between reads:
 /// kamal-proxy rewrites it in place on every change, so a read can land mid-write.
@@ -26,10 +27,10 @@ const STATE_FILE_REREAD_PAUSE: Duration = Duration::from_millis(100);
 async fn routes_from_state(
     host: &dyn Host,
     mut contents: Vec<u8>,
-) -> Result<Vec<proxy::ObservedRoute>, HostError> {
+) -> Result<Vec<kamal_proxy::ObservedRoute>, HostError> {
     let mut reads = 1;
     loop {
-        match proxy::parse_state(&contents) {
+        match kamal_proxy::parse_state(&contents) {
             Ok(routes) => return Ok(routes),
             Err(error) if error.is_incomplete() && reads < STATE_FILE_READS => {
                 tokio::time::sleep(STATE_FILE_REREAD_PAUSE).await;
@@ -107,18 +108,10 @@ pub async fn observe_host(
     let proxy = proxy?;
     let networks = networks?;
     let service_images = images?;
-    let mut files = files?;
+    let files = files?;
     let directories = directories?;
 
-    let mut present_images = BTreeMap::new();
-    let mut present_image_digests = BTreeMap::new();
-    for (reference, result) in request.images.iter().zip(present) {
-        let image = result?;
-        if let Some(image) = &image {
-            present_image_digests.insert(reference.clone(), image.repo_digests.clone());
-        }
-        present_images.insert(reference.clone(), image.map(|image| image.id));
-    }
+    let (present_images, present_image_digests) = present_images(request, present)?;
     // Asked only for an image the host has: a missing one is pulled anyway.
     let registry_check = request.registry_check.as_ref().filter(|check| {
         present_images
@@ -161,92 +154,21 @@ pub async fn observe_host(
         }
     );
     let details = details?;
-    let registry_digests: BTreeMap<String, String> = match registry_digest {
-        Ok(found) => found.into_iter().collect(),
-        Err(error) if error.is_connection() => return Err(error),
-        // A registry that cannot answer (down, credentials refused) leaves the image as it is:
-        // the pull, when one is needed, reports the problem.
-        Err(error) => {
-            tracing::info!(host = host.name(), %error, "the registry did not give the image's digest; a tag pushed again is not seen");
-            BTreeMap::new()
-        }
-    };
-    let mut image_ids: BTreeSet<String> = details
-        .iter()
-        .flatten()
-        .map(|container| container.image_id.clone())
-        .collect();
-    if let Some(proxy) = &proxy {
-        image_ids.insert(proxy.image_id.clone());
-    }
-    let image_ids: Vec<String> = image_ids.into_iter().filter(|id| !id.is_empty()).collect();
-    let image_details = try_join_all(image_ids.iter().map(|id| host.inspect_image(id))).await?;
-    let images_by_id: BTreeMap<String, crate::host::ImageDetails> = image_ids
-        .into_iter()
-        .zip(image_details)
-        .filter_map(|(id, image)| image.map(|image| (id, image)))
-        .collect();
-    let observed = |container: crate::host::ContainerDetails| ObservedContainer {
+    let registry_digests = registry_digests(host.name(), registry_digest)?;
+    let images_by_id = images_behind(host, details.iter().flatten(), proxy.as_ref()).await?;
+    let observed = |container: ContainerDetails| ObservedContainer {
         image: images_by_id.get(&container.image_id).cloned(),
         details: container,
     };
 
-    let mut app_containers = Vec::new();
-    let mut accessories = Vec::new();
-    for (summary, container) in wanted.iter().zip(details) {
-        // A container removed between the two bursts is simply gone.
-        let Some(container) = container else { continue };
-        if classified.apps.iter().any(|app| app.id == summary.id) {
-            app_containers.push((summary.created, observed(container)));
-        } else {
-            accessories.push(observed(container));
-        }
-    }
-    app_containers.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then_with(|| b.1.details.name.cmp(&a.1.details.name))
-    });
+    let (app_containers, accessories) =
+        apps_and_accessories(&classified, &wanted, details, observed);
 
-    let file_fingerprints = request
-        .files
-        .iter()
-        .map(|path| {
-            let fingerprint = files
-                .get(path)
-                .and_then(|contents| contents.as_deref())
-                .map(content_fingerprint);
-            (path.clone(), fingerprint)
-        })
-        .collect();
-    let lock = files
-        .remove(&request.lock_details)
-        .flatten()
-        .map(|contents| parse_lock_details(&contents));
-    let journal = files
-        .remove(&request.journal)
-        .flatten()
-        .map(|contents| String::from_utf8_lossy(&contents).into_owned());
-    let proxy_boot = request.proxy_boot_files.then(|| {
-        let mut read = PROXY_BOOT_FILES.map(|path| {
-            files
-                .remove(path)
-                .flatten()
-                .map(|contents| String::from_utf8_lossy(&contents).into_owned())
-        });
-        ProxyBootFiles {
-            options: read[0].take(),
-            image: read[1].take(),
-            image_version: read[2].take(),
-            run_command: read[3].take(),
-        }
-    });
+    let read_back = FilesReadBack::take(files, request);
 
     Ok(HostState {
         home,
-        app_containers: app_containers
-            .into_iter()
-            .map(|(_, container)| container)
-            .collect(),
+        app_containers,
         other_app_containers: classified
             .unlabelled_apps
             .iter()
@@ -267,12 +189,147 @@ pub async fn observe_host(
         present_images,
         present_image_digests,
         registry_digests,
-        file_fingerprints,
+        file_fingerprints: read_back.fingerprints,
         directories,
-        lock,
-        journal,
-        proxy_boot,
+        lock: read_back.lock,
+        journal: read_back.journal,
+        proxy_boot: read_back.proxy_boot,
     })
+}
+
+/// The inspected containers as apps (newest first, as Kamal orders them) and accessories; one
+/// removed between the bursts is simply gone.
+fn apps_and_accessories(
+    classified: &Classified<'_>,
+    wanted: &[&ContainerSummary],
+    details: Vec<Option<ContainerDetails>>,
+    observed: impl Fn(ContainerDetails) -> ObservedContainer,
+) -> (Vec<ObservedContainer>, Vec<ObservedContainer>) {
+    let mut app_containers = Vec::new();
+    let mut accessories = Vec::new();
+    for (summary, container) in wanted.iter().zip(details) {
+        let Some(container) = container else { continue };
+        if classified.apps.iter().any(|app| app.id == summary.id) {
+            app_containers.push((summary.created, observed(container)));
+        } else {
+            accessories.push(observed(container));
+        }
+    }
+    app_containers.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| b.1.details.name.cmp(&a.1.details.name))
+    });
+    let app_containers = app_containers
+        .into_iter()
+        .map(|(_, container)| container)
+        .collect();
+    (app_containers, accessories)
+}
+
+/// Reference → image id, `None` when the host does not have it.
+type ImageIds = BTreeMap<String, Option<String>>;
+/// Reference → the registry digests the host knows for it.
+type ImageDigests = BTreeMap<String, Vec<String>>;
+
+/// The images `request` names that the host has: reference → image id (`None`: absent), and
+/// reference → the registry digests the host knows for it.
+fn present_images(
+    request: &ObserveRequest,
+    inspected: Vec<Result<Option<ImageDetails>, HostError>>,
+) -> Result<(ImageIds, ImageDigests), HostError> {
+    let mut present_images = BTreeMap::new();
+    let mut present_image_digests = BTreeMap::new();
+    for (reference, result) in request.images.iter().zip(inspected) {
+        let image = result?;
+        if let Some(image) = &image {
+            present_image_digests.insert(reference.clone(), image.repo_digests.clone());
+        }
+        present_images.insert(reference.clone(), image.map(|image| image.id));
+    }
+    Ok((present_images, present_image_digests))
+}
+
+/// The registry's digest for the checked image, if it answered.
+fn registry_digests(
+    host_name: &str,
+    answer: Result<Option<(String, String)>, HostError>,
+) -> Result<BTreeMap<String, String>, HostError> {
+    match answer {
+        Ok(found) => Ok(found.into_iter().collect()),
+        Err(error) if error.is_connection() => Err(error),
+        // A registry that cannot answer (down, credentials refused) leaves the image as it is:
+        // the pull, when one is needed, reports the problem.
+        Err(error) => {
+            tracing::info!(host = host_name, %error, "the registry did not give the image's digest; a tag pushed again is not seen");
+            Ok(BTreeMap::new())
+        }
+    }
+}
+
+/// Third burst: the images behind the containers found (and the proxy), by id.
+async fn images_behind<'a>(
+    host: &dyn Host,
+    containers: impl Iterator<Item = &'a ContainerDetails>,
+    proxy: Option<&'a ContainerDetails>,
+) -> Result<BTreeMap<String, ImageDetails>, HostError> {
+    let image_ids: BTreeSet<String> = containers
+        .chain(proxy)
+        .map(|container| container.image_id.clone())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let image_ids: Vec<String> = image_ids.into_iter().collect();
+    let image_details = try_join_all(image_ids.iter().map(|id| host.inspect_image(id))).await?;
+    Ok(image_ids
+        .into_iter()
+        .zip(image_details)
+        .filter_map(|(id, image)| image.map(|image| (id, image)))
+        .collect())
+}
+
+/// What the files read in the first burst say: fingerprints of the compared files, the lock's
+/// details, the journal and kamal-proxy's boot files.
+struct FilesReadBack {
+    fingerprints: BTreeMap<String, Option<String>>,
+    lock: Option<LockInfo>,
+    journal: Option<String>,
+    proxy_boot: Option<ProxyBootFiles>,
+}
+
+impl FilesReadBack {
+    fn take(mut files: BTreeMap<String, Option<Vec<u8>>>, request: &ObserveRequest) -> Self {
+        let text = |contents: Vec<u8>| String::from_utf8_lossy(&contents).into_owned();
+        let fingerprints = request
+            .files
+            .iter()
+            .map(|path| {
+                let fingerprint = files
+                    .get(path)
+                    .and_then(|contents| contents.as_deref())
+                    .map(content_fingerprint);
+                (path.clone(), fingerprint)
+            })
+            .collect();
+        let lock = files
+            .remove(&request.lock_details)
+            .flatten()
+            .map(|contents| parse_lock_details(&contents));
+        let journal = files.remove(&request.journal).flatten().map(text);
+        let proxy_boot = request.proxy_boot_files.then(|| {
+            let mut read = PROXY_BOOT_FILES.map(|path| files.remove(path).flatten().map(text));
+            ProxyBootFiles {
+                options: read[0].take(),
+                image: read[1].take(),
+                image_version: read[2].take(),
+                run_command: read[3].take(),
+            }
+        });
+        FilesReadBack {
+            fingerprints,
+            lock,
+            journal,
+            proxy_boot,
+        }
+    }
 }
 
 /// The containers of the first burst, sorted by what they are to this service.

@@ -8,9 +8,13 @@
 //! An unreachable host is a value ([`ObservedHost::Unreachable`]), never an error that stops the
 //! others. A host whose state cannot be read in full is unreachable too: a partial snapshot
 //! would make the plan lie.
+//!
+//! [`retained_versions`] reads a snapshot back for `rollback` and `drift`: which versions every
+//! host could run again.
 
 mod host_state;
 mod lock;
+pub mod retained_versions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +24,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredHost, ProxyBootFiles};
 use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
-use crate::proxy::ObservedRoute;
+use crate::kamal_proxy::ObservedRoute;
 
 pub(crate) use host_state::existing_directories;
 pub use host_state::observe_host;
 pub use lock::{LockInfo, encode_lock_details, parse_lock_details};
+pub use retained_versions::Versions;
 
 /// What every host looked like when gantry looked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::desired::{DesiredDirectory, DesiredFile};
 use crate::diff::ContainerRef;
-use crate::host::{ContainerSpec, DirectoryMerge, RegistryAuth};
-use crate::proxy::ProxyRoute;
+use crate::kamal_proxy::ProxyRoute;
+use crate::model::{ContainerSpec, DirectoryMerge, RegistryAuth};
 
 /// One step of a plan.
 #[derive(Clone, Debug)]

@@ -260,7 +260,7 @@ pub fn note_text(note: &Note) -> String {
         Note::ProxyTooOld { version } => format!(
             "kamal-proxy {version} is older than {}, the oldest Kamal deploys through: apply \
              refuses to run until `gantry proxy reboot` (or `apply --reboot-proxy`) updates it",
-            crate::proxy::MINIMUM_VERSION
+            crate::kamal_proxy::MINIMUM_VERSION
         ),
         Note::ProxyBootFilesIgnored { reason } => format!(
             "{reason}; gantry boots kamal-proxy with deploy.yml's settings here (set them under proxy.run in deploy.yml, as Kamal 2.10+ does)"

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::host::EnvValue;
+use crate::model::EnvValue;
 use crate::observe::{Observed, ObservedHost};
 use crate::plan::{Action, Plan};
 

@@ -341,7 +341,7 @@ fn saved_plans_refuse_changed_hosts_and_changed_plans() {
     let mut changed = observed.clone();
     state_mut(&mut changed, "h2").app_containers[0]
         .details
-        .status = crate::host::ContainerStatus::Exited;
+        .status = crate::model::ContainerStatus::Exited;
     assert_eq!(
         reread.check_observed(&changed),
         Err(saved::SavedPlanError::Stale("h2".into()))

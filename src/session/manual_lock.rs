@@ -49,7 +49,7 @@ pub async fn release(hosts: &[Arc<dyn Host>], names: &ServiceNames) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fake::{FakeHost, FakeRegistry};
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     fn hosts(names: &[&str]) -> Vec<Arc<dyn Host>> {
         names

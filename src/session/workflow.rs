@@ -6,7 +6,7 @@
 //!
 //! [`Session`] holds what stays the same across the run (the loaded project, who runs it, how it
 //! shows itself, the cancellation token); a command supplies only its changes: the converging
-//! plan of `apply`, `deploy` and `rollback`, or a day-2 planner's (`crate::commands`). Every
+//! plan of `apply`, `deploy` and `rollback`, or a day-2 planner's (`crate::day2`). Every
 //! path out of [`Session::with_lock`] releases the locks it took, after errors, a declined
 //! prompt and signals alike.
 
@@ -461,7 +461,7 @@ mod tests {
     use crate::apply::{Outcome, QuietReporter, Reporter};
     use crate::config::{LoadOptions, Secrets, load_with_env};
     use crate::desired::Selection;
-    use crate::host::fake::{FakeHost, FakeRegistry};
+    use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     /// Shows nothing, answers yes.
     struct SilentUi;

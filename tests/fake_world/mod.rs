@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex};
 use gantry::apply::{Outcome, QuietReporter, Reporter};
 use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
 use gantry::desired::Selection;
-use gantry::host::fake::{FakeHost, FakeRegistry};
-use gantry::host::{ContainerStatus, HealthcheckConfig, Host, ImageDetails};
+use gantry::host::{ContainerStatus, Host, ImageDetails};
 use gantry::lock;
 use gantry::naming::ServiceNames;
 use gantry::pipeline::{self, Connections, PlanRequest, Planned};
@@ -25,6 +24,8 @@ use gantry::session::{
     Answer, ConnectError, Connector, Notice, PlanChoices, Prepared, Question, RunSettings, Session,
     Ui,
 };
+use gantry::testkit::fake_host::FakeHost;
+use gantry::testkit::world as kit;
 use tokio_util::sync::CancellationToken;
 
 /// The registry password the fake registry wants, and the secrets file's value for it.
@@ -60,20 +61,6 @@ impl Run {
 
 /// Errors of loading deploy.yml and secrets, as `code: message` lines.
 pub type LoadErrors = Vec<String>;
-
-fn app_image(version: &str) -> ImageDetails {
-    ImageDetails {
-        id: format!("sha256:app-{version}"),
-        env: vec!["PATH=/bin".into()],
-        cmd: vec!["/bin/server".into()],
-        labels: [("service".to_string(), "app".to_string())].into(),
-        healthcheck: Some(HealthcheckConfig {
-            test: vec!["CMD".into(), "/bin/true".into()],
-            ..HealthcheckConfig::default()
-        }),
-        ..ImageDetails::default()
-    }
-}
 
 /// Writes `deploy_yml` (given the secrets file's path, for `secrets_path:`) and `secrets` to a
 /// temporary directory and loads them.
@@ -119,36 +106,18 @@ impl FakeWorld {
         secrets: &str,
     ) -> Result<FakeWorld, LoadErrors> {
         let (dir, loaded, secrets) = load(deploy_yml, secrets)?;
-        let registry = FakeRegistry::default();
-        for version in ["v1", "v2"] {
-            registry.push(&format!("registry.test/app:{version}"), app_image(version));
-        }
-        registry.push(
-            "registry.test/db:16",
-            ImageDetails {
-                id: "sha256:db16".into(),
-                cmd: vec!["db".into()],
-                ..ImageDetails::default()
-            },
-        );
-        registry.push(
-            "basecamp/kamal-proxy:v0.9.2",
-            ImageDetails {
-                id: "sha256:proxy".into(),
-                cmd: vec!["kamal-proxy".into(), "run".into()],
-                ..ImageDetails::default()
-            },
-        );
-        registry.require_auth("registry.test/", "deployer", REGISTRY_PASSWORD);
-        let hosts = hosts
-            .iter()
-            .map(|name| {
-                (
-                    name.to_string(),
-                    Arc::new(FakeHost::new(*name, registry.clone())),
-                )
-            })
-            .collect();
+        let hosts = kit::FakeWorld::of_service("app")
+            .image(
+                "registry.test/db:16",
+                ImageDetails {
+                    id: "sha256:db16".into(),
+                    cmd: vec!["db".into()],
+                    ..ImageDetails::default()
+                },
+            )
+            .registry_password(REGISTRY_PASSWORD)
+            .hosts(hosts.iter().copied())
+            .hosts;
         Ok(FakeWorld {
             _dir: dir,
             loaded,

@@ -32,7 +32,6 @@ use super::{World, config};
 use crate::apply::{ExecOptions, Outcome, QuietReporter};
 use crate::config::{Accessory, AccessoryMount, Config, Env};
 use crate::diff::Note;
-use crate::host::fake::{Fault, FaultRule, Operation};
 use crate::host::{Host, ImageDetails};
 use crate::journal::{self, ABANDONED_AFTER, Journal, RunStatus};
 use crate::lock::{self, LockRequest};
@@ -40,6 +39,7 @@ use crate::naming::ServiceNames;
 use crate::run::{Records, RunIdentity, record_and_execute};
 use crate::secret::Redactor;
 use crate::testing;
+use crate::testkit::fake_host::{Fault, FaultRule, Operation};
 
 const CI_CASES: u32 = 256;
 const HOSTS: [&str; 2] = ["h1", "h2"];

@@ -95,21 +95,7 @@ pub fn parse(template: &str, file: FileId) -> Result<Vec<Node>, TemplateError> {
         let tag = scan_tag(template, file, pos, start)?;
         push_text(&mut bodies, pos, tag.consumed.offset);
         pos = tag.consumed.offset + tag.consumed.len;
-        let directive = match tag.kind {
-            TagKind::Comment => Directive::Run(Vec::new()),
-            kind => parse_tag(
-                tag.code,
-                tag.code_offset,
-                file,
-                kind == TagKind::Output,
-                &mut names,
-            )
-            .map_err(TemplateError::Unsupported)?,
-        };
-        let directive = match directive {
-            Directive::Unless(condition) => Directive::If(negate(condition)),
-            directive => directive,
-        };
+        let directive = directive(&tag, file, &mut names)?;
         let consumed = tag.consumed;
         let silent = Node::Silent {
             statements: Vec::new(),
@@ -142,72 +128,9 @@ pub fn parse(template: &str, file: FileId) -> Result<Vec<Node>, TemplateError> {
                 });
                 bodies.push(Vec::new());
             }
-            Directive::Elsif(next) => {
-                let Some(Open::If {
-                    branches,
-                    condition,
-                    in_else: false,
-                    ..
-                }) = open.last_mut()
-                else {
-                    return Err(stray(consumed, "elsif"));
-                };
-                let body = std::mem::take(current(&mut bodies));
-                branches.push((std::mem::replace(condition, next), body));
-                current(&mut bodies).push(silent);
-            }
-            Directive::Else => {
-                let Some(Open::If {
-                    branches,
-                    condition,
-                    in_else,
-                    ..
-                }) = open.last_mut()
-                else {
-                    return Err(stray(consumed, "else"));
-                };
-                if *in_else {
-                    return Err(stray(consumed, "else"));
-                }
-                let body = std::mem::take(current(&mut bodies));
-                branches.push((condition.clone(), body));
-                *in_else = true;
-                current(&mut bodies).push(silent);
-            }
-            Directive::End => {
-                let (Some(block), Some(body)) = (open.pop(), bodies.pop()) else {
-                    return Err(stray(consumed, "end"));
-                };
-                let node = match block {
-                    Open::If {
-                        mut branches,
-                        condition,
-                        in_else,
-                        ..
-                    } => {
-                        let otherwise = if in_else {
-                            body
-                        } else {
-                            branches.push((condition, body));
-                            Vec::new()
-                        };
-                        Node::If {
-                            branches,
-                            otherwise,
-                        }
-                    }
-                    Open::Each { list, variable, .. } => Node::Each {
-                        list,
-                        variable,
-                        body,
-                    },
-                };
-                let Some(parent) = bodies.last_mut() else {
-                    return Err(stray(consumed, "end"));
-                };
-                parent.push(node);
-                parent.push(silent);
-            }
+            Directive::Elsif(next) => elsif(&mut bodies, &mut open, next, consumed, silent)?,
+            Directive::Else => else_branch(&mut bodies, &mut open, consumed, silent)?,
+            Directive::End => end_block(&mut bodies, &mut open, consumed, silent)?,
         }
     }
     push_text(&mut bodies, pos, template.len());
@@ -220,6 +143,121 @@ pub fn parse(template: &str, file: FileId) -> Result<Vec<Node>, TemplateError> {
         ));
     }
     Ok(bodies.pop().unwrap_or_default())
+}
+
+/// The directive a tag holds; `unless` becomes an `if` of the negated condition.
+fn directive(
+    tag: &Tag<'_>,
+    file: FileId,
+    names: &mut BTreeSet<String>,
+) -> Result<Directive, TemplateError> {
+    let directive = match tag.kind {
+        TagKind::Comment => Directive::Run(Vec::new()),
+        kind => parse_tag(
+            tag.code,
+            tag.code_offset,
+            file,
+            kind == TagKind::Output,
+            names,
+        )
+        .map_err(TemplateError::Unsupported)?,
+    };
+    let directive = match directive {
+        Directive::Unless(condition) => Directive::If(negate(condition)),
+        directive => directive,
+    };
+    Ok(directive)
+}
+
+/// `elsif`: the open `if`'s current branch closes, the next one opens.
+fn elsif(
+    bodies: &mut [Vec<Node>],
+    open: &mut [Open],
+    next: Expr,
+    consumed: Span,
+    silent: Node,
+) -> Result<(), TemplateError> {
+    let Some(Open::If {
+        branches,
+        condition,
+        in_else: false,
+        ..
+    }) = open.last_mut()
+    else {
+        return Err(stray(consumed, "elsif"));
+    };
+    let body = std::mem::take(current(bodies));
+    branches.push((std::mem::replace(condition, next), body));
+    current(bodies).push(silent);
+    Ok(())
+}
+
+/// `else`: the open `if`'s last branch closes; what follows runs when no branch matched.
+fn else_branch(
+    bodies: &mut [Vec<Node>],
+    open: &mut [Open],
+    consumed: Span,
+    silent: Node,
+) -> Result<(), TemplateError> {
+    let Some(Open::If {
+        branches,
+        condition,
+        in_else,
+        ..
+    }) = open.last_mut()
+    else {
+        return Err(stray(consumed, "else"));
+    };
+    if *in_else {
+        return Err(stray(consumed, "else"));
+    }
+    let body = std::mem::take(current(bodies));
+    branches.push((condition.clone(), body));
+    *in_else = true;
+    current(bodies).push(silent);
+    Ok(())
+}
+
+/// `end`: the innermost open block becomes one node of its parent.
+fn end_block(
+    bodies: &mut Vec<Vec<Node>>,
+    open: &mut Vec<Open>,
+    consumed: Span,
+    silent: Node,
+) -> Result<(), TemplateError> {
+    let (Some(block), Some(body)) = (open.pop(), bodies.pop()) else {
+        return Err(stray(consumed, "end"));
+    };
+    let node = match block {
+        Open::If {
+            mut branches,
+            condition,
+            in_else,
+            ..
+        } => {
+            let otherwise = if in_else {
+                body
+            } else {
+                branches.push((condition, body));
+                Vec::new()
+            };
+            Node::If {
+                branches,
+                otherwise,
+            }
+        }
+        Open::Each { list, variable, .. } => Node::Each {
+            list,
+            variable,
+            body,
+        },
+    };
+    let Some(parent) = bodies.last_mut() else {
+        return Err(stray(consumed, "end"));
+    };
+    parent.push(node);
+    parent.push(silent);
+    Ok(())
 }
 
 fn negate(condition: Expr) -> Expr {

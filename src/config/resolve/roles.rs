@@ -30,16 +30,7 @@ pub(super) fn roles(
     let root = r.root;
     let root_env_node = root.get("env");
     let root_env = env(r, root_env_node, "env");
-    let mut env_tags = BTreeMap::new();
-    if let Some(tags) = root_env_node
-        .and_then(|node| node.get("tags"))
-        .and_then(Node::as_map)
-    {
-        for tag in tags {
-            let tag_env = env(r, Some(&tag.value), &format!("env/tags/{}", tag.key));
-            env_tags.insert(tag.key.clone(), tag_env);
-        }
-    }
+    let env_tags = env_tags(r, root_env_node);
     check_reserved_labels(r, root.get("labels"), "labels");
     let root_labels = values::text_map(root.get("labels"));
     let volumes = values::text_list(root, "volumes");
@@ -47,63 +38,8 @@ pub(super) fn roles(
     let root_asset_path = values::text(root, "asset_path");
 
     let servers = root.get("servers");
-    for entry in servers.and_then(Node::as_map).unwrap_or_default() {
-        names::report(
-            r,
-            &format!("servers/{}", entry.key),
-            "role name",
-            &entry.key,
-            entry.key_span,
-            names::container_name_problem(&entry.key),
-            "rename the role; it becomes part of container names (`<service>-<role>-<version>`) \
-             and of the env file's path on the hosts",
-        );
-    }
-    let mut role_nodes: Vec<(String, Option<&Node>, Option<&Node>)> =
-        match servers.map(|node| &node.value) {
-            // List form: one role, `web`, whose hosts are the list.
-            Some(Value::Seq(_)) => vec![("web".to_string(), servers, None)],
-            Some(Value::Map(entries)) => entries
-                .iter()
-                .map(|entry| match &entry.value.value {
-                    Value::Map(_) => (
-                        entry.key.clone(),
-                        entry.value.get("hosts"),
-                        Some(&entry.value),
-                    ),
-                    _ => (entry.key.clone(), Some(&entry.value), None),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-    role_nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(index) = role_nodes
-        .iter()
-        .position(|(name, _, _)| name == primary_role)
-    {
-        let primary = role_nodes.remove(index);
-        role_nodes.insert(0, primary);
-    } else if servers.is_some_and(|node| !node.is_null()) {
-        let span = root
-            .get("primary_role")
-            .map(|node| node.span)
-            .or_else(|| root.entry("servers").map(|entry| entry.key_span));
-        let known: Vec<&str> = role_nodes
-            .iter()
-            .map(|(name, _, _)| name.as_str())
-            .collect();
-        r.error(
-            Problem::new(
-                Code::PrimaryRole,
-                format!("the primary_role {primary_role} isn't defined"),
-            )
-            .at_opt(span, "no role with this name")
-            .help(format!(
-                "name one of the roles ({}) in `primary_role:`, or add a `{primary_role}` role",
-                known.join(", ")
-            )),
-        );
-    }
+    check_role_names(r, servers);
+    let role_nodes = role_nodes(r, servers, primary_role);
 
     let mut roles = Vec::with_capacity(role_nodes.len());
     for (name, hosts_node, role_node) in role_nodes {
@@ -124,31 +60,7 @@ pub(super) fn roles(
                 .map(|node| node.span)
                 .or(hosts_node.map(|node| node.span))
                 .or_else(|| root.entry("servers").map(|entry| entry.key_span));
-            if is_primary {
-                r.error(
-                    Problem::new(
-                        Code::PrimaryRole,
-                        format!(
-                            "no servers specified for the \
-                             {name} primary_role"
-                        ),
-                    )
-                    .at_opt(span, "no hosts")
-                    .help(
-                        "add at least one host to the primary role; the deploy lock \
-                         lives on its first host",
-                    ),
-                );
-            } else if !allow_empty_roles {
-                r.error(
-                    Problem::new(
-                        Code::EmptyRole,
-                        format!("no servers specified for the {name} role"),
-                    )
-                    .at_opt(span, "no hosts")
-                    .help("add hosts, remove the role, or set `allow_empty_roles: true`"),
-                );
-            }
+            report_role_without_hosts(r, &name, is_primary, allow_empty_roles, span);
         }
         let role_env = match role_node.and_then(|node| node.get("env")) {
             Some(node) => merge_env(&root_env, &env(r, Some(node), &format!("{path}/env"))),
@@ -195,6 +107,129 @@ pub(super) fn roles(
         });
     }
     (roles, env_tags)
+}
+
+/// `env.tags`: the env each tag adds for the hosts that carry it.
+fn env_tags(r: &mut Resolver, root_env_node: Option<&Node>) -> BTreeMap<String, Env> {
+    let mut env_tags = BTreeMap::new();
+    if let Some(tags) = root_env_node
+        .and_then(|node| node.get("tags"))
+        .and_then(Node::as_map)
+    {
+        for tag in tags {
+            let tag_env = env(r, Some(&tag.value), &format!("env/tags/{}", tag.key));
+            env_tags.insert(tag.key.clone(), tag_env);
+        }
+    }
+    env_tags
+}
+
+/// Role names become part of container names and paths: each must be usable there.
+fn check_role_names(r: &mut Resolver, servers: Option<&Node>) {
+    for entry in servers.and_then(Node::as_map).unwrap_or_default() {
+        names::report(
+            r,
+            &format!("servers/{}", entry.key),
+            "role name",
+            &entry.key,
+            entry.key_span,
+            names::container_name_problem(&entry.key),
+            "rename the role; it becomes part of container names (`<service>-<role>-<version>`) \
+             and of the env file's path on the hosts",
+        );
+    }
+}
+
+/// `servers:`'s roles as `(name, hosts node, role node)`: sorted by name, the primary first
+/// (as Kamal orders them); a primary role that is not there is an error.
+fn role_nodes<'a>(
+    r: &mut Resolver<'a>,
+    servers: Option<&'a Node>,
+    primary_role: &str,
+) -> Vec<(String, Option<&'a Node>, Option<&'a Node>)> {
+    let root = r.root;
+    let mut role_nodes: Vec<(String, Option<&Node>, Option<&Node>)> =
+        match servers.map(|node| &node.value) {
+            // List form: one role, `web`, whose hosts are the list.
+            Some(Value::Seq(_)) => vec![("web".to_string(), servers, None)],
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .map(|entry| match &entry.value.value {
+                    Value::Map(_) => (
+                        entry.key.clone(),
+                        entry.value.get("hosts"),
+                        Some(&entry.value),
+                    ),
+                    _ => (entry.key.clone(), Some(&entry.value), None),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    role_nodes.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(index) = role_nodes
+        .iter()
+        .position(|(name, _, _)| name == primary_role)
+    {
+        let primary = role_nodes.remove(index);
+        role_nodes.insert(0, primary);
+    } else if servers.is_some_and(|node| !node.is_null()) {
+        let span = root
+            .get("primary_role")
+            .map(|node| node.span)
+            .or_else(|| root.entry("servers").map(|entry| entry.key_span));
+        let known: Vec<&str> = role_nodes
+            .iter()
+            .map(|(name, _, _)| name.as_str())
+            .collect();
+        r.error(
+            Problem::new(
+                Code::PrimaryRole,
+                format!("the primary_role {primary_role} isn't defined"),
+            )
+            .at_opt(span, "no role with this name")
+            .help(format!(
+                "name one of the roles ({}) in `primary_role:`, or add a `{primary_role}` role",
+                known.join(", ")
+            )),
+        );
+    }
+    role_nodes
+}
+
+/// A role with no hosts: an error for the primary role (the lock lives on its first host) and,
+/// unless `allow_empty_roles`, for any other.
+fn report_role_without_hosts(
+    r: &mut Resolver,
+    name: &str,
+    is_primary: bool,
+    allow_empty_roles: bool,
+    span: Option<crate::config::source::Span>,
+) {
+    if is_primary {
+        r.error(
+            Problem::new(
+                Code::PrimaryRole,
+                format!(
+                    "no servers specified for the \
+                         {name} primary_role"
+                ),
+            )
+            .at_opt(span, "no hosts")
+            .help(
+                "add at least one host to the primary role; the deploy lock \
+                     lives on its first host",
+            ),
+        );
+    } else if !allow_empty_roles {
+        r.error(
+            Problem::new(
+                Code::EmptyRole,
+                format!("no servers specified for the {name} role"),
+            )
+            .at_opt(span, "no hosts")
+            .help("add hosts, remove the role, or set `allow_empty_roles: true`"),
+        );
+    }
 }
 
 /// A role's hosts with their tags; reports malformed and duplicate hosts.

@@ -101,6 +101,34 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
         }
         return Builder::default();
     };
+    let arch = builder_arch(r, node);
+    let cache = builder_cache(r, node);
+    let pack = builder_pack(r, node, arch.len());
+    let remote = values::text(node, "remote");
+    let local = values::boolean(node, "local");
+    check_builder_places(r, node, registry, remote.as_deref(), local);
+    let secrets = builder_secrets(r, node);
+    Builder {
+        arch,
+        remote,
+        local,
+        context: values::text(node, "context"),
+        dockerfile: values::text(node, "dockerfile"),
+        target: values::text(node, "target"),
+        args: values::text_map(node.get("args")),
+        secrets,
+        ssh: values::text(node, "ssh"),
+        driver: values::text(node, "driver"),
+        cache,
+        pack,
+        provenance: values::text(node, "provenance"),
+        sbom: values::text(node, "sbom"),
+    }
+}
+
+/// `builder.arch`: one or a list; Kamal refuses to build without it.
+fn builder_arch(r: &mut Resolver, node: &Node) -> Vec<String> {
+    let root = r.root;
     let arch = match node.get("arch") {
         Some(arch) if arch.as_seq().is_some() => values::list_of_text(arch),
         Some(arch) => arch.text().into_iter().collect(),
@@ -116,6 +144,11 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
                 .help("add `arch: amd64` (or a list); Kamal refuses to build without it"),
         );
     }
+    arch
+}
+
+/// `builder.cache`: `gha` or `registry`.
+fn builder_cache(r: &mut Resolver, node: &Node) -> Option<BuilderCache> {
     let cache = node.get("cache").map(|cache| BuilderCache {
         kind: values::text(cache, "type").unwrap_or_default(),
         options: values::text(cache, "options"),
@@ -136,11 +169,16 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             .help("use `type: registry` or `type: gha`"),
         );
     }
+    cache
+}
+
+/// `builder.pack`: buildpacks, which build for one architecture only.
+fn builder_pack(r: &mut Resolver, node: &Node, arch_count: usize) -> Option<BuilderPack> {
     let pack = node.get("pack").map(|pack| BuilderPack {
         builder: values::text(pack, "builder").unwrap_or_default(),
         buildpacks: values::text_list(pack, "buildpacks"),
     });
-    if pack.is_some() && arch.len() > 1 {
+    if pack.is_some() && arch_count > 1 {
         let span = node.entry("pack").map_or(node.span, |entry| entry.key_span);
         r.error(
             Problem::new(
@@ -151,8 +189,18 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             .help("set one `arch:` when building with buildpacks"),
         );
     }
-    let remote = values::text(node, "remote");
-    let local = values::boolean(node, "local");
+    pack
+}
+
+/// `builder.local` and `builder.remote`: local builds can be turned off only with a remote, and a
+/// local registry needs the remote reached over SSH.
+fn check_builder_places(
+    r: &mut Resolver,
+    node: &Node,
+    registry: &Registry,
+    remote: Option<&str>,
+    local: Option<bool>,
+) {
     if local == Some(false) && remote.is_none() {
         let span = node.get("local").map_or(node.span, |n| n.span);
         r.error(
@@ -164,7 +212,7 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             .help("set `remote: ssh://user@builder-host`, or remove `local: false`"),
         );
     }
-    if let Some(remote) = &remote
+    if let Some(remote) = remote
         && registry.is_local()
         && !remote.starts_with("ssh://")
     {
@@ -178,6 +226,10 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             .help("write the remote as `ssh://user@host`"),
         );
     }
+}
+
+/// `builder.secrets`: names of secrets the build gets, each of which must be set.
+fn builder_secrets(r: &mut Resolver, node: &Node) -> Vec<String> {
     let secrets = values::text_list(node, "secrets");
     if let Some(items) = node.get("secrets").and_then(Node::as_seq) {
         for (index, item) in items.iter().enumerate() {
@@ -186,22 +238,7 @@ pub(super) fn builder(r: &mut Resolver, registry: &Registry) -> Builder {
             }
         }
     }
-    Builder {
-        arch,
-        remote,
-        local,
-        context: values::text(node, "context"),
-        dockerfile: values::text(node, "dockerfile"),
-        target: values::text(node, "target"),
-        args: values::text_map(node.get("args")),
-        secrets,
-        ssh: values::text(node, "ssh"),
-        driver: values::text(node, "driver"),
-        cache,
-        pack,
-        provenance: values::text(node, "provenance"),
-        sbom: values::text(node, "sbom"),
-    }
+    secrets
 }
 
 /// `ssh:`.

@@ -140,8 +140,9 @@ pub(super) fn resolve_retain_containers(r: &mut Resolver) -> u32 {
 pub(super) fn resolve_minimum_version(r: &mut Resolver) -> Option<String> {
     let node = r.root.get("minimum_version")?;
     let version = node.text()?;
-    let compatible = crate::version::numeric_segments(KAMAL_COMPATIBILITY).unwrap_or_default();
-    match crate::version::numeric_segments(&version) {
+    let compatible =
+        crate::model::version_number::numeric_segments(KAMAL_COMPATIBILITY).unwrap_or_default();
+    match crate::model::version_number::numeric_segments(&version) {
         Some(mut wanted) => {
             wanted.resize(compatible.len().max(wanted.len()), 0);
             let mut have = compatible.clone();

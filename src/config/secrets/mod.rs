@@ -406,9 +406,3 @@ impl Secrets {
 
 #[cfg(test)]
 mod tests;
-
-impl crate::desired::SecretValues for Secrets {
-    fn secret(&self, key: &str) -> Option<&Secret> {
-        self.get(key)
-    }
-}

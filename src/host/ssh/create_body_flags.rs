@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{DockerOptionValue, DockerOptions};
 use crate::docker_args::FLAGS;
+use crate::model::{DockerOptionValue, DockerOptions};
 
 use super::create_body::create_body;
 

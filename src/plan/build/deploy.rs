@@ -8,6 +8,7 @@ use crate::plan::build::{Builder, HostNodes, RoleDeploy};
 use crate::plan::{Action, ActionId, ContainerTarget};
 
 impl Builder<'_> {
+    /// One role's deployment on one host: pull, label check, start, gate, retire, prune.
     pub(super) fn app(
         &mut self,
         host: &str,
@@ -40,40 +41,7 @@ impl Builder<'_> {
             self.edges(&before_start, check);
             before_start.push(check);
         }
-        let start = match &deployment.start {
-            StartMode::Create => {
-                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
-            }
-            StartMode::StartExisting(container) => self.add(
-                host,
-                at,
-                Action::StartContainer {
-                    container: container.clone(),
-                },
-                Some(Action::StopContainer {
-                    container: ContainerTarget::Existing(container.clone()),
-                    timeout: deployment.stop_timeout,
-                }),
-            ),
-            StartMode::RenameAndCreate {
-                existing,
-                rename_to,
-            } => {
-                // Not renamed back on a rollback: the new container, kept stopped, holds the
-                // name (Kamal leaves the `_replaced_` name too).
-                let rename = self.add(
-                    host,
-                    at,
-                    Action::RenameContainer {
-                        container: existing.clone(),
-                        new_name: rename_to.clone(),
-                    },
-                    None,
-                );
-                before_start.push(rename);
-                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
-            }
-        };
+        let start = self.app_start(host, at, deployment, &mut before_start);
         // Rule 2: the image and the env file come first.
         self.edges(&before_start, start);
         if !matches!(deployment.start, StartMode::StartExisting(_)) {
@@ -83,58 +51,9 @@ impl Builder<'_> {
         self.app_starts.push(start);
 
         // Rule 5: the new container is ready before anything of the old one stops.
-        let gate = match &deployment.route {
-            Some(route) => {
-                let id = self.deploy_route(
-                    host,
-                    at,
-                    route,
-                    ContainerTarget::Named(spec.name.clone()),
-                    &deployment.previous_route,
-                );
-                nodes.route_deploys.push(id);
-                id
-            }
-            None => {
-                let (timeout, readiness_delay) = match deployment.readiness {
-                    crate::desired::Readiness::Docker {
-                        timeout,
-                        readiness_delay,
-                    } => (timeout, readiness_delay),
-                    crate::desired::Readiness::Proxy => (30, 0),
-                };
-                self.add(
-                    host,
-                    at,
-                    Action::WaitReady {
-                        container: spec.name.clone(),
-                        timeout,
-                        readiness_delay,
-                    },
-                    None,
-                )
-            }
-        };
+        let gate = self.app_gate(host, at, deployment, nodes);
         self.edge(start, gate);
-        let mut finals = Vec::new();
-        for old in &deployment.retire {
-            let stop = self.add(
-                host,
-                at,
-                Action::StopContainer {
-                    container: ContainerTarget::Existing(old.clone()),
-                    timeout: deployment.stop_timeout,
-                },
-                Some(Action::StartContainer {
-                    container: old.clone(),
-                }),
-            );
-            self.edge(gate, stop);
-            finals.push(stop);
-        }
-        if finals.is_empty() {
-            finals.push(gate);
-        }
+        let finals = self.retire(host, at, deployment, gate);
         for older in &deployment.prune_versions {
             // After the old containers stopped, as Kamal cleans up; best effort, like removals.
             let id = self.prune_older_versions(host, at, older, nodes);
@@ -151,6 +70,105 @@ impl Builder<'_> {
                 gate,
                 finals,
             });
+    }
+
+    /// The new container's start: run it, start the stopped one of the same version, or rename
+    /// the clashing one out of the way first (that rename joins `before_start`).
+    fn app_start(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        deployment: &AppDeployment,
+        before_start: &mut Vec<ActionId>,
+    ) -> ActionId {
+        let spec = &deployment.spec;
+        match &deployment.start {
+            StartMode::Create => {
+                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
+            }
+            StartMode::StartExisting(container) => {
+                let start = Action::StartContainer {
+                    container: container.clone(),
+                };
+                let stop = Action::StopContainer {
+                    container: ContainerTarget::Existing(container.clone()),
+                    timeout: deployment.stop_timeout,
+                };
+                self.add(host, at, start, Some(stop))
+            }
+            StartMode::RenameAndCreate {
+                existing,
+                rename_to,
+            } => {
+                let rename = Action::RenameContainer {
+                    container: existing.clone(),
+                    new_name: rename_to.clone(),
+                };
+                // Not renamed back on a rollback: the new container, kept stopped, holds the
+                // name (Kamal leaves the `_replaced_` name too).
+                before_start.push(self.add(host, at, rename, None));
+                self.run_app_container(host, at, spec.clone(), deployment.stop_timeout)
+            }
+        }
+    }
+
+    /// What says the new container is ready: its route deployed (kamal-proxy's health check), or
+    /// Docker's health check for a role without the proxy.
+    fn app_gate(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        deployment: &AppDeployment,
+        nodes: &mut HostNodes,
+    ) -> ActionId {
+        let container = deployment.spec.name.clone();
+        if let Some(route) = &deployment.route {
+            let target = ContainerTarget::Named(container);
+            let id = self.deploy_route(host, at, route, target, &deployment.previous_route);
+            nodes.route_deploys.push(id);
+            return id;
+        }
+        let (timeout, readiness_delay) = match deployment.readiness {
+            crate::desired::Readiness::Docker {
+                timeout,
+                readiness_delay,
+            } => (timeout, readiness_delay),
+            crate::desired::Readiness::Proxy => (30, 0),
+        };
+        let wait = Action::WaitReady {
+            container,
+            timeout,
+            readiness_delay,
+        };
+        self.add(host, at, wait, None)
+    }
+
+    /// The old containers' stops, after the gate; started again on rollback. The deployment's
+    /// last actions: the stops, or the gate when nothing is retired.
+    fn retire(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        deployment: &AppDeployment,
+        gate: ActionId,
+    ) -> Vec<ActionId> {
+        let mut finals = Vec::new();
+        for old in &deployment.retire {
+            let stop = Action::StopContainer {
+                container: ContainerTarget::Existing(old.clone()),
+                timeout: deployment.stop_timeout,
+            };
+            let start = Action::StartContainer {
+                container: old.clone(),
+            };
+            let stop = self.add(host, at, stop, Some(start));
+            self.edge(gate, stop);
+            finals.push(stop);
+        }
+        if finals.is_empty() {
+            finals.push(gate);
+        }
+        finals
     }
 
     pub(super) fn accessory(

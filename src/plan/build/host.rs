@@ -1,227 +1,211 @@
 //! The actions of one host's changes, and the rules that hold within a host (1–6 and the
 //! sequential roles of 9 in the module docs of `build`).
 
-use crate::diff::{FileOwner, PreviousRoute, Resource, Work};
+use crate::diff::{
+    Change, ContainerRef, FileOwner, HostChanges, PreviousRoute, ProxyBoot, Resource, Work,
+};
+use crate::kamal_proxy::ProxyRoute;
 use crate::plan::build::{Builder, HostNodes};
 use crate::plan::{Action, ActionId, ContainerTarget};
-use crate::proxy::ProxyRoute;
+
+/// Where an action comes from: the host's name and the index of the host and of its change.
+type At<'a> = (&'a str, (usize, usize));
 
 impl Builder<'_> {
-    pub(super) fn host(&mut self, host_index: usize, host: &crate::diff::HostChanges) {
-        let name = host.host.as_str();
+    /// Every change of one host as actions, then the edges of the rules within a host.
+    pub(super) fn host(&mut self, host_index: usize, host: &HostChanges) {
         let mut nodes = HostNodes::default();
         for (change_index, change) in host.changes.iter().enumerate() {
-            let at = (host_index, change_index);
-            match &change.work {
-                Work::CreateNetwork { name: network } => {
-                    let id = self.add(
-                        name,
-                        at,
-                        Action::CreateNetwork {
-                            name: network.clone(),
-                        },
-                        None,
-                    );
-                    nodes.network = Some(id);
-                }
-                Work::BootProxy {
-                    spec,
-                    apps_config_dir,
-                    pull,
-                    auth,
-                    replaces,
-                } => {
-                    let mut before = Vec::new();
-                    if *pull {
-                        before.push(self.pull(name, at, &spec.image, auth.clone(), &mut nodes));
-                    }
-                    if let Some(old) = replaces {
-                        // A reboot drops traffic while the new proxy starts: only on request.
-                        before.push(self.add(
-                            name,
-                            at,
-                            Action::RemoveContainer {
-                                container: ContainerTarget::Existing(old.clone()),
-                                stop_first: true,
-                            },
-                            None,
-                        ));
-                    }
-                    before.push(self.add(
-                        name,
-                        at,
-                        Action::CreateDirectory {
-                            path: apps_config_dir.clone(),
-                        },
-                        None,
-                    ));
-                    // The proxy stays on rollback: it served nothing before it booted, and other
-                    // apps on the host may start using it at any time.
-                    let run = self.add(name, at, Action::RunContainer { spec: spec.clone() }, None);
-                    self.edges(&before, run);
-                    nodes.container_creators.push(run);
-                    nodes.proxy_ready = Some(run);
-                }
-                Work::StartContainer { container } => {
-                    let id = self.add(
-                        name,
-                        at,
-                        Action::StartContainer {
-                            container: container.clone(),
-                        },
-                        Some(Action::StopContainer {
-                            container: ContainerTarget::Existing(container.clone()),
-                            timeout: None,
-                        }),
-                    );
-                    if container.name == crate::naming::PROXY_CONTAINER {
-                        nodes.proxy_ready = Some(id);
-                    } else {
-                        self.accessory_finals.push(id);
-                    }
-                }
-                Work::WriteFile { file } => {
-                    let id = self.add(name, at, Action::WriteFile { file: file.clone() }, None);
-                    if matches!(
-                        change.resource,
-                        Resource::File {
-                            owner: FileOwner::ErrorPage,
-                            ..
-                        }
-                    ) {
-                        nodes.error_pages.push(id);
-                    } else {
-                        nodes.env_files.push(id);
-                        if let Resource::File {
-                            owner: FileOwner::RoleTls(_),
-                            ..
-                        } = change.resource
-                        {
-                            nodes.tls_files.push(id);
-                        }
-                    }
-                }
-                Work::CreateDirectory { path } => {
-                    let id = self.add(
-                        name,
-                        at,
-                        Action::CreateDirectory { path: path.clone() },
-                        None,
-                    );
-                    nodes.env_files.push(id);
-                }
-                Work::DeployApp(deployment) => self.app(name, at, deployment, &mut nodes),
-                Work::SwitchRoute {
-                    route,
-                    target,
-                    previous,
-                } => {
-                    let id = self.deploy_route(
-                        name,
-                        at,
-                        route,
-                        ContainerTarget::Existing(target.clone()),
-                        previous,
-                    );
-                    nodes.route_deploys.push(id);
-                }
-                Work::StopContainers {
-                    containers,
-                    timeout,
-                } => {
-                    for container in containers {
-                        let id = self.add(
-                            name,
-                            at,
-                            Action::StopContainer {
-                                container: ContainerTarget::Existing(container.clone()),
-                                timeout: *timeout,
-                            },
-                            Some(Action::StartContainer {
-                                container: container.clone(),
-                            }),
-                        );
-                        nodes.stray_stops.push(id);
-                    }
-                }
-                Work::RemoveContainers {
-                    containers,
-                    stop_first,
-                } => {
-                    for container in containers {
-                        let id = self.add_best_effort(
-                            name,
-                            at,
-                            Action::RemoveContainer {
-                                container: ContainerTarget::Existing(container.clone()),
-                                stop_first: *stop_first,
-                            },
-                        );
-                        nodes.container_removals.push(id);
-                    }
-                }
-                Work::RemoveRoute { service } => {
-                    let id = self.add(
-                        name,
-                        at,
-                        Action::RemoveRoute {
-                            service: service.clone(),
-                        },
-                        None,
-                    );
-                    nodes.route_removals.push(id);
-                }
-                Work::BootAccessory(boot) => self.accessory(name, at, boot, &mut nodes),
-                Work::TagImage {
-                    source,
-                    target,
-                    previous,
-                } => {
-                    let id = self.add(
-                        name,
-                        at,
-                        Action::TagImage {
-                            source: source.clone(),
-                            target: target.clone(),
-                        },
-                        Some(match previous {
-                            Some(previous) => Action::TagImage {
-                                source: previous.clone(),
-                                target: target.clone(),
-                            },
-                            // Removing a reference that another tag shares only untags it.
-                            None => Action::RemoveImage {
-                                reference: target.clone(),
-                            },
-                        }),
-                    );
-                    nodes.tag = Some(id);
-                }
-                Work::RemovePaths { paths } => {
-                    for path in paths {
-                        let id = self.add_best_effort(
-                            name,
-                            at,
-                            Action::RemovePath { path: path.clone() },
-                        );
-                        nodes.path_removals.push(id);
-                    }
-                }
-                Work::RemoveImages { references } => {
-                    for reference in references {
-                        let id = self.add_best_effort(
-                            name,
-                            at,
-                            Action::RemoveImage {
-                                reference: reference.clone(),
-                            },
-                        );
-                        nodes.image_removals.push(id);
-                    }
-                }
-            }
+            let at = (host.host.as_str(), (host_index, change_index));
+            self.change(at, change, &mut nodes);
         }
         self.host_edges(&nodes);
+    }
+
+    /// The actions of one change, each filed under the part it plays in the host's rules.
+    fn change(&mut self, at: At<'_>, change: &Change, nodes: &mut HostNodes) {
+        let (name, index) = at;
+        match &change.work {
+            Work::CreateNetwork { name: network } => {
+                let create = Action::CreateNetwork {
+                    name: network.clone(),
+                };
+                nodes.network = Some(self.add(name, index, create, None));
+            }
+            Work::BootProxy(boot) => self.boot_proxy(at, boot, nodes),
+            Work::StartContainer { container } => self.start_container(at, container, nodes),
+            Work::WriteFile { file } => {
+                let id = self.add(name, index, Action::WriteFile { file: file.clone() }, None);
+                file_nodes(&change.resource, nodes).push(id);
+                if matches!(
+                    change.resource,
+                    Resource::File {
+                        owner: FileOwner::RoleTls(_),
+                        ..
+                    }
+                ) {
+                    nodes.tls_files.push(id);
+                }
+            }
+            Work::CreateDirectory { path } => {
+                let create = Action::CreateDirectory { path: path.clone() };
+                nodes.env_files.push(self.add(name, index, create, None));
+            }
+            Work::DeployApp(deployment) => self.app(name, index, deployment, nodes),
+            Work::SwitchRoute {
+                route,
+                target,
+                previous,
+            } => {
+                let target = ContainerTarget::Existing(target.clone());
+                let id = self.deploy_route(name, index, route, target, previous);
+                nodes.route_deploys.push(id);
+            }
+            Work::StopContainers {
+                containers,
+                timeout,
+            } => {
+                for container in containers {
+                    let stop = Action::StopContainer {
+                        container: ContainerTarget::Existing(container.clone()),
+                        timeout: *timeout,
+                    };
+                    let start = Action::StartContainer {
+                        container: container.clone(),
+                    };
+                    nodes
+                        .stray_stops
+                        .push(self.add(name, index, stop, Some(start)));
+                }
+            }
+            Work::RemoveContainers {
+                containers,
+                stop_first,
+            } => {
+                let removals = containers.iter().map(|container| Action::RemoveContainer {
+                    container: ContainerTarget::Existing(container.clone()),
+                    stop_first: *stop_first,
+                });
+                let ids = self.add_each_best_effort(name, index, removals);
+                nodes.container_removals.extend(ids);
+            }
+            Work::RemoveRoute { service } => {
+                let remove = Action::RemoveRoute {
+                    service: service.clone(),
+                };
+                nodes
+                    .route_removals
+                    .push(self.add(name, index, remove, None));
+            }
+            Work::BootAccessory(boot) => self.accessory(name, index, boot, nodes),
+            Work::TagImage {
+                source,
+                target,
+                previous,
+            } => nodes.tag = Some(self.tag_image(at, source, target, previous.as_deref())),
+            Work::RemovePaths { paths } => {
+                let removals = paths
+                    .iter()
+                    .map(|path| Action::RemovePath { path: path.clone() });
+                let ids = self.add_each_best_effort(name, index, removals);
+                nodes.path_removals.extend(ids);
+            }
+            Work::RemoveImages { references } => {
+                let removals = references.iter().map(|reference| Action::RemoveImage {
+                    reference: reference.clone(),
+                });
+                let ids = self.add_each_best_effort(name, index, removals);
+                nodes.image_removals.extend(ids);
+            }
+        }
+    }
+
+    /// kamal-proxy's boot: pull, remove the outdated proxy, create the apps' config directory,
+    /// then run the new one.
+    fn boot_proxy(&mut self, at: At<'_>, boot: &ProxyBoot, nodes: &mut HostNodes) {
+        let (name, index) = at;
+        let mut before = Vec::new();
+        if boot.pull {
+            let image = &boot.spec.image;
+            before.push(self.pull(name, index, image, boot.auth.clone(), nodes));
+        }
+        if let Some(old) = &boot.replaces {
+            // A reboot drops traffic while the new proxy starts: only on request.
+            let remove = Action::RemoveContainer {
+                container: ContainerTarget::Existing(old.clone()),
+                stop_first: true,
+            };
+            before.push(self.add(name, index, remove, None));
+        }
+        let create_directory = Action::CreateDirectory {
+            path: boot.apps_config_dir.clone(),
+        };
+        before.push(self.add(name, index, create_directory, None));
+        // The proxy stays on rollback: it served nothing before it booted, and other apps on the
+        // host may start using it at any time.
+        let run = Action::RunContainer {
+            spec: Box::new(boot.spec.clone()),
+        };
+        let run = self.add(name, index, run, None);
+        self.edges(&before, run);
+        nodes.container_creators.push(run);
+        nodes.proxy_ready = Some(run);
+    }
+
+    /// Starting a stopped container, stopped again on rollback.
+    fn start_container(&mut self, at: At<'_>, container: &ContainerRef, nodes: &mut HostNodes) {
+        let (name, index) = at;
+        let start = Action::StartContainer {
+            container: container.clone(),
+        };
+        let stop = Action::StopContainer {
+            container: ContainerTarget::Existing(container.clone()),
+            timeout: None,
+        };
+        let id = self.add(name, index, start, Some(stop));
+        if container.name == crate::naming::PROXY_CONTAINER {
+            nodes.proxy_ready = Some(id);
+        } else {
+            self.accessory_finals.push(id);
+        }
+    }
+
+    /// Tagging `source` as `target`; on rollback `target` goes back to `previous`, or is
+    /// removed (removing a reference that another tag shares only untags it).
+    fn tag_image(
+        &mut self,
+        at: At<'_>,
+        source: &str,
+        target: &str,
+        previous: Option<&str>,
+    ) -> ActionId {
+        let (name, index) = at;
+        let tag = Action::TagImage {
+            source: source.to_string(),
+            target: target.to_string(),
+        };
+        let undo = match previous {
+            Some(previous) => Action::TagImage {
+                source: previous.to_string(),
+                target: target.to_string(),
+            },
+            None => Action::RemoveImage {
+                reference: target.to_string(),
+            },
+        };
+        self.add(name, index, tag, Some(undo))
+    }
+
+    /// Clean-up actions whose failure does not fail the run.
+    fn add_each_best_effort(
+        &mut self,
+        host: &str,
+        at: (usize, usize),
+        actions: impl Iterator<Item = Action>,
+    ) -> Vec<ActionId> {
+        actions
+            .map(|action| self.add_best_effort(host, at, action))
+            .collect()
     }
 
     /// The pull of `image` on a host, shared by every action that needs it.
@@ -230,7 +214,7 @@ impl Builder<'_> {
         host: &str,
         at: (usize, usize),
         image: &str,
-        auth: Option<crate::host::RegistryAuth>,
+        auth: Option<crate::model::RegistryAuth>,
         nodes: &mut HostNodes,
     ) -> ActionId {
         if let Some(&id) = nodes.pulls.get(image) {
@@ -256,7 +240,7 @@ impl Builder<'_> {
         &mut self,
         host: &str,
         at: (usize, usize),
-        spec: crate::host::ContainerSpec,
+        spec: crate::model::ContainerSpec,
         stop_timeout: Option<u64>,
     ) -> ActionId {
         let name = spec.name.clone();
@@ -357,5 +341,16 @@ impl Builder<'_> {
             self.edges(&committed, removal);
             self.edges(&nodes.container_removals, removal);
         }
+    }
+}
+
+/// Error pages wait only for their own directory; every other file is one a container reads.
+fn file_nodes<'a>(resource: &Resource, nodes: &'a mut HostNodes) -> &'a mut Vec<ActionId> {
+    match resource {
+        Resource::File {
+            owner: FileOwner::ErrorPage,
+            ..
+        } => &mut nodes.error_pages,
+        _ => &mut nodes.env_files,
     }
 }

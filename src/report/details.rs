@@ -7,9 +7,9 @@ use std::fmt::Write;
 
 use serde_json::{Value, json};
 
+use crate::kamal_proxy::ObservedRoute;
 use crate::naming::{LABEL_ROLE, ServiceNames};
 use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
-use crate::proxy::ObservedRoute;
 
 /// The details of every host, as text.
 pub fn render(observed: &Observed, names: &ServiceNames, hosts_in_order: &[String]) -> String {

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use super::fake_host::details_from_spec;
 use crate::config::*;
 use crate::desired::{
     self, Desired, DesiredHost, DesiredInputs, Selection, content_fingerprint, expand_home,
 };
-use crate::host::fake::details_from_spec;
 use crate::host::{ContainerStatus, ImageDetails, ImageSummary};
+use crate::kamal_proxy::ObservedRoute;
 use crate::observe::{HostState, Observed, ObservedContainer, ObservedHost};
-use crate::proxy::ObservedRoute;
 use crate::secret::Secret;
 
 /// `service: app`, `image: app`, registry `registry.test`, role `web` on `hosts` with the proxy on,
@@ -190,7 +190,7 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
                 service: route.service.clone(),
                 settings: route.settings.clone(),
                 active_targets: vec![route.target(container.details.short_id())],
-                state: crate::proxy::RouteState::Running,
+                state: crate::kamal_proxy::RouteState::Running,
             });
         }
         state.app_containers.push(container);

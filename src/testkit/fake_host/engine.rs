@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::host::fake::{Engine, FakeHost, Operation, docker, lock, proxy};
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
     ContainerSummary, DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
     pull_key,
 };
 use crate::naming::PROXY_CONTAINER;
+use crate::testkit::fake_host::{Engine, FakeHost, Operation, docker, lock, proxy};
 
 pub(super) fn find_image<'a>(engine: &'a Engine, reference: &str) -> Option<&'a ImageDetails> {
     engine.images.get(reference).or_else(|| {

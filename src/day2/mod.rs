@@ -1,5 +1,5 @@
-//! The day-2 commands' own logic, apart from the command line (Kamal's `commands/` beside
-//! `cli/`): what `app stop`, `prune`, `remove`, `accessory ...` and `proxy ...` change, as
+//! Day-2 planners: the logic of the commands that change a running deployment, apart from the
+//! command line. What `app stop`, `prune`, `remove`, `accessory ...` and `proxy ...` change, as
 //! [`Changes`] the planner turns into an action graph (so they run with the executor's lock,
 //! rollback, journal and audit), and the shell command lines `logs`, `exec` and `setup` run on
 //! hosts.

@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::host::fake::{Engine, docker};
 use crate::host::{CommandOutput, ContainerStatus};
-use crate::proxy::{RouteSettings, RouteState};
+use crate::kamal_proxy::{RouteSettings, RouteState};
+use crate::testkit::fake_host::{Engine, docker};
 
 /// One route as the fake proxy holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::desired::Desired;
+use crate::desired::{Desired, DesiredHost};
 use crate::diff::{
     self, Change, ChangeKind, Changes, DiffOptions, Reason, Resource, Work, container_ref,
 };
@@ -49,74 +49,12 @@ pub fn remove(
     let names = &desired.names;
     let this_app = names.service_with_destination();
     per_host(desired, observed, |host, state| {
-        let mut changes = Vec::new();
-        let mut routes: Vec<String> = host
-            .apps
-            .iter()
-            .filter_map(|app| app.route.as_ref())
-            .chain(host.accessories.iter().filter_map(|a| a.route.as_ref()))
-            .map(|route| route.service.clone())
-            .collect();
-        routes.extend(routes_to_service_containers(state));
-        routes.sort();
-        routes.dedup();
-        for service in routes {
-            let routed = state.routes.iter().flatten().any(|r| r.service == service);
-            if routed {
-                changes.push(change(
-                    Resource::Route {
-                        service: service.clone(),
-                    },
-                    ChangeKind::Remove,
-                    command,
-                    Work::RemoveRoute { service },
-                ));
-            }
-        }
-        let mut roles: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for container in &state.app_containers {
-            let role = container
-                .details
-                .labels
-                .get(LABEL_ROLE)
-                .cloned()
-                .unwrap_or_default();
-            roles
-                .entry(role)
-                .or_default()
-                .push(container_ref(container));
-        }
-        for (role, containers) in roles {
-            changes.push(remove_containers(
-                Resource::App { role },
-                containers,
-                command,
-            ));
-        }
+        let mut changes = route_removals(host, state, command);
+        changes.extend(app_removals(state, command));
         for accessory in &host.accessories {
             changes.extend(super::accessory::removal(accessory, state, command));
         }
-        let images: Vec<String> = state
-            .service_images
-            .iter()
-            .flat_map(|image| {
-                if image.repo_tags.is_empty() {
-                    vec![image.id.clone()]
-                } else {
-                    image.repo_tags.clone()
-                }
-            })
-            .collect();
-        if !images.is_empty() {
-            changes.push(change(
-                Resource::Image {
-                    reference: images.join(", "),
-                },
-                ChangeKind::Remove,
-                command,
-                Work::RemoveImages { references: images },
-            ));
-        }
+        changes.extend(image_removal(state, command));
         let mut paths = vec![names.app_dir(), names.proxy_apps_config_dir()];
         let others = apps
             .get(&host.name)
@@ -141,6 +79,81 @@ pub fn remove(
         }
         changes.push(remove_paths(paths, command));
         changes
+    })
+}
+
+/// The removal of every route of this service kamal-proxy has on the host: the ones deploy.yml
+/// names and the ones sending traffic to the service's containers.
+fn route_removals(host: &DesiredHost, state: &HostState, command: &str) -> Vec<Change> {
+    let mut routes: Vec<String> = host
+        .apps
+        .iter()
+        .filter_map(|app| app.route.as_ref())
+        .chain(host.accessories.iter().filter_map(|a| a.route.as_ref()))
+        .map(|route| route.service.clone())
+        .collect();
+    routes.extend(routes_to_service_containers(state));
+    routes.sort();
+    routes.dedup();
+    routes
+        .into_iter()
+        .filter(|service| state.routes.iter().flatten().any(|r| r.service == *service))
+        .map(|service| {
+            change(
+                Resource::Route {
+                    service: service.clone(),
+                },
+                ChangeKind::Remove,
+                command,
+                Work::RemoveRoute { service },
+            )
+        })
+        .collect()
+}
+
+/// The removal of the app's containers, one change per role.
+fn app_removals(state: &HostState, command: &str) -> Vec<Change> {
+    let mut roles: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for container in &state.app_containers {
+        let role = container
+            .details
+            .labels
+            .get(LABEL_ROLE)
+            .cloned()
+            .unwrap_or_default();
+        roles
+            .entry(role)
+            .or_default()
+            .push(container_ref(container));
+    }
+    roles
+        .into_iter()
+        .map(|(role, containers)| remove_containers(Resource::App { role }, containers, command))
+        .collect()
+}
+
+/// The removal of the service's images, by tag (by id when untagged).
+fn image_removal(state: &HostState, command: &str) -> Option<Change> {
+    let images: Vec<String> = state
+        .service_images
+        .iter()
+        .flat_map(|image| {
+            if image.repo_tags.is_empty() {
+                vec![image.id.clone()]
+            } else {
+                image.repo_tags.clone()
+            }
+        })
+        .collect();
+    (!images.is_empty()).then(|| {
+        change(
+            Resource::Image {
+                reference: images.join(", "),
+            },
+            ChangeKind::Remove,
+            command,
+            Work::RemoveImages { references: images },
+        )
     })
 }
 

@@ -1,7 +1,7 @@
 //! Directory trees in the fake's memory: what asset bridging does to a host's files.
 
 use crate::host::DirectoryMerge;
-use crate::host::fake::Engine;
+use crate::testkit::fake_host::Engine;
 
 impl Engine {
     /// The fake's images hold no files: the extracted directory gets one file named after the

@@ -1,0 +1,13 @@
+//! Report: what gantry shows about a run and about the hosts, as text for people and JSON for
+//! machines.
+//!
+//! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
+//! - [`details`]: `gantry details`, what runs where, from the observed state.
+//!
+//! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
+//! to print by [`crate::printable`].
+
+pub mod details;
+pub mod progress;
+
+pub use progress::{JsonReporter, LineReporter, render_outcome};
