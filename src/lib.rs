@@ -18,7 +18,6 @@
 //! (`tests/layers.rs` keeps it so).
 
 pub mod apply;
-pub mod audit;
 pub mod build;
 pub mod cli;
 pub mod config;
@@ -29,17 +28,15 @@ pub mod docker_args;
 pub mod drift;
 pub mod hooks;
 pub mod host;
-pub mod journal;
 pub mod kamal_proxy;
-pub mod lock;
 pub mod model;
 pub mod naming;
 pub mod observe;
 pub mod pipeline;
 pub mod plan;
 pub mod printable;
+pub mod records;
 pub mod report;
-pub mod run;
 pub mod session;
 /// Secret values and their redaction; they live in [`model`], the path stays for its many users.
 pub use model::secret;

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use fake_world::{FakeWorld, Run};
 use gantry::apply::HostOutcome;
 use gantry::host::{ContainerStatus, Host};
-use gantry::lock;
+use gantry::records::lock;
 use gantry::testkit::fake_host::{Fault, FaultRule, Operation};
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];

@@ -23,8 +23,8 @@ use super::session::{PlanFlags, TargetArgs, VersionNeed, connector, runtime};
 use super::ui;
 use crate::pipeline::{self, Connections};
 use crate::plan::saved::SavedPlan;
-use crate::run::{RunIdentity, new_run_id};
 use crate::session::identity::{holder, performer};
+use crate::session::run::{RunIdentity, new_run_id};
 use crate::session::{Exit, LockWait, Prepared, Question, RunSettings, Session, read_local_file};
 
 /// `gantry apply [FILE]`.

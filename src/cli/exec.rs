@@ -165,7 +165,7 @@ async fn command_line(
 
 /// Kamal's audit line for a command run on a host (best effort).
 async fn audit(day2: &Day2, host: &dyn Host, command: &str) {
-    crate::audit::record_command(
+    crate::records::audit::record_command(
         host,
         &day2.names,
         &day2.identity.performer,

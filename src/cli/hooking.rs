@@ -15,10 +15,10 @@ use miette::miette;
 
 use super::GlobalArgs;
 use crate::hooks::{HookContext, HookRunner};
-use crate::run::now_rfc3339;
 use crate::secret::Secret;
 use crate::session::Prepared;
 use crate::session::identity::performer;
+use crate::session::run::now_rfc3339;
 
 /// Whether `pre-connect` ran in this process. Kamal runs it once, before the first connection
 /// or build: `deploy` runs it before building and not again before connecting to the hosts.

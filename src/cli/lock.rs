@@ -7,10 +7,10 @@ use miette::miette;
 
 use super::GlobalArgs;
 use super::session::{TargetArgs, VersionNeed, connect_hosts, runtime};
-use crate::lock::LockRequest;
 use crate::naming::ServiceNames;
-use crate::run::now_rfc3339;
+use crate::records::lock::LockRequest;
 use crate::session::identity::holder;
+use crate::session::run::now_rfc3339;
 use crate::session::{lock_connections, lock_hosts, manual_lock};
 
 /// `gantry lock` subcommands.

@@ -17,8 +17,8 @@ use crate::desired::Desired;
 use crate::naming::ServiceNames;
 use crate::observe::Observed;
 use crate::pipeline::Connections;
-use crate::run::RunIdentity;
 use crate::session::identity::holder;
+use crate::session::run::RunIdentity;
 use crate::session::{Prepared, RunSettings, Session};
 
 /// One day-2 command run, loaded and checked before any connection.

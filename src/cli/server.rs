@@ -54,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Repor
         for host in &hosts {
             match connected(&connections, host) {
                 Ok(connection) => {
-                    crate::audit::record_command(
+                    crate::records::audit::record_command(
                         connection.as_ref(),
                         &day2.names,
                         &day2.identity.performer,

@@ -8,9 +8,9 @@ use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{Outcome, Reporter};
-use crate::lock::{self, LockError};
 use crate::plan::Plan;
 use crate::plan::render::{RenderOptions, render};
+use crate::records::lock::{self, LockError};
 use crate::report::{JsonReporter, LineReporter, render_outcome};
 use crate::secret::Redactor;
 use crate::session::{Answer, Notice, Question, Ui};

@@ -137,7 +137,7 @@ fn with_foreign_roots(desired: &Desired, host: &DesiredHost, state: &HostState) 
 
 /// A gantry run whose journal on this host never recorded its end, and what it left.
 fn interrupted_run(state: &HostState) -> Option<Note> {
-    let journal = crate::journal::Journal::parse(state.journal.as_deref()?)?;
+    let journal = crate::records::journal::Journal::parse(state.journal.as_deref()?)?;
     if !journal.unfinished() {
         return None;
     }

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diff::{Changes, Note};
-use crate::journal::Journal;
 use crate::naming::ServiceNames;
 use crate::observe::Versions;
 use crate::observe::{LockInfo, Observed};
+use crate::records::journal::Journal;
 
 pub use classify::{classify, ignore_matches};
 

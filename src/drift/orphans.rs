@@ -30,7 +30,7 @@ use crate::observe::Observed;
 /// `configured` (every host of deploy.yml), sorted.
 pub fn former_hosts(observed: &Observed, configured: &[String]) -> Vec<String> {
     let configured: BTreeSet<&String> = configured.iter().collect();
-    crate::journal::deployed_hosts(&[], observed)
+    crate::records::journal::deployed_hosts(&[], observed)
         .into_iter()
         .filter(|host| !configured.contains(host))
         .collect()

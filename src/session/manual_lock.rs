@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::host::Host;
-use crate::lock::{self, LockError, LockRequest};
 use crate::naming::ServiceNames;
 use crate::observe::LockInfo;
+use crate::records::lock::{self, LockError, LockRequest};
 
 /// Who holds the lock on each of `hosts` that is locked.
 pub async fn status(

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod lock_hosts;
 pub mod manual_lock;
 pub mod prepared;
+pub mod run;
 pub mod signals;
 pub mod ui;
 pub mod workflow;

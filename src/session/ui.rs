@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{Outcome, Reporter};
-use crate::lock::LockError;
 use crate::observe::LockInfo;
 use crate::plan::Plan;
+use crate::records::lock::LockError;
 
 /// A question asked before a plan runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,13 +26,13 @@ use crate::apply::{ExecOptions, Hosts, LocalHooks};
 use crate::desired::Desired;
 use crate::diff::{Changes, Note};
 use crate::host::Host;
-use crate::lock::{self, LockError, LockRequest};
 use crate::naming::ServiceNames;
 use crate::observe::Observed;
 use crate::pipeline::{self, Connections, PlanRequest, Planned};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Plan, PlanOptions};
-use crate::run::{Records, RunIdentity, now_rfc3339, record_and_execute};
+use crate::records::lock::{self, LockError, LockRequest};
+use crate::session::run::{Records, RunIdentity, now_rfc3339, record_and_execute};
 
 /// Why a run stopped before its plan ran.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -125,7 +125,7 @@ impl<'a> Session<'a> {
         settings: RunSettings,
         stale_lock_setting: Option<&str>,
     ) -> Result<Session<'a>, SessionError> {
-        let stale_lock_after = crate::journal::abandoned_after(stale_lock_setting)
+        let stale_lock_after = crate::records::journal::abandoned_after(stale_lock_setting)
             .map_err(|error| SessionError::StaleLockSetting(error.to_string()))?;
         let cancel = CancellationToken::new();
         signals::watch(cancel.clone(), ui.clone());
@@ -328,12 +328,14 @@ impl<'a> Session<'a> {
             run_id: self.identity.run_id.clone(),
             hooks: self.settings.hooks.clone(),
         };
-        let deployed_hosts =
-            crate::journal::deployed_hosts(&self.prepared.loaded.config.all_hosts(), observed);
+        let deployed_hosts = crate::records::journal::deployed_hosts(
+            &self.prepared.loaded.config.all_hosts(),
+            observed,
+        );
         let records = Records {
             lock_hosts: &self.lock_hosts,
             deployed_hosts: &deployed_hosts,
-            heartbeat: crate::journal::heartbeat_interval(self.stale_lock_after),
+            heartbeat: crate::records::journal::heartbeat_interval(self.stale_lock_after),
             names: &self.names,
             identity: &self.identity,
             redactor: &self.prepared.redactor,

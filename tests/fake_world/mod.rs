@@ -15,11 +15,11 @@ use gantry::apply::{Outcome, QuietReporter, Reporter};
 use gantry::config::{LoadOptions, Loaded, Secrets, SecretsOptions, load_secrets, load_with_env};
 use gantry::desired::Selection;
 use gantry::host::{ContainerStatus, Host, ImageDetails};
-use gantry::lock;
 use gantry::naming::ServiceNames;
 use gantry::pipeline::{self, Connections, PlanRequest, Planned};
 use gantry::plan::Plan;
-use gantry::run::RunIdentity;
+use gantry::records::lock;
+use gantry::session::run::RunIdentity;
 use gantry::session::{
     Answer, ConnectError, Connector, Notice, PlanChoices, Prepared, Question, RunSettings, Session,
     Ui,

@@ -33,11 +33,11 @@ use crate::apply::{ExecOptions, Outcome, QuietReporter};
 use crate::config::{Accessory, AccessoryMount, Config, Env};
 use crate::diff::Note;
 use crate::host::{Host, ImageDetails};
-use crate::journal::{self, ABANDONED_AFTER, Journal, RunStatus};
-use crate::lock::{self, LockRequest};
 use crate::naming::ServiceNames;
-use crate::run::{Records, RunIdentity, record_and_execute};
+use crate::records::journal::{self, ABANDONED_AFTER, Journal, RunStatus};
+use crate::records::lock::{self, LockRequest};
 use crate::secret::Redactor;
+use crate::session::run::{Records, RunIdentity, record_and_execute};
 use crate::testing;
 use crate::testkit::fake_host::{Fault, FaultRule, Operation};
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{Host, HostError};
-use crate::journal::Journal;
 use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
+use crate::records::journal::Journal;
 
 /// The message of automatic locks; Kamal's `--lock-wait` only waits on these.
 pub const AUTOMATIC_MESSAGE: &str = "Automatic deploy lock";

@@ -11,11 +11,11 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{ExecOptions, HostOutcome, Hosts, Outcome, Reporter, execute};
-use crate::audit;
 use crate::diff::Note;
-use crate::journal::{self, Journal, RunStatus};
 use crate::naming::ServiceNames;
 use crate::plan::Plan;
+use crate::records::audit;
+use crate::records::journal::{self, Journal, RunStatus};
 use crate::secret::Redactor;
 
 /// Who runs what, for the journal and the audit log.
@@ -62,7 +62,7 @@ pub fn new_run_id() -> String {
 }
 
 /// The clock of the records, kept where audit lines are written.
-pub use crate::audit::now_rfc3339;
+pub use crate::records::audit::now_rfc3339;
 
 /// Journals, executes, audits. The journal and audit writes are best effort: a host that
 /// cannot take them is reported by the actions that follow. Audit lines go through `redactor`
