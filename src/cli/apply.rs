@@ -193,6 +193,11 @@ pub fn run(
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
         release_lock(lock_host.as_ref(), &names, &identity.run_id).await;
+        let round_trips = pipeline::log_round_trips(&connections);
+        if args.json {
+            let event = serde_json::json!({"event": "round_trips", "hosts": round_trips});
+            sayln!("{event}");
+        }
         match result {
             Ok(code) if code == ExitCode::SUCCESS => hooks
                 .run("post-deploy", false, Some(started.elapsed().as_secs()))

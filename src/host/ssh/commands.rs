@@ -197,7 +197,10 @@ impl SshHost {
         let limit = self.settings.command_timeout;
         let span = tracing::debug_span!("ssh_exec", host = %self.name, operation);
         let run = exec::run(&self.handle, &self.sessions, script, stdin);
-        match tokio::time::timeout(limit, run).instrument(span).await {
+        let in_flight = self.round_trips.session();
+        let ran = tokio::time::timeout(limit, run).instrument(span).await;
+        drop(in_flight);
+        match ran {
             Ok(Ok(ran)) => {
                 tracing::debug!(host = %self.name, operation, exit_code = ran.output.exit_code);
                 Ok(ran)

@@ -58,7 +58,10 @@ impl SshHost {
         request: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, HostError> {
         let span = tracing::debug_span!("docker", host = %self.name, operation);
-        match tokio::time::timeout(limit, request).instrument(span).await {
+        let in_flight = self.round_trips.api_request();
+        let answer = tokio::time::timeout(limit, request).instrument(span).await;
+        drop(in_flight);
+        match answer {
             Ok(Ok(value)) => Ok(value),
             // bollard's own deadline (the command timeout, headers only) is a deadline too.
             Ok(Err(bollard::errors::Error::RequestTimeoutError)) | Err(_) => {

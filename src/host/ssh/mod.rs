@@ -48,6 +48,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
 
+use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
@@ -78,6 +79,8 @@ pub struct SshHost {
     /// Ports the host forwards back to this machine, and their set-up, once per port.
     reverse: ReverseForwards,
     reverse_setups: SingleFlight,
+    /// Sessions and Engine API requests sent on this connection.
+    round_trips: Arc<RoundTrips>,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -163,11 +166,14 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
+        let round_trips = Arc::new(RoundTrips::default());
         let docker = if with_docker {
             // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
             // unversioned paths, later releases the pinned version.
+            let version_check = round_trips.api_request();
             let negotiated =
                 tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
+            drop(version_check);
             match negotiated {
                 Ok(Ok(docker)) => docker,
                 Ok(Err(error)) => {
@@ -207,6 +213,7 @@ impl SshHost {
             pulls: SingleFlight::default(),
             reverse,
             reverse_setups: SingleFlight::default(),
+            round_trips,
         })
     }
 
@@ -321,6 +328,10 @@ pub async fn connect_all(
 impl Host for SshHost {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn round_trips(&self) -> Option<RoundTripCounts> {
+        Some(self.round_trips.counts())
     }
 
     async fn home_dir(&self) -> Result<String, HostError> {
