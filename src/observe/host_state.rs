@@ -64,13 +64,17 @@ pub async fn observe_host(
     let service_filter = ContainerFilter::labels([LABEL_SERVICE]);
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
     // First burst: independent requests, all at once.
-    let (home, containers, proxy, networks, images, files, proxy_state, present, directories) = tokio::join!(
-        host.home_dir(),
+    // The home directory after the files: an SSH host learns it in the same session.
+    let files_and_home = async {
+        let files = host.read_files(&paths).await;
+        (files, host.home_dir().await)
+    };
+    let ((files, home), containers, proxy, networks, images, proxy_state, present, directories) = tokio::join!(
+        files_and_home,
         host.list_containers(&service_filter),
         host.inspect_container(PROXY_CONTAINER),
         host.list_networks(),
         host.list_images(Some(&image_label)),
-        host.read_files(&paths),
         host.read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE),
         join_all(request.images.iter().map(|image| host.inspect_image(image))),
         existing_directories(host, &request.directories),
@@ -117,12 +121,22 @@ pub async fn observe_host(
         .chain(classified.accessories.iter())
         .copied()
         .collect();
-    let (details, registry_digest) = tokio::join!(
+    // The images behind them too: the list gave their ids, and the proxy's inspect its own.
+    let mut image_ids: BTreeSet<String> = wanted
+        .iter()
+        .map(|summary| summary.image_id.clone())
+        .collect();
+    if let Some(proxy) = &proxy {
+        image_ids.insert(proxy.image_id.clone());
+    }
+    let image_ids: Vec<String> = image_ids.into_iter().filter(|id| !id.is_empty()).collect();
+    let (details, image_details, registry_digest) = tokio::join!(
         try_join_all(
             wanted
                 .iter()
                 .map(|summary| host.inspect_container(&summary.id)),
         ),
+        try_join_all(image_ids.iter().map(|id| host.inspect_image(id))),
         async {
             match registry_check {
                 Some(check) => host
@@ -144,16 +158,7 @@ pub async fn observe_host(
             BTreeMap::new()
         }
     };
-    let mut image_ids: BTreeSet<String> = details
-        .iter()
-        .flatten()
-        .map(|container| container.image_id.clone())
-        .collect();
-    if let Some(proxy) = &proxy {
-        image_ids.insert(proxy.image_id.clone());
-    }
-    let image_ids: Vec<String> = image_ids.into_iter().filter(|id| !id.is_empty()).collect();
-    let image_details = try_join_all(image_ids.iter().map(|id| host.inspect_image(id))).await?;
+    let image_details = image_details?;
     let images_by_id: BTreeMap<String, crate::host::ImageDetails> = image_ids
         .into_iter()
         .zip(image_details)

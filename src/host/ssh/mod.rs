@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use futures_util::future::{self, BoxFuture, FutureExt, Shared};
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
@@ -81,6 +82,68 @@ pub struct SshHost {
     reverse_setups: SingleFlight,
     /// Sessions and Engine API requests sent on this connection.
     round_trips: Arc<RoundTrips>,
+    /// Whether Docker answers; every API call waits for it (see [`version_check`]).
+    version_check: VersionCheck,
+}
+
+/// The outcome of the Docker version check of a connection, shared by every API call on it.
+type VersionCheck = Shared<BoxFuture<'static, Result<(), DockerAbsent>>>;
+
+/// Why the version check failed, kept to fail every API call with it.
+#[derive(Clone, Debug)]
+enum DockerAbsent {
+    Unanswered(String),
+    TimedOut(u64),
+}
+
+impl DockerAbsent {
+    fn error(&self, host: &str) -> HostError {
+        match self {
+            DockerAbsent::Unanswered(message) => HostError::Unreachable {
+                host: host.to_string(),
+                message: message.clone(),
+            },
+            DockerAbsent::TimedOut(seconds) => HostError::Timeout {
+                host: host.to_string(),
+                operation: "docker version".into(),
+                seconds: *seconds,
+            },
+        }
+    }
+}
+
+/// Asks Docker for its version in the background, from the moment the connection is up: the
+/// check overlaps whatever the run sends first (the deploy lock's session, observe's first
+/// requests) instead of costing a round trip of its own before them. bollard 0.21 sends
+/// unversioned paths, so the answer changes no request; a Docker that does not answer fails
+/// every API call with this error, as it failed the connection before.
+fn version_check(
+    docker: Docker,
+    route: DockerRoute,
+    settings: &SshSettings,
+    round_trips: Arc<RoundTrips>,
+) -> VersionCheck {
+    let limit = settings.command_timeout;
+    let socket = settings.docker_socket.clone();
+    let check = tokio::spawn(async move {
+        let _in_flight = round_trips.api_request();
+        match tokio::time::timeout(limit, docker.negotiate_version()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(DockerAbsent::Unanswered(format!(
+                "Docker does not answer on {socket} ({route:?}): {error}"
+            ))),
+            Err(_) => Err(DockerAbsent::TimedOut(limit.as_secs())),
+        }
+    });
+    async move {
+        check.await.unwrap_or_else(|error| {
+            Err(DockerAbsent::Unanswered(format!(
+                "the Docker version check did not finish: {error}"
+            )))
+        })
+    }
+    .boxed()
+    .shared()
 }
 
 impl std::fmt::Debug for SshHost {
@@ -167,34 +230,10 @@ impl SshHost {
             message: error.to_string(),
         })?;
         let round_trips = Arc::new(RoundTrips::default());
-        let docker = if with_docker {
-            // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
-            // unversioned paths, later releases the pinned version.
-            let version_check = round_trips.api_request();
-            let negotiated =
-                tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
-            drop(version_check);
-            match negotiated {
-                Ok(Ok(docker)) => docker,
-                Ok(Err(error)) => {
-                    return Err(HostError::Unreachable {
-                        host: name,
-                        message: format!(
-                            "Docker does not answer on {} ({route:?}): {error}",
-                            settings.docker_socket
-                        ),
-                    });
-                }
-                Err(_) => {
-                    return Err(HostError::Timeout {
-                        host: name,
-                        operation: "docker version".into(),
-                        seconds: settings.command_timeout.as_secs(),
-                    });
-                }
-            }
+        let version_check = if with_docker {
+            version_check(docker.clone(), route, settings, round_trips.clone())
         } else {
-            docker
+            future::ready(Ok(())).boxed().shared()
         };
         tracing::debug!(
             ?route,
@@ -214,6 +253,7 @@ impl SshHost {
             reverse,
             reverse_setups: SingleFlight::default(),
             round_trips,
+            version_check,
         })
     }
 
