@@ -155,9 +155,9 @@ pub fn run(
             timeout: Duration::from_secs(args.lock_wait_timeout),
             interval: Duration::from_secs(args.lock_wait_interval),
         });
-        if !take_lock(&lock_host, &names, &identity, wait, &cancel).await? {
+        let Some(written) = take_lock(&lock_host, &names, &identity, wait, &cancel).await? else {
             return Ok(interrupted_before_changes());
-        }
+        };
         // Pulling early overlaps the pull with observing and planning, but only under the lock:
         // an image pulled by a run still waiting would be an unused image to the run holding
         // it, pruned as a change. A saved plan must be re-planned from the hosts as they were.
@@ -192,7 +192,7 @@ pub fn run(
             other => other,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        release_lock(lock_host.as_ref(), &names, &identity.run_id).await;
+        release_lock(lock_host.as_ref(), &names, &identity.run_id, Some(&written)).await;
         let round_trips = pipeline::log_round_trips(&connections);
         if args.json {
             let event = serde_json::json!({"event": "round_trips", "hosts": round_trips});
@@ -398,15 +398,15 @@ pub(super) fn interrupted_exit_code() -> ExitCode {
 }
 
 /// Takes Kamal's deploy lock for `identity`'s run, taking over the lock of a gantry run that
-/// was killed; `wait` waits for automatic locks instead of refusing at once. `false` when
-/// interrupted while waiting.
+/// was killed; `wait` waits for automatic locks instead of refusing at once. The lock details
+/// it wrote, or `None` when interrupted while waiting.
 pub(super) async fn take_lock(
     host: &Arc<dyn Host>,
     names: &ServiceNames,
     identity: &RunIdentity,
     wait: Option<LockWait>,
     cancel: &CancellationToken,
-) -> Result<bool, miette::Report> {
+) -> Result<Option<String>, miette::Report> {
     let stale_after = stale_lock_after()?;
     let message = lock::automatic_message(&identity.run_id);
     let holder = holder();
@@ -456,8 +456,8 @@ pub(super) async fn take_lock(
         };
     }
     match result {
-        Ok(()) => Ok(true),
-        Err(lock::LockError::Interrupted { .. }) => Ok(false),
+        Ok(()) => Ok(Some(lock::details(&request))),
+        Err(lock::LockError::Interrupted { .. }) => Ok(None),
         Err(error) => Err(miette!(
             help = "wait for the other deploy to finish (or use --lock-wait); if no deploy is running, `gantry lock release` frees a stale lock",
             "{error}"
@@ -467,8 +467,18 @@ pub(super) async fn take_lock(
 
 /// Releases this run's lock at its end, warning when it cannot: a lock that was taken over is
 /// left to its new holder (no advice to release it: that would free another run's lock).
-pub(super) async fn release_lock(lock_host: &dyn Host, names: &ServiceNames, run_id: &str) {
-    match lock::release(lock_host, names, run_id).await {
+/// `written`, the details the run wrote, releases in one round trip while they are unchanged.
+pub(super) async fn release_lock(
+    lock_host: &dyn Host,
+    names: &ServiceNames,
+    run_id: &str,
+    written: Option<&str>,
+) {
+    let released = match written {
+        Some(written) => lock::release_written(lock_host, names, run_id, written).await,
+        None => lock::release(lock_host, names, run_id).await,
+    };
+    match released {
         Ok(()) => {}
         Err(error @ lock::LockError::NotOurs { .. }) => tellln!("warning: {error}"),
         Err(error) => tellln!(

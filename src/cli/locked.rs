@@ -118,7 +118,7 @@ impl Day2 {
     ) -> Result<T, miette::Report> {
         let lock_host = lock_host(&self.prepared, &self.desired, connections)?;
         // Without waiting there is nothing to interrupt: the lock is taken or refused at once.
-        take_lock(
+        let taken = take_lock(
             &lock_host,
             &self.names,
             &self.identity,
@@ -127,7 +127,8 @@ impl Day2 {
         )
         .await?;
         let result = body.await;
-        release_lock(lock_host.as_ref(), &self.names, &self.identity.run_id).await;
+        let (run_id, written) = (&self.identity.run_id, taken.as_deref());
+        release_lock(lock_host.as_ref(), &self.names, run_id, written).await;
         result
     }
 
