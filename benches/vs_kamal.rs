@@ -269,7 +269,14 @@ fn main() {
     );
     let gantry = gantry.display().to_string();
     let mut tables = Vec::new();
-    for setting in settings() {
+    // the running test bed's setting first: one restart fewer
+    let mut settings = settings();
+    let running = Setting {
+        latency_ms: testbed.latency.as_millis() as u64,
+        session_ms: testbed.session_cost.as_millis() as u64,
+    };
+    settings.sort_by_key(|setting| *setting != running);
+    for setting in settings {
         testbed = testbed_with(testbed, setting);
         let started = std::time::Instant::now();
         let rows = bench(&testbed, &gantry, runs);
