@@ -464,6 +464,7 @@ status() {
     local dir flags=""; dir=$(host_dir "$i")
     [ "$(cat "/sys/class/net/$(veth "$i")/operstate" 2>/dev/null)" = down ] && flags="$flags cut"
     alive "$dir/sshd.pid" || flags="$flags ssh-stopped"
+    delayed && ! alive "$dir/relay.pid" && flags="$flags relay-stopped"
     alive "$dir/dockerd.pid" || flags="$flags docker-stopped"
     [ -f "$dir/disk-full" ] && flags="$flags disk-full"
     grep -q '^AllowStreamLocalForwarding no' "$dir/sshd_config" 2>/dev/null && flags="$flags no-streamlocal"
@@ -618,7 +619,7 @@ case "$cmd" in
   docker-start) check_host_arg "${2:-}"; start_dockerd "$2"
     for _ in $(seq 100); do in_host "$2" docker -H unix:///run/docker.sock info >/dev/null 2>&1 && exit 0; sleep 0.2; done
     die "dockerd of host $2 did not start; see $(host_dir "$2")/dockerd.log" ;;
-  ssh-stop) check_host_arg "${2:-}"; stop_daemon "$(host_dir "$2")/sshd.pid" ;;
+  ssh-stop) check_host_arg "${2:-}"; stop_daemon "$(host_dir "$2")/relay.pid"; stop_daemon "$(host_dir "$2")/sshd.pid" ;;
   ssh-start) check_host_arg "${2:-}"; start_sshd "$2"
     for _ in $(seq 100); do host_ssh "$2" true 2>/dev/null && exit 0; sleep 0.1; done
     die "sshd of host $2 did not start; see $(host_dir "$2")/sshd.log" ;;
