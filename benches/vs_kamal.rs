@@ -365,10 +365,5 @@ fn bench(testbed: &Testbed, gantry: &str, runs: usize) -> Vec<Row> {
             &hosts,
         ));
     }
-    let _ = Command::new(gantry)
-        .args(["remove", "-y"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output();
     vec![read, deploy, redeploy]
 }

@@ -146,5 +146,4 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
             verbose.stderr
         );
     }
-    let _ = gantry(&project, &["remove", "-y"]);
 }
