@@ -12,8 +12,8 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{DownloadFromContainerOptions, LogsOptions};
 use futures_util::StreamExt;
 
-use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
 use crate::host::ssh::SshHost;
+use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
 use crate::host::{CommandOutput, HostError};
 
 /// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
