@@ -42,7 +42,9 @@ impl SshHost {
         let script = files::read_files_script(paths).map(|script| format!("pwd; {script}"));
         let output = self.checked("reading files", script, None).await?;
         let (home, listing) = output.stdout.split_once('\n').unwrap_or_default();
-        let _ = self.home.set(home.trim().to_string());
+        if !home.trim().is_empty() {
+            let _ = self.home.set(home.trim().to_string());
+        }
         files::parse_read_files(paths, listing).map_err(|message| HostError::Command {
             host: self.name.clone(),
             message,
