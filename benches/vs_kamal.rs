@@ -95,13 +95,22 @@ fn testbed_with(testbed: Testbed, setting: Setting) -> Testbed {
         .filter(|(_, host)| testbed.no_streamlocal_hosts.contains(host))
         .map(|(index, _)| (index + 1).to_string())
         .collect();
+    // the running test bed's own settings for `down`, the new ones from `up` on
     let script = |args: &[&str]| {
-        let status = Command::new(&testbed.script)
+        let mut command = Command::new(&testbed.script);
+        if args[0] == "down" {
+            command
+                .env_remove("TESTBED_LATENCY_MS")
+                .env_remove("TESTBED_SESSION_MS");
+        } else {
+            command
+                .env("TESTBED_LATENCY_MS", setting.latency_ms.to_string())
+                .env("TESTBED_SESSION_MS", setting.session_ms.to_string())
+                .env("TESTBED_STREAMLOCAL_OFF", streamlocal_off.join(","));
+        }
+        let status = command
             .args(args)
             .env("TESTBED_DIR", &testbed.dir)
-            .env("TESTBED_LATENCY_MS", setting.latency_ms.to_string())
-            .env("TESTBED_SESSION_MS", setting.session_ms.to_string())
-            .env("TESTBED_STREAMLOCAL_OFF", streamlocal_off.join(","))
             .stdout(Stdio::null())
             .status()
             .unwrap_or_else(|error| panic!("running {}: {error}", testbed.script.display()));
@@ -113,6 +122,8 @@ fn testbed_with(testbed: Testbed, setting: Setting) -> Testbed {
     let env = Command::new(&testbed.script)
         .arg("env")
         .env("TESTBED_DIR", &testbed.dir)
+        .env("TESTBED_LATENCY_MS", setting.latency_ms.to_string())
+        .env("TESTBED_SESSION_MS", setting.session_ms.to_string())
         .output()
         .unwrap_or_else(|error| panic!("testbed.sh env: {error}"));
     let exports: BTreeMap<String, String> = String::from_utf8_lossy(&env.stdout)
@@ -191,6 +202,7 @@ fn gantry_round_trips(stdout: &str) -> [u64; 3] {
     let hosts = serde_json::from_str::<Value>(stdout)
         .ok()
         .map(|document| document["round_trips"].clone())
+        .filter(|hosts| !hosts.is_null())
         .or_else(|| {
             stdout
                 .lines()
