@@ -12,8 +12,8 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{DownloadFromContainerOptions, LogsOptions};
 use futures_util::StreamExt;
 
-use crate::host::ssh::SshHost;
 use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
+use crate::host::ssh::{SshHost, files};
 use crate::host::{CommandOutput, HostError};
 
 /// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
@@ -69,16 +69,42 @@ impl SshHost {
         self.call("exec", EXEC_TIMEOUT, run).await
     }
 
-    /// Reads one file of a container through the archive API: one Engine API request, which
-    /// goes out with the others of its wave. Reading it from the host's side of a mount would
-    /// be faster on a host next door, but needs the container's inspect first and then a shell
-    /// session: two more round trips, and a session open, on a host far away.
+    /// Reads one file of a container. A file under a volume or bind mount is read from the
+    /// host's side of the mount, over SSH: an inspect and one `cat` take about a third of the
+    /// time of the archive API, for which dockerd mounts the container's filesystem and builds
+    /// a tar (kamal-proxy's state, read by every plan, lives in a volume). Anything else, a
+    /// file the SSH user may not read, or one that seems missing there, goes through the API.
     pub(super) async fn docker_read_file(
         &self,
         container: &str,
         path: &str,
     ) -> Result<Option<Vec<u8>>, HostError> {
+        if let Some(contents) = self.read_through_mount(container, path).await {
+            return Ok(Some(contents));
+        }
         self.read_from_archive(container, path).await
+    }
+
+    /// The file's contents read through the mount it lies under, when that works.
+    async fn read_through_mount(&self, container: &str, path: &str) -> Option<Vec<u8>> {
+        let inspect = self
+            .call_optional(
+                "inspect container",
+                self.docker.inspect_container(container, None),
+            )
+            .await
+            .ok()??;
+        let host_path = host_side_of(&inspect.mounts?, path)?;
+        // An absolute path from dockerd's own answer, not one of the home-relative paths that
+        // `read_files` takes from deploy.yml; the same script reads it.
+        let paths = [host_path];
+        let output = self
+            .checked("reading files", files::read_files_script(&paths), None)
+            .await
+            .ok()?;
+        let mut contents = files::parse_read_files(&paths, &output.stdout).ok()?;
+        let [host_path] = paths;
+        contents.remove(&host_path)?
     }
 
     async fn read_from_archive(
@@ -146,5 +172,68 @@ impl SshHost {
         };
         self.call("logs", self.settings.command_timeout, collect)
             .await
+    }
+}
+
+/// Where `path` inside a container is on the host: under the mount with the longest destination
+/// that contains it (`None` when no mount does).
+fn host_side_of(mounts: &[bollard::models::MountPoint], path: &str) -> Option<String> {
+    mounts
+        .iter()
+        .filter_map(|mount| {
+            let destination = mount.destination.as_deref()?.trim_end_matches('/');
+            let source = mount
+                .source
+                .as_deref()
+                .filter(|source| !source.is_empty())?;
+            let rest = path.strip_prefix(destination)?.strip_prefix('/')?;
+            Some((
+                destination.len(),
+                format!("{}/{rest}", source.trim_end_matches('/')),
+            ))
+        })
+        .max_by_key(|(length, _)| *length)
+        .map(|(_, host_path)| host_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::MountPoint;
+
+    use super::host_side_of;
+
+    fn mount(source: &str, destination: &str) -> MountPoint {
+        MountPoint {
+            source: Some(source.to_string()),
+            destination: Some(destination.to_string()),
+            ..MountPoint::default()
+        }
+    }
+
+    #[test]
+    fn a_path_is_found_under_the_deepest_mount_that_holds_it() {
+        let mounts = [
+            mount("/srv/home", "/home"),
+            mount(
+                "/var/lib/docker/volumes/kamal-proxy-config/_data",
+                "/home/kamal-proxy/.config/kamal-proxy",
+            ),
+        ];
+        assert_eq!(
+            host_side_of(
+                &mounts,
+                "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state"
+            )
+            .as_deref(),
+            Some("/var/lib/docker/volumes/kamal-proxy-config/_data/kamal-proxy.state")
+        );
+        assert_eq!(
+            host_side_of(&mounts, "/home/app/x").as_deref(),
+            Some("/srv/home/app/x")
+        );
+        // A name that only starts like a mount is not under it.
+        assert_eq!(host_side_of(&mounts, "/homework/x"), None);
+        assert_eq!(host_side_of(&mounts, "/etc/passwd"), None);
+        assert_eq!(host_side_of(&[mount("", "/data")], "/data/x"), None);
     }
 }
