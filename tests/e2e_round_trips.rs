@@ -2,8 +2,9 @@
 //! new-version `apply` and `drift` send to each host, counted by the connection and reported in
 //! their `--json` output, against the budget that makes distance cheap: `plan` and `drift` open
 //! two shell sessions per host (the files, kamal-proxy's state) beside the Docker API channel,
-//! whose requests go in at most two waves; a no-op `apply` the same, two more on the lock host
-//! (take and release), and at most three API waves (the early pull is one).
+//! whose requests go in two waves, and Docker's version check, sent as the connection comes up
+//! (a wave of its own when nothing else is out yet, as in the lab while the other hosts are still
+//! connecting); a no-op `apply` the same, two more sessions on the lock host (take and release).
 //!
 //! Needs the test bed; meaningful at any `TESTBED_LATENCY_MS`, since counts do not depend on it.
 
@@ -108,13 +109,13 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
     plan.assert_code(0);
     let counts = document_counts(&plan);
     eprintln!("plan: {counts:?}");
-    assert_within("plan", &counts, &hosts, 2, 2);
+    assert_within("plan", &counts, &hosts, 2, 3);
 
     let drift = gantry(&project, &["drift", "--json", "--version", &first]);
     drift.assert_code(0);
     let counts = document_counts(&drift);
     eprintln!("drift: {counts:?}");
-    assert_within("drift", &counts, &hosts, 2, 2);
+    assert_within("drift", &counts, &hosts, 2, 3);
 
     let no_op = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
     no_op.assert_code(0);
