@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::desired::{self, Desired, DesiredError, DesiredInputs, SecretValues, Selection};
 use crate::diff::{self, DiffOptions};
 use crate::host::Host;
+use crate::model::RoundTripCounts;
 use crate::observe::{self, Observed};
 use crate::plan::{self, Plan, PlanOptions};
 
@@ -58,6 +59,24 @@ pub fn desired(request: &PlanRequest<'_>) -> Result<Desired, DesiredError> {
             local_env: &|name| std::env::var(name).ok(),
         },
     )
+}
+
+/// The round trips each connected host was sent so far, by host; hosts that do not count them
+/// (fakes) are left out.
+pub fn round_trips(connections: &Connections) -> BTreeMap<String, RoundTripCounts> {
+    connections
+        .iter()
+        .filter_map(|(name, host)| Some((name.clone(), host.as_ref().ok()?.round_trips()?)))
+        .collect()
+}
+
+/// Logs [`round_trips`] at info level (`-v`), one line per host, and returns them.
+pub fn log_round_trips(connections: &Connections) -> BTreeMap<String, RoundTripCounts> {
+    let counts = round_trips(connections);
+    for (host, trips) in &counts {
+        tracing::info!("{host}: {trips}");
+    }
+    counts
 }
 
 /// Observes the hosts of `desired` and plans.

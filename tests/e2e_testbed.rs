@@ -1,7 +1,7 @@
 //! End-to-end checks of the test bed itself: the hosts answer over SSH and run Docker, reach
 //! each other (also through a jump host), the registry wants its credentials, sshd forwards
 //! unix sockets where it should, and every fault `testbed.sh` injects has the effect it claims
-//! and can be undone.
+//! and can be undone; `TESTBED_LATENCY_MS` and `TESTBED_SESSION_MS` cost what they say.
 //!
 //! Needs the test bed (`tests/testbed/testbed.sh up`); skipped without it, failed without it in
 //! CI. Each test holds the test bed exclusively, because faults affect every user of a host.
@@ -300,4 +300,121 @@ fn disk_full_makes_pulls_fail_until_disk_heal() {
         );
     }
     testbed.run_ok(&host, &pull);
+}
+
+/// The time from a TCP connect to the first byte the server sends: with the test bed's latency,
+/// the relay opens its own connect one delay after the accept, and the banner comes back one
+/// delay later, so this is one round trip.
+fn time_to_first_byte(address: &str) -> Duration {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    stream.read_exact(&mut first).unwrap();
+    started.elapsed()
+}
+
+/// One HTTP request on an open connection: a round trip to the registry.
+fn registry_round_trip(registry: &str) -> Duration {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!("GET /v2/ HTTP/1.1\r\nHost: {registry}\r\nConnection: close\r\n\r\n");
+    let started = std::time::Instant::now();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut status = [0u8; 12];
+    stream.read_exact(&mut status).unwrap();
+    let round_trip = started.elapsed();
+    assert_eq!(
+        &status, b"HTTP/1.1 401",
+        "the registry asks for credentials"
+    );
+    round_trip
+}
+
+#[test]
+fn ssh_and_the_registry_are_as_far_away_as_testbed_latency_ms_says() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let round_trip = 2 * testbed.latency;
+    // generous: a shared machine, and tokio's timer rounds up to the next millisecond
+    let ceiling = round_trip + Duration::from_millis(500);
+    for host in &testbed.hosts {
+        let banner = time_to_first_byte(&format!("{host}:22"));
+        assert!(
+            banner >= round_trip && banner < ceiling,
+            "{host}'s SSH banner after {banner:?}, expected one round trip of {round_trip:?}"
+        );
+    }
+    // the hosts reach the registry through the same delay (pulls are far away too)
+    let registry = registry_round_trip(&testbed.registry);
+    assert!(
+        registry >= round_trip && registry < ceiling,
+        "registry answered after {registry:?}, expected one round trip of {round_trip:?}"
+    );
+    let host = testbed.host(1);
+    let from_host = testbed.run_ok(
+        host,
+        &format!(
+            "s=$(date +%s%N); curl -s -o /dev/null http://{}/v2/; echo $(( ($(date +%s%N) - s) / 1000000 ))",
+            testbed.registry
+        ),
+    );
+    let from_host = Duration::from_millis(from_host.trim().parse().unwrap());
+    assert!(
+        from_host >= 2 * round_trip,
+        "{host} reached the registry in {from_host:?} (connect and request: two round trips of {round_trip:?})"
+    );
+}
+
+#[test]
+fn each_ssh_session_costs_testbed_session_ms() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let control = tempfile::tempdir().unwrap();
+    let socket = control.path().join("master");
+    let host = testbed.host(1);
+    let target = format!("{}@{host}", testbed.ssh_user);
+    let mut master = Command::new("ssh")
+        .args(testbed.ssh_options())
+        .args(["-N", "-o", "ControlMaster=yes", "-o"])
+        .arg(format!("ControlPath={}", socket.display()))
+        .arg(&target)
+        .spawn()
+        .unwrap();
+    let ready = wait::until_true(SETTLE, POLL, || socket.exists());
+    assert!(ready, "the master connection to {host} did not come up");
+    // sessions on the open connection: each costs its open, beside one round trip
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let status = Command::new("ssh")
+            .args(testbed.ssh_options())
+            .arg("-o")
+            .arg(format!("ControlPath={}", socket.display()))
+            .arg(&target)
+            .arg("true")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fastest = fastest.min(started.elapsed());
+    }
+    let _ = master.kill();
+    let _ = master.wait();
+    let expected = testbed.session_cost + 2 * testbed.latency;
+    assert!(
+        fastest >= expected,
+        "a session on {host} opened and ran `true` in {fastest:?}, expected at least {expected:?}"
+    );
+    assert!(
+        fastest < expected + Duration::from_secs(1),
+        "a session on {host} took {fastest:?}, far more than {expected:?}"
+    );
 }

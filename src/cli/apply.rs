@@ -179,6 +179,11 @@ pub async fn apply(
                 .await
         })
         .await;
+    let round_trips = pipeline::log_round_trips(&connections);
+    if args.json {
+        let event = serde_json::json!({"event": "round_trips", "hosts": round_trips});
+        sayln!("{event}");
+    }
     match result {
         Ok(Exit::Success) => hooks
             .run("post-deploy", false, Some(started.elapsed().as_secs()))

@@ -127,7 +127,9 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
             hosts.extend(former);
         }
     }
+    let round_trips = pipeline::log_round_trips(&connections);
     Ok(DriftReport {
+        round_trips,
         format_version: drift::FORMAT_VERSION.to_string(),
         service: config.service.clone(),
         destination: config.destination.clone(),

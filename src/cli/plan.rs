@@ -49,17 +49,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             "{error}"
         )
     })?;
-    let planned = runtime()?.block_on(async {
+    let (planned, round_trips) = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await?;
-        Ok::<_, miette::Report>(
-            pipeline::observe_and_plan(
-                &request,
-                desired,
-                &connections,
-                session::observe_width(&connections),
-            )
-            .await,
-        )
+        let width = session::observe_width(&connections);
+        let planned = pipeline::observe_and_plan(&request, desired, &connections, width).await;
+        Ok::<_, miette::Report>((planned, pipeline::log_round_trips(&connections)))
     })?;
     let plan = &planned.plan;
     let config = &prepared.loaded.config;
@@ -68,6 +62,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             service: config.service.clone(),
             destination: config.destination.clone(),
             version: prepared.version.clone(),
+            round_trips,
         };
         render_json(plan, &header, &prepared.redactor)
     } else if args.graph {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diff::{Changes, Note};
+use crate::model::RoundTripCounts;
 use crate::naming::ServiceNames;
 use crate::observe::Versions;
 use crate::observe::{LockInfo, Observed};
@@ -172,6 +173,9 @@ pub struct DriftReport {
     /// The deploy lock, when someone holds it: drift seen during a deploy may be that deploy.
     pub deploy_lock: Option<LockInfo>,
     pub items: Vec<DriftItem>,
+    /// Sessions and Docker API requests sent to each host to make the report, and their waves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub round_trips: BTreeMap<String, RoundTripCounts>,
 }
 
 impl DriftReport {

@@ -12,6 +12,7 @@
 //! exercises the same code paths as a real host. Paths given to file operations are relative to
 //! the SSH user's home directory, as Kamal's are (`.kamal/...`).
 
+pub mod round_trips;
 pub mod single_flight;
 pub mod ssh;
 mod types;
@@ -39,6 +40,12 @@ pub use crate::model::{
 pub trait Host: Send + Sync + std::fmt::Debug {
     /// The host as deploy.yml names it (`10.0.0.1`, `web-1.example.com`).
     fn name(&self) -> &str;
+
+    /// The sessions and Engine API requests this connection has sent so far, and in how many
+    /// waves (see [`round_trips`]); `None` for a host that does not count them.
+    fn round_trips(&self) -> Option<round_trips::RoundTripCounts> {
+        None
+    }
 
     /// The SSH user's home directory on the host; `$PWD` in Kamal's volume arguments expands to it.
     async fn home_dir(&self) -> Result<String, HostError>;

@@ -10,6 +10,7 @@ mod directory;
 mod docker_options;
 mod image;
 mod options;
+mod round_trip_counts;
 pub mod secret;
 pub mod version_number;
 
@@ -23,3 +24,4 @@ pub use options::{
     ContainerOptions, DeviceMapping, DeviceRate, HealthcheckConfig, LogConfig, Mount,
     MountBindOptions, MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,
 };
+pub use round_trip_counts::RoundTripCounts;

@@ -69,20 +69,24 @@ pub async fn observe_host(
         .map(|name| ContainerFilter::name(name.clone()))
         .collect();
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
+    // The home directory after the files: an SSH host learns it in the same session.
+    let files_and_home = async {
+        let files = host.read_files(&paths).await;
+        (files, host.home_dir().await)
+    };
     // First burst: independent requests, all at once.
     let (
-        home,
+        (files, home),
         containers,
         name_holders,
         proxy,
         networks,
         images,
-        files,
         proxy_state,
         present,
         directories,
     ) = tokio::join!(
-        host.home_dir(),
+        files_and_home,
         host.list_containers(&service_filter),
         try_join_all(
             name_filters
@@ -92,7 +96,6 @@ pub async fn observe_host(
         host.inspect_container(PROXY_CONTAINER),
         host.list_networks(),
         host.list_images(Some(&image_label)),
-        host.read_files(&paths),
         host.read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE),
         join_all(request.images.iter().map(|image| host.inspect_image(image))),
         existing_directories(host, &request.directories),
@@ -137,12 +140,21 @@ pub async fn observe_host(
         .chain(classified.accessories.iter())
         .copied()
         .collect();
-    let (details, registry_digest) = tokio::join!(
+    // The images behind them go out with the inspects: the list gave their ids, and the
+    // proxy's inspect its own.
+    let image_ids: BTreeSet<String> = wanted
+        .iter()
+        .map(|summary| summary.image_id.clone())
+        .chain(proxy.iter().map(|proxy| proxy.image_id.clone()))
+        .filter(|id| !id.is_empty())
+        .collect();
+    let (details, images_by_id, registry_digest) = tokio::join!(
         try_join_all(
             wanted
                 .iter()
                 .map(|summary| host.inspect_container(&summary.id)),
         ),
+        images_by_id(host, image_ids),
         async {
             match registry_check {
                 Some(check) => host
@@ -155,7 +167,7 @@ pub async fn observe_host(
     );
     let details = details?;
     let registry_digests = registry_digests(host.name(), registry_digest)?;
-    let images_by_id = images_behind(host, details.iter().flatten(), proxy.as_ref()).await?;
+    let images_by_id = images_by_id?;
     let observed = |container: ContainerDetails| ObservedContainer {
         image: images_by_id.get(&container.image_id).cloned(),
         details: container,
@@ -266,17 +278,11 @@ fn registry_digests(
     }
 }
 
-/// Third burst: the images behind the containers found (and the proxy), by id.
-async fn images_behind<'a>(
+/// The images `image_ids` name, by id (an image removed since the listing is left out).
+async fn images_by_id(
     host: &dyn Host,
-    containers: impl Iterator<Item = &'a ContainerDetails>,
-    proxy: Option<&'a ContainerDetails>,
+    image_ids: BTreeSet<String>,
 ) -> Result<BTreeMap<String, ImageDetails>, HostError> {
-    let image_ids: BTreeSet<String> = containers
-        .chain(proxy)
-        .map(|container| container.image_id.clone())
-        .filter(|id| !id.is_empty())
-        .collect();
     let image_ids: Vec<String> = image_ids.into_iter().collect();
     let image_details = try_join_all(image_ids.iter().map(|id| host.inspect_image(id))).await?;
     Ok(image_ids

@@ -4,10 +4,13 @@
 //! added. Values of sensitive fields are never present: their `before`/`after` are
 //! `"[REDACTED]"`, and the whole document goes through the [`Redactor`].
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::diff::{Change, FieldChange, Reach};
+use crate::model::RoundTripCounts;
 use crate::plan::render::{reason_text, resource_text};
 use crate::plan::{Plan, Summary};
 use crate::secret::{REDACTED, Redactor};
@@ -21,6 +24,9 @@ pub struct PlanHeader {
     pub service: String,
     pub destination: Option<String>,
     pub version: String,
+    /// Sessions and Docker API requests each host was sent to make the plan (none when the
+    /// plan was not made from live hosts).
+    pub round_trips: BTreeMap<String, RoundTripCounts>,
 }
 
 /// The plan as a JSON value.
@@ -69,7 +75,7 @@ pub fn to_json(plan: &Plan, header: &PlanHeader) -> Value {
         })
         .collect();
     let summary: Summary = plan.summary();
-    json!({
+    let mut document = json!({
         "format_version": FORMAT_VERSION,
         "gantry_version": env!("CARGO_PKG_VERSION"),
         "service": header.service,
@@ -79,7 +85,11 @@ pub fn to_json(plan: &Plan, header: &PlanHeader) -> Value {
         "summary": summary,
         "hosts": hosts,
         "actions": actions,
-    })
+    });
+    if !header.round_trips.is_empty() {
+        document["round_trips"] = json!(header.round_trips);
+    }
+    document
 }
 
 /// The plan as pretty JSON text, scrubbed of known secret values.

@@ -317,6 +317,7 @@ fn rendered_text_and_json_of_a_new_version() {
         service: "app".into(),
         destination: None,
         version: "v2".into(),
+        round_trips: Default::default(),
     };
     let json_text = json::render_json(&plan, &header, &redactor);
     assert!(!json_text.contains("s3cret"));
@@ -523,6 +524,7 @@ fn custom_certificates_are_written_before_the_route_that_loads_them() {
         service: "app".into(),
         destination: None,
         version: "v1".into(),
+        round_trips: Default::default(),
     };
     let rendered = [
         render::render(&plan, render::RenderOptions::default(), &redactor),

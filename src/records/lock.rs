@@ -217,8 +217,8 @@ pub async fn abandoned_run(
     (age >= silence).then(|| run.to_string())
 }
 
-/// The details file of a lock taken for `request`.
-fn details(request: &LockRequest<'_>) -> String {
+/// The details file of a lock taken for `request` (what [`release_written`] compares).
+pub fn details(request: &LockRequest<'_>) -> String {
     encode_lock_details(
         request.holder,
         request.now,
@@ -258,6 +258,24 @@ pub async fn release(host: &dyn Host, names: &ServiceNames, run_id: &str) -> Res
         host: host.name().to_string(),
         holder: status(host, names).await?.unwrap_or_default(),
     })
+}
+
+/// [`release`] in one round trip while the lock still holds the details this run wrote (the
+/// usual end of a run): compare-and-delete with them. Otherwise (gone, taken over) as
+/// [`release`], which reads who holds it.
+pub async fn release_written(
+    host: &dyn Host,
+    names: &ServiceNames,
+    run_id: &str,
+    written: &str,
+) -> Result<(), LockError> {
+    let removed = host
+        .remove_dir_if_file_is(&names.lock_dir(), LOCK_DETAILS_FILE, written.as_bytes())
+        .await?;
+    if removed {
+        return Ok(());
+    }
+    release(host, names, run_id).await
 }
 
 /// What `status` says of a lock directory that has no details file.
@@ -448,6 +466,38 @@ mod tests {
         release(&host, &names, "20260101T000100-new001")
             .await
             .unwrap();
+    }
+
+    /// The end of a run releases with what it wrote, in one step; a lock taken over since
+    /// stays with its new holder, and one already gone is no error.
+    #[tokio::test]
+    async fn a_run_releases_with_the_details_it_wrote() {
+        let host = FakeHost::new("h1", FakeRegistry::default());
+        let names = ServiceNames::new("app", None);
+        let mine = automatic_message("20260101T000000-mine01");
+        acquire(&host, &names, &request(&mine)).await.unwrap();
+        let written = details(&request(&mine));
+        release_written(&host, &names, "20260101T000000-mine01", &written)
+            .await
+            .unwrap();
+        assert!(status(&host, &names).await.unwrap().is_none());
+        release_written(&host, &names, "20260101T000000-mine01", &written)
+            .await
+            .unwrap();
+
+        acquire(&host, &names, &request(&mine)).await.unwrap();
+        let taker = automatic_message("20260101T000100-new001");
+        assert!(
+            take_over(&host, &names, "20260101T000000-mine01", &request(&taker))
+                .await
+                .unwrap()
+        );
+        let error = release_written(&host, &names, "20260101T000000-mine01", &written)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LockError::NotOurs { .. }), "{error}");
+        let holder = status(&host, &names).await.unwrap().expect("still held");
+        assert_eq!(run_of(&holder), Some("20260101T000100-new001"));
     }
 
     /// The check and the removal are one step on the host: details that changed after they

@@ -183,7 +183,9 @@ impl<'a> Session<'a> {
         if self.is_cancelled() {
             return Ok(self.interrupted_before_changes());
         }
-        let mut held: Vec<Arc<dyn Host>> = Vec::new();
+        // Each lock held, with the details this run wrote in it (released in one round trip
+        // while they are unchanged).
+        let mut held: Vec<(Arc<dyn Host>, String)> = Vec::new();
         let mut refused = None;
         for name in &self.lock_hosts {
             let taken = match lock_connection(name, connections) {
@@ -191,8 +193,8 @@ impl<'a> Session<'a> {
                 Err(error) => Err(error),
             };
             match taken {
-                Ok((host, true)) => held.push(host),
-                Ok((_, false)) => {
+                Ok((host, Some(written))) => held.push((host, written)),
+                Ok((_, None)) => {
                     refused = Some(Ok(self.interrupted_before_changes()));
                     break;
                 }
@@ -210,8 +212,8 @@ impl<'a> Session<'a> {
             None => body.await,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        for host in held.iter().rev() {
-            self.release_lock(host.as_ref()).await;
+        for (host, written) in held.iter().rev() {
+            self.release_lock(host.as_ref(), written).await;
         }
         result
     }
@@ -361,8 +363,8 @@ impl<'a> Session<'a> {
 
     /// Takes Kamal's deploy lock on `host` for this run, taking over the lock of a gantry run
     /// that was killed; with `--lock-wait`, waits for automatic locks instead of refusing at
-    /// once. `false` when interrupted while waiting.
-    async fn take_lock(&self, host: &Arc<dyn Host>) -> Result<bool, SessionError> {
+    /// once. The lock details it wrote, or `None` when interrupted while waiting.
+    async fn take_lock(&self, host: &Arc<dyn Host>) -> Result<Option<String>, SessionError> {
         let message = lock::automatic_message(&self.identity.run_id);
         let now = now_rfc3339();
         let request = LockRequest {
@@ -412,15 +414,17 @@ impl<'a> Session<'a> {
             };
         }
         match result {
-            Ok(()) => Ok(true),
-            Err(LockError::Interrupted { .. }) => Ok(false),
+            Ok(()) => Ok(Some(lock::details(&request))),
+            Err(LockError::Interrupted { .. }) => Ok(None),
             Err(error) => Err(SessionError::Lock(Box::new(error))),
         }
     }
 
-    /// Releases this run's lock on `host`, telling the user when it cannot.
-    async fn release_lock(&self, host: &dyn Host) {
-        if let Err(error) = lock::release(host, &self.names, &self.identity.run_id).await {
+    /// Releases this run's lock on `host` (`written`: the details the run wrote), telling the
+    /// user when it cannot.
+    async fn release_lock(&self, host: &dyn Host, written: &str) {
+        let run_id = &self.identity.run_id;
+        if let Err(error) = lock::release_written(host, &self.names, run_id, written).await {
             self.ui.notice(Notice::LockNotReleased {
                 host: host.name(),
                 error: &error,

@@ -37,6 +37,12 @@
 #   TESTBED_REGISTRY_PORT      (5000)      TESTBED_REGISTRY_PASSWORD (testbed-secret)
 #   TESTBED_STREAMLOCAL_OFF    host numbers whose sshd has AllowStreamLocalForwarding no ("3")
 #   TESTBED_MAX_SESSIONS       sshd MaxSessions of every host (10, as stock OpenSSH)
+#   TESTBED_LATENCY_MS         one-way delay, each direction, between this machine and every host's
+#                              sshd and the registry (0): a latency-relay listens on the usual
+#                              addresses, sshd and the registry move behind it
+#   TESTBED_SESSION_MS         what opening an SSH session (an exec or shell channel) costs on every
+#                              host (0): sshd runs the root user's ~/.ssh/rc, a sleep, before each
+#                              session's command, as a slow PAM session module or start-up file does
 #
 # Gotchas it handles (verified on Debian 12, docker.io 20.10, OpenSSH 9.2):
 #  - `nsenter --net=` and not `ip netns exec`: the latter remounts /sys, which hides the cgroup
@@ -61,7 +67,8 @@ STATE=${TESTBED_DIR:-/var/lib/gantry-testbed}
 if [ -f "$STATE/settings" ]; then
   # shellcheck disable=SC1091
   . "$STATE/settings"
-  for setting in TESTBED_NET:SAVED_NET TESTBED_PREFIX:SAVED_PREFIX TESTBED_REGISTRY_PORT:SAVED_REG_PORT; do
+  for setting in TESTBED_NET:SAVED_NET TESTBED_PREFIX:SAVED_PREFIX TESTBED_REGISTRY_PORT:SAVED_REG_PORT \
+    TESTBED_LATENCY_MS:SAVED_LATENCY_MS TESTBED_SESSION_MS:SAVED_SESSION_MS; do
     given=${setting%%:*}; saved=${setting##*:}
     [ -z "${!given:-}" ] || [ "${!given}" = "${!saved}" ] ||
       die "$STATE was started with ${given}=${!saved}, not ${!given}; run down first"
@@ -76,6 +83,10 @@ REG_USER=deployer
 REG_PASS=${SAVED_REG_PASS:-${TESTBED_REGISTRY_PASSWORD:-testbed-secret}}
 STREAMLOCAL_OFF=${SAVED_STREAMLOCAL_OFF-${TESTBED_STREAMLOCAL_OFF:-}}
 MAX_SESSIONS=${SAVED_MAX_SESSIONS:-${TESTBED_MAX_SESSIONS:-10}}
+LATENCY_MS=${SAVED_LATENCY_MS:-${TESTBED_LATENCY_MS:-0}}
+SESSION_MS=${SAVED_SESSION_MS:-${TESTBED_SESSION_MS:-0}}
+[[ "$LATENCY_MS" =~ ^[0-9]+$ ]] || die "TESTBED_LATENCY_MS must be a number of milliseconds, not '$LATENCY_MS'"
+[[ "$SESSION_MS" =~ ^[0-9]+$ ]] || die "TESTBED_SESSION_MS must be a number of milliseconds, not '$SESSION_MS'"
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 PROXY_IMAGE=basecamp/kamal-proxy:v0.9.2
@@ -87,6 +98,12 @@ host_ip() { echo "${NET}.$((10 + $1))"; }
 host_dir() { echo "$STATE/h$1"; }
 netns() { echo "${PREFIX}-h$1"; }
 veth() { echo "${PREFIX}-h$1"; }
+# With latency, sshd and the registry listen where only the relay reaches them: each host's
+# sshd on its own loopback, the registry on a loopback address of this test bed's own.
+delayed() { [ "$LATENCY_MS" -gt 0 ]; }
+REG_BEHIND_RELAY="127.$(echo "$NET" | cut -d. -f2-3).1:${REG_PORT}"
+registry_listen() { if delayed; then echo "$REG_BEHIND_RELAY"; else echo "$REG"; fi; }
+sshd_listen() { if delayed; then echo "127.0.0.1"; else host_ip "$1"; fi; }
 host_count() { cat "$STATE/hosts" 2>/dev/null || echo 0; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -180,7 +197,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: $REG
+  addr: $(registry_listen)
 auth:
   htpasswd:
     realm: testbed
@@ -188,6 +205,11 @@ auth:
 YML
   (setsid docker-registry serve "$STATE/registry/config.yml" </dev/null >"$STATE/registry/log" 2>&1 &
     echo $! >"$STATE/registry.pid")
+  if delayed; then
+    alive "$STATE/relay.pid" ||
+      (setsid "$(relay_binary)" "$LATENCY_MS" "$REG=$REG_BEHIND_RELAY" </dev/null >"$STATE/relay.log" 2>&1 &
+        echo $! >"$STATE/relay.pid")
+  fi
   for _ in $(seq 100); do curl -s -o /dev/null "http://$REG/v2/" && return; sleep 0.1; done
   die "registry did not start; see $STATE/registry/log"
 }
@@ -197,7 +219,7 @@ write_sshd_config() {
   local streamlocal=yes
   case " ${STREAMLOCAL_OFF//,/ } " in *" $i "*) streamlocal=no ;; esac
   cat >"$dir/sshd_config" <<CONF
-ListenAddress $(host_ip "$i")
+ListenAddress $(sshd_listen "$i")
 HostKey $dir/ssh_host_ed25519_key
 PidFile /run/sshd.pid
 AuthorizedKeysFile $STATE/authorized_keys
@@ -206,6 +228,7 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM yes
+PermitUserRC yes
 PrintMotd no
 AllowTcpForwarding yes
 AllowStreamLocalForwarding $streamlocal
@@ -237,8 +260,33 @@ start_dockerd() {
 
 start_sshd() {
   local i=$1 dir; dir=$(host_dir "$1")
+  if delayed && ! alive "$dir/relay.pid"; then
+    spawn_in_host "$i" "$dir/relay.pid" "$dir/relay.log" "$(relay_binary)" "$LATENCY_MS" \
+      "$(host_ip "$i"):22=127.0.0.1:22"
+  fi
   alive "$dir/sshd.pid" && return
   spawn_in_host "$i" "$dir/sshd.pid" "$dir/sshd.log" /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log"
+}
+
+# The relay, built from tests/latency-relay and copied into the state directory, so that a later
+# build cannot replace it under a running test bed.
+relay_binary() {
+  local copy="$STATE/bin/latency-relay"
+  if [ ! -x "$copy" ]; then
+    (cd "$REPO" && cargo build --quiet --locked -p latency-relay) || die "could not build latency-relay"
+    mkdir -p "$STATE/bin"
+    cp "${CARGO_TARGET_DIR:-$REPO/target}/debug/latency-relay" "$copy.tmp" && mv "$copy.tmp" "$copy"
+  fi
+  echo "$copy"
+}
+
+# What each session open costs: sshd runs ~/.ssh/rc before every session's command (a PAM
+# session module runs once per connection, sessions multiplexed on it would not pay).
+write_session_cost() {
+  local dir=$1
+  mkdir -p "$dir/home/.ssh"
+  printf '#!/bin/sh\n# the test bed: TESTBED_SESSION_MS=%s\nsleep %s\n' "$SESSION_MS" \
+    "$(awk -v ms="$SESSION_MS" 'BEGIN { printf "%.3f", ms / 1000 }')" >"$dir/home/.ssh/rc"
 }
 
 # Stops a daemon by pid file and waits for it (dockerd first stops its containers).
@@ -265,9 +313,10 @@ host_up() {
   fi
   ip link set "$(veth "$i")" up
   printf '{"insecure-registries": ["%s"]}\n' "$REG" >"$dir/daemon.json"
+  [ "$SESSION_MS" -eq 0 ] || write_session_cost "$dir"
   write_sshd_config "$i"
   if ! alive "$dir/anchor.pid"; then
-    rm -f "$dir/anchor.pid" "$dir/dockerd.pid" "$dir/sshd.pid"
+    rm -f "$dir/anchor.pid" "$dir/dockerd.pid" "$dir/sshd.pid" "$dir/relay.pid"
     # the anchor holds the host's mount namespace (private /run, /tmp and home directory) and its
     # UTS namespace (host name); it publishes its pid once the mounts are made
     cat >"$dir/anchor.sh" <<SH
@@ -335,8 +384,8 @@ up() {
   local existing; existing=$(host_count)
   [ "$n" -ge "$existing" ] || n=$existing
   mkdir -p "$STATE"
-  printf 'SAVED_NET=%s\nSAVED_PREFIX=%s\nSAVED_REG_PORT=%s\nSAVED_REG_PASS=%q\nSAVED_STREAMLOCAL_OFF=%q\nSAVED_MAX_SESSIONS=%s\n' \
-    "$NET" "$PREFIX" "$REG_PORT" "$REG_PASS" "$STREAMLOCAL_OFF" "$MAX_SESSIONS" >"$STATE/settings"
+  printf 'SAVED_NET=%s\nSAVED_PREFIX=%s\nSAVED_REG_PORT=%s\nSAVED_REG_PASS=%q\nSAVED_STREAMLOCAL_OFF=%q\nSAVED_MAX_SESSIONS=%s\nSAVED_LATENCY_MS=%s\nSAVED_SESSION_MS=%s\n' \
+    "$NET" "$PREFIX" "$REG_PORT" "$REG_PASS" "$STREAMLOCAL_OFF" "$MAX_SESSIONS" "$LATENCY_MS" "$SESSION_MS" >"$STATE/settings"
   [ -f "$STATE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C testbed -f "$STATE/id_ed25519"
   cp "$STATE/id_ed25519.pub" "$STATE/authorized_keys"
   bridge; local_docker; registry
@@ -386,10 +435,11 @@ down() {
     fi
   done
   # dockerd stops its containers first (they exit promptly on SIGTERM); stop all hosts at once
-  for d in "$STATE"/h*; do [ -d "$d" ] && stop_daemon "$d/sshd.pid" & done; wait
+  for d in "$STATE"/h*; do [ -d "$d" ] && { stop_daemon "$d/relay.pid"; stop_daemon "$d/sshd.pid"; } & done; wait
   for d in "$STATE"/h*; do [ -d "$d" ] && stop_daemon "$d/dockerd.pid" & done; wait
   for d in "$STATE"/h*; do [ -d "$d" ] && stop_daemon "$d/anchor.pid"; done
   for d in "$STATE"/h*; do [ -d "$d" ] && sweep_host "${d##*/h}"; done
+  stop_daemon "$STATE/relay.pid"
   stop_daemon "$STATE/registry.pid"
   remove_links
   rm -rf "$STATE"
@@ -414,6 +464,7 @@ status() {
     local dir flags=""; dir=$(host_dir "$i")
     [ "$(cat "/sys/class/net/$(veth "$i")/operstate" 2>/dev/null)" = down ] && flags="$flags cut"
     alive "$dir/sshd.pid" || flags="$flags ssh-stopped"
+    delayed && ! alive "$dir/relay.pid" && flags="$flags relay-stopped"
     alive "$dir/dockerd.pid" || flags="$flags docker-stopped"
     [ -f "$dir/disk-full" ] && flags="$flags disk-full"
     grep -q '^AllowStreamLocalForwarding no' "$dir/sshd_config" 2>/dev/null && flags="$flags no-streamlocal"
@@ -447,6 +498,8 @@ export TESTBED_PROXY_IMAGE=$PROXY_IMAGE
 export TESTBED_CA_CERT=$STATE/tls/ca.pem
 export TESTBED_TLS_CERT=$STATE/tls/cert.pem
 export TESTBED_TLS_KEY=$STATE/tls/key.pem
+export TESTBED_LATENCY_MS=$LATENCY_MS
+export TESTBED_SESSION_MS=$SESSION_MS
 ENV
 }
 
@@ -566,7 +619,7 @@ case "$cmd" in
   docker-start) check_host_arg "${2:-}"; start_dockerd "$2"
     for _ in $(seq 100); do in_host "$2" docker -H unix:///run/docker.sock info >/dev/null 2>&1 && exit 0; sleep 0.2; done
     die "dockerd of host $2 did not start; see $(host_dir "$2")/dockerd.log" ;;
-  ssh-stop) check_host_arg "${2:-}"; stop_daemon "$(host_dir "$2")/sshd.pid" ;;
+  ssh-stop) check_host_arg "${2:-}"; stop_daemon "$(host_dir "$2")/relay.pid"; stop_daemon "$(host_dir "$2")/sshd.pid" ;;
   ssh-start) check_host_arg "${2:-}"; start_sshd "$2"
     for _ in $(seq 100); do host_ssh "$2" true 2>/dev/null && exit 0; sleep 0.1; done
     die "sshd of host $2 did not start; see $(host_dir "$2")/sshd.log" ;;

@@ -26,6 +26,7 @@ impl SshHost {
         io: Attached,
     ) -> Result<i64, HostError> {
         tracing::debug!(host = %self.name, "attached command");
+        let _session = self.round_trips.session();
         run(&self.handle, &self.sessions, command, io)
             .await
             .map_err(|error| {

@@ -37,10 +37,15 @@ impl SshHost {
         for path in paths {
             self.check_path(path)?;
         }
-        let output = self
-            .checked("reading files", files::read_files_script(paths), None)
-            .await?;
-        files::parse_read_files(paths, &output.stdout).map_err(|message| HostError::Command {
+        // The home directory comes along (`pwd` first): observe needs both, and a session
+        // saved is a round trip and a session open saved on a host far away.
+        let script = files::read_files_script(paths).map(|script| format!("pwd; {script}"));
+        let output = self.checked("reading files", script, None).await?;
+        let (home, listing) = output.stdout.split_once('\n').unwrap_or_default();
+        if !home.trim().is_empty() {
+            let _ = self.home.set(home.trim().to_string());
+        }
+        files::parse_read_files(paths, listing).map_err(|message| HostError::Command {
             host: self.name.clone(),
             message,
         })
@@ -197,7 +202,10 @@ impl SshHost {
         let limit = self.settings.command_timeout;
         let span = tracing::debug_span!("ssh_exec", host = %self.name, operation);
         let run = exec::run(&self.handle, &self.sessions, script, stdin);
-        match tokio::time::timeout(limit, run).instrument(span).await {
+        let in_flight = self.round_trips.session();
+        let ran = tokio::time::timeout(limit, run).instrument(span).await;
+        drop(in_flight);
+        match ran {
             Ok(Ok(ran)) => {
                 tracing::debug!(host = %self.name, operation, exit_code = ran.output.exit_code);
                 Ok(ran)

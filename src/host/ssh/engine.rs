@@ -58,7 +58,15 @@ impl SshHost {
         request: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, HostError> {
         let span = tracing::debug_span!("docker", host = %self.name, operation);
-        match tokio::time::timeout(limit, request).instrument(span).await {
+        let request = async {
+            let _in_flight = self.round_trips.api_request();
+            tokio::time::timeout(limit, request).instrument(span).await
+        };
+        let (checked, answer) = tokio::join!(self.version_check.clone(), request);
+        if let Err(absent) = checked {
+            return Err(absent.error(&self.name));
+        }
+        match answer {
             Ok(Ok(value)) => Ok(value),
             // bollard's own deadline (the command timeout, headers only) is a deadline too.
             Ok(Err(bollard::errors::Error::RequestTimeoutError)) | Err(_) => {

@@ -45,8 +45,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
@@ -78,6 +80,70 @@ pub struct SshHost {
     /// Ports the host forwards back to this machine, and their set-up, once per port.
     reverse: ReverseForwards,
     reverse_setups: SingleFlight,
+    /// Sessions and Engine API requests sent on this connection.
+    round_trips: Arc<RoundTrips>,
+    /// Whether Docker answers; every API call waits for it (see [`version_check`]).
+    version_check: VersionCheck,
+}
+
+/// The outcome of the Docker version check of a connection, shared by every API call on it.
+type VersionCheck = Shared<BoxFuture<'static, Result<(), DockerAbsent>>>;
+
+/// Why the version check failed, kept to fail every API call with it.
+#[derive(Clone, Debug)]
+enum DockerAbsent {
+    Unanswered(String),
+    TimedOut(u64),
+}
+
+impl DockerAbsent {
+    fn error(&self, host: &str) -> HostError {
+        match self {
+            DockerAbsent::Unanswered(message) => HostError::Unreachable {
+                host: host.to_string(),
+                message: message.clone(),
+            },
+            DockerAbsent::TimedOut(seconds) => HostError::Timeout {
+                host: host.to_string(),
+                operation: "docker version".into(),
+                seconds: *seconds,
+            },
+        }
+    }
+}
+
+/// Asks Docker for its version in the background, from the moment the connection is up: the
+/// check overlaps whatever the run sends first (the deploy lock's session, observe's first
+/// requests) instead of costing a round trip of its own before them. bollard 0.21 sends
+/// unversioned paths, so the answer changes no request; a Docker that does not answer fails
+/// every API call with this error, as it failed the connection before.
+fn version_check(
+    docker: Docker,
+    route: DockerRoute,
+    settings: &SshSettings,
+    round_trips: Arc<RoundTrips>,
+) -> VersionCheck {
+    let limit = settings.command_timeout;
+    let socket = settings.docker_socket.clone();
+    let check = tokio::spawn(async move {
+        let _in_flight = round_trips.api_request();
+        match tokio::time::timeout(limit, docker.negotiate_version()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(DockerAbsent::Unanswered(format!(
+                "Docker does not answer on {socket} ({route:?}): {error}"
+            ))),
+            Err(_) => Err(DockerAbsent::TimedOut(limit.as_secs())),
+        }
+    });
+    async move {
+        check.await.unwrap_or_else(|error| {
+            Err(DockerAbsent::Unanswered(format!(
+                "the Docker version check did not finish: {error}"
+            )))
+        })
+    }
+    .boxed()
+    .shared()
 }
 
 impl std::fmt::Debug for SshHost {
@@ -93,6 +159,10 @@ impl std::fmt::Debug for SshHost {
 impl Host for SshHost {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn round_trips(&self) -> Option<RoundTripCounts> {
+        Some(self.round_trips.counts())
     }
 
     async fn home_dir(&self) -> Result<String, HostError> {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::{self, FutureExt};
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::Instrument;
@@ -12,9 +13,10 @@ use tracing::Instrument;
 use super::connect::{self, ClientHandler, Connection};
 use super::settings::SshSettings;
 use super::transport::Route as DockerRoute;
-use super::{LIVENESS_PROBE, SshHost};
+use super::{LIVENESS_PROBE, SshHost, version_check};
 use super::{exec, transport};
 use crate::host::HostError;
+use crate::host::round_trips::RoundTrips;
 use crate::host::single_flight::SingleFlight;
 
 impl SshHost {
@@ -91,32 +93,11 @@ impl SshHost {
             host: name.clone(),
             message: error.to_string(),
         })?;
-        let docker = if with_docker {
-            // Pins the API version the daemon speaks (Docker 20.10 speaks 1.41): bollard 0.21 sends
-            // unversioned paths, later releases the pinned version.
-            let negotiated =
-                tokio::time::timeout(settings.command_timeout, docker.negotiate_version()).await;
-            match negotiated {
-                Ok(Ok(docker)) => docker,
-                Ok(Err(error)) => {
-                    return Err(HostError::Unreachable {
-                        host: name,
-                        message: format!(
-                            "Docker does not answer on {} ({route:?}): {error}",
-                            settings.docker_socket
-                        ),
-                    });
-                }
-                Err(_) => {
-                    return Err(HostError::Timeout {
-                        host: name,
-                        operation: "docker version".into(),
-                        seconds: settings.command_timeout.as_secs(),
-                    });
-                }
-            }
+        let round_trips = Arc::new(RoundTrips::default());
+        let version_check = if with_docker {
+            version_check(docker.clone(), route, settings, round_trips.clone())
         } else {
-            docker
+            future::ready(Ok(())).boxed().shared()
         };
         tracing::debug!(
             ?route,
@@ -135,6 +116,8 @@ impl SshHost {
             pulls: SingleFlight::default(),
             reverse,
             reverse_setups: SingleFlight::default(),
+            round_trips,
+            version_check,
         })
     }
 

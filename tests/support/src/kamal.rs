@@ -304,6 +304,8 @@ mod tests {
             no_streamlocal_hosts: vec![],
             script: PathBuf::from("/repo/tests/testbed/testbed.sh"),
             dir: PathBuf::from("/tb"),
+            latency: Duration::ZERO,
+            session_cost: Duration::ZERO,
         }
     }
 

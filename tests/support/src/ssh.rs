@@ -95,6 +95,7 @@ impl Testbed {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+    use std::time::Duration;
 
     use super::*;
 
@@ -112,6 +113,8 @@ mod tests {
             no_streamlocal_hosts: vec![],
             script: PathBuf::from("/repo/tests/testbed/testbed.sh"),
             dir: PathBuf::from("/tb"),
+            latency: Duration::ZERO,
+            session_cost: Duration::ZERO,
         };
         let command = testbed.ssh_command("10.77.0.11");
         let args: Vec<String> = command

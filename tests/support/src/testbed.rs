@@ -49,6 +49,11 @@ pub struct Testbed {
     pub script: PathBuf,
     /// The test bed's state directory.
     pub dir: PathBuf,
+    /// One-way delay between this machine and every host's sshd and the registry
+    /// (`TESTBED_LATENCY_MS`).
+    pub latency: Duration,
+    /// What opening an SSH session costs on every host (`TESTBED_SESSION_MS`).
+    pub session_cost: Duration,
 }
 
 /// A fault `testbed.sh` can inject into one host, and its inverse.
@@ -94,6 +99,11 @@ pub struct ExclusiveUse {
     _lock: File,
 }
 
+/// A setting in milliseconds; missing or unreadable is 0, as `testbed.sh` defaults it.
+fn milliseconds(value: Option<String>) -> Duration {
+    Duration::from_millis(value.and_then(|ms| ms.trim().parse().ok()).unwrap_or(0))
+}
+
 impl Testbed {
     /// Reads the test bed from `TESTBED_*` variables.
     pub fn from_env() -> Result<Testbed, MissingEnv> {
@@ -125,6 +135,8 @@ impl Testbed {
             no_streamlocal_hosts: words(lookup("TESTBED_NO_STREAMLOCAL_HOSTS").unwrap_or_default()),
             script: required("TESTBED_SCRIPT")?.into(),
             dir: required("TESTBED_DIR")?.into(),
+            latency: milliseconds(lookup("TESTBED_LATENCY_MS")),
+            session_cost: milliseconds(lookup("TESTBED_SESSION_MS")),
         })
     }
 

@@ -1,0 +1,151 @@
+//! The round-trip budget (specs/apply.md, "Round trips"): what `plan`, a no-op `apply`, a
+//! new-version `apply` and `drift` send to each host, counted by the connection and reported in
+//! their `--json` output, against the budget that makes distance cheap: `plan` and `drift` open
+//! two shell sessions per host (the files, kamal-proxy's state) beside the Docker API channel,
+//! whose requests go in two waves, and Docker's version check, sent as the connection comes up
+//! (a wave of its own when nothing else is out yet, as in the lab while the other hosts are still
+//! connecting); a no-op `apply` the same, two more sessions on the lock host (take and release).
+//!
+//! Needs the test bed; meaningful at any `TESTBED_LATENCY_MS`, since counts do not depend on it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gantry_testsupport::Testbed;
+use gantry_testsupport::gantry::{self, GantryRun};
+use gantry_testsupport::kamal::{KamalApp, KamalProject};
+use serde_json::Value;
+
+const SERVICE: &str = "gantry-trips";
+
+fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
+    gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
+}
+
+/// Per host: sessions, session waves, API requests, API waves.
+type Counts = BTreeMap<String, [u64; 4]>;
+
+fn counts_of(hosts: &Value, run: &GantryRun) -> Counts {
+    let hosts = hosts.as_object().unwrap_or_else(|| {
+        panic!(
+            "no round trips in the output:\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    hosts
+        .iter()
+        .map(|(host, counts)| {
+            let field = |name: &str| counts[name].as_u64().unwrap();
+            (
+                host.clone(),
+                [
+                    field("sessions"),
+                    field("session_waves"),
+                    field("api_requests"),
+                    field("api_waves"),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// The `round_trips` of a plan or drift JSON document.
+fn document_counts(run: &GantryRun) -> Counts {
+    let document: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|error| panic!("{error}:\n{}\n{}", run.stdout, run.stderr));
+    counts_of(&document["round_trips"], run)
+}
+
+/// The `round_trips` event of `apply --json`.
+fn apply_counts(run: &GantryRun) -> Counts {
+    let event = run
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "round_trips")
+        .unwrap_or_else(|| panic!("no round_trips event:\n{}\n{}", run.stdout, run.stderr));
+    counts_of(&event["hosts"], run)
+}
+
+fn assert_within(what: &str, counts: &Counts, hosts: &[String], sessions: u64, api_waves: u64) {
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        hosts.iter().collect::<Vec<_>>(),
+        "{what}: every host counted"
+    );
+    for (host, [opened, _, requests, waves]) in counts {
+        assert!(
+            *opened <= sessions && *waves <= api_waves && *requests > 0,
+            "{what} on {host}: {opened} sessions (at most {sessions}), {requests} API requests in \
+             {waves} waves (at most {api_waves}); all: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (first, second) = (format!("trips-{stamp}-1"), format!("trips-{stamp}-2"));
+    testbed.push_testapp(&first, SERVICE);
+    testbed.push_testapp(&second, SERVICE);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = SERVICE.to_string();
+    app.drain_timeout = Some(2);
+    let project = KamalProject::create(&testbed, app);
+
+    let deploy = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
+    deploy.assert_code(0);
+    eprintln!("first deploy: {:?}", apply_counts(&deploy));
+
+    let plan = gantry(&project, &["plan", "--json", "--version", &first]);
+    plan.assert_code(0);
+    let counts = document_counts(&plan);
+    eprintln!("plan: {counts:?}");
+    assert_within("plan", &counts, &hosts, 2, 3);
+
+    let drift = gantry(&project, &["drift", "--json", "--version", &first]);
+    drift.assert_code(0);
+    let counts = document_counts(&drift);
+    eprintln!("drift: {counts:?}");
+    assert_within("drift", &counts, &hosts, 2, 3);
+
+    let no_op = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
+    no_op.assert_code(0);
+    let counts = apply_counts(&no_op);
+    eprintln!("no-op apply: {counts:?}");
+    // the lock host also takes and releases the lock, each a session of its own: the
+    // pre-deploy hook runs between taking it and observing
+    let (lock_host, others) = hosts.split_at(1);
+    let (lock_counts, other_counts): (Counts, Counts) = counts
+        .into_iter()
+        .partition(|(host, _)| host == &lock_host[0]);
+    assert_within("no-op apply (lock host)", &lock_counts, lock_host, 4, 3);
+    assert_within("no-op apply", &other_counts, others, 2, 3);
+
+    let new_version = gantry(&project, &["apply", "-y", "--json", "--version", &second]);
+    new_version.assert_code(0);
+    eprintln!("new-version apply: {:?}", apply_counts(&new_version));
+
+    // -v shows the same, one line per host
+    let verbose = gantry(&project, &["plan", "-v", "--version", &second]);
+    verbose.assert_code(0);
+    for host in &hosts {
+        assert!(
+            verbose
+                .stderr
+                .lines()
+                .any(|line| line.contains(&format!("{host}: "))
+                    && line.contains("Docker API requests in")),
+            "no round-trip line for {host}:\n{}",
+            verbose.stderr
+        );
+    }
+}
