@@ -103,6 +103,19 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             );
         }
     }
+    // A route another service holds fails the plan: found now, before anything changes, it
+    // never fails a deploy halfway.
+    if let Some((host, note)) = plan
+        .changes
+        .refusals()
+        .find(|(_, note)| matches!(note, crate::diff::Note::RouteConflict { .. }))
+    {
+        return Err(miette!(
+            help = crate::plan::render::refusal_help(note),
+            "{host}: {}",
+            crate::plan::render::note_text(note)
+        ));
+    }
     if plan.changes.unreachable().next().is_some() {
         return Ok(Exit::Failed);
     }

@@ -14,6 +14,7 @@
 mod accessory;
 mod app;
 mod cleanup;
+mod conflicts;
 pub mod container;
 mod host;
 mod routes;

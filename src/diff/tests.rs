@@ -664,3 +664,83 @@ fn a_path_prefixed_route_under_another_apps_root_takes_its_tls_settings() {
         "{changes:#?}"
     );
 }
+
+/// The notes of host `h1`.
+fn notes_of(changes: &Changes) -> Vec<Note> {
+    changes.hosts[0].notes.clone()
+}
+
+#[test]
+fn a_route_another_service_holds_is_a_conflict_that_refuses_apply() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    let mut other = routes[0].clone();
+    routes.clear();
+    other.service = "storefront-web".into();
+    other.active_targets = vec!["0f0f0f0f0f0f:3000".into()];
+    routes.push(other);
+    let changes = plan_of(&config, "v1", &observed);
+    let conflict = Note::RouteConflict {
+        service: "app-web".into(),
+        other_service: "storefront-web".into(),
+        host_name: "shop.example.com".into(),
+        path_prefix: "/".into(),
+    };
+    assert_eq!(notes_of(&changes), vec![conflict.clone()]);
+    assert!(conflict.refuses_apply());
+    assert_eq!(changes.refusals().count(), 1);
+}
+
+#[test]
+fn routes_conflict_only_on_the_same_host_string_and_path_prefix() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    let mut other = routes[0].clone();
+    other.service = "storefront-web".into();
+    other.active_targets = vec!["0f0f0f0f0f0f:3000".into()];
+    // kamal-proxy compares strings: a wildcard, no host, and another prefix are other keys.
+    for (hosts, prefixes) in [
+        (vec!["*.example.com"], vec!["/"]),
+        (vec![""], vec!["/"]),
+        (vec!["shop.example.com"], vec!["/api"]),
+    ] {
+        let mut other = other.clone();
+        other.settings.hosts = hosts.iter().map(|host| host.to_string()).collect();
+        other.settings.path_prefixes = prefixes.iter().map(|p| p.to_string()).collect();
+        routes.push(other);
+    }
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(notes_of(&changes), Vec::<Note>::new());
+}
+
+#[test]
+fn a_renamed_roles_route_on_the_same_host_is_stale_not_a_conflict() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    // Still pointing at this service's container: this service's own route under an old name.
+    let mut stale = routes[0].clone();
+    routes.clear();
+    stale.service = "app-frontend".into();
+    routes.push(stale);
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(notes_of(&changes), Vec::<Note>::new());
+    assert!(
+        lines(&changes)
+            .contains(&r#"h1 Remove Route { service: "app-frontend" } StaleRoute"#.to_string())
+    );
+}

@@ -1,0 +1,97 @@
+//! Conflicts with other services on a shared kamal-proxy, found at plan time.
+//!
+//! kamal-proxy gives each host name + path prefix to one service and refuses a deploy that
+//! claims a pair another service holds ("host settings conflict with another service"). It
+//! compares the strings exactly: `*.example.com` and `app.example.com` are different hosts, and
+//! `""` (no host) is a host of its own. Refused there, a deploy fails halfway, after its new
+//! containers started; found here, the plan refuses before anything changes.
+//!
+//! Desired and observed settings are both in kamal-proxy's normalised form (the diff compares
+//! them for equality), so the comparison is the same exact match kamal-proxy makes.
+
+use std::collections::BTreeSet;
+
+use crate::desired::DesiredHost;
+use crate::diff::Note;
+use crate::kamal_proxy::{ObservedRoute, ProxyRoute};
+use crate::observe::HostState;
+
+/// One note per route of this host that claims a host + path prefix another service's route
+/// holds on the host's kamal-proxy.
+pub(super) fn route_conflicts(host: &DesiredHost, state: &HostState) -> Vec<Note> {
+    let Some(observed) = &state.routes else {
+        return Vec::new();
+    };
+    let desired = desired_routes(host);
+    let ours = own_route_services(&desired, state);
+    let others: Vec<&ObservedRoute> = observed
+        .iter()
+        .filter(|route| !ours.contains(route.service.as_str()))
+        .collect();
+    desired
+        .iter()
+        .flat_map(|route| {
+            others
+                .iter()
+                .filter_map(move |other| conflict_between(route, other))
+        })
+        .collect()
+}
+
+/// The note for `route` when `other` already holds one of its host + path prefix pairs.
+fn conflict_between(route: &ProxyRoute, other: &ObservedRoute) -> Option<Note> {
+    route.settings.hosts.iter().find_map(|host_name| {
+        route
+            .settings
+            .path_prefixes
+            .iter()
+            .find(|prefix| {
+                other.settings.hosts.contains(host_name)
+                    && other.settings.path_prefixes.contains(prefix)
+            })
+            .map(|prefix| Note::RouteConflict {
+                service: route.service.clone(),
+                other_service: other.service.clone(),
+                host_name: host_name.clone(),
+                path_prefix: prefix.clone(),
+            })
+    })
+}
+
+/// Every route this host's apps and accessories deploy.
+fn desired_routes(host: &DesiredHost) -> Vec<&ProxyRoute> {
+    host.apps
+        .iter()
+        .filter_map(|app| app.route.as_ref())
+        .chain(host.accessories.iter().filter_map(|acc| acc.route.as_ref()))
+        .collect()
+}
+
+/// The routes that are this service's own: the ones it deploys, and any route whose traffic
+/// goes to one of its containers (a renamed role's, which the diff removes as stale).
+fn own_route_services<'a>(desired: &[&'a ProxyRoute], state: &'a HostState) -> BTreeSet<&'a str> {
+    let container_ids: BTreeSet<&str> = state
+        .app_containers
+        .iter()
+        .chain(state.accessories.iter())
+        .map(|container| container.details.short_id())
+        .collect();
+    let targets_ours = |route: &ObservedRoute| {
+        route.active_targets.iter().any(|target| {
+            let id = target.split(':').next().unwrap_or_default();
+            container_ids.contains(id)
+        })
+    };
+    desired
+        .iter()
+        .map(|route| route.service.as_str())
+        .chain(
+            state
+                .routes
+                .iter()
+                .flatten()
+                .filter(|route| targets_ours(route))
+                .map(|route| route.service.as_str()),
+        )
+        .collect()
+}
