@@ -1,0 +1,182 @@
+//! Several services on the same hosts behind one kamal-proxy (specs/multi-app.md), next to the
+//! real Kamal 2.11: a second service that claims the host name the first one's route holds is
+//! refused by `plan` and `apply` before anything changes (exit 1, the first service and its
+//! route named, no container started), where Kamal starts its containers and then fails on
+//! kamal-proxy's refusal; with its own host name it deploys beside the first one, each
+//! service answers for its own name, and both plans say "No changes".
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gantry_testsupport::Testbed;
+use gantry_testsupport::gantry::{self, GantryRun};
+use gantry_testsupport::http;
+use gantry_testsupport::kamal::{KamalApp, KamalProject};
+
+const FIRST: &str = "gantry-alpha";
+const SECOND: &str = "gantry-beta";
+const KAMAL_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
+    gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
+}
+
+fn app(service: &str, hosts: &[String], proxy_host: &str) -> KamalApp {
+    let mut app = KamalApp::testapp(hosts);
+    app.service = service.to_string();
+    app.proxy_host = Some(proxy_host.to_string());
+    app
+}
+
+/// Gives the second service an image repository of its own (services sharing hosts never
+/// share one: each service's `latest` tag names its own deployed version), with `version`.
+fn own_repository(testbed: &Testbed, project: &KamalProject, version: &str) {
+    let repository = format!("{}/{SECOND}", testbed.registry);
+    for args in [
+        vec![
+            "tag".to_string(),
+            format!("{}:{version}", testbed.testapp_image),
+            format!("{repository}:{version}"),
+        ],
+        vec![
+            "push".to_string(),
+            "--quiet".to_string(),
+            format!("{repository}:{version}"),
+        ],
+    ] {
+        let status = std::process::Command::new("docker")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap_or_else(|error| panic!("docker {args:?}: {error}"));
+        assert!(status.success(), "docker {args:?}");
+    }
+    let path = project.dir().join("config/deploy.yml");
+    let shared = testbed
+        .testapp_image
+        .strip_prefix(&format!("{}/", testbed.registry))
+        .unwrap_or(&testbed.testapp_image);
+    let yaml = std::fs::read_to_string(&path).unwrap_or_default();
+    let own = yaml.replace(
+        &format!("image: \"{shared}\""),
+        &format!("image: \"{SECOND}\""),
+    );
+    assert_ne!(own, yaml, "no image line in:\n{yaml}");
+    std::fs::write(&path, own).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+}
+
+/// The names of the containers labelled `service` on `host`, stopped ones included.
+fn containers_of(testbed: &Testbed, host: &str, service: &str) -> String {
+    testbed
+        .run_ok(
+            host,
+            &format!("docker ps -a --filter label=service={service} --format '{{{{.Names}}}}'"),
+        )
+        .trim()
+        .to_string()
+}
+
+/// The version `host`'s kamal-proxy serves for the host name `proxy_host`.
+fn version_for(host: &str, proxy_host: &str) -> Option<String> {
+    let response = http::get(
+        &format!("{host}:80"),
+        "/",
+        Some(proxy_host),
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    (response.status == 200).then(|| response.json()["version"].as_str().map(str::to_string))?
+}
+
+#[test]
+fn a_second_service_claiming_the_first_ones_host_is_refused_at_plan_time() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let first_version = format!("alpha-{stamp}");
+    let second_version = format!("beta-{stamp}");
+    testbed.push_testapp(&first_version, FIRST);
+    testbed.push_testapp(&second_version, SECOND);
+
+    // The first service, deployed by Kamal, holds alpha.test on every host.
+    let first = KamalProject::create(&testbed, app(FIRST, &hosts, "alpha.test"));
+    first.setup(&first_version, KAMAL_TIMEOUT).assert_success();
+
+    // The second one claims the same host name: refused before anything changes.
+    let clashing = KamalProject::create(&testbed, app(SECOND, &hosts, "alpha.test"));
+    own_repository(&testbed, &clashing, &second_version);
+    for args in [
+        vec!["plan", "--version", &second_version],
+        vec!["apply", "-y", "--version", &second_version],
+    ] {
+        let run = gantry(&clashing, &args);
+        run.assert_code(1);
+        let said = format!("{}{}", run.stdout, run.stderr);
+        for expected in [
+            format!("route {SECOND}-web claims host alpha.test path /"),
+            format!("service {FIRST}-web holds"),
+            hosts[0].clone(),
+        ] {
+            assert!(said.contains(&expected), "`{expected}` missing:\n{said}");
+        }
+        for host in &hosts {
+            assert_eq!(
+                containers_of(&testbed, host, SECOND),
+                "",
+                "{args:?} on {host}"
+            );
+        }
+    }
+
+    // Kamal finds the conflict only when kamal-proxy refuses the route, after its container
+    // started.
+    let kamal = clashing.deploy(&second_version, KAMAL_TIMEOUT);
+    assert!(!kamal.success, "{}", kamal.output);
+    assert!(
+        kamal
+            .output
+            .contains("host settings conflict with another service"),
+        "{}",
+        kamal.output
+    );
+    assert_ne!(containers_of(&testbed, &hosts[0], SECOND), "");
+    for host in &hosts {
+        testbed.run_ok(
+            host,
+            &format!("docker ps -aq --filter label=service={SECOND} | xargs -r docker rm -f"),
+        );
+    }
+
+    // With a host name of its own it deploys beside the first one.
+    let second = KamalProject::create(&testbed, app(SECOND, &hosts, "beta.test"));
+    own_repository(&testbed, &second, &second_version);
+    gantry(&second, &["apply", "-y", "--version", &second_version]).assert_code(0);
+    for host in &hosts {
+        assert_eq!(
+            version_for(host, "alpha.test").as_deref(),
+            Some(first_version.as_str())
+        );
+        assert_eq!(
+            version_for(host, "beta.test").as_deref(),
+            Some(second_version.as_str())
+        );
+    }
+    for (project, version) in [(&first, &first_version), (&second, &second_version)] {
+        let run = gantry(
+            project,
+            &["plan", "--detailed-exitcode", "--version", version],
+        );
+        run.assert_code(0);
+        assert!(
+            run.stdout.contains("No changes."),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
