@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::desired::DesiredHost;
 use crate::diff::Note;
-use crate::kamal_proxy::{ObservedRoute, ProxyRoute};
+use crate::kamal_proxy::{ObservedRoute, ProxyRoute, RouteSettings};
 use crate::observe::HostState;
 
 /// One note per route of this host that claims a host + path prefix another service's route
@@ -40,22 +40,48 @@ pub(super) fn route_conflicts(host: &DesiredHost, state: &HostState) -> Vec<Note
 
 /// The note for `route` when `other` already holds one of its host + path prefix pairs.
 fn conflict_between(route: &ProxyRoute, other: &ObservedRoute) -> Option<Note> {
-    route.settings.hosts.iter().find_map(|host_name| {
+    shared_pair(&route.settings, &other.settings).map(|(host_name, path_prefix)| {
+        Note::RouteConflict {
+            service: route.service.clone(),
+            other_service: other.service.clone(),
+            host_name,
+            path_prefix,
+        }
+    })
+}
+
+/// The first host + path prefix pair both routes claim, compared exactly as kamal-proxy does.
+fn shared_pair(route: &RouteSettings, other: &RouteSettings) -> Option<(String, String)> {
+    route.hosts.iter().find_map(|host_name| {
         route
-            .settings
             .path_prefixes
             .iter()
-            .find(|prefix| {
-                other.settings.hosts.contains(host_name)
-                    && other.settings.path_prefixes.contains(prefix)
-            })
-            .map(|prefix| Note::RouteConflict {
-                service: route.service.clone(),
-                other_service: other.service.clone(),
-                host_name: host_name.clone(),
-                path_prefix: prefix.clone(),
-            })
+            .find(|prefix| other.hosts.contains(host_name) && other.path_prefixes.contains(prefix))
+            .map(|prefix| (host_name.clone(), prefix.clone()))
     })
+}
+
+/// Conflicts between two services planned together on the same host, before either is
+/// deployed: one note for each route of `later` that claims a pair a route of `earlier` claims
+/// (kamal-proxy would refuse whichever is deployed second).
+pub fn conflicts_between(earlier: &DesiredHost, later: &DesiredHost) -> Vec<Note> {
+    let earlier_routes = desired_routes(earlier);
+    desired_routes(later)
+        .into_iter()
+        .flat_map(|route| {
+            earlier_routes.iter().filter_map(move |other| {
+                (other.service != route.service)
+                    .then(|| shared_pair(&route.settings, &other.settings))
+                    .flatten()
+                    .map(|(host_name, path_prefix)| Note::RouteConflict {
+                        service: route.service.clone(),
+                        other_service: other.service.clone(),
+                        host_name,
+                        path_prefix,
+                    })
+            })
+        })
+        .collect()
 }
 
 /// Every route this host's apps and accessories deploy.

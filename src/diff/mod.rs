@@ -25,6 +25,7 @@ use crate::observe::{Observed, ObservedHost};
 
 pub use accessory::accessory_boot;
 pub use app::container_ref;
+pub use conflicts::conflicts_between;
 pub use host::proxy_boot;
 pub use types::*;
 

@@ -744,3 +744,32 @@ fn a_renamed_roles_route_on_the_same_host_is_stale_not_a_conflict() {
             .contains(&r#"h1 Remove Route { service: "app-frontend" } StaleRoute"#.to_string())
     );
 }
+
+#[test]
+fn two_services_planned_together_conflict_on_a_shared_host_name() {
+    let mut first = testing::config(&["h1"]);
+    if let Some(proxy) = first.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let mut second = first.clone();
+    second.service = "storefront".into();
+    let first = testing::desired(&first, "v1");
+    let second_desired = testing::desired(&second, "v1");
+    assert_eq!(
+        conflicts_between(&first.hosts[0], &second_desired.hosts[0]),
+        vec![Note::RouteConflict {
+            service: "storefront-web".into(),
+            other_service: "app-web".into(),
+            host_name: "shop.example.com".into(),
+            path_prefix: "/".into(),
+        }]
+    );
+    if let Some(proxy) = second.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["storefront.example.com".into()];
+    }
+    let second_desired = testing::desired(&second, "v1");
+    assert_eq!(
+        conflicts_between(&first.hosts[0], &second_desired.hosts[0]),
+        Vec::<Note>::new()
+    );
+}
