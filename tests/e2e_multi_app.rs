@@ -3,7 +3,8 @@
 //! refused by `plan` and `apply` before anything changes (exit 1, the first service and its
 //! route named, no container started), where Kamal starts its containers and then fails on
 //! kamal-proxy's refusal; with its own host name it deploys beside the first one, each
-//! service answers for its own name, and both plans say "No changes".
+//! service answers for its own name, and both plans say "No changes". `plan -c A -c B` checks
+//! two services against each other before either is deployed.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -179,4 +180,71 @@ fn a_second_service_claiming_the_first_ones_host_is_refused_at_plan_time() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn plan_with_two_configurations_checks_the_services_against_each_other_before_either_deploys() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    // One version for both, so one --version plans both.
+    let version = format!("both-{stamp}");
+    testbed.push_testapp(&version, SECOND);
+    let first = KamalProject::create(&testbed, app(FIRST, &hosts, "alpha.test"));
+    for (second_host, expected_code) in [("alpha.test", 1), ("beta.test", 2)] {
+        let second = KamalProject::create(&testbed, app(SECOND, &hosts, second_host));
+        own_repository(&testbed, &second, &version);
+        testbed.push_testapp(&version, FIRST);
+        let first_file = first.dir().join("config/deploy.yml");
+        let second_file = second.dir().join("config/deploy.yml");
+        let run = gantry(
+            &first,
+            &[
+                "plan",
+                "--detailed-exitcode",
+                "--version",
+                &version,
+                "-c",
+                &first_file.display().to_string(),
+                "-c",
+                &second_file.display().to_string(),
+            ],
+        );
+        run.assert_code(expected_code);
+        let said = format!("{}{}", run.stdout, run.stderr);
+        for expected in [
+            format!("== {FIRST} ("),
+            format!("== {SECOND} ("),
+            format!("+ app web: {FIRST}-web-{version}"),
+            format!("+ app web: {SECOND}-web-{version}"),
+        ] {
+            assert!(said.contains(&expected), "`{expected}` missing:\n{said}");
+        }
+        let conflict = format!(
+            "route {SECOND}-web claims host alpha.test path /, which service {FIRST}-web holds"
+        );
+        assert_eq!(said.contains(&conflict), expected_code == 1, "{said}");
+        for host in &hosts {
+            assert_eq!(containers_of(&testbed, host, FIRST), "");
+            assert_eq!(containers_of(&testbed, host, SECOND), "");
+        }
+    }
+
+    // Any other command takes one configuration.
+    let first_file = first.dir().join("config/deploy.yml").display().to_string();
+    let run = gantry(
+        &first,
+        &["apply", "-y", "-c", &first_file, "-c", &first_file],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("only `gantry plan` reads several"),
+        "{}",
+        run.stderr
+    );
 }
