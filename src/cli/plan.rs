@@ -108,11 +108,12 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
     }
     // A route another service holds fails the plan: found now, before anything changes, it
     // never fails a deploy halfway.
-    if let Some((host, note)) = plan
-        .changes
-        .refusals()
-        .find(|(_, note)| matches!(note, crate::diff::Note::RouteConflict { .. }))
-    {
+    if let Some((host, note)) = plan.changes.refusals().find(|(_, note)| {
+        matches!(
+            note,
+            crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
+        )
+    }) {
         return Err(miette!(
             help = crate::plan::render::refusal_help(note),
             "{host}: {}",
@@ -195,9 +196,12 @@ fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Rep
     }
     let plans: Vec<&crate::plan::Plan> = planned.iter().map(|one| &one.plan).collect();
     if let Some((host, note)) = plans.iter().find_map(|plan| {
-        plan.changes
-            .refusals()
-            .find(|(_, note)| matches!(note, crate::diff::Note::RouteConflict { .. }))
+        plan.changes.refusals().find(|(_, note)| {
+            matches!(
+                note,
+                crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
+            )
+        })
     }) {
         return Err(miette!(
             help = crate::plan::render::refusal_help(note),

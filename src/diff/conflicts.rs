@@ -6,6 +6,10 @@
 //! `""` (no host) is a host of its own. Refused there, a deploy fails halfway, after its new
 //! containers started; found here, the plan refuses before anything changes.
 //!
+//! Docker refuses to start a container that publishes a host port another container publishes
+//! (same port and protocol, overlapping addresses): an accessory of this service that wants a
+//! port another service's container holds is refused here as well.
+//!
 //! Desired and observed settings are both in kamal-proxy's normalised form (the diff compares
 //! them for equality), so the comparison is the same exact match kamal-proxy makes.
 
@@ -14,7 +18,8 @@ use std::collections::BTreeSet;
 use crate::desired::DesiredHost;
 use crate::diff::Note;
 use crate::kamal_proxy::{ObservedRoute, ProxyRoute, RouteSettings};
-use crate::observe::HostState;
+use crate::model::PortBinding;
+use crate::observe::{HostState, PublishedPort};
 
 /// One note per route of this host that claims a host + path prefix another service's route
 /// holds on the host's kamal-proxy.
@@ -120,4 +125,49 @@ fn own_route_services<'a>(desired: &[&'a ProxyRoute], state: &'a HostState) -> B
                 .map(|route| route.service.as_str()),
         )
         .collect()
+}
+
+/// One note per host port a container of this host publishes that another service's container
+/// publishes already.
+pub(super) fn port_conflicts(host: &DesiredHost, state: &HostState) -> Vec<Note> {
+    let containers = host.apps.iter().map(|app| &app.container).chain(
+        host.accessories
+            .iter()
+            .map(|accessory| &accessory.container),
+    );
+    containers
+        .flat_map(|container| {
+            container.ports.iter().flat_map(move |binding| {
+                state
+                    .ports_of_other_services
+                    .iter()
+                    .filter(move |other| same_host_port(binding, &other.binding))
+                    .map(move |other: &PublishedPort| Note::PortConflict {
+                        container: container.name.clone(),
+                        port: binding.host_port.clone(),
+                        other_container: other.container.clone(),
+                        other_service: other.service.clone(),
+                    })
+            })
+        })
+        .collect()
+}
+
+/// Whether Docker would refuse `wanted` because `held` is published: the same host port and
+/// protocol on overlapping addresses (empty, `0.0.0.0` and `::` are every address).
+fn same_host_port(wanted: &PortBinding, held: &PortBinding) -> bool {
+    let protocol = |binding: &PortBinding| {
+        binding
+            .container_port
+            .split_once('/')
+            .map_or("tcp", |(_, protocol)| protocol)
+            .to_string()
+    };
+    let every_address = |ip: &str| ip.is_empty() || ip == "0.0.0.0" || ip == "::";
+    !wanted.host_port.is_empty()
+        && wanted.host_port == held.host_port
+        && protocol(wanted) == protocol(held)
+        && (every_address(&wanted.host_ip)
+            || every_address(&held.host_ip)
+            || wanted.host_ip == held.host_ip)
 }

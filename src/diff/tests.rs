@@ -773,3 +773,43 @@ fn two_services_planned_together_conflict_on_a_shared_host_name() {
         Vec::<Note>::new()
     );
 }
+
+#[test]
+fn a_host_port_another_service_publishes_is_a_conflict_that_refuses_apply() {
+    let mut config = with_accessory(testing::config(&["h1"]));
+    config.accessories[0].ports = vec!["5432:5432".into()];
+    let desired = testing::desired(&config, "v1");
+    let wanted = desired.hosts[0].accessories[0].container.ports[0].clone();
+    let mut observed = observed_of(&desired);
+    let published = |host_ip: &str, container_port: &str| crate::observe::PublishedPort {
+        container: "shop-db".into(),
+        service: "shop-db".into(),
+        binding: crate::model::PortBinding {
+            container_port: container_port.into(),
+            host_ip: host_ip.into(),
+            host_port: wanted.host_port.clone(),
+        },
+    };
+    // Another address, or udp instead of tcp: Docker starts both.
+    state_mut(&mut observed, "h1").ports_of_other_services = vec![
+        published("10.9.9.9", "5432/udp"),
+        published("127.0.0.1", "1/udp"),
+    ];
+    assert_eq!(
+        notes_of(&plan_of(&config, "v1", &observed)),
+        Vec::<Note>::new()
+    );
+
+    state_mut(&mut observed, "h1").ports_of_other_services = vec![published("0.0.0.0", "5432/tcp")];
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        notes_of(&changes),
+        vec![Note::PortConflict {
+            container: "app-db".into(),
+            port: wanted.host_port.clone(),
+            other_container: "shop-db".into(),
+            other_service: "shop-db".into(),
+        }]
+    );
+    assert_eq!(changes.refusals().count(), 1);
+}

@@ -179,7 +179,10 @@ pub enum Reason {
 impl Note {
     /// True for what Kamal refuses to deploy over, so an apply refuses it too.
     pub fn refuses_apply(&self) -> bool {
-        matches!(self, Note::ProxyTooOld { .. } | Note::RouteConflict { .. })
+        matches!(
+            self,
+            Note::ProxyTooOld { .. } | Note::RouteConflict { .. } | Note::PortConflict { .. }
+        )
     }
 }
 
@@ -216,6 +219,15 @@ pub enum Note {
         other_service: String,
         host_name: String,
         path_prefix: String,
+    },
+    /// This service's `container` publishes host `port`, which `other_container` of
+    /// `other_service` publishes already: Docker would refuse to start it, so an apply is
+    /// refused before anything changes.
+    PortConflict {
+        container: String,
+        port: String,
+        other_container: String,
+        other_service: String,
     },
 }
 

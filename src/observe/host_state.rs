@@ -15,7 +15,7 @@ use crate::naming::{
     PROXY_STATE_FILE,
 };
 use crate::observe::lock::parse_lock_details;
-use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
+use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer, PublishedPort};
 
 /// How many times a state file that reads as half-written is read, and the pause between reads:
 /// kamal-proxy rewrites it in place on every change, so a read can land mid-write.
@@ -129,6 +129,7 @@ pub async fn observe_host(
     };
 
     let classified = classify(&containers, request);
+    let ports_of_other_services = ports_of_other_services(&containers, &classified);
 
     // Second burst: inspect what the first one found, and the images behind it.
     let wanted: Vec<&ContainerSummary> = classified
@@ -194,7 +195,43 @@ pub async fn observe_host(
         lock: read_back.lock,
         journal: read_back.journal,
         proxy_boot: read_back.proxy_boot,
+        ports_of_other_services,
     })
+}
+
+/// The host ports published by the listed containers that are not this service's (nor the
+/// shared kamal-proxy).
+fn ports_of_other_services(
+    containers: &[ContainerSummary],
+    classified: &Classified<'_>,
+) -> Vec<PublishedPort> {
+    let ours: Vec<&str> = classified
+        .apps
+        .iter()
+        .chain(&classified.unlabelled_apps)
+        .chain(&classified.other_destinations)
+        .chain(&classified.accessories)
+        .map(|summary| summary.id.as_str())
+        .collect();
+    containers
+        .iter()
+        .filter(|container| !ours.contains(&container.id.as_str()))
+        .filter(|container| container.name != PROXY_CONTAINER)
+        .flat_map(|container| {
+            container
+                .published_ports
+                .iter()
+                .map(|binding| PublishedPort {
+                    container: container.name.clone(),
+                    service: container
+                        .labels
+                        .get(LABEL_SERVICE)
+                        .cloned()
+                        .unwrap_or_default(),
+                    binding: binding.clone(),
+                })
+        })
+        .collect()
 }
 
 /// The inspected containers as apps (newest first, as Kamal orders them) and accessories; one

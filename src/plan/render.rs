@@ -246,6 +246,10 @@ pub fn field_text(field: &FieldChange) -> String {
 /// What to do about a note that makes apply refuse to run ([`Note::refuses_apply`]).
 pub fn refusal_help(note: &Note) -> &'static str {
     match note {
+        Note::PortConflict { .. } => {
+            "publish another host port in deploy.yml (or bind it to another address), or remove \
+             the other container first"
+        }
         Note::RouteConflict { .. } => {
             "give this service's proxy.host (or proxy.path_prefix) one no other service on the \
              host uses, or remove the other service first"
@@ -278,6 +282,16 @@ pub fn note_text(note: &Note) -> String {
             } else {
                 host_name
             }
+        ),
+        Note::PortConflict {
+            container,
+            port,
+            other_container,
+            other_service,
+        } => format!(
+            "{container} publishes host port {port}, which container {other_container} of \
+             service {other_service} publishes already (Docker would refuse to start it); \
+             apply refuses to run"
         ),
         Note::ProxyOutdated { fields: changed } => format!(
             "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
