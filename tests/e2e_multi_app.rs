@@ -248,3 +248,72 @@ fn plan_with_two_configurations_checks_the_services_against_each_other_before_ei
         run.stderr
     );
 }
+
+/// An accessory publishing `port` on `host`, as deploy.yml's YAML.
+fn accessory_yaml(testbed: &Testbed, host: &str, port: u16) -> String {
+    format!(
+        "accessories:\n  store:\n    image: {registry}/testbed/busybox:latest\n    host: {host}\n    \
+         port: \"{port}:{port}\"\n    cmd: sh -c 'while true; do sleep 5; done'\n",
+        registry = testbed.registry
+    )
+}
+
+#[test]
+fn an_accessory_port_another_service_publishes_is_refused_at_plan_time() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(3).cloned().collect();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let version = format!("ports-{stamp}");
+    testbed.push_testapp(&version, SECOND);
+    let mut second_app = app(SECOND, &hosts, "beta.test");
+    second_app.extra_yaml = accessory_yaml(&testbed, &hosts[2], 7777);
+    let second = KamalProject::create(&testbed, second_app);
+    own_repository(&testbed, &second, &version);
+    testbed.push_testapp(&version, FIRST);
+
+    // The first service's accessory, booted by Kamal, publishes 7777 on the third host.
+    let mut first_app = app(FIRST, &hosts, "alpha.test");
+    first_app.extra_yaml = accessory_yaml(&testbed, &hosts[2], 7777);
+    let first = KamalProject::create(&testbed, first_app);
+    first.setup(&version, KAMAL_TIMEOUT).assert_success();
+
+    for args in [
+        vec!["plan", "--version", &version],
+        vec!["apply", "-y", "--version", &version],
+    ] {
+        let run = gantry(&second, &args);
+        run.assert_code(1);
+        let said = format!("{}{}", run.stdout, run.stderr);
+        for expected in [
+            format!("{SECOND}-store publishes host port 7777"),
+            format!("container {FIRST}-store of service {FIRST}-store"),
+            hosts[2].clone(),
+        ] {
+            assert!(said.contains(&expected), "`{expected}` missing:\n{said}");
+        }
+        for host in &hosts {
+            assert_eq!(
+                containers_of(&testbed, host, SECOND),
+                "",
+                "{args:?} on {host}"
+            );
+        }
+    }
+
+    // Kamal finds it when Docker refuses to start the accessory.
+    let kamal = second.run(
+        &["accessory", "boot", "store", "--version", &version],
+        KAMAL_TIMEOUT,
+    );
+    assert!(!kamal.success, "{}", kamal.output);
+    assert!(
+        kamal.output.contains("port is already allocated"),
+        "{}",
+        kamal.output
+    );
+}
