@@ -167,6 +167,26 @@ fn a_second_service_claiming_the_first_ones_host_is_refused_at_plan_time() {
             Some(second_version.as_str())
         );
     }
+    // `details --all` shows the other service beside this one, and every service's route.
+    let details = gantry(&second, &["details", "--all"]);
+    details.assert_code(0);
+    for expected in [
+        format!("{FIRST}  web  {FIRST}-web-{first_version}  version {first_version}  Running"),
+        format!("route      {FIRST}-web  hosts alpha.test"),
+        format!("route      {SECOND}-web  hosts beta.test"),
+    ] {
+        assert!(
+            details.stdout.contains(&expected),
+            "`{expected}` missing:\n{}",
+            details.stdout
+        );
+    }
+    assert!(
+        !details.stdout.contains(&format!("{SECOND}  web  ")),
+        "{}",
+        details.stdout
+    );
+
     for (project, version) in [(&first, &first_version), (&second, &second_version)] {
         let run = gantry(
             project,

@@ -20,6 +20,10 @@ pub struct DetailsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also show the other services on the same hosts (their containers; every service's
+    /// routes are shown anyway): specs/multi-app.md.
+    #[arg(long, conflicts_with = "json")]
+    pub all: bool,
 }
 
 /// Observes and prints.
@@ -35,7 +39,11 @@ pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<Exit, miette::Repo
         serde_json::to_string_pretty(&details::to_json(&observed, &names, &hosts))
             .unwrap_or_default()
     } else {
-        details::render(&observed, &names, &hosts)
+        let mut text = details::render(&observed, &names, &hosts);
+        if args.all {
+            text.push_str(&details::render_other_services(&observed, &hosts));
+        }
+        text
     };
     sayln!("{}", prepared.redactor.redact(text.trim_end()));
     let unreachable = observed.hosts.values().any(|host| host.state().is_none());

@@ -19,7 +19,8 @@ use crate::desired::DesiredHost;
 use crate::diff::Note;
 use crate::kamal_proxy::{ObservedRoute, ProxyRoute, RouteSettings};
 use crate::model::PortBinding;
-use crate::observe::{HostState, PublishedPort};
+use crate::naming::LABEL_SERVICE;
+use crate::observe::HostState;
 
 /// One note per route of this host that claims a host + path prefix another service's route
 /// holds on the host's kamal-proxy.
@@ -139,14 +140,19 @@ pub(super) fn port_conflicts(host: &DesiredHost, state: &HostState) -> Vec<Note>
         .flat_map(|container| {
             container.ports.iter().flat_map(move |binding| {
                 state
-                    .ports_of_other_services
+                    .other_services
                     .iter()
-                    .filter(move |other| same_host_port(binding, &other.binding))
-                    .map(move |other: &PublishedPort| Note::PortConflict {
+                    .filter(move |other| {
+                        other
+                            .published_ports
+                            .iter()
+                            .any(|held| same_host_port(binding, held))
+                    })
+                    .map(move |other| Note::PortConflict {
                         container: container.name.clone(),
                         port: binding.host_port.clone(),
-                        other_container: other.container.clone(),
-                        other_service: other.service.clone(),
+                        other_container: other.name.clone(),
+                        other_service: other.labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
                     })
             })
         })

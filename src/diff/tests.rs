@@ -781,17 +781,22 @@ fn a_host_port_another_service_publishes_is_a_conflict_that_refuses_apply() {
     let desired = testing::desired(&config, "v1");
     let wanted = desired.hosts[0].accessories[0].container.ports[0].clone();
     let mut observed = observed_of(&desired);
-    let published = |host_ip: &str, container_port: &str| crate::observe::PublishedPort {
-        container: "shop-db".into(),
-        service: "shop-db".into(),
-        binding: crate::model::PortBinding {
+    let published = |host_ip: &str, container_port: &str| crate::host::ContainerSummary {
+        id: "0f0f0f0f0f0f".into(),
+        name: "shop-db".into(),
+        image: "postgres:16".into(),
+        image_id: String::new(),
+        labels: BTreeMap::from([("service".to_string(), "shop-db".to_string())]),
+        state: ContainerStatus::Running,
+        created: 0,
+        published_ports: vec![crate::model::PortBinding {
             container_port: container_port.into(),
             host_ip: host_ip.into(),
             host_port: wanted.host_port.clone(),
-        },
+        }],
     };
     // Another address, or udp instead of tcp: Docker starts both.
-    state_mut(&mut observed, "h1").ports_of_other_services = vec![
+    state_mut(&mut observed, "h1").other_services = vec![
         published("10.9.9.9", "5432/udp"),
         published("127.0.0.1", "1/udp"),
     ];
@@ -800,7 +805,7 @@ fn a_host_port_another_service_publishes_is_a_conflict_that_refuses_apply() {
         Vec::<Note>::new()
     );
 
-    state_mut(&mut observed, "h1").ports_of_other_services = vec![published("0.0.0.0", "5432/tcp")];
+    state_mut(&mut observed, "h1").other_services = vec![published("0.0.0.0", "5432/tcp")];
     let changes = plan_of(&config, "v1", &observed);
     assert_eq!(
         notes_of(&changes),

@@ -15,7 +15,7 @@ use crate::naming::{
     PROXY_STATE_FILE,
 };
 use crate::observe::lock::parse_lock_details;
-use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer, PublishedPort};
+use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
 
 /// How many times a state file that reads as half-written is read, and the pause between reads:
 /// kamal-proxy rewrites it in place on every change, so a read can land mid-write.
@@ -129,7 +129,7 @@ pub async fn observe_host(
     };
 
     let classified = classify(&containers, request);
-    let ports_of_other_services = ports_of_other_services(&containers, &classified);
+    let other_services = other_services(&containers, &classified);
 
     // Second burst: inspect what the first one found, and the images behind it.
     let wanted: Vec<&ContainerSummary> = classified
@@ -195,16 +195,15 @@ pub async fn observe_host(
         lock: read_back.lock,
         journal: read_back.journal,
         proxy_boot: read_back.proxy_boot,
-        ports_of_other_services,
+        other_services,
     })
 }
 
-/// The host ports published by the listed containers that are not this service's (nor the
-/// shared kamal-proxy).
-fn ports_of_other_services(
+/// The listed containers that are not this service's, nor the kamal-proxy every service shares.
+fn other_services(
     containers: &[ContainerSummary],
     classified: &Classified<'_>,
-) -> Vec<PublishedPort> {
+) -> Vec<ContainerSummary> {
     let ours: Vec<&str> = classified
         .apps
         .iter()
@@ -217,20 +216,7 @@ fn ports_of_other_services(
         .iter()
         .filter(|container| !ours.contains(&container.id.as_str()))
         .filter(|container| container.name != PROXY_CONTAINER)
-        .flat_map(|container| {
-            container
-                .published_ports
-                .iter()
-                .map(|binding| PublishedPort {
-                    container: container.name.clone(),
-                    service: container
-                        .labels
-                        .get(LABEL_SERVICE)
-                        .cloned()
-                        .unwrap_or_default(),
-                    binding: binding.clone(),
-                })
-        })
+        .cloned()
         .collect()
 }
 

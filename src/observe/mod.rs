@@ -88,23 +88,14 @@ pub struct HostState {
     pub lock: Option<LockInfo>,
     /// gantry's journal of the last run on this host, raw JSON.
     pub journal: Option<String>,
-    /// Host ports that other services' containers publish (Kamal accessories and apps; not
-    /// kamal-proxy, which every service shares): a container of this service that publishes
-    /// one would fail at `docker run`.
+    /// The containers of other services on the host (every container with a `service` label
+    /// that is neither this service's nor kamal-proxy): what shares the host with this service,
+    /// the host ports they publish included.
     #[serde(default)]
-    pub ports_of_other_services: Vec<PublishedPort>,
+    pub other_services: Vec<crate::host::ContainerSummary>,
     /// Kamal's proxy boot files, when the request asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_boot: Option<ProxyBootFiles>,
-}
-
-/// A host port a container of another service publishes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishedPort {
-    pub container: String,
-    /// The container's `service` label.
-    pub service: String,
-    pub binding: crate::model::PortBinding,
 }
 
 /// A container and the image it was created from (the defaults it inherited).

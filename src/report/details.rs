@@ -151,6 +151,56 @@ pub fn to_json(observed: &Observed, names: &ServiceNames, hosts_in_order: &[Stri
     json!({ "service": names.service(), "destination": names.destination(), "hosts": hosts })
 }
 
+/// The containers of every other service on each host (`details --all`): service, role (or
+/// accessory), container, the version its image tag names, state and published ports. The
+/// routes of every service are in [`render`] already: kamal-proxy's state holds them all.
+pub fn render_other_services(observed: &Observed, hosts_in_order: &[String]) -> String {
+    let mut out = String::new();
+    for host in hosts_in_order {
+        let Some(ObservedHost::Reachable(state)) = observed.hosts.get(host) else {
+            continue;
+        };
+        let _ = writeln!(out, "{host}: other services");
+        if state.other_services.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        let mut containers: Vec<_> = state.other_services.iter().collect();
+        containers.sort_by(|a, b| (service_of(a), &a.name).cmp(&(service_of(b), &b.name)));
+        for container in containers {
+            let kind = container
+                .labels
+                .get(LABEL_ROLE)
+                .map_or("accessory", String::as_str);
+            let version = container.image.rsplit_once(':').map_or("", |(_, tag)| tag);
+            let ports: Vec<&str> = container
+                .published_ports
+                .iter()
+                .map(|binding| binding.host_port.as_str())
+                .collect();
+            let ports = if ports.is_empty() {
+                String::new()
+            } else {
+                format!("  ports {}", ports.join(","))
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {kind}  {}  version {version}  {:?}{ports}",
+                service_of(container),
+                container.name,
+                container.state
+            );
+        }
+    }
+    out
+}
+
+fn service_of(container: &crate::host::ContainerSummary) -> &str {
+    container
+        .labels
+        .get(crate::naming::LABEL_SERVICE)
+        .map_or("", String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
