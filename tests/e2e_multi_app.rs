@@ -200,6 +200,32 @@ fn a_second_service_claiming_the_first_ones_host_is_refused_at_plan_time() {
             run.stderr
         );
     }
+
+    // The second service takes the first one's host name over on the first host: the first
+    // service's drift says so.
+    let beta_web = testbed
+        .run_ok(
+            &hosts[0],
+            &format!("docker ps -q --filter label=service={SECOND} --filter label=role=web"),
+        )
+        .trim()
+        .to_string();
+    testbed.run_ok(
+        &hosts[0],
+        &format!(
+            "docker exec kamal-proxy kamal-proxy remove {FIRST}-web && \
+             docker exec kamal-proxy kamal-proxy deploy {SECOND}-web --target {beta_web}:80 \
+             --host alpha.test"
+        ),
+    );
+    let drift = gantry(&first, &["drift", "--version", &first_version]);
+    drift.assert_code(2);
+    assert!(
+        drift.stdout.contains("route_taken_over"),
+        "{}\n{}",
+        drift.stdout,
+        drift.stderr
+    );
 }
 
 #[test]
