@@ -3,8 +3,10 @@
 //! refused by `plan` and `apply` before anything changes (exit 1, the first service and its
 //! route named, no container started), where Kamal starts its containers and then fails on
 //! kamal-proxy's refusal; with its own host name it deploys beside the first one, each
-//! service answers for its own name, and both plans say "No changes". `plan -c A -c B` checks
-//! two services against each other before either is deployed.
+//! service answers for its own name, both plans say "No changes", `details --all` shows the
+//! other service and `drift` sees a route taken over. `plan -c A -c B` checks two services
+//! against each other before either is deployed; an accessory port another service publishes
+//! is refused as well.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
