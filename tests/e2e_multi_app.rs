@@ -176,6 +176,7 @@ fn a_second_service_claiming_the_first_ones_host_is_refused_at_plan_time() {
         format!("{FIRST}  web  {FIRST}-web-{first_version}  version {first_version}  Running"),
         format!("route      {FIRST}-web  hosts alpha.test"),
         format!("route      {SECOND}-web  hosts beta.test"),
+        format!("last change {FIRST}: ["),
     ] {
         assert!(
             details.stdout.contains(&expected),
