@@ -92,7 +92,7 @@ fn read_saved_plan(
     let saved = SavedPlan::parse(&text).map_err(|error| miette!("{}: {error}", path.display()))?;
     saved
         .check_inputs(
-            &global.config_file.display().to_string(),
+            &global.config_file().display().to_string(),
             global.destination.as_deref(),
         )
         .map_err(|error| {

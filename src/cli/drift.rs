@@ -184,8 +184,8 @@ fn state_file(global: &GlobalArgs) -> PathBuf {
         .map(PathBuf::from)
         .filter(|path| path.is_absolute())
         .unwrap_or_else(|| crate::host::ssh::home_dir().join(".local").join("state"));
-    let config =
-        std::fs::canonicalize(&global.config_file).unwrap_or_else(|_| global.config_file.clone());
+    let config = std::fs::canonicalize(global.config_file())
+        .unwrap_or_else(|_| global.config_file().to_path_buf());
     let key = format!(
         "{}\0{}",
         config.display(),

@@ -29,7 +29,7 @@ pub const GITIGNORE_ENTRY: &str = ".kamal/secrets*";
 /// Writes the starter files in the current directory.
 pub fn run(global: &GlobalArgs, _args: &InitArgs) -> Result<Exit, miette::Report> {
     let written = write_starter(
-        &global.config_file,
+        global.config_file(),
         Path::new(".kamal/secrets"),
         Path::new(".gitignore"),
     )?;

@@ -47,7 +47,7 @@ mod ui;
 mod version;
 
 use crate::session::Exit;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -74,12 +74,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where deploy.yml is when `-c` does not say.
+const DEFAULT_CONFIG_FILE: &str = "config/deploy.yml";
+
 /// Flags every command accepts.
 #[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
-    /// Path to the configuration file.
-    #[arg(short = 'c', long, global = true, default_value = "config/deploy.yml")]
-    pub config_file: PathBuf,
+    /// Path to the configuration file. `plan` takes several, one per service sharing the
+    /// hosts (specs/multi-app.md).
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        global = true,
+        default_value = DEFAULT_CONFIG_FILE,
+        action = ArgAction::Append
+    )]
+    pub config_files: Vec<PathBuf>,
     /// Destination: also read deploy.DESTINATION.yml and .kamal/secrets.DESTINATION.
     #[arg(short = 'd', long, global = true)]
     pub destination: Option<String>,
@@ -147,10 +157,25 @@ pub enum Command {
 }
 
 impl GlobalArgs {
+    /// The configuration file (the first `-c`; only `plan` reads more).
+    pub fn config_file(&self) -> &Path {
+        self.config_files
+            .first()
+            .map_or(Path::new(DEFAULT_CONFIG_FILE), PathBuf::as_path)
+    }
+
+    /// The same flags for one of several `-c` files.
+    pub fn for_config_file(&self, config_file: &Path) -> GlobalArgs {
+        GlobalArgs {
+            config_files: vec![config_file.to_path_buf()],
+            ..self.clone()
+        }
+    }
+
     /// What to load, from `-c` and `-d`.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
-            config_file: self.config_file.clone(),
+            config_file: self.config_file().to_path_buf(),
             destination: self.destination.clone(),
         }
     }
@@ -256,6 +281,13 @@ fn alias_in_config(global: &GlobalArgs, name: &str) -> Option<String> {
 
 /// Runs a command without looking for aliases (so `logs: logs -f` runs the built-in `logs`).
 fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
+    if cli.global.config_files.len() > 1 && !matches!(cli.command, Command::Plan(_)) {
+        return Err(miette::miette!(
+            help =
+                "`gantry plan -c A -c B` plans several services at once; other commands take one",
+            "only `gantry plan` reads several configuration files"
+        ));
+    }
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),

@@ -40,6 +40,9 @@ pub struct PlanArgs {
 
 /// Plans and prints.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report> {
+    if global.config_files.len() > 1 {
+        return run_several(global, args);
+    }
     let prepared = super::session::load(global, &args.target, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(args.flags.choices(), &read);
@@ -79,7 +82,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
     say!("{output}");
     if let Some(path) = &args.out {
         let inputs = PlanInputs {
-            config_file: global.config_file.display().to_string(),
+            config_file: global.config_file().display().to_string(),
             destination: global.destination.clone(),
             version: prepared.version.clone(),
             hosts: args.target.hosts.clone(),
@@ -98,6 +101,20 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             );
         }
     }
+    // A route another service holds fails the plan: found now, before anything changes, it
+    // never fails a deploy halfway.
+    if let Some((host, note)) = plan.changes.refusals().find(|(_, note)| {
+        matches!(
+            note,
+            crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
+        )
+    }) {
+        return Err(miette!(
+            help = crate::plan::render::refusal_help(note),
+            "{host}: {}",
+            crate::plan::render::note_text(note)
+        ));
+    }
     if plan.changes.unreachable().next().is_some() {
         return Ok(Exit::Failed);
     }
@@ -105,4 +122,131 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         (true, false) => Exit::Changes,
         _ => Exit::Success,
     })
+}
+
+/// `plan -c A -c B ...`: plans several services that share hosts at once, over one connection
+/// per host, and adds to each plan the routes that claim what an earlier service's route claims
+/// on the same host (specs/multi-app.md), so two services are checked against each other
+/// before either is deployed. Each file is loaded as `-c` loads it alone (secrets and the
+/// version as for one service); the text plans are printed one after the other.
+fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report> {
+    if args.json || args.graph || args.out.is_some() {
+        return Err(miette!(
+            help = "plan each service alone for --json, --graph or -o",
+            "several -c files print text plans only"
+        ));
+    }
+    let mut services = Vec::new();
+    for config_file in &global.config_files {
+        let prepared = session::load(
+            &global.for_config_file(config_file),
+            &args.target,
+            VersionNeed::Required,
+        )?;
+        services.push((config_file.display().to_string(), prepared));
+    }
+    let read = |path: &str| read_local_file(path);
+    let mut planned = runtime()?.block_on(async {
+        let mut desireds = Vec::new();
+        let mut connections = pipeline::Connections::new();
+        for (config_file, prepared) in &services {
+            let request = prepared.request(args.flags.choices(), &read);
+            let desired = pipeline::desired(&request).map_err(|error| {
+                miette!(
+                    help = "fix the configuration or the secrets it names",
+                    "{config_file}: {error}"
+                )
+            })?;
+            // One connection per host, whichever service names it first.
+            let missing: Vec<String> = desired
+                .hosts
+                .iter()
+                .map(|host| host.name.clone())
+                .filter(|name| !connections.contains_key(name))
+                .collect();
+            connections.extend(session::connect_hosts(prepared, &missing).await?);
+            desireds.push(desired);
+        }
+        let width = session::observe_width(&connections);
+        let mut plans = Vec::new();
+        for ((_, prepared), desired) in services.iter().zip(desireds) {
+            let request = prepared.request(args.flags.choices(), &read);
+            plans.push(pipeline::observe_and_plan(&request, desired, &connections, width).await);
+        }
+        Ok::<_, miette::Report>(plans)
+    })?;
+    add_conflicts_between_services(&mut planned);
+    for ((config_file, prepared), one) in services.iter().zip(&planned) {
+        let text = render(
+            &one.plan,
+            RenderOptions {
+                color: color_stdout(),
+            },
+            &prepared.redactor,
+        );
+        say!(
+            "== {} ({config_file})\n{text}",
+            prepared.loaded.config.service
+        );
+    }
+    let plans: Vec<&crate::plan::Plan> = planned.iter().map(|one| &one.plan).collect();
+    if let Some((host, note)) = plans.iter().find_map(|plan| {
+        plan.changes.refusals().find(|(_, note)| {
+            matches!(
+                note,
+                crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
+            )
+        })
+    }) {
+        return Err(miette!(
+            help = crate::plan::render::refusal_help(note),
+            "{host}: {}",
+            crate::plan::render::note_text(note)
+        ));
+    }
+    if plans
+        .iter()
+        .any(|plan| plan.changes.unreachable().next().is_some())
+    {
+        return Ok(Exit::Failed);
+    }
+    Ok(
+        match (
+            args.detailed_exitcode,
+            plans.iter().all(|plan| plan.is_empty()),
+        ) {
+            (true, false) => Exit::Changes,
+            _ => Exit::Success,
+        },
+    )
+}
+
+/// Notes on each service's plan for its routes that claim what an earlier service's routes
+/// claim on the same host.
+fn add_conflicts_between_services(planned: &mut [pipeline::Planned]) {
+    for later in 1..planned.len() {
+        let (earlier, rest) = planned.split_at_mut(later);
+        let current = &mut rest[0];
+        for host in &current.desired.hosts {
+            let notes: Vec<crate::diff::Note> = earlier
+                .iter()
+                .flat_map(|service| service.desired.hosts.iter())
+                .filter(|other| other.name == host.name)
+                .flat_map(|other| crate::diff::conflicts_between(other, host))
+                .collect();
+            if let Some(changes) = current
+                .plan
+                .changes
+                .hosts
+                .iter_mut()
+                .find(|changes| changes.host == host.name)
+            {
+                for note in notes {
+                    if !changes.notes.contains(&note) {
+                        changes.notes.push(note);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -135,18 +135,6 @@ pub fn connector(prepared: &Prepared) -> SshConnector {
     }
 }
 
-/// Connects to every host of `desired` and observes them all: what the reading commands
-/// (`details`, `rollback`'s choice of version) need.
-pub fn connect_and_observe(
-    prepared: &Prepared,
-    desired: &Desired,
-) -> Result<crate::observe::Observed, miette::Report> {
-    runtime()?.block_on(async {
-        let connections = connect(prepared, desired).await?;
-        Ok(crate::observe::observe_all(desired, &connections, observe_width(&connections)).await)
-    })
-}
-
 /// Whether stdout is a terminal that wants colour (`NO_COLOR` turns it off).
 pub fn color_stdout() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()

@@ -305,6 +305,7 @@ fn the_current_container_is_the_newest_live_one() {
         labels: Default::default(),
         state,
         created,
+        published_ports: Vec::new(),
     };
     let containers = vec![
         summary("old", ContainerStatus::Running, 1),

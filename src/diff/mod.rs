@@ -14,6 +14,7 @@
 mod accessory;
 mod app;
 mod cleanup;
+mod conflicts;
 pub mod container;
 mod host;
 mod routes;
@@ -24,6 +25,7 @@ use crate::observe::{Observed, ObservedHost};
 
 pub use accessory::accessory_boot;
 pub use app::container_ref;
+pub use conflicts::conflicts_between;
 pub use host::proxy_boot;
 pub use types::*;
 

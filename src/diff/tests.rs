@@ -664,3 +664,157 @@ fn a_path_prefixed_route_under_another_apps_root_takes_its_tls_settings() {
         "{changes:#?}"
     );
 }
+
+/// The notes of host `h1`.
+fn notes_of(changes: &Changes) -> Vec<Note> {
+    changes.hosts[0].notes.clone()
+}
+
+#[test]
+fn a_route_another_service_holds_is_a_conflict_that_refuses_apply() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    let mut other = routes[0].clone();
+    routes.clear();
+    other.service = "storefront-web".into();
+    other.active_targets = vec!["0f0f0f0f0f0f:3000".into()];
+    routes.push(other);
+    let changes = plan_of(&config, "v1", &observed);
+    let conflict = Note::RouteConflict {
+        service: "app-web".into(),
+        other_service: "storefront-web".into(),
+        host_name: "shop.example.com".into(),
+        path_prefix: "/".into(),
+    };
+    assert_eq!(notes_of(&changes), vec![conflict.clone()]);
+    assert!(conflict.refuses_apply());
+    assert_eq!(changes.refusals().count(), 1);
+}
+
+#[test]
+fn routes_conflict_only_on_the_same_host_string_and_path_prefix() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    let mut other = routes[0].clone();
+    other.service = "storefront-web".into();
+    other.active_targets = vec!["0f0f0f0f0f0f:3000".into()];
+    // kamal-proxy compares strings: a wildcard, no host, and another prefix are other keys.
+    for (hosts, prefixes) in [
+        (vec!["*.example.com"], vec!["/"]),
+        (vec![""], vec!["/"]),
+        (vec!["shop.example.com"], vec!["/api"]),
+    ] {
+        let mut other = other.clone();
+        other.settings.hosts = hosts.iter().map(|host| host.to_string()).collect();
+        other.settings.path_prefixes = prefixes.iter().map(|p| p.to_string()).collect();
+        routes.push(other);
+    }
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(notes_of(&changes), Vec::<Note>::new());
+}
+
+#[test]
+fn a_renamed_roles_route_on_the_same_host_is_stale_not_a_conflict() {
+    let mut config = testing::config(&["h1"]);
+    if let Some(proxy) = config.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let routes = state_mut(&mut observed, "h1").routes.as_mut().unwrap();
+    // Still pointing at this service's container: this service's own route under an old name.
+    let mut stale = routes[0].clone();
+    routes.clear();
+    stale.service = "app-frontend".into();
+    routes.push(stale);
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(notes_of(&changes), Vec::<Note>::new());
+    assert!(
+        lines(&changes)
+            .contains(&r#"h1 Remove Route { service: "app-frontend" } StaleRoute"#.to_string())
+    );
+}
+
+#[test]
+fn two_services_planned_together_conflict_on_a_shared_host_name() {
+    let mut first = testing::config(&["h1"]);
+    if let Some(proxy) = first.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["shop.example.com".into()];
+    }
+    let mut second = first.clone();
+    second.service = "storefront".into();
+    let first = testing::desired(&first, "v1");
+    let second_desired = testing::desired(&second, "v1");
+    assert_eq!(
+        conflicts_between(&first.hosts[0], &second_desired.hosts[0]),
+        vec![Note::RouteConflict {
+            service: "storefront-web".into(),
+            other_service: "app-web".into(),
+            host_name: "shop.example.com".into(),
+            path_prefix: "/".into(),
+        }]
+    );
+    if let Some(proxy) = second.roles[0].proxy.as_mut() {
+        proxy.hosts = vec!["storefront.example.com".into()];
+    }
+    let second_desired = testing::desired(&second, "v1");
+    assert_eq!(
+        conflicts_between(&first.hosts[0], &second_desired.hosts[0]),
+        Vec::<Note>::new()
+    );
+}
+
+#[test]
+fn a_host_port_another_service_publishes_is_a_conflict_that_refuses_apply() {
+    let mut config = with_accessory(testing::config(&["h1"]));
+    config.accessories[0].ports = vec!["5432:5432".into()];
+    let desired = testing::desired(&config, "v1");
+    let wanted = desired.hosts[0].accessories[0].container.ports[0].clone();
+    let mut observed = observed_of(&desired);
+    let published = |host_ip: &str, container_port: &str| crate::host::ContainerSummary {
+        id: "0f0f0f0f0f0f".into(),
+        name: "shop-db".into(),
+        image: "postgres:16".into(),
+        image_id: String::new(),
+        labels: BTreeMap::from([("service".to_string(), "shop-db".to_string())]),
+        state: ContainerStatus::Running,
+        created: 0,
+        published_ports: vec![crate::model::PortBinding {
+            container_port: container_port.into(),
+            host_ip: host_ip.into(),
+            host_port: wanted.host_port.clone(),
+        }],
+    };
+    // Another address, or udp instead of tcp: Docker starts both.
+    state_mut(&mut observed, "h1").other_services = vec![
+        published("10.9.9.9", "5432/udp"),
+        published("127.0.0.1", "1/udp"),
+    ];
+    assert_eq!(
+        notes_of(&plan_of(&config, "v1", &observed)),
+        Vec::<Note>::new()
+    );
+
+    state_mut(&mut observed, "h1").other_services = vec![published("0.0.0.0", "5432/tcp")];
+    let changes = plan_of(&config, "v1", &observed);
+    assert_eq!(
+        notes_of(&changes),
+        vec![Note::PortConflict {
+            container: "app-db".into(),
+            port: wanted.host_port.clone(),
+            other_container: "shop-db".into(),
+            other_service: "shop-db".into(),
+        }]
+    );
+    assert_eq!(changes.refusals().count(), 1);
+}

@@ -179,7 +179,10 @@ pub enum Reason {
 impl Note {
     /// True for what Kamal refuses to deploy over, so an apply refuses it too.
     pub fn refuses_apply(&self) -> bool {
-        matches!(self, Note::ProxyTooOld { .. })
+        matches!(
+            self,
+            Note::ProxyTooOld { .. } | Note::RouteConflict { .. } | Note::PortConflict { .. }
+        )
     }
 }
 
@@ -207,6 +210,25 @@ pub enum Note {
     Locked(LockInfo),
     /// A container created by a gantry run that did not finish.
     Interrupted { run: String, detail: String },
+    /// This service's route `service` claims a host name + path prefix that another service's
+    /// route (`other_service`) holds on the host's kamal-proxy, which would refuse the deploy
+    /// halfway ("host settings conflict with another service"): an apply is refused before
+    /// anything changes. `host_name` is `""` for a route without hosts.
+    RouteConflict {
+        service: String,
+        other_service: String,
+        host_name: String,
+        path_prefix: String,
+    },
+    /// This service's `container` publishes host `port`, which `other_container` of
+    /// `other_service` publishes already: Docker would refuse to start it, so an apply is
+    /// refused before anything changes.
+    PortConflict {
+        container: String,
+        port: String,
+        other_container: String,
+        other_service: String,
+    },
 }
 
 /// One field's difference. A sensitive field never carries values.

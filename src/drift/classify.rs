@@ -176,6 +176,12 @@ fn note_class(note: &Note) -> Option<(DriftClass, String)> {
             format!("container/{container}"),
         )),
         Note::Interrupted { run, .. } => Some((DriftClass::InterruptedRun, format!("run/{run}"))),
+        Note::RouteConflict { service, .. } => {
+            Some((DriftClass::RouteTakenOver, format!("route/{service}")))
+        }
+        // The container that would publish the port is not running: its drift is reported
+        // as missing; the conflict is what plan and apply say.
+        Note::PortConflict { .. } => None,
         // An old proxy's image differs from deploy.yml's too: `proxy_container_outdated`.
         Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } | Note::ProxyTooOld { .. } => None,
     }

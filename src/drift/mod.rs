@@ -62,6 +62,9 @@ pub enum DriftClass {
     ProxyRouteStale,
     /// The route's settings differ, or it is paused or stopped.
     ProxyRouteChanged,
+    /// Another service's route now holds this route's host name and path prefix on the
+    /// host's kamal-proxy (it took the route over): a deploy would be refused.
+    RouteTakenOver,
     /// No kamal-proxy container on a host that needs one.
     ProxyContainerMissing,
     /// kamal-proxy runs another image or options than deploy.yml says.
@@ -98,6 +101,7 @@ impl DriftClass {
             DriftClass::ProxyRoutePointsElsewhere => "proxy_route_points_elsewhere",
             DriftClass::ProxyRouteStale => "proxy_route_stale",
             DriftClass::ProxyRouteChanged => "proxy_route_changed",
+            DriftClass::RouteTakenOver => "route_taken_over",
             DriftClass::ProxyContainerMissing => "proxy_container_missing",
             DriftClass::ProxyContainerOutdated => "proxy_container_outdated",
             DriftClass::AccessoryMissing => "accessory_missing",

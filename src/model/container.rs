@@ -24,6 +24,9 @@ pub struct ContainerSummary {
     pub state: ContainerStatus,
     /// Unix seconds.
     pub created: i64,
+    /// The ports it publishes on the host (the rows of `docker ps`'s ports with a host port).
+    #[serde(default)]
+    pub published_ports: Vec<PortBinding>,
 }
 
 /// Docker's container state, as `State.Status` reports it.

@@ -132,6 +132,7 @@ pub async fn observe_host(
     };
 
     let classified = classify(&containers, request);
+    let other_services = other_services(&containers, &classified);
 
     // Second burst: inspect what the first one found, and the images behind it.
     let wanted: Vec<&ContainerSummary> = classified
@@ -206,7 +207,29 @@ pub async fn observe_host(
         lock: read_back.lock,
         journal: read_back.journal,
         proxy_boot: read_back.proxy_boot,
+        other_services,
     })
+}
+
+/// The listed containers that are not this service's, nor the kamal-proxy every service shares.
+fn other_services(
+    containers: &[ContainerSummary],
+    classified: &Classified<'_>,
+) -> Vec<ContainerSummary> {
+    let ours: Vec<&str> = classified
+        .apps
+        .iter()
+        .chain(&classified.unlabelled_apps)
+        .chain(&classified.other_destinations)
+        .chain(&classified.accessories)
+        .map(|summary| summary.id.as_str())
+        .collect();
+    containers
+        .iter()
+        .filter(|container| !ours.contains(&container.id.as_str()))
+        .filter(|container| container.name != PROXY_CONTAINER)
+        .cloned()
+        .collect()
 }
 
 /// The inspected containers as apps (newest first, as Kamal orders them) and accessories; one

@@ -88,6 +88,11 @@ pub struct HostState {
     pub lock: Option<LockInfo>,
     /// gantry's journal of the last run on this host, raw JSON.
     pub journal: Option<String>,
+    /// The containers of other services on the host (every container with a `service` label
+    /// that is neither this service's nor kamal-proxy): what shares the host with this service,
+    /// the host ports they publish included.
+    #[serde(default)]
+    pub other_services: Vec<crate::host::ContainerSummary>,
     /// Kamal's proxy boot files, when the request asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_boot: Option<ProxyBootFiles>,

@@ -243,6 +243,21 @@ pub fn field_text(field: &FieldChange) -> String {
     }
 }
 
+/// What to do about a note that makes apply refuse to run ([`Note::refuses_apply`]).
+pub fn refusal_help(note: &Note) -> &'static str {
+    match note {
+        Note::PortConflict { .. } => {
+            "publish another host port in deploy.yml (or bind it to another address), or remove \
+             the other container first"
+        }
+        Note::RouteConflict { .. } => {
+            "give this service's proxy.host (or proxy.path_prefix) one no other service on the \
+             host uses, or remove the other service first"
+        }
+        _ => "`gantry proxy reboot` updates kamal-proxy (or apply with --reboot-proxy)",
+    }
+}
+
 /// A note, with what the user can do about it.
 pub fn note_text(note: &Note) -> String {
     let fields = |fields: &[FieldChange]| {
@@ -253,6 +268,31 @@ pub fn note_text(note: &Note) -> String {
             .join(", ")
     };
     match note {
+        Note::RouteConflict {
+            service,
+            other_service,
+            host_name,
+            path_prefix,
+        } => format!(
+            "route {service} claims host {} path {path_prefix}, which service {other_service} \
+             holds on this kamal-proxy (kamal-proxy refuses it: host settings conflict with \
+             another service); apply refuses to run",
+            if host_name.is_empty() {
+                "* (any host)"
+            } else {
+                host_name
+            }
+        ),
+        Note::PortConflict {
+            container,
+            port,
+            other_container,
+            other_service,
+        } => format!(
+            "{container} publishes host port {port}, which container {other_container} of \
+             service {other_service} publishes already (Docker would refuse to start it); \
+             apply refuses to run"
+        ),
         Note::ProxyOutdated { fields: changed } => format!(
             "kamal-proxy differs from the configuration ({}); run with --reboot-proxy to replace it (a reboot interrupts traffic)",
             fields(changed)

@@ -3,6 +3,7 @@
 //! Kamal's `details` prints raw `docker ps` tables; this reads the observed state instead, so it
 //! can say which container each route serves, which version is current and which are retained.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::{Value, json};
@@ -151,6 +152,96 @@ pub fn to_json(observed: &Observed, names: &ServiceNames, hosts_in_order: &[Stri
     json!({ "service": names.service(), "destination": names.destination(), "hosts": hosts })
 }
 
+/// The containers of every other service on each host (`details --all`): service, role (or
+/// accessory), container, the version its image tag names, state and published ports. The
+/// routes of every service are in [`render`] already: kamal-proxy's state holds them all.
+/// `last_deploys`: per host, the last line of each other service's audit log.
+pub fn render_other_services(
+    observed: &Observed,
+    hosts_in_order: &[String],
+    last_deploys: &BTreeMap<String, BTreeMap<String, String>>,
+) -> String {
+    let mut out = String::new();
+    for host in hosts_in_order {
+        let Some(ObservedHost::Reachable(state)) = observed.hosts.get(host) else {
+            continue;
+        };
+        let _ = writeln!(out, "{host}: other services");
+        if state.other_services.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        }
+        let mut containers: Vec<_> = state.other_services.iter().collect();
+        containers.sort_by(|a, b| (service_of(a), &a.name).cmp(&(service_of(b), &b.name)));
+        for container in containers {
+            let kind = container
+                .labels
+                .get(LABEL_ROLE)
+                .map_or("accessory", String::as_str);
+            let version = container.image.rsplit_once(':').map_or("", |(_, tag)| tag);
+            let ports: Vec<&str> = container
+                .published_ports
+                .iter()
+                .map(|binding| binding.host_port.as_str())
+                .collect();
+            let ports = if ports.is_empty() {
+                String::new()
+            } else {
+                format!("  ports {}", ports.join(","))
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {kind}  {}  version {version}  {:?}{ports}",
+                service_of(container),
+                container.name,
+                container.state
+            );
+        }
+        for (service, line) in last_deploys.get(host).into_iter().flatten() {
+            let _ = writeln!(out, "  last change {service}: {line}");
+        }
+    }
+    out
+}
+
+/// The audit logs of the other apps on a host (`.kamal/<service>[-<destination>]-audit.log`,
+/// named after their containers' labels), by the service name they are kept under.
+pub fn other_audit_logs(state: &HostState) -> BTreeMap<String, String> {
+    state
+        .other_services
+        .iter()
+        .filter(|container| container.labels.contains_key(LABEL_ROLE))
+        .map(|container| {
+            let service = service_of(container);
+            let destination = container
+                .labels
+                .get(crate::naming::LABEL_DESTINATION)
+                .filter(|destination| !destination.is_empty());
+            let name = match destination {
+                Some(destination) => format!("{service}-{destination}"),
+                None => service.to_string(),
+            };
+            let path = format!(".kamal/{name}-audit.log");
+            (name, path)
+        })
+        .collect()
+}
+
+/// The last non-empty line of an audit log.
+pub fn last_audit_line(contents: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(contents)
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(str::to_string)
+}
+
+fn service_of(container: &crate::host::ContainerSummary) -> &str {
+    container
+        .labels
+        .get(crate::naming::LABEL_SERVICE)
+        .map_or("", String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +264,52 @@ mod tests {
         let json = to_json(&observed, &names, &["h1".to_string()]);
         assert_eq!(json["hosts"][0]["apps"][0]["version"], "v1");
         assert_eq!(json["hosts"][0]["apps"][0]["route"], "app-web");
+    }
+
+    #[test]
+    fn other_apps_audit_logs_are_named_after_their_labels() {
+        let container = |name: &str, labels: &[(&str, &str)]| crate::host::ContainerSummary {
+            id: name.into(),
+            name: name.into(),
+            image: "shop:v1".into(),
+            image_id: String::new(),
+            labels: labels
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+            state: crate::model::ContainerStatus::Running,
+            created: 0,
+            published_ports: Vec::new(),
+        };
+        let state = HostState {
+            other_services: vec![
+                container("shop-web-v1", &[("service", "shop"), ("role", "web")]),
+                container(
+                    "blog-web-staging-v1",
+                    &[
+                        ("service", "blog"),
+                        ("role", "web"),
+                        ("destination", "staging"),
+                    ],
+                ),
+                container("shop-db", &[("service", "shop-db")]),
+            ],
+            ..HostState::default()
+        };
+        assert_eq!(
+            other_audit_logs(&state).into_iter().collect::<Vec<_>>(),
+            vec![
+                (
+                    "blog-staging".to_string(),
+                    ".kamal/blog-staging-audit.log".to_string()
+                ),
+                ("shop".to_string(), ".kamal/shop-audit.log".to_string()),
+            ]
+        );
+        assert_eq!(
+            last_audit_line(b"[t1] [jane] Deployed\n[t2] [joe] Rolled back\n\n").as_deref(),
+            Some("[t2] [joe] Rolled back")
+        );
+        assert_eq!(last_audit_line(b""), None);
     }
 }

@@ -297,7 +297,7 @@ impl<'a> Session<'a> {
         self.ui.show_plan(plan);
         if let Some((host, note)) = plan.changes.refusals().next() {
             return Err(miette::miette!(
-                help = "`gantry proxy reboot` updates kamal-proxy (or apply with --reboot-proxy)",
+                help = crate::plan::render::refusal_help(note),
                 "{host}: {}; nothing was changed",
                 crate::plan::render::note_text(note)
             ));

@@ -396,6 +396,23 @@ pub fn container_summary(summary: ApiSummary) -> ContainerSummary {
                 .unwrap_or_default(),
         ),
         created: summary.created.unwrap_or_default(),
+        published_ports: summary
+            .ports
+            .into_iter()
+            .flatten()
+            .filter_map(|port| {
+                let protocol = port
+                    .typ
+                    .map(|typ| typ.to_string())
+                    .filter(|typ| !typ.is_empty())
+                    .unwrap_or_else(|| "tcp".to_string());
+                port.public_port.map(|public| PortBinding {
+                    container_port: format!("{}/{protocol}", port.private_port),
+                    host_ip: port.ip.unwrap_or_default(),
+                    host_port: public.to_string(),
+                })
+            })
+            .collect(),
     }
 }
 

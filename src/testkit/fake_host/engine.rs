@@ -79,6 +79,12 @@ impl Host for FakeHost {
                 labels: c.labels.clone(),
                 state: c.status,
                 created: engine.created.get(&c.id).copied().unwrap_or_default(),
+                published_ports: c
+                    .ports
+                    .iter()
+                    .filter(|binding| !binding.host_port.is_empty())
+                    .cloned()
+                    .collect(),
             })
             .collect();
         summaries.sort_by_key(|summary| std::cmp::Reverse(summary.created));

@@ -43,6 +43,8 @@ pub struct KamalApp {
     pub extra_roles: Vec<(String, Vec<String>, String)>,
     /// Top-level YAML appended as it is (accessories, boot settings, ...).
     pub extra_yaml: String,
+    /// `proxy.host`, when the app answers only for that host name (apps sharing a proxy).
+    pub proxy_host: Option<String>,
 }
 
 impl KamalApp {
@@ -57,6 +59,7 @@ impl KamalApp {
             drain_timeout: None,
             extra_roles: Vec::new(),
             extra_yaml: String::new(),
+            proxy_host: None,
         }
     }
 }
@@ -87,6 +90,9 @@ pub fn deploy_yml(app: &KamalApp, testbed: &Testbed, ssh_config: &Path) -> Strin
         let _ = writeln!(yaml, "    cmd: {}", quoted(cmd));
     }
     yaml.push_str("proxy:\n  app_port: 80\n");
+    if let Some(host) = &app.proxy_host {
+        let _ = writeln!(yaml, "  host: {}", quoted(host));
+    }
     yaml.push_str("registry:\n");
     let _ = writeln!(yaml, "  server: {}", quoted(&testbed.registry));
     let _ = writeln!(yaml, "  username: {}", quoted(&testbed.registry_user));
