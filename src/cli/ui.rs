@@ -58,7 +58,7 @@ impl Ui for TextUi {
             self.redactor.clone(),
             self.color,
             live,
-            plan.len(),
+            plan,
         ))
     }
 
