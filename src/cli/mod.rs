@@ -20,6 +20,7 @@ mod print;
 mod accessory;
 mod app;
 mod apply;
+mod completions;
 mod config;
 mod deploy;
 mod details;
@@ -141,6 +142,10 @@ pub enum Command {
     Secrets(secrets::SecretsArgs),
     /// Show gantry's version.
     Version,
+    /// Print a completion script for bash, zsh, fish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print gantry's man page (roff).
+    Man(completions::ManArgs),
     /// An alias from deploy.yml.
     #[command(external_subcommand)]
     Alias(Vec<String>),
@@ -230,6 +235,8 @@ impl Command {
             Command::Drift(_) => Some("drift"),
             Command::Exec(_) => Some("exec"),
             Command::Logs(_) => Some("logs"),
+            Command::Completions(_) => Some("completions"),
+            Command::Man(_) => Some("man"),
             _ => None,
         }
     }
@@ -277,6 +284,8 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Server(args) => server::run(&cli.global, args),
         Command::Secrets(args) => secrets::run(&cli.global, args),
         Command::Version => version::run(),
+        Command::Completions(args) => completions::run_completions(args),
+        Command::Man(args) => completions::run_man(args),
         Command::Alias(words) => run_alias(&cli.global, words),
     }
 }
@@ -456,7 +465,15 @@ mod tests {
     /// may take over; none falls between the two.
     #[test]
     fn every_command_is_kamal_s_or_may_be_taken_by_an_alias() {
-        let may_take = ["plan", "apply", "drift", "exec", "logs"];
+        let may_take = [
+            "plan",
+            "apply",
+            "drift",
+            "exec",
+            "logs",
+            "completions",
+            "man",
+        ];
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
             assert!(
@@ -466,6 +483,7 @@ mod tests {
             if may_take.contains(&name) {
                 let cli = Cli::try_parse_from(["gantry", name, "--", "true"])
                     .or_else(|_| Cli::try_parse_from(["gantry", name]))
+                    .or_else(|_| Cli::try_parse_from(["gantry", name, "bash"]))
                     .expect("parses");
                 assert_eq!(cli.command.name_an_alias_may_take(), Some(name));
             }
