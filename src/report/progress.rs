@@ -16,6 +16,7 @@ use owo_colors::OwoColorize;
 use serde_json::json;
 
 use crate::apply::{ActionResult, HostOutcome, Outcome, Reporter};
+use crate::plan::render::shorten_hashes;
 use crate::plan::{ActionId, Plan};
 use crate::secret::Redactor;
 
@@ -86,7 +87,8 @@ impl HostBars {
             .last()
             .map(|latest| {
                 let text = format!("#{} {}", plan.number(*latest), plan.node(*latest).action);
-                crate::printable::for_terminal(&redactor.redact(&text)).into_owned()
+                let text = shorten_hashes(&redactor.redact(&text));
+                crate::printable::for_terminal(&text).into_owned()
             })
             .unwrap_or_default();
         bar.set_message(message);
@@ -115,7 +117,7 @@ impl LineReporter {
 
     /// Every line passes here: redacted, and terminal-safe (failure causes quote hosts).
     fn line(&self, text: &str) {
-        let redacted = self.redactor.redact(text);
+        let redacted = shorten_hashes(&self.redactor.redact(text));
         let text = crate::printable::for_terminal(&redacted);
         match &self.live {
             Some(live) => {
@@ -362,7 +364,7 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome, color: bool, redactor: &Re
              Run the same command again to apply what is left: it plans from what the hosts run now."
         );
     }
-    redactor.redact(&out)
+    shorten_hashes(&redactor.redact(&out))
 }
 
 fn seconds(duration: Duration) -> String {
