@@ -60,7 +60,8 @@ fn help_lists_only_working_commands_and_the_global_flags() {
             "secrets",
             "version",
             "completions",
-            "man"
+            "man",
+            "show"
         ],
         "{help}"
     );

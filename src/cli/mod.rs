@@ -43,6 +43,7 @@ mod secrets;
 mod server;
 mod session;
 mod setup;
+mod show;
 mod terminal;
 mod ui;
 mod version;
@@ -146,6 +147,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print gantry's man page (roff).
     Man(completions::ManArgs),
+    /// Print a plan saved with `plan -o FILE` (text, or --json), without contacting hosts.
+    Show(show::ShowArgs),
     /// An alias from deploy.yml.
     #[command(external_subcommand)]
     Alias(Vec<String>),
@@ -237,6 +240,7 @@ impl Command {
             Command::Logs(_) => Some("logs"),
             Command::Completions(_) => Some("completions"),
             Command::Man(_) => Some("man"),
+            Command::Show(_) => Some("show"),
             _ => None,
         }
     }
@@ -286,6 +290,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Version => version::run(),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(args),
+        Command::Show(args) => show::run(args),
         Command::Alias(words) => run_alias(&cli.global, words),
     }
 }
@@ -473,6 +478,7 @@ mod tests {
             "logs",
             "completions",
             "man",
+            "show",
         ];
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
