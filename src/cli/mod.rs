@@ -26,6 +26,7 @@ mod deploy;
 mod details;
 mod drift;
 mod exec;
+mod help;
 mod hooking;
 mod init;
 mod kamal_view;
@@ -59,9 +60,9 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "gantry",
-    version,
+    version = version::VERSION_AND_COMMIT,
     about,
-    after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; an alias named like plan, apply, drift, exec or logs runs instead of that command, as in Kamal.",
+    after_help = help::AFTER_HELP,
     allow_external_subcommands = true,
     // `-h` is `--hosts`, as in Kamal; help is `--help`.
     disable_help_flag = true
