@@ -1,5 +1,6 @@
 //! What `gantry apply` shows while it works, on the test bed: on a terminal, one live bar per
-//! host above the finished-action lines; without one, plain lines and no escape codes.
+//! host above the finished-action lines; without one, plain lines and no escape codes; colour
+//! as `--color` and `NO_COLOR` say.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,6 +18,11 @@ fn bin() -> &'static Path {
 /// Runs gantry with `args` under a pseudo-terminal (`script`), as in a user's shell, and
 /// returns everything the terminal received.
 fn under_terminal(project: &KamalProject, args: &[&str]) -> String {
+    under_terminal_with(project, args, &[])
+}
+
+/// [`under_terminal`] with `env` added to gantry's environment.
+fn under_terminal_with(project: &KamalProject, args: &[&str], env: &[(&str, &str)]) -> String {
     let command_line = std::iter::once(bin().display().to_string())
         .chain(args.iter().map(|arg| arg.to_string()))
         .map(|word| shlex::try_quote(&word).expect("quotable").into_owned())
@@ -28,6 +34,7 @@ fn under_terminal(project: &KamalProject, args: &[&str]) -> String {
         .env_remove("NO_COLOR")
         .env("TERM", "xterm-256color")
         .env("COLUMNS", "160")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("running script(1)");
@@ -80,4 +87,56 @@ fn apply_draws_a_bar_per_host_on_a_terminal_and_plain_lines_without_one() {
             plain.stderr
         );
     }
+}
+
+/// An SGR colour sequence (`ESC [ 3x m`, `ESC [ 1 m`), not cursor movement.
+fn has_colour(text: &str) -> bool {
+    [
+        "\u{1b}[31m",
+        "\u{1b}[32m",
+        "\u{1b}[33m",
+        "\u{1b}[1m",
+        "\u{1b}[1;",
+    ]
+    .iter()
+    .any(|code| text.contains(code))
+}
+
+#[test]
+fn plan_colours_as_color_and_no_color_say() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(1).cloned().collect();
+    let versions = testbed.push_versions(SERVICE, &["colour"]);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = SERVICE.to_string();
+    let project = KamalProject::create(&testbed, app);
+    let plan = ["plan", "--version", versions[0].as_str()];
+
+    let coloured = under_terminal(&project, &plan);
+    assert!(
+        has_colour(&coloured),
+        "a terminal gets colour:\n{coloured:?}"
+    );
+    let no_color = under_terminal_with(&project, &plan, &[("NO_COLOR", "1")]);
+    assert!(!has_colour(&no_color), "NO_COLOR:\n{no_color:?}");
+    assert!(no_color.contains("Plan: "), "{no_color}");
+    let mut never = plan.to_vec();
+    never.extend(["--color", "never"]);
+    let never = under_terminal(&project, &never);
+    assert!(!has_colour(&never), "--color never:\n{never:?}");
+
+    let mut always = plan.to_vec();
+    always.extend(["--color", "always"]);
+    let piped = gantry::run(bin(), project.dir(), &always);
+    piped.assert_code(0);
+    assert!(
+        has_colour(&piped.stdout),
+        "--color always in a pipe:\n{:?}",
+        piped.stdout
+    );
+    let piped = gantry::run(bin(), project.dir(), &plan);
+    assert!(!piped.stdout.contains('\u{1b}'), "{:?}", piped.stdout);
 }

@@ -20,6 +20,7 @@ mod print;
 mod accessory;
 mod app;
 mod apply;
+mod color;
 mod completions;
 mod config;
 mod deploy;
@@ -99,6 +100,9 @@ pub struct GlobalArgs {
     /// Do not run hooks from .kamal/hooks.
     #[arg(short = 'H', long, global = true)]
     pub skip_hooks: bool,
+    /// When to colour output: auto (a terminal, without NO_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = color::ColorChoice::Auto)]
+    pub color: color::ColorChoice,
 }
 
 /// The subcommands.
@@ -250,6 +254,7 @@ impl Command {
 /// Runs the parsed command line: an alias of deploy.yml when the command is one an alias may
 /// take over and deploy.yml defines it, else the command itself.
 pub fn run(cli: Cli) -> Result<Exit, miette::Report> {
+    color::choose(cli.global.color);
     logging::init(cli.global.quiet, cli.global.verbose);
     if let Some(name) = cli.command.name_an_alias_may_take()
         && let Some(expansion) = alias_in_config(&cli.global, name)

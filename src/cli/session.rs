@@ -147,9 +147,9 @@ pub fn connect_and_observe(
     })
 }
 
-/// Whether stdout is a terminal that wants colour (`NO_COLOR` turns it off).
+/// Whether stdout is coloured (`--color`, a terminal, `NO_COLOR`).
 pub fn color_stdout() -> bool {
-    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
+    super::color::stdout()
 }
 
 /// A tokio runtime for one command.
