@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use gantry_testsupport::Testbed;
 use gantry_testsupport::gantry;
 use gantry_testsupport::kamal::{KamalApp, KamalProject};
+use gantry_testsupport::{Fault, Testbed};
 
 const SERVICE: &str = "gantry-progress";
 
@@ -139,4 +139,41 @@ fn plan_colours_as_color_and_no_color_say() {
     );
     let piped = gantry::run(bin(), project.dir(), &plan);
     assert!(!piped.stdout.contains('\u{1b}'), "{:?}", piped.stdout);
+}
+
+/// A host that does not answer is named while `plan` waits for it: a plain line without a
+/// terminal, after the first second; hosts that answer at once are planned as usual.
+#[test]
+fn plan_names_a_host_it_is_still_reading() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(2).cloned().collect();
+    let versions = testbed.push_versions(SERVICE, &["reading"]);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = SERVICE.to_string();
+    let project = KamalProject::create(&testbed, app);
+
+    let quick = gantry::run(bin(), project.dir(), &["plan", "--version", &versions[0]]);
+    quick.assert_code(0);
+    assert!(!quick.stderr.contains("reading "), "{}", quick.stderr);
+
+    testbed.inject(Fault::Cut, 1);
+    let slow = gantry::run(bin(), project.dir(), &["plan", "--version", &versions[0]]);
+    testbed.inject(Fault::Heal, 1);
+    slow.assert_code(1);
+    assert!(
+        slow.stderr.contains(&format!("reading {} ...\n", hosts[1])),
+        "{}",
+        slow.stderr
+    );
+    assert_eq!(
+        slow.stderr
+            .matches(&format!("reading {} ...", hosts[1]))
+            .count(),
+        1
+    );
+    assert!(!slow.stderr.contains('\u{1b}'), "{:?}", slow.stderr);
+    assert!(slow.stdout.contains("Plan: "), "{}", slow.stdout);
 }

@@ -17,6 +17,7 @@ use crate::plan::json::{PlanHeader, render_json};
 use crate::plan::markdown::render_markdown;
 use crate::plan::render::{RenderOptions, render};
 use crate::plan::saved::{PlanInputs, SavedPlan};
+use crate::report::reading::HostsBeingRead;
 
 /// `gantry plan` flags.
 #[derive(Clone, Debug, Args)]
@@ -62,18 +63,29 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             "{error}"
         )
     })?;
+    // `-q`: errors only, no progress.
+    let hosts: Vec<String> = if global.quiet {
+        Vec::new()
+    } else {
+        desired.hosts.iter().map(|host| host.name.clone()).collect()
+    };
+    let live = !global.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut reading = HostsBeingRead::start(hosts, live);
     let planned = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await?;
         Ok::<_, miette::Report>(
-            pipeline::observe_and_plan(
+            pipeline::observe_and_plan_telling(
                 &request,
                 desired,
                 &connections,
                 session::observe_width(&connections),
+                &|host| reading.read(host),
             )
             .await,
         )
-    })?;
+    });
+    reading.finish();
+    let planned = planned?;
     let plan = &planned.plan;
     let config = &prepared.loaded.config;
     let header = PlanHeader {
