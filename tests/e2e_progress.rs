@@ -61,7 +61,7 @@ fn apply_draws_a_bar_per_host_on_a_terminal_and_plain_lines_without_one() {
         let bar = shown
             .lines()
             .flat_map(|line| line.split('\r'))
-            .find(|part| part.contains(host.as_str()) && part.contains("] "))
+            .find(|part| part.contains(&format!("{host} [")) && part.contains("] "))
             .unwrap_or_else(|| panic!("no bar for {host} in:\n{shown}"));
         assert!(bar.contains('/'), "{bar}");
     }
