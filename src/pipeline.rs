@@ -86,7 +86,19 @@ pub async fn observe_and_plan(
     connections: &Connections,
     parallelism: usize,
 ) -> Planned {
-    let observed = observe::observe_all(&desired, connections, parallelism).await;
+    observe_and_plan_telling(request, desired, connections, parallelism, &|_| {}).await
+}
+
+/// [`observe_and_plan`], calling `host_read` as each host is read (for progress).
+pub async fn observe_and_plan_telling(
+    request: &PlanRequest<'_>,
+    desired: Desired,
+    connections: &Connections,
+    parallelism: usize,
+    host_read: &(dyn Fn(&str) + Send + Sync),
+) -> Planned {
+    let observed =
+        observe::observe_all_telling(&desired, connections, parallelism, host_read).await;
     let plan = plan_from(request, &desired, &observed);
     Planned {
         desired,

@@ -58,7 +58,10 @@ fn help_lists_only_working_commands_and_the_global_flags() {
             "remove",
             "server",
             "secrets",
-            "version"
+            "version",
+            "completions",
+            "man",
+            "show"
         ],
         "{help}"
     );

@@ -15,7 +15,13 @@ use crate::pipeline;
 use crate::report::details;
 
 /// `gantry details` flags.
+/// `--version` and `--parallelism` are accepted, as Kamal accepts its global flags everywhere,
+/// but mean nothing here: help does not list them.
 #[derive(Clone, Debug, Args)]
+#[command(
+    mut_arg("version", |arg| arg.hide(true)),
+    mut_arg("parallelism", |arg| arg.hide(true))
+)]
 pub struct DetailsArgs {
     #[command(flatten)]
     pub target: TargetArgs,

@@ -35,7 +35,7 @@ use crate::pipeline::{self, PlanRequest};
 pub struct DriftArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Print the report as JSON (specs/drift.md), also when nothing drifted.
+    /// Print the report as JSON, also when nothing drifted.
     #[arg(long)]
     pub json: bool,
     /// Run this command (through `sh -c`) with the JSON report on stdin when drift is found and

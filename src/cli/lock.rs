@@ -13,8 +13,13 @@ use crate::session::identity::holder;
 use crate::session::run::now_rfc3339;
 use crate::session::{lock_connections, lock_hosts, manual_lock};
 
-/// `gantry lock` subcommands.
+/// `gantry lock` subcommands. `--version` and `--parallelism` are accepted, as Kamal accepts its
+/// global flags everywhere, but mean nothing here: help does not list them.
 #[derive(Clone, Debug, Args)]
+#[command(
+    mut_arg("version", |arg| arg.hide(true)),
+    mut_arg("parallelism", |arg| arg.hide(true))
+)]
 pub struct LockArgs {
     #[command(subcommand)]
     pub command: LockCommand,

@@ -20,11 +20,14 @@ mod print;
 mod accessory;
 mod app;
 mod apply;
+mod color;
+mod completions;
 mod config;
 mod deploy;
 mod details;
 mod drift;
 mod exec;
+mod help;
 mod hooking;
 mod init;
 mod kamal_view;
@@ -42,6 +45,7 @@ mod secrets;
 mod server;
 mod session;
 mod setup;
+mod show;
 mod terminal;
 mod ui;
 mod version;
@@ -57,9 +61,9 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "gantry",
-    version,
+    version = version::VERSION_AND_COMMIT,
     about,
-    after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; an alias named like plan, apply, drift, exec or logs runs instead of that command, as in Kamal.",
+    after_help = help::AFTER_HELP,
     allow_external_subcommands = true,
     // `-h` is `--hosts`, as in Kamal; help is `--help`.
     disable_help_flag = true
@@ -106,6 +110,9 @@ pub struct GlobalArgs {
     /// Do not run hooks from .kamal/hooks.
     #[arg(short = 'H', long, global = true)]
     pub skip_hooks: bool,
+    /// When to colour output: auto (a terminal, without NO_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = color::ColorChoice::Auto)]
+    pub color: color::ColorChoice,
 }
 
 /// The subcommands.
@@ -151,6 +158,12 @@ pub enum Command {
     Secrets(secrets::SecretsArgs),
     /// Show gantry's version.
     Version,
+    /// Print a completion script for bash, zsh, fish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print gantry's man page (roff).
+    Man(completions::ManArgs),
+    /// Print a plan saved with `plan -o FILE` (text, or --json), without contacting hosts.
+    Show(show::ShowArgs),
     /// An alias from deploy.yml.
     #[command(external_subcommand)]
     Alias(Vec<String>),
@@ -255,6 +268,9 @@ impl Command {
             Command::Drift(_) => Some("drift"),
             Command::Exec(_) => Some("exec"),
             Command::Logs(_) => Some("logs"),
+            Command::Completions(_) => Some("completions"),
+            Command::Man(_) => Some("man"),
+            Command::Show(_) => Some("show"),
             _ => None,
         }
     }
@@ -263,6 +279,7 @@ impl Command {
 /// Runs the parsed command line: an alias of deploy.yml when the command is one an alias may
 /// take over and deploy.yml defines it, else the command itself.
 pub fn run(cli: Cli) -> Result<Exit, miette::Report> {
+    color::choose(cli.global.color);
     logging::init(cli.global.quiet, cli.global.verbose);
     if let Some(name) = cli.command.name_an_alias_may_take()
         && let Some(expansion) = alias_in_config(&cli.global, name)
@@ -309,6 +326,9 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Server(args) => server::run(&cli.global, args),
         Command::Secrets(args) => secrets::run(&cli.global, args),
         Command::Version => version::run(),
+        Command::Completions(args) => completions::run_completions(args),
+        Command::Man(args) => completions::run_man(args),
+        Command::Show(args) => show::run(args),
         Command::Alias(words) => run_alias(&cli.global, words),
     }
 }
@@ -488,7 +508,16 @@ mod tests {
     /// may take over; none falls between the two.
     #[test]
     fn every_command_is_kamal_s_or_may_be_taken_by_an_alias() {
-        let may_take = ["plan", "apply", "drift", "exec", "logs"];
+        let may_take = [
+            "plan",
+            "apply",
+            "drift",
+            "exec",
+            "logs",
+            "completions",
+            "man",
+            "show",
+        ];
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
             assert!(
@@ -498,6 +527,7 @@ mod tests {
             if may_take.contains(&name) {
                 let cli = Cli::try_parse_from(["gantry", name, "--", "true"])
                     .or_else(|_| Cli::try_parse_from(["gantry", name]))
+                    .or_else(|_| Cli::try_parse_from(["gantry", name, "bash"]))
                     .expect("parses");
                 assert_eq!(cli.command.name_an_alias_may_take(), Some(name));
             }

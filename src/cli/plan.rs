@@ -14,8 +14,10 @@ use super::session::{
 };
 use crate::pipeline;
 use crate::plan::json::{PlanHeader, render_json};
+use crate::plan::markdown::render_markdown;
 use crate::plan::render::{RenderOptions, render};
 use crate::plan::saved::{PlanInputs, SavedPlan};
+use crate::report::reading::HostsBeingRead;
 
 /// `gantry plan` flags.
 #[derive(Clone, Debug, Args)]
@@ -27,15 +29,27 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change, 2 when something would, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Print the plan as JSON (specs/plan-json.md).
+    /// Print the plan as JSON (the same as `--format json`).
     #[arg(long, conflicts_with = "graph")]
     pub json: bool,
+    /// How to print the plan: text, json, or markdown (for a pull-request comment or a GitHub
+    /// step summary).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text, conflicts_with_all = ["json", "graph"])]
+    pub format: PlanFormat,
     /// Print the action graph as Graphviz DOT.
     #[arg(long)]
     pub graph: bool,
     /// Save the plan, for `gantry apply FILE`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// The ways `plan` prints a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 /// Plans and prints.
@@ -52,22 +66,39 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             "{error}"
         )
     })?;
-    let (planned, round_trips) = runtime()?.block_on(async {
+    // `-q`: errors only, no progress.
+    let hosts: Vec<String> = if global.quiet {
+        Vec::new()
+    } else {
+        desired.hosts.iter().map(|host| host.name.clone()).collect()
+    };
+    let live = !global.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut reading = HostsBeingRead::start(hosts, live);
+    let planned = runtime()?.block_on(async {
         let connections = connect(&prepared, &desired).await?;
         let width = session::observe_width(&connections);
-        let planned = pipeline::observe_and_plan(&request, desired, &connections, width).await;
+        let planned =
+            pipeline::observe_and_plan_telling(&request, desired, &connections, width, &|host| {
+                reading.read(host)
+            })
+            .await;
         Ok::<_, miette::Report>((planned, pipeline::log_round_trips(&connections)))
-    })?;
+    });
+    reading.finish();
+    let (planned, round_trips) = planned?;
     let plan = &planned.plan;
     let config = &prepared.loaded.config;
-    let output = if args.json {
-        let header = PlanHeader {
-            service: config.service.clone(),
-            destination: config.destination.clone(),
-            version: prepared.version.clone(),
-            round_trips,
-        };
+    let header = PlanHeader {
+        service: config.service.clone(),
+        destination: config.destination.clone(),
+        version: prepared.version.clone(),
+        round_trips,
+    };
+    let json = args.json || args.format == PlanFormat::Json;
+    let output = if json {
         render_json(plan, &header, &prepared.redactor)
+    } else if args.format == PlanFormat::Markdown {
+        render_markdown(plan, &header, &prepared.redactor)
     } else if args.graph {
         crate::plan::dot::render_dot(plan, &prepared.redactor)
     } else {
@@ -93,7 +124,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         };
         let saved = SavedPlan::new(plan, inputs, &planned.observed);
         std::fs::write(path, saved.to_text()).into_diagnostic()?;
-        if !args.json && !args.graph {
+        if !json && !args.graph && args.format == PlanFormat::Text {
             sayln!(
                 "\nSaved the plan to {}; `gantry apply {}` runs exactly it.",
                 path.display(),

@@ -14,7 +14,13 @@ use super::session::{TargetArgs, runtime};
 use crate::day2::{cleanup, current_version};
 
 /// `gantry prune` flags.
+/// `--version` and `--parallelism` are accepted, as Kamal accepts its global flags everywhere,
+/// but mean nothing here: help does not list them.
 #[derive(Clone, Debug, Args)]
+#[command(
+    mut_arg("version", |arg| arg.hide(true)),
+    mut_arg("parallelism", |arg| arg.hide(true))
+)]
 pub struct PruneArgs {
     #[command(flatten)]
     pub target: TargetArgs,

@@ -135,9 +135,9 @@ pub fn connector(prepared: &Prepared) -> SshConnector {
     }
 }
 
-/// Whether stdout is a terminal that wants colour (`NO_COLOR` turns it off).
+/// Whether stdout is coloured (`--color`, a terminal, `NO_COLOR`).
 pub fn color_stdout() -> bool {
-    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
+    super::color::stdout()
 }
 
 /// A tokio runtime for one command.

@@ -18,7 +18,7 @@ use crate::session::{Answer, Notice, Question, Ui};
 /// Plans, progress and outcomes as text: the plan and outcome on stdout, progress on stderr.
 pub struct TextUi {
     pub redactor: Redactor,
-    /// Colour on stdout (a terminal, no `NO_COLOR`).
+    /// Colour on stdout (`--color`, a terminal, `NO_COLOR`).
     pub color: bool,
 }
 
@@ -56,9 +56,9 @@ impl Ui for TextUi {
         Box::new(LineReporter::new(
             Box::new(std::io::stderr()),
             self.redactor.clone(),
-            self.color,
+            super::color::stderr(),
             live,
-            plan.len(),
+            plan,
         ))
     }
 

@@ -4,7 +4,15 @@ use crate::session::Exit;
 
 use crate::config::KAMAL_COMPATIBILITY;
 
-/// Prints `gantry <version> (Kamal <level> configuration)`.
+/// The version `--version` prints: the release and the git commit it was built from.
+pub const VERSION_AND_COMMIT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GANTRY_GIT_COMMIT"),
+    ")"
+);
+
+/// Prints `gantry <version> (commit <commit>) (reads Kamal <level> configuration)`.
 pub fn run() -> Result<Exit, miette::Report> {
     sayln!("{}", line());
     Ok(Exit::Success)
@@ -13,8 +21,7 @@ pub fn run() -> Result<Exit, miette::Report> {
 /// The version line.
 pub fn line() -> String {
     format!(
-        "gantry {} (reads Kamal {} configuration)",
-        env!("CARGO_PKG_VERSION"),
+        "gantry {VERSION_AND_COMMIT} (reads Kamal {} configuration)",
         KAMAL_COMPATIBILITY
     )
 }

@@ -242,6 +242,17 @@ pub async fn observe_all(
     hosts: &BTreeMap<String, Result<Arc<dyn Host>, String>>,
     parallelism: usize,
 ) -> Observed {
+    observe_all_telling(desired, hosts, parallelism, &|_| {}).await
+}
+
+/// [`observe_all`], calling `host_read` with each host's name as soon as that host is read (or
+/// found unreachable): progress can name the hosts still being read.
+pub async fn observe_all_telling(
+    desired: &Desired,
+    hosts: &BTreeMap<String, Result<Arc<dyn Host>, String>>,
+    parallelism: usize,
+    host_read: &(dyn Fn(&str) + Send + Sync),
+) -> Observed {
     let requests: Vec<(String, ObserveRequest)> = desired
         .hosts
         .iter()
@@ -263,6 +274,7 @@ pub async fn observe_all(
                         reason: "not connected".to_string(),
                     },
                 };
+                host_read(&name);
                 (name, observed)
             }
         })

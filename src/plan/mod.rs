@@ -14,6 +14,7 @@ mod action;
 mod build;
 pub mod dot;
 pub mod json;
+pub mod markdown;
 pub mod render;
 pub mod saved;
 

@@ -78,7 +78,47 @@ pub fn render(plan: &Plan, options: RenderOptions, redactor: &Redactor) -> Strin
         out.push_str(&summary_line(&plan.summary()));
         out.push('\n');
     }
-    redactor.redact(&out)
+    shorten_hashes(&redactor.redact(&out))
+}
+
+/// How many characters of a commit or digest people see, as git shows them.
+pub const SHORT_HASH_LENGTH: usize = 12;
+
+/// `text` with every git commit (40 lowercase hex characters) or digest (64) cut to its first
+/// [`SHORT_HASH_LENGTH`], as git shortens them: a plan of a git-SHA deploy otherwise runs to
+/// 200 columns. Only human output is shortened; JSON keeps every version whole. A run of hex
+/// inside a longer word is left alone.
+pub fn shorten_hashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut previous: Option<char> = None;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        let before = &rest[..start];
+        out.push_str(before);
+        let previous_char = before.chars().next_back().or(previous);
+        let run = &rest[start..];
+        let length = run
+            .find(|c: char| !(c.is_ascii_digit() || ('a'..='f').contains(&c)))
+            .unwrap_or(run.len());
+        let next_char = run[length..].chars().next();
+        let standalone = !previous_char.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !next_char.is_some_and(|c| c.is_ascii_alphanumeric());
+        let word = if length == 0 {
+            // An uppercase hex digit: not a hash, copy it.
+            &run[..1]
+        } else {
+            &run[..length]
+        };
+        if standalone && (length == 40 || length == 64) {
+            out.push_str(&word[..SHORT_HASH_LENGTH]);
+        } else {
+            out.push_str(word);
+        }
+        previous = word.chars().next_back();
+        rest = &run[word.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `Plan: 1 to add, 2 to change, 0 to replace, 1 to remove.`
@@ -107,7 +147,7 @@ fn render_host(host: &HostChanges, options: RenderOptions, out: &mut String) {
 }
 
 /// The fields worth showing: a new version's image and `KAMAL_*` values follow from the version.
-fn shown_fields(change: &Change) -> impl Iterator<Item = &FieldChange> {
+pub(crate) fn shown_fields(change: &Change) -> impl Iterator<Item = &FieldChange> {
     let new_version = matches!(change.reason, Reason::NewVersion { .. });
     change.fields.iter().filter(move |field| {
         !(new_version
@@ -330,5 +370,45 @@ pub fn note_text(note: &Note) -> String {
             format!("the deploy lock is held by {holder}{since}{message}")
         }
         Note::Interrupted { run, detail } => format!("run {run} was interrupted: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_and_digests_are_shortened_and_other_words_kept() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let digest = "ab".repeat(32);
+        assert_eq!(
+            shorten_hashes(&format!(
+                "app web: app-web-{commit} (new version {commit} → v2) sha256:{digest}"
+            )),
+            "app web: app-web-0123456789ab (new version 0123456789ab → v2) sha256:abababababab"
+        );
+        // Not a whole word, another length, or uppercase: kept as written.
+        let kept = format!(
+            "x{commit} {commit}z {} {}",
+            &commit[..39],
+            commit.to_uppercase()
+        );
+        assert_eq!(shorten_hashes(&kept), kept);
+        assert_eq!(shorten_hashes("é → ü, 12 ok"), "é → ü, 12 ok");
+    }
+
+    #[test]
+    fn a_plan_for_a_git_commit_shows_it_shortened() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let config = crate::testing::config(&["h1"]);
+        let desired = crate::testing::desired(&config, commit);
+        let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
+        let plan = crate::plan::build(
+            crate::diff::diff(&desired, &observed, Default::default()),
+            &Default::default(),
+        );
+        let text = render(&plan, RenderOptions::default(), &Redactor::new(Vec::new()));
+        assert!(!text.contains(commit), "{text}");
+        assert!(text.contains("v0 → 0123456789ab"), "{text}");
     }
 }

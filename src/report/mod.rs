@@ -2,12 +2,14 @@
 //! machines.
 //!
 //! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
-//! - [`details`]: `gantry details`, what runs where, from the observed state.
+//! - [`details`]: `gantry details`, what runs where, from the observed state;
+//! - [`reading`]: while `plan` reads the hosts, the ones still being read.
 //!
 //! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
 //! to print by [`crate::printable`].
 
 pub mod details;
 pub mod progress;
+pub mod reading;
 
 pub use progress::{JsonReporter, LineReporter, render_outcome};

@@ -1,64 +1,128 @@
 //! Reporting a run: live progress while `apply` runs, and the outcome when it ends.
 //!
 //! Three [`Reporter`]s: [`LineReporter`] writes one line per step (CI logs, and on a terminal
-//! with a live counter below the lines), [`JsonReporter`] writes one JSON event per line for
+//! with a live bar per host above the lines), [`JsonReporter`] writes one JSON event per line for
 //! machines, and the executor's own `QuietReporter`. [`render_outcome`] is the closing summary,
 //! one line per host. Everything written goes through the [`Redactor`].
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde_json::json;
 
 use crate::apply::{ActionResult, HostOutcome, Outcome, Reporter};
+use crate::plan::render::shorten_hashes;
 use crate::plan::{ActionId, Plan};
 use crate::secret::Redactor;
 
-/// Human progress: a line per finished, failed or undone action.
+/// Human progress: a line per finished, failed or undone action; on a terminal, above them,
+/// one live bar per host (actions done of its total, the action it runs, time so far).
 pub struct LineReporter {
     out: Mutex<Box<dyn Write + Send>>,
     redactor: Redactor,
     color: bool,
-    /// A live "n/m actions" line on terminals.
-    bar: Option<ProgressBar>,
+    /// The live bars, only on a terminal: without one, plain lines and no escape codes.
+    live: Option<HostBars>,
+}
+
+/// One bar per host that has actions, drawn together on stderr.
+struct HostBars {
+    bars: MultiProgress,
+    by_host: BTreeMap<String, ProgressBar>,
+    /// The actions each host runs now, in the order they started: its bar names the latest.
+    running: Mutex<BTreeMap<String, Vec<ActionId>>>,
+}
+
+impl HostBars {
+    fn new(plan: &Plan) -> HostBars {
+        let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, node) in plan.actions() {
+            *totals.entry(node.host.as_str()).or_default() += 1;
+        }
+        let width = totals.keys().map(|host| host.len()).max().unwrap_or(0);
+        let style = ProgressStyle::with_template(&format!(
+            "{{spinner}} {{prefix:<{width}}} [{{bar:20}}] {{pos}}/{{len}} {{elapsed:>4}} {{wide_msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let by_host = totals
+            .into_iter()
+            .map(|(host, total)| {
+                let bar = bars.add(ProgressBar::new(total));
+                bar.set_style(style.clone());
+                bar.set_prefix(host.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                (host.to_string(), bar)
+            })
+            .collect();
+        HostBars {
+            bars,
+            by_host,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Marks `id` running (`started`) or no longer running, and names on its host's bar the
+    /// latest action still running there.
+    fn track(&self, plan: &Plan, id: ActionId, started: bool, redactor: &Redactor) {
+        let host = &plan.node(id).host;
+        let Some(bar) = self.by_host.get(host) else {
+            return;
+        };
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let on_host = running.entry(host.clone()).or_default();
+        if started {
+            on_host.push(id);
+        } else {
+            on_host.retain(|running_id| *running_id != id);
+            bar.inc(1);
+        }
+        let message = on_host
+            .last()
+            .map(|latest| {
+                let text = format!("#{} {}", plan.number(*latest), plan.node(*latest).action);
+                let text = shorten_hashes(&redactor.redact(&text));
+                crate::printable::for_terminal(&text).into_owned()
+            })
+            .unwrap_or_default();
+        bar.set_message(message);
+        if bar.position() >= bar.length().unwrap_or(0) {
+            bar.finish();
+        }
+    }
 }
 
 impl LineReporter {
-    /// Writes to `out`; `live` adds a progress line (only on a terminal).
+    /// Writes to `out`; `live` adds a bar per host of `plan` (only on a terminal).
     pub fn new(
         out: Box<dyn Write + Send>,
         redactor: Redactor,
         color: bool,
         live: bool,
-        total: usize,
+        plan: &Plan,
     ) -> Self {
-        let bar = live.then(|| {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} actions {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
         LineReporter {
             out: Mutex::new(out),
             redactor,
             color,
-            bar,
+            live: live.then(|| HostBars::new(plan)),
         }
     }
 
     /// Every line passes here: redacted, and terminal-safe (failure causes quote hosts).
     fn line(&self, text: &str) {
-        let redacted = self.redactor.redact(text);
+        let redacted = shorten_hashes(&self.redactor.redact(text));
         let text = crate::printable::for_terminal(&redacted);
-        match &self.bar {
-            Some(bar) => bar.println(text),
+        match &self.live {
+            Some(live) => {
+                let _ = live.bars.println(text);
+            }
             None => {
                 let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = writeln!(out, "{text}");
@@ -67,10 +131,20 @@ impl LineReporter {
         }
     }
 
-    /// Removes the live line before the summary is printed.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+    fn track(&self, plan: &Plan, id: ActionId, started: bool) {
+        if let Some(live) = &self.live {
+            live.track(plan, id, started, &self.redactor);
+        }
+    }
+}
+
+impl Drop for LineReporter {
+    /// The bars stay on screen with their final counts; their ticking stops.
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            for bar in live.by_host.values() {
+                bar.abandon();
+            }
         }
     }
 }
@@ -86,23 +160,16 @@ fn describe(plan: &Plan, id: ActionId) -> String {
 
 impl Reporter for LineReporter {
     fn action_started(&self, plan: &Plan, id: ActionId) {
-        if let Some(bar) = &self.bar {
-            let redacted = self.redactor.redact(&describe(plan, id));
-            bar.set_message(crate::printable::for_terminal(&redacted).into_owned());
-        }
+        self.track(plan, id, true);
     }
 
     fn action_finished(&self, plan: &Plan, id: ActionId, took: Duration) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
+        self.track(plan, id, false);
         self.line(&format!("{} ({})", describe(plan, id), seconds(took)));
     }
 
     fn action_failed(&self, plan: &Plan, id: ActionId, error: &str, best_effort: bool) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
+        self.track(plan, id, false);
         let label = if best_effort { "warning" } else { "failed" };
         let text = format!("{} {label}: {error}", describe(plan, id));
         let text = match (self.color, best_effort) {
@@ -167,12 +234,27 @@ impl JsonReporter {
         }
     }
 
-    fn event(&self, value: serde_json::Value) {
+    /// Writes one event, stamped with the time it happened (`"at"`, RFC 3339, UTC): a log
+    /// reader sees what ran when without timing the stream itself.
+    fn event(&self, mut value: serde_json::Value) {
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("at".to_string(), json!(now_rfc3339()));
+        }
         let text = self.redactor.redact(&value.to_string());
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
     }
+}
+
+/// The time now, as RFC 3339 in UTC with milliseconds.
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn action_json(plan: &Plan, id: ActionId) -> serde_json::Value {
@@ -282,7 +364,7 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome, color: bool, redactor: &Re
              Run the same command again to apply what is left: it plans from what the hosts run now."
         );
     }
-    redactor.redact(&out)
+    shorten_hashes(&redactor.redact(&out))
 }
 
 fn seconds(duration: Duration) -> String {
@@ -360,7 +442,7 @@ mod tests {
             Redactor::new(Vec::new()),
             true,
             false,
-            plan.len(),
+            &plan,
         );
         reporter.action_failed(&plan, id, "h1: docker: \u{1b}]0;pwned\u{7}\u{1b}[2J", false);
         let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -373,5 +455,41 @@ mod tests {
             "our own colour stays: {written:?}"
         );
         assert!(!written.contains('\u{7}'));
+    }
+
+    /// `apply --json` events say when they happened (RFC 3339, UTC), so a log of a run can be
+    /// read as a timeline.
+    #[test]
+    fn json_events_carry_a_timestamp() {
+        let config = crate::testing::config(&["h1"]);
+        let desired = crate::testing::desired(&config, "v1");
+        let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
+        let plan = crate::plan::build(
+            crate::diff::diff(&desired, &observed, Default::default()),
+            &Default::default(),
+        );
+        let (id, _) = plan.actions().next().expect("an action");
+        let captured = Captured::default();
+        let reporter = JsonReporter::new(Box::new(captured.clone()), Redactor::new(Vec::new()));
+        let before = time::OffsetDateTime::now_utc();
+        reporter.action_started(&plan, id);
+        reporter.action_finished(&plan, id, Duration::from_millis(5));
+        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let events: Vec<serde_json::Value> = written
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
+            .collect();
+        assert_eq!(events.len(), 2);
+        for event in &events {
+            let at = event["at"].as_str().expect("an `at` field");
+            let at =
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .expect("RFC 3339");
+            assert!(
+                at >= before - Duration::from_millis(1),
+                "{at} before {before}"
+            );
+            assert_eq!(at.offset(), time::UtcOffset::UTC);
+        }
     }
 }
