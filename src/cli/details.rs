@@ -29,7 +29,7 @@ pub struct DetailsArgs {
     #[arg(long)]
     pub json: bool,
     /// Also show the other services on the same hosts (their containers; every service's
-    /// routes are shown anyway): specs/multi-app.md.
+    /// routes are shown anyway).
     #[arg(long, conflicts_with = "json")]
     pub all: bool,
 }

@@ -85,7 +85,7 @@ const DEFAULT_CONFIG_FILE: &str = "config/deploy.yml";
 #[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
     /// Path to the configuration file. `plan` takes several, one per service sharing the
-    /// hosts (specs/multi-app.md).
+    /// hosts.
     #[arg(
         short = 'c',
         long = "config-file",
