@@ -59,7 +59,7 @@ impl Day2 {
             names,
             hooks,
             identity,
-            requested_version: target.version.clone(),
+            requested_version: global.version.clone(),
             parallelism: target.parallelism,
         })
     }

@@ -57,7 +57,6 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "gantry",
-    version,
     about,
     after_help = "Aliases from deploy.yml (`aliases:`) run as commands too; an alias named like plan, apply, drift, exec or logs runs instead of that command, as in Kamal.",
     allow_external_subcommands = true,
@@ -96,6 +95,19 @@ pub struct GlobalArgs {
     /// Do not run hooks from .kamal/hooks.
     #[arg(short = 'H', long, global = true)]
     pub skip_hooks: bool,
+    /// The app version to work on (default: $VERSION, else git HEAD), as Kamal's `--version`;
+    /// gantry's own version is `gantry version`.
+    #[arg(long = "version", value_name = "VERSION", global = true)]
+    pub version: Option<String>,
+    /// Only the primary host (the first host of the primary role).
+    #[arg(short = 'p', long, global = true)]
+    pub primary: bool,
+    /// Only these hosts (comma-separated, `*` wildcards).
+    #[arg(short = 'h', long = "hosts", value_delimiter = ',', global = true)]
+    pub hosts: Vec<String>,
+    /// Only these roles (comma-separated, `*` wildcards).
+    #[arg(short = 'r', long = "roles", value_delimiter = ',', global = true)]
+    pub roles: Vec<String>,
 }
 
 /// The subcommands.
@@ -385,6 +397,25 @@ mod tests {
         assert!(Cli::try_parse_from(["gantry", "-q", "-v", "version"]).is_err());
     }
 
+    /// Kamal's global options go anywhere on the line, after a sub-subcommand and its
+    /// arguments too (`kamal accessory reboot db -h HOST`); `-h` is `--hosts`, never help.
+    #[test]
+    fn kamal_s_global_options_are_accepted_anywhere() {
+        for line in [
+            "gantry accessory reboot db -h 10.0.0.1,10.0.0.2 -r web -p --version v1 -H",
+            "gantry -h 10.0.0.1,10.0.0.2 -r web -p --version v1 -H accessory remove db -y",
+            "gantry accessory -h 10.0.0.1,10.0.0.2 reboot -r web db -p --version v1 -H",
+        ] {
+            let cli = Cli::try_parse_from(words(line)).expect(line);
+            assert_eq!(cli.global.hosts, ["10.0.0.1", "10.0.0.2"], "{line}");
+            assert_eq!(cli.global.roles, ["web"], "{line}");
+            assert!(cli.global.primary && cli.global.skip_hooks, "{line}");
+            assert_eq!(cli.global.version.as_deref(), Some("v1"), "{line}");
+        }
+        let error = Cli::try_parse_from(words("gantry --version")).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
     #[test]
     fn an_alias_word_is_replaced_by_its_command_line() {
         let arguments: Vec<String> = ["gantry", "-d", "staging", "console", "-h", "h1"]
@@ -502,7 +533,7 @@ mod tests {
         let Command::Logs(logs) = cli.command else {
             panic!("logs")
         };
-        assert_eq!(logs.target.roles, ["web"]);
+        assert_eq!(cli.global.roles, ["web"]);
         assert_eq!(logs.flags.options().lines, Some(20));
         assert!(Cli::try_parse_from(["gantry", "prune", "--retain", "0"]).is_err());
     }

@@ -12,18 +12,10 @@ use crate::pipeline::Connections;
 use crate::session::{Connector, SshConnector};
 pub use crate::session::{PlanChoices, Prepared, observe_width, read_local_file};
 
-/// Which hosts, roles and version a command works on, as Kamal's global flags.
+/// How a command that works on hosts runs them; which hosts, roles and version are the global
+/// options ([`GlobalArgs`]), accepted anywhere on the line as in Kamal.
 #[derive(Clone, Debug, Default, Args)]
 pub struct TargetArgs {
-    /// The version to deploy (default: $VERSION, else git HEAD).
-    #[arg(long = "version", value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Only these hosts (comma-separated, `*` wildcards).
-    #[arg(short = 'h', long = "hosts", value_delimiter = ',')]
-    pub hosts: Vec<String>,
-    /// Only these roles (comma-separated, `*` wildcards).
-    #[arg(short = 'r', long = "roles", value_delimiter = ',')]
-    pub roles: Vec<String>,
     /// Actions at once over all hosts.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
@@ -72,7 +64,7 @@ pub(super) const UNKNOWN_VERSION: &str = "unknown";
 /// command to command.
 pub fn load(
     global: &GlobalArgs,
-    target: &TargetArgs,
+    _target: &TargetArgs,
     need: VersionNeed,
 ) -> Result<Prepared, miette::Report> {
     let loaded = global.load()?;
@@ -81,7 +73,7 @@ pub fn load(
     super::logging::redact_secrets(&redactor);
     let project_dir = std::env::current_dir().into_diagnostic()?;
     let resolved = crate::build::version::resolve(
-        target.version.as_deref(),
+        global.version.as_deref(),
         std::env::var("VERSION").ok().as_deref(),
         &project_dir,
         loaded.config.builder.context.is_some(),
@@ -95,17 +87,27 @@ pub fn load(
         (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
         (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
     };
+    let hosts = selected_hosts(global, &loaded.config);
     Ok(Prepared {
         loaded,
         secrets,
         redactor,
         version,
         selection: Selection {
-            hosts: target.hosts.clone(),
-            roles: target.roles.clone(),
+            hosts,
+            roles: global.roles.clone(),
         },
         skip_hooks: global.skip_hooks,
     })
+}
+
+/// The hosts `-h` names, or with `-p` only the primary host (Kamal's `--primary`, which wins
+/// over `--hosts`).
+fn selected_hosts(global: &GlobalArgs, config: &crate::config::Config) -> Vec<String> {
+    match (global.primary, config.primary_host()) {
+        (true, Some(primary)) => vec![primary.to_string()],
+        _ => global.hosts.clone(),
+    }
 }
 
 /// Connects to every host of `desired`, in parallel (the commands that only read: no lock).
