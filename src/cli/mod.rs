@@ -20,6 +20,7 @@ mod print;
 mod accessory;
 mod app;
 mod apply;
+mod audit;
 mod config;
 mod deploy;
 mod details;
@@ -43,6 +44,7 @@ mod server;
 mod session;
 mod setup;
 mod terminal;
+mod tree;
 mod ui;
 mod version;
 
@@ -110,6 +112,18 @@ pub struct GlobalArgs {
     pub roles: Vec<String>,
 }
 
+/// Kamal's options of `upgrade` and `accessory upgrade`, so its command lines parse; the
+/// command only says there is nothing to upgrade.
+#[derive(Clone, Debug, Args)]
+pub struct UpgradeArgs {
+    /// Kamal: upgrade one host after the other.
+    #[arg(long)]
+    pub rolling: bool,
+    /// Kamal: do not ask for confirmation.
+    #[arg(short = 'y', long = "confirmed")]
+    pub confirmed: bool,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -119,6 +133,8 @@ pub enum Command {
     Apply(apply::ApplyCommand),
     /// Build and push the image, then apply that version.
     Deploy(deploy::DeployArgs),
+    /// The same as `deploy`: gantry converges, so there is no bootstrap step to skip.
+    Redeploy(deploy::DeployArgs),
     /// Go back to an earlier version still kept on the hosts (default: the previous one).
     Rollback(rollback::RollbackArgs),
     /// Report hosts that no longer match deploy.yml (for cron: exit 2 on drift).
@@ -151,6 +167,12 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Fetch secrets from a password manager, extract one, or print the secrets files.
     Secrets(secrets::SecretsArgs),
+    /// Show the audit log (the last 50 lines) from each host.
+    Audit(audit::AuditArgs),
+    /// Print a tree of all available commands.
+    Tree,
+    /// Kamal 1 to 2 upgrade: gantry reads Kamal 2 configuration only, so there is nothing to do.
+    Upgrade(UpgradeArgs),
     /// Show gantry's version.
     Version,
     /// An alias from deploy.yml.
@@ -271,7 +293,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),
-        Command::Deploy(args) => deploy::run(&cli.global, args),
+        Command::Deploy(args) | Command::Redeploy(args) => deploy::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),
         Command::Details(args) => details::run(&cli.global, args),
@@ -288,6 +310,9 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Server(args) => server::run(&cli.global, args),
         Command::Secrets(args) => secrets::run(&cli.global, args),
+        Command::Audit(args) => audit::run(&cli.global, args),
+        Command::Tree => tree::run(),
+        Command::Upgrade(_) => Err(kamal_1_upgrade_refused()),
         Command::Version => version::run(),
         Command::Alias(words) => run_alias(&cli.global, words),
     }
@@ -299,8 +324,18 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<Exit, miette::Repo
     let Some(name) = words.first() else {
         return Err(miette::miette!("no command given"));
     };
-    let loaded = global.load()?;
+    let loaded = match global.load() {
+        Ok(loaded) => loaded,
+        // Without a deploy.yml there is no alias: a misspelt command is the likelier mistake.
+        Err(error) => match nearest_command(name, std::iter::empty()) {
+            Some(nearest) => return Err(unknown_command(name, &nearest)),
+            None => return Err(error),
+        },
+    };
     let Some(expansion) = loaded.config.aliases.get(name) else {
+        if let Some(nearest) = nearest_command(name, loaded.config.aliases.keys()) {
+            return Err(unknown_command(name, &nearest));
+        }
         let mut known: Vec<&str> = loaded.config.aliases.keys().map(String::as_str).collect();
         known.sort();
         return Err(miette::miette!(
@@ -316,6 +351,38 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<Exit, miette::Repo
         ));
     };
     run_expansion(name, expansion)
+}
+
+fn unknown_command(word: &str, nearest: &str) -> miette::Report {
+    miette::miette!(
+        help = "see `gantry --help` for the commands",
+        "unknown command `{word}`: did you mean `{nearest}`?"
+    )
+}
+
+/// What `gantry upgrade` and `gantry accessory upgrade` say: Kamal's upgrade from 1.x rewrites
+/// hosts for Kamal 2, which is the only configuration gantry reads.
+fn kamal_1_upgrade_refused() -> miette::Report {
+    miette::miette!(
+        help = "upgrade with Kamal 2 (`kamal upgrade`) first; gantry then manages the hosts as they are",
+        "gantry reads Kamal 2 only: there is no Kamal 1.x setup to upgrade from"
+    )
+}
+
+/// The command or deploy.yml alias nearest to the unknown word `word` (at most two edits away,
+/// or one for short words), for "did you mean ...?".
+fn nearest_command<'a>(word: &str, aliases: impl Iterator<Item = &'a String>) -> Option<String> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let names = command
+        .get_subcommands()
+        .map(|subcommand| subcommand.get_name().to_string())
+        .chain(aliases.cloned());
+    let limit = if word.chars().count() <= 4 { 1 } else { 2 };
+    names
+        .map(|name| (strsim::damerau_levenshtein(word, &name), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, name)| name)
 }
 
 /// Runs alias `name`'s command line `expansion` in place of the alias word.
@@ -483,13 +550,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_unknown_command_suggests_the_nearest() {
+        let aliases = ["console".to_string()];
+        assert_eq!(
+            nearest_command("redeplyo", aliases.iter()).as_deref(),
+            Some("redeploy")
+        );
+        assert_eq!(
+            nearest_command("consle", aliases.iter()).as_deref(),
+            Some("console")
+        );
+        assert_eq!(
+            nearest_command("lokc", aliases.iter()).as_deref(),
+            Some("lock")
+        );
+        assert_eq!(
+            nearest_command("apq", aliases.iter()).as_deref(),
+            Some("app")
+        );
+        assert_eq!(nearest_command("frobnicate", aliases.iter()), None);
+    }
+
     /// Each gantry command is either one of Kamal's (no alias may take its name) or one an alias
     /// may take over; none falls between the two.
     #[test]
     fn every_command_is_kamal_s_or_may_be_taken_by_an_alias() {
         let may_take = ["plan", "apply", "drift", "exec", "logs"];
+        // Thor's own command, which Kamal's list of reserved names leaves out.
+        let thor_s = ["tree"];
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
+            if thor_s.contains(&name) {
+                continue;
+            }
             assert!(
                 crate::config::KAMAL_COMMANDS.contains(&name) ^ may_take.contains(&name),
                 "`{name}` must be exactly one of Kamal's commands or an alias-able name"
