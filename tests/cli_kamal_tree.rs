@@ -133,18 +133,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "not built yet: `proxy boot` starts a stopped proxy",
     ),
     ("proxy stop", "not built yet"),
-    (
-        "prune all",
-        "not built yet as a subcommand: `prune` alone does what it does",
-    ),
-    (
-        "prune containers",
-        "not built yet: `prune` removes containers and images together",
-    ),
-    (
-        "prune images",
-        "not built yet: `prune` removes containers and images together",
-    ),
 ];
 
 /// One option of a Kamal command, as `kamal help` prints it.
