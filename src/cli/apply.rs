@@ -71,7 +71,7 @@ pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<Exit, 
         Some(path) => Some(read_saved_plan(&mut global, path, &mut args)?),
         None => None,
     };
-    let prepared = super::session::load(&global, &args.target, VersionNeed::Required)?;
+    let prepared = super::session::load(&global, VersionNeed::Required)?;
     runtime()?.block_on(apply(
         &global,
         &prepared,

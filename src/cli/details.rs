@@ -24,7 +24,7 @@ pub struct DetailsArgs {
 
 /// Observes and prints.
 pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(PlanFlags::default().choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

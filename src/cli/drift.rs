@@ -44,7 +44,7 @@ pub struct DriftArgs {
 
 /// Observes, compares with the running version, reports, notifies.
 pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
     let report = runtime()?.block_on(check(&prepared, global.version.as_deref()))?;
     let json = prepared
         .redactor

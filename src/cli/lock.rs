@@ -40,7 +40,7 @@ pub enum LockCommand {
 /// Runs a lock subcommand on the lock hosts of the selection (`crate::session::lock_hosts`):
 /// the primary host, and the host Kamal locks for the same `--hosts`/`--roles`.
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
     let config = &prepared.loaded.config;
     let lock_hosts = lock_hosts(config, &prepared.selection);
     let names = ServiceNames::for_config(config);

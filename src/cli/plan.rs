@@ -40,7 +40,7 @@ pub struct PlanArgs {
 
 /// Plans and prints.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Required)?;
+    let prepared = super::session::load(global, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(args.flags.choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| {

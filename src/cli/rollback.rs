@@ -33,7 +33,7 @@ pub struct RollbackArgs {
 
 /// Chooses the version, then applies it, on the same connections.
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<Exit, miette::Report> {
-    let mut prepared = super::session::load(global, &args.apply.target, VersionNeed::Optional)?;
+    let mut prepared = super::session::load(global, VersionNeed::Optional)?;
     let desired = prepared
         .desired_at(&prepared.version, PlanFlags::default().choices())
         .map_err(|error| miette!("{error}"))?;

@@ -62,11 +62,7 @@ pub(super) const UNKNOWN_VERSION: &str = "unknown";
 
 /// Loads everything a plan needs, before any connection: once per invocation, handed on from
 /// command to command.
-pub fn load(
-    global: &GlobalArgs,
-    _target: &TargetArgs,
-    need: VersionNeed,
-) -> Result<Prepared, miette::Report> {
+pub fn load(global: &GlobalArgs, need: VersionNeed) -> Result<Prepared, miette::Report> {
     let loaded = global.load()?;
     let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
     let redactor = secrets.redactor();
