@@ -83,27 +83,23 @@ pub fn load(global: &GlobalArgs, need: VersionNeed) -> Result<Prepared, miette::
         (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
         (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
     };
-    let hosts = selected_hosts(global, &loaded.config);
+    let selection = Selection {
+        hosts: global.hosts.clone(),
+        roles: global.roles.clone(),
+    };
+    let selection = if global.primary {
+        selection.primary_only(&loaded.config)
+    } else {
+        selection
+    };
     Ok(Prepared {
         loaded,
         secrets,
         redactor,
         version,
-        selection: Selection {
-            hosts,
-            roles: global.roles.clone(),
-        },
+        selection,
         skip_hooks: global.skip_hooks,
     })
-}
-
-/// The hosts `-h` names, or with `-p` only the primary host (Kamal's `--primary`, which wins
-/// over `--hosts`).
-fn selected_hosts(global: &GlobalArgs, config: &crate::config::Config) -> Vec<String> {
-    match (global.primary, config.primary_host()) {
-        (true, Some(primary)) => vec![primary.to_string()],
-        _ => global.hosts.clone(),
-    }
 }
 
 /// Connects to every host of `desired`, in parallel (the commands that only read: no lock).
