@@ -45,7 +45,7 @@ fn a_usage_error_has_its_own_code_never_the_code_of_changes() {
     }
     let help = gantry(dir.path()).arg("--help").output().expect("runs");
     assert_eq!(help.status.code(), Some(0));
-    let version = gantry(dir.path()).arg("--version").output().expect("runs");
+    let version = gantry(dir.path()).arg("version").output().expect("runs");
     assert_eq!(version.status.code(), Some(0));
 }
 

@@ -48,6 +48,8 @@ pub enum AccessoryCommand {
         #[command(flatten)]
         flags: LogFlags,
     },
+    /// Kamal 1 to 2 upgrade: gantry reads Kamal 2 configuration only, so there is nothing to do.
+    Upgrade(super::UpgradeArgs),
 }
 
 impl AccessoryCommand {
@@ -58,12 +60,16 @@ impl AccessoryCommand {
             AccessoryCommand::Remove { name, .. } => (name, "remove"),
             AccessoryCommand::Details { name } => (name, "details"),
             AccessoryCommand::Logs { name, .. } => (name, "logs"),
+            AccessoryCommand::Upgrade(_) => ("all", "upgrade"),
         }
     }
 }
 
 /// Runs an accessory subcommand.
 pub fn run(global: &GlobalArgs, args: &AccessoryArgs) -> Result<Exit, miette::Report> {
+    if let AccessoryCommand::Upgrade(_) = args.command {
+        return Err(super::kamal_1_upgrade_refused());
+    }
     let (name, word) = args.command.name_and_word();
     let which = Which::parse(name);
     let mut day2 = Day2::load(global, &args.target, "accessory", Some(word))?;

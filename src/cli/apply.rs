@@ -66,13 +66,14 @@ pub struct ApplyArgs {
 /// `gantry apply [FILE]`.
 pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<Exit, miette::Report> {
     let mut args = command.apply.clone();
+    let mut global = global.clone();
     let saved = match &command.plan_file {
-        Some(path) => Some(read_saved_plan(global, path, &mut args)?),
+        Some(path) => Some(read_saved_plan(&mut global, path, &mut args)?),
         None => None,
     };
-    let prepared = super::session::load(global, &args.target, VersionNeed::Required)?;
+    let prepared = super::session::load(&global, VersionNeed::Required)?;
     runtime()?.block_on(apply(
-        global,
+        &global,
         &prepared,
         &args,
         saved.as_ref(),
@@ -84,7 +85,7 @@ pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<Exit, 
 /// Reads a plan saved with `gantry plan -o FILE` and takes its inputs (version, hosts, roles,
 /// flags) into `args`; the configuration file and destination must be the plan's.
 fn read_saved_plan(
-    global: &GlobalArgs,
+    global: &mut GlobalArgs,
     path: &Path,
     args: &mut ApplyArgs,
 ) -> Result<SavedPlan, miette::Report> {
@@ -103,9 +104,10 @@ fn read_saved_plan(
                 path.display()
             )
         })?;
-    args.target.version = Some(saved.inputs.version.clone());
-    args.target.hosts = saved.inputs.hosts.clone();
-    args.target.roles = saved.inputs.roles.clone();
+    global.version = Some(saved.inputs.version.clone());
+    global.primary = false;
+    global.hosts = saved.inputs.hosts.clone();
+    global.roles = saved.inputs.roles.clone();
     args.flags.reboot_proxy = saved.inputs.reboot_proxy;
     args.flags.recreate_accessories = saved.inputs.recreate_accessories;
     args.flags.atomic = saved.inputs.atomic;

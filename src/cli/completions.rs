@@ -65,7 +65,12 @@ pub fn run_man(_args: &ManArgs) -> Result<Exit, miette::Report> {
 fn man_page() -> std::io::Result<Vec<u8>> {
     let command = super::Cli::command();
     let mut page = Vec::new();
-    let man = clap_mangen::Man::new(command.clone());
+    // `--version` is Kamal's global option here, so the version is set for the page only.
+    let command = command
+        .clone()
+        .version(super::version::VERSION_AND_COMMIT)
+        .disable_version_flag(true);
+    let man = clap_mangen::Man::new(command);
     man.render_title(&mut page)?;
     man.render_name_section(&mut page)?;
     man.render_synopsis_section(&mut page)?;

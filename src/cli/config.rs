@@ -25,9 +25,6 @@ pub struct ConfigArgs {
     /// prints (to compare both tools' reading of one deploy.yml).
     #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
     pub format: ConfigFormat,
-    /// With `--format kamal`: the version to show (default: $VERSION, else git HEAD).
-    #[arg(long = "version", value_name = "VERSION")]
-    pub version: Option<String>,
     /// Also read the secrets files and report secrets deploy.yml names that none sets.
     #[arg(long)]
     pub check_secrets: bool,
@@ -62,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<Exit, miette::Repor
         ConfigFormat::Kamal => {
             let project_dir = std::env::current_dir().into_diagnostic()?;
             let version = crate::build::version::resolve(
-                args.version.as_deref(),
+                global.version.as_deref(),
                 std::env::var("VERSION").ok().as_deref(),
                 &project_dir,
                 loaded.config.builder.context.is_some(),

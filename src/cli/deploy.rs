@@ -30,7 +30,7 @@ pub struct DeployArgs {
 
 /// Builds, pushes, applies.
 pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.apply.target, VersionNeed::Required)?;
+    let prepared = super::session::load(global, VersionNeed::Required)?;
     if !args.skip_push {
         let hooks = Hooks::new(global, &prepared, selected_hosts(&prepared), "deploy", None);
         runtime()?.block_on(async {

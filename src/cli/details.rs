@@ -18,10 +18,7 @@ use crate::report::details;
 /// `--version` and `--parallelism` are accepted, as Kamal accepts its global flags everywhere,
 /// but mean nothing here: help does not list them.
 #[derive(Clone, Debug, Args)]
-#[command(
-    mut_arg("version", |arg| arg.hide(true)),
-    mut_arg("parallelism", |arg| arg.hide(true))
-)]
+#[command(mut_arg("parallelism", |arg| arg.hide(true)))]
 pub struct DetailsArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -36,7 +33,7 @@ pub struct DetailsArgs {
 
 /// Observes and prints.
 pub fn run(global: &GlobalArgs, args: &DetailsArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(PlanFlags::default().choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

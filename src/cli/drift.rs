@@ -27,11 +27,9 @@ use crate::drift::{self, DriftReport, orphans};
 use crate::naming::ServiceNames;
 use crate::pipeline::{self, PlanRequest};
 
-/// `gantry drift` flags.
+/// `gantry drift` flags; the global `--version` names the version to compare with (default: the
+/// one most hosts run).
 #[derive(Clone, Debug, Args)]
-#[command(mut_arg("version", |arg| arg.help(
-    "Compare with this version (default: the one most hosts run)"
-)))]
 pub struct DriftArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -46,8 +44,8 @@ pub struct DriftArgs {
 
 /// Observes, compares with the running version, reports, notifies.
 pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
-    let report = runtime()?.block_on(check(&prepared, args))?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
+    let report = runtime()?.block_on(check(&prepared, global.version.as_deref()))?;
     let json = prepared
         .redactor
         .redact(&serde_json::to_string_pretty(&report).into_diagnostic()?);
@@ -72,7 +70,10 @@ pub fn run(global: &GlobalArgs, args: &DriftArgs) -> Result<Exit, miette::Report
 
 /// The drift report: observe deploy.yml's hosts, diff against the chosen version, then check
 /// the hosts deploy.yml no longer names (unless `--hosts`/`--roles` narrowed the check).
-async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, miette::Report> {
+async fn check(
+    prepared: &Prepared,
+    requested_version: Option<&str>,
+) -> Result<DriftReport, miette::Report> {
     let config = &prepared.loaded.config;
     let names = ServiceNames::for_config(config);
     let ignore = &config.gantry.drift_ignore;
@@ -94,12 +95,8 @@ async fn check(prepared: &Prepared, args: &DriftArgs) -> Result<DriftReport, mie
         session::observe_width(&connections),
     )
     .await;
-    let (version, version_source) = drift::choose_version(
-        args.target.version.as_deref(),
-        &observed,
-        &names,
-        &prepared.version,
-    );
+    let (version, version_source) =
+        drift::choose_version(requested_version, &observed, &names, &prepared.version);
     let request = PlanRequest {
         version: &version,
         ..prepared.request(PlanFlags::default().choices(), &read)

@@ -16,10 +16,7 @@ use crate::session::{lock_connections, lock_hosts, manual_lock};
 /// `gantry lock` subcommands. `--version` and `--parallelism` are accepted, as Kamal accepts its
 /// global flags everywhere, but mean nothing here: help does not list them.
 #[derive(Clone, Debug, Args)]
-#[command(
-    mut_arg("version", |arg| arg.hide(true)),
-    mut_arg("parallelism", |arg| arg.hide(true))
-)]
+#[command(mut_arg("parallelism", |arg| arg.hide(true)))]
 pub struct LockArgs {
     #[command(subcommand)]
     pub command: LockCommand,
@@ -45,7 +42,7 @@ pub enum LockCommand {
 /// Runs a lock subcommand on the lock hosts of the selection (`crate::session::lock_hosts`):
 /// the primary host, and the host Kamal locks for the same `--hosts`/`--roles`.
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.target, VersionNeed::Optional)?;
+    let prepared = super::session::load(global, VersionNeed::Optional)?;
     let config = &prepared.loaded.config;
     let lock_hosts = lock_hosts(config, &prepared.selection);
     let names = ServiceNames::for_config(config);

@@ -43,7 +43,7 @@ impl Day2 {
         command: &str,
         subcommand: Option<&str>,
     ) -> Result<Day2, miette::Report> {
-        let prepared = super::session::load(global, target, VersionNeed::Optional)?;
+        let prepared = super::session::load(global, VersionNeed::Optional)?;
         let desired = desired_at(&prepared, &prepared.version)?;
         let names = ServiceNames::for_config(&prepared.loaded.config);
         let hosts = desired.hosts.iter().map(|host| host.name.clone()).collect();
@@ -59,7 +59,7 @@ impl Day2 {
             names,
             hooks,
             identity,
-            requested_version: target.version.clone(),
+            requested_version: global.version.clone(),
             parallelism: target.parallelism,
         })
     }

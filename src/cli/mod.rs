@@ -20,6 +20,7 @@ mod print;
 mod accessory;
 mod app;
 mod apply;
+mod audit;
 mod color;
 mod completions;
 mod config;
@@ -47,6 +48,7 @@ mod session;
 mod setup;
 mod show;
 mod terminal;
+mod tree;
 mod ui;
 mod version;
 
@@ -61,7 +63,6 @@ use crate::config::{ConfigDiagnostic, LoadOptions, Loaded, SecretsOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "gantry",
-    version = version::VERSION_AND_COMMIT,
     about,
     after_help = help::AFTER_HELP,
     allow_external_subcommands = true,
@@ -113,6 +114,31 @@ pub struct GlobalArgs {
     /// When to colour output: auto (a terminal, without NO_COLOR), always or never.
     #[arg(long, global = true, value_enum, default_value_t = color::ColorChoice::Auto)]
     pub color: color::ColorChoice,
+    /// The app version to work on (default: $VERSION, else git HEAD), as Kamal's `--version`;
+    /// gantry's own version is `gantry version`.
+    #[arg(long = "version", value_name = "VERSION", global = true)]
+    pub version: Option<String>,
+    /// Only the primary host (the first host of the primary role).
+    #[arg(short = 'p', long, global = true)]
+    pub primary: bool,
+    /// Only these hosts (comma-separated, `*` wildcards).
+    #[arg(short = 'h', long = "hosts", value_delimiter = ',', global = true)]
+    pub hosts: Vec<String>,
+    /// Only these roles (comma-separated, `*` wildcards).
+    #[arg(short = 'r', long = "roles", value_delimiter = ',', global = true)]
+    pub roles: Vec<String>,
+}
+
+/// Kamal's options of `upgrade` and `accessory upgrade`, so its command lines parse; the
+/// command only says there is nothing to upgrade.
+#[derive(Clone, Debug, Args)]
+pub struct UpgradeArgs {
+    /// Kamal: upgrade one host after the other.
+    #[arg(long)]
+    pub rolling: bool,
+    /// Kamal: do not ask for confirmation.
+    #[arg(short = 'y', long = "confirmed")]
+    pub confirmed: bool,
 }
 
 /// The subcommands.
@@ -124,6 +150,8 @@ pub enum Command {
     Apply(apply::ApplyCommand),
     /// Build and push the image, then apply that version.
     Deploy(deploy::DeployArgs),
+    /// The same as `deploy`: gantry converges, so there is no bootstrap step to skip.
+    Redeploy(deploy::DeployArgs),
     /// Go back to an earlier version still kept on the hosts (default: the previous one).
     Rollback(rollback::RollbackArgs),
     /// Report hosts that no longer match deploy.yml (for cron: exit 2 on drift).
@@ -156,6 +184,12 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Fetch secrets from a password manager, extract one, or print the secrets files.
     Secrets(secrets::SecretsArgs),
+    /// Show the audit log (the last 50 lines) from each host.
+    Audit(audit::AuditArgs),
+    /// Print a tree of all available commands.
+    Tree,
+    /// Kamal 1 to 2 upgrade: nothing to do, gantry reads Kamal 2 only.
+    Upgrade(UpgradeArgs),
     /// Show gantry's version.
     Version,
     /// Print a completion script for bash, zsh, fish or powershell.
@@ -308,7 +342,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
     match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Apply(args) => apply::run_command(&cli.global, args),
-        Command::Deploy(args) => deploy::run(&cli.global, args),
+        Command::Deploy(args) | Command::Redeploy(args) => deploy::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Drift(args) => drift::run(&cli.global, args),
         Command::Details(args) => details::run(&cli.global, args),
@@ -325,6 +359,9 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Server(args) => server::run(&cli.global, args),
         Command::Secrets(args) => secrets::run(&cli.global, args),
+        Command::Audit(args) => audit::run(&cli.global, args),
+        Command::Tree => tree::run(),
+        Command::Upgrade(_) => Err(kamal_1_upgrade_refused()),
         Command::Version => version::run(),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(args),
@@ -339,8 +376,18 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<Exit, miette::Repo
     let Some(name) = words.first() else {
         return Err(miette::miette!("no command given"));
     };
-    let loaded = global.load()?;
+    let loaded = match global.load() {
+        Ok(loaded) => loaded,
+        // Without a deploy.yml there is no alias: a misspelt command is the likelier mistake.
+        Err(error) => match nearest_command(name, std::iter::empty()) {
+            Some(nearest) => return Err(unknown_command(name, &nearest)),
+            None => return Err(error),
+        },
+    };
     let Some(expansion) = loaded.config.aliases.get(name) else {
+        if let Some(nearest) = nearest_command(name, loaded.config.aliases.keys()) {
+            return Err(unknown_command(name, &nearest));
+        }
         let mut known: Vec<&str> = loaded.config.aliases.keys().map(String::as_str).collect();
         known.sort();
         return Err(miette::miette!(
@@ -356,6 +403,38 @@ fn run_alias(global: &GlobalArgs, words: &[String]) -> Result<Exit, miette::Repo
         ));
     };
     run_expansion(name, expansion)
+}
+
+fn unknown_command(word: &str, nearest: &str) -> miette::Report {
+    miette::miette!(
+        help = "see `gantry --help` for the commands",
+        "unknown command `{word}`: did you mean `{nearest}`?"
+    )
+}
+
+/// What `gantry upgrade` and `gantry accessory upgrade` say: Kamal's upgrade from 1.x rewrites
+/// hosts for Kamal 2, which is the only configuration gantry reads.
+fn kamal_1_upgrade_refused() -> miette::Report {
+    miette::miette!(
+        help = "upgrade with Kamal 2 (`kamal upgrade`) first; gantry then manages the hosts as they are",
+        "gantry reads Kamal 2 only: there is no Kamal 1.x setup to upgrade from"
+    )
+}
+
+/// The command or deploy.yml alias nearest to the unknown word `word` (at most two edits away,
+/// or one for short words), for "did you mean ...?".
+fn nearest_command<'a>(word: &str, aliases: impl Iterator<Item = &'a String>) -> Option<String> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let names = command
+        .get_subcommands()
+        .map(|subcommand| subcommand.get_name().to_string())
+        .chain(aliases.cloned());
+    let limit = if word.chars().count() <= 4 { 1 } else { 2 };
+    names
+        .map(|name| (strsim::damerau_levenshtein(word, &name), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min()
+        .map(|(_, name)| name)
 }
 
 /// Runs alias `name`'s command line `expansion` in place of the alias word.
@@ -437,6 +516,25 @@ mod tests {
         assert!(Cli::try_parse_from(["gantry", "-q", "-v", "version"]).is_err());
     }
 
+    /// Kamal's global options go anywhere on the line, after a sub-subcommand and its
+    /// arguments too (`kamal accessory reboot db -h HOST`); `-h` is `--hosts`, never help.
+    #[test]
+    fn kamal_s_global_options_are_accepted_anywhere() {
+        for line in [
+            "gantry accessory reboot db -h 10.0.0.1,10.0.0.2 -r web -p --version v1 -H",
+            "gantry -h 10.0.0.1,10.0.0.2 -r web -p --version v1 -H accessory remove db -y",
+            "gantry accessory -h 10.0.0.1,10.0.0.2 reboot -r web db -p --version v1 -H",
+        ] {
+            let cli = Cli::try_parse_from(words(line)).expect(line);
+            assert_eq!(cli.global.hosts, ["10.0.0.1", "10.0.0.2"], "{line}");
+            assert_eq!(cli.global.roles, ["web"], "{line}");
+            assert!(cli.global.primary && cli.global.skip_hooks, "{line}");
+            assert_eq!(cli.global.version.as_deref(), Some("v1"), "{line}");
+        }
+        let error = Cli::try_parse_from(words("gantry --version")).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
     #[test]
     fn an_alias_word_is_replaced_by_its_command_line() {
         let arguments: Vec<String> = ["gantry", "-d", "staging", "console", "-h", "h1"]
@@ -504,6 +602,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_unknown_command_suggests_the_nearest() {
+        let aliases = ["console".to_string()];
+        assert_eq!(
+            nearest_command("redeplyo", aliases.iter()).as_deref(),
+            Some("redeploy")
+        );
+        assert_eq!(
+            nearest_command("consle", aliases.iter()).as_deref(),
+            Some("console")
+        );
+        assert_eq!(
+            nearest_command("lokc", aliases.iter()).as_deref(),
+            Some("lock")
+        );
+        assert_eq!(
+            nearest_command("apq", aliases.iter()).as_deref(),
+            Some("app")
+        );
+        assert_eq!(nearest_command("frobnicate", aliases.iter()), None);
+    }
+
     /// Each gantry command is either one of Kamal's (no alias may take its name) or one an alias
     /// may take over; none falls between the two.
     #[test]
@@ -518,8 +638,13 @@ mod tests {
             "man",
             "show",
         ];
+        // Thor's own command, which Kamal's list of reserved names leaves out.
+        let thor_s = ["tree"];
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
+            if thor_s.contains(&name) {
+                continue;
+            }
             assert!(
                 crate::config::KAMAL_COMMANDS.contains(&name) ^ may_take.contains(&name),
                 "`{name}` must be exactly one of Kamal's commands or an alias-able name"
@@ -564,7 +689,7 @@ mod tests {
         let Command::Logs(logs) = cli.command else {
             panic!("logs")
         };
-        assert_eq!(logs.target.roles, ["web"]);
+        assert_eq!(cli.global.roles, ["web"]);
         assert_eq!(logs.flags.options().lines, Some(20));
         assert!(Cli::try_parse_from(["gantry", "prune", "--retain", "0"]).is_err());
     }

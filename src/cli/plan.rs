@@ -57,7 +57,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
     if global.config_files.len() > 1 {
         return run_several(global, args);
     }
-    let prepared = super::session::load(global, &args.target, VersionNeed::Required)?;
+    let prepared = super::session::load(global, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(args.flags.choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| {
@@ -116,8 +116,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             config_file: global.config_file().display().to_string(),
             destination: global.destination.clone(),
             version: prepared.version.clone(),
-            hosts: args.target.hosts.clone(),
-            roles: args.target.roles.clone(),
+            hosts: prepared.selection.hosts.clone(),
+            roles: prepared.selection.roles.clone(),
             reboot_proxy: args.flags.reboot_proxy,
             recreate_accessories: args.flags.recreate_accessories,
             atomic: args.flags.atomic,
@@ -169,11 +169,7 @@ fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Rep
     }
     let mut services = Vec::new();
     for config_file in &global.config_files {
-        let prepared = session::load(
-            &global.for_config_file(config_file),
-            &args.target,
-            VersionNeed::Required,
-        )?;
+        let prepared = session::load(&global.for_config_file(config_file), VersionNeed::Required)?;
         services.push((config_file.display().to_string(), prepared));
     }
     let read = |path: &str| read_local_file(path);

@@ -24,7 +24,6 @@ use crate::session::{Prepared, lock_hosts, observe_width};
 /// `gantry rollback` flags. The version is given one way, as Kamal takes it: `rollback
 /// VERSION`; `--version` is not listed and is refused.
 #[derive(Clone, Debug, Args)]
-#[command(mut_arg("version", |arg| arg.hide(true).conflicts_with("rollback_version")))]
 pub struct RollbackArgs {
     /// The version to go back to (default: the previous one).
     #[arg(value_name = "VERSION")]
@@ -35,13 +34,13 @@ pub struct RollbackArgs {
 
 /// Chooses the version, then applies it, on the same connections.
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<Exit, miette::Report> {
-    if let Some(version) = &args.apply.target.version {
+    if let Some(version) = &global.version {
         return Err(miette!(
             help = format!("give the version as `gantry rollback {version}`"),
             "rollback takes the version as its argument, not --version"
         ));
     }
-    let mut prepared = super::session::load(global, &args.apply.target, VersionNeed::Optional)?;
+    let mut prepared = super::session::load(global, VersionNeed::Optional)?;
     let desired = prepared
         .desired_at(&prepared.version, PlanFlags::default().choices())
         .map_err(|error| miette!("{error}"))?;

@@ -11,6 +11,7 @@ use super::locked::Day2;
 use super::logs::connected;
 use super::output::{Job, run_interactive, run_prefixed, summarize};
 use super::session::{TargetArgs, runtime};
+use crate::pipeline::Connections;
 
 /// `gantry server` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -47,40 +48,62 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Repor
     let rt = runtime()?;
     let result = rt.block_on(async {
         let connections = day2.connect().await?;
-        let hosts: Vec<String> = day2.desired.hosts.iter().map(|h| h.name.clone()).collect();
-        let mut results = Vec::new();
-        let mut jobs = Vec::new();
-        let mut labels = Vec::new();
-        for host in &hosts {
-            match connected(&connections, host) {
-                Ok(connection) => {
-                    crate::records::audit::record_command(
-                        connection.as_ref(),
-                        &day2.names,
-                        &day2.identity.performer,
-                        &day2.prepared.redactor,
-                        &command,
-                    )
-                    .await;
-                    if *interactive {
-                        let code = run_interactive(connection.as_ref(), &command)
-                            .await
-                            .map_err(|e| miette::miette!("{e}"))?;
-                        return Ok(Exit::from_command_status(code));
-                    }
-                    labels.push(host.clone());
-                    jobs.push(Job {
-                        host: connection,
-                        command: command.clone(),
-                        prefix: host.clone(),
-                    });
-                }
-                Err(error) => results.push((host.clone(), Err(error))),
-            }
+        if *interactive {
+            let host = day2.desired.hosts.first().map(|host| host.name.clone());
+            let Some(host) = host else {
+                return Err(miette::miette!("no host selected"));
+            };
+            let connection = connected(&connections, &host).map_err(|e| miette::miette!("{e}"))?;
+            record(&day2, connection.as_ref(), &command).await;
+            let code = run_interactive(connection.as_ref(), &command)
+                .await
+                .map_err(|e| miette::miette!("{e}"))?;
+            return Ok(Exit::from_command_status(code));
         }
-        results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-        Ok(summarize(&results))
+        Ok(on_every_host(&day2, &connections, &command, true).await)
     });
     rt.shutdown_background();
     result
+}
+
+async fn record(day2: &Day2, connection: &dyn crate::host::Host, command: &str) {
+    crate::records::audit::record_command(
+        connection,
+        &day2.names,
+        &day2.identity.performer,
+        &day2.prepared.redactor,
+        command,
+    )
+    .await;
+}
+
+/// Runs the shell text `command` on every selected host at once, each output line prefixed
+/// with its host; with `audited`, each run is first recorded in the host's audit log.
+pub(super) async fn on_every_host(
+    day2: &Day2,
+    connections: &Connections,
+    command: &str,
+    audited: bool,
+) -> Exit {
+    let mut results = Vec::new();
+    let mut jobs = Vec::new();
+    let mut labels = Vec::new();
+    for host in day2.desired.hosts.iter().map(|host| &host.name) {
+        match connected(connections, host) {
+            Ok(connection) => {
+                if audited {
+                    record(day2, connection.as_ref(), command).await;
+                }
+                labels.push(host.clone());
+                jobs.push(Job {
+                    host: connection,
+                    command: command.to_string(),
+                    prefix: host.clone(),
+                });
+            }
+            Err(error) => results.push((host.clone(), Err(error))),
+        }
+    }
+    results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
+    summarize(&results)
 }

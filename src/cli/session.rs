@@ -12,18 +12,10 @@ use crate::pipeline::Connections;
 use crate::session::{Connector, SshConnector};
 pub use crate::session::{PlanChoices, Prepared, observe_width, read_local_file};
 
-/// Which hosts, roles and version a command works on, as Kamal's global flags.
+/// How a command that works on hosts runs them; which hosts, roles and version are the global
+/// options ([`GlobalArgs`]), accepted anywhere on the line as in Kamal.
 #[derive(Clone, Debug, Default, Args)]
 pub struct TargetArgs {
-    /// The version to deploy (default: $VERSION, else git HEAD).
-    #[arg(long = "version", value_name = "VERSION")]
-    pub version: Option<String>,
-    /// Only these hosts (comma-separated, `*` wildcards).
-    #[arg(short = 'h', long = "hosts", value_delimiter = ',')]
-    pub hosts: Vec<String>,
-    /// Only these roles (comma-separated, `*` wildcards).
-    #[arg(short = 'r', long = "roles", value_delimiter = ',')]
-    pub roles: Vec<String>,
     /// Actions at once over all hosts.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
@@ -70,18 +62,14 @@ pub(super) const UNKNOWN_VERSION: &str = "unknown";
 
 /// Loads everything a plan needs, before any connection: once per invocation, handed on from
 /// command to command.
-pub fn load(
-    global: &GlobalArgs,
-    target: &TargetArgs,
-    need: VersionNeed,
-) -> Result<Prepared, miette::Report> {
+pub fn load(global: &GlobalArgs, need: VersionNeed) -> Result<Prepared, miette::Report> {
     let loaded = global.load()?;
     let secrets = crate::config::load_secrets(&loaded, &global.secrets_options())?;
     let redactor = secrets.redactor();
     super::logging::redact_secrets(&redactor);
     let project_dir = std::env::current_dir().into_diagnostic()?;
     let resolved = crate::build::version::resolve(
-        target.version.as_deref(),
+        global.version.as_deref(),
         std::env::var("VERSION").ok().as_deref(),
         &project_dir,
         loaded.config.builder.context.is_some(),
@@ -95,15 +83,21 @@ pub fn load(
         (Err(_), VersionNeed::Optional) => UNKNOWN_VERSION.to_string(),
         (Err(error), VersionNeed::Required) => return Err(miette!("{error}")),
     };
+    let selection = Selection {
+        hosts: global.hosts.clone(),
+        roles: global.roles.clone(),
+    };
+    let selection = if global.primary {
+        selection.primary_only(&loaded.config)
+    } else {
+        selection
+    };
     Ok(Prepared {
         loaded,
         secrets,
         redactor,
         version,
-        selection: Selection {
-            hosts: target.hosts.clone(),
-            roles: target.roles.clone(),
-        },
+        selection,
         skip_hooks: global.skip_hooks,
     })
 }

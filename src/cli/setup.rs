@@ -31,7 +31,7 @@ pub struct SetupArgs {
 
 /// Installs Docker where missing, runs `docker-setup`, applies.
 pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<Exit, miette::Report> {
-    let prepared = super::session::load(global, &args.apply.target, VersionNeed::Required)?;
+    let prepared = super::session::load(global, VersionNeed::Required)?;
     let read = |path: &str| read_local_file(path);
     let request = prepared.request(args.apply.flags.choices(), &read);
     let desired = pipeline::desired(&request).map_err(|error| miette!("{error}"))?;

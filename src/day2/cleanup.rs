@@ -19,18 +19,35 @@ use crate::observe::{HostState, Observed};
 
 use super::{change, per_host, restrict};
 
-/// `prune`: the retention and unused-image changes of a plan for `desired`'s version (the
-/// current one), `retain` stopped containers kept per role.
-pub fn prune(desired: &Desired, observed: &Observed, retain: usize) -> Changes {
+/// What `prune` removes: Kamal's `prune all`, `prune containers` and `prune images`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PruneScope {
+    /// Stopped containers beyond retention, and unused images.
+    All,
+    /// Stopped containers beyond retention only.
+    Containers,
+    /// Unused images only.
+    Images,
+}
+
+impl PruneScope {
+    /// Whether a change the diff made for `reason` is one this scope prunes.
+    fn takes(self, reason: &Reason) -> bool {
+        match reason {
+            Reason::BeyondRetention { .. } => self != PruneScope::Images,
+            Reason::Unused => self != PruneScope::Containers,
+            _ => false,
+        }
+    }
+}
+
+/// `prune`: the retention and unused-image changes (as `scope` selects) of a plan for
+/// `desired`'s version (the current one), `retain` stopped containers kept per role.
+pub fn prune(desired: &Desired, observed: &Observed, retain: usize, scope: PruneScope) -> Changes {
     let mut desired = desired.clone();
     desired.retain_containers = retain;
     let changes = diff::diff(&desired, observed, DiffOptions::default());
-    restrict(changes, |change| {
-        matches!(
-            change.reason,
-            Reason::BeyondRetention { .. } | Reason::Unused
-        )
-    })
+    restrict(changes, |change| scope.takes(&change.reason))
 }
 
 /// The apps deployed on each host: the entries of `.kamal/apps` (see [`super::shell::list_apps`]);

@@ -8,6 +8,7 @@ use crate::plan::{self, PlanOptions};
 use crate::testing;
 
 use super::accessory::Which;
+use super::cleanup::PruneScope;
 use super::shell::LogsOptions;
 
 fn plan_text(changes: Changes) -> String {
@@ -198,7 +199,7 @@ fn prune_removes_stopped_containers_beyond_retain_and_unused_images_only() {
         labels: Default::default(),
         created: 0,
     });
-    let text = plan_text(cleanup::prune(&desired, &observed, 1));
+    let text = plan_text(cleanup::prune(&desired, &observed, 1, PruneScope::All));
     assert!(
         text.contains("stop and remove app-web-v1") || text.contains("remove app-web-v1"),
         "{text}"
@@ -210,6 +211,20 @@ fn prune_removes_stopped_containers_beyond_retain_and_unused_images_only() {
     assert!(text.contains("remove image registry.test/app:v0"), "{text}");
     assert!(!text.contains("registry.test/app:v3"), "{text}");
     assert!(!text.contains("switch") && !text.contains("run "), "{text}");
+    let containers = plan_text(cleanup::prune(
+        &desired,
+        &observed,
+        1,
+        PruneScope::Containers,
+    ));
+    assert!(containers.contains("app-web-v1"), "{containers}");
+    assert!(!containers.contains("remove image"), "{containers}");
+    let images = plan_text(cleanup::prune(&desired, &observed, 1, PruneScope::Images));
+    assert!(
+        images.contains("remove image registry.test/app:v0"),
+        "{images}"
+    );
+    assert!(!images.contains("app-web-v1"), "{images}");
 }
 
 #[test]

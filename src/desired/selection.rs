@@ -22,6 +22,24 @@ impl Selection {
                 .any(|pattern| wildcard_match(pattern, host))
     }
 
+    /// Kamal's `-p/--primary`, which wins over `--hosts`: only the first host of the first
+    /// selected role in deploy.yml's order, or of the primary role when no role is selected.
+    /// An unknown role keeps the selection as it is (the role check reports it).
+    pub fn primary_only(mut self, config: &crate::config::Config) -> Selection {
+        let role = if self.roles.is_empty() {
+            config.role(&config.primary_role)
+        } else {
+            config
+                .roles
+                .iter()
+                .find(|role| self.includes_role(&role.name))
+        };
+        if let Some(host) = role.and_then(|role| role.hosts.first()) {
+            self.hosts = vec![host.host.clone()];
+        }
+        self
+    }
+
     /// Whether a role passes the `--roles` filter.
     pub fn includes_role(&self, role: &str) -> bool {
         self.roles.is_empty()
@@ -44,5 +62,28 @@ pub(super) fn wildcard_match(pattern: &str, text: &str) -> bool {
                 .filter(|&index| rest.is_char_boundary(index))
                 .any(|index| wildcard_match(tail, &rest[index..]))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn primary_wins_over_hosts_and_follows_the_selected_role() {
+        let config = testing::config(&["h1", "h2"]);
+        let primary = |hosts: &[&str], roles: &[&str]| {
+            Selection {
+                hosts: hosts.iter().map(|host| host.to_string()).collect(),
+                roles: roles.iter().map(|role| role.to_string()).collect(),
+            }
+            .primary_only(&config)
+            .hosts
+        };
+        assert_eq!(primary(&[], &[]), ["h1"]);
+        assert_eq!(primary(&["h2"], &[]), ["h1"]);
+        assert_eq!(primary(&[], &["w*"]), ["h1"]);
+        assert_eq!(primary(&["h2"], &["no-such-role"]), ["h2"]);
     }
 }
