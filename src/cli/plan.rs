@@ -30,9 +30,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON (specs/plan-json.md).
     #[arg(long, conflicts_with = "graph")]
     pub json: bool,
-    /// Print the action graph as Graphviz DOT.
-    #[arg(long)]
-    pub graph: bool,
+    /// Show the action graph: `dot` (Graphviz, the default) or `svg` on stdout, or write it to
+    /// FILE.svg or FILE.dot and print the plan as usual.
+    #[arg(long, value_name = "dot|svg|FILE", num_args = 0..=1, default_missing_value = "dot")]
+    pub graph: Option<GraphOutput>,
     /// Save the plan, for `gantry apply FILE`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -70,8 +71,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
             version: prepared.version.clone(),
         };
         render_json(plan, &header, &prepared.redactor)
-    } else if args.graph {
-        crate::plan::dot::render_dot(plan, &prepared.redactor)
+    } else if let Some(graph) = args.graph.as_ref().filter(|graph| graph.file.is_none()) {
+        graph.render(plan, &prepared.redactor)
     } else {
         render(
             plan,
@@ -82,6 +83,22 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         )
     };
     say!("{output}");
+    if let Some(GraphOutput {
+        file: Some(path), ..
+    }) = &args.graph
+    {
+        let picture = args
+            .graph
+            .as_ref()
+            .map(|graph| graph.render(plan, &prepared.redactor))
+            .unwrap_or_default();
+        std::fs::write(path, picture)
+            .into_diagnostic()
+            .map_err(|error| error.wrap_err(format!("cannot write {}", path.display())))?;
+        if !args.json {
+            sayln!("\nDrew the action graph in {}.", path.display());
+        }
+    }
     if let Some(path) = &args.out {
         let inputs = PlanInputs {
             config_file: global.config_file.display().to_string(),
@@ -95,7 +112,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         };
         let saved = SavedPlan::new(plan, inputs, &planned.observed);
         std::fs::write(path, saved.to_text()).into_diagnostic()?;
-        if !args.json && !args.graph {
+        if !args.json && args.graph.as_ref().is_none_or(|graph| graph.file.is_some()) {
             sayln!(
                 "\nSaved the plan to {}; `gantry apply {}` runs exactly it.",
                 path.display(),
@@ -110,4 +127,54 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         (true, false) => Exit::Changes,
         _ => Exit::Success,
     })
+}
+
+/// Where `--graph` sends the action graph, and in which format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphOutput {
+    pub svg: bool,
+    /// `None`: stdout, instead of the plan.
+    pub file: Option<PathBuf>,
+}
+
+impl GraphOutput {
+    fn render(&self, plan: &crate::plan::Plan, redactor: &crate::secret::Redactor) -> String {
+        if self.svg {
+            crate::plan::svg::render_svg(plan, redactor)
+        } else {
+            crate::plan::dot::render_dot(plan, redactor)
+        }
+    }
+}
+
+impl std::str::FromStr for GraphOutput {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let path = PathBuf::from(value);
+        match (
+            value,
+            path.extension().and_then(|extension| extension.to_str()),
+        ) {
+            ("dot", _) => Ok(Self {
+                svg: false,
+                file: None,
+            }),
+            ("svg", _) => Ok(Self {
+                svg: true,
+                file: None,
+            }),
+            (_, Some("svg")) => Ok(Self {
+                svg: true,
+                file: Some(path),
+            }),
+            (_, Some("dot" | "gv")) => Ok(Self {
+                svg: false,
+                file: Some(path),
+            }),
+            _ => Err(format!(
+                "`{value}` is neither `dot`, `svg`, nor a file ending in .svg or .dot"
+            )),
+        }
+    }
 }

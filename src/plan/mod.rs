@@ -16,6 +16,7 @@ pub mod dot;
 pub mod json;
 pub mod render;
 pub mod saved;
+pub mod svg;
 
 use std::fmt;
 
