@@ -2,12 +2,14 @@
 //! machines.
 //!
 //! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
-//! - [`details`]: `gantry details`, what runs where, from the observed state.
+//! - [`details`]: `gantry details`, what runs where, from the observed state;
+//! - [`timeline`]: `apply --timeline`, what ran when on which host, as a picture.
 //!
 //! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
 //! to print by [`crate::printable`].
 
 pub mod details;
 pub mod progress;
+pub mod timeline;
 
 pub use progress::{JsonReporter, LineReporter, render_outcome};
