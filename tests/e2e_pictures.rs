@@ -87,7 +87,11 @@ fn the_action_graph_and_the_timeline_of_a_failed_deploy_are_well_formed_pictures
         ],
     );
     run.assert_code(0);
-    assert!(run.stdout.contains("Drew the action graph in"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Drew the action graph in"),
+        "{}",
+        run.stdout
+    );
     let (text, found) = classes(&graph);
     assert!(actions > 0);
     assert_eq!(count(&found, "action"), actions, "one box per action");

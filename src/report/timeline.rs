@@ -276,9 +276,10 @@ pub fn render_timeline_svg(plan: &Plan, timeline: &Timeline, redactor: &Redactor
             let x = scale(bar.start);
             let bar_width = scale(bar.end).saturating_sub(x).max(2);
             let y = top + MARGIN / 4 + row * ROW;
+            let (text_x, anchor, ink) = label_place(x, bar_width, &text, width - MARGIN);
             let _ = writeln!(
                 out,
-                r##"<g class="bar" data-kind="{}"><title>{} on {}: {} ({:.2}s to {:.2}s)</title><rect x="{x}" y="{y}" width="{bar_width}" height="{BAR_HEIGHT}" rx="3" fill="{}"/><text x="{}" y="{}" fill="#24292f">{}</text></g>"##,
+                r##"<g class="bar" data-kind="{}"><title>{} on {}: {} ({:.2}s to {:.2}s)</title><rect x="{x}" y="{y}" width="{bar_width}" height="{BAR_HEIGHT}" rx="3" fill="{}"/><text x="{text_x}" y="{}" text-anchor="{anchor}" fill="{ink}">{}</text></g>"##,
                 bar.kind.name(),
                 escape(&text),
                 escape(host),
@@ -286,7 +287,6 @@ pub fn render_timeline_svg(plan: &Plan, timeline: &Timeline, redactor: &Redactor
                 bar.start.as_secs_f64(),
                 bar.end.as_secs_f64(),
                 bar.kind.colour(),
-                x + bar_width + 4,
                 y + 13,
                 escape(&text),
             );
@@ -314,6 +314,24 @@ pub fn render_timeline_svg(plan: &Plan, timeline: &Timeline, redactor: &Redactor
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// Where a bar's label goes so that it stays in the picture: right of the bar, else inside it
+/// (light on the bar's colour), else ending left of it. Returns x, `text-anchor` and colour.
+fn label_place(
+    x: usize,
+    bar_width: usize,
+    text: &str,
+    right_edge: usize,
+) -> (usize, &'static str, &'static str) {
+    let text_width = text.chars().count() * 7;
+    if x + bar_width + 4 + text_width <= right_edge {
+        (x + bar_width + 4, "start", "#24292f")
+    } else if bar_width >= text_width + 8 {
+        (x + 4, "start", "#ffffff")
+    } else {
+        (x.saturating_sub(4), "end", "#24292f")
+    }
 }
 
 /// The timeline as a page of its own: the SVG chart inside a minimal HTML document.
