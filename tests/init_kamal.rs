@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use gantry_testsupport::must_have_testbed;
+use gantry_testsupport::testbed::must_have_testbed;
 use serde_json::Value;
 
 const KAMAL_VERSION: &str = "2.11.0";
