@@ -178,3 +178,38 @@ impl std::str::FromStr for GraphOutput {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::GraphOutput;
+    use std::path::PathBuf;
+
+    #[test]
+    fn graph_takes_a_format_or_a_file_named_by_its_format() {
+        let parse = |text: &str| text.parse::<GraphOutput>();
+        assert_eq!(
+            parse("dot"),
+            Ok(GraphOutput {
+                svg: false,
+                file: None
+            })
+        );
+        assert_eq!(
+            parse("svg"),
+            Ok(GraphOutput {
+                svg: true,
+                file: None
+            })
+        );
+        assert_eq!(
+            parse("out/plan.svg"),
+            Ok(GraphOutput {
+                svg: true,
+                file: Some(PathBuf::from("out/plan.svg"))
+            })
+        );
+        assert_eq!(parse("plan.dot").map(|graph| graph.svg), Ok(false));
+        let refused = parse("plan.png").expect_err("not a graph format");
+        assert!(refused.contains("plan.png"), "{refused}");
+    }
+}
