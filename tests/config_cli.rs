@@ -171,8 +171,8 @@ fn init_writes_the_starter_files_once() {
         .assert()
         .success()
         .stdout(predicate::str::contains("created config/deploy.yml"));
-    let gitignore = std::fs::read_to_string(dir.path().join(".gitignore")).expect("gitignore");
-    assert_eq!(gitignore, ".kamal/secrets*\n");
+    assert!(dir.path().join(".kamal/hooks/pre-deploy.sample").exists());
+    assert!(!dir.path().join(".gitignore").exists());
     gantry()
         .current_dir(dir.path())
         .arg("init")

@@ -1207,3 +1207,62 @@ async fn boot_hooks_run_around_each_group_and_a_failing_one_stops_the_groups_aft
         outcome.hosts["h3"]
     );
 }
+
+#[tokio::test]
+async fn the_timeline_draws_every_action_and_colours_the_failure_and_its_rollback() {
+    use crate::report::timeline::{BarKind, TimelineRecorder, render_timeline_svg};
+    let world = World::new(&["h1", "h2"]);
+    let config = config(&["h1", "h2"]);
+    assert!(world.apply(&config, "v1").await.succeeded());
+    let mut broken = config.clone();
+    failing_on(&mut broken, "h2");
+    let planned = world.plan_default(&broken, "v2").await;
+    let (recorder, handle) = TimelineRecorder::new(Box::new(QuietReporter));
+    let outcome = execute(
+        &planned.plan,
+        &world.exec_hosts(),
+        &ExecOptions::default(),
+        &recorder,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(!outcome.succeeded());
+    let timeline = handle.timeline();
+    let ran = outcome
+        .actions
+        .values()
+        .filter(|result| !matches!(result, ActionResult::Skipped { .. } | ActionResult::NotRun))
+        .count();
+    let kinds = |kind: BarKind| timeline.bars.iter().filter(|bar| bar.kind == kind).count();
+    assert_eq!(
+        kinds(BarKind::Done) + kinds(BarKind::Failed) + kinds(BarKind::RolledBack),
+        ran
+    );
+    assert_eq!(kinds(BarKind::Failed), 1);
+    assert!(kinds(BarKind::RolledBack) > 0);
+    assert_eq!(kinds(BarKind::Undo), kinds(BarKind::RolledBack));
+    assert!(
+        timeline
+            .bars
+            .iter()
+            .filter(|bar| bar.kind != BarKind::Done)
+            .all(|bar| bar.host == "h2")
+    );
+    assert!(timeline.bars.iter().all(|bar| bar.start <= bar.end));
+
+    let redactor = crate::secret::Redactor::new(testing::secrets().values());
+    let picture = render_timeline_svg(&planned.plan, &timeline, &redactor);
+    let document = roxmltree::Document::parse(&picture).expect("well-formed SVG");
+    let bars: Vec<_> = document
+        .descendants()
+        .filter(|element| element.attribute("class") == Some("bar"))
+        .collect();
+    assert_eq!(bars.len(), timeline.bars.len());
+    assert_eq!(
+        bars.iter()
+            .filter(|bar| bar.attribute("data-kind") == Some("failed"))
+            .count(),
+        1
+    );
+    assert!(!picture.contains("s3cret"));
+}

@@ -61,6 +61,10 @@ pub struct ApplyArgs {
     /// Print progress and the outcome as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Draw what ran when on which host in FILE once the run is over: an SVG chart, or a page
+    /// when FILE ends in .html.
+    #[arg(long, value_name = "FILE.svg|FILE.html")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// `gantry apply [FILE]`.
@@ -139,6 +143,7 @@ pub async fn apply(
     let started = Instant::now();
     // A saved plan was reviewed when it was made: it is not asked about again.
     let ui = ui::for_run(&prepared.redactor, args.json, args.yes || saved.is_some());
+    let ui = ui::with_timeline(ui, args.timeline.clone(), &prepared.redactor);
     let session = Session::start(
         prepared,
         identity(prepared, command),

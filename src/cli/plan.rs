@@ -36,9 +36,10 @@ pub struct PlanArgs {
     /// step summary).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text, conflicts_with_all = ["json", "graph"])]
     pub format: PlanFormat,
-    /// Print the action graph as Graphviz DOT.
-    #[arg(long)]
-    pub graph: bool,
+    /// Show the action graph: `dot` (Graphviz, the default) or `svg` on stdout, or write it to
+    /// FILE.svg or FILE.dot and print the plan as usual.
+    #[arg(long, value_name = "dot|svg|FILE", num_args = 0..=1, default_missing_value = "dot")]
+    pub graph: Option<GraphOutput>,
     /// Save the plan, for `gantry apply FILE`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -99,8 +100,8 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         render_json(plan, &header, &prepared.redactor)
     } else if args.format == PlanFormat::Markdown {
         render_markdown(plan, &header, &prepared.redactor)
-    } else if args.graph {
-        crate::plan::dot::render_dot(plan, &prepared.redactor)
+    } else if let Some(graph) = args.graph.as_ref().filter(|graph| graph.file.is_none()) {
+        graph.render(plan, &prepared.redactor)
     } else {
         render(
             plan,
@@ -111,6 +112,22 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         )
     };
     say!("{output}");
+    if let Some(GraphOutput {
+        file: Some(path), ..
+    }) = &args.graph
+    {
+        let picture = args
+            .graph
+            .as_ref()
+            .map(|graph| graph.render(plan, &prepared.redactor))
+            .unwrap_or_default();
+        std::fs::write(path, picture)
+            .into_diagnostic()
+            .map_err(|error| error.wrap_err(format!("cannot write {}", path.display())))?;
+        if !args.json {
+            sayln!("\nDrew the action graph in {}.", path.display());
+        }
+    }
     if let Some(path) = &args.out {
         let inputs = PlanInputs {
             config_file: global.config_file().display().to_string(),
@@ -124,7 +141,10 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
         };
         let saved = SavedPlan::new(plan, inputs, &planned.observed);
         std::fs::write(path, saved.to_text()).into_diagnostic()?;
-        if !json && !args.graph && args.format == PlanFormat::Text {
+        if !json
+            && args.graph.as_ref().is_none_or(|graph| graph.file.is_some())
+            && args.format == PlanFormat::Text
+        {
             sayln!(
                 "\nSaved the plan to {}; `gantry apply {}` runs exactly it.",
                 path.display(),
@@ -157,11 +177,11 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
 
 /// `plan -c A -c B ...`: plans several services that share hosts at once, over one connection
 /// per host, and adds to each plan the routes that claim what an earlier service's route claims
-/// on the same host (specs/multi-app.md), so two services are checked against each other
+/// on the same host, so two services are checked against each other
 /// before either is deployed. Each file is loaded as `-c` loads it alone (secrets and the
 /// version as for one service); the text plans are printed one after the other.
 fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report> {
-    if args.json || args.graph || args.out.is_some() {
+    if args.json || args.graph.is_some() || args.out.is_some() {
         return Err(miette!(
             help = "plan each service alone for --json, --graph or -o",
             "several -c files print text plans only"
@@ -275,5 +295,90 @@ fn add_conflicts_between_services(planned: &mut [pipeline::Planned]) {
                 }
             }
         }
+    }
+}
+
+/// Where `--graph` sends the action graph, and in which format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphOutput {
+    pub svg: bool,
+    /// `None`: stdout, instead of the plan.
+    pub file: Option<PathBuf>,
+}
+
+impl GraphOutput {
+    fn render(&self, plan: &crate::plan::Plan, redactor: &crate::secret::Redactor) -> String {
+        if self.svg {
+            crate::plan::svg::render_svg(plan, redactor)
+        } else {
+            crate::plan::dot::render_dot(plan, redactor)
+        }
+    }
+}
+
+impl std::str::FromStr for GraphOutput {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let path = PathBuf::from(value);
+        match (
+            value,
+            path.extension().and_then(|extension| extension.to_str()),
+        ) {
+            ("dot", _) => Ok(Self {
+                svg: false,
+                file: None,
+            }),
+            ("svg", _) => Ok(Self {
+                svg: true,
+                file: None,
+            }),
+            (_, Some("svg")) => Ok(Self {
+                svg: true,
+                file: Some(path),
+            }),
+            (_, Some("dot" | "gv")) => Ok(Self {
+                svg: false,
+                file: Some(path),
+            }),
+            _ => Err(format!(
+                "`{value}` is neither `dot`, `svg`, nor a file ending in .svg or .dot"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GraphOutput;
+    use std::path::PathBuf;
+
+    #[test]
+    fn graph_takes_a_format_or_a_file_named_by_its_format() {
+        let parse = |text: &str| text.parse::<GraphOutput>();
+        assert_eq!(
+            parse("dot"),
+            Ok(GraphOutput {
+                svg: false,
+                file: None
+            })
+        );
+        assert_eq!(
+            parse("svg"),
+            Ok(GraphOutput {
+                svg: true,
+                file: None
+            })
+        );
+        assert_eq!(
+            parse("out/plan.svg"),
+            Ok(GraphOutput {
+                svg: true,
+                file: Some(PathBuf::from("out/plan.svg"))
+            })
+        );
+        assert_eq!(parse("plan.dot").map(|graph| graph.svg), Ok(false));
+        let refused = parse("plan.png").expect_err("not a graph format");
+        assert!(refused.contains("plan.png"), "{refused}");
     }
 }

@@ -3,6 +3,8 @@
 //! ([`AssumeYes`]), which answers every question for the user. One prompt asks every question.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use miette::{IntoDiagnostic, miette};
 use tokio_util::sync::CancellationToken;
@@ -11,6 +13,9 @@ use crate::apply::{Outcome, Reporter};
 use crate::plan::Plan;
 use crate::plan::render::{RenderOptions, render};
 use crate::records::lock::{self, LockError};
+use crate::report::timeline::{
+    TimelineHandle, TimelineRecorder, render_timeline_html, render_timeline_svg,
+};
 use crate::report::{JsonReporter, LineReporter, render_outcome};
 use crate::secret::Redactor;
 use crate::session::{Answer, Notice, Question, Ui};
@@ -135,6 +140,78 @@ pub fn for_run(redactor: &Redactor, json: bool, yes: bool) -> std::sync::Arc<dyn
         (true, false) => std::sync::Arc::new(JsonUi { redactor }),
         (false, true) => std::sync::Arc::new(AssumeYes(TextUi { redactor, color })),
         (false, false) => std::sync::Arc::new(TextUi { redactor, color }),
+    }
+}
+
+/// `--timeline FILE`: the wrapped UI, with every action's times noted while the run goes, and
+/// drawn in FILE (`.html` for a page, else SVG) once the run is over.
+pub struct WithTimeline {
+    inner: Arc<dyn Ui>,
+    file: PathBuf,
+    redactor: Redactor,
+    recorded: Mutex<Option<TimelineHandle>>,
+}
+
+/// `ui`, drawing the run's timeline in `file` when one is given.
+pub fn with_timeline(ui: Arc<dyn Ui>, file: Option<PathBuf>, redactor: &Redactor) -> Arc<dyn Ui> {
+    match file {
+        Some(file) => Arc::new(WithTimeline {
+            inner: ui,
+            file,
+            redactor: redactor.clone(),
+            recorded: Mutex::new(None),
+        }),
+        None => ui,
+    }
+}
+
+#[async_trait::async_trait]
+impl Ui for WithTimeline {
+    fn notice(&self, notice: Notice<'_>) {
+        self.inner.notice(notice);
+    }
+
+    fn show_plan(&self, plan: &Plan) {
+        self.inner.show_plan(plan);
+    }
+
+    async fn confirm(
+        &self,
+        question: &Question,
+        cancel: &CancellationToken,
+    ) -> Result<Answer, miette::Report> {
+        self.inner.confirm(question, cancel).await
+    }
+
+    fn reporter(&self, plan: &Plan) -> Box<dyn Reporter> {
+        let (recorder, handle) = TimelineRecorder::new(self.inner.reporter(plan));
+        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Box::new(recorder)
+    }
+
+    fn show_outcome(&self, plan: &Plan, outcome: &Outcome) {
+        self.inner.show_outcome(plan, outcome);
+        let recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(handle) = recorded.as_ref() else {
+            return;
+        };
+        let timeline = handle.timeline();
+        let is_html = self
+            .file
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("html"));
+        let drawing = if is_html {
+            render_timeline_html(plan, &timeline, &self.redactor)
+        } else {
+            render_timeline_svg(plan, &timeline, &self.redactor)
+        };
+        match std::fs::write(&self.file, drawing) {
+            Ok(()) => tellln!("Drew the run's timeline in {}.", self.file.display()),
+            Err(error) => tellln!(
+                "Could not write the timeline to {}: {error}",
+                self.file.display()
+            ),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod json;
 pub mod markdown;
 pub mod render;
 pub mod saved;
+pub mod svg;
 
 use std::fmt;
 

@@ -328,6 +328,53 @@ fn rendered_text_and_json_of_a_new_version() {
 }
 
 #[test]
+fn the_svg_graph_is_well_formed_with_one_box_per_action_and_dashed_rollbacks() {
+    let config = two_roles();
+    let observed = observed_of(&testing::desired(&config, "v1"));
+    let plan = plan_for(&config, "v2", &observed, &options(&config));
+    let redactor = crate::secret::Redactor::new(testing::secrets().values());
+    let picture = svg::render_svg(&plan, &redactor);
+    let document = roxmltree::Document::parse(&picture).expect("well-formed SVG");
+    let with_class = |class: &str| {
+        document
+            .descendants()
+            .filter(|element| element.attribute("class") == Some(class))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with_class("action").len(), plan.len());
+    let undoable = plan
+        .actions()
+        .filter(|(_, node)| node.compensation.is_some())
+        .count();
+    assert!(undoable > 0, "{plan}");
+    assert_eq!(with_class("compensation").len(), undoable);
+    let rollbacks = with_class("rollback");
+    assert_eq!(rollbacks.len(), undoable);
+    assert!(
+        rollbacks
+            .iter()
+            .all(|edge| edge.attribute("stroke-dasharray").is_some())
+    );
+    let edges: usize = plan
+        .actions()
+        .map(|(id, _)| plan.dependencies(id).len())
+        .sum();
+    assert_eq!(with_class("edge").len(), edges);
+    assert_eq!(with_class("lane").len(), 3, "one lane per host");
+    // Every edge points right: a dependency sits in an earlier column.
+    for edge in with_class("edge") {
+        let path = edge.attribute("d").expect("a path");
+        let numbers: Vec<f64> = path
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|part| !part.is_empty())
+            .map(|part| part.parse().expect("a number"))
+            .collect();
+        assert!(numbers[0] < numbers[numbers.len() - 2], "{path}");
+    }
+    assert!(!picture.contains("s3cret"));
+}
+
+#[test]
 fn saved_plans_refuse_changed_hosts_and_changed_plans() {
     let config = testing::config(&["h1", "h2"]);
     let observed = observed_of(&testing::desired(&config, "v1"));

@@ -4,6 +4,7 @@
 //! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
 //! - [`details`]: `gantry details`, what runs where, from the observed state;
 //! - [`reading`]: while `plan` reads the hosts, the ones still being read.
+//! - [`timeline`]: `apply --timeline`, what ran when on which host, as a picture.
 //!
 //! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
 //! to print by [`crate::printable`].
@@ -11,5 +12,6 @@
 pub mod details;
 pub mod progress;
 pub mod reading;
+pub mod timeline;
 
 pub use progress::{JsonReporter, LineReporter, render_outcome};
