@@ -154,18 +154,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Report>
     }
     // A route another service holds fails the plan: found now, before anything changes, it
     // never fails a deploy halfway.
-    if let Some((host, note)) = plan.changes.refusals().find(|(_, note)| {
-        matches!(
-            note,
-            crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
-        )
-    }) {
-        return Err(miette!(
-            help = crate::plan::render::refusal_help(note),
-            "{host}: {}",
-            crate::plan::render::note_text(note)
-        ));
-    }
+    refuse_conflicts(std::slice::from_ref(&plan))?;
     if plan.changes.unreachable().next().is_some() {
         return Ok(Exit::Failed);
     }
@@ -237,20 +226,7 @@ fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Rep
         );
     }
     let plans: Vec<&crate::plan::Plan> = planned.iter().map(|one| &one.plan).collect();
-    if let Some((host, note)) = plans.iter().find_map(|plan| {
-        plan.changes.refusals().find(|(_, note)| {
-            matches!(
-                note,
-                crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
-            )
-        })
-    }) {
-        return Err(miette!(
-            help = crate::plan::render::refusal_help(note),
-            "{host}: {}",
-            crate::plan::render::note_text(note)
-        ));
-    }
+    refuse_conflicts(&plans)?;
     if plans
         .iter()
         .any(|plan| plan.changes.unreachable().next().is_some())
@@ -266,6 +242,26 @@ fn run_several(global: &GlobalArgs, args: &PlanArgs) -> Result<Exit, miette::Rep
             _ => Exit::Success,
         },
     )
+}
+
+/// The first route or port another service holds, in any of `plans`, as the plan's error.
+fn refuse_conflicts(plans: &[&crate::plan::Plan]) -> Result<(), miette::Report> {
+    let conflict = plans.iter().find_map(|plan| {
+        plan.changes.refusals().find(|(_, note)| {
+            matches!(
+                note,
+                crate::diff::Note::RouteConflict { .. } | crate::diff::Note::PortConflict { .. }
+            )
+        })
+    });
+    match conflict {
+        Some((host, note)) => Err(miette!(
+            help = crate::plan::render::refusal_help(note),
+            "{host}: {}",
+            crate::plan::render::note_text(note)
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Notes on each service's plan for its routes that claim what an earlier service's routes
