@@ -127,8 +127,10 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
     let (lock_counts, other_counts): (Counts, Counts) = counts
         .into_iter()
         .partition(|(host, _)| host == &lock_host[0]);
-    assert_within("no-op apply (lock host)", &lock_counts, lock_host, 4, 3);
-    assert_within("no-op apply", &other_counts, others, 2, 3);
+    // An apply also pulls early under the lock (prefetch): when the pull's registry check does
+    // not overlap observe's second wave, it is a wave of its own (seen on a loaded machine).
+    assert_within("no-op apply (lock host)", &lock_counts, lock_host, 4, 4);
+    assert_within("no-op apply", &other_counts, others, 2, 4);
 
     let new_version = gantry(&project, &["apply", "-y", "--json", "--version", &second]);
     new_version.assert_code(0);
