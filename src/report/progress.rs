@@ -377,15 +377,20 @@ mod tests {
     use crate::apply::Outcome;
     use std::collections::BTreeMap;
 
-    #[test]
-    fn outcome_lines_name_each_host_and_redact_secrets() {
+    /// The plan from v0 to v1 on one host, h1.
+    fn plan_v0_to_v1() -> Plan {
         let config = crate::testing::config(&["h1"]);
         let desired = crate::testing::desired(&config, "v1");
         let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
-        let plan = crate::plan::build(
+        crate::plan::build(
             crate::diff::diff(&desired, &observed, Default::default()),
             &Default::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn outcome_lines_name_each_host_and_redact_secrets() {
+        let plan = plan_v0_to_v1();
         let mut hosts = BTreeMap::new();
         hosts.insert(
             "h1".to_string(),
@@ -428,13 +433,7 @@ mod tests {
     /// sequences are printed as text (#15).
     #[test]
     fn failure_lines_print_a_hosts_escape_sequences_as_text() {
-        let config = crate::testing::config(&["h1"]);
-        let desired = crate::testing::desired(&config, "v1");
-        let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
-        let plan = crate::plan::build(
-            crate::diff::diff(&desired, &observed, Default::default()),
-            &Default::default(),
-        );
+        let plan = plan_v0_to_v1();
         let (id, _) = plan.actions().next().expect("an action");
         let captured = Captured::default();
         let reporter = LineReporter::new(
@@ -461,13 +460,7 @@ mod tests {
     /// read as a timeline.
     #[test]
     fn json_events_carry_a_timestamp() {
-        let config = crate::testing::config(&["h1"]);
-        let desired = crate::testing::desired(&config, "v1");
-        let observed = crate::testing::observed_of(&crate::testing::desired(&config, "v0"));
-        let plan = crate::plan::build(
-            crate::diff::diff(&desired, &observed, Default::default()),
-            &Default::default(),
-        );
+        let plan = plan_v0_to_v1();
         let (id, _) = plan.actions().next().expect("an action");
         let captured = Captured::default();
         let reporter = JsonReporter::new(Box::new(captured.clone()), Redactor::new(Vec::new()));
