@@ -6,6 +6,11 @@
 //! (a wave of its own when nothing else is out yet, as in the lab while the other hosts are still
 //! connecting); a no-op `apply` the same, two more sessions on the lock host (take and release).
 //!
+//! Sessions and requests are counted exactly, on every run. Waves are measured by time (what
+//! overlapped what), so a machine busy enough to stall gantry between two requests it sends
+//! together can see an extra wave: each budget holds for the best of up to three runs, which
+//! still fails when the code sends a request after another that could have gone with it.
+//!
 //! Needs the test bed; meaningful at any `TESTBED_LATENCY_MS`, since counts do not depend on it.
 
 use std::collections::BTreeMap;
@@ -68,19 +73,74 @@ fn apply_counts(run: &GantryRun) -> Counts {
     counts_of(&event["hosts"], run)
 }
 
-fn assert_within(what: &str, counts: &Counts, hosts: &[String], sessions: u64, api_waves: u64) {
+/// A budget per host: at most `sessions` sessions and `api_waves` waves of API requests.
+#[derive(Clone, Copy)]
+struct Budget {
+    sessions: u64,
+    api_waves: u64,
+}
+
+/// What breaks `budget` in `counts`, per host; empty when every host is within it.
+fn over_budget(counts: &Counts, hosts: &[String], budget: Budget) -> Vec<String> {
     assert_eq!(
         counts.keys().collect::<Vec<_>>(),
         hosts.iter().collect::<Vec<_>>(),
-        "{what}: every host counted"
+        "every host counted"
     );
-    for (host, [opened, _, requests, waves]) in counts {
-        assert!(
-            *opened <= sessions && *waves <= api_waves && *requests > 0,
-            "{what} on {host}: {opened} sessions (at most {sessions}), {requests} API requests in \
-             {waves} waves (at most {api_waves}); all: {counts:?}"
-        );
+    counts
+        .iter()
+        .filter(|(host, _)| hosts.contains(host))
+        .filter(|(_, [opened, _, requests, waves])| {
+            *opened > budget.sessions || *waves > budget.api_waves || *requests == 0
+        })
+        .map(|(host, [opened, _, requests, waves])| {
+            format!(
+                "{host}: {opened} sessions (at most {}), {requests} API requests in {waves} \
+                 waves (at most {})",
+                budget.sessions, budget.api_waves
+            )
+        })
+        .collect()
+}
+
+/// Runs `measure` until every host is within its budget, at most three times; sessions and
+/// request counts must not change between runs (they do not depend on timing).
+fn assert_within(what: &str, mut measure: impl FnMut() -> Counts, budgets: &[(&[String], Budget)]) {
+    let mut runs: Vec<Counts> = Vec::new();
+    for _ in 0..3 {
+        let counts = measure();
+        eprintln!("{what}: {counts:?}");
+        if let Some(first) = runs.first() {
+            let exact = |counts: &Counts| -> Vec<(String, u64, u64)> {
+                counts
+                    .iter()
+                    .map(|(host, [opened, _, requests, _])| (host.clone(), *opened, *requests))
+                    .collect()
+            };
+            assert_eq!(
+                exact(&counts),
+                exact(first),
+                "{what}: counts changed between runs"
+            );
+        }
+        let problems: Vec<String> = budgets
+            .iter()
+            .flat_map(|(hosts, budget)| {
+                let ours: Counts = counts
+                    .iter()
+                    .filter(|(host, _)| hosts.contains(host))
+                    .map(|(host, counts)| (host.clone(), *counts))
+                    .collect();
+                over_budget(&ours, hosts, *budget)
+            })
+            .collect();
+        runs.push(counts);
+        if problems.is_empty() {
+            return;
+        }
+        eprintln!("{what}: over budget: {problems:?}");
     }
+    panic!("{what}: over budget in every run: {runs:?}");
 }
 
 #[test]
@@ -105,32 +165,59 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
     deploy.assert_code(0);
     eprintln!("first deploy: {:?}", apply_counts(&deploy));
 
-    let plan = gantry(&project, &["plan", "--json", "--version", &first]);
-    plan.assert_code(0);
-    let counts = document_counts(&plan);
-    eprintln!("plan: {counts:?}");
-    assert_within("plan", &counts, &hosts, 2, 3);
+    let all: &[String] = &hosts;
+    let read_only = Budget {
+        sessions: 2,
+        api_waves: 3,
+    };
+    assert_within(
+        "plan",
+        || {
+            let plan = gantry(&project, &["plan", "--json", "--version", &first]);
+            plan.assert_code(0);
+            document_counts(&plan)
+        },
+        &[(all, read_only)],
+    );
+    assert_within(
+        "drift",
+        || {
+            let drift = gantry(&project, &["drift", "--json", "--version", &first]);
+            drift.assert_code(0);
+            document_counts(&drift)
+        },
+        &[(all, read_only)],
+    );
 
-    let drift = gantry(&project, &["drift", "--json", "--version", &first]);
-    drift.assert_code(0);
-    let counts = document_counts(&drift);
-    eprintln!("drift: {counts:?}");
-    assert_within("drift", &counts, &hosts, 2, 3);
-
-    let no_op = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
-    no_op.assert_code(0);
-    let counts = apply_counts(&no_op);
-    eprintln!("no-op apply: {counts:?}");
-    // the lock host also takes and releases the lock, each a session of its own: the
-    // pre-deploy hook runs between taking it and observing
+    // The lock host also takes and releases the lock, each a session of its own: the
+    // pre-deploy hook runs between taking it and observing. An apply also pulls early under
+    // the lock (prefetch): its registry check is a wave of its own when it does not overlap
+    // observe's second one.
     let (lock_host, others) = hosts.split_at(1);
-    let (lock_counts, other_counts): (Counts, Counts) = counts
-        .into_iter()
-        .partition(|(host, _)| host == &lock_host[0]);
-    // An apply also pulls early under the lock (prefetch): when the pull's registry check does
-    // not overlap observe's second wave, it is a wave of its own (seen on a loaded machine).
-    assert_within("no-op apply (lock host)", &lock_counts, lock_host, 4, 4);
-    assert_within("no-op apply", &other_counts, others, 2, 4);
+    assert_within(
+        "no-op apply",
+        || {
+            let no_op = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
+            no_op.assert_code(0);
+            apply_counts(&no_op)
+        },
+        &[
+            (
+                lock_host,
+                Budget {
+                    sessions: 4,
+                    api_waves: 4,
+                },
+            ),
+            (
+                others,
+                Budget {
+                    sessions: 2,
+                    api_waves: 4,
+                },
+            ),
+        ],
+    );
 
     let new_version = gantry(&project, &["apply", "-y", "--json", "--version", &second]);
     new_version.assert_code(0);

@@ -68,7 +68,8 @@ fn assert_no_changes(project: &KamalProject, version: &str) {
 }
 
 /// What a host holds of the steps: asset and error page trees, the rendered file, the absolute
-/// directory, the proxy's log size, the app's mounts.
+/// directory, the proxy's log size, the app's binds in the order they were given, and its
+/// mounts (sorted: Docker lists `.Mounts` from a Go map, in no fixed order).
 fn snapshot(testbed: &Testbed, host: &str, version: &str) -> String {
     testbed.run_ok(
         host,
@@ -77,7 +78,8 @@ fn snapshot(testbed: &Testbed, host: &str, version: &str) -> String {
              sha256sum {SERVICE}-db/docker-entrypoint-initdb.d/init.sql | cut -c1-16; \
              stat -c '%F %a' {ABSOLUTE_DIR}; \
              docker inspect -f '{{{{json .HostConfig.LogConfig.Config}}}}' kamal-proxy; \
-             docker inspect -f '{{{{range .Mounts}}}}{{{{.Source}}}}:{{{{.Destination}}}} {{{{end}}}}' {SERVICE}-web-{version}"
+             docker inspect -f '{{{{json .HostConfig.Binds}}}}' {SERVICE}-web-{version}; \
+             docker inspect -f '{{{{range .Mounts}}}}{{{{.Source}}}}:{{{{.Destination}}}}{{{{println}}}}{{{{end}}}}' {SERVICE}-web-{version} | sort"
         ),
     )
 }
