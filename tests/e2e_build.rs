@@ -31,15 +31,72 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// The test app with a slow step before its scripts are copied: the layer a cache saves.
+/// The test app with a slow step before its scripts are copied: the layer a cache saves. The
+/// step is new in every run, so no cache of an earlier run can hold it.
 fn dockerfile() -> String {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testapp/Dockerfile");
     let text = fs::read_to_string(source).expect("the test app's Dockerfile");
     text.replacen(
         "COPY init.sh",
-        "RUN sleep 6 && echo warm > /warm-layer\nCOPY init.sh",
+        &format!("RUN sleep 6 && echo {nonce} > /warm-layer\nCOPY init.sh"),
         1,
     )
+}
+
+/// The test app as `service` on the first two hosts, built on the third (`local: false`), in
+/// git; `registry` replaces the test bed's registry section when given.
+fn project(
+    testbed: &Testbed,
+    service: &str,
+    builder: &str,
+    registry: Option<&str>,
+) -> KamalProject {
+    let mut app = KamalApp::testapp(&testbed.hosts[..2]);
+    app.service = service.to_string();
+    app.deploy_timeout = Some(10);
+    app.drain_timeout = Some(5);
+    app.extra_yaml = format!(
+        "builder:\n  arch: amd64\n  local: false\n  remote: ssh://root@{}\n{builder}  \
+         args:\n    SERVICE: {service}\n    VERSION: remote\n",
+        testbed.hosts[2]
+    );
+    let project = KamalProject::create(testbed, app);
+    let dir = project.dir();
+    let deploy_yml = dir.join("config/deploy.yml");
+    let text = fs::read_to_string(&deploy_yml)
+        .expect("deploy.yml")
+        .replacen("builder:\n  arch: amd64\n", "", 1)
+        .replacen(
+            "image: \"gantry-testapp\"",
+            &format!("image: \"{service}\""),
+            1,
+        );
+    let mut lines: Vec<&str> = Vec::new();
+    let mut in_registry = false;
+    for line in text.lines() {
+        if let (Some(registry), "registry:") = (registry, line) {
+            in_registry = true;
+            lines.push(registry.trim_end());
+        } else if !(in_registry && line.starts_with(' ')) {
+            in_registry = false;
+            lines.push(line);
+        }
+    }
+    let text = lines.join("\n") + "\n";
+    fs::write(&deploy_yml, text).expect("writes");
+    let app_source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testapp");
+    for file in ["init.sh", "handler.sh"] {
+        fs::copy(app_source.join(file), dir.join(file)).expect("copies the test app");
+    }
+    fs::write(dir.join("Dockerfile"), dockerfile()).expect("Dockerfile");
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "the app"]);
+    project
 }
 
 #[test]
@@ -50,35 +107,8 @@ fn a_remote_builder_on_a_test_bed_host_builds_pushes_and_deploys_and_its_registr
     };
     let _exclusive = testbed.exclusive_clean();
     let builder_host = testbed.hosts[2].clone();
-    let mut app = KamalApp::testapp(&testbed.hosts[..2]);
-    app.service = SERVICE.to_string();
-    app.deploy_timeout = Some(10);
-    app.drain_timeout = Some(5);
-    app.extra_yaml = format!(
-        "builder:\n  arch: amd64\n  local: false\n  remote: ssh://root@{builder_host}\n  \
-         cache:\n    type: registry\n  args:\n    SERVICE: {SERVICE}\n    VERSION: remote\n"
-    );
-    let project = KamalProject::create(&testbed, app);
+    let project = project(&testbed, SERVICE, "  cache:\n    type: registry\n", None);
     let dir = project.dir();
-    let deploy_yml = dir.join("config/deploy.yml");
-    let text = fs::read_to_string(&deploy_yml).expect("deploy.yml");
-    fs::write(
-        &deploy_yml,
-        text.replacen("builder:\n  arch: amd64\n", "", 1).replacen(
-            "image: \"gantry-testapp\"",
-            &format!("image: \"{SERVICE}\""),
-            1,
-        ),
-    )
-    .expect("writes");
-    let app_source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed/testapp");
-    for file in ["init.sh", "handler.sh"] {
-        fs::copy(app_source.join(file), dir.join(file)).expect("copies the test app");
-    }
-    fs::write(dir.join("Dockerfile"), dockerfile()).expect("Dockerfile");
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", "the app"]);
     let repository = format!("{}/{SERVICE}", testbed.registry);
     let forget_every_build = format!(
         "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep '^{repository}' \
@@ -174,4 +204,39 @@ fn a_remote_builder_on_a_test_bed_host_builds_pushes_and_deploys_and_its_registr
             .expect("the app answers");
         assert_eq!(response.json()["version"], "remote", "{}", response.text());
     }
+}
+
+#[test]
+fn a_remote_builder_pushes_to_kamals_local_registry_through_the_ssh_connection() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let service = "gantry-remote-localreg";
+    let project = project(
+        &testbed,
+        service,
+        "",
+        Some("registry:\n  server: localhost:5555\n"),
+    );
+    let push = gantry(&project, &["build", "push"]);
+    push.assert_code(0);
+    let head = git(project.dir(), &["rev-parse", "HEAD"]);
+    let tags = Command::new("curl")
+        .args([
+            "-s",
+            &format!("http://127.0.0.1:5555/v2/{service}/tags/list"),
+        ])
+        .output()
+        .expect("curl runs");
+    let tags = String::from_utf8_lossy(&tags.stdout);
+    assert!(
+        tags.contains(&head),
+        "pushed to this machine's registry: {tags}"
+    );
+    let built_there = testbed.run_ok(
+        &testbed.hosts[2],
+        &format!("docker image inspect -f '{{{{.Id}}}}' localhost:5555/{service}:{head}"),
+    );
+    assert!(built_there.trim().starts_with("sha256:"), "{built_there}");
 }

@@ -116,6 +116,10 @@ impl Build<'_> {
             Builder::Remote { uri } => {
                 check_engine_arches(plan, None)?;
                 let remote = remote::RemoteEngine::connect(uri, self.ssh).await?;
+                if let Some(port) = plan.local_registry_port {
+                    ensure_local_registry(port).await?;
+                    remote.forward_local_registry(port).await?;
+                }
                 self.log
                     .line(&format!("Building on the remote builder {uri}"));
                 engine.run(remote.docker()).await

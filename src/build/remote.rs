@@ -53,6 +53,15 @@ impl RemoteEngine {
         Ok(RemoteEngine { host })
     }
 
+    /// Makes Kamal's local registry on this machine (`localhost:<port>`) reachable as the same
+    /// address on the builder, through the SSH connection, so the builder pushes to it.
+    pub async fn forward_local_registry(&self, port: u16) -> Result<(), ImageError> {
+        self.host
+            .forward_local_registry(port)
+            .await
+            .map_err(|error| super::image::failed("forwarding the local registry", error))
+    }
+
     /// Its Docker engine.
     pub fn docker(&self) -> &Docker {
         self.host.docker_engine()
