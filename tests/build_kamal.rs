@@ -85,7 +85,9 @@ impl Project {
             fake.join("docker"),
             "#!/bin/sh\ncase \"$*\" in *password-stdin*) cat >/dev/null;; esac\n\
              case \"$1 $2\" in \"buildx inspect\") echo \"Endpoint: $3-context\";; \
-             \"context inspect\") echo \"$REMOTE_BUILDER\";; esac\n\
+             \"context inspect\") echo \"$REMOTE_BUILDER\";; \
+             \"context ls\"|\"buildx ls\") echo \"listed by docker $1 $2\";; \
+             \"info --format\") echo x86_64;; esac\n\
              printf '%s\\n' \"$*\" >> \"$DOCKER_LOG\"\n\
              [ -n \"$GITHUB_TOKEN\" ] && printf 'env GITHUB_TOKEN=%s\\n' \"$GITHUB_TOKEN\" >> \"$DOCKER_LOG\"\n\
              exit 0\n",
@@ -101,7 +103,7 @@ impl Project {
 
     /// Runs `program args` with the recording docker (whose builders all exist, a remote one's
     /// context pointing at `ssh://root@10.0.0.9`); returns the command lines it ran.
-    fn run(&self, program: &Path, args: &[&str]) -> Vec<String> {
+    fn run(&self, program: &Path, args: &[&str]) -> (Vec<String>, String) {
         let log = self.dir.path().join(format!(
             "{}.log",
             program.file_name().and_then(|n| n.to_str()).unwrap_or("x")
@@ -128,19 +130,20 @@ impl Project {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        fs::read_to_string(&log)
+        let lines = fs::read_to_string(&log)
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
-            .collect()
+            .collect();
+        (lines, String::from_utf8_lossy(&output.stdout).to_string())
     }
 
     fn kamal(&self, args: &[&str]) -> Vec<String> {
-        self.run(Path::new("kamal"), args)
+        self.run(Path::new("kamal"), args).0
     }
 
     fn gantry(&self, args: &[&str]) -> Vec<String> {
-        self.run(Path::new(env!("CARGO_BIN_EXE_gantry")), args)
+        self.run(Path::new(env!("CARGO_BIN_EXE_gantry")), args).0
     }
 }
 
@@ -252,4 +255,28 @@ fn build_push_on_a_remote_builder_uses_kamals_remote_builder() {
         "{kamal:?}"
     );
     assert_eq!(builder_lines(&project.gantry(&["build", "push"])), kamal);
+}
+
+#[test]
+fn build_details_names_the_builder_kamal_would_use() {
+    if !kamal_ready() {
+        return;
+    }
+    for builder in [
+        "  arch: amd64\n",
+        "  arch: amd64\n  remote: ssh://root@10.0.0.9\n",
+        "  arch: amd64\n  local: false\n  remote: ssh://root@10.0.0.9\n",
+        "  arch: [amd64, arm64]\n  remote: ssh://root@10.0.0.9\n",
+        "  arch: [amd64, arm64]\n  local: false\n  remote: ssh://root@10.0.0.9\n",
+    ] {
+        let project = Project::new(builder);
+        let (_, kamal) = project.run(Path::new("kamal"), &["build", "details"]);
+        let (_, gantry) = project.run(
+            Path::new(env!("CARGO_BIN_EXE_gantry")),
+            &["build", "details"],
+        );
+        assert!(kamal.starts_with("Builder: "), "{kamal}");
+        assert!(kamal.contains("listed by docker buildx ls"), "{kamal}");
+        assert_eq!(gantry, kamal, "{builder}");
+    }
 }

@@ -24,6 +24,28 @@ pub async fn has_buildx() -> bool {
     succeeds("docker", &["buildx", "version"]).await
 }
 
+/// The architecture of the Docker engine `docker` talks to, as Kamal reads it (`docker info`,
+/// `aarch64` as `arm64`, `x86_64` as `amd64`; empty when docker does not answer): with
+/// `builder.remote`, the arches it can build itself stay local.
+pub async fn engine_arch() -> String {
+    let output = Command::new("docker")
+        .args(["info", "--format", "{{.Architecture}}"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    let arch = output
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_default();
+    if arch.contains("aarch64") {
+        "arm64".into()
+    } else if arch.contains("x86_64") {
+        "amd64".into()
+    } else {
+        arch
+    }
+}
+
 /// Whether the `pack` CLI of Cloud Native Buildpacks is installed.
 pub async fn has_pack() -> bool {
     succeeds("pack", &["version"]).await

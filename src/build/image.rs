@@ -116,18 +116,10 @@ pub(super) fn failed(what: &str, error: impl std::fmt::Display) -> ImageError {
     }
 }
 
-/// Docker's name for this machine's architecture (Kamal's `Kamal::Utils.docker_arch`).
-pub fn machine_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "arm64",
-        "x86_64" => "amd64",
-        other => other,
-    }
-}
-
 impl BuildPlan {
-    /// The build of `version` that `config` describes, on a machine of architecture
-    /// `machine_arch` (which decides, with `builder.remote`, what builds where).
+    /// The build of `version` that `config` describes, where the local Docker engine has
+    /// architecture `machine_arch` ([`super::engine_arch`]; it decides, with
+    /// `builder.remote`, what builds where).
     pub fn from_config(config: &Config, version: &str, machine_arch: &str) -> BuildPlan {
         let settings = &config.builder;
         let driver = settings

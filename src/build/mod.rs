@@ -31,10 +31,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use docker::{
-    LOCAL_REGISTRY_CONTAINER, clean_checkout, ensure_local_registry, has_buildx, has_pack,
-    run_docker,
+    LOCAL_REGISTRY_CONTAINER, clean_checkout, engine_arch, ensure_local_registry, has_buildx,
+    has_pack, run_docker,
 };
-pub use image::{BuildOptions, BuildPlan, Builder, ImageError, machine_arch};
+pub use image::{BuildOptions, BuildPlan, Builder, ImageError};
 pub use pull::{PullError, pull_on_host};
 
 use crate::host::ssh::SshSettings;
@@ -105,7 +105,8 @@ impl Build<'_> {
         };
         match &plan.builder {
             Builder::Local => {
-                check_engine_arches(plan, Some(machine_arch()))?;
+                let arch = engine_arch().await;
+                check_engine_arches(plan, Some(arch.as_str()).filter(|arch| !arch.is_empty()))?;
                 if let Some(port) = plan.local_registry_port {
                     ensure_local_registry(port).await?;
                 }

@@ -188,11 +188,7 @@ pub(super) fn build_and_push(
     log: &dyn BuildLog,
 ) -> Result<(), miette::Report> {
     let project_dir = std::env::current_dir().into_diagnostic()?;
-    let plan = BuildPlan::from_config(
-        &prepared.loaded.config,
-        &prepared.version,
-        build::machine_arch(),
-    );
+    let plan = BuildPlan::from_config(&prepared.loaded.config, &prepared.version, &engine_arch()?);
     let clean_checkout = plan.context.is_none() && !options.tag_as_dirty;
     runtime()?.block_on(async {
         let checkout;
@@ -353,11 +349,7 @@ enum Setup {
 /// context). Without buildx there is nothing to set up: the Engine API needs no builder.
 fn setup(global: &GlobalArgs, setup: Setup) -> Result<Exit, miette::Report> {
     let prepared = super::session::load(global, VersionNeed::Optional)?;
-    let plan = BuildPlan::from_config(
-        &prepared.loaded.config,
-        &prepared.version,
-        build::machine_arch(),
-    );
+    let plan = BuildPlan::from_config(&prepared.loaded.config, &prepared.version, &engine_arch()?);
     let log = log_for(global, false);
     runtime()?.block_on(async {
         if !matches!(plan.builder, Builder::Pack { .. }) && !build::has_buildx().await {
@@ -389,11 +381,7 @@ fn setup(global: &GlobalArgs, setup: Setup) -> Result<Exit, miette::Report> {
 /// buildpacks, `pack builder inspect`).
 fn details(global: &GlobalArgs) -> Result<Exit, miette::Report> {
     let prepared = super::session::load(global, VersionNeed::Optional)?;
-    let plan = BuildPlan::from_config(
-        &prepared.loaded.config,
-        &prepared.version,
-        build::machine_arch(),
-    );
+    let plan = BuildPlan::from_config(&prepared.loaded.config, &prepared.version, &engine_arch()?);
     sayln!("Builder: {}", plan.builder.kind());
     let commands: Vec<(&str, Vec<&str>)> = match &plan.builder {
         Builder::Pack { builder, .. } => vec![("pack", vec!["builder", "inspect", builder])],
@@ -435,4 +423,9 @@ fn details(global: &GlobalArgs) -> Result<Exit, miette::Report> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// The local engine's architecture, as Kamal asks it.
+fn engine_arch() -> Result<String, miette::Report> {
+    Ok(runtime()?.block_on(build::engine_arch()))
 }
