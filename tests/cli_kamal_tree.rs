@@ -29,18 +29,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "not built yet: extract reads a fetch result as its argument",
     ),
     (
-        "setup --no-cache",
-        "not built yet: the build always uses Docker's cache",
-    ),
-    (
-        "setup --skip-push",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
-        "setup -P",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
         "docs",
         "not built yet: the annotated examples are under examples/",
     ),

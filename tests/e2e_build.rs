@@ -2,7 +2,8 @@
 //! false`, `builder.remote: ssh://root@<host>`): the image is built on that host through
 //! gantry's SSH connection, pushed from there, pulled on the app hosts by `build pull` and
 //! deployed; a `builder.cache` of type `registry` lets a build on an engine that lost every
-//! layer reuse the unchanged ones. Build output streams while the build runs.
+//! layer reuse the unchanged ones, and `--no-cache` none. Build output streams while the build
+//! runs.
 
 use std::fs;
 use std::path::Path;
@@ -197,8 +198,15 @@ fn a_remote_builder_on_a_test_bed_host_builds_pushes_and_deploys_and_its_registr
             "{audit}"
         );
     }
-    let deploy = gantry(&project, &["deploy", "--skip-push"]);
-    deploy.assert_code(0);
+    // `setup --no-cache`: built again from scratch (no layer from the cache), then deployed.
+    let setup = gantry(&project, &["setup", "--no-cache"]);
+    setup.assert_code(0);
+    assert!(
+        setup.stderr.contains("  build | Step 1/"),
+        "{}",
+        setup.stderr
+    );
+    assert!(!setup.stderr.contains("Using cache"), "{}", setup.stderr);
     for host in &testbed.hosts[..2] {
         let response = http::get(&format!("{host}:80"), "/", None, Duration::from_secs(5))
             .expect("the app answers");
