@@ -29,43 +29,9 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "not built yet: extract reads a fetch result as its argument",
     ),
     (
-        "deploy --no-cache",
-        "not built yet: the build always uses Docker's cache",
-    ),
-    (
-        "redeploy --no-cache",
-        "not built yet: the build always uses Docker's cache",
-    ),
-    (
-        "setup --no-cache",
-        "not built yet: the build always uses Docker's cache",
-    ),
-    (
-        "setup --skip-push",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
-        "setup -P",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
         "docs",
         "not built yet: the annotated examples are under examples/",
     ),
-    ("build", "not built yet: `deploy` builds and pushes"),
-    ("build create", "not built yet"),
-    (
-        "build deliver",
-        "not built yet: `deploy` builds, pushes and deploys",
-    ),
-    ("build details", "not built yet"),
-    ("build dev", "not built yet"),
-    (
-        "build pull",
-        "not built yet: `apply` pulls the image on the hosts",
-    ),
-    ("build push", "not built yet: `deploy` builds and pushes"),
-    ("build remove", "not built yet"),
     (
         "registry",
         "not built yet: deploys pass the registry credentials with each pull",

@@ -54,6 +54,7 @@ fn help_lists_only_working_commands_and_the_global_flags() {
             "exec",
             "logs",
             "accessory",
+            "build",
             "proxy",
             "prune",
             "remove",

@@ -1,26 +1,60 @@
-//! Running the build: `docker buildx build` (the command line [`BuildPlan`] writes), `docker
-//! login`, the local registry Kamal's `registry.server: localhost:5555` needs, and the clean
-//! checkout that is the default build context.
+//! Running the build with the `docker` CLI: `docker buildx build` (the command line
+//! [`BuildPlan`] writes), Kamal's buildx builders, `docker login`, the local registry Kamal's
+//! `registry.server: localhost:5555` needs, `pack build`, and the clean checkout that is the
+//! default build context.
 //!
-//! Secret values reach `docker` only through its environment, never its arguments; what it
-//! prints goes through the [`Redactor`] before it reaches an error.
+//! Secret values reach `docker` and `pack` only through their environment, never their
+//! arguments. What they print goes, line by line as it comes, through the [`Redactor`] to the
+//! [`BuildLog`]; the last lines also go into the error when the command fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use super::engine;
-use super::image::{BuildPlan, ImageError, failed};
+use super::BuildLog;
+use super::image::{BuildOptions, BuildPlan, Builder, ImageError, failed};
 use crate::model::RegistryAuth;
 use crate::secret::{Redactor, Secret};
 
 /// Whether the local `docker` has the buildx plugin.
 pub async fn has_buildx() -> bool {
-    Command::new("docker")
-        .args(["buildx", "version"])
+    succeeds("docker", &["buildx", "version"]).await
+}
+
+/// The architecture of the Docker engine `docker` talks to, as Kamal reads it (`docker info`,
+/// `aarch64` as `arm64`, `x86_64` as `amd64`; empty when docker does not answer): with
+/// `builder.remote`, the arches it can build itself stay local.
+pub async fn engine_arch() -> String {
+    let output = Command::new("docker")
+        .args(["info", "--format", "{{.Architecture}}"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await;
+    let arch = output
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_default();
+    if arch.contains("aarch64") {
+        "arm64".into()
+    } else if arch.contains("x86_64") {
+        "amd64".into()
+    } else {
+        arch
+    }
+}
+
+/// Whether the `pack` CLI of Cloud Native Buildpacks is installed.
+pub async fn has_pack() -> bool {
+    succeeds("pack", &["version"]).await
+}
+
+async fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -47,80 +81,150 @@ pub async fn clean_checkout(project_dir: &Path) -> Result<tempfile::TempDir, Ima
     Ok(dir)
 }
 
-/// Builds and pushes `plan`, from `context`, with `secrets` for `builder.secrets`.
-pub async fn build_and_push(
-    plan: &BuildPlan,
-    context: &Path,
-    auth: Option<&RegistryAuth>,
-    secrets: &BTreeMap<String, Secret>,
-    redactor: &Redactor,
-) -> Result<(), ImageError> {
-    if !context.join(&plan.dockerfile).is_file() && !Path::new(&plan.dockerfile).is_file() {
-        return Err(ImageError::MissingDockerfile(plan.dockerfile.clone()));
-    }
-    if let Some(port) = plan.local_registry_port {
-        ensure_local_registry(port).await?;
-    }
-    if has_buildx().await {
-        if let Some(auth) = auth {
-            docker_login(auth, redactor).await?;
+/// One build with the `docker` CLI (buildx present) or `pack`: what to build, how, from
+/// where, and where its output goes.
+pub struct CliBuild<'a> {
+    pub plan: &'a BuildPlan,
+    pub options: &'a BuildOptions,
+    /// The directory the build runs in (the clean checkout, or the project).
+    pub directory: &'a Path,
+    pub auth: Option<&'a RegistryAuth>,
+    /// `builder.secrets` by name.
+    pub secrets: &'a BTreeMap<String, Secret>,
+    pub redactor: &'a Redactor,
+    pub log: &'a dyn BuildLog,
+}
+
+impl CliBuild<'_> {
+    /// Builds with buildx, as Kamal's `build push` does: log in (not for a remote builder,
+    /// whose engine logs in itself), make sure Kamal's builder exists, then build.
+    pub async fn buildx(&self) -> Result<(), ImageError> {
+        let plan = self.plan;
+        if let Some(port) = plan.local_registry_port {
+            ensure_local_registry(port).await?;
         }
-        if plan.driver != "docker" {
-            ensure_builder(plan).await?;
+        let remote = matches!(
+            plan.builder,
+            Builder::Remote { .. } | Builder::Hybrid { .. }
+        );
+        if let (Some(auth), false) = (self.auth, remote) {
+            docker_login(auth, self.redactor).await?;
         }
-        let mut command = Command::new("docker");
-        command.args(plan.buildx_args(&context.display().to_string()));
-        command.current_dir(context);
-        for name in &plan.secrets {
-            if let Some(value) = secrets.get(name) {
+        if plan.needs_buildx_builder() && !builder_exists(plan).await {
+            self.log
+                .line("Missing compatible builder, so creating a new one first");
+            for words in plan.remove_commands() {
+                // What is left of a half-made builder; absent is fine.
+                let _ = run(docker(&words), "docker", None, self.redactor, self.log).await;
+            }
+            for words in plan.create_commands() {
+                run(docker(&words), "docker", None, self.redactor, self.log).await?;
+            }
+        }
+        let mut command = docker(&plan.buildx_args(self.options));
+        self.prepare(&mut command);
+        run(
+            command,
+            "docker buildx build",
+            None,
+            self.redactor,
+            self.log,
+        )
+        .await
+    }
+
+    /// Builds with `pack` (and pushes with `docker push` for `--output registry`).
+    pub async fn pack(&self) -> Result<(), ImageError> {
+        let Some(args) = self.plan.pack_args(self.options) else {
+            return Err(ImageError::Unsupported("not a buildpacks builder".into()));
+        };
+        if !has_pack().await {
+            return Err(ImageError::Unsupported(
+                "builder.pack builds with the `pack` CLI of Cloud Native Buildpacks, which is not \
+                 installed here: install `pack` (buildpacks.io), or build with a Dockerfile"
+                    .into(),
+            ));
+        }
+        let mut command = Command::new("pack");
+        command.args(&args);
+        self.prepare(&mut command);
+        run(command, "pack build", None, self.redactor, self.log).await?;
+        if self.options.output == "registry" {
+            if let Some(auth) = self.auth {
+                docker_login(auth, self.redactor).await?;
+            }
+            for tag in self.plan.tags(self.options) {
+                let command = docker(&["push".to_string(), tag]);
+                run(command, "docker push", None, self.redactor, self.log).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The build's directory and environment: Kamal's, and the secrets by name.
+    fn prepare(&self, command: &mut Command) {
+        command.current_dir(self.directory);
+        for (name, value) in self.plan.build_env() {
+            command.env(name, value);
+        }
+        for name in &self.plan.secrets {
+            if let Some(value) = self.secrets.get(name) {
                 command.env(name, value.expose());
             }
         }
-        return run_docker(command, "docker buildx build", None, redactor).await;
     }
-    engine::build_and_push(plan, context, auth, redactor).await
 }
 
-/// `docker buildx create` for Kamal's builder when it does not exist yet.
-async fn ensure_builder(plan: &BuildPlan) -> Result<(), ImageError> {
-    let name = plan.builder_name();
-    let exists = Command::new("docker")
-        .args(["buildx", "inspect", &name])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|status| status.success());
-    if exists {
-        return Ok(());
-    }
+/// A `docker` command with these arguments.
+fn docker(words: &[String]) -> Command {
     let mut command = Command::new("docker");
-    command.args([
-        "buildx",
-        "create",
-        "--name",
-        &name,
-        &format!("--driver={}", plan.driver),
-    ]);
-    if plan.local_registry_port.is_some() {
-        command.args(["--driver-opt", "network=host"]);
+    command.args(words);
+    command
+}
+
+/// Whether Kamal's builder for `plan` exists (`docker buildx inspect`; for a remote builder,
+/// also its docker context).
+async fn builder_exists(plan: &BuildPlan) -> bool {
+    let name = plan.builder_name();
+    let inspected = succeeds("docker", &["buildx", "inspect", &name]).await;
+    match plan.builder {
+        Builder::Remote { .. } | Builder::Hybrid { .. } => {
+            inspected
+                && succeeds(
+                    "docker",
+                    &["context", "inspect", &format!("{name}-context")],
+                )
+                .await
+        }
+        _ => inspected,
     }
-    run_docker(command, "docker buildx create", None, &Redactor::default()).await
+}
+
+/// Runs `docker <words>` for `build create`/`build remove`, its output to `log`.
+pub async fn run_docker(
+    words: &[String],
+    redactor: &Redactor,
+    log: &dyn BuildLog,
+) -> Result<(), ImageError> {
+    let what = format!(
+        "docker {}",
+        words.iter().take(2).cloned().collect::<Vec<_>>().join(" ")
+    );
+    run(docker(words), &what, None, redactor, log).await
 }
 
 /// Kamal's local registry on this machine (`kamal registry setup`): the `kamal-docker-registry`
 /// container started again, or run from `registry:3` on `127.0.0.1:<port>`.
 pub async fn ensure_local_registry(port: u16) -> Result<(), ImageError> {
-    let mut start = Command::new("docker");
-    start.args(["start", LOCAL_REGISTRY_CONTAINER]);
-    if run_docker(start, "docker start", None, &Redactor::default())
+    let quiet = Redactor::default();
+    let start = docker(&["start".into(), LOCAL_REGISTRY_CONTAINER.into()]);
+    if run(start, "docker start", None, &quiet, &super::Silent)
         .await
         .is_ok()
     {
         return Ok(());
     }
-    let mut run = Command::new("docker");
-    run.args([
+    let words: Vec<String> = [
         "run",
         "--detach",
         "-p",
@@ -128,12 +232,16 @@ pub async fn ensure_local_registry(port: u16) -> Result<(), ImageError> {
         "--name",
         LOCAL_REGISTRY_CONTAINER,
         LOCAL_REGISTRY_IMAGE,
-    ]);
-    run_docker(
-        run,
+    ]
+    .iter()
+    .map(|word| word.to_string())
+    .collect();
+    run(
+        docker(&words),
         "starting the local registry",
         None,
-        &Redactor::default(),
+        &quiet,
+        &super::Silent,
     )
     .await
 }
@@ -144,28 +252,37 @@ const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
 
 /// `docker login` with the password on stdin, never on the command line.
 async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
-    let mut command = Command::new("docker");
-    command.args([
+    let words: Vec<String> = [
         "login",
         &auth.server,
         "-u",
         &auth.username,
         "--password-stdin",
-    ]);
-    run_docker(
-        command,
+    ]
+    .iter()
+    .map(|word| word.to_string())
+    .collect();
+    run(
+        docker(&words),
         "docker login",
         Some(auth.password.expose().as_bytes()),
         redactor,
+        &super::Silent,
     )
     .await
 }
 
-async fn run_docker(
+/// How many of a failed command's last lines its error keeps.
+const ERROR_TAIL: usize = 25;
+
+/// Runs `command`, each line of its stdout and stderr redacted and sent to `log` as it comes;
+/// on failure the last lines are the error's detail.
+async fn run(
     mut command: Command,
     what: &str,
     stdin: Option<&[u8]>,
     redactor: &Redactor,
+    log: &dyn BuildLog,
 ) -> Result<(), ImageError> {
     command
         .stdin(if stdin.is_some() {
@@ -174,7 +291,8 @@ async fn run_docker(
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = command.spawn().map_err(|error| failed(what, error))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input)
@@ -182,23 +300,74 @@ async fn run_docker(
             .map_err(|error| failed(what, error))?;
         drop(pipe);
     }
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|error| failed(what, error))?;
-    if output.status.success() {
+    let tail = std::sync::Mutex::new(VecDeque::with_capacity(ERROR_TAIL));
+    let forward = |line: String| {
+        let line = redactor.redact(&line);
+        log.line(&line);
+        if let Ok(mut tail) = tail.lock() {
+            if tail.len() == ERROR_TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    };
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    tokio::join!(
+        forward_lines(stdout, &forward),
+        forward_lines(stderr, &forward)
+    );
+    let status = child.wait().await.map_err(|error| failed(what, error))?;
+    if status.success() {
         return Ok(());
     }
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // The engine's own error lines, last ones first in importance.
-    let tail: Vec<&str> = text.lines().rev().take(25).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let tail = tail.into_inner().unwrap_or_default();
     Err(ImageError::Failed {
         what: what.to_string(),
-        detail: redactor.redact(&tail.join("\n")),
+        detail: Vec::from(tail).join("\n"),
     })
+}
+
+/// Sends each line `stream` prints to `forward`.
+async fn forward_lines(stream: Option<impl AsyncRead + Unpin>, forward: &impl Fn(String)) {
+    let Some(stream) = stream else {
+        return;
+    };
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        forward(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as the log received them.
+    #[derive(Default)]
+    struct Collected(std::sync::Mutex<Vec<String>>);
+
+    impl BuildLog for Collected {
+        fn line(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn output_reaches_the_log_line_by_line_redacted_and_the_error_keeps_the_tail() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo step 1; echo token=s3cr3t-value >&2; exit 3"]);
+        let redactor = Redactor::new([&Secret::new("s3cr3t-value")]);
+        let log = Collected::default();
+        let error = run(command, "the build", None, &redactor, &log)
+            .await
+            .unwrap_err();
+        let mut lines = log.0.lock().unwrap().clone();
+        lines.sort();
+        assert_eq!(lines, ["step 1", "token=[REDACTED]"]);
+        let message = error.to_string();
+        assert!(message.starts_with("the build failed: "), "{message}");
+        assert!(message.contains("token=[REDACTED]"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
 }

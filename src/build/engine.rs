@@ -1,103 +1,222 @@
-//! The Engine API path, for machines without buildx: a tar of the context to the local daemon
-//! (bollard), then a push with the credentials sent with that one request.
+//! The Engine API path, for machines without buildx and for a remote builder reached over
+//! gantry's own SSH connection: a tar of the context to a Docker engine (bollard), then a push
+//! from that engine with the credentials sent with that one request.
+//!
+//! The engine's classic builder has no `--cache-to`: a `builder.cache` of type `registry` is
+//! kept as an image instead. Before the build, the engine pulls the cache image and builds
+//! with `cachefrom` it; after the build, the new image is also tagged and pushed as the cache
+//! image, so the next build on an engine that has none of the layers reuses them.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::image::{BuildPlan, ImageError, failed};
+use super::BuildLog;
+use super::image::{BuildOptions, BuildPlan, ImageError, failed};
 use crate::model::RegistryAuth;
 use crate::naming::LABEL_SERVICE;
 use crate::secret::Redactor;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOptions};
+use bollard::query_parameters::{
+    BuildImageOptions, CreateImageOptions, PushImageOptions, TagImageOptions,
+};
 
-pub async fn build_and_push(
-    plan: &BuildPlan,
-    context: &Path,
-    auth: Option<&RegistryAuth>,
-    redactor: &Redactor,
-) -> Result<(), ImageError> {
-    if !plan.secrets.is_empty() {
-        return Err(ImageError::Unsupported(
-            "builder.secrets need docker buildx, which is not installed here".into(),
-        ));
-    }
-    let docker = Docker::connect_with_local_defaults()
-        .map_err(|error| failed("connecting to the local Docker", error))?;
-    let tar = context_tar(context).map_err(|error| failed("packing the build context", error))?;
-    let options = BuildImageOptions {
-        dockerfile: plan.dockerfile.clone(),
-        t: Some(plan.image.clone()),
-        rm: true,
-        buildargs: Some(plan.args.clone().into_iter().collect()),
-        labels: Some(
-            [(LABEL_SERVICE.to_string(), plan.service.clone())]
-                .into_iter()
-                .collect(),
-        ),
-        target: plan.target.clone().unwrap_or_default(),
-        ..BuildImageOptions::default()
-    };
-    let body = bollard::body_full(Bytes::from(tar));
-    let mut stream = docker.build_image(options, None, Some(body));
-    let mut log: Vec<String> = Vec::new();
-    while let Some(step) = stream.next().await {
-        let step = step.map_err(|error| failed("docker build", error))?;
-        if let Some(line) = step.stream {
-            log.push(line);
+/// One build on a Docker engine.
+pub struct EngineBuild<'a> {
+    pub plan: &'a BuildPlan,
+    pub options: &'a BuildOptions,
+    /// The context directory itself.
+    pub context: &'a Path,
+    pub auth: Option<&'a RegistryAuth>,
+    pub redactor: &'a Redactor,
+    pub log: &'a dyn BuildLog,
+}
+
+impl EngineBuild<'_> {
+    /// Builds on `docker`, then pushes both tags (and the cache image) from it when the output
+    /// is the registry.
+    pub async fn run(&self, docker: &Docker) -> Result<(), ImageError> {
+        let plan = self.plan;
+        if !plan.secrets.is_empty() || plan.ssh.is_some() {
+            return Err(ImageError::Unsupported(
+                "builder.secrets and builder.ssh need docker buildx, which is not installed here: \
+                 install the docker-buildx plugin"
+                    .into(),
+            ));
         }
-        if let Some(error) = step.error_detail.and_then(|detail| detail.message) {
-            let tail: Vec<String> = log.iter().rev().take(20).rev().cloned().collect();
-            return Err(ImageError::Failed {
-                what: "docker build".into(),
-                detail: redactor.redact(&format!("{}{error}", tail.concat())),
-            });
+        if !matches!(self.options.output.as_str(), "registry" | "docker") {
+            return Err(ImageError::Unsupported(format!(
+                "--output {} needs docker buildx, which is not installed here",
+                self.options.output
+            )));
         }
+        let credentials = self.auth.map(|auth| DockerCredentials {
+            username: Some(auth.username.clone()),
+            password: Some(auth.password.expose().to_string()),
+            serveraddress: Some(auth.server.clone()),
+            ..DockerCredentials::default()
+        });
+        let cache_image = self.cache_image();
+        if let Some(cache) = &cache_image {
+            self.pull_cache(docker, cache, credentials.clone()).await;
+        }
+        let [image, latest] = plan.tags(self.options);
+        self.build(docker, &image, cache_image.as_deref()).await?;
+        let mut pushed = vec![image.clone(), latest.clone()];
+        if let Some(cache) = &cache_image {
+            pushed.push(cache.clone());
+        }
+        for target in &pushed[1..] {
+            let (repo, tag) = crate::model::split_reference(target);
+            docker
+                .tag_image(
+                    &image,
+                    Some(TagImageOptions {
+                        repo: Some(repo.to_string()),
+                        tag: tag.map(str::to_string),
+                    }),
+                )
+                .await
+                .map_err(|error| failed("docker tag", error))?;
+        }
+        if self.options.output == "registry" {
+            for reference in &pushed {
+                self.push(docker, reference, credentials.clone()).await?;
+            }
+        }
+        Ok(())
     }
-    let (repo, tag) = crate::host::split_reference(&plan.latest);
-    docker
-        .tag_image(
-            &plan.image,
-            Some(TagImageOptions {
-                repo: Some(repo.to_string()),
-                tag: tag.map(str::to_string),
-            }),
-        )
-        .await
-        .map_err(|error| failed("docker tag", error))?;
-    let credentials = auth.map(|auth| DockerCredentials {
-        username: Some(auth.username.clone()),
-        password: Some(auth.password.expose().to_string()),
-        serveraddress: Some(auth.server.clone()),
-        ..DockerCredentials::default()
-    });
-    for reference in [&plan.image, &plan.latest] {
-        let (name, tag) = crate::host::split_reference(reference);
+
+    /// `builder.cache` of type `registry` as an image reference, without `--no-cache`.
+    fn cache_image(&self) -> Option<String> {
+        if self.options.no_cache {
+            return None;
+        }
+        let from = self.plan.cache_from.as_deref()?;
+        from.strip_prefix("type=registry,ref=").map(str::to_string)
+    }
+
+    /// Pulls the cache image; absent (the first build) is fine.
+    async fn pull_cache(
+        &self,
+        docker: &Docker,
+        cache: &str,
+        credentials: Option<DockerCredentials>,
+    ) {
+        let (name, tag) = crate::model::split_reference(cache);
+        let options = CreateImageOptions {
+            from_image: Some(name.to_string()),
+            tag: Some(tag.unwrap_or("latest").to_string()),
+            ..CreateImageOptions::default()
+        };
+        let mut pull = docker.create_image(Some(options), None, credentials);
+        let mut pulled = true;
+        while let Some(progress) = pull.next().await {
+            if progress.is_err() {
+                pulled = false;
+                break;
+            }
+        }
+        self.log.line(&if pulled {
+            format!("Using the build cache {cache}")
+        } else {
+            format!("No build cache at {cache} yet")
+        });
+    }
+
+    async fn build(
+        &self,
+        docker: &Docker,
+        image: &str,
+        cache: Option<&str>,
+    ) -> Result<(), ImageError> {
+        let plan = self.plan;
+        let tar = context_tar(self.context)
+            .map_err(|error| failed("packing the build context", error))?;
+        let options = BuildImageOptions {
+            dockerfile: plan.dockerfile.clone(),
+            t: Some(image.to_string()),
+            rm: true,
+            nocache: self.options.no_cache,
+            cachefrom: cache.map(|cache| vec![cache.to_string()]),
+            buildargs: Some(plan.args.clone().into_iter().collect()),
+            labels: Some(HashMap::from([(
+                LABEL_SERVICE.to_string(),
+                plan.service.clone(),
+            )])),
+            target: plan.target.clone().unwrap_or_default(),
+            ..BuildImageOptions::default()
+        };
+        let body = bollard::body_full(Bytes::from(tar));
+        let mut stream = docker.build_image(options, None, Some(body));
+        let mut partial = String::new();
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(step) = stream.next().await {
+            let step = step.map_err(|error| {
+                failed("docker build", self.redactor.redact(&error.to_string()))
+            })?;
+            if let Some(text) = step.stream {
+                partial.push_str(&text);
+                while let Some(end) = partial.find('\n') {
+                    let line = self.redactor.redact(partial[..end].trim_end_matches('\r'));
+                    partial.drain(..=end);
+                    self.log.line(&line);
+                    tail.push(line);
+                    if tail.len() > 20 {
+                        tail.remove(0);
+                    }
+                }
+            }
+            if let Some(error) = step.error_detail.and_then(|detail| detail.message) {
+                return Err(ImageError::Failed {
+                    what: "docker build".into(),
+                    detail: self
+                        .redactor
+                        .redact(&format!("{}\n{error}", tail.join("\n"))),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn push(
+        &self,
+        docker: &Docker,
+        reference: &str,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<(), ImageError> {
+        let (name, tag) = crate::model::split_reference(reference);
         let options = PushImageOptions {
             tag: tag.map(str::to_string),
             ..PushImageOptions::default()
         };
-        let mut push = docker.push_image(name, Some(options), credentials.clone());
+        let mut push = docker.push_image(name, Some(options), credentials);
         while let Some(progress) = push.next().await {
             let progress = progress.map_err(|error| {
                 failed(
                     &format!("docker push {reference}"),
-                    redactor.redact(&error.to_string()),
+                    self.redactor.redact(&error.to_string()),
                 )
             })?;
             if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
                 return Err(ImageError::Failed {
                     what: format!("docker push {reference}"),
-                    detail: redactor.redact(&error),
+                    detail: self.redactor.redact(&error),
                 });
             }
+            // Per-layer progress bars would flood the output; their outcomes do not.
+            if progress.progress_detail.is_none()
+                && let Some(status) = progress.status
+            {
+                self.log.line(&self.redactor.redact(&status));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The context directory as a tar, without `.git` and what `.dockerignore` excludes.

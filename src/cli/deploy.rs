@@ -4,19 +4,19 @@
 //! Kamal's `docker buildx build` when buildx is installed, the local Engine API otherwise. After
 //! the push, with the project loaded once, this is exactly `gantry apply -y --version <version>`: same plan, executor, lock,
 //! rollback and output. `--skip-push` deploys an image already in the registry. As in Kamal,
-//! `pre-connect` and then `pre-build` run before the build (a failure stops before anything is
+//! `pre-connect` and then `pre-build` run before the build (`--no-cache` rebuilds every layer;
+//! the build's output streams while it runs, as JSON events with `--json`) (a failure stops before anything is
 //! built), and the deploy's own hooks follow in `apply`.
 
 use crate::session::Exit;
 
 use clap::Args;
-use miette::{IntoDiagnostic, miette};
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::session::{Prepared, VersionNeed, runtime};
-use crate::build::{self, BuildPlan};
+use crate::build::BuildOptions;
 
 /// `gantry deploy` flags.
 #[derive(Clone, Debug, Args)]
@@ -26,6 +26,9 @@ pub struct DeployArgs {
     /// Deploy an image already pushed to the registry; build nothing.
     #[arg(short = 'P', long)]
     pub skip_push: bool,
+    /// Build without using Docker's build cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Builds, pushes, applies.
@@ -37,7 +40,8 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Repor
             hooks.pre_connect().await?;
             hooks.run("pre-build", false, None).await
         })?;
-        build_and_push(&prepared)?;
+        let log = super::build::log_for(global, args.apply.json);
+        super::build::build_and_push(&prepared, &BuildOptions::push(args.no_cache), log.as_ref())?;
     }
     let mut apply_args = args.apply.clone();
     apply_args.yes = true;
@@ -67,57 +71,4 @@ fn selected_hosts(prepared: &Prepared) -> Vec<String> {
         .filter(|host| selection.includes_host(host))
         .filter(|host| selection.roles.is_empty() || in_roles.contains(&host.as_str()))
         .collect()
-}
-
-fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
-    let config = &prepared.loaded.config;
-    let plan =
-        BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;
-    let auth = crate::desired::registry_auth(&config.registry, &prepared.secrets)
-        .map_err(|error| miette!("{error}"))?;
-    let project_dir = std::env::current_dir().into_diagnostic()?;
-    let build_secrets = config
-        .builder
-        .secrets
-        .iter()
-        .filter_map(|name| {
-            prepared
-                .secrets
-                .get(name)
-                .map(|value| (name.clone(), value.clone()))
-        })
-        .collect();
-    tellln!("Building {} ...", plan.image);
-    let started = std::time::Instant::now();
-    runtime()?.block_on(async {
-        let checkout;
-        let context = match &plan.context {
-            Some(context) => project_dir.join(context),
-            None => {
-                checkout = build::clean_checkout(&project_dir).await.map_err(|error| {
-                    miette!(
-                        help = "`builder.context: .` builds the working directory instead",
-                        "{error}"
-                    )
-                })?;
-                checkout.path().to_path_buf()
-            }
-        };
-        build::build_and_push(
-            &plan,
-            &context,
-            auth.as_ref(),
-            &build_secrets,
-            &prepared.redactor,
-        )
-        .await
-        .map_err(|error| miette!("{error}"))
-    })?;
-    tellln!(
-        "Pushed {} and {} in {:.1}s",
-        plan.image,
-        plan.latest,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }

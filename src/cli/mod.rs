@@ -21,6 +21,7 @@ mod accessory;
 mod app;
 mod apply;
 mod audit;
+mod build;
 mod color;
 mod completions;
 mod config;
@@ -174,6 +175,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Boot, reboot, remove or inspect accessories.
     Accessory(accessory::AccessoryArgs),
+    /// Build and push the app image, pull it on the hosts, manage the builder.
+    Build(build::BuildArgs),
     /// Boot, reboot or inspect kamal-proxy.
     Proxy(proxy_cmd::ProxyArgs),
     /// Remove stopped containers beyond retain_containers and unused images.
@@ -354,6 +357,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Exec(args) => exec::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Accessory(args) => accessory::run(&cli.global, args),
+        Command::Build(args) => build::run(&cli.global, args),
         Command::Proxy(args) => proxy_cmd::run(&cli.global, args),
         Command::Prune(args) => prune::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),

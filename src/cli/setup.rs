@@ -1,7 +1,9 @@
 //! `gantry setup`: a first deploy on fresh hosts (Kamal's `setup`). Installs Docker where it is
 //! missing (Debian/Ubuntu's `docker.io`, else get.docker.com, as Kamal's `server bootstrap`),
-//! runs the `docker-setup` hook, then applies: accessories boot, the proxy boots, the app
-//! deploys, under the deploy lock, with `pre-deploy` and `post-deploy`.
+//! runs the `docker-setup` hook, then builds and pushes the image as `deploy` does (`pre-build`
+//! first; `-P/--skip-push` deploys an image already pushed, `--no-cache` rebuilds every layer),
+//! then applies: accessories boot, the proxy boots, the app deploys, under the deploy lock, with
+//! `pre-deploy` and `post-deploy`.
 //!
 //! Installing Docker needs only SSH: those connections do not ask for Docker. The installation
 //! runs before the lock is taken (it is idempotent, and the lock's host may lack Docker too).
@@ -22,11 +24,17 @@ use crate::host::ssh::SshHost;
 use crate::host::{Attached, Host};
 use crate::pipeline;
 
-/// `gantry setup` flags: those of `apply`.
+/// `gantry setup` flags: those of `apply`, and the build's.
 #[derive(Clone, Debug, Args)]
 pub struct SetupArgs {
     #[command(flatten)]
     pub apply: ApplyArgs,
+    /// Deploy an image already pushed to the registry; build nothing.
+    #[arg(short = 'P', long)]
+    pub skip_push: bool,
+    /// Build without using Docker's build cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Installs Docker where missing, runs `docker-setup`, applies.
@@ -69,8 +77,20 @@ pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<Exit, miette::Report
                 failed.join("; ")
             ));
         }
-        hooks.run("docker-setup", false, None).await
+        hooks.run("docker-setup", false, None).await?;
+        if args.skip_push {
+            return Ok(());
+        }
+        hooks.run("pre-build", false, None).await
     })?;
+    if !args.skip_push {
+        let log = super::build::log_for(global, args.apply.json);
+        super::build::build_and_push(
+            &prepared,
+            &crate::build::BuildOptions::push(args.no_cache),
+            log.as_ref(),
+        )?;
+    }
     let mut apply_args = args.apply.clone();
     apply_args.yes = true;
     runtime()?.block_on(apply::apply(

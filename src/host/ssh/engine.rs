@@ -14,6 +14,12 @@ use crate::host::HostError;
 use crate::host::ssh::SshHost;
 
 impl SshHost {
+    /// The Engine API client on this connection, for a long request of its own (an image build
+    /// on the remote builder) that the deadline of [`SshHost::call`] would cut short.
+    pub fn docker_engine(&self) -> &bollard::Docker {
+        &self.docker
+    }
+
     /// An answer from dockerd (an error status, an error in a stream, a body gantry cannot read)
     /// is a Docker error: the request failed. Failing to reach dockerd at all (the SSH
     /// connection dropped, the socket refused because dockerd is down) makes the host

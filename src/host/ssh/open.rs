@@ -129,7 +129,7 @@ impl SshHost {
     /// Makes `localhost:<port>` on the host reach the same port on this machine, for the rest of
     /// the connection: Kamal's local registry (`registry.server: localhost:5555`) lives on the
     /// deploying machine, and the hosts pull from it through the SSH connection. Once per port.
-    pub(super) async fn forward_local_registry(&self, port: u16) -> Result<(), HostError> {
+    pub async fn forward_local_registry(&self, port: u16) -> Result<(), HostError> {
         let port = u32::from(port);
         self.reverse_setups
             .run(&port.to_string(), || async {
