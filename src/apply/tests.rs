@@ -59,6 +59,7 @@ impl World {
             atomic,
             read_local_file: &read,
             app_boot_hooks: Vec::new(),
+            canary: None,
         };
         then(&request).await
     }
@@ -1169,6 +1170,7 @@ async fn boot_hooks_run_around_each_group_and_a_failing_one_stops_the_groups_aft
                 crate::plan::PRE_APP_BOOT.into(),
                 crate::plan::POST_APP_BOOT.into(),
             ],
+            canary: None,
         },
     );
     let hooks = Arc::new(RecordingHooks {

@@ -21,6 +21,7 @@ mod accessory;
 mod app;
 mod apply;
 mod audit;
+mod canary;
 mod color;
 mod completions;
 mod config;

@@ -249,6 +249,7 @@ mod tests {
             atomic: false,
             read_local_file: &read,
             app_boot_hooks: Vec::new(),
+            canary: None,
         };
         let desired = pipeline::desired(&request).unwrap();
         pipeline::observe_and_plan(&request, desired, connections, 4).await

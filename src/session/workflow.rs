@@ -278,6 +278,7 @@ impl<'a> Session<'a> {
                 boot: config.boot.clone(),
                 primary_role: config.primary_role.clone(),
                 app_boot_hooks: Vec::new(),
+                canary: None,
             },
         );
         self.execute_plan(&plan, observed, connections, question)
