@@ -1129,6 +1129,7 @@ async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
     assert!(world.plan_default(&config, "v1").await.plan.is_empty());
 }
 
+mod canary;
 mod model;
 
 /// Hooks that record `<hook> <KAMAL_HOSTS>` and fail for one of them.
