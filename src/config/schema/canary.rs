@@ -62,7 +62,7 @@ fn check_hosts(node: &Node, path: &str, problems: &mut Problems) {
 }
 
 fn check_count(node: &Node, path: &str, problems: &mut Problems) {
-    if !node.as_int().is_some_and(|count| count >= 1) {
+    if node.as_int().is_none_or(|count| count < 1) {
         invalid(
             node,
             path,
