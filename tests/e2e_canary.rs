@@ -155,6 +155,16 @@ fn a_failing_canary_rolls_back_alone_and_a_passing_one_goes_on_to_every_host() {
         .project
         .run(&["config", "--version", good], Duration::from_secs(120))
         .assert_success();
+    // `plan` shows the stages `deploy` will make.
+    let planned = deployment.gantry(&["plan", "--version", good]);
+    planned.assert_code(0);
+    assert!(
+        planned.stdout.contains(&format!(
+            "Stage 1 (canary): {canary}; watched for 2s, then `{check}` must pass"
+        )),
+        "{}",
+        planned.stdout
+    );
     let requests = RequestLoop::start(
         addresses.clone(),
         "/",
