@@ -350,7 +350,9 @@ pub struct GantrySettings {
     /// The Docker socket on the hosts; `/var/run/docker.sock` when not set (rootless Docker
     /// uses `/run/user/<uid>/docker.sock`).
     pub docker_socket: Option<String>,
-    /// `canary:`: the canary rollout `deploy` and `apply` make by default.
+    /// `canary:`: the canary rollout `deploy` and `apply` make by default (left out of
+    /// `gantry config` when not set).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<Canary>,
 }
 
