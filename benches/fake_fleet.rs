@@ -73,6 +73,7 @@ async fn plan(fleet: &Fleet, version: &str, parallelism: usize) -> (gantry::plan
         atomic: false,
         read_local_file: &read,
         app_boot_hooks: Vec::new(),
+        canary: None,
     };
     let started = Instant::now();
     let desired = pipeline::desired(&request).expect("desired state");

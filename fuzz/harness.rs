@@ -123,6 +123,7 @@ pub fn check_config(dir: &Path, input: &ConfigInput<'_>) -> Reached {
         atomic: false,
         read_local_file: &read,
         app_boot_hooks: Vec::new(),
+        canary: None,
     };
     let Ok(desired) = pipeline::desired(&request) else {
         return Reached::DesiredRefused;

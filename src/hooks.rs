@@ -160,6 +160,47 @@ impl HookRunner<'_> {
     }
 }
 
+/// Runs `--canary-check`'s `command` through `sh -c` with the hooks' `KAMAL_*` environment
+/// (`KAMAL_HOSTS` naming the canaries, `KAMAL_VERSION` the version they run) and
+/// `GANTRY_CANARY=true`, but no secrets: the check reads what it needs itself. Returns its
+/// output (redacted); the error says how it failed, with the last lines of its output.
+pub async fn run_canary_check(
+    command: &str,
+    context: &HookContext,
+    redactor: &Redactor,
+) -> Result<String, String> {
+    const TAIL_LINES: usize = 20;
+    let mut env = context.env(None);
+    env.insert("GANTRY_CANARY".into(), "true".into());
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .envs(&env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|error| format!("the canary check could not be run: {error}"))?;
+    let text = redactor.redact(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ));
+    if output.status.success() {
+        return Ok(text);
+    }
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n    ");
+    let status = match output.status.code() {
+        Some(code) => format!("exit code {code}"),
+        None => "killed by a signal".to_string(),
+    };
+    Err(if tail.is_empty() {
+        format!("the canary check failed ({status})")
+    } else {
+        format!("the canary check failed ({status}):\n    {tail}")
+    })
+}
+
 async fn run_script(
     path: &Path,
     env: &BTreeMap<String, String>,
@@ -190,6 +231,23 @@ mod tests {
             command: "deploy".into(),
             subcommand: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_canary_check_sees_the_canaries_and_fails_with_its_output_and_status() {
+        let redactor = Redactor::default();
+        let passed = run_canary_check(
+            "test \"$KAMAL_HOSTS $KAMAL_VERSION $GANTRY_CANARY\" = \"h1,h2 0123456789abcdef true\"",
+            &context(),
+            &redactor,
+        )
+        .await;
+        assert!(passed.is_ok(), "{passed:?}");
+        let failed = run_canary_check("echo 5xx rate 12% >&2; exit 4", &context(), &redactor)
+            .await
+            .expect_err("fails");
+        assert!(failed.contains("exit code 4"), "{failed}");
+        assert!(failed.contains("5xx rate 12%"), "{failed}");
     }
 
     #[test]

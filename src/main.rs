@@ -36,5 +36,7 @@ fn status(exit: Exit) -> u8 {
         // The shell's convention: 128 + the signal (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
         Exit::Interrupted { signal } => u8::try_from(128 + signal).unwrap_or(130),
         Exit::CommandExited(code) => code,
+        // The canaries failed and are back on the previous version; the rest never moved.
+        Exit::CanaryFailed => 3,
     }
 }

@@ -37,6 +37,8 @@ pub struct PlanRequest<'a> {
     pub read_local_file: &'a dyn Fn(&str) -> Result<Vec<u8>, String>,
     /// The project's `pre-app-boot`/`post-app-boot` hooks, planned around each boot group.
     pub app_boot_hooks: Vec<String>,
+    /// The canary rollout, if the run makes one.
+    pub canary: Option<crate::config::Canary>,
 }
 
 /// A plan and what it was made from.
@@ -117,6 +119,7 @@ pub fn plan_from(request: &PlanRequest<'_>, desired: &Desired, observed: &Observ
             boot: request.config.boot.clone(),
             primary_role: request.config.primary_role.clone(),
             app_boot_hooks: request.app_boot_hooks.clone(),
+            canary: request.canary.clone(),
         },
     )
 }

@@ -64,6 +64,11 @@ const GANTRY_STRICTER: &[(&str, &str)] = &[
          API): Kamal finds out on the hosts, in the middle of a deploy; gantry before connecting",
     ),
     (
+        "x-gantry-canary",
+        "Kamal ignores x- keys; gantry reads x-gantry.canary and refuses a canary it could not \
+         follow before connecting",
+    ),
+    (
         "erb-unsupported",
         "Ruby that gantry does not evaluate itself goes to a `ruby` on PATH, and this test runs \
          gantry with commands and Ruby switched off (GANTRY_SECRET_COMMANDS=0)",

@@ -57,6 +57,13 @@ impl Default for ExecOptions {
 #[async_trait::async_trait]
 pub trait LocalHooks: Send + Sync {
     async fn run_hook(&self, hook: &str, hosts: &[String]) -> Result<(), String>;
+
+    /// Runs `--canary-check`'s `command` with the hooks' `KAMAL_*` context, `KAMAL_HOSTS`
+    /// naming the canaries. The error says why the canary failed.
+    async fn check_canary(&self, command: &str, hosts: &[String]) -> Result<(), String> {
+        let _ = (command, hosts);
+        Err("no runner for the canary check".to_string())
+    }
 }
 
 impl std::fmt::Debug for dyn LocalHooks {

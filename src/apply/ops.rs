@@ -148,6 +148,56 @@ pub async fn run(
                 message: format!("no hook runner for {hook}"),
             }),
         },
+        Action::WatchCanary {
+            containers,
+            seconds,
+        } => watch_canary(host, containers, *seconds).await,
+        Action::CheckCanary { command, hosts } => match hooks {
+            Some(hooks) => hooks
+                .check_canary(command, hosts)
+                .await
+                .map_err(|message| ActionError::Failed { message }),
+            None => Err(ActionError::Failed {
+                message: "no runner for the canary check".to_string(),
+            }),
+        },
+    }
+}
+
+/// How often a canary's containers are looked at during its wait.
+const CANARY_POLL: Duration = Duration::from_secs(1);
+
+/// Fails as soon as one of a canary's new containers is gone, stopped, restarting or
+/// unhealthy during `seconds`; a health check still starting is given the benefit of the doubt.
+async fn watch_canary(
+    host: &dyn Host,
+    containers: &[String],
+    seconds: u64,
+) -> Result<(), ActionError> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        for container in containers {
+            let details = host.inspect_container(container).await?;
+            let problem = match &details {
+                None => Some("disappeared".to_string()),
+                Some(details) if details.status != ContainerStatus::Running => {
+                    Some(format!("is {}", details.status))
+                }
+                Some(details) if details.health == Some(Health::Unhealthy) => {
+                    Some("is unhealthy".to_string())
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                let why = format!("{problem} during the canary wait");
+                return Err(failure_with_logs(host, container, &why).await);
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(CANARY_POLL.min(deadline - now)).await;
     }
 }
 

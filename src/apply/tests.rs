@@ -59,6 +59,7 @@ impl World {
             atomic,
             read_local_file: &read,
             app_boot_hooks: Vec::new(),
+            canary: None,
         };
         then(&request).await
     }
@@ -1128,6 +1129,7 @@ async fn a_proxy_image_on_the_apps_registry_is_pulled_with_its_credentials() {
     assert!(world.plan_default(&config, "v1").await.plan.is_empty());
 }
 
+mod canary;
 mod model;
 
 /// Hooks that record `<hook> <KAMAL_HOSTS>` and fail for one of them.
@@ -1169,6 +1171,7 @@ async fn boot_hooks_run_around_each_group_and_a_failing_one_stops_the_groups_aft
                 crate::plan::PRE_APP_BOOT.into(),
                 crate::plan::POST_APP_BOOT.into(),
             ],
+            canary: None,
         },
     );
     let hooks = Arc::new(RecordingHooks {

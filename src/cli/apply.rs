@@ -18,10 +18,11 @@ use clap::Args;
 use miette::{IntoDiagnostic, miette};
 
 use super::GlobalArgs;
+use super::canary::CanaryArgs;
 use super::hooking::Hooks;
 use super::session::{PlanFlags, TargetArgs, VersionNeed, connector, runtime};
 use super::ui;
-use crate::pipeline::{self, Connections};
+use crate::pipeline::{self, Connections, PlanRequest};
 use crate::plan::saved::SavedPlan;
 use crate::session::identity::{holder, performer};
 use crate::session::run::{RunIdentity, new_run_id};
@@ -34,6 +35,8 @@ pub struct ApplyCommand {
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub apply: ApplyArgs,
+    #[command(flatten)]
+    pub canary: CanaryArgs,
 }
 
 /// The flags of every command that applies (`apply`, `deploy`, `rollback`).
@@ -65,6 +68,9 @@ pub struct ApplyArgs {
     /// when FILE ends in .html.
     #[arg(long, value_name = "FILE.svg|FILE.html")]
     pub timeline: Option<PathBuf>,
+    /// The canary rollout (`apply` and `deploy` only: their `--canary` flags).
+    #[arg(skip)]
+    pub canary: Option<crate::config::Canary>,
 }
 
 /// `gantry apply [FILE]`.
@@ -76,6 +82,7 @@ pub fn run_command(global: &GlobalArgs, command: &ApplyCommand) -> Result<Exit, 
         None => None,
     };
     let prepared = super::session::load(&global, VersionNeed::Required)?;
+    args.canary = command.canary.rollout(&prepared.loaded.config)?;
     runtime()?.block_on(apply(
         &global,
         &prepared,
@@ -131,7 +138,10 @@ pub async fn apply(
 ) -> Result<Exit, miette::Report> {
     let choices = args.flags.choices();
     let read = |path: &str| read_local_file(path);
-    let request = prepared.request(choices, &read);
+    let request = PlanRequest {
+        canary: args.canary.clone(),
+        ..prepared.request(choices, &read)
+    };
     let desired = pipeline::desired(&request).map_err(|error| {
         miette!(
             help = "fix the configuration or the secrets it names",

@@ -14,6 +14,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
+use super::canary::CanaryArgs;
 use super::hooking::Hooks;
 use super::session::{Prepared, VersionNeed, runtime};
 use crate::build::BuildOptions;
@@ -29,11 +30,15 @@ pub struct DeployArgs {
     /// Build without using Docker's build cache.
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub canary: CanaryArgs,
 }
 
 /// Builds, pushes, applies.
 pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Report> {
     let prepared = super::session::load(global, VersionNeed::Required)?;
+    // Before the build: a canary flag that cannot be followed stops the deploy early.
+    let canary = args.canary.rollout(&prepared.loaded.config)?;
     if !args.skip_push {
         let hooks = Hooks::new(global, &prepared, selected_hosts(&prepared), "deploy", None);
         runtime()?.block_on(async {
@@ -45,6 +50,7 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Repor
     }
     let mut apply_args = args.apply.clone();
     apply_args.yes = true;
+    apply_args.canary = canary;
     runtime()?.block_on(apply::apply(
         global,
         &prepared,

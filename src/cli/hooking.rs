@@ -156,4 +156,18 @@ impl crate::apply::LocalHooks for Hooks {
             .await
             .map_err(|error| error.to_string())
     }
+
+    async fn check_canary(&self, command: &str, hosts: &[String]) -> Result<(), String> {
+        let context = HookContext {
+            hosts: hosts.to_vec(),
+            lock_held: true,
+            recorded_at: now_rfc3339(),
+            ..self.context.clone()
+        };
+        let output = crate::hooks::run_canary_check(command, &context, &self.redactor).await?;
+        if !self.quiet && self.verbose && !output.trim().is_empty() {
+            tell!("{output}");
+        }
+        Ok(())
+    }
 }

@@ -22,6 +22,7 @@ mod app;
 mod apply;
 mod audit;
 mod build;
+mod canary;
 mod color;
 mod completions;
 mod config;

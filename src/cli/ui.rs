@@ -98,8 +98,10 @@ impl Ui for JsonUi {
         ))
     }
 
-    fn show_outcome(&self, _plan: &Plan, outcome: &Outcome) {
-        let summary = serde_json::json!({"event": "finished", "succeeded": outcome.succeeded(), "hosts": outcome.hosts, "took_ms": outcome.took.as_millis() as u64});
+    fn show_outcome(&self, plan: &Plan, outcome: &Outcome) {
+        let canary =
+            crate::report::canary::verdict(plan, outcome).map(|verdict| verdict.sentence());
+        let summary = serde_json::json!({"event": "finished", "succeeded": outcome.succeeded(), "hosts": outcome.hosts, "canary": canary, "took_ms": outcome.took.as_millis() as u64});
         sayln!("{}", self.redactor.redact(&summary.to_string()));
     }
 }

@@ -120,6 +120,19 @@ pub enum Action {
         hook: String,
         hosts: Vec<String>,
     },
+    /// A canary's new containers watched for `seconds`: each must stay up and, when it has a
+    /// health check, healthy the whole time (a crash or restart loop fails it). Changes
+    /// nothing; a failure rolls the canaries back.
+    WatchCanary {
+        containers: Vec<String>,
+        seconds: u64,
+    },
+    /// `--canary-check`: a command run on the deploying machine once the canaries were
+    /// watched, `KAMAL_HOSTS` naming them; a non-zero exit rolls the canaries back.
+    CheckCanary {
+        command: String,
+        hosts: Vec<String>,
+    },
 }
 
 /// A container an action works on: one observed, or one an earlier action creates by name.
@@ -173,6 +186,8 @@ impl Action {
             Action::RemoveOlderVersions { .. } => "remove_older_versions",
             Action::Sleep { .. } => "sleep",
             Action::RunHook { .. } => "run_hook",
+            Action::WatchCanary { .. } => "watch_canary",
+            Action::CheckCanary { .. } => "check_canary",
         }
     }
 
@@ -188,7 +203,8 @@ impl Action {
             Action::WaitReady { timeout, .. } => timeout + 15,
             Action::DeployRoute { route, .. } => route.deploy_timeout + route.drain_timeout + 30,
             Action::Sleep { seconds } => seconds + 5,
-            Action::RunHook { .. } => 600,
+            Action::RunHook { .. } | Action::CheckCanary { .. } => 600,
+            Action::WatchCanary { seconds, .. } => seconds + 60,
             _ => 60,
         };
         Duration::from_secs(seconds)
@@ -202,6 +218,8 @@ impl Action {
             Action::WaitReady { .. }
                 | Action::Sleep { .. }
                 | Action::RunHook { .. }
+                | Action::WatchCanary { .. }
+                | Action::CheckCanary { .. }
                 | Action::PullImage { .. }
                 | Action::CheckServiceLabel { .. }
         )
@@ -305,6 +323,15 @@ impl fmt::Display for Action {
             Action::RunHook { hook, hosts } => {
                 write!(f, "run hook {hook} (KAMAL_HOSTS={})", hosts.join(","))
             }
+            Action::WatchCanary {
+                containers,
+                seconds,
+            } => write!(f, "watch canary {} for {seconds}s", containers.join(", ")),
+            Action::CheckCanary { command, hosts } => write!(
+                f,
+                "run canary check `{command}` (KAMAL_HOSTS={})",
+                hosts.join(",")
+            ),
         }
     }
 }

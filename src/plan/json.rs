@@ -89,6 +89,9 @@ pub fn to_json(plan: &Plan, header: &PlanHeader) -> Value {
     if !header.round_trips.is_empty() {
         document["round_trips"] = json!(header.round_trips);
     }
+    if let Some(stage) = &plan.canary {
+        document["canary"] = json!(stage);
+    }
     document
 }
 

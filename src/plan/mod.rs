@@ -25,11 +25,11 @@ use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 
-use crate::config::Boot;
+use crate::config::{Boot, Canary};
 use crate::diff::{ChangeKind, Changes};
 
 pub use action::{Action, ContainerTarget};
-pub use build::{POST_APP_BOOT, PRE_APP_BOOT, build};
+pub use build::{CANARY_SCOPE, POST_APP_BOOT, PRE_APP_BOOT, build};
 
 /// An action's place in the plan.
 pub type ActionId = NodeIndex;
@@ -46,6 +46,22 @@ pub struct PlanOptions {
     /// The boot hooks the project has (`pre-app-boot`, `post-app-boot`; none with
     /// `--skip-hooks`): each runs around every boot group, as Kamal runs them.
     pub app_boot_hooks: Vec<String>,
+    /// A canary rollout (`--canary`, `x-gantry: canary:`): its hosts take the new version first
+    /// and are watched and judged before any other host's app boots.
+    pub canary: Option<Canary>,
+}
+
+/// The two stages of a canary rollout, as planned: who goes first, who follows, what judges.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CanaryStage {
+    /// Stage 1: the hosts that take the new version first.
+    pub hosts: Vec<String>,
+    /// Stage 2: the hosts that follow once the canaries passed; empty when every host is one.
+    pub rest: Vec<String>,
+    /// How long the canaries' containers are watched.
+    pub wait_seconds: u64,
+    /// The command run on the deploying machine after the wait.
+    pub check: Option<String>,
 }
 
 /// One action with everything the executor needs to run or undo it.
@@ -70,6 +86,8 @@ pub struct Plan {
     /// Node ids in a topological order (ties broken by creation order, so it is stable).
     order: Vec<ActionId>,
     pub changes: Changes,
+    /// The canary stage, when the plan has one.
+    pub canary: Option<CanaryStage>,
 }
 
 /// The counts of the summary line.

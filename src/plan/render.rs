@@ -40,6 +40,10 @@ pub fn render(plan: &Plan, options: RenderOptions, redactor: &Redactor) -> Strin
         out.push_str("No changes. Every host matches the configuration.\n");
     } else {
         out.push_str("gantry will perform the following actions:\n");
+        if let Some(stage) = &plan.canary {
+            out.push('\n');
+            out.push_str(&stages_text(stage));
+        }
         for host in changes.hosts.iter().filter(|host| !host.changes.is_empty()) {
             out.push('\n');
             render_host(host, options, &mut out);
@@ -79,6 +83,38 @@ pub fn render(plan: &Plan, options: RenderOptions, redactor: &Redactor) -> Strin
         out.push('\n');
     }
     shorten_hashes(&redactor.redact(&out))
+}
+
+/// The stages of a canary rollout, one line each:
+///
+/// ```text
+///   Stage 1 (canary): h1; watched for 30s, then `./smoke-test` must pass
+///   Stage 2: h2, h3, once the canary passed; if it fails, h1 is rolled back and the run stops
+/// ```
+pub fn stages_text(stage: &crate::plan::CanaryStage) -> String {
+    let judge = match &stage.check {
+        Some(command) => format!(", then `{command}` must pass"),
+        None => String::new(),
+    };
+    let canaries = stage.hosts.join(", ");
+    let mut out = format!(
+        "  Stage 1 (canary): {canaries}; watched for {}s{judge}\n",
+        stage.wait_seconds
+    );
+    let rolled_back = if stage.hosts.len() == 1 { "is" } else { "are" };
+    if stage.rest.is_empty() {
+        let _ = writeln!(
+            out,
+            "  No stage 2: every host is a canary; if the canary fails, {canaries} {rolled_back} rolled back"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  Stage 2: {}, once the canary passed; if it fails, {canaries} {rolled_back} rolled back and the run stops",
+            stage.rest.join(", ")
+        );
+    }
+    out
 }
 
 /// How many characters of a commit or digest people see, as git shows them.

@@ -15,6 +15,7 @@ fn options(config: &Config) -> PlanOptions {
         boot: config.boot.clone(),
         primary_role: config.primary_role.clone(),
         app_boot_hooks: Vec::new(),
+        canary: None,
     }
 }
 

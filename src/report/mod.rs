@@ -1,6 +1,7 @@
 //! Report: what gantry shows about a run and about the hosts, as text for people and JSON for
 //! machines.
 //!
+//! - [`canary`]: which stage decided a canary rollout;
 //! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
 //! - [`details`]: `gantry details`, what runs where, from the observed state;
 //! - [`reading`]: while `plan` reads the hosts, the ones still being read.
@@ -9,6 +10,7 @@
 //! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
 //! to print by [`crate::printable`].
 
+pub mod canary;
 pub mod details;
 pub mod progress;
 pub mod reading;

@@ -357,6 +357,18 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome, color: bool, redactor: &Re
     for warning in &outcome.warnings {
         let _ = writeln!(out, "  warning: {warning} (the next run retries it)");
     }
+    if let Some(verdict) = super::canary::verdict(plan, outcome) {
+        let _ = writeln!(out, "\n{}", capitalized(&verdict.sentence()));
+        if let (super::canary::CanaryVerdict::Failed { .. }, Some(stage)) = (&verdict, &plan.canary)
+            && !stage.rest.is_empty()
+        {
+            let _ = writeln!(
+                out,
+                "Stage 2 did not start: {} still run the previous version.",
+                stage.rest.join(", ")
+            );
+        }
+    }
     if !outcome.succeeded() {
         let _ = writeln!(
             out,
@@ -365,6 +377,14 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome, color: bool, redactor: &Re
         );
     }
     shorten_hashes(&redactor.redact(&out))
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn seconds(duration: Duration) -> String {

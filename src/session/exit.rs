@@ -20,6 +20,8 @@ pub enum Exit {
     Interrupted { signal: i32 },
     /// The remote command of `exec` or `server exec` exited with this status (1 to 255).
     CommandExited(u8),
+    /// A canary rollout's canaries failed and were rolled back; no other host was touched.
+    CanaryFailed,
 }
 
 impl Exit {

@@ -49,6 +49,8 @@ impl Prepared {
             atomic: choices.atomic,
             read_local_file,
             app_boot_hooks: self.app_boot_hooks(),
+            // deploy.yml's default; `apply` and `deploy` put their flags' choice in its place.
+            canary: self.loaded.config.gantry.canary.clone(),
         }
     }
 

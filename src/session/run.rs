@@ -164,6 +164,7 @@ pub async fn record_and_execute(
         })
     });
     join_all(journaled_untouched).await;
+    let canary = crate::report::canary::verdict(plan, &outcome);
     join_all(touched.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
         let result = outcome.hosts.get(*host)?;
@@ -189,10 +190,24 @@ pub async fn record_and_execute(
                     identity.version, identity.run_id
                 ),
             ),
+            HostOutcome::Skipped { .. } if canary.is_some() => (
+                RunStatus::Cancelled,
+                format!(
+                    "Did not deploy app version {} (gantry run {})",
+                    identity.version, identity.run_id
+                ),
+            ),
             HostOutcome::Skipped { .. } | HostOutcome::Cancelled | HostOutcome::Unchanged => {
                 (RunStatus::Cancelled, String::new())
             }
             HostOutcome::Unreachable { .. } => return None,
+        };
+        // Which stage decided, on every host of a canary rollout.
+        let message = match &canary {
+            Some(verdict) if !message.is_empty() => {
+                format!("{message} {}", verdict.audit_note(host))
+            }
+            _ => message,
         };
         let journal = journal_for(host, status, Some(finished_at.clone()));
         let line = (!message.is_empty()).then(|| {
@@ -249,6 +264,7 @@ mod tests {
             atomic: false,
             read_local_file: &read,
             app_boot_hooks: Vec::new(),
+            canary: None,
         };
         let desired = pipeline::desired(&request).unwrap();
         pipeline::observe_and_plan(&request, desired, connections, 4).await

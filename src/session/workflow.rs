@@ -278,6 +278,7 @@ impl<'a> Session<'a> {
                 boot: config.boot.clone(),
                 primary_role: config.primary_role.clone(),
                 app_boot_hooks: Vec::new(),
+                canary: None,
             },
         );
         self.execute_plan(&plan, observed, connections, question)
@@ -352,10 +353,16 @@ impl<'a> Session<'a> {
         )
         .await;
         self.ui.show_outcome(plan, &outcome);
+        let canary = crate::report::canary::verdict(plan, &outcome);
         Ok(if outcome.succeeded() && !unreachable {
             Exit::Success
         } else if outcome.cancelled.as_deref() == Some("interrupted") {
             signals::interrupted()
+        } else if matches!(
+            canary,
+            Some(crate::report::canary::CanaryVerdict::Failed { cleanly: true, .. })
+        ) {
+            Exit::CanaryFailed
         } else {
             Exit::Failed
         })

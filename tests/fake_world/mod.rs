@@ -158,6 +158,7 @@ impl FakeWorld {
             atomic: false,
             read_local_file: &read,
             app_boot_hooks: Vec::new(),
+            canary: None,
         };
         let desired = pipeline::desired(&request).expect("desired state");
         let connections: Connections = self

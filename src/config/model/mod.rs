@@ -12,8 +12,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use crate::model::{DockerOptionValue, DockerOptions};
+pub use canary::{
+    Canary, CanaryHosts, DEFAULT_CANARY_WAIT_SECONDS, parse_wait as parse_canary_wait,
+};
 pub use proxy::{Buffering, Proxy, ProxyHealthcheck, ProxyLogging, ProxyRun, Ssl};
 
+mod canary;
 mod proxy;
 
 /// One deploy.yml (and destination file), loaded and checked.
@@ -346,6 +350,10 @@ pub struct GantrySettings {
     /// The Docker socket on the hosts; `/var/run/docker.sock` when not set (rootless Docker
     /// uses `/run/user/<uid>/docker.sock`).
     pub docker_socket: Option<String>,
+    /// `canary:`: the canary rollout `deploy` and `apply` make by default (left out of
+    /// `gantry config` when not set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
 }
 
 impl Config {

@@ -10,6 +10,7 @@
 //! It reads nothing but the tree: no files, no environment, no secrets.
 
 mod accessories;
+mod canary;
 mod names;
 mod options;
 mod proxy;
@@ -127,6 +128,7 @@ fn resolve_config(r: &mut Resolver) -> Config {
         );
     }
     proxy::check_shared_ssl_hosts(r, &roles);
+    let canary = canary::resolve_canary(r, &roles);
     let builder = sections::builder(r, &registry);
     let ssh = sections::ssh(r);
     let retain_containers = top_level::resolve_retain_containers(r);
@@ -172,7 +174,10 @@ fn resolve_config(r: &mut Resolver) -> Config {
         deploy_timeout: uint(root, "deploy_timeout").unwrap_or(30),
         drain_timeout: uint(root, "drain_timeout").unwrap_or(30),
         output: top_level::resolve_output(root),
-        gantry: top_level::resolve_gantry(root),
+        gantry: GantrySettings {
+            canary,
+            ..top_level::resolve_gantry(root)
+        },
     }
 }
 

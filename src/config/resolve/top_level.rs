@@ -279,5 +279,6 @@ pub(super) fn resolve_gantry(root: &Node) -> GantrySettings {
             .map(|drift| values::text_list(drift, "ignore"))
             .unwrap_or_default(),
         docker_socket: text(gantry, "docker_socket"),
+        canary: None,
     }
 }

@@ -1,8 +1,8 @@
 //! The root of deploy.yml (Kamal's `docs/configuration.yml`), plus gantry's `x-gantry` key.
 
 use super::{
-    Section, Shape, accessory, alias, boot, builder, env, field, logging, output, proxy, registry,
-    role, ssh, sshkit,
+    Section, Shape, accessory, alias, boot, builder, canary, env, field, logging, output, proxy,
+    registry, role, ssh, sshkit,
 };
 use crate::config::diagnostic::{Code, Problem, Problems};
 use crate::config::node::Node;
@@ -52,6 +52,7 @@ static GANTRY: Section = Section {
     fields: &[
         field("drift", Shape::Section(&GANTRY_DRIFT)),
         field("docker_socket", Shape::Text),
+        field("canary", Shape::Custom(canary::check_canary)),
     ],
 };
 

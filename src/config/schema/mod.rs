@@ -11,6 +11,7 @@ mod accessory;
 mod alias;
 mod boot;
 mod builder;
+mod canary;
 mod configuration;
 mod env;
 mod logging;
@@ -22,6 +23,7 @@ mod ssh;
 mod sshkit;
 
 pub use boot::parse_limit_text as parse_boot_limit;
+pub use canary::{percent_of as canary_percent, wait_of as canary_wait};
 pub use configuration::CONFIGURATION;
 
 use super::diagnostic::{Code, Problem, Problems};

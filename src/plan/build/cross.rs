@@ -1,5 +1,6 @@
-//! The rules across hosts: accessories before apps (7), the primary-role barrier (8), and boot
-//! groups (9), each between its own `pre-app-boot` and `post-app-boot` hooks.
+//! The rules across hosts: accessories before apps (7), the primary-role barrier (8), boot
+//! groups (9), each between its own `pre-app-boot` and `post-app-boot` hooks, and the canary
+//! stage before the rest (10).
 
 use crate::plan::build::{Builder, HostBoot, RoleDeploy};
 use crate::plan::{Action, ActionId};
@@ -12,22 +13,32 @@ impl Builder<'_> {
             self.edges(&accessory_finals, start);
         }
 
-        let primary_gate = self
-            .role_deploys
-            .get(&self.options.primary_role)
-            .and_then(|deploys| deploys.first())
-            .filter(|deploy| deploy.primary)
-            .map(|deploy| deploy.gate);
         let role_deploys = std::mem::take(&mut self.role_deploys);
-        if let Some(gate) = primary_gate {
+        let canaries = self.canary_hosts(&role_deploys);
+        // With canaries, the barrier is the primary role's first canary: a barrier on a later
+        // stage's host would hold back the canaries that must go first.
+        let primary_deploys = role_deploys
+            .get(&self.options.primary_role)
+            .map(|deploys| deploys.iter().filter(|deploy| deploy.primary))
+            .into_iter()
+            .flatten();
+        let primary_gate = primary_deploys
+            .clone()
+            .find(|deploy| canaries.contains(&deploy.host))
+            .or_else(|| primary_deploys.clone().next())
+            .map(|deploy| (deploy.gate, deploy.host.clone()));
+        if let Some((gate, gate_host)) = &primary_gate {
+            let gate_is_canary = canaries.contains(gate_host);
             for deploy in role_deploys.values().flatten().filter(|d| !d.primary) {
-                self.edge(gate, deploy.start);
+                if gate_is_canary || !canaries.contains(&deploy.host) {
+                    self.edge(*gate, deploy.start);
+                }
             }
         }
 
         let limit = self.options.boot.limit;
         let hooks = self.options.app_boot_hooks.clone();
-        if limit.is_none() && hooks.is_empty() {
+        if limit.is_none() && hooks.is_empty() && canaries.is_empty() {
             return;
         }
         // Kamal boots hosts in groups (one without `boot.limit`): every role on a host is in
@@ -48,12 +59,30 @@ impl Builder<'_> {
                 )),
             }
         }
-        let group_size = limit.map_or(hosts.len().max(1), |limit| {
-            limit.hosts_at_once(self.total_hosts)
-        });
+        // Stage 1 (the canaries), then stage 2 (the rest); one stage without canaries.
+        let (first, rest): (Vec<HostBoot>, Vec<HostBoot>) = hosts
+            .into_iter()
+            .partition(|(host, _, _)| canaries.is_empty() || canaries.contains(host));
+        let stages: Vec<Vec<HostBoot>> = [first, rest]
+            .into_iter()
+            .filter(|stage| !stage.is_empty())
+            .collect();
         // Per group, where it begins and where it ends: its hooks when the project has them.
         let mut bounds: Vec<(Vec<ActionId>, Vec<ActionId>)> = Vec::new();
-        for group in hosts.chunks(group_size) {
+        // The index in `bounds` of stage 2's first group.
+        let mut second_stage = None;
+        let total_hosts = self.total_hosts;
+        let groups = stages.iter().enumerate().flat_map(|(stage_index, stage)| {
+            let group_size = limit.map_or(stage.len(), |limit| limit.hosts_at_once(total_hosts));
+            stage
+                .chunks(group_size)
+                .enumerate()
+                .map(move |(group_index, group)| (stage_index > 0 && group_index == 0, group))
+        });
+        for (starts_second_stage, group) in groups {
+            if starts_second_stage {
+                second_stage = Some(bounds.len());
+            }
             let starts: Vec<ActionId> = group.iter().flat_map(|(_, s, _)| s.clone()).collect();
             let finals: Vec<ActionId> = group.iter().flat_map(|(_, _, f)| f.clone()).collect();
             let names: Vec<String> = group.iter().map(|(host, _, _)| host.clone()).collect();
@@ -86,8 +115,24 @@ impl Builder<'_> {
             };
             bounds.push((entry, exit));
         }
-        for pair in bounds.windows(2) {
+        let canary_exit = match second_stage {
+            Some(index) => bounds[index - 1].1.clone(),
+            None => bounds
+                .last()
+                .map(|(_, exit)| exit.clone())
+                .unwrap_or_default(),
+        };
+        let verdict = (!canaries.is_empty())
+            .then(|| self.canary_verdict(&role_deploys, &canaries, &canary_exit));
+        for (index, pair) in bounds.windows(2).enumerate() {
             let (previous_exit, next_entry) = (&pair[0].1, &pair[1].0);
+            if let Some(verdict) = verdict.as_ref().filter(|_| Some(index + 1) == second_stage) {
+                // Rule 10: stage 2 begins once the canaries passed.
+                for &entry in next_entry {
+                    self.edges(verdict, entry);
+                }
+                continue;
+            }
             let barrier = match self.options.boot.wait {
                 Some(seconds) if seconds > 0 => {
                     let host = self.graph[next_entry[0]].host.clone();

@@ -68,6 +68,7 @@ impl Builder<'_> {
                 primary: deployment.primary,
                 start,
                 gate,
+                container: spec.name.clone(),
                 finals,
             });
     }

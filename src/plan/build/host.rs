@@ -20,6 +20,11 @@ impl Builder<'_> {
             self.change(at, change, &mut nodes);
         }
         self.host_edges(&nodes);
+        let mut cleanups: Vec<ActionId> = nodes.tag.into_iter().collect();
+        cleanups.extend(&nodes.container_removals);
+        cleanups.extend(&nodes.image_removals);
+        cleanups.extend(&nodes.path_removals);
+        self.cleanups.insert(host.host.clone(), cleanups);
     }
 
     /// The actions of one change, each filed under the part it plays in the host's rules.

@@ -14,8 +14,13 @@
 //! 8. Every other role waits for the primary role's first host to be ready (Kamal's barrier).
 //! 9. Roles on one host boot one after another unless `boot.parallel_roles`; hosts of a role
 //!    boot in groups of `boot.limit`, `boot.wait` seconds apart.
+//! 10. With a canary stage, no app of another host boots before the canaries were watched and
+//!     judged, and nothing a rollback cannot undo runs on a canary before that verdict.
 
+mod canary;
 mod cross;
+
+pub use canary::CANARY_SCOPE;
 
 pub use cross::{POST_APP_BOOT, PRE_APP_BOOT};
 mod deploy;
@@ -38,11 +43,14 @@ pub fn build(changes: Changes, options: &PlanOptions) -> Plan {
         app_starts: Vec::new(),
         role_deploys: BTreeMap::new(),
         total_hosts: changes.hosts.len(),
+        cleanups: BTreeMap::new(),
+        canary_stage: None,
     };
     for (host_index, host) in changes.hosts.iter().enumerate() {
         builder.host(host_index, host);
     }
     builder.cross_host_edges();
+    builder.canary_scope();
     // A cycle is impossible by construction (module docs); were one to appear, an empty plan is
     // safer than a cyclic one.
     let mut order = toposort(&builder.graph, None).unwrap_or_default();
@@ -51,6 +59,7 @@ pub fn build(changes: Changes, options: &PlanOptions) -> Plan {
         graph: builder.graph,
         order,
         changes,
+        canary: builder.canary_stage,
     }
 }
 
@@ -100,6 +109,8 @@ pub(super) struct RoleDeploy {
     start: ActionId,
     /// The readiness gate: the route switch, or the wait for Docker.
     gate: ActionId,
+    /// The new container's name.
+    container: String,
     /// The last actions (old containers stopped; the gate when nothing retires).
     finals: Vec<ActionId>,
 }
@@ -113,6 +124,11 @@ pub(super) struct Builder<'a> {
     role_deploys: BTreeMap<String, Vec<RoleDeploy>>,
     /// Every host of the plan: `boot.limit` percentages are taken of them all.
     total_hosts: usize,
+    /// Per host, what a rollback cannot undo or should not see done (`latest`, removals,
+    /// prunes): on a canary, held back until the verdict.
+    cleanups: BTreeMap<String, Vec<ActionId>>,
+    /// The canary stage, once planned.
+    canary_stage: Option<crate::plan::CanaryStage>,
 }
 
 /// What a host's actions need to be wired together.
