@@ -143,7 +143,7 @@ pub const LOCAL_REGISTRY_CONTAINER: &str = "kamal-docker-registry";
 const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
 
 /// `docker login` with the password on stdin, never on the command line.
-async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
+pub async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
     let mut command = Command::new("docker");
     command.args([
         "login",
@@ -159,6 +159,23 @@ async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), Im
         redactor,
     )
     .await
+}
+
+/// `docker logout <server>` on this machine.
+pub async fn docker_logout(server: &str) -> Result<(), ImageError> {
+    let mut command = Command::new("docker");
+    command.args(["logout", server]);
+    run_docker(command, "docker logout", None, &Redactor::default()).await
+}
+
+/// Stops and removes Kamal's local registry container (`kamal registry remove`).
+pub async fn remove_local_registry() -> Result<(), ImageError> {
+    let mut stop = Command::new("docker");
+    stop.args(["stop", LOCAL_REGISTRY_CONTAINER]);
+    run_docker(stop, "docker stop", None, &Redactor::default()).await?;
+    let mut remove = Command::new("docker");
+    remove.args(["rm", LOCAL_REGISTRY_CONTAINER]);
+    run_docker(remove, "docker rm", None, &Redactor::default()).await
 }
 
 async fn run_docker(

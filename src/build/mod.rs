@@ -23,6 +23,7 @@ pub mod image;
 pub mod version;
 
 pub use docker::{
-    LOCAL_REGISTRY_CONTAINER, build_and_push, clean_checkout, ensure_local_registry, has_buildx,
+    LOCAL_REGISTRY_CONTAINER, build_and_push, clean_checkout, docker_login, docker_logout,
+    ensure_local_registry, has_buildx, remove_local_registry,
 };
 pub use image::{BuildPlan, ImageError};

@@ -40,6 +40,7 @@ mod output;
 mod plan;
 mod proxy_cmd;
 mod prune;
+mod registry;
 mod remove;
 mod rollback;
 mod secrets;
@@ -172,10 +173,12 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Show the app's logs from every host (-f to follow).
     Logs(logs::LogsArgs),
-    /// Boot, reboot, remove or inspect accessories.
+    /// Boot, reboot, start, stop, restart, remove, exec in or inspect accessories.
     Accessory(accessory::AccessoryArgs),
-    /// Boot, reboot or inspect kamal-proxy.
+    /// Boot, reboot, start, stop, remove or inspect kamal-proxy; its boot files.
     Proxy(proxy_cmd::ProxyArgs),
+    /// Log in to or out of the registry here and on the hosts, or run the local registry.
+    Registry(registry::RegistryArgs),
     /// Remove stopped containers beyond retain_containers and unused images.
     Prune(prune::PruneArgs),
     /// Remove the app, its accessories and their data from every host.
@@ -355,6 +358,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Accessory(args) => accessory::run(&cli.global, args),
         Command::Proxy(args) => proxy_cmd::run(&cli.global, args),
+        Command::Registry(args) => registry::run(&cli.global, args),
         Command::Prune(args) => prune::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Server(args) => server::run(&cli.global, args),
