@@ -189,7 +189,7 @@ fn proxy_boot_config_and_lifecycle_commands_match_kamal() {
     assert!(booted.ends_with(" running"), "{booted}");
     let id = booted.split(' ').nth(1).unwrap_or_default().to_string();
     project
-        .run(&["proxy", "stop"], KAMAL_TIMEOUT)
+        .run(&["proxy", "stop", "--version", version], KAMAL_TIMEOUT)
         .assert_success();
     let kamal_stopped = proxy(&testbed, &hosts[0]);
     assert_eq!(kamal_stopped, format!("kamal-proxy {id} exited"));
@@ -207,7 +207,7 @@ fn proxy_boot_config_and_lifecycle_commands_match_kamal() {
         .is_err()
     );
     project
-        .run(&["proxy", "start"], KAMAL_TIMEOUT)
+        .run(&["proxy", "start", "--version", version], KAMAL_TIMEOUT)
         .assert_success();
     assert_eq!(proxy(&testbed, &hosts[0]), booted);
     gantry(&project, &["proxy", "restart"]).assert_code(0);
@@ -229,7 +229,15 @@ fn proxy_boot_config_and_lifecycle_commands_match_kamal() {
     gantry(&project, &["proxy", "remove", "--force", "-h", &hosts[0]]).assert_code(0);
     project
         .run(
-            &["proxy", "remove", "--force", "-h", &hosts[1]],
+            &[
+                "proxy",
+                "remove",
+                "--force",
+                "-h",
+                &hosts[1],
+                "--version",
+                version,
+            ],
             KAMAL_TIMEOUT,
         )
         .assert_success();
