@@ -20,9 +20,11 @@ fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
     gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
 }
 
-/// The `Host <host>: ...` lines of a `boot_config get`, sorted.
+/// The `Host <host>: ...` lines of a `boot_config get`, sorted. Kamal prints each host's line
+/// from its own thread, so two lines can run together: each `Host ` starts a line.
 fn host_lines(output: &str) -> Vec<String> {
     let mut lines: Vec<String> = output
+        .replace("Host ", "\nHost ")
         .lines()
         .filter(|line| line.starts_with("Host "))
         .map(|line| line.trim_end().to_string())
