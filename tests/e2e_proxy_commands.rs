@@ -9,6 +9,7 @@ use std::time::Duration;
 use gantry_testsupport::Testbed;
 use gantry_testsupport::gantry::{self, GantryRun};
 use gantry_testsupport::http;
+use gantry_testsupport::images::ReloadProxyImage;
 use gantry_testsupport::kamal::{KamalApp, KamalProject};
 
 const SERVICE: &str = "gantry-proxycmd";
@@ -224,6 +225,10 @@ fn proxy_boot_config_and_lifecycle_commands_match_kamal() {
     assert_eq!(response.status, 200);
 
     // remove: refused while an app is installed, as Kamal's; with --force, the same leftovers.
+    let _heal = ReloadProxyImage {
+        testbed: &testbed,
+        hosts: vec![1, 2],
+    };
     let refused = gantry(&project, &["proxy", "remove"]);
     refused.assert_code(0);
     assert!(refused.stdout.contains("--force"), "{}", refused.stdout);
