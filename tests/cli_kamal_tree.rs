@@ -21,14 +21,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "adds Kamal to a Ruby Gemfile; gantry is not a gem",
     ),
     (
-        "secrets fetch --inline",
-        "not built yet: fetch prints the JSON of all secrets",
-    ),
-    (
-        "secrets extract --inline",
-        "not built yet: extract reads a fetch result as its argument",
-    ),
-    (
         "deploy --no-cache",
         "not built yet: the build always uses Docker's cache",
     ),
@@ -39,18 +31,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
     (
         "setup --no-cache",
         "not built yet: the build always uses Docker's cache",
-    ),
-    (
-        "setup --skip-push",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
-        "setup -P",
-        "not built yet: setup deploys an image already pushed",
-    ),
-    (
-        "docs",
-        "not built yet: the annotated examples are under examples/",
     ),
     ("build", "not built yet: `deploy` builds and pushes"),
     ("build create", "not built yet"),
@@ -66,10 +46,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
     ),
     ("build push", "not built yet: `deploy` builds and pushes"),
     ("build remove", "not built yet"),
-    (
-        "server bootstrap",
-        "not built yet: `setup` installs Docker where it is missing",
-    ),
     ("app boot", "not built yet: `apply` boots the app"),
     (
         "app containers",

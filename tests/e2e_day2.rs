@@ -647,7 +647,7 @@ fn setup_then_proxy_reboot_keeps_the_routes_and_server_exec_runs_everywhere() {
         .status()
         .unwrap();
     // setup: Docker is there already, so it only runs docker-setup and applies.
-    let setup = gantry(&project, &["setup", "--version", &v[0]]);
+    let setup = gantry(&project, &["setup", "-P", "--version", &v[0]]);
     setup.assert_code(0);
     for host in &hosts {
         assert!(

@@ -69,7 +69,8 @@ fn selected_hosts(prepared: &Prepared) -> Vec<String> {
         .collect()
 }
 
-fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
+/// Builds and pushes the version `prepared` names (also `setup`'s build).
+pub(super) fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
     let config = &prepared.loaded.config;
     let plan =
         BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;

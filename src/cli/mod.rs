@@ -26,6 +26,7 @@ mod completions;
 mod config;
 mod deploy;
 mod details;
+mod docs;
 mod drift;
 mod exec;
 mod help;
@@ -163,6 +164,8 @@ pub enum Command {
     Lock(lock::LockArgs),
     /// Show the resolved configuration (secrets appear by name only).
     Config(config::ConfigArgs),
+    /// Show the reference of a deploy.yml section, or list the sections.
+    Docs(docs::DocsArgs),
     /// Create a starter config/deploy.yml and .kamal/secrets.
     Init(init::InitArgs),
     /// Install Docker where missing, run the docker-setup hook, then apply.
@@ -351,6 +354,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Details(args) => details::run(&cli.global, args),
         Command::Lock(args) => lock::run(&cli.global, args),
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Docs(args) => docs::run(args),
         Command::Init(args) => init::run(&cli.global, args),
         Command::Setup(args) => setup::run(&cli.global, args),
         Command::App(args) => app::run(&cli.global, args),

@@ -199,7 +199,7 @@ pub fn run(global: &GlobalArgs, args: &ProxyArgs) -> Result<Exit, miette::Report
                     .with_lock(&connections, async {
                         let apps = super::remove::apps_on_hosts(&day2, &connections).await;
                         if !*force && apps.values().any(|apps| !apps.is_empty()) {
-                            say!(
+                            sayln!(
                                 "Not removing the proxy, as other apps are installed, ignore this check with gantry proxy remove --force"
                             );
                             return Ok(Exit::Success);
@@ -304,7 +304,7 @@ async fn run_boot_config(day2: &Day2, args: &BootConfigArgs) -> Result<Exit, mie
             Ok(connection) => match &writes {
                 Some(files) => write_boot_files(connection.as_ref(), files).await,
                 None => read_boot_files(connection.as_ref()).await.map(|files| {
-                    say!("Host {}: {}", host.name, proxy_boot_config::line(&files));
+                    sayln!("Host {}: {}", host.name, proxy_boot_config::line(&files));
                 }),
             },
             Err(error) => Err(error),

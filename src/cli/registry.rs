@@ -111,7 +111,7 @@ pub fn run(global: &GlobalArgs, args: &RegistryArgs) -> Result<Exit, miette::Rep
                 _ => crate::build::docker_logout(&server).await,
             };
             local.map_err(|error| miette!("{error}"))?;
-            say!(
+            sayln!(
                 "{} {server} on this machine",
                 if logs_in {
                     "Logged in to"
