@@ -79,7 +79,8 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Repor
 
 /// Installs Docker where it is missing on the selected hosts, then runs `docker-setup`.
 fn bootstrap(global: &GlobalArgs, target: &TargetArgs) -> Result<Exit, miette::Report> {
-    let day2 = Day2::load(global, target, "server", Some("bootstrap"))?;
+    // Kamal gives the docker-setup hook no subcommand here.
+    let day2 = Day2::load(global, target, "server", None)?;
     let hosts: Vec<String> = day2
         .desired
         .hosts
