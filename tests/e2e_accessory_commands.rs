@@ -129,6 +129,17 @@ fn accessory_stop_start_restart_and_exec_keep_the_data_and_match_kamal() {
             exec.stdout
         );
     }
+    // Each run leaves Kamal's audit line, gantry's as Kamal's.
+    let audit = testbed.run_ok(&host, &format!("cat .kamal/{SERVICE}-audit.log"));
+    let exec_line = format!("Executed cmd '{read_first}' on store accessory");
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|line| line.ends_with(&exec_line))
+            .count(),
+        3,
+        "{audit}"
+    );
     let leftovers = testbed.run_ok(
         &host,
         &format!("docker ps -aq --filter name=^{SERVICE}-store-exec-"),

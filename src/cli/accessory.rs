@@ -22,6 +22,7 @@ use crate::day2::accessory::{self, Which};
 use crate::day2::shell;
 use crate::desired::{DesiredAccessory, expand_home};
 use crate::host::{Host, HostError};
+use crate::records::audit;
 
 /// `gantry accessory` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -242,7 +243,7 @@ fn run_exec(day2: &Day2, which: &Which, args: &AccessoryExecArgs) -> Result<Exit
             let line = exec_line(connection.as_ref(), accessory, &command, args.reuse, true)
                 .await
                 .map_err(|e| miette!("{e}"))?;
-            audit(day2, connection.as_ref(), &command).await;
+            audit(day2, connection.as_ref(), &accessory.name, &command).await;
             let code = run_interactive(connection.as_ref(), &line)
                 .await
                 .map_err(|e| miette!("{e}"))?;
@@ -269,7 +270,7 @@ fn run_exec(day2: &Day2, which: &Which, args: &AccessoryExecArgs) -> Result<Exit
             };
             match line {
                 Ok((connection, line)) => {
-                    audit(day2, connection.as_ref(), &command).await;
+                    audit(day2, connection.as_ref(), &accessory.name, &command).await;
                     labels.push(label.clone());
                     jobs.push(Job {
                         host: connection,
@@ -317,14 +318,15 @@ async fn exec_line(
     ))
 }
 
-/// Kamal's audit line for a command run on a host (best effort).
-async fn audit(day2: &Day2, host: &dyn Host, command: &str) {
-    crate::records::audit::record_command(
-        host,
-        &day2.names,
+/// Kamal's audit line for a command run in an accessory, `Executed cmd '<cmd>' on <name>
+/// accessory` (best effort: the command runs all the same, as in Kamal).
+async fn audit(day2: &Day2, host: &dyn Host, accessory: &str, command: &str) {
+    let line = audit::line(
+        &audit::now_rfc3339(),
         &day2.identity.performer,
-        &day2.prepared.redactor,
-        command,
-    )
-    .await;
+        day2.names.destination(),
+        None,
+        &format!("Executed cmd '{command}' on {accessory} accessory"),
+    );
+    let _ = audit::record(host, &day2.names, &day2.prepared.redactor.redact(&line)).await;
 }
