@@ -21,42 +21,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "adds Kamal to a Ruby Gemfile; gantry is not a gem",
     ),
     (
-        "secrets fetch --inline",
-        "not built yet: fetch prints the JSON of all secrets",
-    ),
-    (
-        "secrets extract --inline",
-        "not built yet: extract reads a fetch result as its argument",
-    ),
-    (
-        "docs",
-        "not built yet: the annotated examples are under examples/",
-    ),
-    (
-        "registry",
-        "not built yet: deploys pass the registry credentials with each pull",
-    ),
-    (
-        "registry login",
-        "not built yet: deploys pass the registry credentials with each pull",
-    ),
-    ("registry logout", "not built yet"),
-    ("registry remove", "not built yet"),
-    ("registry setup", "not built yet"),
-    (
-        "server bootstrap",
-        "not built yet: `setup` installs Docker where it is missing",
-    ),
-    ("accessory exec", "not built yet"),
-    (
-        "accessory restart",
-        "not built yet: `accessory reboot` replaces the container, data kept",
-    ),
-    (
-        "accessory start",
-        "not built yet: `accessory boot` starts a stopped accessory",
-    ),
-    ("accessory stop", "not built yet"),
     ("app boot", "not built yet: `apply` boots the app"),
     (
         "app containers",
@@ -82,23 +46,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
     ("app exec --env", "not built yet"),
     ("app exec -e", "not built yet"),
     ("app logs --container-id", "not built yet"),
-    (
-        "proxy boot_config",
-        "not built yet: `proxy.run` in deploy.yml sets the boot options",
-    ),
-    (
-        "proxy remove",
-        "not built yet: `remove` removes the proxy with the app",
-    ),
-    (
-        "proxy restart",
-        "not built yet: `proxy reboot` replaces the proxy",
-    ),
-    (
-        "proxy start",
-        "not built yet: `proxy boot` starts a stopped proxy",
-    ),
-    ("proxy stop", "not built yet"),
 ];
 
 /// One option of a Kamal command, as `kamal help` prints it.

@@ -251,7 +251,7 @@ pub const LOCAL_REGISTRY_CONTAINER: &str = "kamal-docker-registry";
 const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
 
 /// `docker login` with the password on stdin, never on the command line.
-async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
+pub async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), ImageError> {
     let words: Vec<String> = [
         "login",
         &auth.server,
@@ -270,6 +270,35 @@ async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), Im
         &super::Silent,
     )
     .await
+}
+
+/// `docker logout <server>` on this machine.
+pub async fn docker_logout(server: &str) -> Result<(), ImageError> {
+    let words = ["logout".to_string(), server.to_string()];
+    run(
+        docker(&words),
+        "docker logout",
+        None,
+        &Redactor::default(),
+        &super::Silent,
+    )
+    .await
+}
+
+/// Stops and removes Kamal's local registry container (`kamal registry remove`).
+pub async fn remove_local_registry() -> Result<(), ImageError> {
+    for (verb, what) in [("stop", "docker stop"), ("rm", "docker rm")] {
+        let words = [verb.to_string(), LOCAL_REGISTRY_CONTAINER.to_string()];
+        run(
+            docker(&words),
+            what,
+            None,
+            &Redactor::default(),
+            &super::Silent,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// How many of a failed command's last lines its error keeps.

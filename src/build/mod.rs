@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use docker::{
-    LOCAL_REGISTRY_CONTAINER, clean_checkout, engine_arch, ensure_local_registry, has_buildx,
-    has_pack, run_docker,
+    LOCAL_REGISTRY_CONTAINER, clean_checkout, docker_login, docker_logout, engine_arch,
+    ensure_local_registry, has_buildx, has_pack, remove_local_registry, run_docker,
 };
 pub use image::{BuildOptions, BuildPlan, Builder, ImageError};
 pub use pull::{PullError, pull_on_host};

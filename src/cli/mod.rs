@@ -28,6 +28,7 @@ mod completions;
 mod config;
 mod deploy;
 mod details;
+mod docs;
 mod drift;
 mod exec;
 mod help;
@@ -42,6 +43,7 @@ mod output;
 mod plan;
 mod proxy_cmd;
 mod prune;
+mod registry;
 mod remove;
 mod rollback;
 mod secrets;
@@ -164,6 +166,8 @@ pub enum Command {
     Lock(lock::LockArgs),
     /// Show the resolved configuration (secrets appear by name only).
     Config(config::ConfigArgs),
+    /// Show the reference of a deploy.yml section, or list the sections.
+    Docs(docs::DocsArgs),
     /// Create a starter config/deploy.yml and .kamal/secrets.
     Init(init::InitArgs),
     /// Install Docker where missing, run the docker-setup hook, then apply.
@@ -174,12 +178,14 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Show the app's logs from every host (-f to follow).
     Logs(logs::LogsArgs),
-    /// Boot, reboot, remove or inspect accessories.
+    /// Boot, reboot, start, stop, restart, remove, exec in or inspect accessories.
     Accessory(accessory::AccessoryArgs),
     /// Build and push the app image, pull it on the hosts, manage the builder.
     Build(build::BuildArgs),
-    /// Boot, reboot or inspect kamal-proxy.
+    /// Boot, reboot, start, stop, remove or inspect kamal-proxy; its boot files.
     Proxy(proxy_cmd::ProxyArgs),
+    /// Log in to or out of the registry here and on the hosts, or run the local registry.
+    Registry(registry::RegistryArgs),
     /// Remove stopped containers beyond retain_containers and unused images.
     Prune(prune::PruneArgs),
     /// Remove the app, its accessories and their data from every host.
@@ -352,6 +358,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Details(args) => details::run(&cli.global, args),
         Command::Lock(args) => lock::run(&cli.global, args),
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Docs(args) => docs::run(args),
         Command::Init(args) => init::run(&cli.global, args),
         Command::Setup(args) => setup::run(&cli.global, args),
         Command::App(args) => app::run(&cli.global, args),
@@ -360,6 +367,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Accessory(args) => accessory::run(&cli.global, args),
         Command::Build(args) => build::run(&cli.global, args),
         Command::Proxy(args) => proxy_cmd::run(&cli.global, args),
+        Command::Registry(args) => registry::run(&cli.global, args),
         Command::Prune(args) => prune::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Server(args) => server::run(&cli.global, args),

@@ -14,6 +14,7 @@ use super::locked::Day2;
 use super::session::{TargetArgs, runtime};
 use crate::day2::cleanup::{self, AppsOnHosts};
 use crate::day2::shell;
+use crate::pipeline::Connections;
 
 /// `gantry remove` flags.
 #[derive(Clone, Debug, Args)]
@@ -39,24 +40,7 @@ pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<Exit, miette::Repor
         let code = session
             .with_lock(&connections, async {
                 let observed = day2.observe(&connections).await;
-                let apps: AppsOnHosts = join_all(selected.iter().filter_map(|(name, host)| {
-                    let host = host.as_ref().ok()?.clone();
-                    Some(async move {
-                        let listing = host.run_command(&shell::list_apps()).await;
-                        let apps: Vec<String> = listing
-                            .ok()
-                            .filter(|output| output.success())?
-                            .stdout
-                            .lines()
-                            .map(str::to_string)
-                            .collect();
-                        Some((name.to_string(), apps))
-                    })
-                }))
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
+                let apps = apps_on_hosts(&day2, &connections).await;
                 let changes = cleanup::remove(&day2.desired, &observed, &apps, &day2.identity.command);
                 session
                     .execute_changes(
@@ -80,4 +64,30 @@ pub fn run(global: &GlobalArgs, args: &RemoveArgs) -> Result<Exit, miette::Repor
         }
         Ok(code)
     })
+}
+
+/// The apps each selected host has (the entries of `.kamal/apps`); a host whose listing failed
+/// has no entry.
+pub(super) async fn apps_on_hosts(day2: &Day2, connections: &Connections) -> AppsOnHosts {
+    let selected = connections
+        .iter()
+        .filter(|(name, _)| day2.desired.hosts.iter().any(|host| &host.name == *name));
+    join_all(selected.filter_map(|(name, host)| {
+        let host = host.as_ref().ok()?.clone();
+        Some(async move {
+            let listing = host.run_command(&shell::list_apps()).await;
+            let apps: Vec<String> = listing
+                .ok()
+                .filter(|output| output.success())?
+                .stdout
+                .lines()
+                .map(str::to_string)
+                .collect();
+            Some((name.to_string(), apps))
+        })
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }

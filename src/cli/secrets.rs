@@ -5,6 +5,9 @@
 //! the secrets files as `KEY=value`, in the files' order: the values are shown because the user
 //! asked for them. `print` then warns on stderr about secrets deploy.yml names that no file
 //! sets, at the YAML line naming them (stdout stays exactly Kamal's).
+//!
+//! `--inline` (hidden, as in Kamal) prints the text a `$(kamal secrets ...)` in a secrets file
+//! is replaced by, without a line break: `fetch`'s JSON shell-escaped, `extract`'s value.
 
 use crate::session::Exit;
 
@@ -47,6 +50,9 @@ pub struct FetchArgs {
     /// A vault, folder or project to fetch the secrets from.
     #[arg(long)]
     pub from: Option<String>,
+    /// Print the JSON shell-escaped, without a line break (what a secrets file substitutes).
+    #[arg(long, hide = true)]
+    pub inline: bool,
     /// The secrets to fetch.
     pub secrets: Vec<String>,
 }
@@ -58,6 +64,9 @@ pub struct ExtractArgs {
     pub name: String,
     /// The JSON that `fetch` printed.
     pub secrets: String,
+    /// Print the value without a line break (what a secrets file substitutes).
+    #[arg(long, hide = true)]
+    pub inline: bool,
 }
 
 /// Runs a `gantry secrets` command.
@@ -71,12 +80,19 @@ pub fn run(global: &GlobalArgs, args: &SecretsArgs) -> Result<Exit, miette::Repo
             };
             let json = kamal_command::fetch_json(&fetch.adapter, &request, &mut SystemRunner)
                 .map_err(command_error)?;
-            sayln!("{json}");
+            if fetch.inline {
+                say!("{}", crate::config::secrets::shell_words::escape(&json));
+            } else {
+                sayln!("{json}");
+            }
         }
         SecretsCommand::Extract(extract) => {
             let value =
                 kamal_command::extract(&extract.name, &extract.secrets).map_err(command_error)?;
-            say!("{}", kamal_command::puts_text(&value));
+            match (&value, extract.inline) {
+                (serde_json::Value::String(text), true) => say!("{text}"),
+                _ => say!("{}", kamal_command::puts_text(&value)),
+            }
         }
         SecretsCommand::Print => {
             let loaded = global.load()?;

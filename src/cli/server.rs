@@ -1,6 +1,9 @@
 //! `gantry server exec CMD`: a shell command on every selected host at once, each output line
 //! prefixed with its host (`-i`: interactively, on the first selected host). Recorded in Kamal's
 //! audit log. No lock: it is the user's command, not a change gantry plans.
+//!
+//! `gantry server bootstrap`: Docker installed on every selected host that lacks it, then the
+//! `docker-setup` hook, as Kamal's (the same installation `setup` runs first).
 
 use crate::session::Exit;
 
@@ -23,6 +26,11 @@ pub struct ServerArgs {
 /// What to do on the servers.
 #[derive(Clone, Debug, Subcommand)]
 pub enum ServerCommand {
+    /// Install Docker where it is missing, then run the docker-setup hook.
+    Bootstrap {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Run a shell command on every selected host.
     Exec {
         #[command(flatten)]
@@ -38,11 +46,14 @@ pub enum ServerCommand {
 
 /// Runs a server subcommand.
 pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Report> {
-    let ServerCommand::Exec {
-        target,
-        interactive,
-        command,
-    } = &args.command;
+    let (target, interactive, command) = match &args.command {
+        ServerCommand::Bootstrap { target } => return bootstrap(global, target),
+        ServerCommand::Exec {
+            target,
+            interactive,
+            command,
+        } => (target, interactive, command),
+    };
     let day2 = Day2::load(global, target, "server", Some("exec"))?;
     let command = command.join(" ");
     let rt = runtime()?;
@@ -64,6 +75,24 @@ pub fn run(global: &GlobalArgs, args: &ServerArgs) -> Result<Exit, miette::Repor
     });
     rt.shutdown_background();
     result
+}
+
+/// Installs Docker where it is missing on the selected hosts, then runs `docker-setup`.
+fn bootstrap(global: &GlobalArgs, target: &TargetArgs) -> Result<Exit, miette::Report> {
+    // Kamal gives the docker-setup hook no subcommand here.
+    let day2 = Day2::load(global, target, "server", None)?;
+    let hosts: Vec<String> = day2
+        .desired
+        .hosts
+        .iter()
+        .map(|host| host.name.clone())
+        .collect();
+    runtime()?.block_on(async {
+        day2.hooks.pre_connect().await?;
+        super::setup::install_docker(&day2.prepared, &hosts).await?;
+        day2.hooks.run("docker-setup", false, None).await?;
+        Ok(Exit::Success)
+    })
 }
 
 async fn record(day2: &Day2, connection: &dyn crate::host::Host, command: &str) {

@@ -18,7 +18,7 @@ use super::GlobalArgs;
 use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::output::{PrefixedLines, Stream};
-use super::session::{VersionNeed, read_local_file, runtime};
+use super::session::{Prepared, VersionNeed, read_local_file, runtime};
 use crate::day2::shell;
 use crate::host::ssh::SshHost;
 use crate::host::{Attached, Host};
@@ -47,41 +47,12 @@ pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<Exit, miette::Report
     let hooks = Hooks::new(global, &prepared, hosts.clone(), "setup", None);
     runtime()?.block_on(async {
         hooks.pre_connect().await?;
-        let settings = prepared.ssh_settings();
-        let installs = futures_util::future::join_all(hosts.iter().map(|name| {
-            let settings = settings.clone();
-            async move {
-                let host = SshHost::connect_shell(name, &settings).await.map(Arc::new)?;
-                let io = Attached {
-                    stdin: None,
-                    stdout: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
-                    stderr: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
-                    terminal: None,
-                };
-                host.run_attached(&shell::install_docker(), io).await
-            }
-        }))
-        .await;
-        let mut failed = Vec::new();
-        for (name, result) in hosts.iter().zip(installs) {
-            match result {
-                Ok(0) => {}
-                Ok(code) => failed.push(format!("{name}: the installation exited with {code}")),
-                Err(error) => failed.push(prepared.redactor.redact(&error.to_string())),
-            }
-        }
-        if !failed.is_empty() {
-            return Err(miette!(
-                help = "install Docker by hand (https://docs.docker.com/engine/install/), or log in as root or a user with passwordless sudo",
-                "Docker could not be installed: {}",
-                failed.join("; ")
-            ));
-        }
+        install_docker(&prepared, &hosts).await?;
         hooks.run("docker-setup", false, None).await?;
-        if args.skip_push {
-            return Ok(());
+        if !args.skip_push {
+            hooks.run("pre-build", false, None).await?;
         }
-        hooks.run("pre-build", false, None).await
+        Ok::<_, miette::Report>(())
     })?;
     if !args.skip_push {
         let log = super::build::log_for(global, args.apply.json);
@@ -101,4 +72,45 @@ pub fn run(global: &GlobalArgs, args: &SetupArgs) -> Result<Exit, miette::Report
         "setup",
         None,
     ))
+}
+
+/// Installs Docker on every host in `hosts` that lacks it (Kamal's `server bootstrap`), each
+/// host's output prefixed with its name; fails naming the hosts where it could not.
+pub(super) async fn install_docker(
+    prepared: &Prepared,
+    hosts: &[String],
+) -> Result<(), miette::Report> {
+    let settings = prepared.ssh_settings();
+    let installs = futures_util::future::join_all(hosts.iter().map(|name| {
+        let settings = settings.clone();
+        async move {
+            let host = SshHost::connect_shell(name, &settings)
+                .await
+                .map(Arc::new)?;
+            let io = Attached {
+                stdin: None,
+                stdout: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
+                stderr: Box::new(PrefixedLines::new(name.clone(), Stream::Stderr)),
+                terminal: None,
+            };
+            host.run_attached(&shell::install_docker(), io).await
+        }
+    }))
+    .await;
+    let mut failed = Vec::new();
+    for (name, result) in hosts.iter().zip(installs) {
+        match result {
+            Ok(0) => {}
+            Ok(code) => failed.push(format!("{name}: the installation exited with {code}")),
+            Err(error) => failed.push(prepared.redactor.redact(&error.to_string())),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(miette!(
+            help = "install Docker by hand (https://docs.docker.com/engine/install/), or log in as root or a user with passwordless sudo",
+            "Docker could not be installed: {}",
+            failed.join("; ")
+        ));
+    }
+    Ok(())
 }

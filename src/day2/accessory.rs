@@ -1,8 +1,10 @@
-//! `gantry accessory boot|reboot|remove|details NAME|all`.
+//! `gantry accessory boot|reboot|start|stop|remove|details NAME|all`.
 //!
 //! Accessory data lives in the accessory's directories and volumes, which only `remove` deletes:
 //! `boot` creates what is missing and starts what is stopped, `reboot` replaces the container
-//! (pulling the image when the host lacks it) and keeps the data, `remove` takes the container,
+//! (pulling the image when the host lacks it) and keeps the data, `stop` and `start` stop and
+//! start the existing container (its route removed first, deployed again after, as Kamal's),
+//! `remove` takes the container,
 //! its route, its image, its env file and its service directory (`~/<accessory service>`, where
 //! its `files:` and `directories:` live).
 
@@ -95,6 +97,67 @@ pub fn reboot(desired: &Desired, observed: &Observed, which: &Which, command: &s
         host.changes = all;
     }
     changes
+}
+
+/// `accessory start`: the selected accessories' existing containers started where they are
+/// stopped, and their routes deployed again; a missing accessory is not created (that is
+/// `boot`), as Kamal's `accessory start` starts only a container that exists.
+pub fn start(desired: &Desired, observed: &Observed, which: &Which) -> Changes {
+    let routes: Vec<String> = selected(desired, which)
+        .filter_map(|accessory| accessory.route.as_ref().map(|route| route.service.clone()))
+        .collect();
+    restrict(boot(desired, observed, which), |change| {
+        match (&change.resource, &change.work) {
+            (Resource::Accessory { .. }, Work::StartContainer { .. }) => true,
+            (Resource::Route { service }, Work::SwitchRoute { .. }) => routes.contains(service),
+            _ => false,
+        }
+    })
+}
+
+/// `accessory stop`: the selected accessories' routes removed from kamal-proxy, then their
+/// running containers stopped (a rollback starts them again). The container, its directories
+/// and volumes stay, so `start` brings back the same data.
+pub fn stop(desired: &Desired, observed: &Observed, which: &Which, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| {
+        let mut changes = Vec::new();
+        for accessory in host.accessories.iter().filter(|a| which.includes(&a.name)) {
+            if let Some(route) = &accessory.route
+                && state
+                    .routes
+                    .iter()
+                    .flatten()
+                    .any(|observed| observed.service == route.service)
+            {
+                changes.push(change(
+                    Resource::Route {
+                        service: route.service.clone(),
+                    },
+                    ChangeKind::Remove,
+                    command,
+                    Work::RemoveRoute {
+                        service: route.service.clone(),
+                    },
+                ));
+            }
+            if let Some(container) = observed_container(accessory, state)
+                && container.details.status.is_live()
+            {
+                changes.push(change(
+                    Resource::Accessory {
+                        name: accessory.name.clone(),
+                    },
+                    ChangeKind::Update,
+                    command,
+                    Work::StopContainers {
+                        containers: vec![container_ref(container)],
+                        timeout: None,
+                    },
+                ));
+            }
+        }
+        changes
+    })
 }
 
 /// `accessory remove`: the selected accessories and all their data, on every host.

@@ -9,14 +9,16 @@
 //!
 //! - [`app`]: `app stop` and `app start`.
 //! - [`cleanup`]: `prune` and `remove`.
-//! - [`accessory`]: `accessory boot|reboot|remove` and their details.
-//! - [`proxy`]: `proxy boot|reboot` and details.
+//! - [`accessory`]: `accessory boot|reboot|start|stop|remove` and their details.
+//! - [`proxy`]: `proxy boot|reboot|start|stop|remove` and details.
+//! - [`proxy_boot_config`]: `proxy boot_config set|get|reset`, Kamal's boot files.
 //! - [`shell`]: the `docker logs`, `docker run`/`docker exec` and bootstrap command lines.
 
 pub mod accessory;
 pub mod app;
 pub mod cleanup;
 pub mod proxy;
+pub mod proxy_boot_config;
 pub mod shell;
 
 use crate::desired::{Desired, DesiredHost};

@@ -1,17 +1,26 @@
-//! `gantry proxy boot|reboot|details`.
+//! `gantry proxy boot|reboot|start|stop|remove|details`.
 //!
 //! `boot` starts kamal-proxy where it is missing or stopped; `reboot` replaces it on every
 //! selected host even when nothing changed (a new image or `proxy.run` options take effect),
 //! which drops traffic for a moment, so the CLI asks first. Routes survive a reboot: they live in
-//! the `kamal-proxy-config` volume, which the new container mounts again.
+//! the `kamal-proxy-config` volume, which the new container mounts again. `stop` and `start`
+//! stop and start the existing container (Kamal's `docker container stop|start kamal-proxy`);
+//! `remove` takes the container, its image and `.kamal/proxy` (boot files and apps' config), as
+//! Kamal's does, and leaves the `kamal-proxy-config` volume.
 
 use std::fmt::Write as _;
 
 use crate::desired::Desired;
-use crate::diff::{self, ChangeKind, Changes, DiffOptions, Resource, container_ref, proxy_boot};
+use crate::diff::{
+    self, ChangeKind, Changes, DiffOptions, Resource, Work, container_ref, proxy_boot,
+};
 use crate::observe::{Observed, ObservedHost};
 
+use super::cleanup::{remove_containers, remove_paths};
 use super::{change, per_host, restrict};
+
+/// Where Kamal keeps the proxy's files on a host: boot files and the apps' config.
+const PROXY_DIRECTORY: &str = ".kamal/proxy";
 
 /// `proxy boot`: the network and the proxy where missing or stopped.
 pub fn boot(desired: &Desired, observed: &Observed) -> Changes {
@@ -51,6 +60,69 @@ pub fn reboot(desired: &Desired, observed: &Observed, command: &str) -> Changes 
         host.changes = all;
     }
     changes
+}
+
+/// `proxy start`: the existing proxy container started where it is stopped; a missing proxy is
+/// not booted (that is `boot`).
+pub fn start(desired: &Desired, observed: &Observed, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| match &state.proxy {
+        Some(proxy) if host.proxy.is_some() && !proxy.details.status.is_live() => vec![change(
+            Resource::Proxy,
+            ChangeKind::Update,
+            command,
+            Work::StartContainer {
+                container: container_ref(proxy),
+            },
+        )],
+        _ => Vec::new(),
+    })
+}
+
+/// `proxy stop`: the running proxy container stopped (a rollback starts it again); routes stay
+/// in its volume for the next start.
+pub fn stop(desired: &Desired, observed: &Observed, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| match &state.proxy {
+        Some(proxy) if host.proxy.is_some() && proxy.details.status.is_live() => vec![change(
+            Resource::Proxy,
+            ChangeKind::Update,
+            command,
+            Work::StopContainers {
+                containers: vec![container_ref(proxy)],
+                timeout: None,
+            },
+        )],
+        _ => Vec::new(),
+    })
+}
+
+/// `proxy remove`: the proxy container, its image and `.kamal/proxy` on every selected proxy
+/// host. Whether other apps still use the proxy is the caller's question, asked first.
+pub fn remove(desired: &Desired, observed: &Observed, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| {
+        if host.proxy.is_none() {
+            return Vec::new();
+        }
+        let mut changes = Vec::new();
+        if let Some(proxy) = &state.proxy {
+            changes.push(remove_containers(
+                Resource::Proxy,
+                vec![container_ref(proxy)],
+                command,
+            ));
+            changes.push(change(
+                Resource::Image {
+                    reference: proxy.details.image.clone(),
+                },
+                ChangeKind::Remove,
+                command,
+                Work::RemoveImages {
+                    references: vec![proxy.details.image.clone()],
+                },
+            ));
+        }
+        changes.push(remove_paths(vec![PROXY_DIRECTORY.to_string()], command));
+        changes
+    })
 }
 
 /// `proxy details`: per host, the proxy container and the routes it serves.

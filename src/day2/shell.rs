@@ -160,3 +160,25 @@ pub fn install_docker() -> String {
 pub fn list_apps() -> String {
     "ls -1A .kamal/apps 2>/dev/null || true".to_string()
 }
+
+/// `docker login <server> -u <user> --password-stdin` (`registry login` on a host): the password
+/// goes on the command's standard input, never on its command line.
+pub fn registry_login(server: &str, username: &str) -> String {
+    join(&[
+        "docker".to_string(),
+        "login".to_string(),
+        server.to_string(),
+        "-u".to_string(),
+        username.to_string(),
+        "--password-stdin".to_string(),
+    ])
+}
+
+/// `docker logout <server>` (`registry logout` on a host).
+pub fn registry_logout(server: &str) -> String {
+    join(&[
+        "docker".to_string(),
+        "logout".to_string(),
+        server.to_string(),
+    ])
+}

@@ -129,6 +129,18 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
 }
 
 #[test]
+fn registry_login_takes_the_password_on_stdin() {
+    assert_eq!(
+        shell::registry_login("registry.test:5000", "deploy bot"),
+        "docker login registry.test:5000 -u 'deploy bot' --password-stdin"
+    );
+    assert_eq!(
+        shell::registry_logout("registry.test:5000"),
+        "docker logout registry.test:5000"
+    );
+}
+
+#[test]
 fn the_docker_installation_script_is_fixed() {
     assert_eq!(
         shell::install_docker(),
@@ -292,6 +304,41 @@ fn accessory_reboot_replaces_the_container_and_keeps_its_directories() {
     assert!(removal.contains("h1: remove app-db ("), "{removal}");
     assert!(Which::parse("all").includes("anything"));
     assert!(!Which::parse("db").includes("cache"));
+}
+
+#[test]
+fn accessory_stop_stops_the_container_and_start_starts_the_same_one() {
+    let config = config_with_accessory(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&desired);
+    let db = Which::Named("db".into());
+    assert_eq!(
+        plan_text(accessory::stop(&desired, &observed, &db, "accessory stop")),
+        "[] -> #1 h1: stop app-db (requested by `gantry accessory stop`) undo: start app-db\n"
+    );
+    assert_eq!(
+        plan_text(accessory::start(&desired, &observed, &db)),
+        "",
+        "a running accessory needs no start"
+    );
+    let state = testing::state_mut(&mut observed, "h1");
+    state.accessories[0].details.status = ContainerStatus::Exited;
+    assert_eq!(
+        plan_text(accessory::start(&desired, &observed, &Which::All)),
+        "[] -> #1 h1: start app-db (exited, should be running) undo: stop app-db\n",
+        "the stopped container starts again: no new container, no directory, no file"
+    );
+    assert_eq!(
+        plan_text(accessory::stop(&desired, &observed, &db, "accessory stop")),
+        "",
+        "nothing left to stop"
+    );
+    testing::state_mut(&mut observed, "h1").accessories.clear();
+    assert_eq!(
+        plan_text(accessory::start(&desired, &observed, &db)),
+        "",
+        "start creates no missing accessory (that is boot)"
+    );
 }
 
 #[test]

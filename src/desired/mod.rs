@@ -29,7 +29,7 @@ use crate::naming::ServiceNames;
 use crate::secret::Secret;
 
 pub use env::{MissingSecret, SecretValues};
-pub use proxy_boot_files::{BootFilesError, ProxyBootFiles};
+pub use proxy_boot_files::{BootFilesError, ProxyBootFiles, boot_defaults};
 pub use proxy_container::proxy_for_host;
 pub use selection::Selection;
 pub use types::*;

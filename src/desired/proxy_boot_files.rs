@@ -56,9 +56,18 @@ pub enum BootFilesError {
     Flag(#[source] DockerArgError),
 }
 
-const DEFAULT_OPTIONS: &str = "--publish 80:80 --publish 443:443 --log-opt max-size=10m";
-const DEFAULT_IMAGE: &str = "basecamp/kamal-proxy";
-const DEFAULT_IMAGE_VERSION: &str = crate::kamal_proxy::MINIMUM_VERSION;
+/// What a missing boot file means, as Kamal's `boot_config` reads it.
+pub mod boot_defaults {
+    /// The `options` file's default.
+    pub const OPTIONS: &str = "--publish 80:80 --publish 443:443 --log-opt max-size=10m";
+    /// The `image` file's default.
+    pub const IMAGE: &str = "basecamp/kamal-proxy";
+    /// The `image_version` file's default.
+    pub const IMAGE_VERSION: &str = crate::kamal_proxy::MINIMUM_VERSION;
+}
+use boot_defaults::{
+    IMAGE as DEFAULT_IMAGE, IMAGE_VERSION as DEFAULT_IMAGE_VERSION, OPTIONS as DEFAULT_OPTIONS,
+};
 
 /// Reads the files as Kamal's `boot_config` line, each missing file replaced by its default.
 pub fn boot_command(files: &ProxyBootFiles) -> Result<BootCommand, BootFilesError> {

@@ -16,7 +16,7 @@ pub mod adapters;
 mod command;
 mod dotenv;
 pub mod kamal_command;
-mod shell_words;
+pub(crate) mod shell_words;
 mod substitute;
 
 use std::collections::BTreeMap;

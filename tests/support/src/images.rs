@@ -118,3 +118,31 @@ mod tests {
         assert!(dockerfile.contains("FROM testbed/busybox"));
     }
 }
+
+/// Loads kamal-proxy's image again on test bed hosts (by number) when dropped: a test that
+/// removes the proxy with its image, as Kamal does, leaves the hosts as it found them (the test
+/// bed cannot pull the image).
+pub struct ReloadProxyImage<'a> {
+    pub testbed: &'a Testbed,
+    pub hosts: Vec<usize>,
+}
+
+impl Drop for ReloadProxyImage<'_> {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            let script = format!(
+                "docker save basecamp/kamal-proxy:v0.9.2 | {} ssh {host} docker load -q",
+                self.testbed.script.display()
+            );
+            let status = Command::new("sh")
+                .args(["-c", &script])
+                .env("TESTBED_DIR", &self.testbed.dir)
+                .stdout(std::process::Stdio::null())
+                .status();
+            assert!(
+                status.is_ok_and(|status| status.success()),
+                "reloading the proxy image on host {host}"
+            );
+        }
+    }
+}
