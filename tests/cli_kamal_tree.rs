@@ -20,7 +20,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "init --bundle",
         "adds Kamal to a Ruby Gemfile; gantry is not a gem",
     ),
-    (
     ("app boot", "not built yet: `apply` boots the app"),
     (
         "app containers",
