@@ -101,8 +101,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "not built yet: `details` shows the app's containers",
     ),
     ("app images", "not built yet"),
-    ("app live", "not built yet"),
-    ("app maintenance", "not built yet"),
     (
         "app remove",
         "not built yet: `remove` removes the app with its accessories",

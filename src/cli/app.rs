@@ -5,7 +5,9 @@
 //! (Kamal's order: no request reaches a stopping container). `start` starts the current
 //! version's container and deploys its route again, health-gated. `restart` is `stop` then
 //! `start` under one lock. `exec` and `logs` are `gantry exec` and `gantry logs` (Kamal's
-//! `kamal app exec` and `kamal app logs`, so aliases written for Kamal work).
+//! `kamal app exec` and `kamal app logs`, so aliases written for Kamal work). `maintenance`
+//! and `live` stop and resume the routes in kamal-proxy (503 with a message, then traffic
+//! again); maintenance is state: `plan` and `drift` show it, `apply` keeps it.
 
 use crate::session::{Exit, Session};
 
@@ -16,6 +18,7 @@ use super::exec::{self, ExecArgs};
 use super::locked::Day2;
 use super::logs::{self, LogsArgs};
 use super::session::{TargetArgs, runtime};
+use crate::day2::app::MaintenanceOptions;
 use crate::day2::{app, current_version};
 use crate::pipeline::Connections;
 
@@ -39,6 +42,29 @@ pub enum AppCommand {
     Exec(ExecArgs),
     /// Same as `gantry logs`.
     Logs(LogsArgs),
+    /// Set the app to maintenance mode: kamal-proxy answers 503 (with --message) on every
+    /// selected role's route until `app live`; containers keep running, deploys go behind it.
+    Maintenance(MaintenanceArgs),
+    /// Set the app to live mode: kamal-proxy serves the routes again.
+    Live(TargetArgs),
+}
+
+/// `app maintenance` options, as Kamal's.
+#[derive(Clone, Debug, Args)]
+pub struct MaintenanceArgs {
+    /// How long to allow in-flight requests to complete, in seconds (defaults to drain_timeout
+    /// from config).
+    #[arg(
+        long = "drain-timeout",
+        alias = "drain_timeout",
+        value_name = "SECONDS"
+    )]
+    pub drain_timeout: Option<u64>,
+    /// Message to display to clients while stopped.
+    #[arg(long)]
+    pub message: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Runs an app subcommand.
@@ -49,6 +75,15 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
         AppCommand::Start(target) => (target, "start"),
         AppCommand::Stop(target) => (target, "stop"),
         AppCommand::Restart(target) => (target, "restart"),
+        AppCommand::Maintenance(args) => (&args.target, "maintenance"),
+        AppCommand::Live(target) => (target, "live"),
+    };
+    let maintenance = match &args.command {
+        AppCommand::Maintenance(args) => MaintenanceOptions {
+            drain_timeout: args.drain_timeout,
+            message: args.message.clone(),
+        },
+        _ => MaintenanceOptions::default(),
     };
     let day2 = Day2::load(global, target, "app", Some(subcommand))?;
     runtime()?.block_on(async {
@@ -59,6 +94,18 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
                 match subcommand {
                     "stop" => stop(&day2, &session, &connections).await,
                     "start" => start(&day2, &session, &connections).await,
+                    "maintenance" | "live" => {
+                        let observed = day2.observe(&connections).await;
+                        let command = &day2.identity.command;
+                        let changes = if subcommand == "live" {
+                            app::live(&day2.desired, &observed, command)
+                        } else {
+                            app::maintenance(&day2.desired, &observed, command, &maintenance)
+                        };
+                        session
+                            .execute_changes(changes, &observed, &connections, None)
+                            .await
+                    }
                     _ => {
                         let stopped = stop(&day2, &session, &connections).await?;
                         if stopped != Exit::Success {

@@ -1,6 +1,8 @@
 //! `gantry app stop` and `gantry app start`, as Kamal's: stop removes each proxied role's route,
 //! then stops the role's running containers; start starts the current version's container and
-//! deploys its route again (health-gated, as a deploy's).
+//! deploys its route again (health-gated, as a deploy's). `app maintenance` and `app live` stop
+//! and resume each proxied role's route in kamal-proxy (503 with a message, then traffic again),
+//! leaving containers alone.
 //!
 //! Input: desired state (the selected hosts and roles) and what was observed. Output: changes.
 //! Invariant: a route is removed before its containers stop (the planner's edge), so no request
@@ -10,8 +12,9 @@ use crate::desired::Desired;
 use crate::diff::{
     self, ChangeKind, Changes, DiffOptions, Resource, StartMode, Work, container_ref,
 };
+use crate::kamal_proxy::{ObservedRoute, RouteState};
 use crate::naming::LABEL_ROLE;
-use crate::observe::Observed;
+use crate::observe::{HostState, Observed};
 
 use super::{change, per_host, restrict};
 
@@ -76,4 +79,85 @@ pub fn start(desired: &Desired, observed: &Observed) -> Changes {
         (Resource::Route { .. }, Work::SwitchRoute { .. }) => true,
         _ => false,
     })
+}
+
+/// What `app maintenance` shows and how long it drains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceOptions {
+    /// Seconds in-flight requests get to finish; `None`: the route's `drain_timeout`.
+    pub drain_timeout: Option<u64>,
+    /// The text of the 503 page; `None`: kamal-proxy's page without one.
+    pub message: Option<String>,
+}
+
+/// `app maintenance`: every selected role's route that kamal-proxy has and that is not already
+/// stopped with this message is stopped (kamal-proxy `stop`), as Kamal's `app maintenance`.
+/// Containers keep running; a rollback resumes the route.
+pub fn maintenance(
+    desired: &Desired,
+    observed: &Observed,
+    command: &str,
+    options: &MaintenanceOptions,
+) -> Changes {
+    per_host(desired, observed, |host, state| {
+        let wanted_message = options.message.clone().unwrap_or_default();
+        host.apps
+            .iter()
+            .filter_map(|app| app.route.as_ref())
+            .filter_map(|route| {
+                let observed = observed_route(state, &route.service)?;
+                let already = observed.state == RouteState::Stopped
+                    && observed.stop_message == wanted_message;
+                (!already).then(|| {
+                    change(
+                        Resource::Route {
+                            service: route.service.clone(),
+                        },
+                        ChangeKind::Update,
+                        command,
+                        Work::StopRoute {
+                            service: route.service.clone(),
+                            drain_timeout: options.drain_timeout.unwrap_or(route.drain_timeout),
+                            message: options.message.clone(),
+                        },
+                    )
+                })
+            })
+            .collect()
+    })
+}
+
+/// `app live`: every selected role's route kamal-proxy does not serve is resumed (kamal-proxy
+/// `resume`), as Kamal's `app live`; a rollback stops it again with the message it showed.
+pub fn live(desired: &Desired, observed: &Observed, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| {
+        host.apps
+            .iter()
+            .filter_map(|app| app.route.as_ref())
+            .filter_map(|route| observed_route(state, &route.service))
+            .filter(|observed| observed.state != RouteState::Running)
+            .map(|observed| {
+                change(
+                    Resource::Route {
+                        service: observed.service.clone(),
+                    },
+                    ChangeKind::Update,
+                    command,
+                    Work::ResumeRoute {
+                        service: observed.service.clone(),
+                        stop_message: observed.stop_message.clone(),
+                    },
+                )
+            })
+            .collect()
+    })
+}
+
+/// The route kamal-proxy holds for `service` on a host.
+fn observed_route<'a>(state: &'a HostState, service: &str) -> Option<&'a ObservedRoute> {
+    state
+        .routes
+        .iter()
+        .flatten()
+        .find(|route| route.service == service)
 }

@@ -174,6 +174,70 @@ fn app_stop_removes_the_route_before_the_container_stops_and_start_brings_both_b
     assert_eq!(stop_plan(&desired, &observed), "", "nothing left to stop");
 }
 
+#[test]
+fn maintenance_stops_the_route_and_a_deploy_behind_it_keeps_it_stopped_until_live() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&desired);
+    let options = app::MaintenanceOptions {
+        drain_timeout: Some(5),
+        message: Some("Back at 3pm".into()),
+    };
+    assert_eq!(
+        plan_text(app::maintenance(
+            &desired,
+            &observed,
+            "app maintenance",
+            &options
+        )),
+        "[] -> #1 h1: stop route app-web (maintenance: \"Back at 3pm\") (requested by `gantry app maintenance`) undo: resume route app-web\n"
+    );
+    assert_eq!(plan_text(app::live(&desired, &observed, "app live")), "");
+    // What the stop leaves: the route stopped with its message.
+    let route = &mut testing::state_mut(&mut observed, "h1")
+        .routes
+        .as_mut()
+        .unwrap()[0];
+    route.state = crate::kamal_proxy::RouteState::Stopped;
+    route.stop_message = "Back at 3pm".into();
+    assert_eq!(
+        plan_text(app::maintenance(
+            &desired,
+            &observed,
+            "app maintenance",
+            &options
+        )),
+        "",
+        "already in maintenance with this message"
+    );
+    // Maintenance is state: a plan of the same version changes nothing and says so.
+    let changes = crate::diff::diff(&desired, &observed, crate::diff::DiffOptions::default());
+    assert_eq!(plan_text(changes.clone()), "");
+    assert_eq!(
+        changes.hosts[0].notes,
+        vec![crate::diff::Note::Maintenance {
+            service: "app-web".into(),
+            message: "Back at 3pm".into()
+        }]
+    );
+    // A new version deploys behind it: the route switches, nothing resumes it.
+    let v2 = testing::desired(&config, "v2");
+    let deploy = plan_text(crate::diff::diff(
+        &v2,
+        &observed,
+        crate::diff::DiffOptions::default(),
+    ));
+    assert!(
+        deploy.contains("switch route app-web to app-web-v2"),
+        "{deploy}"
+    );
+    assert!(!deploy.contains("resume"), "{deploy}");
+    assert_eq!(
+        plan_text(app::live(&desired, &observed, "app live")),
+        "[] -> #1 h1: resume route app-web (requested by `gantry app live`) undo: stop route app-web (maintenance: \"Back at 3pm\")\n"
+    );
+}
+
 fn stop_plan(desired: &Desired, observed: &Observed) -> String {
     plan_text(app::stop(desired, observed, "app stop"))
 }
