@@ -103,7 +103,14 @@ fn maintenance_then_live_as_kamal_does_and_a_deploy_goes_behind_it() {
     let kamal_message = "Kamal says back soon";
     project
         .run(
-            &["app", "maintenance", "--message", kamal_message],
+            &[
+                "app",
+                "maintenance",
+                "--message",
+                kamal_message,
+                "--version",
+                &v[0],
+            ],
             KAMAL_TIMEOUT,
         )
         .assert_success();
@@ -130,7 +137,7 @@ fn maintenance_then_live_as_kamal_does_and_a_deploy_goes_behind_it() {
     assert_in_maintenance(&hosts, kamal_message);
     let kamal_after_deploy = proxy_states(&testbed, &hosts);
     project
-        .run(&["app", "live"], KAMAL_TIMEOUT)
+        .run(&["app", "live", "--version", &v[1]], KAMAL_TIMEOUT)
         .assert_success();
     assert_live(&hosts, &v[1]);
     let kamal_live = proxy_states(&testbed, &hosts);
