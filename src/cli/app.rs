@@ -8,6 +8,10 @@
 //! `kamal app exec` and `kamal app logs`, so aliases written for Kamal work). `maintenance`
 //! and `live` stop and resume the routes in kamal-proxy (503 with a message, then traffic
 //! again); maintenance is state: `plan` and `drift` show it, `apply` keeps it.
+//! `containers`, `details`, `images`, `version` and `stale_containers` only read ([`read`]);
+//! `stale_containers --stop` stops what it finds, under the lock.
+
+mod read;
 
 use crate::session::{Exit, Session};
 
@@ -47,6 +51,27 @@ pub enum AppCommand {
     Maintenance(MaintenanceArgs),
     /// Set the app to live mode: kamal-proxy serves the routes again.
     Live(TargetArgs),
+    /// Show app containers on servers (every state), as docker lists them.
+    Containers(TargetArgs),
+    /// Show each role's running containers on servers.
+    Details(TargetArgs),
+    /// Show app images on servers.
+    Images(TargetArgs),
+    /// Show the app version currently running on servers.
+    Version(TargetArgs),
+    /// Detect stale app containers: running beside the current one (--stop stops them).
+    #[command(name = "stale_containers", alias = "stale-containers")]
+    StaleContainers(StaleArgs),
+}
+
+/// `app stale_containers` options, as Kamal's.
+#[derive(Clone, Debug, Args)]
+pub struct StaleArgs {
+    /// Stop the stale containers found (under the deploy lock).
+    #[arg(short = 's', long)]
+    pub stop: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// `app maintenance` options, as Kamal's.
@@ -77,6 +102,14 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
         AppCommand::Restart(target) => (target, "restart"),
         AppCommand::Maintenance(args) => (&args.target, "maintenance"),
         AppCommand::Live(target) => (target, "live"),
+        AppCommand::StaleContainers(args) if args.stop => (&args.target, "stale_containers"),
+        AppCommand::Containers(target) => return list(global, target, read::Listing::Containers),
+        AppCommand::Details(target) => return list(global, target, read::Listing::Details),
+        AppCommand::Images(target) => return list(global, target, read::Listing::Images),
+        AppCommand::Version(target) => return report(global, target, "version"),
+        AppCommand::StaleContainers(args) => {
+            return report(global, &args.target, "stale_containers");
+        }
     };
     let maintenance = match &args.command {
         AppCommand::Maintenance(args) => MaintenanceOptions {
@@ -94,6 +127,14 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
                 match subcommand {
                     "stop" => stop(&day2, &session, &connections).await,
                     "start" => start(&day2, &session, &connections).await,
+                    "stale_containers" => {
+                        let observed = day2.observe(&connections).await;
+                        let command = &day2.identity.command;
+                        let changes = app::stop_stale(&day2.desired, &observed, command);
+                        session
+                            .execute_changes(changes, &observed, &connections, None)
+                            .await
+                    }
                     "maintenance" | "live" => {
                         let observed = day2.observe(&connections).await;
                         let command = &day2.identity.command;
@@ -117,6 +158,47 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
             })
             .await
     })
+}
+
+/// Runs a listing on the hosts (no lock, no plan).
+fn list(
+    global: &GlobalArgs,
+    target: &TargetArgs,
+    listing: read::Listing,
+) -> Result<Exit, miette::Report> {
+    let subcommand = match listing {
+        read::Listing::Containers => "containers",
+        read::Listing::Details => "details",
+        read::Listing::Images => "images",
+    };
+    let day2 = Day2::load(global, target, "app", Some(subcommand))?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let connections = day2.connect().await?;
+        Ok(read::list(&day2, &connections, listing).await)
+    });
+    rt.shutdown_background();
+    result
+}
+
+/// `app version` and `app stale_containers`: observe once, print what was found.
+fn report(
+    global: &GlobalArgs,
+    target: &TargetArgs,
+    subcommand: &str,
+) -> Result<Exit, miette::Report> {
+    let day2 = Day2::load(global, target, "app", Some(subcommand))?;
+    let observed = runtime()?.block_on(async {
+        let connections = day2.connect().await?;
+        Ok::<_, miette::Report>(day2.observe(&connections).await)
+    })?;
+    let (text, exit) = if subcommand == "version" {
+        read::versions(&day2, &observed)
+    } else {
+        (read::stale(&day2, &observed), Exit::Success)
+    };
+    say!("{}", day2.prepared.redactor.redact(&text));
+    Ok(exit)
 }
 
 async fn stop(

@@ -13,8 +13,8 @@ use crate::diff::{
     self, ChangeKind, Changes, DiffOptions, Resource, StartMode, Work, container_ref,
 };
 use crate::kamal_proxy::{ObservedRoute, RouteState};
-use crate::naming::LABEL_ROLE;
-use crate::observe::{HostState, Observed};
+use crate::naming::{LABEL_ROLE, ServiceNames};
+use crate::observe::{HostState, Observed, ObservedContainer};
 
 use super::{change, per_host, restrict};
 
@@ -160,4 +160,64 @@ fn observed_route<'a>(state: &'a HostState, service: &str) -> Option<&'a Observe
         .iter()
         .flatten()
         .find(|route| route.service == service)
+}
+
+/// A role's live containers on a host: the current one (the newest, as Kamal's
+/// `current_running_version` finds it) and the stale ones beside it.
+#[derive(Clone, Debug, Default)]
+pub struct RoleContainers<'a> {
+    pub current: Option<&'a ObservedContainer>,
+    pub stale: Vec<&'a ObservedContainer>,
+}
+
+/// The live containers of `role` in `state`, current and stale.
+pub fn role_containers<'a>(state: &'a HostState, role: &str) -> RoleContainers<'a> {
+    let mut live: Vec<&ObservedContainer> = state
+        .app_containers
+        .iter()
+        .filter(|c| c.details.labels.get(LABEL_ROLE).map(String::as_str) == Some(role))
+        .filter(|c| c.details.status.is_live())
+        .collect();
+    live.sort_by(|a, b| {
+        (&b.details.created, &b.details.name).cmp(&(&a.details.created, &a.details.name))
+    });
+    let mut live = live.into_iter();
+    RoleContainers {
+        current: live.next(),
+        stale: live.collect(),
+    }
+}
+
+/// The version a container of `role` runs, read from its name as Kamal reads it.
+pub fn version_of(names: &ServiceNames, role: &str, container: &ObservedContainer) -> String {
+    names
+        .version_of(role, &container.details.name)
+        .unwrap_or(&container.details.name)
+        .to_string()
+}
+
+/// `app stale_containers --stop`: every live container of a selected role beside its current
+/// one is stopped (a rollback starts it again), as Kamal's `app stale_containers --stop`.
+pub fn stop_stale(desired: &Desired, observed: &Observed, command: &str) -> Changes {
+    per_host(desired, observed, |host, state| {
+        host.apps
+            .iter()
+            .filter_map(|app| {
+                let stale = role_containers(state, &app.role).stale;
+                (!stale.is_empty()).then(|| {
+                    change(
+                        Resource::App {
+                            role: app.role.clone(),
+                        },
+                        ChangeKind::Update,
+                        command,
+                        Work::StopContainers {
+                            containers: stale.into_iter().map(container_ref).collect(),
+                            timeout: app.stop_timeout,
+                        },
+                    )
+                })
+            })
+            .collect()
+    })
 }

@@ -156,6 +156,37 @@ pub fn install_docker() -> String {
     .join("\n")
 }
 
+/// `docker container ls --all --filter label=...`: every container with the `labels`
+/// (`key=value`), in any state, as Kamal's `app containers` lists them.
+pub fn list_containers(labels: &[String]) -> String {
+    docker_with_labels(&["container", "ls", "--all"], labels)
+}
+
+/// `docker ps --filter label=...`: the running containers with the `labels` (Kamal's `app
+/// details`).
+pub fn list_running_containers(labels: &[String]) -> String {
+    docker_with_labels(&["ps"], labels)
+}
+
+/// `docker image ls <repository>`: the app's images on a host (Kamal's `app images`).
+pub fn list_images(repository: &str) -> String {
+    join(&[
+        "docker".into(),
+        "image".into(),
+        "ls".into(),
+        repository.into(),
+    ])
+}
+
+fn docker_with_labels(subcommand: &[&str], labels: &[String]) -> String {
+    let mut words = vec!["docker".to_string()];
+    words.extend(subcommand.iter().map(|word| word.to_string()));
+    for label in labels {
+        words.extend(["--filter".to_string(), format!("label={label}")]);
+    }
+    join(&words)
+}
+
 /// The apps deployed on a host, one per line: the entries of `.kamal/apps`.
 pub fn list_apps() -> String {
     "ls -1A .kamal/apps 2>/dev/null || true".to_string()

@@ -238,6 +238,54 @@ fn maintenance_stops_the_route_and_a_deploy_behind_it_keeps_it_stopped_until_liv
     );
 }
 
+#[test]
+fn stale_containers_are_the_live_ones_beside_the_newest_and_stop_stops_only_them() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v2");
+    let mut observed = testing::observed_of(&desired);
+    let state = testing::state_mut(&mut observed, "h1");
+    let mut old = state.app_containers[0].clone();
+    old.details.id = testing::id(21);
+    old.details.name = "app-web-v1".into();
+    old.details.created = "2000-01-01T00:00:00Z".into();
+    let mut exited = old.clone();
+    exited.details.id = testing::id(22);
+    exited.details.name = "app-web-v0".into();
+    exited.details.status = ContainerStatus::Exited;
+    state.app_containers.extend([old, exited]);
+    let state = testing::state_mut(&mut observed, "h1");
+    let found = app::role_containers(state, "web");
+    let version = |container| app::version_of(&desired.names, "web", container);
+    assert_eq!(found.current.map(version).as_deref(), Some("v2"));
+    assert_eq!(
+        found.stale.into_iter().map(version).collect::<Vec<_>>(),
+        ["v1"]
+    );
+    assert_eq!(
+        plan_text(app::stop_stale(&desired, &observed, "app stale_containers")),
+        "[] -> #1 h1: stop app-web-v1 (requested by `gantry app stale_containers`) undo: start app-web-v1\n"
+    );
+}
+
+/// Kamal's `app containers|details|images` lines, each word shell-quoted.
+#[test]
+fn listing_command_lines_are_kamals() {
+    let names = crate::naming::ServiceNames::new("app", None);
+    assert_eq!(
+        shell::list_containers(&names.app_filters(None)),
+        "docker container ls --all --filter 'label=service=app' --filter 'label=destination='"
+    );
+    let staging = crate::naming::ServiceNames::new("app", Some("staging".into()));
+    assert_eq!(
+        shell::list_running_containers(&staging.app_filters(Some("web"))),
+        "docker ps --filter 'label=service=app' --filter 'label=destination=staging' --filter 'label=role=web'"
+    );
+    assert_eq!(
+        shell::list_images("registry.test/app"),
+        "docker image ls registry.test/app"
+    );
+}
+
 fn stop_plan(desired: &Desired, observed: &Observed) -> String {
     plan_text(app::stop(desired, observed, "app stop"))
 }
