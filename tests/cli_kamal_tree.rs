@@ -96,10 +96,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "app remove",
         "not built yet: `remove` removes the app with its accessories",
     ),
-    ("app exec --detach", "not built yet"),
-    ("app exec --env", "not built yet"),
-    ("app exec -e", "not built yet"),
-    ("app logs --container-id", "not built yet"),
     (
         "proxy boot_config",
         "not built yet: `proxy.run` in deploy.yml sets the boot options",

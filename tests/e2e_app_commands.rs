@@ -167,4 +167,72 @@ fn reading_app_commands_show_what_kamal_shows_and_stale_containers_stop_as_kamal
         gantry_testsupport::http::serving(&hosts[0]).as_deref(),
         Some(v[1].as_str())
     );
+
+    // exec -e: the variable reaches the command, in a one-off container as Kamal's.
+    let marker = "exec-marker-42";
+    let theirs = kamal(&[
+        "app",
+        "exec",
+        "-e",
+        &format!("MARK:{marker}"),
+        "sh -c 'echo $MARK'",
+    ]);
+    let ours = gantry(
+        &project,
+        &[
+            "app",
+            "exec",
+            "-e",
+            &format!("MARK:{marker}"),
+            "sh -c 'echo $MARK'",
+        ],
+    );
+    ours.assert_code(0);
+    for host in &hosts {
+        assert!(theirs.contains(marker), "{theirs}");
+        assert!(
+            ours.stdout
+                .lines()
+                .any(|line| line == format!("{host}  {marker}")),
+            "{}",
+            ours.stdout
+        );
+    }
+
+    // exec --detach: a one-off container left running on every host, as Kamal leaves one.
+    let one_offs = |host: &str| {
+        testbed
+            .run_ok(
+                host,
+                &format!("docker ps --filter name={names}exec- --format '{{{{.Names}}}}'"),
+            )
+            .lines()
+            .count()
+    };
+    kamal(&["app", "exec", "--detach", "sleep 120"]);
+    let ours = gantry(&project, &["app", "exec", "--detach", "sleep 120"]);
+    ours.assert_code(0);
+    for host in &hosts {
+        assert_eq!(one_offs(host), 2, "{host}: Kamal's and gantry's");
+    }
+
+    // logs --container-id: that container's lines, not the current one's.
+    let id = testbed
+        .run_ok(
+            &hosts[0],
+            &format!("docker inspect -f '{{{{.Id}}}}' {stale}"),
+        )
+        .trim()
+        .to_string();
+    let ours = gantry(
+        &project,
+        &["app", "logs", "-h", &hosts[0], "--container-id", &id, "-T"],
+    );
+    ours.assert_code(0);
+    let listening = format!("version {} listening", v[0]);
+    assert!(ours.stdout.contains(&listening), "{}", ours.stdout);
+    // Kamal 2.11 runs only the `echo <id>` of its `echo <id> | xargs docker logs` pipe and
+    // prints the id: gantry shows the logs the option asks for (specs/commands.md).
+    let theirs = kamal(&["app", "logs", "-h", &hosts[0], "--container-id", &id, "-T"]);
+    assert!(theirs.contains(&id), "{theirs}");
 }

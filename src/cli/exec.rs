@@ -33,9 +33,24 @@ pub struct ExecArgs {
     /// Run in the running container instead of a new one.
     #[arg(long)]
     pub reuse: bool,
+    /// Leave the new container running in the background (not with -i or --reuse).
+    #[arg(long, conflicts_with_all = ["interactive", "reuse"])]
+    pub detach: bool,
+    /// Set an environment variable for the command (`KEY:VALUE`, as Kamal's; repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY:VALUE", value_parser = env_pair, action = clap::ArgAction::Append)]
+    pub env: Vec<(String, String)>,
     /// The command, as shell text (quote it when it has options of its own).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `KEY:VALUE` (Kamal's hash option syntax), or `KEY=VALUE`.
+fn env_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once(':')
+        .or_else(|| text.split_once('='))
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| format!("expected KEY:VALUE, got {text:?}"))
 }
 
 /// Runs the command.
@@ -128,7 +143,7 @@ async fn command_line(
         return Ok(shell::exec_in_container(
             &current.name,
             command,
-            interactive,
+            &exec_options(args, interactive),
         ));
     }
     let home = host.home_dir().await?;
@@ -159,8 +174,16 @@ async fn command_line(
         &name,
         &app.env_file.path,
         command,
-        interactive,
+        &exec_options(args, interactive),
     ))
+}
+
+fn exec_options(args: &ExecArgs, interactive: bool) -> shell::ExecOptions {
+    shell::ExecOptions {
+        interactive,
+        detach: args.detach,
+        env: args.env.clone(),
+    }
 }
 
 /// Kamal's audit line for a command run on a host (best effort).

@@ -81,6 +81,27 @@ pub fn logs(container: &str, options: &LogsOptions) -> String {
     command
 }
 
+/// How `exec` runs its command, as Kamal's `app exec` options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// With a terminal (`-it`).
+    pub interactive: bool,
+    /// A one-off container left running in the background (`--detach`, no `--rm`).
+    pub detach: bool,
+    /// More environment variables for the command (`-e KEY:VALUE`), after the role's.
+    pub env: Vec<(String, String)>,
+}
+
+impl ExecOptions {
+    /// `--env KEY=VALUE` for each extra variable.
+    fn env_args(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .flat_map(|(key, value)| ["--env".to_string(), format!("{key}={value}")])
+            .collect()
+    }
+}
+
 /// Kamal's `<prefix>-exec-<version>-<6 hex>`.
 pub fn exec_container_name(container_prefix: &str, version: &str, hex: &str) -> String {
     format!("{container_prefix}-exec-{version}-{hex}")
@@ -95,13 +116,18 @@ pub fn run_one_off(
     name: &str,
     env_file: &str,
     command: &str,
-    interactive: bool,
+    options: &ExecOptions,
 ) -> String {
     let mut words = vec!["docker".to_string(), "run".to_string()];
-    if interactive {
+    if options.interactive {
         words.push("-it".into());
     }
-    words.extend(["--rm".to_string(), "--name".to_string(), name.to_string()]);
+    if options.detach {
+        words.push("--detach".into());
+    } else {
+        words.push("--rm".into());
+    }
+    words.extend(["--name".to_string(), name.to_string()]);
     if let Some(network) = &spec.network {
         words.extend(["--network".to_string(), network.clone()]);
     }
@@ -113,6 +139,7 @@ pub fn run_one_off(
             words.extend(["--env".to_string(), format!("{key}={value}")]);
         }
     }
+    words.extend(options.env_args());
     for bind in &spec.binds {
         words.extend(["--volume".to_string(), bind.clone()]);
     }
@@ -124,11 +151,12 @@ pub fn run_one_off(
 const DEPLOY_VARIABLES: &[&str] = &["KAMAL_CONTAINER_NAME", "KAMAL_VERSION"];
 
 /// `docker exec [-it] <container> CMD`: in the running container (`--reuse`).
-pub fn exec_in_container(container: &str, command: &str, interactive: bool) -> String {
+pub fn exec_in_container(container: &str, command: &str, options: &ExecOptions) -> String {
     let mut words = vec!["docker".to_string(), "exec".to_string()];
-    if interactive {
+    if options.interactive {
         words.push("-it".into());
     }
+    words.extend(options.env_args());
     words.push(container.to_string());
     format!("{} {command}", join(&words))
 }

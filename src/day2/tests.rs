@@ -104,12 +104,16 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
             "app-web-exec-v1-0a1b2c",
             &app.env_file.path,
             "bin/rails db:migrate",
-            false
+            &shell::ExecOptions::default()
         ),
         "docker run --rm --name app-web-exec-v1-0a1b2c --network kamal --env-file .kamal/apps/app/env/roles/web.env \
          --env 'KAMAL_HOST=h1' --env 'RAILS_ENV=production' --volume /root/data:/data registry.test/app:v1 bin/rails db:migrate"
     );
-    let interactive = shell::run_one_off(&spec, "n", &app.env_file.path, "sh", true);
+    let terminal = shell::ExecOptions {
+        interactive: true,
+        ..Default::default()
+    };
+    let interactive = shell::run_one_off(&spec, "n", &app.env_file.path, "sh", &terminal);
     assert!(
         interactive.starts_with("docker run -it --rm --name n "),
         "{interactive}"
@@ -119,12 +123,27 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
         "secrets stay in the env file"
     );
     assert_eq!(
-        shell::exec_in_container("app-web-v1", "bin/rails console", true),
+        shell::exec_in_container("app-web-v1", "bin/rails console", &terminal),
         "docker exec -it app-web-v1 bin/rails console"
     );
     assert_eq!(
-        shell::exec_in_container("app-web-v1", "ls", false),
+        shell::exec_in_container("app-web-v1", "ls", &shell::ExecOptions::default()),
         "docker exec app-web-v1 ls"
+    );
+    let detached = shell::ExecOptions {
+        detach: true,
+        env: vec![("TASK".into(), "nightly report".into())],
+        ..Default::default()
+    };
+    assert_eq!(
+        shell::run_one_off(&spec, "n", &app.env_file.path, "bin/job", &detached),
+        "docker run --detach --name n --network kamal --env-file .kamal/apps/app/env/roles/web.env \
+         --env 'KAMAL_HOST=h1' --env 'RAILS_ENV=production' --env 'TASK=nightly report' \
+         --volume /root/data:/data registry.test/app:v1 bin/job"
+    );
+    assert_eq!(
+        shell::exec_in_container("app-web-v1", "env", &detached),
+        "docker exec --env 'TASK=nightly report' app-web-v1 env"
     );
 }
 
