@@ -38,19 +38,23 @@ pub struct ExecArgs {
     pub detach: bool,
     /// Set an environment variable for the command (`KEY:VALUE`, as Kamal's; repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY:VALUE", value_parser = env_pair, action = clap::ArgAction::Append)]
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, Option<String>)>,
     /// The command, as shell text (quote it when it has options of its own).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
-/// `KEY:VALUE` (Kamal's hash option syntax), or `KEY=VALUE`.
-fn env_pair(text: &str) -> Result<(String, String), String> {
-    text.split_once(':')
-        .or_else(|| text.split_once('='))
-        .filter(|(key, _)| !key.is_empty())
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .ok_or_else(|| format!("expected KEY:VALUE, got {text:?}"))
+/// `KEY:VALUE` (Kamal's hash option syntax), `KEY=VALUE`, or `KEY` alone (no value, as
+/// Kamal's hash option reads it).
+fn env_pair(text: &str) -> Result<(String, Option<String>), String> {
+    let (key, value) = match text.split_once(':').or_else(|| text.split_once('=')) {
+        Some((key, value)) => (key, Some(value.to_string())),
+        None => (text, None),
+    };
+    if key.is_empty() {
+        return Err(format!("expected KEY:VALUE, got {text:?}"));
+    }
+    Ok((key.to_string(), value))
 }
 
 /// Runs the command.

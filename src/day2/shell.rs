@@ -88,16 +88,23 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// A one-off container left running in the background (`--detach`, no `--rm`).
     pub detach: bool,
-    /// More environment variables for the command (`-e KEY:VALUE`), after the role's.
-    pub env: Vec<(String, String)>,
+    /// More environment variables for the command (`-e KEY:VALUE`), after the role's; a key
+    /// without a value is passed as `--env KEY`, as Kamal passes it.
+    pub env: Vec<(String, Option<String>)>,
 }
 
 impl ExecOptions {
-    /// `--env KEY=VALUE` for each extra variable.
+    /// `--env KEY=VALUE` (or `--env KEY`) for each extra variable.
     fn env_args(&self) -> Vec<String> {
         self.env
             .iter()
-            .flat_map(|(key, value)| ["--env".to_string(), format!("{key}={value}")])
+            .flat_map(|(key, value)| {
+                let variable = match value {
+                    Some(value) => format!("{key}={value}"),
+                    None => key.clone(),
+                };
+                ["--env".to_string(), variable]
+            })
             .collect()
     }
 }

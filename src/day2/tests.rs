@@ -132,7 +132,7 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
     );
     let detached = shell::ExecOptions {
         detach: true,
-        env: vec![("TASK".into(), "nightly report".into())],
+        env: vec![("TASK".into(), Some("nightly report".into()))],
         ..Default::default()
     };
     assert_eq!(
