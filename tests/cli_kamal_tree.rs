@@ -91,11 +91,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "not built yet: `accessory boot` starts a stopped accessory",
     ),
     ("accessory stop", "not built yet"),
-    ("app boot", "not built yet: `apply` boots the app"),
-    (
-        "app remove",
-        "not built yet: `remove` removes the app with its accessories",
-    ),
     (
         "proxy boot_config",
         "not built yet: `proxy.run` in deploy.yml sets the boot options",

@@ -62,6 +62,12 @@ pub enum AppCommand {
     /// Detect stale app containers: running beside the current one (--stop stops them).
     #[command(name = "stale_containers", alias = "stale-containers")]
     StaleContainers(StaleArgs),
+    /// Boot the app's current version (--version, else the one running) where it does not
+    /// run: the selected roles' part of a deploy, without accessories, proxy or cleanup.
+    Boot(TargetArgs),
+    /// Remove the app's routes, containers and images (and its directories where every role
+    /// of the host is selected); accessories and kamal-proxy stay.
+    Remove(TargetArgs),
 }
 
 /// `app stale_containers` options, as Kamal's.
@@ -103,6 +109,8 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
         AppCommand::Maintenance(args) => (&args.target, "maintenance"),
         AppCommand::Live(target) => (target, "live"),
         AppCommand::StaleContainers(args) if args.stop => (&args.target, "stale_containers"),
+        AppCommand::Boot(target) => (target, "boot"),
+        AppCommand::Remove(target) => (target, "remove"),
         AppCommand::Containers(target) => return list(global, target, read::Listing::Containers),
         AppCommand::Details(target) => return list(global, target, read::Listing::Details),
         AppCommand::Images(target) => return list(global, target, read::Listing::Images),
@@ -127,6 +135,8 @@ pub fn run(global: &GlobalArgs, args: &AppArgs) -> Result<Exit, miette::Report> 
                 match subcommand {
                     "stop" => stop(&day2, &session, &connections).await,
                     "start" => start(&day2, &session, &connections).await,
+                    "boot" => boot(&day2, &session, &connections).await,
+                    "remove" => remove(&day2, &session, &connections).await,
                     "stale_containers" => {
                         let observed = day2.observe(&connections).await;
                         let command = &day2.identity.command;
@@ -213,21 +223,88 @@ async fn stop(
         .await
 }
 
+/// `app boot`: the version asked for (or the one running) where it does not run.
+async fn boot(
+    day2: &Day2,
+    session: &Session<'_>,
+    connections: &Connections,
+) -> Result<Exit, miette::Report> {
+    let observed = day2.observe(connections).await;
+    let version = current_or_requested_version(day2, &observed)?;
+    let desired = day2.at(&version)?;
+    let changes = app::boot(&desired, &observed);
+    session
+        .execute_changes(changes, &observed, connections, None)
+        .await
+}
+
+/// `app remove`; the app directories go only from hosts whose roles are all selected, as
+/// Kamal's `hosts_removing_all_roles`.
+async fn remove(
+    day2: &Day2,
+    session: &Session<'_>,
+    connections: &Connections,
+) -> Result<Exit, miette::Report> {
+    let observed = day2.observe(connections).await;
+    let config = &day2.prepared.loaded.config;
+    let whole_hosts: std::collections::BTreeSet<String> = day2
+        .desired
+        .hosts
+        .iter()
+        .filter(|host| {
+            let all_roles = config
+                .roles
+                .iter()
+                .filter(|role| role.hosts.iter().any(|h| h.host == host.name))
+                .count();
+            host.apps.len() == all_roles
+        })
+        .map(|host| host.name.clone())
+        .collect();
+    let changes = app::remove(
+        &day2.desired,
+        &observed,
+        &whole_hosts,
+        &day2.identity.command,
+    );
+    let code = session
+        .execute_changes(changes, &observed, connections, None)
+        .await?;
+    // The run's journal is written into the app directory after the plan: a directory left
+    // behind would make Kamal count the app as still deployed there.
+    if code == Exit::Success {
+        for host_name in &whole_hosts {
+            if let Some(Ok(host)) = connections.get(host_name) {
+                let _ = host.remove_path(&day2.names.app_dir()).await;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `--version`, else the version the app runs.
+fn current_or_requested_version(
+    day2: &Day2,
+    observed: &crate::observe::Observed,
+) -> Result<String, miette::Report> {
+    match &day2.requested_version {
+        Some(version) => Ok(version.clone()),
+        None => current_version(observed, &day2.names).ok_or_else(|| {
+            miette::miette!(
+                help = "deploy first with `gantry apply`, or name a version with --version",
+                "no container of this app exists on the selected hosts"
+            )
+        }),
+    }
+}
+
 async fn start(
     day2: &Day2,
     session: &Session<'_>,
     connections: &Connections,
 ) -> Result<Exit, miette::Report> {
     let observed = day2.observe(connections).await;
-    let version = match &day2.requested_version {
-        Some(version) => version.clone(),
-        None => current_version(&observed, &day2.names).ok_or_else(|| {
-            miette::miette!(
-                help = "deploy first with `gantry apply`, or name a version with --version",
-                "no container of this app exists on the selected hosts"
-            )
-        })?,
-    };
+    let version = current_or_requested_version(day2, &observed)?;
     let desired = day2.at(&version)?;
     let changes = app::start(&desired, &observed);
     session

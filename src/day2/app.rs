@@ -10,7 +10,8 @@
 
 use crate::desired::Desired;
 use crate::diff::{
-    self, ChangeKind, Changes, DiffOptions, Resource, StartMode, Work, container_ref,
+    self, ChangeKind, Changes, DiffOptions, FileOwner, Reason, Resource, StartMode, Work,
+    container_ref,
 };
 use crate::kamal_proxy::{ObservedRoute, RouteState};
 use crate::naming::{LABEL_ROLE, ServiceNames};
@@ -219,5 +220,92 @@ pub fn stop_stale(desired: &Desired, observed: &Observed, command: &str) -> Chan
                 })
             })
             .collect()
+    })
+}
+
+/// `app remove`, as Kamal's: on every selected host, the selected roles' routes go, then their
+/// containers (stopped, then removed); where every role of the host is selected, also the
+/// service's images and its app directories (`.kamal/apps/<svc[-dest]>`, the proxy's
+/// `apps-config/<svc[-dest]>`). Accessories and kamal-proxy stay. `whole_hosts` are the hosts
+/// whose roles are all selected.
+pub fn remove(
+    desired: &Desired,
+    observed: &Observed,
+    whole_hosts: &std::collections::BTreeSet<String>,
+    command: &str,
+) -> Changes {
+    let names = &desired.names;
+    per_host(desired, observed, |host, state| {
+        let mut changes = Vec::new();
+        for app in &host.apps {
+            if let Some(route) = &app.route
+                && observed_route(state, &route.service).is_some()
+            {
+                changes.push(change(
+                    Resource::Route {
+                        service: route.service.clone(),
+                    },
+                    ChangeKind::Remove,
+                    command,
+                    Work::RemoveRoute {
+                        service: route.service.clone(),
+                    },
+                ));
+            }
+        }
+        for app in &host.apps {
+            let containers: Vec<_> = state
+                .app_containers
+                .iter()
+                .filter(|c| c.details.labels.get(LABEL_ROLE) == Some(&app.role))
+                .map(container_ref)
+                .collect();
+            if !containers.is_empty() {
+                changes.push(super::cleanup::remove_containers(
+                    Resource::App {
+                        role: app.role.clone(),
+                    },
+                    containers,
+                    command,
+                ));
+            }
+        }
+        if whole_hosts.contains(&host.name) {
+            changes.extend(super::cleanup::image_removal(state, command));
+            changes.push(super::cleanup::remove_paths(
+                vec![names.app_dir(), names.proxy_apps_config_dir()],
+                command,
+            ));
+        }
+        changes
+    })
+}
+
+/// `app boot`: what a deploy of `desired`'s version does to the selected roles (their env
+/// files, containers and routes, the `latest` tag), and nothing else: no accessory, no proxy,
+/// no cleanup of old containers or images, no removal of roles deploy.yml no longer has. A role
+/// already running the version is left alone, where Kamal's `app boot` reboots it.
+pub fn boot(desired: &Desired, observed: &Observed) -> Changes {
+    let changes = diff::diff(desired, observed, DiffOptions::default());
+    restrict(changes, |change| {
+        let housekeeping = matches!(
+            change.reason,
+            Reason::NotInConfig
+                | Reason::StaleRoute
+                | Reason::BeyondRetention { .. }
+                | Reason::Unused
+        );
+        let app_resource = match &change.resource {
+            Resource::App { .. }
+            | Resource::Route { .. }
+            | Resource::Network { .. }
+            | Resource::LatestTag { .. } => true,
+            Resource::File { owner, .. } => matches!(
+                owner,
+                FileOwner::RoleEnv(_) | FileOwner::RoleTls(_) | FileOwner::ErrorPage
+            ),
+            _ => false,
+        };
+        app_resource && !housekeeping
     })
 }

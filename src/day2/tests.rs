@@ -305,6 +305,58 @@ fn listing_command_lines_are_kamals() {
     );
 }
 
+#[test]
+fn app_remove_takes_the_routes_containers_and_images_and_leaves_accessories_and_the_proxy() {
+    let config = config_with_accessory(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = testing::observed_of(&desired);
+    let whole: std::collections::BTreeSet<String> = ["h1".to_string()].into();
+    let text = plan_text(app::remove(&desired, &observed, &whole, "app remove"));
+    assert!(text.contains("remove route app-web"), "{text}");
+    assert!(text.contains("stop and remove app-web-v1"), "{text}");
+    assert!(text.contains("remove image registry.test/app:v1"), "{text}");
+    assert!(text.contains("remove .kamal/apps/app"), "{text}");
+    assert!(
+        !text.contains("app-db") && !text.contains("kamal-proxy"),
+        "{text}"
+    );
+    // A host with roles left unselected keeps the images and directories, as with Kamal.
+    let partial = plan_text(app::remove(
+        &desired,
+        &observed,
+        &Default::default(),
+        "app remove",
+    ));
+    assert!(partial.contains("stop and remove app-web-v1"), "{partial}");
+    assert!(
+        !partial.contains("image") && !partial.contains(".kamal"),
+        "{partial}"
+    );
+}
+
+#[test]
+fn app_boot_deploys_the_roles_and_leaves_accessories_the_proxy_and_old_containers_alone() {
+    let config = config_with_accessory(&["h1"]);
+    let v1 = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&v1);
+    assert_eq!(plan_text(app::boot(&v1, &observed)), "", "v1 runs already");
+    let state = testing::state_mut(&mut observed, "h1");
+    state.accessories.clear();
+    state.proxy = None;
+    let v2 = testing::desired(&config, "v2");
+    let text = plan_text(app::boot(&v2, &observed));
+    assert!(text.contains("run app-web-v2"), "{text}");
+    assert!(
+        text.contains("switch route app-web to app-web-v2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("app-db") && !text.contains("run kamal-proxy"),
+        "{text}"
+    );
+    assert!(!text.contains("remove image"), "{text}");
+}
+
 fn stop_plan(desired: &Desired, observed: &Observed) -> String {
     plan_text(app::stop(desired, observed, "app stop"))
 }
