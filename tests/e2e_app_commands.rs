@@ -236,3 +236,87 @@ fn reading_app_commands_show_what_kamal_shows_and_stale_containers_stop_as_kamal
     let theirs = kamal(&["app", "logs", "-h", &hosts[0], "--container-id", &id, "-T"]);
     assert!(theirs.contains(&id), "{theirs}");
 }
+
+/// What a host holds: every container (name, state) and image (repository:tag), the apps
+/// `.kamal/apps` lists, and kamal-proxy's routes.
+fn holdings(testbed: &Testbed, host: &str) -> String {
+    testbed.run_ok(
+        host,
+        "docker ps -a --format '{{.Names}} {{.State}}' | sort; \
+         docker image ls --format '{{.Repository}}:{{.Tag}}' | sort; \
+         ls -1A .kamal/apps 2>/dev/null; \
+         docker exec kamal-proxy kamal-proxy list 2>&1 | sed 1d",
+    )
+}
+
+#[test]
+fn app_boot_and_app_remove_leave_the_hosts_as_kamal_s_do() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    const BOOTED: &str = "gantry-appboot";
+    let hosts: Vec<String> = testbed.hosts[..2].to_vec();
+    let v = testbed.push_versions(BOOTED, &["one"]).remove(0);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = BOOTED.to_string();
+    app.deploy_timeout = Some(20);
+    app.drain_timeout = Some(2);
+    let project = KamalProject::create(&testbed, app);
+    let _exclusive = testbed.exclusive_clean();
+    project.setup(&v, KAMAL_TIMEOUT).assert_success();
+    let kamal = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--version", &v]);
+        project.run(&args, KAMAL_TIMEOUT).assert_success();
+    };
+    let all = |testbed: &Testbed| -> Vec<String> {
+        hosts.iter().map(|host| holdings(testbed, host)).collect()
+    };
+
+    kamal(&["app", "remove"]);
+    let kamal_removed = all(&testbed);
+    kamal(&["app", "boot"]);
+    let kamal_booted = all(&testbed);
+    for host in &hosts {
+        assert_eq!(
+            gantry_testsupport::http::serving(host).as_deref(),
+            Some(v.as_str())
+        );
+    }
+    kamal(&["app", "remove"]);
+    assert_eq!(all(&testbed), kamal_removed, "Kamal's remove is repeatable");
+
+    gantry(&project, &["app", "boot", "--version", &v]).assert_code(0);
+    for host in &hosts {
+        assert_eq!(
+            gantry_testsupport::http::serving(host).as_deref(),
+            Some(v.as_str())
+        );
+    }
+    // Route targets are container ids: compare the rest.
+    let without_ids = |lists: Vec<String>| -> Vec<String> {
+        lists
+            .iter()
+            .map(|list| {
+                list.split_whitespace()
+                    .filter(|word| !word.contains(':') || word.contains('/'))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(without_ids(all(&testbed)), without_ids(kamal_booted));
+    let plan = gantry(&project, &["plan", "--detailed-exitcode", "--version", &v]);
+    plan.assert_code(0);
+
+    gantry(&project, &["app", "remove"]).assert_code(0);
+    let removed = all(&testbed);
+    assert_eq!(removed, kamal_removed);
+    for list in &removed {
+        assert!(
+            list.contains("kamal-proxy running"),
+            "the proxy stays: {list}"
+        );
+        assert!(!list.contains(BOOTED), "{list}");
+    }
+}
