@@ -1,8 +1,9 @@
 //! Maintenance mode on the test bed, side by side with the real Kamal 2.11 (issue 16):
 //! `app maintenance --message M` makes kamal-proxy answer 503 with M on every host, a deploy
 //! during maintenance goes behind it and leaves the route stopped, `app live` serves again, and
-//! `plan`/`drift` report the maintenance as state (a note, no change). A request loop runs
-//! through all of it: every answer is the app's 200 or the maintenance 503, nothing else.
+//! `plan`/`drift` report the maintenance as state (a note, no change), and it survives a
+//! restart of kamal-proxy. A request loop runs through the side-by-side part: every answer is
+//! the app's 200 or the maintenance 503, nothing else.
 
 use std::path::Path;
 use std::time::Duration;
@@ -204,4 +205,28 @@ fn maintenance_then_live_as_kamal_does_and_a_deploy_goes_behind_it() {
             .any(|answer| matches!(answer.outcome, Ok((503, _)))),
         "the loop saw the maintenance"
     );
+
+    // Maintenance is kamal-proxy's state: it survives a restart of the proxy (its state file),
+    // and `kamal-proxy list` shows it.
+    gantry(&project, &["app", "maintenance", "--message", message]).assert_code(0);
+    testbed.run_ok(&hosts[0], "docker restart kamal-proxy");
+    let back = gantry_testsupport::wait::until_true(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            http::get(
+                &format!("{}:80", hosts[0]),
+                "/",
+                None,
+                Duration::from_secs(2),
+            )
+            .is_ok()
+        },
+    );
+    assert!(back, "kamal-proxy answers again after its restart");
+    assert_in_maintenance(&hosts, message);
+    let list = testbed.run_ok(&hosts[0], "docker exec kamal-proxy kamal-proxy list");
+    assert!(list.contains("stopped"), "{list}");
+    gantry(&project, &["app", "live"]).assert_code(0);
+    assert_live(&hosts, &v[2]);
 }
