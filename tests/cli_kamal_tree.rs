@@ -20,31 +20,6 @@ const NOT_ACCEPTED: &[(&str, &str)] = &[
         "init --bundle",
         "adds Kamal to a Ruby Gemfile; gantry is not a gem",
     ),
-    ("app boot", "not built yet: `apply` boots the app"),
-    (
-        "app containers",
-        "not built yet: `details` lists the containers",
-    ),
-    (
-        "app details",
-        "not built yet: `details` shows the app's containers",
-    ),
-    ("app images", "not built yet"),
-    ("app live", "not built yet"),
-    ("app maintenance", "not built yet"),
-    (
-        "app remove",
-        "not built yet: `remove` removes the app with its accessories",
-    ),
-    (
-        "app stale_containers",
-        "not built yet: `plan` shows stale containers",
-    ),
-    ("app version", "not built yet: `details` shows the version"),
-    ("app exec --detach", "not built yet"),
-    ("app exec --env", "not built yet"),
-    ("app exec -e", "not built yet"),
-    ("app logs --container-id", "not built yet"),
 ];
 
 /// One option of a Kamal command, as `kamal help` prints it.

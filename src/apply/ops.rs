@@ -118,6 +118,17 @@ pub async fn run(
         } => wait_ready(host, container, *timeout, *readiness_delay).await,
         Action::DeployRoute { route, container } => deploy_route(host, route, container).await,
         Action::RemoveRoute { service } => remove_route(host, service).await,
+        Action::StopRoute {
+            service,
+            drain_timeout,
+            message,
+        } => {
+            let args = kamal_proxy::stop_args(service, *drain_timeout, message.as_deref());
+            proxy_command(host, args, "stop", service).await
+        }
+        Action::ResumeRoute { service } => {
+            proxy_command(host, kamal_proxy::resume_args(service), "resume", service).await
+        }
         Action::TagImage { source, target } => Ok(host.tag_image(source, target).await?),
         Action::RemoveImage { reference } => Ok(host.remove_image(reference, false).await?),
         Action::RemovePath { path } => Ok(host.remove_path(path).await?),
@@ -379,6 +390,26 @@ async fn remove_route(host: &dyn Host, service: &str) -> Result<(), ActionError>
     Err(ActionError::Failed {
         message: format!(
             "kamal-proxy could not remove {service}: {}",
+            output.message()
+        ),
+    })
+}
+
+/// Runs one kamal-proxy command for `service`; its output is the error when it fails.
+async fn proxy_command(
+    host: &dyn Host,
+    args: Vec<String>,
+    verb: &str,
+    service: &str,
+) -> Result<(), ActionError> {
+    let argv = kamal_proxy::exec_argv(args);
+    let output = host.exec_in_container(PROXY_CONTAINER, &argv).await?;
+    if output.success() {
+        return Ok(());
+    }
+    Err(ActionError::Failed {
+        message: format!(
+            "kamal-proxy could not {verb} {service}: {}",
             output.message()
         ),
     })

@@ -298,11 +298,15 @@ async fn exec_line(
     reuse: bool,
     interactive: bool,
 ) -> Result<String, HostError> {
+    let options = shell::ExecOptions {
+        interactive,
+        ..shell::ExecOptions::default()
+    };
     if reuse {
         return Ok(shell::exec_in_container(
             &accessory.container.name,
             command,
-            interactive,
+            &options,
         ));
     }
     let home = host.home_dir().await?;
@@ -314,7 +318,7 @@ async fn exec_line(
         &name,
         &accessory.env_file.path,
         command,
-        interactive,
+        &options,
     ))
 }
 

@@ -134,6 +134,7 @@ async fn check(
         version_source,
         hosts,
         deploy_lock: drift::deploy_lock(&changes),
+        maintenance: drift::maintenance(&changes),
         items,
     })
 }

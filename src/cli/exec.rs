@@ -33,9 +33,28 @@ pub struct ExecArgs {
     /// Run in the running container instead of a new one.
     #[arg(long)]
     pub reuse: bool,
+    /// Leave the new container running in the background (not with -i or --reuse).
+    #[arg(long, conflicts_with_all = ["interactive", "reuse"])]
+    pub detach: bool,
+    /// Set an environment variable for the command (`KEY:VALUE`, as Kamal's; repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY:VALUE", value_parser = env_pair, action = clap::ArgAction::Append)]
+    pub env: Vec<(String, Option<String>)>,
     /// The command, as shell text (quote it when it has options of its own).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `KEY:VALUE` (Kamal's hash option syntax), `KEY=VALUE`, or `KEY` alone (no value, as
+/// Kamal's hash option reads it).
+fn env_pair(text: &str) -> Result<(String, Option<String>), String> {
+    let (key, value) = match text.split_once(':').or_else(|| text.split_once('=')) {
+        Some((key, value)) => (key, Some(value.to_string())),
+        None => (text, None),
+    };
+    if key.is_empty() {
+        return Err(format!("expected KEY:VALUE, got {text:?}"));
+    }
+    Ok((key.to_string(), value))
 }
 
 /// Runs the command.
@@ -128,7 +147,7 @@ async fn command_line(
         return Ok(shell::exec_in_container(
             &current.name,
             command,
-            interactive,
+            &exec_options(args, interactive),
         ));
     }
     let home = host.home_dir().await?;
@@ -159,8 +178,16 @@ async fn command_line(
         &name,
         &app.env_file.path,
         command,
-        interactive,
+        &exec_options(args, interactive),
     ))
+}
+
+fn exec_options(args: &ExecArgs, interactive: bool) -> shell::ExecOptions {
+    shell::ExecOptions {
+        interactive,
+        detach: args.detach,
+        env: args.env.clone(),
+    }
 }
 
 /// Kamal's audit line for a command run on a host (best effort).

@@ -62,6 +62,9 @@ pub struct LogsArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub flags: LogFlags,
+    /// The logs of this container (an id or a name) instead of each role's current one.
+    #[arg(long)]
+    pub container_id: Option<String>,
 }
 
 /// Shows the app's logs.
@@ -80,6 +83,17 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> Result<Exit, miette::Report>
                     continue;
                 }
             };
+            if let Some(container) = &args.container_id {
+                jobs.push((
+                    host.name.clone(),
+                    Job {
+                        host: connection.clone(),
+                        command: shell::logs(container, &options),
+                        prefix: host.name.clone(),
+                    },
+                ));
+                continue;
+            }
             for app in &host.apps {
                 let filter = ContainerFilter::labels(day2.names.app_filters(Some(&app.role)));
                 let label = prefix(&host.name, &app.role, host.apps.len());

@@ -150,7 +150,7 @@ fn app_removals(state: &HostState, command: &str) -> Vec<Change> {
 }
 
 /// The removal of the service's images, by tag (by id when untagged).
-fn image_removal(state: &HostState, command: &str) -> Option<Change> {
+pub(super) fn image_removal(state: &HostState, command: &str) -> Option<Change> {
     let images: Vec<String> = state
         .service_images
         .iter()

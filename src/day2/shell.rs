@@ -81,6 +81,34 @@ pub fn logs(container: &str, options: &LogsOptions) -> String {
     command
 }
 
+/// How `exec` runs its command, as Kamal's `app exec` options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// With a terminal (`-it`).
+    pub interactive: bool,
+    /// A one-off container left running in the background (`--detach`, no `--rm`).
+    pub detach: bool,
+    /// More environment variables for the command (`-e KEY:VALUE`), after the role's; a key
+    /// without a value is passed as `--env KEY`, as Kamal passes it.
+    pub env: Vec<(String, Option<String>)>,
+}
+
+impl ExecOptions {
+    /// `--env KEY=VALUE` (or `--env KEY`) for each extra variable.
+    fn env_args(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .flat_map(|(key, value)| {
+                let variable = match value {
+                    Some(value) => format!("{key}={value}"),
+                    None => key.clone(),
+                };
+                ["--env".to_string(), variable]
+            })
+            .collect()
+    }
+}
+
 /// Kamal's `<prefix>-exec-<version>-<6 hex>`.
 pub fn exec_container_name(container_prefix: &str, version: &str, hex: &str) -> String {
     format!("{container_prefix}-exec-{version}-{hex}")
@@ -95,13 +123,18 @@ pub fn run_one_off(
     name: &str,
     env_file: &str,
     command: &str,
-    interactive: bool,
+    options: &ExecOptions,
 ) -> String {
     let mut words = vec!["docker".to_string(), "run".to_string()];
-    if interactive {
+    if options.interactive {
         words.push("-it".into());
     }
-    words.extend(["--rm".to_string(), "--name".to_string(), name.to_string()]);
+    if options.detach {
+        words.push("--detach".into());
+    } else {
+        words.push("--rm".into());
+    }
+    words.extend(["--name".to_string(), name.to_string()]);
     if let Some(network) = &spec.network {
         words.extend(["--network".to_string(), network.clone()]);
     }
@@ -113,6 +146,7 @@ pub fn run_one_off(
             words.extend(["--env".to_string(), format!("{key}={value}")]);
         }
     }
+    words.extend(options.env_args());
     for bind in &spec.binds {
         words.extend(["--volume".to_string(), bind.clone()]);
     }
@@ -124,11 +158,12 @@ pub fn run_one_off(
 const DEPLOY_VARIABLES: &[&str] = &["KAMAL_CONTAINER_NAME", "KAMAL_VERSION"];
 
 /// `docker exec [-it] <container> CMD`: in the running container (`--reuse`).
-pub fn exec_in_container(container: &str, command: &str, interactive: bool) -> String {
+pub fn exec_in_container(container: &str, command: &str, options: &ExecOptions) -> String {
     let mut words = vec!["docker".to_string(), "exec".to_string()];
-    if interactive {
+    if options.interactive {
         words.push("-it".into());
     }
+    words.extend(options.env_args());
     words.push(container.to_string());
     format!("{} {command}", join(&words))
 }
@@ -154,6 +189,37 @@ pub fn install_docker() -> String {
         "echo 'gantry: docker installed'",
     ]
     .join("\n")
+}
+
+/// `docker container ls --all --filter label=...`: every container with the `labels`
+/// (`key=value`), in any state, as Kamal's `app containers` lists them.
+pub fn list_containers(labels: &[String]) -> String {
+    docker_with_labels(&["container", "ls", "--all"], labels)
+}
+
+/// `docker ps --filter label=...`: the running containers with the `labels` (Kamal's `app
+/// details`).
+pub fn list_running_containers(labels: &[String]) -> String {
+    docker_with_labels(&["ps"], labels)
+}
+
+/// `docker image ls <repository>`: the app's images on a host (Kamal's `app images`).
+pub fn list_images(repository: &str) -> String {
+    join(&[
+        "docker".into(),
+        "image".into(),
+        "ls".into(),
+        repository.into(),
+    ])
+}
+
+fn docker_with_labels(subcommand: &[&str], labels: &[String]) -> String {
+    let mut words = vec!["docker".to_string()];
+    words.extend(subcommand.iter().map(|word| word.to_string()));
+    for label in labels {
+        words.extend(["--filter".to_string(), format!("label={label}")]);
+    }
+    join(&words)
 }
 
 /// The apps deployed on a host, one per line: the entries of `.kamal/apps`.

@@ -104,12 +104,16 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
             "app-web-exec-v1-0a1b2c",
             &app.env_file.path,
             "bin/rails db:migrate",
-            false
+            &shell::ExecOptions::default()
         ),
         "docker run --rm --name app-web-exec-v1-0a1b2c --network kamal --env-file .kamal/apps/app/env/roles/web.env \
          --env 'KAMAL_HOST=h1' --env 'RAILS_ENV=production' --volume /root/data:/data registry.test/app:v1 bin/rails db:migrate"
     );
-    let interactive = shell::run_one_off(&spec, "n", &app.env_file.path, "sh", true);
+    let terminal = shell::ExecOptions {
+        interactive: true,
+        ..Default::default()
+    };
+    let interactive = shell::run_one_off(&spec, "n", &app.env_file.path, "sh", &terminal);
     assert!(
         interactive.starts_with("docker run -it --rm --name n "),
         "{interactive}"
@@ -119,12 +123,27 @@ fn one_off_and_reused_containers_are_kamals_docker_run_and_exec() {
         "secrets stay in the env file"
     );
     assert_eq!(
-        shell::exec_in_container("app-web-v1", "bin/rails console", true),
+        shell::exec_in_container("app-web-v1", "bin/rails console", &terminal),
         "docker exec -it app-web-v1 bin/rails console"
     );
     assert_eq!(
-        shell::exec_in_container("app-web-v1", "ls", false),
+        shell::exec_in_container("app-web-v1", "ls", &shell::ExecOptions::default()),
         "docker exec app-web-v1 ls"
+    );
+    let detached = shell::ExecOptions {
+        detach: true,
+        env: vec![("TASK".into(), Some("nightly report".into()))],
+        ..Default::default()
+    };
+    assert_eq!(
+        shell::run_one_off(&spec, "n", &app.env_file.path, "bin/job", &detached),
+        "docker run --detach --name n --network kamal --env-file .kamal/apps/app/env/roles/web.env \
+         --env 'KAMAL_HOST=h1' --env 'RAILS_ENV=production' --env 'TASK=nightly report' \
+         --volume /root/data:/data registry.test/app:v1 bin/job"
+    );
+    assert_eq!(
+        shell::exec_in_container("app-web-v1", "env", &detached),
+        "docker exec --env 'TASK=nightly report' app-web-v1 env"
     );
 }
 
@@ -184,6 +203,170 @@ fn app_stop_removes_the_route_before_the_container_stops_and_start_brings_both_b
          [#1] -> #2 h1: switch route app-web to app-web-v1 (exited, should be running) undo: remove route app-web\n"
     );
     assert_eq!(stop_plan(&desired, &observed), "", "nothing left to stop");
+}
+
+#[test]
+fn maintenance_stops_the_route_and_a_deploy_behind_it_keeps_it_stopped_until_live() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&desired);
+    let options = app::MaintenanceOptions {
+        drain_timeout: Some(5),
+        message: Some("Back at 3pm".into()),
+    };
+    assert_eq!(
+        plan_text(app::maintenance(
+            &desired,
+            &observed,
+            "app maintenance",
+            &options
+        )),
+        "[] -> #1 h1: stop route app-web (maintenance: \"Back at 3pm\") (requested by `gantry app maintenance`) undo: resume route app-web\n"
+    );
+    assert_eq!(plan_text(app::live(&desired, &observed, "app live")), "");
+    // What the stop leaves: the route stopped with its message.
+    let route = &mut testing::state_mut(&mut observed, "h1")
+        .routes
+        .as_mut()
+        .unwrap()[0];
+    route.state = crate::kamal_proxy::RouteState::Stopped;
+    route.stop_message = "Back at 3pm".into();
+    assert_eq!(
+        plan_text(app::maintenance(
+            &desired,
+            &observed,
+            "app maintenance",
+            &options
+        )),
+        "",
+        "already in maintenance with this message"
+    );
+    // Maintenance is state: a plan of the same version changes nothing and says so.
+    let changes = crate::diff::diff(&desired, &observed, crate::diff::DiffOptions::default());
+    assert_eq!(plan_text(changes.clone()), "");
+    assert_eq!(
+        changes.hosts[0].notes,
+        vec![crate::diff::Note::Maintenance {
+            service: "app-web".into(),
+            message: "Back at 3pm".into()
+        }]
+    );
+    // A new version deploys behind it: the route switches, nothing resumes it.
+    let v2 = testing::desired(&config, "v2");
+    let deploy = plan_text(crate::diff::diff(
+        &v2,
+        &observed,
+        crate::diff::DiffOptions::default(),
+    ));
+    assert!(
+        deploy.contains("switch route app-web to app-web-v2"),
+        "{deploy}"
+    );
+    assert!(!deploy.contains("resume"), "{deploy}");
+    assert_eq!(
+        plan_text(app::live(&desired, &observed, "app live")),
+        "[] -> #1 h1: resume route app-web (requested by `gantry app live`) undo: stop route app-web (maintenance: \"Back at 3pm\")\n"
+    );
+}
+
+#[test]
+fn stale_containers_are_the_live_ones_beside_the_newest_and_stop_stops_only_them() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v2");
+    let mut observed = testing::observed_of(&desired);
+    let state = testing::state_mut(&mut observed, "h1");
+    let mut old = state.app_containers[0].clone();
+    old.details.id = testing::id(21);
+    old.details.name = "app-web-v1".into();
+    old.details.created = "2000-01-01T00:00:00Z".into();
+    let mut exited = old.clone();
+    exited.details.id = testing::id(22);
+    exited.details.name = "app-web-v0".into();
+    exited.details.status = ContainerStatus::Exited;
+    state.app_containers.extend([old, exited]);
+    let state = testing::state_mut(&mut observed, "h1");
+    let found = app::role_containers(state, "web");
+    let version = |container| app::version_of(&desired.names, "web", container);
+    assert_eq!(found.current.map(version).as_deref(), Some("v2"));
+    assert_eq!(
+        found.stale.into_iter().map(version).collect::<Vec<_>>(),
+        ["v1"]
+    );
+    assert_eq!(
+        plan_text(app::stop_stale(&desired, &observed, "app stale_containers")),
+        "[] -> #1 h1: stop app-web-v1 (requested by `gantry app stale_containers`) undo: start app-web-v1\n"
+    );
+}
+
+/// Kamal's `app containers|details|images` lines, each word shell-quoted.
+#[test]
+fn listing_command_lines_are_kamals() {
+    let names = crate::naming::ServiceNames::new("app", None);
+    assert_eq!(
+        shell::list_containers(&names.app_filters(None)),
+        "docker container ls --all --filter 'label=service=app' --filter 'label=destination='"
+    );
+    let staging = crate::naming::ServiceNames::new("app", Some("staging".into()));
+    assert_eq!(
+        shell::list_running_containers(&staging.app_filters(Some("web"))),
+        "docker ps --filter 'label=service=app' --filter 'label=destination=staging' --filter 'label=role=web'"
+    );
+    assert_eq!(
+        shell::list_images("registry.test/app"),
+        "docker image ls registry.test/app"
+    );
+}
+
+#[test]
+fn app_remove_takes_the_routes_containers_and_images_and_leaves_accessories_and_the_proxy() {
+    let config = config_with_accessory(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let observed = testing::observed_of(&desired);
+    let whole: std::collections::BTreeSet<String> = ["h1".to_string()].into();
+    let text = plan_text(app::remove(&desired, &observed, &whole, "app remove"));
+    assert!(text.contains("remove route app-web"), "{text}");
+    assert!(text.contains("stop and remove app-web-v1"), "{text}");
+    assert!(text.contains("remove image registry.test/app:v1"), "{text}");
+    assert!(text.contains("remove .kamal/apps/app"), "{text}");
+    assert!(
+        !text.contains("app-db") && !text.contains("kamal-proxy"),
+        "{text}"
+    );
+    // A host with roles left unselected keeps the images and directories, as with Kamal.
+    let partial = plan_text(app::remove(
+        &desired,
+        &observed,
+        &Default::default(),
+        "app remove",
+    ));
+    assert!(partial.contains("stop and remove app-web-v1"), "{partial}");
+    assert!(
+        !partial.contains("image") && !partial.contains(".kamal"),
+        "{partial}"
+    );
+}
+
+#[test]
+fn app_boot_deploys_the_roles_and_leaves_accessories_the_proxy_and_old_containers_alone() {
+    let config = config_with_accessory(&["h1"]);
+    let v1 = testing::desired(&config, "v1");
+    let mut observed = testing::observed_of(&v1);
+    assert_eq!(plan_text(app::boot(&v1, &observed)), "", "v1 runs already");
+    let state = testing::state_mut(&mut observed, "h1");
+    state.accessories.clear();
+    state.proxy = None;
+    let v2 = testing::desired(&config, "v2");
+    let text = plan_text(app::boot(&v2, &observed));
+    assert!(text.contains("run app-web-v2"), "{text}");
+    assert!(
+        text.contains("switch route app-web to app-web-v2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("app-db") && !text.contains("run kamal-proxy"),
+        "{text}"
+    );
+    assert!(!text.contains("remove image"), "{text}");
 }
 
 fn stop_plan(desired: &Desired, observed: &Observed) -> String {

@@ -9,7 +9,7 @@ use crate::diff::app::{container_ref, diff_app};
 use crate::diff::cleanup::{image_prune_changes, latest_tag_change, retention_changes};
 use crate::diff::conflicts::{port_conflicts, route_conflicts};
 use crate::diff::container::container_fields;
-use crate::diff::routes::{orphan_changes, orphan_roles, stale_routes};
+use crate::diff::routes::{maintenance_notes, orphan_changes, orphan_roles, stale_routes};
 use crate::diff::{
     Change, ChangeKind, ContainerRef, DiffOptions, FileOwner, HostChanges, Note, ProxyBoot, Reach,
     Reason, Resource, Work,
@@ -53,6 +53,7 @@ pub(super) fn diff_host(
     diff_proxy(host, state, options, &mut changes, &mut notes);
     notes.extend(route_conflicts(host, state));
     notes.extend(port_conflicts(host, state));
+    notes.extend(maintenance_notes(host, state));
 
     for app in &host.apps {
         if let Some(change) =

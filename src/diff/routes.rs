@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::desired::{Desired, DesiredHost};
 use crate::diff::app::container_ref;
 use crate::diff::{
-    Change, ChangeKind, ContainerRef, FieldChange, PreviousRoute, Reason, Resource, Work,
+    Change, ChangeKind, ContainerRef, FieldChange, Note, PreviousRoute, Reason, Resource, Work,
 };
 use crate::kamal_proxy::{ProxyRoute, RouteState};
 use crate::naming::LABEL_ROLE;
@@ -44,7 +44,9 @@ pub(super) fn route_change(
         Some(_) if certificate_changed => {
             (ChangeKind::Update, Reason::CertificateChanged, Vec::new())
         }
-        Some(observed) if observed.state != RouteState::Running => (
+        // A stopped route is in maintenance, state the user chose ([`maintenance_notes`]): a
+        // deploy behind it keeps it stopped, as kamal-proxy keeps it across deploys.
+        Some(observed) if !matches!(observed.state, RouteState::Running | RouteState::Stopped) => (
             ChangeKind::Update,
             Reason::RouteNotServing {
                 state: format!("{:?}", observed.state).to_lowercase(),
@@ -66,6 +68,24 @@ pub(super) fn route_change(
             previous: previous_route(&route.service, state),
         },
     })
+}
+
+/// A note for each of the host's desired routes kamal-proxy keeps in maintenance.
+pub(super) fn maintenance_notes(host: &DesiredHost, state: &HostState) -> Vec<Note> {
+    let routes = state.routes.iter().flatten();
+    routes
+        .filter(|observed| observed.state == RouteState::Stopped)
+        .filter(|observed| {
+            host.apps
+                .iter()
+                .filter_map(|app| app.route.as_ref())
+                .any(|route| route.service == observed.service)
+        })
+        .map(|observed| Note::Maintenance {
+            service: observed.service.clone(),
+            message: observed.stop_message.clone(),
+        })
+        .collect()
 }
 
 /// Where kamal-proxy sent a route's traffic when observed.

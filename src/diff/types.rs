@@ -208,6 +208,10 @@ pub enum Note {
     AccessoryNotInConfig { container: String },
     /// The deploy lock is held.
     Locked(LockInfo),
+    /// A role's route is in maintenance (`app maintenance`, kamal-proxy's `stop`): kamal-proxy
+    /// answers 503 with `message` until `app live`. State the user chose, not drift: an apply
+    /// deploys behind it and leaves it stopped, as Kamal's deploy does.
+    Maintenance { service: String, message: String },
     /// A container created by a gantry run that did not finish.
     Interrupted { run: String, detail: String },
     /// This service's route `service` claims a host name + path prefix that another service's
@@ -347,6 +351,19 @@ pub enum Work {
     },
     RemoveRoute {
         service: String,
+    },
+    /// `app maintenance`: kamal-proxy stops serving the route (503 with `message`) after
+    /// draining for `drain_timeout` seconds; the route and its target stay.
+    StopRoute {
+        service: String,
+        drain_timeout: u64,
+        message: Option<String>,
+    },
+    /// `app live`: kamal-proxy serves the route again. `stop_message` is the message it showed,
+    /// for the rollback that stops it again.
+    ResumeRoute {
+        service: String,
+        stop_message: String,
     },
     BootAccessory(Box<AccessoryBoot>),
     TagImage {

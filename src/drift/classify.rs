@@ -184,6 +184,8 @@ fn note_class(note: &Note) -> Option<(DriftClass, String)> {
         Note::PortConflict { .. } => None,
         // An old proxy's image differs from deploy.yml's too: `proxy_container_outdated`.
         Note::Locked(_) | Note::ProxyBootFilesIgnored { .. } | Note::ProxyTooOld { .. } => None,
+        // Maintenance is state the user chose: the report lists it apart from drift.
+        Note::Maintenance { .. } => None,
     }
 }
 

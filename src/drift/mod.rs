@@ -29,6 +29,7 @@ use crate::model::RoundTripCounts;
 use crate::naming::ServiceNames;
 use crate::observe::Versions;
 use crate::observe::{LockInfo, Observed};
+use crate::plan::render::note_text;
 use crate::records::journal::Journal;
 
 pub use classify::{classify, ignore_matches};
@@ -176,6 +177,9 @@ pub struct DriftReport {
     pub hosts: Vec<String>,
     /// The deploy lock, when someone holds it: drift seen during a deploy may be that deploy.
     pub deploy_lock: Option<LockInfo>,
+    /// Routes in maintenance (`app maintenance`): state the user chose, shown but not drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<MaintenanceRoute>,
     pub items: Vec<DriftItem>,
     /// Sessions and Docker API requests sent to each host to make the report, and their waves.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -203,9 +207,20 @@ impl DriftReport {
         hex::encode(Sha256::digest(lines.join("\n").as_bytes()))
     }
 
-    /// The short text report: one line per drifted resource, grouped by host; empty when clean.
+    /// The short text report: a note per route in maintenance, then one line per drifted
+    /// resource, grouped by host; empty when clean and live.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for route in &self.maintenance {
+            out.push_str(&format!(
+                "note: {}: {}\n",
+                route.host,
+                note_text(&Note::Maintenance {
+                    service: route.service.clone(),
+                    message: route.message.clone(),
+                })
+            ));
+        }
         if self.is_clean() {
             return out;
         }
@@ -331,6 +346,33 @@ fn last_run_version(observed: &Observed) -> Option<String> {
         .filter_map(|host| Journal::parse(host.state()?.journal.as_deref()?))
         .max_by(|a, b| a.started_at.cmp(&b.started_at))
         .map(|journal| journal.version)
+}
+
+/// A route kamal-proxy keeps in maintenance on one host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceRoute {
+    pub host: String,
+    pub service: String,
+    /// The message its 503 page shows; `""` for kamal-proxy's default page.
+    pub message: String,
+}
+
+/// The routes in maintenance, host by host, from the diff's notes.
+pub fn maintenance(changes: &Changes) -> Vec<MaintenanceRoute> {
+    changes
+        .hosts
+        .iter()
+        .flat_map(|host| {
+            host.notes.iter().filter_map(|note| match note {
+                Note::Maintenance { service, message } => Some(MaintenanceRoute {
+                    host: host.host.clone(),
+                    service: service.clone(),
+                    message: message.clone(),
+                }),
+                _ => None,
+            })
+        })
+        .collect()
 }
 
 /// The deploy lock, when a host reports it held.

@@ -378,3 +378,27 @@ fn notes_and_route_settings_have_their_classes_and_a_held_lock_is_reported() {
         "{text}"
     );
 }
+
+#[test]
+fn a_route_in_maintenance_is_listed_but_is_not_drift() {
+    let config = testing::config(&["h1"]);
+    let desired = testing::desired(&config, "v1");
+    let mut observed = observed_of(&desired);
+    let route = &mut testing::state_mut(&mut observed, "h1")
+        .routes
+        .as_mut()
+        .unwrap()[0];
+    route.state = crate::kamal_proxy::RouteState::Stopped;
+    route.stop_message = "Back at 3pm".into();
+    let changes = crate::diff::diff(&desired, &observed, crate::diff::DiffOptions::default());
+    let report = DriftReport {
+        maintenance: maintenance(&changes),
+        ..report(classify(&changes, &[]))
+    };
+    assert!(report.is_clean(), "{:?}", report.items);
+    assert_eq!(
+        report.to_text(),
+        "note: h1: route app-web is in maintenance (kamal-proxy answers 503 with \"Back at 3pm\"); \
+         an apply deploys behind it and keeps it there; `gantry app live` serves it again\n"
+    );
+}

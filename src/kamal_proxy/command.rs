@@ -78,6 +78,21 @@ pub fn remove_args(service: &str) -> Vec<String> {
     vec!["remove".to_string(), service.to_string()]
 }
 
+/// The argv, after `kamal-proxy`, that puts a route in maintenance: kamal-proxy answers 503
+/// (with `message` on its error page) until `resume`, and drains in-flight requests for
+/// `drain_timeout` seconds. Kamal's `stop_command_args`: no `--message` when none is given.
+pub fn stop_args(service: &str, drain_timeout: u64, message: Option<&str>) -> Vec<String> {
+    let mut args = ArgList(vec!["stop".to_string(), service.to_string()]);
+    args.value("drain-timeout", Some(format!("{drain_timeout}s")));
+    args.value("message", message.map(str::to_string));
+    args.0
+}
+
+/// The argv, after `kamal-proxy`, that takes a route out of maintenance.
+pub fn resume_args(service: &str) -> Vec<String> {
+    vec!["resume".to_string(), service.to_string()]
+}
+
 /// The full `docker exec` argv inside the proxy container.
 pub fn exec_argv(args: Vec<String>) -> Vec<String> {
     let mut argv = vec!["kamal-proxy".to_string()];

@@ -11,14 +11,14 @@
 //! routes with equal settings need no redeploy. Everything here is pure.
 //!
 //! - [`route`]: desired and observed route settings, TLS inheritance between routes;
-//! - [`command`]: `kamal-proxy deploy|remove` command lines;
+//! - [`command`]: `kamal-proxy deploy|remove|stop|resume` command lines;
 //! - [`state`]: reading the state file back.
 
 pub mod command;
 pub mod route;
 pub mod state;
 
-pub use command::{deploy_args, exec_argv, remove_args};
+pub use command::{deploy_args, exec_argv, remove_args, resume_args, stop_args};
 pub use route::{
     ProxyRoute, RouteFiles, RouteSettings, inherit_foreign_root_tls, inherit_root_tls,
 };

@@ -22,6 +22,9 @@ pub struct ObservedRoute {
     /// `<container id>:<port>` targets receiving traffic.
     pub active_targets: Vec<String>,
     pub state: RouteState,
+    /// The message a stopped route shows (`kamal-proxy stop --message`), `""` otherwise.
+    #[serde(default)]
+    pub stop_message: String,
 }
 
 /// The state file could not be read.
@@ -123,6 +126,7 @@ mod state_file {
     #[serde(default)]
     struct PauseController {
         state: i64,
+        stop_message: String,
     }
 
     impl Service {
@@ -137,7 +141,8 @@ mod state_file {
             if active_targets.is_empty() {
                 active_targets.extend(self.active_target.filter(|t| !t.is_empty()));
             }
-            let state = match self.pause_controller.map_or(0, |p| p.state) {
+            let pause = self.pause_controller.unwrap_or_default();
+            let state = match pause.state {
                 1 => RouteState::Paused,
                 2 => RouteState::Stopped,
                 _ => RouteState::Running,
@@ -169,6 +174,7 @@ mod state_file {
                 },
                 active_targets,
                 state,
+                stop_message: pause.stop_message,
             }
         }
     }

@@ -161,12 +161,13 @@ fn state_file_reads_back_as_the_default_route() {
 #[test]
 fn legacy_keys_and_empty_files() {
     let legacy = r#"[{"name":"old","hosts":["x.example.com"],"path_prefixes":["api"],
-        "active_target":"abc:3000","pause_controller":{"state":2}}]"#;
+        "active_target":"abc:3000","pause_controller":{"state":2,"stop_message":"back at 3"}}]"#;
     let routes = parse_state(legacy.as_bytes()).unwrap();
     assert_eq!(routes[0].settings.hosts, vec!["x.example.com"]);
     assert_eq!(routes[0].settings.path_prefixes, vec!["/api"]);
     assert_eq!(routes[0].active_targets, vec!["abc:3000"]);
     assert_eq!(routes[0].state, RouteState::Stopped);
+    assert_eq!(routes[0].stop_message, "back at 3");
     assert!(parse_state(b"[]\n").unwrap().is_empty());
 }
 
@@ -179,4 +180,26 @@ fn an_empty_or_cut_off_state_file_is_incomplete_never_no_routes() {
     }
     assert!(parse_state(b"\n").expect_err("blank").is_incomplete());
     assert!(!parse_state(b"[}").expect_err("garbage").is_incomplete());
+}
+
+/// Kamal's `stop_command_args`: the drain timeout always, the message only when given.
+#[test]
+fn maintenance_and_live_command_lines_are_kamals() {
+    assert_eq!(
+        crate::kamal_proxy::stop_args("app-web", 30, Some("Back at 3pm")),
+        [
+            "stop",
+            "app-web",
+            "--drain-timeout=30s",
+            "--message=Back at 3pm"
+        ]
+    );
+    assert_eq!(
+        crate::kamal_proxy::stop_args("app-web", 5, None),
+        ["stop", "app-web", "--drain-timeout=5s"]
+    );
+    assert_eq!(
+        crate::kamal_proxy::resume_args("app-web"),
+        ["resume", "app-web"]
+    );
 }

@@ -78,6 +78,17 @@ pub enum Action {
     RemoveRoute {
         service: String,
     },
+    /// `kamal-proxy stop`: the route answers 503 (with `message`) after draining for
+    /// `drain_timeout` seconds; its target stays.
+    StopRoute {
+        service: String,
+        drain_timeout: u64,
+        message: Option<String>,
+    },
+    /// `kamal-proxy resume`: the route serves again.
+    ResumeRoute {
+        service: String,
+    },
     TagImage {
         source: String,
         target: String,
@@ -178,6 +189,8 @@ impl Action {
             Action::WaitReady { .. } => "wait_ready",
             Action::DeployRoute { .. } => "deploy_route",
             Action::RemoveRoute { .. } => "remove_route",
+            Action::StopRoute { .. } => "stop_route",
+            Action::ResumeRoute { .. } => "resume_route",
             Action::TagImage { .. } => "tag_image",
             Action::RemoveImage { .. } => "remove_image",
             Action::RemovePath { .. } => "remove_path",
@@ -205,6 +218,7 @@ impl Action {
             Action::Sleep { seconds } => seconds + 5,
             Action::RunHook { .. } | Action::CheckCanary { .. } => 600,
             Action::WatchCanary { seconds, .. } => seconds + 60,
+            Action::StopRoute { drain_timeout, .. } => drain_timeout + 30,
             _ => 60,
         };
         Duration::from_secs(seconds)
@@ -273,6 +287,13 @@ impl fmt::Display for Action {
                 write!(f, "switch route {} to {}", route.service, container.name())
             }
             Action::RemoveRoute { service } => write!(f, "remove route {service}"),
+            Action::StopRoute {
+                service, message, ..
+            } => match message {
+                Some(message) => write!(f, "stop route {service} (maintenance: {message:?})"),
+                None => write!(f, "stop route {service} (maintenance)"),
+            },
+            Action::ResumeRoute { service } => write!(f, "resume route {service}"),
             Action::TagImage { source, target } => write!(f, "tag {source} as {target}"),
             Action::RemoveImage { reference } => write!(f, "remove image {reference}"),
             Action::RemovePath { path } => write!(f, "remove {path}"),

@@ -406,6 +406,15 @@ pub fn note_text(note: &Note) -> String {
             format!("the deploy lock is held by {holder}{since}{message}")
         }
         Note::Interrupted { run, detail } => format!("run {run} was interrupted: {detail}"),
+        Note::Maintenance { service, message } => format!(
+            "route {service} is in maintenance (kamal-proxy answers 503{}); an apply deploys \
+             behind it and keeps it there; `gantry app live` serves it again",
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" with {message:?}")
+            }
+        ),
     }
 }
 

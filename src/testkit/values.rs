@@ -191,6 +191,7 @@ pub fn converged(desired: &Desired, host: &DesiredHost) -> HostState {
                 settings: route.settings.clone(),
                 active_targets: vec![route.target(container.details.short_id())],
                 state: crate::kamal_proxy::RouteState::Running,
+                stop_message: String::new(),
             });
         }
         state.app_containers.push(container);

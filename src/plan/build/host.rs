@@ -102,6 +102,36 @@ impl Builder<'_> {
                     .route_removals
                     .push(self.add(name, index, remove, None));
             }
+            Work::StopRoute {
+                service,
+                drain_timeout,
+                message,
+            } => {
+                let stop = Action::StopRoute {
+                    service: service.clone(),
+                    drain_timeout: *drain_timeout,
+                    message: message.clone(),
+                };
+                let resume = Action::ResumeRoute {
+                    service: service.clone(),
+                };
+                self.add(name, index, stop, Some(resume));
+            }
+            Work::ResumeRoute {
+                service,
+                stop_message,
+            } => {
+                let resume = Action::ResumeRoute {
+                    service: service.clone(),
+                };
+                // The rollback stops it again at once, with the page it showed.
+                let stop = Action::StopRoute {
+                    service: service.clone(),
+                    drain_timeout: 0,
+                    message: (!stop_message.is_empty()).then(|| stop_message.clone()),
+                };
+                self.add(name, index, resume, Some(stop));
+            }
             Work::BootAccessory(boot) => self.accessory(name, index, boot, nodes),
             Work::TagImage {
                 source,

@@ -14,6 +14,8 @@ pub struct FakeRoute {
     pub settings: RouteSettings,
     pub targets: Vec<String>,
     pub state: RouteState,
+    /// `stop --message`, shown while stopped.
+    pub stop_message: String,
 }
 
 /// The parsed arguments of `kamal-proxy deploy`.
@@ -157,7 +159,7 @@ pub fn state_json(routes: &[FakeRoute]) -> Vec<u8> {
                         RouteState::Paused => 1,
                         RouteState::Stopped => 2,
                     },
-                    "stop_message": "", "fail_after": 0
+                    "stop_message": route.stop_message, "fail_after": 0
                 },
                 "rollout_controller": null
             })
@@ -207,19 +209,24 @@ pub(super) fn run_command(engine: &mut Engine, args: &[String]) -> CommandOutput
             if conflict {
                 return failure("host settings conflict with another service");
             }
-            let route = FakeRoute {
-                service: command.service.clone(),
-                settings: command.settings,
-                targets: vec![command.target],
-                state: RouteState::Running,
-            };
+            // A redeploy keeps the service's pause state: kamal-proxy keeps its pause
+            // controller across deploys (a deploy during maintenance stays behind it).
             match engine
                 .routes
                 .iter_mut()
                 .find(|r| r.service == command.service)
             {
-                Some(existing) => *existing = route,
-                None => engine.routes.push(route),
+                Some(existing) => {
+                    existing.settings = command.settings;
+                    existing.targets = vec![command.target];
+                }
+                None => engine.routes.push(FakeRoute {
+                    service: command.service.clone(),
+                    settings: command.settings,
+                    targets: vec![command.target],
+                    state: RouteState::Running,
+                    stop_message: String::new(),
+                }),
             }
             engine.routes.sort_by(|a, b| a.service.cmp(&b.service));
             success()
@@ -247,6 +254,14 @@ pub(super) fn run_command(engine: &mut Engine, args: &[String]) -> CommandOutput
                 "stop" => RouteState::Stopped,
                 "pause" => RouteState::Paused,
                 _ => RouteState::Running,
+            };
+            route.stop_message = match verb {
+                "stop" => args
+                    .iter()
+                    .find_map(|arg| arg.strip_prefix("--message="))
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => String::new(),
             };
             success()
         }
