@@ -37,9 +37,16 @@ fn help_lists_the_environment_variables_that_change_behaviour() {
         "GANTRY_SECRET_COMMANDS",
         "GANTRY_LOG",
         "GANTRY_STALE_LOCK_SECONDS",
+        "SSH_AUTH_SOCK",
+        "XDG_STATE_HOME",
         "NO_COLOR",
     ] {
         assert!(environment.contains(variable), "{variable}:\n{text}");
+    }
+    // Each variable's text fits an 80-column terminal: clap wraps a longer line back to the
+    // margin, under the variable names.
+    for line in environment.lines() {
+        assert!(line.chars().count() <= 80, "{line:?} is too long for 80 columns");
     }
 }
 
