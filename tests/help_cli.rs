@@ -46,7 +46,10 @@ fn help_lists_the_environment_variables_that_change_behaviour() {
     // Each variable's text fits an 80-column terminal: clap wraps a longer line back to the
     // margin, under the variable names.
     for line in environment.lines() {
-        assert!(line.chars().count() <= 80, "{line:?} is too long for 80 columns");
+        assert!(
+            line.chars().count() <= 80,
+            "{line:?} is too long for 80 columns"
+        );
     }
 }
 

@@ -3,19 +3,23 @@
 //! checkout that is the default build context.
 //!
 //! Secret values reach `docker` only through its environment, never its arguments; what it
-//! prints goes through the [`Redactor`] before it reaches an error.
+//! prints goes through the [`Redactor`] before it reaches the build's output or an error.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::PoisonError;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::engine;
 use super::image::{BuildPlan, ImageError, failed};
+use super::{BuildLines, engine, lines_of};
 use crate::model::RegistryAuth;
 use crate::secret::{Redactor, Secret};
+
+/// Lines of a failed `docker` command's output shown in the error.
+const ERROR_TAIL_LINES: usize = 25;
 
 /// Whether the local `docker` has the buildx plugin.
 pub async fn has_buildx() -> bool {
@@ -54,6 +58,7 @@ pub async fn build_and_push(
     auth: Option<&RegistryAuth>,
     secrets: &BTreeMap<String, Secret>,
     redactor: &Redactor,
+    output: BuildLines<'_>,
 ) -> Result<(), ImageError> {
     if !context.join(&plan.dockerfile).is_file() && !Path::new(&plan.dockerfile).is_file() {
         return Err(ImageError::MissingDockerfile(plan.dockerfile.clone()));
@@ -76,9 +81,9 @@ pub async fn build_and_push(
                 command.env(name, value.expose());
             }
         }
-        return run_docker(command, "docker buildx build", None, redactor).await;
+        return run_docker_streaming(command, "docker buildx build", redactor, output).await;
     }
-    engine::build_and_push(plan, context, auth, redactor).await
+    engine::build_and_push(plan, context, auth, redactor, output).await
 }
 
 /// `docker buildx create` for Kamal's builder when it does not exist yet.
@@ -161,6 +166,54 @@ async fn docker_login(auth: &RegistryAuth, redactor: &Redactor) -> Result<(), Im
     .await
 }
 
+/// Runs `command`, handing each line it prints (stdout and stderr, as they come) to `output`;
+/// on failure, its last lines are the error.
+async fn run_docker_streaming(
+    mut command: Command,
+    what: &str,
+    redactor: &Redactor,
+    output: BuildLines<'_>,
+) -> Result<(), ImageError> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|error| failed(what, error))?;
+    let tail = std::sync::Mutex::new(std::collections::VecDeque::new());
+    let follow = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        let tail = &tail;
+        async move {
+            let Some(pipe) = pipe else {
+                return;
+            };
+            let mut lines = tokio::io::BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = redactor.redact(&line);
+                for line in lines_of(&line) {
+                    output(line);
+                    let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                    tail.push_back(line.to_string());
+                    if tail.len() > ERROR_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                }
+            }
+        }
+    };
+    let stdout = child.stdout.take().map(|pipe| Box::new(pipe) as Box<_>);
+    let stderr = child.stderr.take().map(|pipe| Box::new(pipe) as Box<_>);
+    tokio::join!(follow(stdout), follow(stderr));
+    let status = child.wait().await.map_err(|error| failed(what, error))?;
+    if status.success() {
+        return Ok(());
+    }
+    let tail = tail.into_inner().unwrap_or_else(PoisonError::into_inner);
+    Err(ImageError::Failed {
+        what: what.to_string(),
+        detail: Vec::from(tail).join("\n"),
+    })
+}
+
 async fn run_docker(
     mut command: Command,
     what: &str,
@@ -195,7 +248,7 @@ async fn run_docker(
         String::from_utf8_lossy(&output.stderr)
     );
     // The engine's own error lines, last ones first in importance.
-    let tail: Vec<&str> = text.lines().rev().take(25).collect();
+    let tail: Vec<&str> = text.lines().rev().take(ERROR_TAIL_LINES).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(ImageError::Failed {
         what: what.to_string(),

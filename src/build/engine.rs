@@ -1,5 +1,6 @@
 //! The Engine API path, for machines without buildx: a tar of the context to the local daemon
-//! (bollard), then a push with the credentials sent with that one request.
+//! (bollard), its output handed on as it streams, then a push with the credentials sent with
+//! that one request.
 
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::image::{BuildPlan, ImageError, failed};
+use super::{BuildLines, lines_of};
 use crate::model::RegistryAuth;
 use crate::naming::LABEL_SERVICE;
 use crate::secret::Redactor;
@@ -20,6 +22,7 @@ pub async fn build_and_push(
     context: &Path,
     auth: Option<&RegistryAuth>,
     redactor: &Redactor,
+    output: BuildLines<'_>,
 ) -> Result<(), ImageError> {
     if !plan.secrets.is_empty() {
         return Err(ImageError::Unsupported(
@@ -47,8 +50,11 @@ pub async fn build_and_push(
     let mut log: Vec<String> = Vec::new();
     while let Some(step) = stream.next().await {
         let step = step.map_err(|error| failed("docker build", error))?;
-        if let Some(line) = step.stream {
-            log.push(line);
+        if let Some(piece) = step.stream {
+            for line in lines_of(&redactor.redact(&piece)) {
+                output(line);
+            }
+            log.push(piece);
         }
         if let Some(error) = step.error_detail.and_then(|detail| detail.message) {
             let tail: Vec<String> = log.iter().rev().take(20).rev().cloned().collect();

@@ -17,6 +17,7 @@ use super::apply::{self, ApplyArgs};
 use super::hooking::Hooks;
 use super::session::{Prepared, VersionNeed, runtime};
 use crate::build::{self, BuildPlan};
+use crate::report::build_output::BuildOutput;
 
 /// `gantry deploy` flags.
 #[derive(Clone, Debug, Args)]
@@ -37,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> Result<Exit, miette::Repor
             hooks.pre_connect().await?;
             hooks.run("pre-build", false, None).await
         })?;
-        build_and_push(&prepared)?;
+        build_and_push(&prepared, global.quiet)?;
     }
     let mut apply_args = args.apply.clone();
     apply_args.yes = true;
@@ -69,7 +70,10 @@ fn selected_hosts(prepared: &Prepared) -> Vec<String> {
         .collect()
 }
 
-fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
+/// Builds and pushes the version's image; the build's output shows as it comes (one live
+/// line on a terminal, every line otherwise), nothing of it with `-q`.
+fn build_and_push(prepared: &Prepared, quiet: bool) -> Result<(), miette::Report> {
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let config = &prepared.loaded.config;
     let plan =
         BuildPlan::from_config(config, &prepared.version).map_err(|error| miette!("{error}"))?;
@@ -103,12 +107,19 @@ fn build_and_push(prepared: &Prepared) -> Result<(), miette::Report> {
                 checkout.path().to_path_buf()
             }
         };
+        let output = (!quiet).then(|| BuildOutput::start(live));
+        let show = |line: &str| {
+            if let Some(output) = &output {
+                output.line(line);
+            }
+        };
         build::build_and_push(
             &plan,
             &context,
             auth.as_ref(),
             &build_secrets,
             &prepared.redactor,
+            &show,
         )
         .await
         .map_err(|error| miette!("{error}"))

@@ -2,6 +2,7 @@
 //! machines.
 //!
 //! - [`progress`]: live progress while `apply` runs, and the outcome when it ends;
+//! - [`build_output`]: the image build's output while `deploy` builds;
 //! - [`details`]: `gantry details`, what runs where, from the observed state;
 //! - [`reading`]: while `plan` reads the hosts, the ones still being read.
 //! - [`timeline`]: `apply --timeline`, what ran when on which host, as a picture.
@@ -9,6 +10,7 @@
 //! Plans render themselves (`plan::render`, `plan::json`, `plan::dot`); host text is made safe
 //! to print by [`crate::printable`].
 
+pub mod build_output;
 pub mod details;
 pub mod progress;
 pub mod reading;
