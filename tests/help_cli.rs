@@ -1,6 +1,6 @@
 //! Help that fits each command, as a user of the binary reads it: only the flags a command
 //! uses, the environment variables that change behaviour, no pointers to files the binary does
-//! not ship, and a version that names the commit.
+//! not ship, a version that names the commit, and the nearest flag for a mistyped one.
 
 use std::process::Command;
 
@@ -118,5 +118,23 @@ fn version_names_the_commit_it_was_built_from() {
             "{line} vs {head}"
         ),
         None => assert!(line.contains("(commit unknown)"), "{line}"),
+    }
+}
+
+/// A mistyped flag is answered with the flag the command has (clap's suggestions), and gantry
+/// exits 2 as for any usage error, before reading any file.
+#[test]
+fn a_mistyped_flag_suggests_the_nearest_one() {
+    for (args, nearest) in [
+        (&["plan", "--detailed-exitcod"][..], "--detailed-exitcode"),
+        (&["apply", "--paralelism", "3"][..], "--parallelism"),
+        (&["drift", "--jsn"][..], "--json"),
+    ] {
+        let (code, _, err) = gantry(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("a similar argument exists: '{nearest}'")),
+            "{args:?}: {err}"
+        );
     }
 }
