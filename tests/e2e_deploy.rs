@@ -158,7 +158,11 @@ fn deploy_builds_git_head_pushes_it_and_runs_it_with_kamals_hooks_in_order() {
         .find("\n  Step 1/")
         .unwrap_or_else(|| panic!("no build output:\n{}", deploy.stderr));
     let pushed = deploy.stderr.find("Pushed ").expect("Pushed ...");
-    assert!(building < first_step && first_step < pushed, "{}", deploy.stderr);
+    assert!(
+        building < first_step && first_step < pushed,
+        "{}",
+        deploy.stderr
+    );
     assert!(!deploy.stderr.contains('\u{1b}'), "{:?}", deploy.stderr);
     assert_eq!(
         hooks_log(&project),

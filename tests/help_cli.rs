@@ -131,7 +131,7 @@ fn a_mistyped_flag_suggests_the_nearest_one() {
         (&["drift", "--jsn"][..], "--json"),
     ] {
         let (code, _, err) = gantry(args);
-        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(code, Some(64), "{args:?}: {err}");
         assert!(
             err.contains(&format!("a similar argument exists: '{nearest}'")),
             "{args:?}: {err}"

@@ -69,24 +69,7 @@ impl Drop for BuildOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testkit::captured::Captured;
 
     #[test]
     fn without_a_terminal_every_line_is_printed_indented_and_escapes_as_text() {
@@ -95,7 +78,7 @@ mod tests {
         output.line("Step 1/8 : FROM busybox");
         output.line("echo \u{1b}[2J");
         drop(output);
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         assert_eq!(
             written, "  Step 1/8 : FROM busybox\n  echo \\u{1b}[2J\n",
             "{written:?}"

@@ -44,7 +44,13 @@ struct HostBars {
     by_host: BTreeMap<String, ProgressBar>,
     /// The actions each host runs now, in the order they started: its bar names the latest,
     /// with how far its pull has come when it is a pull.
-    running: Mutex<BTreeMap<String, Vec<(ActionId, Option<PullProgress>)>>>,
+    running: Mutex<BTreeMap<String, Vec<RunningAction>>>,
+}
+
+/// An action a host runs now, and how far its pull has come when it is a pull.
+struct RunningAction {
+    id: ActionId,
+    pulled: Option<PullProgress>,
 }
 
 impl HostBars {
@@ -87,26 +93,27 @@ impl HostBars {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let on_host = running.entry(host.clone()).or_default();
         match change {
-            Running::Started => on_host.push((id, None)),
+            Running::Started => on_host.push(RunningAction { id, pulled: None }),
             Running::Ended => {
-                on_host.retain(|(running_id, _)| *running_id != id);
+                on_host.retain(|running| running.id != id);
                 bar.inc(1);
             }
             Running::Pulled(progress) => {
-                if let Some(entry) = on_host.iter_mut().find(|(running_id, _)| *running_id == id) {
-                    entry.1 = Some(progress);
+                if let Some(running) = on_host.iter_mut().find(|running| running.id == id) {
+                    running.pulled = Some(progress);
                 }
             }
         }
         let message = on_host
             .last()
-            .map(|(latest, pulled)| {
+            .map(|latest| {
                 // The figures go before the image's name: a narrow terminal cuts the end.
-                let pulled = pulled
+                let pulled = latest
+                    .pulled
                     .map(|pulled| format!("[{pulled}] "))
                     .unwrap_or_default();
-                let action = &plan.node(*latest).action;
-                let text = format!("#{} {pulled}{action}", plan.number(*latest));
+                let action = &plan.node(latest.id).action;
+                let text = format!("#{} {pulled}{action}", plan.number(latest.id));
                 let text = shorten_hashes(&redactor.redact(&text));
                 crate::printable::for_terminal(&text).into_owned()
             })
@@ -434,6 +441,7 @@ fn seconds(duration: Duration) -> String {
 mod tests {
     use super::*;
     use crate::apply::Outcome;
+    use crate::testkit::captured::Captured;
     use std::collections::BTreeMap;
 
     /// The plan from v0 to v1 on one host, h1.
@@ -470,24 +478,6 @@ mod tests {
         assert!(!text.contains("s3cret"));
     }
 
-    /// Shared bytes, to read what a reporter wrote.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// A failure's cause quotes the host (a daemon's message, a container's output): its escape
     /// sequences are printed as text (#15).
     #[test]
@@ -503,7 +493,7 @@ mod tests {
             &plan,
         );
         reporter.action_failed(&plan, id, "h1: docker: \u{1b}]0;pwned\u{7}\u{1b}[2J", false);
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         assert!(
             written.contains("h1: docker: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J"),
             "{written:?}"
@@ -541,7 +531,7 @@ mod tests {
         );
         reporter.pull_line_every = Duration::ZERO;
         reporter.pull_progress(&plan, id, &progress);
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         assert_eq!(
             written,
             format!(
@@ -562,14 +552,14 @@ mod tests {
         reporter.pull_progress(&plan, id, &progress);
         reporter.pull_progress(&plan, id, &progress);
         assert!(
-            quiet.0.lock().unwrap().is_empty(),
+            quiet.text().is_empty(),
             "a quick pull prints no progress line"
         );
 
         let captured = Captured::default();
         let reporter = JsonReporter::new(Box::new(captured.clone()), Redactor::new(Vec::new()));
         reporter.pull_progress(&plan, id, &progress);
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         let event: serde_json::Value = serde_json::from_str(&written).expect("one JSON event");
         assert_eq!(event["event"], "pull_progress");
         assert_eq!(event["action"]["kind"], "pull_image");
@@ -597,7 +587,7 @@ mod tests {
         let before = time::OffsetDateTime::now_utc();
         reporter.action_started(&plan, id);
         reporter.action_finished(&plan, id, Duration::from_millis(5));
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         let events: Vec<serde_json::Value> = written
             .lines()
             .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
