@@ -122,7 +122,7 @@ fn version_names_the_commit_it_was_built_from() {
 }
 
 /// A mistyped flag is answered with the flag the command has (clap's suggestions), and gantry
-/// exits 2 as for any usage error, before reading any file.
+/// exits 64 as for any usage error (specs/exit-codes.md), before reading any file.
 #[test]
 fn a_mistyped_flag_suggests_the_nearest_one() {
     for (args, nearest) in [
