@@ -207,12 +207,12 @@ impl Walk<'_> {
             else {
                 continue;
             };
-            let progress = host.pull_progress(image);
-            if progress.is_some() && progress != *last {
-                *last = progress;
-                if let Some(progress) = &progress {
-                    self.reporter.pull_progress(self.plan, *id, progress);
-                }
+            let Some(progress) = host.pull_progress(image) else {
+                continue;
+            };
+            if *last != Some(progress) {
+                *last = Some(progress);
+                self.reporter.pull_progress(self.plan, *id, &progress);
             }
         }
     }
