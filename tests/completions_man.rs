@@ -1,5 +1,5 @@
 //! `gantry completions` and `gantry man` as a user runs them: the bash script is valid bash
-//! that completes gantry's commands, and `man -l` renders the page.
+//! that completes gantry's commands (and a project's aliases), and `man -l` renders the page.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -57,6 +57,31 @@ fn the_bash_script_parses_and_completes_commands_and_flags() {
         lines
             .get(1)
             .is_some_and(|line| line.contains("--detailed-exitcode")),
+        "{completed}"
+    );
+}
+
+/// Written for a project, the script also completes deploy.yml's aliases (`console`,
+/// `staging_deploy`), and is still valid bash.
+#[test]
+fn the_bash_script_of_a_project_completes_its_aliases() {
+    let deploy_yml = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/config/valid/17-hooks-aliases.yml"
+    );
+    let script = gantry(&["-c", deploy_yml, "completions", "bash"]);
+    let (parsed, _, errors) = with_input("bash", &["-n"], &script);
+    assert!(parsed, "bash -n: {errors}");
+    let probe = format!(
+        "{script}\n\
+         COMP_WORDS=(gantry cons); COMP_CWORD=1; _gantry gantry cons gantry; echo \"${{COMPREPLY[@]}}\"\n\
+         COMP_WORDS=(gantry stag); COMP_CWORD=1; _gantry gantry stag gantry; echo \"${{COMPREPLY[@]}}\"\n"
+    );
+    let (ran, completed, errors) = with_input("bash", &[], &probe);
+    assert!(ran, "{errors}");
+    assert_eq!(
+        completed.lines().collect::<Vec<_>>(),
+        ["console", "staging_deploy"],
         "{completed}"
     );
 }

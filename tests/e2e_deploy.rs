@@ -150,6 +150,20 @@ fn deploy_builds_git_head_pushes_it_and_runs_it_with_kamals_hooks_in_order() {
     fs::write(project.dir().join("uncommitted.txt"), "not in the image").expect("writes");
     let deploy = gantry(&project, &["deploy"]);
     deploy.assert_code(0);
+    // The build's output shows as it comes, each line prefixed, between `Building ...` and
+    // `Pushed ...` (no terminal here: plain lines).
+    let building = deploy.stderr.find("Building ").expect("Building ...");
+    let first_step = deploy
+        .stderr
+        .find("\n  build | Step 1/")
+        .unwrap_or_else(|| panic!("no build output:\n{}", deploy.stderr));
+    let pushed = deploy.stderr.find("Pushed ").expect("Pushed ...");
+    assert!(
+        building < first_step && first_step < pushed,
+        "{}",
+        deploy.stderr
+    );
+    assert!(!deploy.stderr.contains('\u{1b}'), "{:?}", deploy.stderr);
     assert_eq!(
         hooks_log(&project),
         [

@@ -1,6 +1,6 @@
 //! What `gantry apply` shows while it works, on the test bed: on a terminal, one live bar per
-//! host above the finished-action lines; without one, plain lines and no escape codes; colour
-//! as `--color` and `NO_COLOR` say.
+//! host above the finished-action lines, a slow pull's layers and bytes on its bar; without one,
+//! plain lines and no escape codes; colour as `--color` and `NO_COLOR` say.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -87,6 +87,92 @@ fn apply_draws_a_bar_per_host_on_a_terminal_and_plain_lines_without_one() {
             plain.stderr
         );
     }
+}
+
+/// Host `number` throttled ([`Fault::Throttle`]) until this is dropped, even by a failed
+/// assertion: the next test finds the host at full speed.
+struct Throttled<'a> {
+    testbed: &'a Testbed,
+    number: usize,
+}
+
+impl<'a> Throttled<'a> {
+    fn new(testbed: &'a Testbed, number: usize) -> Self {
+        testbed.inject(Fault::Throttle, number);
+        Throttled { testbed, number }
+    }
+}
+
+impl Drop for Throttled<'_> {
+    fn drop(&mut self) {
+        self.testbed.inject(Fault::Unthrottle, self.number);
+    }
+}
+
+/// A pull that takes seconds (3 MB through a 4 Mbit/s link) shows on its host's bar as layers
+/// and megabytes; with `--json` it is a stream of `pull_progress` events with the figures.
+#[test]
+fn a_slow_pull_shows_its_layers_and_bytes() {
+    let Some(testbed) = Testbed::require() else {
+        return;
+    };
+    let _exclusive = testbed.exclusive_clean();
+    let hosts: Vec<String> = testbed.hosts.iter().take(1).cloned().collect();
+    let on_terminal = testbed.push_version_with_ballast(SERVICE, "ballast", 3_000_000);
+    let as_json = testbed.push_version_with_ballast(SERVICE, "ballast-json", 3_000_000);
+    let mut app = KamalApp::testapp(&hosts);
+    app.service = SERVICE.to_string();
+    let project = KamalProject::create(&testbed, app);
+    let _throttled = Throttled::new(&testbed, 1);
+
+    let shown = under_terminal(&project, &["apply", "-y", "--version", &on_terminal]);
+    let bar = shown
+        .lines()
+        .flat_map(|line| line.split('\r'))
+        .find(|part| {
+            part.contains(&format!("{} [", hosts[0]))
+                && part.contains(" layers, ")
+                && part.contains(" MB] pull")
+        })
+        .unwrap_or_else(|| panic!("no pull progress on the bar of {}:\n{shown}", hosts[0]));
+    assert!(bar.contains(" of "), "{bar}");
+
+    let run = gantry::run(
+        bin(),
+        project.dir(),
+        &["apply", "-y", "--json", "--version", &as_json],
+    );
+    run.assert_code(0);
+    let pulls: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "pull_progress")
+        .collect();
+    assert!(!pulls.is_empty(), "no pull_progress event:\n{}", run.stdout);
+    let figure = |event: &serde_json::Value, name: &str| {
+        event["progress"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {name} in {event}"))
+    };
+    for event in &pulls {
+        assert_eq!(event["action"]["kind"], "pull_image", "{event}");
+        assert!(
+            figure(event, "layers_done") <= figure(event, "layers"),
+            "{event}"
+        );
+        assert!(
+            figure(event, "bytes_done") <= figure(event, "bytes"),
+            "{event}"
+        );
+    }
+    assert!(
+        pulls
+            .iter()
+            .any(|event| figure(event, "bytes") >= 3_000_000),
+        "the ballast layer's size was announced: {pulls:#?}"
+    );
+    assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'));
 }
 
 /// An SGR colour sequence (`ESC [ 3x m`, `ESC [ 1 m`), not cursor movement.

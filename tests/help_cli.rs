@@ -1,6 +1,6 @@
 //! Help that fits each command, as a user of the binary reads it: only the flags a command
 //! uses, the environment variables that change behaviour, no pointers to files the binary does
-//! not ship, and a version that names the commit.
+//! not ship, a version that names the commit, and the nearest flag for a mistyped one.
 
 use std::process::Command;
 
@@ -37,9 +37,19 @@ fn help_lists_the_environment_variables_that_change_behaviour() {
         "GANTRY_SECRET_COMMANDS",
         "GANTRY_LOG",
         "GANTRY_STALE_LOCK_SECONDS",
+        "SSH_AUTH_SOCK",
+        "XDG_STATE_HOME",
         "NO_COLOR",
     ] {
         assert!(environment.contains(variable), "{variable}:\n{text}");
+    }
+    // Each variable's text fits an 80-column terminal: clap wraps a longer line back to the
+    // margin, under the variable names.
+    for line in environment.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{line:?} is too long for 80 columns"
+        );
     }
 }
 
@@ -108,5 +118,23 @@ fn version_names_the_commit_it_was_built_from() {
             "{line} vs {head}"
         ),
         None => assert!(line.contains("(commit unknown)"), "{line}"),
+    }
+}
+
+/// A mistyped flag is answered with the flag the command has (clap's suggestions), and gantry
+/// exits 64 as for any usage error (specs/exit-codes.md), before reading any file.
+#[test]
+fn a_mistyped_flag_suggests_the_nearest_one() {
+    for (args, nearest) in [
+        (&["plan", "--detailed-exitcod"][..], "--detailed-exitcode"),
+        (&["apply", "--paralelism", "3"][..], "--parallelism"),
+        (&["drift", "--jsn"][..], "--json"),
+    ] {
+        let (code, _, err) = gantry(args);
+        assert_eq!(code, Some(64), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("a similar argument exists: '{nearest}'")),
+            "{args:?}: {err}"
+        );
     }
 }

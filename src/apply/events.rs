@@ -6,12 +6,16 @@
 
 use std::time::Duration;
 
+use crate::host::PullProgress;
 use crate::plan::{ActionId, Plan};
 
 /// Receives the executor's progress.
 pub trait Reporter: Send + Sync {
     /// An action started.
     fn action_started(&self, _plan: &Plan, _id: ActionId) {}
+    /// A running pull action's image came further (read from its host every half second,
+    /// reported only when it moved).
+    fn pull_progress(&self, _plan: &Plan, _id: ActionId, _progress: &PullProgress) {}
     /// An action finished.
     fn action_finished(&self, _plan: &Plan, _id: ActionId, _took: Duration) {}
     /// An action failed; `best_effort` failures roll nothing back.

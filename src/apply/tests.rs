@@ -565,6 +565,49 @@ impl Reporter for Recorder {
             .unwrap()
             .push(format!("done {} {}", node.host, node.action));
     }
+    fn pull_progress(&self, plan: &Plan, id: ActionId, progress: &crate::host::PullProgress) {
+        let node = plan.node(id);
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("pulled {} {}: {progress}", node.host, node.action));
+    }
+}
+
+/// A pull that takes a while is reported while it runs, as its host tallies it (a fake pull
+/// is one layer that arrives whole), once per change rather than on every reading.
+#[tokio::test(start_paused = true)]
+async fn a_slow_pull_reports_how_far_it_has_come_while_it_runs() {
+    let world = World::with_latency(&["h1"], Duration::from_millis(1_600));
+    let planned = world.plan_default(&config(&["h1"]), "v1").await;
+    let recorder = Recorder::default();
+    let outcome = execute(
+        &planned.plan,
+        &world.exec_hosts(),
+        &ExecOptions::default(),
+        &recorder,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    let events = recorder.events.lock().unwrap().clone();
+    let position = |text: &str| {
+        events
+            .iter()
+            .position(|event| event == text)
+            .unwrap_or_else(|| panic!("no {text:?} in {events:#?}"))
+    };
+    let pulled = position("pulled h1 pull registry.test/app:v1: 0/1 layers");
+    assert!(position("start h1 pull registry.test/app:v1") < pulled);
+    assert!(pulled < position("done h1 pull registry.test/app:v1"));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.starts_with("pulled h1 pull registry.test/app:v1"))
+            .count(),
+        1,
+        "{events:#?}"
+    );
 }
 
 #[tokio::test]

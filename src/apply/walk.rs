@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::ops;
 use crate::apply::{ActionResult, ExecOptions, HostOutcome, Hosts, Outcome, Reporter};
 use crate::diff::Reach;
+use crate::host::PullProgress;
 use crate::plan::{Action, ActionId, Plan};
+
+/// How often the progress of running pulls is read from their hosts and reported.
+const PULL_PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// What a spawned action reports back.
 enum TaskResult {
@@ -50,6 +54,7 @@ pub async fn execute(
         failed_scopes: BTreeMap::new(),
         warnings: Vec::new(),
         cancelled: None,
+        pulling: BTreeMap::new(),
     };
     walk.ready = walk
         .waiting
@@ -59,6 +64,8 @@ pub async fn execute(
         .collect();
 
     let mut running: JoinSet<(ActionId, TaskResult)> = JoinSet::new();
+    let mut pull_ticks = tokio::time::interval(PULL_PROGRESS_EVERY);
+    pull_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // A cancellation is noted before anything more is scheduled, whatever the tasks do: a
         // signal just as execution begins must start nothing.
@@ -77,6 +84,7 @@ pub async fn execute(
                 }
             }
             _ = run_token.cancelled(), if walk.cancelled.is_none() => walk.note_cancelled(&cancel),
+            _ = pull_ticks.tick(), if !walk.pulling.is_empty() => walk.report_pulls(),
         }
     }
     walk.mark_unfinished();
@@ -119,6 +127,8 @@ struct Walk<'a> {
     failed_scopes: BTreeMap<String, String>,
     warnings: Vec<String>,
     cancelled: Option<String>,
+    /// Pull actions started and not finished, with the progress last reported of each.
+    pulling: BTreeMap<ActionId, Option<PullProgress>>,
 }
 
 impl Walk<'_> {
@@ -157,6 +167,9 @@ impl Walk<'_> {
                 continue;
             };
             self.reporter.action_started(self.plan, id);
+            if matches!(node.action, Action::PullImage { .. }) {
+                self.pulling.insert(id, None);
+            }
             let token = self.scope_token(&node.scope);
             let semaphore = self.semaphore.clone();
             let action = node.action.clone();
@@ -184,7 +197,28 @@ impl Walk<'_> {
         }
     }
 
+    /// Reports how far each running pull has come, when it moved since the last report. The
+    /// host tallies the pull's stream; a pull joined to one started earlier reads that one's.
+    fn report_pulls(&mut self) {
+        for (id, last) in &mut self.pulling {
+            let node = self.plan.node(*id);
+            let (Action::PullImage { image, .. }, Some(host)) =
+                (&node.action, self.hosts.get(&node.host))
+            else {
+                continue;
+            };
+            let Some(progress) = host.pull_progress(image) else {
+                continue;
+            };
+            if *last != Some(progress) {
+                *last = Some(progress);
+                self.reporter.pull_progress(self.plan, *id, &progress);
+            }
+        }
+    }
+
     fn finish(&mut self, id: ActionId, result: TaskResult) {
+        self.pulling.remove(&id);
         match result {
             TaskResult::Done(took) => {
                 self.reporter.action_finished(self.plan, id, took);

@@ -1,9 +1,13 @@
 //! `gantry completions SHELL` and `gantry man`: shell completions and a man page, both made
 //! from the same clap definitions as `--help`, so they list exactly the commands and flags
-//! that exist.
+//! that exist. Completions written in a project also offer its deploy.yml aliases, which run
+//! as commands.
+
+use std::collections::BTreeMap;
 
 use clap::{Args, CommandFactory, ValueEnum};
 
+use super::GlobalArgs;
 use crate::session::Exit;
 
 /// The shells completions are written for.
@@ -17,10 +21,13 @@ pub enum Shell {
 
 /// Arguments of `gantry completions`.
 #[derive(Debug, Args)]
-#[command(after_help = "Install, for example:\n  \
+#[command(
+    after_help = "Run in a project, the script also completes the aliases of its deploy.yml.\n\n\
+    Install, for example:\n  \
     bash:  gantry completions bash > ~/.local/share/bash-completion/completions/gantry\n  \
     zsh:   gantry completions zsh > \"${fpath[1]}/_gantry\"\n  \
-    fish:  gantry completions fish > ~/.config/fish/completions/gantry.fish")]
+    fish:  gantry completions fish > ~/.config/fish/completions/gantry.fish"
+)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
@@ -32,25 +39,44 @@ pub struct CompletionsArgs {
 #[command(after_help = "Read it with: gantry man | man -l -")]
 pub struct ManArgs {}
 
-/// Writes the completion script for `args.shell` to stdout.
-pub fn run_completions(args: &CompletionsArgs) -> Result<Exit, miette::Report> {
+/// Writes the completion script for `args.shell` to stdout, with the aliases of the project's
+/// deploy.yml when one loads here.
+pub fn run_completions(
+    global: &GlobalArgs,
+    args: &CompletionsArgs,
+) -> Result<Exit, miette::Report> {
+    let aliases = global
+        .load_silently()
+        .map(|loaded| loaded.config.aliases)
+        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    write_completions(args.shell, &mut out);
+    write_completions(args.shell, &aliases, &mut out);
     Ok(Exit::Success)
 }
 
-/// The completion script for `shell`, written to `out`.
-fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
+/// The completion script for `shell`, written to `out`; each alias is offered as a command
+/// described by what it runs. An alias named like a command completes as that command.
+fn write_completions(
+    shell: Shell,
+    aliases: &BTreeMap<String, String>,
+    out: &mut dyn std::io::Write,
+) {
     let mut command = super::Cli::command();
-    let name = command.get_name().to_string();
-    match shell {
-        Shell::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut command, name, out),
-        Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut command, name, out),
-        Shell::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut command, name, out),
-        Shell::Powershell => {
-            clap_complete::generate(clap_complete::Shell::PowerShell, &mut command, name, out)
+    for (alias, expansion) in aliases {
+        if command.find_subcommand(alias).is_none() {
+            command = command.subcommand(
+                clap::Command::new(alias.clone()).about(format!("runs gantry {expansion}")),
+            );
         }
     }
+    let name = command.get_name().to_string();
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+        Shell::Powershell => clap_complete::Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, name, out);
 }
 
 /// Writes gantry's man page (roff, section 1) to stdout.
@@ -90,10 +116,33 @@ mod tests {
     fn every_shell_gets_a_script_that_names_the_commands() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Powershell] {
             let mut script = Vec::new();
-            write_completions(shell, &mut script);
+            write_completions(shell, &BTreeMap::new(), &mut script);
             let script = String::from_utf8(script).expect("UTF-8");
             for word in ["plan", "apply", "rollback", "completions", "config-file"] {
                 assert!(script.contains(word), "{shell:?} lacks {word}");
+            }
+        }
+    }
+
+    /// deploy.yml's aliases complete like commands, described by what they run; one named like
+    /// a command leaves that command as it is.
+    #[test]
+    fn aliases_complete_as_commands() {
+        let aliases = BTreeMap::from([
+            ("shipit".to_string(), "deploy -y".to_string()),
+            ("logs".to_string(), "logs -f".to_string()),
+        ]);
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Powershell] {
+            let mut script = Vec::new();
+            write_completions(shell, &aliases, &mut script);
+            let script = String::from_utf8(script).expect("UTF-8");
+            assert!(script.contains("shipit"), "{shell:?} lacks the alias");
+            assert!(!script.contains("runs gantry logs -f"), "{shell:?}");
+            if shell != Shell::Bash {
+                assert!(
+                    script.contains("runs gantry deploy -y"),
+                    "{shell:?} describes the alias"
+                );
             }
         }
     }

@@ -376,7 +376,7 @@ fn run_command(cli: Cli) -> Result<Exit, miette::Report> {
         Command::Tree => tree::run(),
         Command::Upgrade(_) => Err(kamal_1_upgrade_refused()),
         Command::Version => version::run(),
-        Command::Completions(args) => completions::run_completions(args),
+        Command::Completions(args) => completions::run_completions(&cli.global, args),
         Command::Man(args) => completions::run_man(args),
         Command::Show(args) => show::run(args),
         Command::Alias(words) => run_alias(&cli.global, words),

@@ -22,7 +22,7 @@ use crate::observe::Versions;
 use crate::session::{Prepared, lock_hosts, observe_width};
 
 /// `gantry rollback` flags. The version is given one way, as Kamal takes it: `rollback
-/// VERSION`; `--version` is not listed and is refused.
+/// VERSION`; the global `--version` is refused here, with the argument to use instead.
 #[derive(Clone, Debug, Args)]
 pub struct RollbackArgs {
     /// The version to go back to (default: the previous one).

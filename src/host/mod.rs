@@ -29,7 +29,7 @@ pub use crate::model::{
     ContainerDetails, ContainerOptions, ContainerSpec, ContainerStatus, ContainerSummary,
     DeviceMapping, DeviceRate, DirectoryMerge, EnvValue, Health, HealthcheckConfig, ImageDetails,
     ImageSummary, LogConfig, Mount, MountBindOptions, MountTmpfsOptions, MountVolumeOptions,
-    PortBinding, RegistryAuth, RestartPolicy, Ulimit, split_reference,
+    PortBinding, PullProgress, RegistryAuth, RestartPolicy, Ulimit, split_reference,
 };
 
 /// A machine gantry deploys to, reached through one connection for a whole run.
@@ -83,6 +83,13 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError>;
+
+    /// How far the pull of `reference` under way on this host has come, `None` when none is
+    /// (or the host cannot tell). A pull another caller started counts: `apply` asks while its
+    /// pull action waits for the early pull it joined.
+    fn pull_progress(&self, _reference: &str) -> Option<PullProgress> {
+        None
+    }
 
     /// Adds a tag to an image present on the host (`docker tag`).
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError>;

@@ -19,7 +19,7 @@ pub use container::{
 };
 pub use directory::DirectoryMerge;
 pub use docker_options::{DockerOptionValue, DockerOptions};
-pub use image::{ImageDetails, ImageSummary, RegistryAuth, split_reference};
+pub use image::{ImageDetails, ImageSummary, PullProgress, RegistryAuth, split_reference};
 pub use options::{
     ContainerOptions, DeviceMapping, DeviceRate, HealthcheckConfig, LogConfig, Mount,
     MountBindOptions, MountTmpfsOptions, MountVolumeOptions, PortBinding, RestartPolicy, Ulimit,

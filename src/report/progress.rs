@@ -1,21 +1,23 @@
 //! Reporting a run: live progress while `apply` runs, and the outcome when it ends.
 //!
 //! Three [`Reporter`]s: [`LineReporter`] writes one line per step (CI logs, and on a terminal
-//! with a live bar per host above the lines), [`JsonReporter`] writes one JSON event per line for
-//! machines, and the executor's own `QuietReporter`. [`render_outcome`] is the closing summary,
-//! one line per host. Everything written goes through the [`Redactor`].
+//! with a live bar per host above the lines, a pull's layers and bytes on its host's bar),
+//! [`JsonReporter`] writes one JSON event per line for machines, and the executor's own
+//! `QuietReporter`. [`render_outcome`] is the closing summary, one line per host. Everything
+//! written goes through the [`Redactor`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde_json::json;
 
 use crate::apply::{ActionResult, HostOutcome, Outcome, Reporter};
+use crate::host::PullProgress;
 use crate::plan::render::shorten_hashes;
 use crate::plan::{ActionId, Plan};
 use crate::secret::Redactor;
@@ -28,14 +30,27 @@ pub struct LineReporter {
     color: bool,
     /// The live bars, only on a terminal: without one, plain lines and no escape codes.
     live: Option<HostBars>,
+    /// Without bars: when each pull's progress line was last printed.
+    pull_lines: Mutex<BTreeMap<ActionId, Instant>>,
+    pull_line_every: Duration,
 }
+
+/// Without a terminal, how often a running pull prints how far it has come.
+const PLAIN_PULL_LINE_EVERY: Duration = Duration::from_secs(5);
 
 /// One bar per host that has actions, drawn together on stderr.
 struct HostBars {
     bars: MultiProgress,
     by_host: BTreeMap<String, ProgressBar>,
-    /// The actions each host runs now, in the order they started: its bar names the latest.
-    running: Mutex<BTreeMap<String, Vec<ActionId>>>,
+    /// The actions each host runs now, in the order they started: its bar names the latest,
+    /// with how far its pull has come when it is a pull.
+    running: Mutex<BTreeMap<String, Vec<RunningAction>>>,
+}
+
+/// An action a host runs now, and how far its pull has come when it is a pull.
+struct RunningAction {
+    id: ActionId,
+    pulled: Option<PullProgress>,
 }
 
 impl HostBars {
@@ -68,25 +83,37 @@ impl HostBars {
         }
     }
 
-    /// Marks `id` running (`started`) or no longer running, and names on its host's bar the
-    /// latest action still running there.
-    fn track(&self, plan: &Plan, id: ActionId, started: bool, redactor: &Redactor) {
+    /// Applies `change` to what `id`'s host runs now, then names on its bar the latest action
+    /// still running there (and its pull's progress).
+    fn update(&self, plan: &Plan, id: ActionId, change: Running, redactor: &Redactor) {
         let host = &plan.node(id).host;
         let Some(bar) = self.by_host.get(host) else {
             return;
         };
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let on_host = running.entry(host.clone()).or_default();
-        if started {
-            on_host.push(id);
-        } else {
-            on_host.retain(|running_id| *running_id != id);
-            bar.inc(1);
+        match change {
+            Running::Started => on_host.push(RunningAction { id, pulled: None }),
+            Running::Ended => {
+                on_host.retain(|running| running.id != id);
+                bar.inc(1);
+            }
+            Running::Pulled(progress) => {
+                if let Some(running) = on_host.iter_mut().find(|running| running.id == id) {
+                    running.pulled = Some(progress);
+                }
+            }
         }
         let message = on_host
             .last()
             .map(|latest| {
-                let text = format!("#{} {}", plan.number(*latest), plan.node(*latest).action);
+                // The figures go before the image's name: a narrow terminal cuts the end.
+                let pulled = latest
+                    .pulled
+                    .map(|pulled| format!("[{pulled}] "))
+                    .unwrap_or_default();
+                let action = &plan.node(latest.id).action;
+                let text = format!("#{} {pulled}{action}", plan.number(latest.id));
                 let text = shorten_hashes(&redactor.redact(&text));
                 crate::printable::for_terminal(&text).into_owned()
             })
@@ -96,6 +123,13 @@ impl HostBars {
             bar.finish();
         }
     }
+}
+
+/// What changed about an action a host runs.
+enum Running {
+    Started,
+    Ended,
+    Pulled(PullProgress),
 }
 
 impl LineReporter {
@@ -112,6 +146,8 @@ impl LineReporter {
             redactor,
             color,
             live: live.then(|| HostBars::new(plan)),
+            pull_lines: Mutex::new(BTreeMap::new()),
+            pull_line_every: PLAIN_PULL_LINE_EVERY,
         }
     }
 
@@ -131,9 +167,9 @@ impl LineReporter {
         }
     }
 
-    fn track(&self, plan: &Plan, id: ActionId, started: bool) {
+    fn track(&self, plan: &Plan, id: ActionId, change: Running) {
         if let Some(live) = &self.live {
-            live.track(plan, id, started, &self.redactor);
+            live.update(plan, id, change, &self.redactor);
         }
     }
 }
@@ -160,16 +196,38 @@ fn describe(plan: &Plan, id: ActionId) -> String {
 
 impl Reporter for LineReporter {
     fn action_started(&self, plan: &Plan, id: ActionId) {
-        self.track(plan, id, true);
+        self.track(plan, id, Running::Started);
+    }
+
+    /// On a terminal the host's bar shows it; without one, a line per pull every
+    /// [`PLAIN_PULL_LINE_EVERY`] at most, so a slow pull in a CI log is not silence.
+    fn pull_progress(&self, plan: &Plan, id: ActionId, progress: &PullProgress) {
+        if self.live.is_some() {
+            self.track(plan, id, Running::Pulled(*progress));
+            return;
+        }
+        let now = Instant::now();
+        let due = {
+            let mut printed = self.pull_lines.lock().unwrap_or_else(|p| p.into_inner());
+            let since = printed.entry(id).or_insert(now);
+            let due = now.duration_since(*since) >= self.pull_line_every;
+            if due {
+                *since = now;
+            }
+            due
+        };
+        if due {
+            self.line(&format!("{}: {progress}", describe(plan, id)));
+        }
     }
 
     fn action_finished(&self, plan: &Plan, id: ActionId, took: Duration) {
-        self.track(plan, id, false);
+        self.track(plan, id, Running::Ended);
         self.line(&format!("{} ({})", describe(plan, id), seconds(took)));
     }
 
     fn action_failed(&self, plan: &Plan, id: ActionId, error: &str, best_effort: bool) {
-        self.track(plan, id, false);
+        self.track(plan, id, Running::Ended);
         let label = if best_effort { "warning" } else { "failed" };
         let text = format!("{} {label}: {error}", describe(plan, id));
         let text = match (self.color, best_effort) {
@@ -270,6 +328,14 @@ fn action_json(plan: &Plan, id: ActionId) -> serde_json::Value {
 impl Reporter for JsonReporter {
     fn action_started(&self, plan: &Plan, id: ActionId) {
         self.event(json!({"event": "action_started", "action": action_json(plan, id)}));
+    }
+
+    fn pull_progress(&self, plan: &Plan, id: ActionId, progress: &PullProgress) {
+        self.event(json!({
+            "event": "pull_progress",
+            "action": action_json(plan, id),
+            "progress": progress,
+        }));
     }
 
     fn action_finished(&self, plan: &Plan, id: ActionId, took: Duration) {
@@ -395,6 +461,7 @@ fn seconds(duration: Duration) -> String {
 mod tests {
     use super::*;
     use crate::apply::Outcome;
+    use crate::testkit::captured::Captured;
     use std::collections::BTreeMap;
 
     /// The plan from v0 to v1 on one host, h1.
@@ -431,24 +498,6 @@ mod tests {
         assert!(!text.contains("s3cret"));
     }
 
-    /// Shared bytes, to read what a reporter wrote.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// A failure's cause quotes the host (a daemon's message, a container's output): its escape
     /// sequences are printed as text (#15).
     #[test]
@@ -464,7 +513,7 @@ mod tests {
             &plan,
         );
         reporter.action_failed(&plan, id, "h1: docker: \u{1b}]0;pwned\u{7}\u{1b}[2J", false);
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         assert!(
             written.contains("h1: docker: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J"),
             "{written:?}"
@@ -474,6 +523,77 @@ mod tests {
             "our own colour stays: {written:?}"
         );
         assert!(!written.contains('\u{7}'));
+    }
+
+    /// Without a terminal a pull's progress is a plain line (at most one per interval per
+    /// pull), with no escape codes; `--json` gets every report as an event with the figures.
+    #[test]
+    fn pull_progress_is_a_plain_line_or_a_json_event() {
+        let plan = plan_v0_to_v1();
+        let (id, _) = plan
+            .actions()
+            .find(|(_, node)| node.action.kind() == "pull_image")
+            .expect("a pull");
+        let progress = PullProgress {
+            layers_done: 1,
+            layers: 3,
+            bytes_done: 2_500_000,
+            bytes: 10_000_000,
+        };
+
+        let captured = Captured::default();
+        let mut reporter = LineReporter::new(
+            Box::new(captured.clone()),
+            Redactor::new(Vec::new()),
+            true,
+            false,
+            &plan,
+        );
+        reporter.pull_line_every = Duration::ZERO;
+        reporter.pull_progress(&plan, id, &progress);
+        let written = captured.text();
+        assert_eq!(
+            written,
+            format!(
+                "h1  #{} pull {}: 1/3 layers, 2.5 of 10.0 MB\n",
+                plan.number(id),
+                shorten_hashes(&image_of(&plan, id))
+            )
+        );
+
+        let quiet = Captured::default();
+        let reporter = LineReporter::new(
+            Box::new(quiet.clone()),
+            Redactor::new(Vec::new()),
+            false,
+            false,
+            &plan,
+        );
+        reporter.pull_progress(&plan, id, &progress);
+        reporter.pull_progress(&plan, id, &progress);
+        assert!(
+            quiet.text().is_empty(),
+            "a quick pull prints no progress line"
+        );
+
+        let captured = Captured::default();
+        let reporter = JsonReporter::new(Box::new(captured.clone()), Redactor::new(Vec::new()));
+        reporter.pull_progress(&plan, id, &progress);
+        let written = captured.text();
+        let event: serde_json::Value = serde_json::from_str(&written).expect("one JSON event");
+        assert_eq!(event["event"], "pull_progress");
+        assert_eq!(event["action"]["kind"], "pull_image");
+        assert_eq!(
+            event["progress"],
+            json!({"layers_done": 1, "layers": 3, "bytes_done": 2_500_000, "bytes": 10_000_000})
+        );
+    }
+
+    fn image_of(plan: &Plan, id: ActionId) -> String {
+        match &plan.node(id).action {
+            crate::plan::Action::PullImage { image, .. } => image.clone(),
+            other => panic!("not a pull: {other}"),
+        }
     }
 
     /// `apply --json` events say when they happened (RFC 3339, UTC), so a log of a run can be
@@ -487,7 +607,7 @@ mod tests {
         let before = time::OffsetDateTime::now_utc();
         reporter.action_started(&plan, id);
         reporter.action_finished(&plan, id, Duration::from_millis(5));
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         let events: Vec<serde_json::Value> = written
             .lines()
             .map(|line| serde_json::from_str(line).expect("one JSON event per line"))

@@ -116,20 +116,7 @@ impl Drop for HostsBeingRead {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testkit::captured::Captured;
 
     fn hosts() -> Vec<String> {
         vec!["fast".to_string(), "slow".to_string()]
@@ -148,7 +135,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         reading.read("slow");
         reading.finish();
-        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let written = captured.text();
         assert_eq!(written, "reading slow ...\n");
     }
 
@@ -165,6 +152,6 @@ mod tests {
         reading.read("slow");
         reading.finish();
         std::thread::sleep(Duration::from_millis(600));
-        assert!(captured.0.lock().unwrap().is_empty());
+        assert!(captured.text().is_empty());
     }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::apply::Reporter;
+use crate::host::PullProgress;
 use crate::plan::svg::escape;
 use crate::plan::{ActionId, Plan};
 use crate::secret::Redactor;
@@ -139,6 +140,10 @@ impl Reporter for TimelineRecorder {
             notes.started.insert(id, now);
         });
         self.inner.action_started(plan, id);
+    }
+
+    fn pull_progress(&self, plan: &Plan, id: ActionId, progress: &PullProgress) {
+        self.inner.pull_progress(plan, id, progress);
     }
 
     fn action_finished(&self, plan: &Plan, id: ActionId, took: Duration) {

@@ -28,6 +28,8 @@
 #   testbed.sh disk-full I | disk-heal I
 #                                   fill / free the temporary space of host I's dockerd (pulls and
 #                                   loads then fail with "no space left on device")
+#   testbed.sh throttle I [RATE] | unthrottle I
+#                                   limit what reaches host I to RATE (tc's units; 4mbit) / lift it
 #   testbed.sh ssh I [CMD...]       run a command on host I as root
 #
 # Settings (environment; fixed at the first `up` and kept in $TESTBED_DIR/settings):
@@ -467,6 +469,7 @@ status() {
     delayed && ! alive "$dir/relay.pid" && flags="$flags relay-stopped"
     alive "$dir/dockerd.pid" || flags="$flags docker-stopped"
     [ -f "$dir/disk-full" ] && flags="$flags disk-full"
+    tc qdisc show dev "$(veth "$i")" 2>/dev/null | grep -q tbf && flags="$flags throttled"
     grep -q '^AllowStreamLocalForwarding no' "$dir/sshd_config" 2>/dev/null && flags="$flags no-streamlocal"
     printf 'h%s %s ' "$i" "$(host_ip "$i")"
     host_ssh "$i" 'echo "$(docker ps -q | wc -l) containers"' 2>/dev/null | tr -d '\n' || printf unreachable
@@ -625,6 +628,9 @@ case "$cmd" in
     die "sshd of host $2 did not start; see $(host_dir "$2")/sshd.log" ;;
   disk-full) check_host_arg "${2:-}"; disk_full "$2" ;;
   disk-heal) check_host_arg "${2:-}"; disk_heal "$2" ;;
+  throttle) check_host_arg "${2:-}"
+    tc qdisc replace dev "$(veth "$2")" root tbf rate "${3:-4mbit}" burst 32kbit latency 400ms ;;
+  unthrottle) check_host_arg "${2:-}"; tc qdisc del dev "$(veth "$2")" root 2>/dev/null || true ;;
   ssh) check_host_arg "${2:-}"; i=$2; shift 2; host_ssh "$i" "$@" ;;
   *) sed -n '2,/^# Settings/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -1,7 +1,8 @@
 //! Images through the Engine API: inspect, list, pull (with per-request registry credentials,
 //! never `docker login` on the host), tag, remove.
 //!
-//! A pull streams progress for as long as the registry sends; an error can arrive inside that
+//! A pull streams progress for as long as the registry sends, tallied for
+//! [`Host::pull_progress`](crate::host::Host::pull_progress); an error can arrive inside that
 //! stream with a 200 status, and it fails the pull all the same.
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use crate::host::ssh::pull_tally::{PullEntry, PullTally};
 use crate::host::ssh::{SshHost, inspect};
 use crate::host::{HostError, ImageDetails, ImageSummary, RegistryAuth, split_reference};
 
@@ -79,14 +81,27 @@ impl SshHost {
             ..CreateImageOptions::default()
         };
         let pull = async {
+            let _entry = PullEntry {
+                pulls: &self.pulls_under_way,
+                reference,
+            };
+            let mut tally = PullTally::default();
             let mut stream = self
                 .docker
                 .create_image(Some(options), None, auth.map(credentials));
-            while let Some(progress) = stream.next().await {
-                let progress = progress?;
-                if let Some(error) = progress.error_detail.and_then(|detail| detail.message) {
+            while let Some(message) = stream.next().await {
+                let message = message?;
+                if let Some(error) = message.error_detail.and_then(|detail| detail.message) {
                     return Err(bollard::errors::Error::DockerStreamError { error });
                 }
+                let detail = message.progress_detail.unwrap_or_default();
+                tally.record(
+                    message.id.as_deref(),
+                    message.status.as_deref(),
+                    detail.current,
+                    detail.total,
+                );
+                self.pulls_under_way.update(reference, tally.progress());
             }
             Ok(())
         };

@@ -35,6 +35,7 @@ mod images;
 mod inspect;
 mod known_hosts;
 mod open;
+mod pull_tally;
 mod settings;
 mod transport;
 mod trees;
@@ -52,7 +53,8 @@ use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, RegistryAuth, pull_key,
+    DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, PullProgress, RegistryAuth,
+    pull_key,
 };
 
 pub use open::connect_all;
@@ -77,6 +79,8 @@ pub struct SshHost {
     home: OnceCell<String>,
     /// Pulls in flight, joined by reference.
     pulls: SingleFlight,
+    /// How far each pull in flight has come.
+    pulls_under_way: pull_tally::PullsUnderWay,
     /// Ports the host forwards back to this machine, and their set-up, once per port.
     reverse: ReverseForwards,
     reverse_setups: SingleFlight,
@@ -212,6 +216,10 @@ impl Host for SshHost {
                 self.docker_pull(reference, auth)
             })
             .await
+    }
+
+    fn pull_progress(&self, reference: &str) -> Option<PullProgress> {
+        self.pulls_under_way.get(reference)
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<(), HostError> {

@@ -114,6 +114,7 @@ impl SshHost {
             route,
             home: OnceCell::new(),
             pulls: SingleFlight::default(),
+            pulls_under_way: Default::default(),
             reverse,
             reverse_setups: SingleFlight::default(),
             round_trips,

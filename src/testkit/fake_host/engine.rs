@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerStatus,
-    ContainerSummary, DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, RegistryAuth,
-    pull_key,
+    ContainerSummary, DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, PullProgress,
+    RegistryAuth, pull_key,
 };
 use crate::naming::PROXY_CONTAINER;
 use crate::testkit::fake_host::{Engine, FakeHost, Operation, docker, lock, proxy};
@@ -150,6 +150,18 @@ impl Host for FakeHost {
                 self.pull_now(reference, auth)
             })
             .await
+    }
+
+    /// A fake pull is one layer that arrives whole when the call's latency has passed.
+    fn pull_progress(&self, reference: &str) -> Option<PullProgress> {
+        lock(&self.pulling)
+            .contains(reference)
+            .then_some(PullProgress {
+                layers_done: 0,
+                layers: 1,
+                bytes_done: 0,
+                bytes: 0,
+            })
     }
 
     async fn registry_digest(
@@ -576,7 +588,10 @@ impl FakeHost {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> Result<(), HostError> {
-        let _call = self.call(Operation::PullImage, reference).await?;
+        lock(&self.pulling).insert(reference.to_string());
+        let call = self.call(Operation::PullImage, reference).await;
+        lock(&self.pulling).remove(reference);
+        let _call = call?;
         let image = self
             .registry
             .pull(reference, auth)

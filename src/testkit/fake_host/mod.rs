@@ -218,6 +218,8 @@ pub struct FakeHost {
     meter: Option<Arc<CallMeter>>,
     /// Pulls in flight, joined by reference, as on a real host.
     pulls: crate::host::single_flight::SingleFlight,
+    /// References being pulled now ([`Host::pull_progress`]).
+    pulling: Mutex<BTreeSet<String>>,
 }
 
 /// Counts calls in flight over several fake hosts, for tests of global parallelism.
@@ -260,6 +262,7 @@ impl FakeHost {
             max_in_flight: AtomicUsize::new(0),
             meter: None,
             pulls: Default::default(),
+            pulling: Mutex::new(BTreeSet::new()),
         }
     }
 

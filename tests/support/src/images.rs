@@ -97,6 +97,21 @@ impl Testbed {
         image
     }
 
+    /// Pushes the test app for `service` as a fresh version (named as by
+    /// [`Testbed::push_versions`]) with one more layer of `bytes` random bytes, which no
+    /// compression shrinks: a pull that takes a while on a throttled host.
+    pub fn push_version_with_ballast(&self, service: &str, name: &str, bytes: usize) -> String {
+        let version = self.push_versions(service, &[name]).remove(0);
+        let image = format!("{}:{version}", self.testapp_image);
+        let dockerfile = format!("FROM {image}\nRUN head -c {bytes} /dev/urandom > /app/ballast\n");
+        docker(
+            &["build", "--quiet", "--tag", &image, "-"],
+            Some(&dockerfile),
+        );
+        docker(&["push", "--quiet", &image], None);
+        version
+    }
+
     /// Pushes the test app image of version `from` again under the tag `to`: the registry's
     /// `to` now names another image, as after a `--version staging` deploy of new code.
     pub fn push_testapp_as(&self, from: &str, to: &str) {

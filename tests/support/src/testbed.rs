@@ -75,6 +75,10 @@ pub enum Fault {
     DiskFull,
     /// Undoes [`Fault::DiskFull`].
     DiskHeal,
+    /// What reaches the host passes at 4 Mbit/s: pulls take seconds.
+    Throttle,
+    /// Undoes [`Fault::Throttle`].
+    Unthrottle,
 }
 
 impl Fault {
@@ -89,6 +93,8 @@ impl Fault {
             Fault::SshStart => "ssh-start",
             Fault::DiskFull => "disk-full",
             Fault::DiskHeal => "disk-heal",
+            Fault::Throttle => "throttle",
+            Fault::Unthrottle => "unthrottle",
         }
     }
 }
