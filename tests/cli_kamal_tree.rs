@@ -15,12 +15,10 @@ use std::thread;
 /// Command lines of Kamal 2.11 that gantry does not accept, and why: a command path (`app
 /// boot`) or one option of it (`deploy --no-cache`). An entry gantry does accept fails the test
 /// too, so the list only shrinks.
-const NOT_ACCEPTED: &[(&str, &str)] = &[
-    (
-        "init --bundle",
-        "adds Kamal to a Ruby Gemfile; gantry is not a gem",
-    ),
-];
+const NOT_ACCEPTED: &[(&str, &str)] = &[(
+    "init --bundle",
+    "adds Kamal to a Ruby Gemfile; gantry is not a gem",
+)];
 
 /// One option of a Kamal command, as `kamal help` prints it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
