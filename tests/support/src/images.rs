@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::testbed::Testbed;
@@ -48,12 +49,17 @@ fn docker(args: &[&str], stdin: Option<&str>) {
 }
 
 impl Testbed {
-    /// Pushes the test app for `service` as versions `<name>-<seconds since the epoch>`: names
-    /// no earlier run of a test has used, so every run deploys versions the hosts never saw.
+    /// Pushes the test app for `service` as versions `<name>-<seconds since the epoch>-<process
+    /// id>-<call>`: names no earlier run of a test has used, so every run deploys versions the
+    /// hosts never saw. Tests running at once (threads of one test binary, or binaries started
+    /// within the same second) never share a tag: the image's `service` label differs per test.
     pub fn push_versions(&self, service: &str, names: &[&str]) -> Vec<String> {
-        let stamp = SystemTime::now()
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
+        let call = CALLS.fetch_add(1, Ordering::SeqCst);
+        let stamp = format!("{seconds}-{}-{call}", std::process::id());
         names
             .iter()
             .map(|name| {
