@@ -31,6 +31,9 @@ pub struct EngineBuild<'a> {
     pub options: &'a BuildOptions,
     /// The context directory itself.
     pub context: &'a Path,
+    /// The Dockerfile on this machine (`None`: the engine's default, `Dockerfile` in the
+    /// context).
+    pub dockerfile: Option<&'a Path>,
     pub auth: Option<&'a RegistryAuth>,
     pub redactor: &'a Redactor,
     pub log: &'a dyn BuildLog,
@@ -135,10 +138,15 @@ impl EngineBuild<'_> {
         cache: Option<&str>,
     ) -> Result<(), ImageError> {
         let plan = self.plan;
-        let tar = context_tar(self.context)
+        let (dockerfile, outside) = match self.dockerfile {
+            Some(path) => dockerfile_in_context(self.context, path)
+                .map_err(|error| failed("reading the Dockerfile", error))?,
+            None => (plan.dockerfile.clone(), None),
+        };
+        let tar = context_tar(self.context, outside.as_deref())
             .map_err(|error| failed("packing the build context", error))?;
         let options = BuildImageOptions {
-            dockerfile: plan.dockerfile.clone(),
+            dockerfile,
             t: Some(image.to_string()),
             rm: true,
             nocache: self.options.no_cache,
@@ -220,7 +228,30 @@ impl EngineBuild<'_> {
 }
 
 /// The context directory as a tar, without `.git` and what `.dockerignore` excludes.
-fn context_tar(context: &Path) -> std::io::Result<Vec<u8>> {
+/// The name a Dockerfile from outside the context takes inside its tar (the docker CLI adds such
+/// a file the same way, under a name of its own).
+const OUTSIDE_DOCKERFILE: &str = ".gantry.Dockerfile";
+
+/// The Dockerfile's path as the engine reads it, inside the context's tar, and its contents
+/// when it lies outside the context and must be added to the tar.
+fn dockerfile_in_context(
+    context: &Path,
+    dockerfile: &Path,
+) -> std::io::Result<(String, Option<Vec<u8>>)> {
+    let context = context.canonicalize()?;
+    let dockerfile = dockerfile.canonicalize()?;
+    match dockerfile.strip_prefix(&context) {
+        Ok(inside) => Ok((inside.to_string_lossy().into_owned(), None)),
+        Err(_) => Ok((
+            OUTSIDE_DOCKERFILE.to_string(),
+            Some(std::fs::read(&dockerfile)?),
+        )),
+    }
+}
+
+/// The context directory as a tar (`.dockerignore` honoured, `.git` left out), with a
+/// Dockerfile from outside it added as [`OUTSIDE_DOCKERFILE`].
+fn context_tar(context: &Path, outside_dockerfile: Option<&[u8]>) -> std::io::Result<Vec<u8>> {
     let mut ignore = ignore::gitignore::GitignoreBuilder::new(context);
     let dockerignore = context.join(".dockerignore");
     if dockerignore.is_file() {
@@ -250,5 +281,56 @@ fn context_tar(context: &Path) -> std::io::Result<Vec<u8>> {
             builder.append_path_with_name(entry.path(), relative)?;
         }
     }
+    if let Some(contents) = outside_dockerfile {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, OUTSIDE_DOCKERFILE, contents)?;
+    }
     builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paths of the tar's entries, and the contents of one of them.
+    fn entries(tar: &[u8], wanted: &str) -> (Vec<String>, Option<String>) {
+        let mut archive = tar::Archive::new(tar);
+        let mut names = Vec::new();
+        let mut contents = None;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            if name == wanted {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                contents = Some(text);
+            }
+            names.push(name);
+        }
+        (names, contents)
+    }
+
+    #[test]
+    fn a_dockerfile_outside_the_context_travels_in_its_tar() {
+        let project = tempfile::tempdir().unwrap();
+        let context = project.path().join("app");
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("index.html"), "hi").unwrap();
+        std::fs::write(project.path().join("Dockerfile.web"), "FROM scratch\n").unwrap();
+        std::fs::write(context.join("Dockerfile"), "FROM busybox\n").unwrap();
+
+        let inside = dockerfile_in_context(&context, &context.join("Dockerfile")).unwrap();
+        assert_eq!(inside, ("Dockerfile".to_string(), None));
+
+        let (name, outside) =
+            dockerfile_in_context(&context, &project.path().join("Dockerfile.web")).unwrap();
+        assert_eq!(name, OUTSIDE_DOCKERFILE);
+        let tar = context_tar(&context, outside.as_deref()).unwrap();
+        let (names, contents) = entries(&tar, OUTSIDE_DOCKERFILE);
+        assert_eq!(names, ["Dockerfile", "index.html", OUTSIDE_DOCKERFILE]);
+        assert_eq!(contents.as_deref(), Some("FROM scratch\n"));
+    }
 }

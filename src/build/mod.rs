@@ -74,12 +74,19 @@ impl Build<'_> {
     /// Builds (and pushes, for `--output registry`) with the builder the plan names.
     pub async fn run(&self) -> Result<(), ImageError> {
         let plan = self.plan;
-        if !matches!(plan.builder, Builder::Pack { .. }) {
-            let dockerfile = self.directory.join(&plan.dockerfile);
-            if !dockerfile.is_file() && !Path::new(&plan.dockerfile).is_file() {
-                return Err(ImageError::MissingDockerfile(plan.dockerfile.clone()));
-            }
-        }
+        // Kamal reads builder.dockerfile from the directory the build runs in, not from the
+        // context: the Dockerfile may lie outside it.
+        let dockerfile = [
+            self.directory.join(&plan.dockerfile),
+            plan.dockerfile.clone().into(),
+        ]
+        .into_iter()
+        .find(|path| path.is_file());
+        let dockerfile = match (&plan.builder, dockerfile) {
+            (Builder::Pack { .. }, _) => None,
+            (_, Some(dockerfile)) => Some(dockerfile),
+            (_, None) => return Err(ImageError::MissingDockerfile(plan.dockerfile.clone())),
+        };
         let cli = docker::CliBuild {
             plan,
             options: self.options,
@@ -99,6 +106,7 @@ impl Build<'_> {
             plan,
             options: self.options,
             context: &self.directory.join(plan.context_arg()),
+            dockerfile: dockerfile.as_deref(),
             auth: self.auth,
             redactor: self.redactor,
             log: self.log,

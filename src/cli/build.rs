@@ -244,7 +244,7 @@ async fn run_build(
     }
     .run()
     .await
-    .map_err(|error| miette!(help = help_for(plan), "{error}"))?;
+    .map_err(|error| miette!(help = help_for(plan, &error), "{error}"))?;
     let seconds = started.elapsed().as_secs_f64();
     if options.output == "registry" {
         tellln!("Pushed {image} and {latest} in {seconds:.1}s");
@@ -257,7 +257,21 @@ async fn run_build(
     Ok(())
 }
 
-fn help_for(plan: &BuildPlan) -> String {
+fn help_for(plan: &BuildPlan, error: &build::ImageError) -> String {
+    if let build::ImageError::MissingDockerfile(_) = error {
+        return match &plan.context {
+            // Kamal checks builder.dockerfile from the directory it runs in, not the context.
+            Some(context) => format!(
+                "builder.dockerfile is read from the project directory, as Kamal reads it, \
+                 also with builder.context set: set it to the file's path from there, e.g. \
+                 `dockerfile: {}/Dockerfile`",
+                context.trim_end_matches('/')
+            ),
+            None => {
+                "add a Dockerfile to the repository, or set builder.dockerfile to its path".into()
+            }
+        };
+    }
     match plan.builder {
         Builder::Pack { .. } => "`gantry build details` shows the buildpacks builder".into(),
         _ => format!(
