@@ -11,8 +11,8 @@ use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
 use crate::kamal_proxy;
 use crate::model::{ContainerDetails, ImageDetails};
 use crate::naming::{
-    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONTAINER,
-    PROXY_STATE_FILE,
+    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONFIG_VOLUME,
+    PROXY_CONTAINER, PROXY_STATE_FILE, PROXY_STATE_FILE_IN_VOLUME,
 };
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
@@ -69,24 +69,31 @@ pub async fn observe_host(
         .map(|name| ContainerFilter::name(name.clone()))
         .collect();
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
-    // The home directory after the files: an SSH host learns it in the same session.
-    let files_and_home = async {
-        let files = host.read_files(&paths).await;
-        (files, host.home_dir().await)
+    // kamal-proxy's state with the files, and the home directory after them: an SSH host
+    // reads all three in one session.
+    let files_state_and_home = async {
+        let (files, proxy_state) = host
+            .read_files_and_container_file(
+                &paths,
+                PROXY_CONTAINER,
+                PROXY_STATE_FILE,
+                (PROXY_CONFIG_VOLUME, PROXY_STATE_FILE_IN_VOLUME),
+            )
+            .await;
+        (files, proxy_state, host.home_dir().await)
     };
     // First burst: independent requests, all at once.
     let (
-        (files, home),
+        (files, proxy_state, home),
         containers,
         name_holders,
         proxy,
         networks,
         images,
-        proxy_state,
         present,
         directories,
     ) = tokio::join!(
-        files_and_home,
+        files_state_and_home,
         host.list_containers(&service_filter),
         try_join_all(
             name_filters
@@ -96,7 +103,6 @@ pub async fn observe_host(
         host.inspect_container(PROXY_CONTAINER),
         host.list_networks(),
         host.list_images(Some(&image_label)),
-        host.read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE),
         join_all(request.images.iter().map(|image| host.inspect_image(image))),
         existing_directories(host, &request.directories),
     );
