@@ -17,6 +17,8 @@ pub const PROXY_CONFIG_VOLUME: &str = "kamal-proxy-config";
 pub const PROXY_CONFIG_MOUNT: &str = "/home/kamal-proxy/.config/kamal-proxy";
 /// kamal-proxy's state file, inside the proxy container.
 pub const PROXY_STATE_FILE: &str = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
+/// That state file's path inside [`PROXY_CONFIG_VOLUME`].
+pub const PROXY_STATE_FILE_IN_VOLUME: &str = "kamal-proxy.state";
 /// Where `.kamal/proxy/apps-config` is mounted inside the proxy container (Kamal 2.6+).
 pub const PROXY_APPS_CONFIG_MOUNT: &str = "/home/kamal-proxy/.apps-config";
 /// The host directory mounted there, relative to the SSH user's home.

@@ -1,10 +1,10 @@
 //! The round-trip budget (specs/apply.md, "Round trips"): what `plan`, a no-op `apply`, a
 //! new-version `apply` and `drift` send to each host, counted by the connection and reported in
 //! their `--json` output, against the budget that makes distance cheap: `plan` and `drift` open
-//! two shell sessions per host (the files, kamal-proxy's state) beside the Docker API channel,
-//! whose requests go in two waves, and Docker's version check, sent as the connection comes up
-//! (a wave of its own when nothing else is out yet, as in the lab while the other hosts are still
-//! connecting); a no-op `apply` the same, two more sessions on the lock host (take and release).
+//! one shell session per host (the files, the lock, the home directory and kamal-proxy's state
+//! in one script) beside the Docker API channel, whose requests go in two waves (Docker's
+//! version check rides with the first); a no-op `apply` the same, two more sessions on the lock
+//! host (take and release).
 //!
 //! Sessions and requests are counted exactly, on every run. Waves are measured by time (what
 //! overlapped what), so a machine busy enough to stall gantry between two requests it sends
@@ -167,8 +167,8 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
 
     let all: &[String] = &hosts;
     let read_only = Budget {
-        sessions: 2,
-        api_waves: 3,
+        sessions: 1,
+        api_waves: 2,
     };
     assert_within(
         "plan",
@@ -205,15 +205,15 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
             (
                 lock_host,
                 Budget {
-                    sessions: 4,
-                    api_waves: 4,
+                    sessions: 3,
+                    api_waves: 3,
                 },
             ),
             (
                 others,
                 Budget {
-                    sessions: 2,
-                    api_waves: 4,
+                    sessions: 1,
+                    api_waves: 3,
                 },
             ),
         ],

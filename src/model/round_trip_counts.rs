@@ -10,7 +10,7 @@ pub struct RoundTripCounts {
     pub sessions: u64,
     /// Stretches of time with at least one session open.
     pub session_waves: u64,
-    /// Docker Engine API requests (the version check at connect included).
+    /// Docker Engine API requests (Docker's version check included).
     pub api_requests: u64,
     /// Stretches of time with at least one API request in flight.
     pub api_waves: u64,

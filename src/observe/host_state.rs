@@ -1,9 +1,10 @@
 //! One host's snapshot: two parallel bursts of requests through the [`Host`] seam.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::{Either, join_all, select, try_join_all};
 
 use crate::desired::ProxyBootFiles;
 use crate::desired::content_fingerprint;
@@ -11,8 +12,8 @@ use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
 use crate::kamal_proxy;
 use crate::model::{ContainerDetails, ImageDetails};
 use crate::naming::{
-    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONTAINER,
-    PROXY_STATE_FILE,
+    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONFIG_VOLUME,
+    PROXY_CONTAINER, PROXY_STATE_FILE, PROXY_STATE_FILE_IN_VOLUME,
 };
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
@@ -50,11 +51,58 @@ async fn routes_from_state(
     }
 }
 
-/// Reads everything `request` asks for on one host.
+/// Reads everything `request` asks for on one host. The registry's digest of the app's tag is
+/// asked with the first requests: the host's Docker takes several round trips to the registry
+/// for it, the longest request of a plan far away, so it overlaps both waves instead of
+/// following the first. Its answer counts only for an image the host has (a missing one is
+/// pulled anyway); when the host has none, it is not waited for.
 pub async fn observe_host(
     host: &dyn Host,
     request: &ObserveRequest,
 ) -> Result<HostState, HostError> {
+    let registry_answer = async {
+        match &request.registry_check {
+            Some(check) => host
+                .registry_digest(&check.image, check.auth.as_ref())
+                .await
+                .map(|digest| digest.map(|digest| (check.image.clone(), digest))),
+            None => Ok(None),
+        }
+    };
+    let read = read_host(host, request);
+    let (state, answer) = match select(pin!(read), pin!(registry_answer)).await {
+        Either::Left((state, answer)) => {
+            let state = state?;
+            if !has_checked_image(request, &state) {
+                return Ok(state);
+            }
+            (state, answer.await)
+        }
+        Either::Right((answer, state)) => (state.await?, answer),
+    };
+    let registry_digests = if has_checked_image(request, &state) {
+        registry_digests(host.name(), answer)?
+    } else {
+        BTreeMap::new()
+    };
+    Ok(HostState {
+        registry_digests,
+        ..state
+    })
+}
+
+/// Whether the host has the image whose digest the registry is asked for.
+fn has_checked_image(request: &ObserveRequest, state: &HostState) -> bool {
+    request.registry_check.as_ref().is_some_and(|check| {
+        state
+            .present_images
+            .get(&check.image)
+            .is_some_and(Option::is_some)
+    })
+}
+
+/// Everything but the registry's digest.
+async fn read_host(host: &dyn Host, request: &ObserveRequest) -> Result<HostState, HostError> {
     let mut paths = request.files.clone();
     paths.push(request.lock_details.clone());
     paths.push(request.journal.clone());
@@ -69,24 +117,31 @@ pub async fn observe_host(
         .map(|name| ContainerFilter::name(name.clone()))
         .collect();
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
-    // The home directory after the files: an SSH host learns it in the same session.
-    let files_and_home = async {
-        let files = host.read_files(&paths).await;
-        (files, host.home_dir().await)
+    // kamal-proxy's state with the files, and the home directory after them: an SSH host
+    // reads all three in one session.
+    let files_state_and_home = async {
+        let (files, proxy_state) = host
+            .read_files_and_container_file(
+                &paths,
+                PROXY_CONTAINER,
+                PROXY_STATE_FILE,
+                (PROXY_CONFIG_VOLUME, PROXY_STATE_FILE_IN_VOLUME),
+            )
+            .await;
+        (files, proxy_state, host.home_dir().await)
     };
     // First burst: independent requests, all at once.
     let (
-        (files, home),
+        (files, proxy_state, home),
         containers,
         name_holders,
         proxy,
         networks,
         images,
-        proxy_state,
         present,
         directories,
     ) = tokio::join!(
-        files_and_home,
+        files_state_and_home,
         host.list_containers(&service_filter),
         try_join_all(
             name_filters
@@ -96,7 +151,6 @@ pub async fn observe_host(
         host.inspect_container(PROXY_CONTAINER),
         host.list_networks(),
         host.list_images(Some(&image_label)),
-        host.read_container_file(PROXY_CONTAINER, PROXY_STATE_FILE),
         join_all(request.images.iter().map(|image| host.inspect_image(image))),
         existing_directories(host, &request.directories),
     );
@@ -115,12 +169,6 @@ pub async fn observe_host(
     let directories = directories?;
 
     let (present_images, present_image_digests) = present_images(request, present)?;
-    // Asked only for an image the host has: a missing one is pulled anyway.
-    let registry_check = request.registry_check.as_ref().filter(|check| {
-        present_images
-            .get(&check.image)
-            .is_some_and(Option::is_some)
-    });
 
     let routes = match (&proxy, proxy_state) {
         (None, _) => None,
@@ -149,25 +197,15 @@ pub async fn observe_host(
         .chain(proxy.iter().map(|proxy| proxy.image_id.clone()))
         .filter(|id| !id.is_empty())
         .collect();
-    let (details, images_by_id, registry_digest) = tokio::join!(
+    let (details, images_by_id) = tokio::join!(
         try_join_all(
             wanted
                 .iter()
                 .map(|summary| host.inspect_container(&summary.id)),
         ),
         images_by_id(host, image_ids),
-        async {
-            match registry_check {
-                Some(check) => host
-                    .registry_digest(&check.image, check.auth.as_ref())
-                    .await
-                    .map(|digest| digest.map(|digest| (check.image.clone(), digest))),
-                None => Ok(None),
-            }
-        }
     );
     let details = details?;
-    let registry_digests = registry_digests(host.name(), registry_digest)?;
     let images_by_id = images_by_id?;
     let observed = |container: ContainerDetails| ObservedContainer {
         image: images_by_id.get(&container.image_id).cloned(),
@@ -201,7 +239,7 @@ pub async fn observe_host(
         service_images,
         present_images,
         present_image_digests,
-        registry_digests,
+        registry_digests: BTreeMap::new(),
         file_fingerprints: read_back.fingerprints,
         directories,
         lock: read_back.lock,

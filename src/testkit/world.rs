@@ -63,6 +63,7 @@ pub struct FakeWorldBuilder {
     images: Vec<(String, ImageDetails)>,
     registry_password: Option<String>,
     latency: Duration,
+    session_cost: Duration,
     host_latency: BTreeMap<String, Duration>,
 }
 
@@ -76,6 +77,7 @@ impl FakeWorld {
             images: Vec::new(),
             registry_password: None,
             latency: Duration::ZERO,
+            session_cost: Duration::ZERO,
             host_latency: BTreeMap::new(),
         }
     }
@@ -122,6 +124,12 @@ impl FakeWorldBuilder {
         self
     }
 
+    /// What every shell session costs to open on every host, on top of the latency.
+    pub fn session_cost(mut self, cost: Duration) -> Self {
+        self.session_cost = cost;
+        self
+    }
+
     /// How long one host takes to answer each call, instead of [`Self::latency`].
     pub fn host_latency(mut self, host: &str, latency: Duration) -> Self {
         self.host_latency.insert(host.to_string(), latency);
@@ -156,6 +164,7 @@ impl FakeWorldBuilder {
                 let latency = self.host_latency.get(&name).copied();
                 let host = FakeHost::new(name.clone(), registry.clone())
                     .with_latency(latency.unwrap_or(self.latency))
+                    .with_session_cost(self.session_cost)
                     .with_meter(meter.clone());
                 (name, Arc::new(host))
             })

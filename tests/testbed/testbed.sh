@@ -208,8 +208,10 @@ YML
   (setsid docker-registry serve "$STATE/registry/config.yml" </dev/null >"$STATE/registry/log" 2>&1 &
     echo $! >"$STATE/registry.pid")
   if delayed; then
+    # built first: a build waiting for cargo's lock must not eat the registry's start-up wait
+    local relay; relay=$(relay_binary)
     alive "$STATE/relay.pid" ||
-      (setsid "$(relay_binary)" "$LATENCY_MS" "$REG=$REG_BEHIND_RELAY" </dev/null >"$STATE/relay.log" 2>&1 &
+      (setsid "$relay" "$LATENCY_MS" "$REG=$REG_BEHIND_RELAY" </dev/null >"$STATE/relay.log" 2>&1 &
         echo $! >"$STATE/relay.pid")
   fi
   for _ in $(seq 100); do curl -s -o /dev/null "http://$REG/v2/" && return; sleep 0.1; done

@@ -13,6 +13,13 @@ use tracing::Instrument;
 use crate::host::ssh::{SshHost, exec, files};
 use crate::host::{CommandOutput, HostError};
 
+/// A file of a named volume, read where it lies on the host.
+pub(super) struct VolumeFile {
+    pub(super) host_path: String,
+    /// `None` when it is missing or the SSH user may not read it.
+    pub(super) contents: Option<Vec<u8>>,
+}
+
 impl SshHost {
     /// Asked once per connection, then cached.
     pub(super) async fn host_home_dir(&self) -> Result<String, HostError> {
@@ -31,24 +38,53 @@ impl SshHost {
         &self,
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
-        if paths.is_empty() {
-            return Ok(BTreeMap::new());
+        Ok(self.host_read_files_and(paths, None).await?.0)
+    }
+
+    /// [`SshHost::host_read_files`], and in the same session `file` of the named `volume`:
+    /// where it lies on the host and its contents when the SSH user may read them (`None`
+    /// otherwise, never an error).
+    pub(super) async fn host_read_files_and(
+        &self,
+        paths: &[String],
+        volume_file: Option<(&str, &str)>,
+    ) -> Result<(BTreeMap<String, Option<Vec<u8>>>, Option<VolumeFile>), HostError> {
+        if paths.is_empty() && volume_file.is_none() {
+            return Ok((BTreeMap::new(), None));
         }
         for path in paths {
             self.check_path(path)?;
         }
-        // The home directory comes along (`pwd` first): observe needs both, and a session
-        // saved is a round trip and a session open saved on a host far away.
-        let script = files::read_files_script(paths).map(|script| format!("pwd; {script}"));
+        // The home directory comes first (`pwd`): observe needs both, and a session saved is a
+        // round trip and a session open saved on a host far away.
+        let script = (|| {
+            let mut script = String::from("pwd; ");
+            if let Some((volume, file)) = volume_file {
+                script += &files::read_volume_file_script(volume, file)?;
+            }
+            script += &files::read_files_script(paths)?;
+            Ok(script)
+        })();
         let output = self.checked("reading files", script, None).await?;
-        let (home, listing) = output.stdout.split_once('\n').unwrap_or_default();
+        let failed = |message| HostError::Command {
+            host: self.name.clone(),
+            message,
+        };
+        let (home, mut listing) = output.stdout.split_once('\n').unwrap_or_default();
         if !home.trim().is_empty() {
             let _ = self.home.set(home.trim().to_string());
         }
-        files::parse_read_files(paths, listing).map_err(|message| HostError::Command {
-            host: self.name.clone(),
-            message,
-        })
+        let mut read_in_volume = None;
+        if volume_file.is_some() {
+            let (host_path, contents, rest) = files::parse_volume_file(listing).map_err(failed)?;
+            read_in_volume = Some(VolumeFile {
+                host_path,
+                contents,
+            });
+            listing = rest;
+        }
+        let files = files::parse_read_files(paths, listing).map_err(failed)?;
+        Ok((files, read_in_volume))
     }
 
     pub(super) async fn host_file_ages(

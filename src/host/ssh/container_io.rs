@@ -12,9 +12,10 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{DownloadFromContainerOptions, LogsOptions};
 use futures_util::StreamExt;
 
+use crate::host::ssh::commands::VolumeFile;
 use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
 use crate::host::ssh::{SshHost, files};
-use crate::host::{CommandOutput, HostError};
+use crate::host::{CommandOutput, FilesAndContainerFile, HostError};
 
 /// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
@@ -83,6 +84,51 @@ impl SshHost {
             return Ok(Some(contents));
         }
         self.read_from_archive(container, path).await
+    }
+
+    /// Home-relative files and one file of a container, in one session when the container's
+    /// file lies in the named `volume` (as `file_in_volume`): the same script reads it there,
+    /// and it is kept once the container's mounts confirm the place. Otherwise it is read as
+    /// [`SshHost::docker_read_file`] reads it.
+    pub(super) async fn docker_read_files_and_file(
+        &self,
+        paths: &[String],
+        container: &str,
+        path: &str,
+        (volume, file_in_volume): (&str, &str),
+    ) -> FilesAndContainerFile {
+        let inspect = self.call_optional(
+            "inspect container",
+            self.docker.inspect_container(container, None),
+        );
+        let (read, inspect) = tokio::join!(
+            self.host_read_files_and(paths, Some((volume, file_in_volume))),
+            inspect
+        );
+        let (files, in_volume) = match read {
+            Ok((files, in_volume)) => (Ok(files), in_volume),
+            Err(error) => (Err(error), None),
+        };
+        let file = match (inspect, in_volume) {
+            // No such container: no file in it either.
+            (Ok(None), _) => Ok(None),
+            (
+                Ok(Some(details)),
+                Some(VolumeFile {
+                    host_path,
+                    contents: Some(contents),
+                }),
+            ) if details
+                .mounts
+                .as_deref()
+                .and_then(|mounts| host_side_of(mounts, path))
+                .is_some_and(|mounted| mounted == host_path) =>
+            {
+                Ok(Some(contents))
+            }
+            _ => self.docker_read_file(container, path).await,
+        };
+        (files, file)
     }
 
     /// The file's contents read through the mount it lies under, when that works.

@@ -57,6 +57,44 @@ pub fn read_files_script(paths: &[String]) -> Result<String, String> {
     Ok(script)
 }
 
+/// Where Docker keeps named volumes under its default data root.
+const DEFAULT_VOLUMES: &str = "/var/lib/docker/volumes";
+
+/// Prints where `file` of the named volume `volume` lies on the host, then its contents as
+/// [`read_files_script`] prints a file, or the missing marker when the SSH user cannot read it
+/// (never a failure). The volume is looked for under Docker's default data root, else the
+/// host's `docker` CLI is asked where it is (another data root): no round trip either way.
+pub fn read_volume_file_script(volume: &str, file: &str) -> Result<String, String> {
+    let default = quote(&format!("{DEFAULT_VOLUMES}/{volume}/_data"))?;
+    let volume = quote(volume)?;
+    let file = quote(file)?;
+    Ok(format!(
+        "d={default}; [ -d \"$d\" ] || d=$(docker volume inspect -f '{{{{.Mountpoint}}}}' {volume} \
+         2>/dev/null); f=\"$d\"/{file}; echo \"$f\"; \
+         if [ -n \"$d\" ] && [ -f \"$f\" ] && [ -r \"$f\" ]; then echo '{PRESENT}'; \
+         base64 < \"$f\" | tr -d '\\n'; echo; else echo '{MISSING}'; fi; "
+    ))
+}
+
+/// Reads the output of [`read_volume_file_script`] at the start of `stdout`: the file's path on
+/// the host and its contents (`None` when unread), then the rest of the output.
+pub fn parse_volume_file(stdout: &str) -> Result<(String, Option<Vec<u8>>, &str), String> {
+    let unexpected = || "reading a volume's file: unexpected output".to_string();
+    let (path, rest) = stdout.split_once('\n').ok_or_else(unexpected)?;
+    let (marker, rest) = rest.split_once('\n').ok_or_else(unexpected)?;
+    match marker {
+        PRESENT => {
+            let (encoded, rest) = rest.split_once('\n').unwrap_or((rest, ""));
+            let contents = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|error| format!("reading {path}: {error}"))?;
+            Ok((path.to_string(), Some(contents), rest))
+        }
+        MISSING => Ok((path.to_string(), None, rest)),
+        _ => Err(unexpected()),
+    }
+}
+
 /// Prints, per path, its age in seconds by the host's clock (`date +%s` once, minus the file's
 /// modification time), or `-` for a missing file.
 pub fn file_ages_script(paths: &[String]) -> Result<String, String> {
@@ -536,6 +574,60 @@ mod tests {
         )
         .unwrap();
         assert_eq!(boot_and_read_mode(), 0o700);
+    }
+
+    /// Run by `sh`: a volume outside Docker's default data root is found through the `docker`
+    /// CLI (a stand-in on PATH answering `volume inspect`), read, and followed by the files.
+    #[test]
+    fn a_volume_file_is_read_where_docker_keeps_the_volume() {
+        let scratch = tempfile::tempdir().unwrap();
+        let (bin, volume) = (scratch.path().join("bin"), scratch.path().join("state"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&volume).unwrap();
+        std::fs::write(volume.join("proxy.state"), b"{\"routes\": 1}\n").unwrap();
+        let docker = bin.join("docker");
+        std::fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\n[ \"$1 $2\" = 'volume inspect' ] && echo {}\n",
+                volume.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let run = |volume_name: &str, file: &str| {
+            let script = read_volume_file_script(volume_name, file).unwrap()
+                + &read_files_script(&["missing".to_string()]).unwrap();
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(scratch.path())
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            String::from_utf8(output.stdout).unwrap()
+        };
+
+        let stdout = run(
+            "gantry-test-volume-that-docker-does-not-keep",
+            "proxy.state",
+        );
+        let (host_path, contents, rest) = parse_volume_file(&stdout).unwrap();
+        assert_eq!(host_path, format!("{}/proxy.state", volume.display()));
+        assert_eq!(contents.as_deref(), Some(&b"{\"routes\": 1}\n"[..]));
+        assert_eq!(
+            parse_read_files(&["missing".to_string()], rest).unwrap()["missing"],
+            None
+        );
+
+        // A file the volume does not hold reads as missing, and the files still follow.
+        let stdout = run("gantry-test-volume-that-docker-does-not-keep", "other");
+        let (_, contents, rest) = parse_volume_file(&stdout).unwrap();
+        assert_eq!(contents, None);
+        assert!(parse_read_files(&["missing".to_string()], rest).is_ok());
+        assert!(parse_volume_file("just a path\n").is_err());
     }
 
     #[test]

@@ -53,8 +53,8 @@ use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    DirectoryMerge, Host, HostError, ImageDetails, ImageSummary, PullProgress, RegistryAuth,
-    pull_key,
+    DirectoryMerge, FilesAndContainerFile, Host, HostError, ImageDetails, ImageSummary,
+    PullProgress, RegistryAuth, pull_key,
 };
 
 pub use open::connect_all;
@@ -116,11 +116,12 @@ impl DockerAbsent {
     }
 }
 
-/// Asks Docker for its version in the background, from the moment the connection is up: the
-/// check overlaps whatever the run sends first (the deploy lock's session, observe's first
-/// requests) instead of costing a round trip of its own before them. bollard 0.21 sends
-/// unversioned paths, so the answer changes no request; a Docker that does not answer fails
-/// every API call with this error, as it failed the connection before.
+/// Asks Docker for its version with the connection's first API request, not before: every call
+/// awaits the check beside its own request, so the two share their round trip and one wave
+/// (sent when the connection came up, the check was a wave of its own whenever the run's first
+/// request went out after its answer). bollard 0.21 sends unversioned paths, so the answer
+/// changes no request; a Docker that does not answer fails every API call with this error, as
+/// it failed the connection before.
 fn version_check(
     docker: Docker,
     route: DockerRoute,
@@ -129,7 +130,7 @@ fn version_check(
 ) -> VersionCheck {
     let limit = settings.command_timeout;
     let socket = settings.docker_socket.clone();
-    let check = tokio::spawn(async move {
+    async move {
         let _in_flight = round_trips.api_request();
         match tokio::time::timeout(limit, docker.negotiate_version()).await {
             Ok(Ok(_)) => Ok(()),
@@ -138,13 +139,6 @@ fn version_check(
             ))),
             Err(_) => Err(DockerAbsent::TimedOut(limit.as_secs())),
         }
-    });
-    async move {
-        check.await.unwrap_or_else(|error| {
-            Err(DockerAbsent::Unanswered(format!(
-                "the Docker version check did not finish: {error}"
-            )))
-        })
     }
     .boxed()
     .shared()
@@ -280,6 +274,17 @@ impl Host for SshHost {
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
         self.host_read_files(paths).await
+    }
+
+    async fn read_files_and_container_file(
+        &self,
+        paths: &[String],
+        container: &str,
+        path: &str,
+        volume_file: (&str, &str),
+    ) -> FilesAndContainerFile {
+        self.docker_read_files_and_file(paths, container, path, volume_file)
+            .await
     }
 
     async fn file_ages(

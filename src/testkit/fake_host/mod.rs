@@ -121,6 +121,31 @@ pub enum Operation {
     RunAttached,
 }
 
+impl Operation {
+    /// Whether a real host runs this in a shell session of its own (an exec channel), which
+    /// pays the session's opening cost besides the round trip.
+    pub fn opens_a_session(self) -> bool {
+        matches!(
+            self,
+            Operation::HomeDir
+                | Operation::ReadFiles
+                | Operation::FileAges
+                | Operation::WriteFile
+                | Operation::AppendLine
+                | Operation::CreateDirExclusive
+                | Operation::MakeDirectory
+                | Operation::ChangeOwner
+                | Operation::RemovePath
+                | Operation::RemoveDirIfFileIs
+                | Operation::ExtractImageDirectory
+                | Operation::MergeDirectories
+                | Operation::RemoveOtherEntries
+                | Operation::RunCommand
+                | Operation::RunAttached
+        )
+    }
+}
+
 /// What an injected fault does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -209,6 +234,8 @@ pub struct FakeHost {
     home: String,
     registry: FakeRegistry,
     latency: Duration,
+    /// What opening a shell session costs on top of `latency` (a PAM session module).
+    session_cost: Duration,
     engine: Mutex<Engine>,
     faults: Mutex<Vec<FaultRule>>,
     disconnected: Mutex<bool>,
@@ -254,6 +281,7 @@ impl FakeHost {
             home: "/root".to_string(),
             registry,
             latency: Duration::ZERO,
+            session_cost: Duration::ZERO,
             engine: Mutex::new(engine),
             faults: Mutex::new(Vec::new()),
             disconnected: Mutex::new(false),
@@ -275,6 +303,12 @@ impl FakeHost {
     /// Every call waits this long first (network and engine time).
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Every call that opens a shell session waits this long more.
+    pub fn with_session_cost(mut self, cost: Duration) -> Self {
+        self.session_cost = cost;
         self
     }
 
@@ -378,8 +412,13 @@ impl FakeHost {
             host: self,
             cut_short: false,
         };
-        if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+        let wait = if operation.opens_a_session() {
+            self.latency + self.session_cost
+        } else {
+            self.latency
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         if *lock(&self.disconnected) {
             return Err(self.unreachable());
