@@ -16,13 +16,14 @@ use miette::miette;
 use super::GlobalArgs;
 use super::locked::Day2;
 use super::logs::{LogFlags, connected, container_logs};
-use super::output::{Job, prefix, run_interactive, run_prefixed, summarize};
+use super::output::{Job, prefix, run_interactive, run_labelled, summarize};
 use super::session::{TargetArgs, runtime};
 use crate::day2::accessory::{self, Which};
 use crate::day2::shell;
 use crate::desired::{DesiredAccessory, expand_home};
 use crate::host::{Host, HostError};
 use crate::records::audit;
+use futures_util::future::join_all;
 
 /// `gantry accessory` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -255,34 +256,24 @@ fn run_exec(day2: &Day2, which: &Which, args: &AccessoryExecArgs) -> Result<Exit
                 .filter(|(name, _)| *name == host_name)
                 .count()
         };
-        let mut results = Vec::new();
-        let mut jobs = Vec::new();
-        let mut labels = Vec::new();
-        for (host_name, accessory) in &targets {
+        // Every host's command line and audit line at once, then every command at once.
+        let jobs = join_all(targets.iter().map(|(host_name, accessory)| async {
             let label = prefix(host_name, &accessory.name, accessories_per_host(host_name));
-            let line = match connected(&connections, host_name) {
-                Ok(connection) => {
-                    exec_line(connection.as_ref(), accessory, &command, args.reuse, false)
-                        .await
-                        .map(|line| (connection, line))
-                }
-                Err(error) => Err(error),
+            let job = async {
+                let connection = connected(&connections, host_name)?;
+                let line =
+                    exec_line(connection.as_ref(), accessory, &command, args.reuse, false).await?;
+                audit(day2, connection.as_ref(), &accessory.name, &command).await;
+                Ok(Job {
+                    host: connection,
+                    command: line,
+                    prefix: label.clone(),
+                })
             };
-            match line {
-                Ok((connection, line)) => {
-                    audit(day2, connection.as_ref(), &accessory.name, &command).await;
-                    labels.push(label.clone());
-                    jobs.push(Job {
-                        host: connection,
-                        command: line,
-                        prefix: label,
-                    });
-                }
-                Err(error) => results.push((label, Err(error))),
-            }
-        }
-        results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-        Ok(summarize(&results))
+            (label.clone(), job.await)
+        }))
+        .await;
+        Ok(summarize(&run_labelled(jobs).await))
     });
     // Standard input may still be read by a blocking thread: do not wait for it.
     rt.shutdown_background();

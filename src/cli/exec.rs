@@ -16,11 +16,12 @@ use clap::Args;
 use super::GlobalArgs;
 use super::locked::Day2;
 use super::logs::connected;
-use super::output::{Job, prefix, run_interactive, run_prefixed, summarize};
+use super::output::{Job, prefix, run_interactive, run_labelled, summarize};
 use super::session::{TargetArgs, runtime};
 use crate::day2::{current_container, shell};
 use crate::desired::{DesiredApp, expand_home};
 use crate::host::{ContainerFilter, Host, HostError};
+use futures_util::future::join_all;
 
 /// `gantry exec` flags.
 #[derive(Clone, Debug, Args)]
@@ -85,36 +86,24 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<Exit, miette::Report>
                 .map_err(|e| miette::miette!("{e}"))?;
             return Ok(Exit::from_command_status(code));
         }
-        let mut results = Vec::new();
-        let mut jobs = Vec::new();
-        let mut labels = Vec::new();
-        for (host, app) in targets {
+        // Every host's command line and audit line at once, then every command at once.
+        let targets = join_all(targets.into_iter().map(|(host, app)| async {
             let label = prefix(&host.name, &app.role, host.apps.len());
-            let prepared = match connected(&connections, &host.name) {
-                Ok(connection) => {
-                    match command_line(&day2, connection.as_ref(), app, &command, args, false).await
-                    {
-                        Ok(line) => Ok((connection, line)),
-                        Err(error) => Err(error),
-                    }
-                }
-                Err(error) => Err(error),
+            let job = async {
+                let connection = connected(&connections, &host.name)?;
+                let line =
+                    command_line(&day2, connection.as_ref(), app, &command, args, false).await?;
+                audit(&day2, connection.as_ref(), &command).await;
+                Ok(Job {
+                    host: connection,
+                    command: line,
+                    prefix: label.clone(),
+                })
             };
-            match prepared {
-                Ok((connection, line)) => {
-                    audit(&day2, connection.as_ref(), &command).await;
-                    labels.push(label.clone());
-                    jobs.push(Job {
-                        host: connection,
-                        command: line,
-                        prefix: label,
-                    });
-                }
-                Err(error) => results.push((label, Err(error))),
-            }
-        }
-        results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-        Ok(summarize(&results))
+            (label.clone(), job.await)
+        }))
+        .await;
+        Ok(summarize(&run_labelled(targets).await))
     });
     // Standard input may still be read by a blocking thread: do not wait for it.
     rt.shutdown_background();

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use super::locked::Day2;
-use super::output::{Job, prefix, run_prefixed, summarize};
+use super::output::{Job, prefix, run_labelled, run_prefixed, summarize};
 use super::session::{TargetArgs, runtime};
 use crate::day2::current_container;
 use crate::day2::shell::{self, LogsOptions};
@@ -159,22 +159,16 @@ pub(super) async fn container_logs(
     containers: Vec<(String, String)>,
     options: &LogsOptions,
 ) -> Exit {
-    let mut results = Vec::new();
-    let mut jobs = Vec::new();
-    let mut labels = Vec::new();
-    for (host, container) in containers {
-        match connected(connections, &host) {
-            Ok(connection) => {
-                labels.push(host.clone());
-                jobs.push(Job {
-                    host: connection,
-                    command: shell::logs(&container, options),
-                    prefix: host,
-                });
-            }
-            Err(error) => results.push((host, Err(error))),
-        }
-    }
-    results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-    grep_summary(results, options.grep.is_some())
+    let targets = containers
+        .into_iter()
+        .map(|(host, container)| {
+            let job = connected(connections, &host).map(|connection| Job {
+                host: connection,
+                command: shell::logs(&container, options),
+                prefix: host.clone(),
+            });
+            (host, job)
+        })
+        .collect();
+    grep_summary(run_labelled(targets).await, options.grep.is_some())
 }

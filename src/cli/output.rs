@@ -143,6 +143,34 @@ pub async fn run_prefixed(jobs: Vec<Job>) -> Vec<Result<i64, crate::host::HostEr
     .await
 }
 
+/// Runs every target's job at once (see [`run_prefixed`]); a target whose job could not be
+/// prepared (no connection, no container) is a failure of its own. Results in target order,
+/// labelled for [`summarize`].
+pub async fn run_labelled(
+    targets: Vec<(String, Result<Job, crate::host::HostError>)>,
+) -> Vec<(String, Result<i64, crate::host::HostError>)> {
+    let mut labels = Vec::new();
+    let mut jobs = Vec::new();
+    let mut results: Vec<(String, Option<Result<i64, crate::host::HostError>>)> = Vec::new();
+    for (label, job) in targets {
+        match job {
+            Ok(job) => {
+                labels.push(results.len());
+                jobs.push(job);
+                results.push((label, None));
+            }
+            Err(error) => results.push((label, Some(Err(error)))),
+        }
+    }
+    for (index, ran) in labels.into_iter().zip(run_prefixed(jobs).await) {
+        results[index].1 = Some(ran);
+    }
+    results
+        .into_iter()
+        .filter_map(|(label, result)| result.map(|result| (label, result)))
+        .collect()
+}
+
 /// Runs `command` on `host` with the user's terminal attached (raw mode, a remote
 /// pseudo-terminal) and returns its exit code.
 pub async fn run_interactive(

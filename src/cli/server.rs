@@ -12,9 +12,10 @@ use clap::{Args, Subcommand};
 use super::GlobalArgs;
 use super::locked::Day2;
 use super::logs::connected;
-use super::output::{Job, run_interactive, run_prefixed, summarize};
+use super::output::{Job, run_interactive, run_labelled, summarize};
 use super::session::{TargetArgs, runtime};
 use crate::pipeline::Connections;
+use futures_util::future::join_all;
 
 /// `gantry server` subcommands.
 #[derive(Clone, Debug, Args)]
@@ -114,25 +115,20 @@ pub(super) async fn on_every_host(
     command: &str,
     audited: bool,
 ) -> Exit {
-    let mut results = Vec::new();
-    let mut jobs = Vec::new();
-    let mut labels = Vec::new();
-    for host in day2.desired.hosts.iter().map(|host| &host.name) {
-        match connected(connections, host) {
-            Ok(connection) => {
-                if audited {
-                    record(day2, connection.as_ref(), command).await;
-                }
-                labels.push(host.clone());
-                jobs.push(Job {
-                    host: connection,
-                    command: command.to_string(),
-                    prefix: host.clone(),
-                });
+    let targets = join_all(day2.desired.hosts.iter().map(|host| async {
+        let job = async {
+            let connection = connected(connections, &host.name)?;
+            if audited {
+                record(day2, connection.as_ref(), command).await;
             }
-            Err(error) => results.push((host.clone(), Err(error))),
-        }
-    }
-    results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-    summarize(&results)
+            Ok(Job {
+                host: connection,
+                command: command.to_string(),
+                prefix: host.name.clone(),
+            })
+        };
+        (host.name.clone(), job.await)
+    }))
+    .await;
+    summarize(&run_labelled(targets).await)
 }

@@ -7,7 +7,7 @@ use crate::session::Exit;
 
 use super::super::locked::Day2;
 use super::super::logs::connected;
-use super::super::output::{Job, prefix, run_prefixed, summarize};
+use super::super::output::{Job, prefix, run_labelled, summarize};
 use crate::day2::{app, shell};
 use crate::desired::DesiredHost;
 use crate::observe::{Observed, ObservedHost};
@@ -50,26 +50,18 @@ fn listing_commands(day2: &Day2, host: &DesiredHost, listing: Listing) -> Vec<(S
 
 /// Runs `listing` on every selected host at once, each output line prefixed.
 pub async fn list(day2: &Day2, connections: &Connections, listing: Listing) -> Exit {
-    let mut results = Vec::new();
-    let mut jobs = Vec::new();
-    let mut labels = Vec::new();
+    let mut targets = Vec::new();
     for host in &day2.desired.hosts {
         for (label, command) in listing_commands(day2, host, listing) {
-            match connected(connections, &host.name) {
-                Ok(connection) => {
-                    labels.push(label.clone());
-                    jobs.push(Job {
-                        host: connection,
-                        command,
-                        prefix: label,
-                    });
-                }
-                Err(error) => results.push((label, Err(error))),
-            }
+            let job = connected(connections, &host.name).map(|connection| Job {
+                host: connection,
+                command,
+                prefix: label.clone(),
+            });
+            targets.push((label, job));
         }
     }
-    results.extend(labels.into_iter().zip(run_prefixed(jobs).await));
-    summarize(&results)
+    summarize(&run_labelled(targets).await)
 }
 
 /// `app version`: per host, the version its first selected role runs (Kamal's `app version`),
