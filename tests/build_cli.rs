@@ -28,26 +28,7 @@ impl Project {
         )
         .expect("deploy.yml");
         fs::write(root.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
-        for args in [
-            &["init", "-q"][..],
-            &["add", "-A"],
-            &[
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "user.name=t",
-                "commit",
-                "-qm",
-                "x",
-            ],
-        ] {
-            let status = Command::new("git")
-                .args(args)
-                .current_dir(&root)
-                .status()
-                .expect("git");
-            assert!(status.success());
-        }
+        gantry_testsupport::git::commit_all(&root);
         let bin = dir.path().join("bin");
         fs::create_dir_all(&bin).expect("mkdir");
         fs::write(bin.join("docker"), fake_docker).expect("fake docker");

@@ -58,26 +58,7 @@ impl Project {
         .expect("secrets");
         fs::write(root.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
         fs::write(root.join("Dockerfile.prod"), "FROM scratch\n").expect("Dockerfile");
-        for args in [
-            &["init", "-q"][..],
-            &["add", "-A"],
-            &[
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "user.name=t",
-                "commit",
-                "-qm",
-                "x",
-            ],
-        ] {
-            let status = Command::new("git")
-                .args(args)
-                .current_dir(&root)
-                .status()
-                .expect("git");
-            assert!(status.success());
-        }
+        gantry_testsupport::git::commit_all(&root);
         let fake = dir.path().join("bin");
         fs::create_dir_all(&fake).expect("mkdir");
         // Records each command line, and which secrets its environment holds.

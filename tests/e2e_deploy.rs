@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use gantry_testsupport::Testbed;
 use gantry_testsupport::gantry::{self, GantryRun};
+use gantry_testsupport::git::git;
 use gantry_testsupport::http;
 use gantry_testsupport::kamal::{KamalApp, KamalProject};
 
@@ -16,21 +17,6 @@ const SERVICE: &str = "gantry-build";
 
 fn gantry(project: &KamalProject, args: &[&str]) -> GantryRun {
     gantry::run(Path::new(env!("CARGO_BIN_EXE_gantry")), project.dir(), args)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// A Kamal project whose git repository holds the test app's Dockerfile, and hooks that log

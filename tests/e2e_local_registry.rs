@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use gantry_testsupport::Testbed;
 use gantry_testsupport::gantry::{self, GantryRun};
+use gantry_testsupport::git::git;
 use gantry_testsupport::http;
 use gantry_testsupport::kamal::{KamalApp, KamalProject};
 
@@ -35,12 +36,6 @@ fn run(program: &str, args: &[&str], dir: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let mut full = vec!["-c", "user.name=test", "-c", "user.email=test@example.com"];
-    full.extend_from_slice(args);
-    run("git", &full, dir)
 }
 
 /// The local registry container of this machine, removed (with its images).

@@ -16,6 +16,7 @@
 
 pub mod fixtures;
 pub mod gantry;
+pub mod git;
 pub mod http;
 pub mod https;
 pub mod images;
