@@ -65,11 +65,13 @@ die() { echo "testbed: $*" >&2; exit 1; }
 
 STATE=${TESTBED_DIR:-/var/lib/gantry-testbed}
 # A running test bed keeps the settings it was started with: later commands (cut, down, ...)
-# need only TESTBED_DIR, and a conflicting setting is refused rather than half applied.
+# need only TESTBED_DIR and use the saved settings whatever the environment says (a shell that
+# evaluated `env` of an earlier bed still exports its values); only `up`, which would otherwise
+# seem to apply a new setting to the running bed, refuses a conflicting one.
 if [ -f "$STATE/settings" ]; then
   # shellcheck disable=SC1091
   . "$STATE/settings"
-  for setting in TESTBED_NET:SAVED_NET TESTBED_PREFIX:SAVED_PREFIX TESTBED_REGISTRY_PORT:SAVED_REG_PORT \
+  [ "${1:-}" = up ] && for setting in TESTBED_NET:SAVED_NET TESTBED_PREFIX:SAVED_PREFIX TESTBED_REGISTRY_PORT:SAVED_REG_PORT \
     TESTBED_LATENCY_MS:SAVED_LATENCY_MS TESTBED_SESSION_MS:SAVED_SESSION_MS; do
     given=${setting%%:*}; saved=${setting##*:}
     [ -z "${!given:-}" ] || [ "${!given}" = "${!saved}" ] ||
