@@ -34,6 +34,8 @@ pub const PROXY_BOOT_FILES: [&str; 4] = [
 ];
 /// The file inside Kamal's lock directory that says who holds it (base64).
 pub const LOCK_DETAILS_FILE: &str = "details";
+/// The lock details' permission bits, as Kamal leaves them (readable by `kamal lock status`).
+pub const LOCK_DETAILS_MODE: u32 = 0o644;
 /// The image label that kamal-proxy's release images carry; Kamal prunes old proxies by it.
 pub const PROXY_IMAGE_TITLE_LABEL: &str = "org.opencontainers.image.title";
 

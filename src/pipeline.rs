@@ -101,6 +101,25 @@ pub async fn observe_and_plan_telling(
 ) -> Planned {
     let observed =
         observe::observe_all_telling(&desired, connections, parallelism, host_read).await;
+    planned_from(request, desired, observed)
+}
+
+/// [`observe_and_plan`], taking the deploy lock on the hosts `locks` names in the same round
+/// trip as reading them ([`observe::HostState::lock_taken`] says where it was taken).
+pub async fn observe_and_plan_locking(
+    request: &PlanRequest<'_>,
+    desired: Desired,
+    connections: &Connections,
+    parallelism: usize,
+    locks: &BTreeMap<String, observe::LockTake>,
+) -> Planned {
+    let observed =
+        observe::observe_all_with(&desired, connections, parallelism, locks, &|_| {}).await;
+    planned_from(request, desired, observed)
+}
+
+/// The plan from `observed`, with what it was made of.
+fn planned_from(request: &PlanRequest<'_>, desired: Desired, observed: Observed) -> Planned {
     let plan = plan_from(request, &desired, &observed);
     Planned {
         desired,

@@ -3,8 +3,9 @@
 //! their `--json` output, against the budget that makes distance cheap: `plan` and `drift` open
 //! one shell session per host (the files, the lock, the home directory and kamal-proxy's state
 //! in one script) beside the Docker API channel, whose requests go in two waves (Docker's
-//! version check rides with the first); a no-op `apply` the same, two more sessions on the lock
-//! host (take and release).
+//! version check rides with the first); a no-op `apply` the same, the lock taken by that one
+//! script and released by one more session on the lock host; with a `pre-deploy` hook (which
+//! runs between taking the lock and observing) the take is a session of its own.
 //!
 //! Sessions and requests are counted exactly, on every run. Waves are measured by time (what
 //! overlapped what), so a machine busy enough to stall gantry between two requests it sends
@@ -189,11 +190,28 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
         &[(all, read_only)],
     );
 
-    // The lock host also takes and releases the lock, each a session of its own: the
-    // pre-deploy hook runs between taking it and observing. An apply also pulls early under
-    // the lock (prefetch): its registry check is a wave of its own when it does not overlap
-    // observe's second one.
+    // The lock host takes the lock in observe's script and releases it in a session of its
+    // own. An apply pulls early once under the lock (prefetch) only when its plan changes
+    // something: a no-op apply sends nothing after observing.
     let (lock_host, others) = hosts.split_at(1);
+    let no_op_budgets = |lock_sessions, api_waves| {
+        [
+            (
+                lock_host,
+                Budget {
+                    sessions: lock_sessions,
+                    api_waves,
+                },
+            ),
+            (
+                others,
+                Budget {
+                    sessions: 1,
+                    api_waves,
+                },
+            ),
+        ]
+    };
     assert_within(
         "no-op apply",
         || {
@@ -201,23 +219,26 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
             no_op.assert_code(0);
             apply_counts(&no_op)
         },
-        &[
-            (
-                lock_host,
-                Budget {
-                    sessions: 3,
-                    api_waves: 3,
-                },
-            ),
-            (
-                others,
-                Budget {
-                    sessions: 1,
-                    api_waves: 3,
-                },
-            ),
-        ],
+        &no_op_budgets(2, 2),
     );
+    // A pre-deploy hook runs between taking the lock and observing: the take is a session of
+    // its own there, and the early pull starts before observing (its registry check is a wave
+    // of its own when it does not overlap observe's second one).
+    let hooks = project.dir().join(".kamal/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = hooks.join("pre-deploy");
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_within(
+        "no-op apply with a pre-deploy hook",
+        || {
+            let no_op = gantry(&project, &["apply", "-y", "--json", "--version", &first]);
+            no_op.assert_code(0);
+            apply_counts(&no_op)
+        },
+        &no_op_budgets(3, 3),
+    );
+    std::fs::remove_file(&hook).unwrap();
 
     let new_version = gantry(&project, &["apply", "-y", "--json", "--version", &second]);
     new_version.assert_code(0);

@@ -170,32 +170,46 @@ pub async fn apply(
         Some(connections) => connections,
         None => session.connect(&connector(prepared), &hosts).await?,
     };
-    let result = session
-        .with_lock(&connections, async {
-            // Pulling early overlaps the pull with observing and planning, but only under the
-            // lock: an image pulled by a run still waiting would be an unused image to the run
-            // holding it, pruned as a change. A saved plan must be re-planned from the hosts as
-            // they were.
-            let _prefetch = saved
-                .is_none()
-                .then(|| pipeline::prefetch_app_images(&desired, &connections));
-            // A failing pre-deploy hook stops the run before any host changes; `pre-app-boot`
-            // and `post-app-boot` are actions of the plan, around each boot group.
-            hooks.run("pre-deploy", true, None).await?;
-            if session.is_cancelled() {
-                return Ok(session.interrupted_before_changes());
-            }
-            session
-                .converge(
-                    &request,
-                    desired.clone(),
-                    &connections,
-                    saved,
-                    Some(Question::Apply),
-                )
-                .await
-        })
-        .await;
+    let result = if hooks.will_run("pre-deploy") {
+        session
+            .with_lock(&connections, async {
+                // Pulling early overlaps the pull with observing and planning, but only under
+                // the lock: an image pulled by a run still waiting would be an unused image to
+                // the run holding it, pruned as a change. A saved plan must be re-planned from
+                // the hosts as they were.
+                let _prefetch = saved
+                    .is_none()
+                    .then(|| pipeline::prefetch_app_images(&desired, &connections));
+                // A failing pre-deploy hook stops the run before any host changes;
+                // `pre-app-boot` and `post-app-boot` are actions of the plan, around each boot
+                // group.
+                hooks.run("pre-deploy", true, None).await?;
+                if session.is_cancelled() {
+                    return Ok(session.interrupted_before_changes());
+                }
+                session
+                    .converge(
+                        &request,
+                        desired.clone(),
+                        &connections,
+                        saved,
+                        Some(Question::Apply),
+                    )
+                    .await
+            })
+            .await
+    } else {
+        // Nothing runs between the lock and the look at the hosts: one script does both.
+        session
+            .converge_taking_locks(
+                &request,
+                desired.clone(),
+                &connections,
+                saved,
+                Some(Question::Apply),
+            )
+            .await
+    };
     let round_trips = pipeline::log_round_trips(&connections);
     if args.json {
         let event = serde_json::json!({"event": "round_trips", "hosts": round_trips});

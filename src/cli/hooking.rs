@@ -101,6 +101,11 @@ impl Hooks {
         narrowed.run(hook, lock_held, None).await
     }
 
+    /// Whether [`Hooks::run`] would run `hook`: it exists and hooks are not skipped.
+    pub fn will_run(&self, hook: &str) -> bool {
+        !self.skip && self.directory.join(hook).is_file()
+    }
+
     pub async fn run(
         &self,
         hook: &str,

@@ -12,6 +12,7 @@
 //! exercises the same code paths as a real host. Paths given to file operations are relative to
 //! the SSH user's home directory, as Kamal's are (`.kamal/...`).
 
+pub mod directory_check;
 pub mod round_trips;
 pub mod single_flight;
 pub mod ssh;
@@ -32,11 +33,41 @@ pub use crate::model::{
     PortBinding, PullProgress, RegistryAuth, RestartPolicy, Ulimit, split_reference,
 };
 
-/// What [`Host::read_files_and_container_file`] answers: the files, then the container's file.
-pub type FilesAndContainerFile = (
-    Result<BTreeMap<String, Option<Vec<u8>>>, HostError>,
-    Result<Option<Vec<u8>>, HostError>,
-);
+/// What observe reads from a host's filesystem, asked at once ([`Host::read_host_files`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HostFilesRequest<'a> {
+    /// Files in the home directory.
+    pub paths: &'a [String],
+    /// Directories whose existence matters, absolute or relative to the home directory.
+    pub directories: &'a [String],
+    /// A container and the path of a file in it (kamal-proxy's state).
+    pub container_file: (&'a str, &'a str),
+    /// The volume that file usually lies in, and its path inside that volume.
+    pub volume_file: (&'a str, &'a str),
+    /// A directory to create first, exclusively, with one file in it: the deploy lock, taken
+    /// in the same round trip as the reads.
+    pub exclusive_dir: Option<ExclusiveDir<'a>>,
+}
+
+/// [`Host::create_dir_exclusive_with_file`]'s arguments.
+#[derive(Clone, Copy, Debug)]
+pub struct ExclusiveDir<'a> {
+    pub path: &'a str,
+    pub file: &'a str,
+    pub contents: &'a [u8],
+    pub mode: u32,
+}
+
+/// What [`Host::read_host_files`] answers, each part on its own.
+#[derive(Debug)]
+pub struct HostFiles {
+    pub files: Result<BTreeMap<String, Option<Vec<u8>>>, HostError>,
+    pub container_file: Result<Option<Vec<u8>>, HostError>,
+    pub directories: Result<BTreeMap<String, bool>, HostError>,
+    /// Whether the exclusive directory was created by this request; `None` when none was asked
+    /// for. An error leaves it unknown: the caller takes back what it may have created.
+    pub created_dir: Option<Result<bool, HostError>>,
+}
 
 /// A machine gantry deploys to, reached through one connection for a whole run.
 ///
@@ -154,23 +185,30 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError>;
 
-    /// [`Host::read_files`] and [`Host::read_container_file`] together, as observe asks for both
-    /// (the deploy's files and kamal-proxy's state). `volume_file` names the volume the
-    /// container's file usually lies in and its path inside that volume: a host that reads
-    /// files with a script may read it there in the same script, and use it once the
-    /// container's mounts confirm the place (one session instead of two).
-    async fn read_files_and_container_file(
-        &self,
-        paths: &[String],
-        container: &str,
-        path: &str,
-        volume_file: (&str, &str),
-    ) -> FilesAndContainerFile {
-        let _ = volume_file;
-        tokio::join!(
-            self.read_files(paths),
-            self.read_container_file(container, path)
-        )
+    /// Everything of [`HostFilesRequest`] at once, as observe asks for it: the deploy's files,
+    /// kamal-proxy's state, accessory directories and, when asked, the deploy lock taken first.
+    /// A host that reads files with a script reads them all in one session, and may read the
+    /// container's file in its volume, used once the container's mounts confirm the place.
+    async fn read_host_files(&self, request: &HostFilesRequest<'_>) -> HostFiles {
+        let created_dir = match request.exclusive_dir {
+            Some(dir) => Some(
+                self.create_dir_exclusive_with_file(dir.path, dir.file, dir.contents, dir.mode)
+                    .await,
+            ),
+            None => None,
+        };
+        let (container, path) = request.container_file;
+        let (files, container_file, directories) = tokio::join!(
+            self.read_files(request.paths),
+            self.read_container_file(container, path),
+            directory_check::existing(self, request.directories)
+        );
+        HostFiles {
+            files,
+            container_file,
+            directories,
+            created_dir,
+        }
     }
 
     /// How long ago each file was last written, by the host's own clock (`date +%s` and the

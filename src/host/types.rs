@@ -7,7 +7,7 @@ use std::fmt;
 use crate::model::RegistryAuth;
 
 /// What went wrong talking to one host. The host's name is always part of it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum HostError {
     /// The host could not be reached or the connection broke (SSH, network, timeout).
     #[error("{host}: {message}")]

@@ -8,12 +8,15 @@ use futures_util::future::{Either, join_all, select, try_join_all};
 
 use crate::desired::ProxyBootFiles;
 use crate::desired::content_fingerprint;
-use crate::host::{ContainerFilter, ContainerSummary, Host, HostError};
+use crate::host::{
+    ContainerFilter, ContainerSummary, ExclusiveDir, Host, HostError, HostFiles, HostFilesRequest,
+};
 use crate::kamal_proxy;
 use crate::model::{ContainerDetails, ImageDetails};
 use crate::naming::{
-    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, PROXY_BOOT_FILES, PROXY_CONFIG_VOLUME,
-    PROXY_CONTAINER, PROXY_STATE_FILE, PROXY_STATE_FILE_IN_VOLUME,
+    LABEL_DESTINATION, LABEL_ROLE, LABEL_SERVICE, LOCK_DETAILS_FILE, LOCK_DETAILS_MODE,
+    PROXY_BOOT_FILES, PROXY_CONFIG_VOLUME, PROXY_CONTAINER, PROXY_STATE_FILE,
+    PROXY_STATE_FILE_IN_VOLUME,
 };
 use crate::observe::lock::parse_lock_details;
 use crate::observe::{HostState, LockInfo, ObserveRequest, ObservedContainer};
@@ -117,30 +120,27 @@ async fn read_host(host: &dyn Host, request: &ObserveRequest) -> Result<HostStat
         .map(|name| ContainerFilter::name(name.clone()))
         .collect();
     let image_label = format!("{LABEL_SERVICE}={}", request.service);
-    // kamal-proxy's state with the files, and the home directory after them: an SSH host
-    // reads all three in one session.
+    // The files, kamal-proxy's state, the directories and the lock (when this run takes it
+    // here), then the home directory: an SSH host reads them all in one session.
+    let take_lock = request.take_lock.as_ref().map(|lock| ExclusiveDir {
+        path: &lock.dir,
+        file: LOCK_DETAILS_FILE,
+        contents: lock.details.as_bytes(),
+        mode: LOCK_DETAILS_MODE,
+    });
+    let files_request = HostFilesRequest {
+        paths: &paths,
+        directories: &request.directories,
+        container_file: (PROXY_CONTAINER, PROXY_STATE_FILE),
+        volume_file: (PROXY_CONFIG_VOLUME, PROXY_STATE_FILE_IN_VOLUME),
+        exclusive_dir: take_lock,
+    };
     let files_state_and_home = async {
-        let (files, proxy_state) = host
-            .read_files_and_container_file(
-                &paths,
-                PROXY_CONTAINER,
-                PROXY_STATE_FILE,
-                (PROXY_CONFIG_VOLUME, PROXY_STATE_FILE_IN_VOLUME),
-            )
-            .await;
-        (files, proxy_state, host.home_dir().await)
+        let read = host.read_host_files(&files_request).await;
+        (read, host.home_dir().await)
     };
     // First burst: independent requests, all at once.
-    let (
-        (files, proxy_state, home),
-        containers,
-        name_holders,
-        proxy,
-        networks,
-        images,
-        present,
-        directories,
-    ) = tokio::join!(
+    let ((read, home), containers, name_holders, proxy, networks, images, present) = tokio::join!(
         files_state_and_home,
         host.list_containers(&service_filter),
         try_join_all(
@@ -152,8 +152,14 @@ async fn read_host(host: &dyn Host, request: &ObserveRequest) -> Result<HostStat
         host.list_networks(),
         host.list_images(Some(&image_label)),
         join_all(request.images.iter().map(|image| host.inspect_image(image))),
-        existing_directories(host, &request.directories),
     );
+    let HostFiles {
+        files,
+        container_file: proxy_state,
+        directories,
+        created_dir: lock_taken,
+    } = read;
+    let lock_taken = lock_taken.transpose()?;
     let home = home?;
     let containers = containers?;
     // A name holder without the service label is not in the listing above.
@@ -243,6 +249,7 @@ async fn read_host(host: &dyn Host, request: &ObserveRequest) -> Result<HostStat
         file_fingerprints: read_back.fingerprints,
         directories,
         lock: read_back.lock,
+        lock_taken,
         journal: read_back.journal,
         proxy_boot: read_back.proxy_boot,
         other_services,
@@ -443,37 +450,4 @@ fn classify<'a>(containers: &'a [ContainerSummary], request: &ObserveRequest) ->
         }
     }
     classified
-}
-
-/// Which of these directories exist, in one command; no command at all when there are none.
-pub(crate) async fn existing_directories(
-    host: &dyn Host,
-    directories: &[String],
-) -> Result<BTreeMap<String, bool>, HostError> {
-    if directories.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let mut script = String::new();
-    for directory in directories {
-        let quoted = shlex::try_quote(directory).map_err(|_| HostError::Command {
-            host: host.name().to_string(),
-            message: format!("directory name {directory:?} cannot be quoted"),
-        })?;
-        script.push_str(&format!(
-            "if [ -d {quoted} ]; then echo y; else echo n; fi; "
-        ));
-    }
-    let output = host.run_command(&script).await?;
-    if !output.success() {
-        return Err(HostError::Command {
-            host: host.name().to_string(),
-            message: format!("checking accessory directories: {}", output.message()),
-        });
-    }
-    let answers: Vec<&str> = output.stdout.lines().collect();
-    Ok(directories
-        .iter()
-        .enumerate()
-        .map(|(index, directory)| (directory.clone(), answers.get(index) == Some(&"y")))
-        .collect())
 }

@@ -26,7 +26,6 @@ use crate::desired::{Desired, DesiredHost, ProxyBootFiles};
 use crate::host::{ContainerDetails, Host, ImageDetails, ImageSummary};
 use crate::kamal_proxy::ObservedRoute;
 
-pub(crate) use host_state::existing_directories;
 pub use host_state::observe_host;
 pub use lock::{LockInfo, encode_lock_details, parse_lock_details};
 pub use retained_versions::Versions;
@@ -86,6 +85,10 @@ pub struct HostState {
     pub directories: BTreeMap<String, bool>,
     /// The deploy lock, when held.
     pub lock: Option<LockInfo>,
+    /// Whether this observation took the deploy lock ([`ObserveRequest::take_lock`]): `None`
+    /// when it was not asked to. The run's own business, never saved or compared.
+    #[serde(skip)]
+    pub lock_taken: Option<bool>,
     /// gantry's journal of the last run on this host, raw JSON.
     pub journal: Option<String>,
     /// The containers of other services on the host (every container with a `service` label
@@ -167,6 +170,16 @@ pub struct ObserveRequest {
     /// The app containers the deploy creates, looked up by name too: Kamal renames whatever
     /// holds one of these names, a container without any label included.
     pub app_container_names: Vec<String>,
+    /// Take the deploy lock before reading, in the same round trip (the lock host of an
+    /// `apply` with no `pre-deploy` hook between the lock and the look at the hosts).
+    pub take_lock: Option<LockTake>,
+}
+
+/// The deploy lock to take while observing: its directory and the details to write in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockTake {
+    pub dir: String,
+    pub details: String,
 }
 
 /// One image whose registry digest observe asks for, with the credentials a pull would send.
@@ -231,6 +244,7 @@ impl ObserveRequest {
                 .iter()
                 .map(|app| app.container.name.clone())
                 .collect(),
+            take_lock: None,
         }
     }
 }
@@ -253,10 +267,28 @@ pub async fn observe_all_telling(
     parallelism: usize,
     host_read: &(dyn Fn(&str) + Send + Sync),
 ) -> Observed {
+    observe_all_with(desired, hosts, parallelism, &BTreeMap::new(), host_read).await
+}
+
+/// [`observe_all_telling`], taking the deploy lock on the hosts `locks` names while reading
+/// them (see [`HostState::lock_taken`]).
+pub async fn observe_all_with(
+    desired: &Desired,
+    hosts: &BTreeMap<String, Result<Arc<dyn Host>, String>>,
+    parallelism: usize,
+    locks: &BTreeMap<String, LockTake>,
+    host_read: &(dyn Fn(&str) + Send + Sync),
+) -> Observed {
     let requests: Vec<(String, ObserveRequest)> = desired
         .hosts
         .iter()
-        .map(|host| (host.name.clone(), ObserveRequest::for_host(desired, host)))
+        .map(|host| {
+            let request = ObserveRequest {
+                take_lock: locks.get(&host.name).cloned(),
+                ..ObserveRequest::for_host(desired, host)
+            };
+            (host.name.clone(), request)
+        })
         .collect();
     let results: Vec<(String, ObservedHost)> = stream::iter(requests)
         .map(|(name, request)| {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{Host, HostError};
-use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
+use crate::naming::{LOCK_DETAILS_FILE, LOCK_DETAILS_MODE, ServiceNames};
 use crate::observe::{LockInfo, encode_lock_details, parse_lock_details};
 use crate::records::journal::Journal;
 
@@ -94,7 +94,7 @@ pub async fn acquire(
                 &names.lock_dir(),
                 LOCK_DETAILS_FILE,
                 details(request).as_bytes(),
-                0o644,
+                LOCK_DETAILS_MODE,
             )
             .await?
         {
@@ -291,7 +291,7 @@ pub async fn status(host: &dyn Host, names: &ServiceNames) -> Result<Option<Lock
         return Ok(Some(parse_lock_details(&bytes)));
     }
     let lock_dir = names.lock_dir();
-    let exists = crate::observe::existing_directories(host, std::slice::from_ref(&lock_dir))
+    let exists = crate::host::directory_check::existing(host, std::slice::from_ref(&lock_dir))
         .await?
         .get(&lock_dir)
         .copied()

@@ -10,6 +10,7 @@
 //! path out of [`Session::with_lock`] releases the locks it took, after errors, a declined
 //! prompt and signals alike.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,8 @@ use crate::apply::{ExecOptions, Hosts, LocalHooks};
 use crate::desired::Desired;
 use crate::diff::{Changes, Note};
 use crate::host::Host;
-use crate::naming::ServiceNames;
-use crate::observe::Observed;
+use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
+use crate::observe::{LockTake, Observed};
 use crate::pipeline::{self, Connections, PlanRequest, Planned};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Plan, PlanOptions};
@@ -66,6 +67,9 @@ pub enum SessionError {
     #[diagnostic(help("run `gantry plan -o FILE` again and review the new plan"))]
     StalePlan(String),
 }
+
+/// The deploy locks a run holds, each with the details it wrote in it.
+type HeldLocks = Vec<(Arc<dyn Host>, String)>;
 
 /// How a command waits for a deploy lock held by another automatic deploy (`--lock-wait`).
 #[derive(Clone, Copy, Debug)]
@@ -183,39 +187,47 @@ impl<'a> Session<'a> {
         if self.is_cancelled() {
             return Ok(self.interrupted_before_changes());
         }
-        // Each lock held, with the details this run wrote in it (released in one round trip
-        // while they are unchanged).
-        let mut held: Vec<(Arc<dyn Host>, String)> = Vec::new();
-        let mut refused = None;
-        for name in &self.lock_hosts {
+        if self.lock_hosts.is_empty() {
+            return Err(miette::Report::new(SessionError::NoLockHost));
+        }
+        let (held, refused) = self.take_locks(&self.lock_hosts, connections).await;
+        let result = match refused {
+            Some(refusal) => refusal,
+            None => body.await,
+        };
+        // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
+        self.release_locks(&held).await;
+        result
+    }
+
+    /// Takes the lock on each of `names` in turn: the locks held (with the details this run
+    /// wrote in them, released in one round trip while they are unchanged), and how the run
+    /// ends when one was refused or the wait for one interrupted.
+    async fn take_locks(
+        &self,
+        names: &[String],
+        connections: &Connections,
+    ) -> (HeldLocks, Option<Result<Exit, miette::Report>>) {
+        let mut held = Vec::new();
+        for name in names {
             let taken = match lock_connection(name, connections) {
                 Ok(host) => self.take_lock(&host).await.map(|taken| (host, taken)),
                 Err(error) => Err(error),
             };
             match taken {
                 Ok((host, Some(written))) => held.push((host, written)),
-                Ok((_, None)) => {
-                    refused = Some(Ok(self.interrupted_before_changes()));
-                    break;
-                }
-                Err(error) => {
-                    refused = Some(Err(miette::Report::new(error)));
-                    break;
-                }
+                Ok((_, None)) => return (held, Some(Ok(self.interrupted_before_changes()))),
+                Err(error) => return (held, Some(Err(miette::Report::new(error)))),
             }
         }
-        if self.lock_hosts.is_empty() {
-            refused = Some(Err(miette::Report::new(SessionError::NoLockHost)));
-        }
-        let result = match refused {
-            Some(refusal) => refusal,
-            None => body.await,
-        };
-        // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
+        (held, None)
+    }
+
+    /// Releases every lock in `held`, the last taken first.
+    async fn release_locks(&self, held: &HeldLocks) {
         for (host, written) in held.iter().rev() {
             self.release_lock(host.as_ref(), written).await;
         }
-        result
     }
 
     /// Asks `question` through the UI: `None` to go on, else how the run ends (declined, or
@@ -242,10 +254,166 @@ impl<'a> Session<'a> {
         question: Option<Question>,
     ) -> Result<Exit, miette::Report> {
         let width = observe_width(connections);
-        let mut planned: Planned = tokio::select! {
+        let planned: Planned = tokio::select! {
             planned = pipeline::observe_and_plan(request, desired, connections, width) => planned,
             _ = self.cancel.cancelled() => return Ok(self.interrupted_before_changes()),
         };
+        self.execute_planned(planned, connections, saved, question)
+            .await
+    }
+
+    /// [`Session::with_lock`] around [`Session::converge`] in one round trip fewer per lock
+    /// host: the script that reads a lock host's files takes its lock first (Kamal's `mkdir`,
+    /// the same details), so a run that changes nothing opens two sessions there, observe and
+    /// release. For an `apply` with nothing to run between the lock and the look at the hosts
+    /// (no `pre-deploy` hook). A lock found held goes the usual way, which waits, takes over an
+    /// abandoned run's lock or refuses; once taken so, the hosts are looked at again. The app
+    /// image pulls start once every lock is held and the plan changes something
+    /// ([`pipeline::prefetch_app_images`]).
+    pub async fn converge_taking_locks(
+        &self,
+        request: &PlanRequest<'_>,
+        desired: Desired,
+        connections: &Connections,
+        saved: Option<&SavedPlan>,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        if self.is_cancelled() {
+            return Ok(self.interrupted_before_changes());
+        }
+        if self.lock_hosts.is_empty() {
+            return Err(miette::Report::new(SessionError::NoLockHost));
+        }
+        // A lock host the run does not observe (`--hosts` left it out) is locked on its own.
+        let (folded, apart): (Vec<String>, Vec<String>) =
+            self.lock_hosts.iter().cloned().partition(|name| {
+                desired.hosts.iter().any(|host| &host.name == name)
+                    && matches!(connections.get(name), Some(Ok(_)))
+            });
+        let (mut held, refused) = self.take_locks(&apart, connections).await;
+        let result = match refused {
+            Some(refusal) => refusal,
+            None => {
+                self.observe_locking_and_execute(
+                    &folded,
+                    &mut held,
+                    request,
+                    desired,
+                    connections,
+                    saved,
+                    question,
+                )
+                .await
+            }
+        };
+        self.release_locks(&held).await;
+        result
+    }
+
+    /// The body of [`Session::converge_taking_locks`]: every lock taken, by the reading
+    /// script or the usual way, is added to `held`.
+    #[allow(clippy::too_many_arguments)]
+    async fn observe_locking_and_execute(
+        &self,
+        folded: &[String],
+        held: &mut HeldLocks,
+        request: &PlanRequest<'_>,
+        desired: Desired,
+        connections: &Connections,
+        saved: Option<&SavedPlan>,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        let written = lock::details(&LockRequest {
+            holder: &self.holder,
+            now: &now_rfc3339(),
+            version: &self.identity.version,
+            message: &lock::automatic_message(&self.identity.run_id),
+        });
+        let locks: BTreeMap<String, LockTake> = folded
+            .iter()
+            .map(|name| {
+                let take = LockTake {
+                    dir: self.names.lock_dir(),
+                    details: written.clone(),
+                };
+                (name.clone(), take)
+            })
+            .collect();
+        let width = observe_width(connections);
+        let planned = tokio::select! {
+            planned = pipeline::observe_and_plan_locking(
+                request, desired.clone(), connections, width, &locks,
+            ) => Some(planned),
+            _ = self.cancel.cancelled() => None,
+        };
+        let mut look_again = false;
+        for name in folded {
+            let host = lock_connection(name, connections).map_err(miette::Report::new)?;
+            let taken = planned
+                .as_ref()
+                .and_then(|planned| planned.observed.hosts.get(name))
+                .and_then(|observed| observed.state())
+                .and_then(|state| state.lock_taken);
+            match taken {
+                Some(true) => held.push((host, written.clone())),
+                // Held by another run: the usual way says by whom, waits or takes it over.
+                Some(false) => {
+                    let (taken, refused) = self
+                        .take_locks(std::slice::from_ref(name), connections)
+                        .await;
+                    held.extend(taken);
+                    if let Some(refusal) = refused {
+                        return refusal;
+                    }
+                    look_again = true;
+                }
+                // Unknown (the host failed mid-read, or the run was interrupted): whatever this
+                // run may have created goes, as a release would take it.
+                None => {
+                    let _ = host
+                        .remove_dir_if_file_is(
+                            &self.names.lock_dir(),
+                            LOCK_DETAILS_FILE,
+                            written.as_bytes(),
+                        )
+                        .await;
+                    if self.is_cancelled() {
+                        return Ok(self.interrupted_before_changes());
+                    }
+                    let (taken, refused) = self
+                        .take_locks(std::slice::from_ref(name), connections)
+                        .await;
+                    held.extend(taken);
+                    if let Some(refusal) = refused {
+                        return refusal;
+                    }
+                    look_again = true;
+                }
+            }
+        }
+        let planned = match planned {
+            Some(planned) if !look_again => planned,
+            _ => tokio::select! {
+                planned = pipeline::observe_and_plan(request, desired, connections, width) => planned,
+                _ = self.cancel.cancelled() => return Ok(self.interrupted_before_changes()),
+            },
+        };
+        // Under every lock now: the pulls may start while the plan is confirmed and journaled
+        // (its pull actions join them).
+        let _prefetch = (saved.is_none() && !planned.plan.is_empty())
+            .then(|| pipeline::prefetch_app_images(&planned.desired, connections));
+        self.execute_planned(planned, connections, saved, question)
+            .await
+    }
+
+    /// Checks a plan made from what was observed (against a saved plan, if any) and runs it.
+    async fn execute_planned(
+        &self,
+        mut planned: Planned,
+        connections: &Connections,
+        saved: Option<&SavedPlan>,
+        question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
         // The lock this run holds is no news to its user.
         for host in &mut planned.plan.changes.hosts {
             host.notes.retain(|note| {
@@ -474,6 +642,7 @@ mod tests {
     use crate::apply::{Outcome, QuietReporter, Reporter};
     use crate::config::{LoadOptions, Secrets, load_with_env};
     use crate::desired::Selection;
+    use crate::session::prepared::PlanChoices;
     use crate::testkit::fake_host::{FakeHost, FakeRegistry};
 
     /// Shows nothing, answers yes.
@@ -537,23 +706,21 @@ mod tests {
         }
     }
 
-    async fn locked(host: &FakeHost, names: &ServiceNames) -> bool {
-        lock::status(host, names).await.expect("status").is_some()
-    }
-
-    #[tokio::test]
-    async fn a_run_holds_every_lock_host_while_it_works_and_none_after_or_when_refused() {
-        let (_dir, prepared) = prepared_for_h2();
-        let session = Session::start(
-            &prepared,
+    /// A run of `prepared` that shows nothing and answers yes.
+    fn start(prepared: &Prepared) -> Session<'_> {
+        Session::start(
+            prepared,
             identity(),
             "tester".into(),
             Arc::new(SilentUi),
             RunSettings::default(),
             None,
         )
-        .expect("starts");
-        assert_eq!(session.lock_hosts(), ["h1", "h2"]);
+        .expect("starts")
+    }
+
+    /// Fake hosts h1 and h2, both connected.
+    fn two_hosts() -> (Arc<FakeHost>, Arc<FakeHost>, Connections) {
         let registry = FakeRegistry::default();
         let h1 = Arc::new(FakeHost::new("h1", registry.clone()));
         let h2 = Arc::new(FakeHost::new("h2", registry));
@@ -562,6 +729,30 @@ mod tests {
             ("h2".to_string(), Ok(h2.clone() as Arc<dyn Host>)),
         ]
         .into();
+        (h1, h2, connections)
+    }
+
+    /// Kamal takes `host`'s lock by hand.
+    async fn kamal_locks(host: &FakeHost, names: &ServiceNames) {
+        let kamal = LockRequest {
+            holder: "kamal",
+            now: "2026-12-06T09:00:00Z",
+            version: "v0",
+            message: "by hand",
+        };
+        lock::acquire(host, names, &kamal).await.expect("locked");
+    }
+
+    async fn locked(host: &FakeHost, names: &ServiceNames) -> bool {
+        lock::status(host, names).await.expect("status").is_some()
+    }
+
+    #[tokio::test]
+    async fn a_run_holds_every_lock_host_while_it_works_and_none_after_or_when_refused() {
+        let (_dir, prepared) = prepared_for_h2();
+        let session = start(&prepared);
+        assert_eq!(session.lock_hosts(), ["h1", "h2"]);
+        let (h1, h2, connections) = two_hosts();
         let names = session.names.clone();
 
         let exit = session
@@ -575,15 +766,7 @@ mod tests {
         assert!(!locked(&h1, &names).await && !locked(&h2, &names).await);
 
         // Someone holds h2 (Kamal with `-h h2`): the run stops, and leaves h1 as it found it.
-        let request = LockRequest {
-            holder: "kamal",
-            now: "2026-12-06T09:00:00Z",
-            version: "v0",
-            message: "by hand",
-        };
-        lock::acquire(h2.as_ref(), &names, &request)
-            .await
-            .expect("h2 locked");
+        kamal_locks(&h2, &names).await;
         let refused = session
             .with_lock(&connections, async {
                 panic!("the body runs only under every lock")
@@ -604,5 +787,70 @@ mod tests {
             .await
             .expect_err("refused");
         assert!(error.to_string().contains("h1 is unreachable"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn observe_takes_the_lock_of_a_host_it_reads_and_a_held_lock_goes_the_usual_way() {
+        let (_dir, prepared) = prepared_for_h2();
+        let session = start(&prepared);
+        let (h1, h2, connections) = two_hosts();
+        let names = session.names.clone();
+        let read = |_: &str| Err("no local files".to_string());
+        let request = prepared.request(PlanChoices::default(), &read);
+        let desired = pipeline::desired(&request).expect("desired");
+        assert_eq!(desired.hosts.len(), 1, "-h h2 observes h2 only");
+
+        // h1 (not observed) is locked on its own; h2 by observe's reads, whose answer says so.
+        let mut held = Vec::new();
+        let (taken, refused) = session.take_locks(&["h1".to_string()], &connections).await;
+        held.extend(taken);
+        assert!(refused.is_none());
+        let written = "details of this run".to_string();
+        let locks: BTreeMap<String, LockTake> = [(
+            "h2".to_string(),
+            LockTake {
+                dir: names.lock_dir(),
+                details: written.clone(),
+            },
+        )]
+        .into();
+        let planned =
+            pipeline::observe_and_plan_locking(&request, desired.clone(), &connections, 4, &locks)
+                .await;
+        let state = planned.observed.hosts["h2"].state().expect("h2 read");
+        assert_eq!(state.lock_taken, Some(true));
+        assert!(locked(&h2, &names).await);
+        session.release_locks(&held).await;
+        assert!(
+            h2.remove_dir_if_file_is(&names.lock_dir(), LOCK_DETAILS_FILE, written.as_bytes())
+                .await
+                .expect("removed")
+        );
+        assert!(!locked(&h1, &names).await && !locked(&h2, &names).await);
+
+        // Kamal holds h2: the reads say so, the usual way refuses naming the holder, and h1's
+        // lock, taken first, is released.
+        kamal_locks(&h2, &names).await;
+        let planned =
+            pipeline::observe_and_plan_locking(&request, desired.clone(), &connections, 4, &locks)
+                .await;
+        assert_eq!(
+            planned.observed.hosts["h2"]
+                .state()
+                .expect("h2 read")
+                .lock_taken,
+            Some(false)
+        );
+        let refused = session
+            .converge_taking_locks(&request, desired, &connections, None, None)
+            .await
+            .expect_err("refused");
+        assert!(refused.to_string().contains("held by kamal"), "{refused}");
+        assert!(!locked(&h1, &names).await, "h1's lock is released");
+        let holder = lock::status(h2.as_ref(), &names).await.expect("status");
+        assert_eq!(
+            holder.and_then(|info| info.holder).as_deref(),
+            Some("kamal")
+        );
     }
 }

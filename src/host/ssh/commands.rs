@@ -11,7 +11,26 @@ use std::collections::BTreeMap;
 use tracing::Instrument;
 
 use crate::host::ssh::{SshHost, exec, files};
-use crate::host::{CommandOutput, HostError};
+use crate::host::{CommandOutput, ExclusiveDir, HostError, directory_check};
+
+/// What [`SshHost::host_read_in_one_script`] reads.
+#[derive(Clone, Copy, Default)]
+pub(super) struct ScriptReads<'a> {
+    pub(super) paths: &'a [String],
+    pub(super) directories: &'a [String],
+    /// A named volume and the path of a file in it.
+    pub(super) volume_file: Option<(&'a str, &'a str)>,
+    pub(super) exclusive_dir: Option<ExclusiveDir<'a>>,
+}
+
+/// What it answers.
+#[derive(Default)]
+pub(super) struct ScriptAnswers {
+    pub(super) files: BTreeMap<String, Option<Vec<u8>>>,
+    pub(super) directories: BTreeMap<String, bool>,
+    pub(super) volume_file: Option<VolumeFile>,
+    pub(super) created_dir: Option<bool>,
+}
 
 /// A file of a named volume, read where it lies on the host.
 pub(super) struct VolumeFile {
@@ -38,53 +57,93 @@ impl SshHost {
         &self,
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
-        Ok(self.host_read_files_and(paths, None).await?.0)
+        let reads = ScriptReads {
+            paths,
+            ..ScriptReads::default()
+        };
+        Ok(self.host_read_in_one_script(&reads).await?.files)
     }
 
-    /// [`SshHost::host_read_files`], and in the same session `file` of the named `volume`:
-    /// where it lies on the host and its contents when the SSH user may read them (`None`
-    /// otherwise, never an error).
-    pub(super) async fn host_read_files_and(
+    /// Everything `reads` asks for, in one session: the lock taken first (its details on
+    /// stdin), then the directories, the volume's file and the files. The home directory comes
+    /// first of all (`pwd`): observe needs it too, and a session saved is a round trip and a
+    /// session open saved on a host far away.
+    pub(super) async fn host_read_in_one_script(
         &self,
-        paths: &[String],
-        volume_file: Option<(&str, &str)>,
-    ) -> Result<(BTreeMap<String, Option<Vec<u8>>>, Option<VolumeFile>), HostError> {
-        if paths.is_empty() && volume_file.is_none() {
-            return Ok((BTreeMap::new(), None));
+        reads: &ScriptReads<'_>,
+    ) -> Result<ScriptAnswers, HostError> {
+        if reads.paths.is_empty()
+            && reads.volume_file.is_none()
+            && reads.directories.is_empty()
+            && reads.exclusive_dir.is_none()
+        {
+            return Ok(ScriptAnswers::default());
         }
-        for path in paths {
+        for path in reads.paths {
             self.check_path(path)?;
         }
-        // The home directory comes first (`pwd`): observe needs both, and a session saved is a
-        // round trip and a session open saved on a host far away.
+        let lock_file = reads
+            .exclusive_dir
+            .map(|dir| format!("{}/{}", dir.path, dir.file));
+        if let (Some(dir), Some(file)) = (reads.exclusive_dir, &lock_file) {
+            self.check_path(dir.path)?;
+            self.check_path(file)?;
+        }
         let script = (|| {
             let mut script = String::from("pwd; ");
-            if let Some((volume, file)) = volume_file {
+            if let (Some(dir), Some(file)) = (reads.exclusive_dir, &lock_file) {
+                // In a subshell: the script exits when it is done, and the reads go on.
+                script += &format!(
+                    "taken=$( ({}) ) || taken=failed; echo \"$taken\"; ",
+                    files::create_dir_with_file_script(dir.path, file, dir.mode)?
+                );
+            }
+            script += &directory_check::script(reads.directories)?;
+            if let Some((volume, file)) = reads.volume_file {
                 script += &files::read_volume_file_script(volume, file)?;
             }
-            script += &files::read_files_script(paths)?;
+            script += &files::read_files_script(reads.paths)?;
             Ok(script)
         })();
-        let output = self.checked("reading files", script, None).await?;
+        let stdin = reads.exclusive_dir.map(|dir| dir.contents);
+        let output = self.checked("reading files", script, stdin).await?;
         let failed = |message| HostError::Command {
             host: self.name.clone(),
             message,
         };
-        let (home, mut listing) = output.stdout.split_once('\n').unwrap_or_default();
+        let (home, mut rest) = output.stdout.split_once('\n').unwrap_or_default();
         if !home.trim().is_empty() {
             let _ = self.home.set(home.trim().to_string());
         }
-        let mut read_in_volume = None;
-        if volume_file.is_some() {
-            let (host_path, contents, rest) = files::parse_volume_file(listing).map_err(failed)?;
-            read_in_volume = Some(VolumeFile {
+        let mut answers = ScriptAnswers::default();
+        if let Some(dir) = reads.exclusive_dir {
+            let (taken, after) = rest.split_once('\n').unwrap_or((rest, ""));
+            answers.created_dir = Some(match taken {
+                "created" => true,
+                "exists" => false,
+                _ => {
+                    return Err(failed(format!(
+                        "creating {} in the script that reads files: {taken:?}",
+                        dir.path
+                    )));
+                }
+            });
+            rest = after;
+        }
+        let (directories, after) =
+            directory_check::parse(reads.directories, rest).map_err(failed)?;
+        answers.directories = directories;
+        rest = after;
+        if reads.volume_file.is_some() {
+            let (host_path, contents, after) = files::parse_volume_file(rest).map_err(failed)?;
+            answers.volume_file = Some(VolumeFile {
                 host_path,
                 contents,
             });
-            listing = rest;
+            rest = after;
         }
-        let files = files::parse_read_files(paths, listing).map_err(failed)?;
-        Ok((files, read_in_volume))
+        answers.files = files::parse_read_files(reads.paths, rest).map_err(failed)?;
+        Ok(answers)
     }
 
     pub(super) async fn host_file_ages(

@@ -12,10 +12,10 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::{DownloadFromContainerOptions, LogsOptions};
 use futures_util::StreamExt;
 
-use crate::host::ssh::commands::VolumeFile;
+use crate::host::ssh::commands::{ScriptAnswers, ScriptReads, VolumeFile};
 use crate::host::ssh::exec::{OUTPUT_CAP, Tail};
 use crate::host::ssh::{SshHost, files};
-use crate::host::{CommandOutput, FilesAndContainerFile, HostError};
+use crate::host::{CommandOutput, HostError, HostFiles, HostFilesRequest};
 
 /// `docker exec` runs kamal-proxy's `deploy`, which waits for health checks and draining.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
@@ -86,30 +86,28 @@ impl SshHost {
         self.read_from_archive(container, path).await
     }
 
-    /// Home-relative files and one file of a container, in one session when the container's
-    /// file lies in the named `volume` (as `file_in_volume`): the same script reads it there,
-    /// and it is kept once the container's mounts confirm the place. Otherwise it is read as
-    /// [`SshHost::docker_read_file`] reads it.
-    pub(super) async fn docker_read_files_and_file(
-        &self,
-        paths: &[String],
-        container: &str,
-        path: &str,
-        (volume, file_in_volume): (&str, &str),
-    ) -> FilesAndContainerFile {
+    /// [`Host::read_host_files`](crate::host::Host::read_host_files): everything but the
+    /// container's file in one script, and the container's file in that script too when it
+    /// lies in the named volume: it is kept once the container's mounts, inspected meanwhile,
+    /// confirm the place. Otherwise it is read as [`SshHost::docker_read_file`] reads it.
+    pub(super) async fn docker_read_host_files(&self, request: &HostFilesRequest<'_>) -> HostFiles {
+        let (container, path) = request.container_file;
         let inspect = self.call_optional(
             "inspect container",
             self.docker.inspect_container(container, None),
         );
-        let (read, inspect) = tokio::join!(
-            self.host_read_files_and(paths, Some((volume, file_in_volume))),
-            inspect
-        );
-        let (files, in_volume) = match read {
-            Ok((files, in_volume)) => (Ok(files), in_volume),
-            Err(error) => (Err(error), None),
+        let reads = ScriptReads {
+            paths: request.paths,
+            directories: request.directories,
+            volume_file: Some(request.volume_file),
+            exclusive_dir: request.exclusive_dir,
         };
-        let file = match (inspect, in_volume) {
+        let (read, inspect) = tokio::join!(self.host_read_in_one_script(&reads), inspect);
+        let (answers, error) = match read {
+            Ok(answers) => (answers, None),
+            Err(error) => (ScriptAnswers::default(), Some(error)),
+        };
+        let file = match (inspect, answers.volume_file) {
             // No such container: no file in it either.
             (Ok(None), _) => Ok(None),
             (
@@ -128,7 +126,15 @@ impl SshHost {
             }
             _ => self.docker_read_file(container, path).await,
         };
-        (files, file)
+        let failed = || error.clone().map_or(Ok(()), Err);
+        HostFiles {
+            files: failed().map(|()| answers.files),
+            container_file: file,
+            directories: failed().map(|()| answers.directories),
+            created_dir: request
+                .exclusive_dir
+                .map(|_| failed().map(|()| answers.created_dir.unwrap_or(false))),
+        }
     }
 
     /// The file's contents read through the mount it lies under, when that works.

@@ -53,7 +53,7 @@ use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    DirectoryMerge, FilesAndContainerFile, Host, HostError, ImageDetails, ImageSummary,
+    DirectoryMerge, Host, HostError, HostFiles, HostFilesRequest, ImageDetails, ImageSummary,
     PullProgress, RegistryAuth, pull_key,
 };
 
@@ -276,15 +276,8 @@ impl Host for SshHost {
         self.host_read_files(paths).await
     }
 
-    async fn read_files_and_container_file(
-        &self,
-        paths: &[String],
-        container: &str,
-        path: &str,
-        volume_file: (&str, &str),
-    ) -> FilesAndContainerFile {
-        self.docker_read_files_and_file(paths, container, path, volume_file)
-            .await
+    async fn read_host_files(&self, request: &HostFilesRequest<'_>) -> HostFiles {
+        self.docker_read_host_files(request).await
     }
 
     async fn file_ages(
