@@ -5,7 +5,9 @@
 //! in one script) beside the Docker API channel, whose requests go in two waves (Docker's
 //! version check rides with the first); a no-op `apply` the same, the lock taken by that one
 //! script and released by one more session on the lock host; with a `pre-deploy` hook (which
-//! runs between taking the lock and observing) the take is a session of its own.
+//! runs between taking the lock and observing) the take is a session of its own. A new-version
+//! `apply` opens three sessions per host, the lock host included (its release goes with the
+//! last records).
 //!
 //! Sessions and requests are counted exactly, on every run. Waves are measured by time (what
 //! overlapped what), so a machine busy enough to stall gantry between two requests it sends
@@ -242,7 +244,18 @@ fn plan_drift_and_a_no_op_apply_stay_within_their_round_trip_budget() {
 
     let new_version = gantry(&project, &["apply", "-y", "--json", "--version", &second]);
     new_version.assert_code(0);
-    eprintln!("new-version apply: {:?}", apply_counts(&new_version));
+    // Sessions are counted exactly: observe (taking the lock on the lock host), the journal
+    // before the first change, and the audit line with the last journal (and the lock's
+    // release) after the last.
+    let counts = apply_counts(&new_version);
+    eprintln!("new-version apply: {counts:?}");
+    for host in &hosts {
+        let [sessions, ..] = counts[host];
+        assert!(
+            sessions <= 3,
+            "{host}: {sessions} sessions for a new version, at most 3"
+        );
+    }
 
     // -v shows the same, one line per host
     let verbose = gantry(&project, &["plan", "-v", "--version", &second]);

@@ -58,6 +58,25 @@ pub struct ExclusiveDir<'a> {
     pub mode: u32,
 }
 
+/// One change to a file in the home directory, made with others by [`Host::change_files`].
+#[derive(Clone, Copy, Debug)]
+pub enum FileChange<'a> {
+    /// [`Host::write_file`].
+    Write {
+        path: &'a str,
+        contents: &'a [u8],
+        mode: u32,
+    },
+    /// [`Host::append_line`].
+    AppendLine { path: &'a str, line: &'a str },
+    /// [`Host::remove_dir_if_file_is`].
+    RemoveDirIfFileIs {
+        dir: &'a str,
+        file: &'a str,
+        contents: &'a [u8],
+    },
+}
+
 /// What [`Host::read_host_files`] answers, each part on its own.
 #[derive(Debug)]
 pub struct HostFiles {
@@ -266,6 +285,31 @@ pub trait Host: Send + Sync + std::fmt::Debug {
         file: &str,
         contents: &[u8],
     ) -> Result<bool, HostError>;
+
+    /// Makes `changes` in order, in one round trip where the host can: the records that end a
+    /// run (the audit line, the journal, the lock's release) cost one session together. One
+    /// answer per change: `true` once made (for a removal: removed, `false` when kept).
+    async fn change_files(&self, changes: &[FileChange<'_>]) -> Vec<Result<bool, HostError>> {
+        let mut answers = Vec::with_capacity(changes.len());
+        for change in changes {
+            answers.push(match *change {
+                FileChange::Write {
+                    path,
+                    contents,
+                    mode,
+                } => self.write_file(path, contents, mode).await.map(|()| true),
+                FileChange::AppendLine { path, line } => {
+                    self.append_line(path, line).await.map(|()| true)
+                }
+                FileChange::RemoveDirIfFileIs {
+                    dir,
+                    file,
+                    contents,
+                } => self.remove_dir_if_file_is(dir, file, contents).await,
+            });
+        }
+        answers
+    }
 
     /// Copies the contents of `source_path` inside `image` into `destination` on the host
     /// (created when missing), through a short-lived container named `container` that is removed

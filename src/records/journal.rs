@@ -152,9 +152,16 @@ pub async fn write(
     names: &ServiceNames,
     journal: &Journal,
 ) -> Result<(), HostError> {
-    let text = serde_json::to_string_pretty(journal).unwrap_or_default();
-    host.write_file(&names.journal(), text.as_bytes(), 0o644)
+    host.write_file(&names.journal(), text(journal).as_bytes(), JOURNAL_MODE)
         .await
+}
+
+/// The journal file's permission bits.
+pub const JOURNAL_MODE: u32 = 0o644;
+
+/// The journal as its file holds it.
+pub fn text(journal: &Journal) -> String {
+    serde_json::to_string_pretty(journal).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -5,14 +5,15 @@
 //! it. The journal written before the first change is what lets a later plan recognise a run
 //! that was killed mid-way; the audit lines are Kamal's, so `kamal audit` shows gantry's runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{ExecOptions, HostOutcome, Hosts, Outcome, Reporter, execute};
 use crate::diff::Note;
-use crate::naming::ServiceNames;
+use crate::host::FileChange;
+use crate::naming::{LOCK_DETAILS_FILE, ServiceNames};
 use crate::plan::Plan;
 use crate::records::audit;
 use crate::records::journal::{self, Journal, RunStatus};
@@ -75,6 +76,25 @@ pub async fn record_and_execute(
     reporter: &dyn Reporter,
     cancel: CancellationToken,
 ) -> Outcome {
+    let releases = BTreeMap::new();
+    let run =
+        record_execute_and_release(plan, hosts, records, &releases, options, reporter, cancel);
+    run.await.0
+}
+
+/// [`record_and_execute`], releasing the deploy locks in `releases` (host → the details this
+/// run wrote in it) with the last records of their host, in the same session: the hosts whose
+/// lock is released come back with the outcome. A lock not released so (taken over, a host
+/// that failed) is left to the usual release, which says why.
+pub async fn record_execute_and_release(
+    plan: &Plan,
+    hosts: &Hosts,
+    records: &Records<'_>,
+    releases: &BTreeMap<String, String>,
+    options: &ExecOptions,
+    reporter: &dyn Reporter,
+    cancel: CancellationToken,
+) -> (Outcome, BTreeSet<String>) {
     let Records {
         names,
         identity,
@@ -154,53 +174,19 @@ pub async fn record_and_execute(
     };
 
     let finished_at = now_rfc3339();
-    // The lock host, or a host an interrupted run left, without actions: nothing was to be
-    // done there, and nothing was.
-    let journaled_untouched = journaled.difference(&touched).filter_map(|host| {
-        let connection = hosts.get(*host)?;
-        let journal = journal_for(host, RunStatus::Converged, Some(finished_at.clone()));
-        Some(async move {
-            let _ = journal::write(connection.as_ref(), names, &journal).await;
-        })
-    });
-    join_all(journaled_untouched).await;
     let canary = crate::report::canary::verdict(plan, &outcome);
-    join_all(touched.iter().filter_map(|host| {
+    let (audit_log, journal_path, lock_dir) =
+        (names.audit_log(), names.journal(), names.lock_dir());
+    // The records that end the run on each host, and the release of the lock held there,
+    // in order and in one session.
+    let released = join_all(journaled.iter().filter_map(|host| {
         let connection = hosts.get(*host)?;
-        let result = outcome.hosts.get(*host)?;
-        let (status, message) = match result {
-            HostOutcome::Converged => (
-                RunStatus::Converged,
-                format!(
-                    "Deployed app version {} (gantry run {})",
-                    identity.version, identity.run_id
-                ),
-            ),
-            HostOutcome::RolledBack { cause } => (
-                RunStatus::RolledBack,
-                format!(
-                    "Rolled back app version {} (gantry run {}): {cause}",
-                    identity.version, identity.run_id
-                ),
-            ),
-            HostOutcome::Failed { cause, .. } => (
-                RunStatus::Failed,
-                format!(
-                    "Failed to deploy app version {} and to roll back (gantry run {}): {cause}",
-                    identity.version, identity.run_id
-                ),
-            ),
-            HostOutcome::Skipped { .. } if canary.is_some() => (
-                RunStatus::Cancelled,
-                format!(
-                    "Did not deploy app version {} (gantry run {})",
-                    identity.version, identity.run_id
-                ),
-            ),
-            HostOutcome::Skipped { .. } | HostOutcome::Cancelled | HostOutcome::Unchanged => {
-                (RunStatus::Cancelled, String::new())
-            }
-            HostOutcome::Unreachable { .. } => return None,
+        let (status, message) = if touched.contains(host) {
+            ending(outcome.hosts.get(*host)?, identity, canary.is_some())?
+        } else {
+            // The lock host, or a host an interrupted run left, without actions: nothing was
+            // to be done there, and nothing was.
+            (RunStatus::Converged, String::new())
         };
         // Which stage decided, on every host of a canary rollout.
         let message = match &canary {
@@ -209,7 +195,7 @@ pub async fn record_and_execute(
             }
             _ => message,
         };
-        let journal = journal_for(host, status, Some(finished_at.clone()));
+        let journal = journal::text(&journal_for(host, status, Some(finished_at.clone())));
         let line = (!message.is_empty()).then(|| {
             redactor.redact(&audit::line(
                 &finished_at,
@@ -219,19 +205,81 @@ pub async fn record_and_execute(
                 &message,
             ))
         });
-        // Two files, two round trips side by side.
+        let release = releases.get(*host);
+        let (audit_log, journal_path, lock_dir) = (&audit_log, &journal_path, &lock_dir);
         Some(async move {
-            let audit = async {
-                if let Some(line) = line {
-                    let _ = audit::record(connection.as_ref(), names, &line).await;
-                }
-            };
-            let journal = journal::write(connection.as_ref(), names, &journal);
-            let ((), _) = tokio::join!(audit, journal);
+            let mut changes = Vec::new();
+            if let Some(line) = &line {
+                changes.push(FileChange::AppendLine {
+                    path: audit_log,
+                    line,
+                });
+            }
+            changes.push(FileChange::Write {
+                path: journal_path,
+                contents: journal.as_bytes(),
+                mode: journal::JOURNAL_MODE,
+            });
+            if let Some(details) = release {
+                changes.push(FileChange::RemoveDirIfFileIs {
+                    dir: lock_dir,
+                    file: LOCK_DETAILS_FILE,
+                    contents: details.as_bytes(),
+                });
+            }
+            let answers = connection.change_files(&changes).await;
+            (release.is_some() && matches!(answers.last(), Some(Ok(true))))
+                .then(|| host.to_string())
         })
     }))
-    .await;
-    outcome
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    (outcome, released)
+}
+
+/// How a run ended on a host it changed: the journal's status and the audit message (empty:
+/// no audit line). `None` for a host that could not be reached: nothing is recorded there.
+fn ending(
+    result: &HostOutcome,
+    identity: &RunIdentity,
+    canary: bool,
+) -> Option<(RunStatus, String)> {
+    Some(match result {
+        HostOutcome::Converged => (
+            RunStatus::Converged,
+            format!(
+                "Deployed app version {} (gantry run {})",
+                identity.version, identity.run_id
+            ),
+        ),
+        HostOutcome::RolledBack { cause } => (
+            RunStatus::RolledBack,
+            format!(
+                "Rolled back app version {} (gantry run {}): {cause}",
+                identity.version, identity.run_id
+            ),
+        ),
+        HostOutcome::Failed { cause, .. } => (
+            RunStatus::Failed,
+            format!(
+                "Failed to deploy app version {} and to roll back (gantry run {}): {cause}",
+                identity.version, identity.run_id
+            ),
+        ),
+        HostOutcome::Skipped { .. } if canary => (
+            RunStatus::Cancelled,
+            format!(
+                "Did not deploy app version {} (gantry run {})",
+                identity.version, identity.run_id
+            ),
+        ),
+        HostOutcome::Skipped { .. } | HostOutcome::Cancelled | HostOutcome::Unchanged => {
+            (RunStatus::Cancelled, String::new())
+        }
+        HostOutcome::Unreachable { .. } => return None,
+    })
 }
 
 #[cfg(test)]
@@ -335,6 +383,85 @@ mod tests {
             "{audit}"
         );
         assert_eq!(identity.run_id.len(), "20261126T100000-abcdef".len());
+    }
+
+    #[tokio::test]
+    async fn the_lock_goes_with_the_last_records_only_while_it_holds_this_runs_details() {
+        let world = FakeWorld::of_service("app")
+            .versions(&["v1"])
+            .hosts(["h1", "h2"]);
+        let config = testing::config(&["h1", "h2"]);
+        let secrets = testing::secrets();
+        let connections = world
+            .hosts
+            .iter()
+            .map(|(name, fake)| (name.clone(), Ok(fake.clone() as Arc<dyn Host>)))
+            .collect();
+        let planned = plan_v1(&config, &secrets, &connections).await;
+        let hosts: Hosts = world
+            .hosts
+            .iter()
+            .map(|(name, fake)| (name.clone(), fake.clone() as Arc<dyn Host>))
+            .collect();
+        let identity = identity_v1();
+        let names = ServiceNames::new("app", None);
+        let redactor = Redactor::new(secrets.values());
+        let lock_hosts = ["h1".to_string(), "h2".to_string()];
+        let records = Records {
+            names: &names,
+            identity: &identity,
+            redactor: &redactor,
+            heartbeat: std::time::Duration::from_secs(10),
+            deployed_hosts: &lock_hosts,
+            lock_hosts: &lock_hosts,
+        };
+        // h1 holds this run's details; h2's lock was taken over by another run meanwhile.
+        for (host, details) in [("h1", "ours"), ("h2", "theirs")] {
+            let fake = &world.hosts[host];
+            assert!(
+                fake.create_dir_exclusive_with_file(
+                    &names.lock_dir(),
+                    LOCK_DETAILS_FILE,
+                    details.as_bytes(),
+                    0o644
+                )
+                .await
+                .unwrap()
+            );
+        }
+        let releases: BTreeMap<String, String> = lock_hosts
+            .iter()
+            .map(|host| (host.clone(), "ours".to_string()))
+            .collect();
+        let (outcome, released) = record_execute_and_release(
+            &planned.plan,
+            &hosts,
+            &records,
+            &releases,
+            &ExecOptions::default(),
+            &QuietReporter,
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(outcome.succeeded(), "{outcome:#?}");
+        assert_eq!(released, BTreeSet::from(["h1".to_string()]));
+        assert!(world.hosts["h1"].file(&names.lock_details()).is_none());
+        assert_eq!(
+            world.hosts["h2"].file(&names.lock_details()).unwrap().0,
+            b"theirs"
+        );
+        // The records were written before the release, on both hosts.
+        for host in ["h1", "h2"] {
+            let (journal, _) = world.hosts[host]
+                .file(".kamal/apps/app/gantry/journal.json")
+                .unwrap();
+            let journal = Journal::parse(&String::from_utf8(journal).unwrap()).unwrap();
+            assert_eq!(journal.status, RunStatus::Converged, "{host}");
+            assert!(
+                world.hosts[host].file(".kamal/app-audit.log").is_some(),
+                "{host}"
+            );
+        }
     }
 
     /// One slow host must not slow the others' heartbeats (#15): with the beats of all hosts

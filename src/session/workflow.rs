@@ -33,7 +33,7 @@ use crate::pipeline::{self, Connections, PlanRequest, Planned};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::records::lock::{self, LockError, LockRequest};
-use crate::session::run::{Records, RunIdentity, now_rfc3339, record_and_execute};
+use crate::session::run::{Records, RunIdentity, now_rfc3339, record_execute_and_release};
 
 /// Why a run stopped before its plan ran.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -116,6 +116,8 @@ pub struct Session<'a> {
     lock_hosts: Vec<String>,
     /// How long a run must be silent before its lock counts as stale.
     stale_lock_after: Duration,
+    /// The deploy locks this run holds now, in the order taken.
+    held: std::sync::Mutex<HeldLocks>,
 }
 
 impl<'a> Session<'a> {
@@ -143,6 +145,7 @@ impl<'a> Session<'a> {
             settings,
             cancel,
             stale_lock_after,
+            held: std::sync::Mutex::default(),
         })
     }
 
@@ -190,41 +193,52 @@ impl<'a> Session<'a> {
         if self.lock_hosts.is_empty() {
             return Err(miette::Report::new(SessionError::NoLockHost));
         }
-        let (held, refused) = self.take_locks(&self.lock_hosts, connections).await;
-        let result = match refused {
+        let result = match self.take_locks(&self.lock_hosts, connections).await {
             Some(refusal) => refusal,
             None => body.await,
         };
         // The lock goes, whatever happened: an error, a refusal, Ctrl-C.
-        self.release_locks(&held).await;
+        self.release_locks().await;
         result
     }
 
-    /// Takes the lock on each of `names` in turn: the locks held (with the details this run
-    /// wrote in them, released in one round trip while they are unchanged), and how the run
+    /// Takes the lock on each of `names` in turn, each held from then on (with the details
+    /// this run wrote in it, released in one round trip while they are unchanged); how the run
     /// ends when one was refused or the wait for one interrupted.
     async fn take_locks(
         &self,
         names: &[String],
         connections: &Connections,
-    ) -> (HeldLocks, Option<Result<Exit, miette::Report>>) {
-        let mut held = Vec::new();
+    ) -> Option<Result<Exit, miette::Report>> {
         for name in names {
             let taken = match lock_connection(name, connections) {
                 Ok(host) => self.take_lock(&host).await.map(|taken| (host, taken)),
                 Err(error) => Err(error),
             };
             match taken {
-                Ok((host, Some(written))) => held.push((host, written)),
-                Ok((_, None)) => return (held, Some(Ok(self.interrupted_before_changes()))),
-                Err(error) => return (held, Some(Err(miette::Report::new(error)))),
+                Ok((host, Some(written))) => self.hold(host, written),
+                Ok((_, None)) => return Some(Ok(self.interrupted_before_changes())),
+                Err(error) => return Some(Err(miette::Report::new(error))),
             }
         }
-        (held, None)
+        None
     }
 
-    /// Releases every lock in `held`, the last taken first.
-    async fn release_locks(&self, held: &HeldLocks) {
+    /// The locks held now.
+    fn held(&self) -> std::sync::MutexGuard<'_, HeldLocks> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts `host`'s lock, with the details written in it, among those held.
+    fn hold(&self, host: Arc<dyn Host>, written: String) {
+        self.held().push((host, written));
+    }
+
+    /// Releases every lock still held, the last taken first.
+    async fn release_locks(&self) {
+        let held = std::mem::take(&mut *self.held());
         for (host, written) in held.iter().rev() {
             self.release_lock(host.as_ref(), written).await;
         }
@@ -290,13 +304,11 @@ impl<'a> Session<'a> {
                 desired.hosts.iter().any(|host| &host.name == name)
                     && matches!(connections.get(name), Some(Ok(_)))
             });
-        let (mut held, refused) = self.take_locks(&apart, connections).await;
-        let result = match refused {
+        let result = match self.take_locks(&apart, connections).await {
             Some(refusal) => refusal,
             None => {
                 self.observe_locking_and_execute(
                     &folded,
-                    &mut held,
                     request,
                     desired,
                     connections,
@@ -306,17 +318,15 @@ impl<'a> Session<'a> {
                 .await
             }
         };
-        self.release_locks(&held).await;
+        self.release_locks().await;
         result
     }
 
     /// The body of [`Session::converge_taking_locks`]: every lock taken, by the reading
-    /// script or the usual way, is added to `held`.
-    #[allow(clippy::too_many_arguments)]
+    /// script or the usual way, is held from then on.
     async fn observe_locking_and_execute(
         &self,
         folded: &[String],
-        held: &mut HeldLocks,
         request: &PlanRequest<'_>,
         desired: Desired,
         connections: &Connections,
@@ -355,14 +365,13 @@ impl<'a> Session<'a> {
                 .and_then(|observed| observed.state())
                 .and_then(|state| state.lock_taken);
             match taken {
-                Some(true) => held.push((host, written.clone())),
+                Some(true) => self.hold(host, written.clone()),
                 // Held by another run: the usual way says by whom, waits or takes it over.
                 Some(false) => {
-                    let (taken, refused) = self
+                    if let Some(refusal) = self
                         .take_locks(std::slice::from_ref(name), connections)
-                        .await;
-                    held.extend(taken);
-                    if let Some(refusal) = refused {
+                        .await
+                    {
                         return refusal;
                     }
                     look_again = true;
@@ -380,11 +389,10 @@ impl<'a> Session<'a> {
                     if self.is_cancelled() {
                         return Ok(self.interrupted_before_changes());
                     }
-                    let (taken, refused) = self
+                    if let Some(refusal) = self
                         .take_locks(std::slice::from_ref(name), connections)
-                        .await;
-                    held.extend(taken);
-                    if let Some(refusal) = refused {
+                        .await
+                    {
                         return refusal;
                     }
                     look_again = true;
@@ -511,15 +519,24 @@ impl<'a> Session<'a> {
             identity: &self.identity,
             redactor: &self.prepared.redactor,
         };
-        let outcome = record_and_execute(
+        // The locks go with each lock host's last records, in the same session.
+        let releases: BTreeMap<String, String> = self
+            .held()
+            .iter()
+            .map(|(host, written)| (host.name().to_string(), written.clone()))
+            .collect();
+        let (outcome, released) = record_execute_and_release(
             plan,
             &hosts,
             &records,
+            &releases,
             &options,
             reporter.as_ref(),
             self.cancel.clone(),
         )
         .await;
+        self.held()
+            .retain(|(host, _)| !released.contains(host.name()));
         self.ui.show_outcome(plan, &outcome);
         let canary = crate::report::canary::verdict(plan, &outcome);
         Ok(if outcome.succeeded() && !unreachable {
@@ -801,9 +818,7 @@ mod tests {
         assert_eq!(desired.hosts.len(), 1, "-h h2 observes h2 only");
 
         // h1 (not observed) is locked on its own; h2 by observe's reads, whose answer says so.
-        let mut held = Vec::new();
-        let (taken, refused) = session.take_locks(&["h1".to_string()], &connections).await;
-        held.extend(taken);
+        let refused = session.take_locks(&["h1".to_string()], &connections).await;
         assert!(refused.is_none());
         let written = "details of this run".to_string();
         let locks: BTreeMap<String, LockTake> = [(
@@ -820,7 +835,7 @@ mod tests {
         let state = planned.observed.hosts["h2"].state().expect("h2 read");
         assert_eq!(state.lock_taken, Some(true));
         assert!(locked(&h2, &names).await);
-        session.release_locks(&held).await;
+        session.release_locks().await;
         assert!(
             h2.remove_dir_if_file_is(&names.lock_dir(), LOCK_DETAILS_FILE, written.as_bytes())
                 .await

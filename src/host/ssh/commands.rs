@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use tracing::Instrument;
 
 use crate::host::ssh::{SshHost, exec, files};
-use crate::host::{CommandOutput, ExclusiveDir, HostError, directory_check};
+use crate::host::{CommandOutput, ExclusiveDir, FileChange, HostError, directory_check};
 
 /// What [`SshHost::host_read_in_one_script`] reads.
 #[derive(Clone, Copy, Default)]
@@ -144,6 +144,68 @@ impl SshHost {
         }
         answers.files = files::parse_read_files(reads.paths, rest).map_err(failed)?;
         Ok(answers)
+    }
+
+    /// [`Host::change_files`](crate::host::Host::change_files) in one session.
+    pub(super) async fn host_change_files(
+        &self,
+        changes: &[FileChange<'_>],
+    ) -> Vec<Result<bool, HostError>> {
+        let all = |error: HostError| changes.iter().map(|_| Err(error.clone())).collect();
+        // Per change: the path checked and given to the script (a lock's details file by its
+        // full path, as `remove_dir_if_file_is` gives it), and its contents on stdin.
+        let prepared: Vec<(String, Vec<u8>)> = changes
+            .iter()
+            .map(|change| match *change {
+                FileChange::Write { path, contents, .. } => (path.to_string(), contents.to_vec()),
+                FileChange::AppendLine { path, line } => {
+                    (path.to_string(), format!("{line}\n").into_bytes())
+                }
+                FileChange::RemoveDirIfFileIs {
+                    dir,
+                    file,
+                    contents,
+                } => (format!("{dir}/{file}"), contents.to_vec()),
+            })
+            .collect();
+        let mut scripted = Vec::with_capacity(changes.len());
+        for (change, (path, _)) in changes.iter().zip(&prepared) {
+            let checked = match *change {
+                FileChange::RemoveDirIfFileIs { dir, .. } => self.check_path(dir),
+                _ => Ok(()),
+            };
+            if let Err(error) = checked.and_then(|()| self.check_path(path)) {
+                return all(error);
+            }
+            scripted.push(match *change {
+                FileChange::Write { mode, .. } => files::ScriptedChange::Write { path, mode },
+                FileChange::AppendLine { .. } => files::ScriptedChange::Append { path },
+                FileChange::RemoveDirIfFileIs { dir, .. } => {
+                    files::ScriptedChange::RemoveDirIfFileIs { dir, file: path }
+                }
+            });
+        }
+        let contents: Vec<&[u8]> = prepared.iter().map(|(_, bytes)| bytes.as_slice()).collect();
+        let script = files::change_files_script(&scripted);
+        let stdin = files::change_files_input(&contents);
+        let output = match self.checked("writing records", script, Some(&stdin)).await {
+            Ok(output) => output,
+            Err(error) => return all(error),
+        };
+        let mut answers: Vec<&str> = output.stdout.lines().collect();
+        answers.resize(changes.len(), "");
+        prepared
+            .iter()
+            .zip(answers)
+            .map(|((path, _), answer)| match answer {
+                "done" | "removed" => Ok(true),
+                "kept" => Ok(false),
+                _ => Err(HostError::Command {
+                    host: self.name.clone(),
+                    message: format!("changing {path} failed"),
+                }),
+            })
+            .collect()
     }
 
     pub(super) async fn host_file_ages(

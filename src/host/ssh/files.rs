@@ -269,6 +269,48 @@ pub fn remove_dir_if_file_is_script(dir: &str, file: &str) -> Result<String, Str
     ))
 }
 
+/// What [`change_files_script`] does to one file; its stdin is the contents.
+pub enum ScriptedChange<'a> {
+    Write { path: &'a str, mode: u32 },
+    Append { path: &'a str },
+    RemoveDirIfFileIs { dir: &'a str, file: &'a str },
+}
+
+/// Runs each change's script in order on its own contents: stdin holds one line of base64 per
+/// change, and each line is decoded into that change's script (the scripts above, each in a
+/// subshell). Prints one line per change: `done`, `removed`, `kept` or `failed`. The contents
+/// travel on stdin, never on a command line.
+pub fn change_files_script(changes: &[ScriptedChange<'_>]) -> Result<String, String> {
+    let mut script = String::new();
+    for change in changes {
+        let (inner, answers) = match change {
+            ScriptedChange::Write { path, mode } => (write_file_script(path, *mode)?, false),
+            ScriptedChange::Append { path } => (append_script(path)?, false),
+            ScriptedChange::RemoveDirIfFileIs { dir, file } => {
+                (remove_dir_if_file_is_script(dir, file)?, true)
+            }
+        };
+        let run = format!("printf '%s' \"$data\" | base64 -d | ({inner})");
+        script += "IFS= read -r data || data=; ";
+        script += &if answers {
+            format!("{run} || echo failed; ")
+        } else {
+            format!("if {run}; then echo done; else echo failed; fi; ")
+        };
+    }
+    Ok(script)
+}
+
+/// The stdin of [`change_files_script`]: each change's contents as one line of base64.
+pub fn change_files_input(contents: &[&[u8]]) -> Vec<u8> {
+    let mut input = String::new();
+    for bytes in contents {
+        input += &base64::engine::general_purpose::STANDARD.encode(bytes);
+        input.push('\n');
+    }
+    input.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,6 +670,50 @@ mod tests {
         assert_eq!(contents, None);
         assert!(parse_read_files(&["missing".to_string()], rest).is_ok());
         assert!(parse_volume_file("just a path\n").is_err());
+    }
+
+    #[test]
+    fn file_changes_run_in_order_on_their_own_contents() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".kamal/lock-app")).unwrap();
+        std::fs::write(home.path().join(".kamal/lock-app/details"), b"ours").unwrap();
+        std::fs::create_dir_all(home.path().join(".kamal/lock-other")).unwrap();
+        std::fs::write(home.path().join(".kamal/lock-other/details"), b"theirs").unwrap();
+        let changes = [
+            ScriptedChange::Append {
+                path: ".kamal/app-audit.log",
+            },
+            ScriptedChange::Write {
+                path: ".kamal/gantry/app.json",
+                mode: 0o644,
+            },
+            ScriptedChange::RemoveDirIfFileIs {
+                dir: ".kamal/lock-app",
+                file: ".kamal/lock-app/details",
+            },
+            ScriptedChange::RemoveDirIfFileIs {
+                dir: ".kamal/lock-other",
+                file: ".kamal/lock-other/details",
+            },
+        ];
+        let script = change_files_script(&changes).unwrap();
+        let input =
+            change_files_input(&[b"a line\n", b"{\"run\": 1}\n\x00binary", b"ours", b"ours"]);
+        let output = sh(home.path(), &script, &input);
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "done\ndone\nremoved\nkept\n"
+        );
+        assert_eq!(
+            std::fs::read(home.path().join(".kamal/app-audit.log")).unwrap(),
+            b"a line\n"
+        );
+        assert_eq!(
+            std::fs::read(home.path().join(".kamal/gantry/app.json")).unwrap(),
+            b"{\"run\": 1}\n\x00binary"
+        );
+        assert!(!home.path().join(".kamal/lock-app").exists());
+        assert!(home.path().join(".kamal/lock-other/details").exists());
     }
 
     #[test]

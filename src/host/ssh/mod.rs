@@ -53,8 +53,8 @@ use crate::host::round_trips::{RoundTripCounts, RoundTrips};
 use crate::host::single_flight::SingleFlight;
 use crate::host::{
     Attached, CommandOutput, ContainerDetails, ContainerFilter, ContainerSpec, ContainerSummary,
-    DirectoryMerge, Host, HostError, HostFiles, HostFilesRequest, ImageDetails, ImageSummary,
-    PullProgress, RegistryAuth, pull_key,
+    DirectoryMerge, FileChange, Host, HostError, HostFiles, HostFilesRequest, ImageDetails,
+    ImageSummary, PullProgress, RegistryAuth, pull_key,
 };
 
 pub use open::connect_all;
@@ -274,6 +274,10 @@ impl Host for SshHost {
         paths: &[String],
     ) -> Result<BTreeMap<String, Option<Vec<u8>>>, HostError> {
         self.host_read_files(paths).await
+    }
+
+    async fn change_files(&self, changes: &[FileChange<'_>]) -> Vec<Result<bool, HostError>> {
+        self.host_change_files(changes).await
     }
 
     async fn read_host_files(&self, request: &HostFilesRequest<'_>) -> HostFiles {
