@@ -71,6 +71,15 @@ pub enum SessionError {
 /// The deploy locks a run holds, each with the details it wrote in it.
 type HeldLocks = Vec<(Arc<dyn Host>, String)>;
 
+/// When a plan's run releases the locks: with its last records, when the run ends with it (one
+/// session fewer per lock host), or at the end of the command, which may run more under them
+/// (a rolling proxy reboot runs a plan per host, hooks run after a plan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Release {
+    WithTheRecords,
+    AtTheEnd,
+}
+
 /// How a command waits for a deploy lock held by another automatic deploy (`--lock-wait`).
 #[derive(Clone, Copy, Debug)]
 pub struct LockWait {
@@ -272,7 +281,7 @@ impl<'a> Session<'a> {
             planned = pipeline::observe_and_plan(request, desired, connections, width) => planned,
             _ = self.cancel.cancelled() => return Ok(self.interrupted_before_changes()),
         };
-        self.execute_planned(planned, connections, saved, question)
+        self.execute_planned(planned, connections, saved, question, Release::AtTheEnd)
             .await
     }
 
@@ -410,8 +419,14 @@ impl<'a> Session<'a> {
         // (its pull actions join them).
         let _prefetch = (saved.is_none() && !planned.plan.is_empty())
             .then(|| pipeline::prefetch_app_images(&planned.desired, connections));
-        self.execute_planned(planned, connections, saved, question)
-            .await
+        self.execute_planned(
+            planned,
+            connections,
+            saved,
+            question,
+            Release::WithTheRecords,
+        )
+        .await
     }
 
     /// Checks a plan made from what was observed (against a saved plan, if any) and runs it.
@@ -421,6 +436,7 @@ impl<'a> Session<'a> {
         connections: &Connections,
         saved: Option<&SavedPlan>,
         question: Option<Question>,
+        release: Release,
     ) -> Result<Exit, miette::Report> {
         // The lock this run holds is no news to its user.
         for host in &mut planned.plan.changes.hosts {
@@ -434,8 +450,14 @@ impl<'a> Session<'a> {
                 .and_then(|()| saved.check_plan(&planned.plan))
                 .map_err(|error| SessionError::StalePlan(error.to_string()))?;
         }
-        self.execute_plan(&planned.plan, &planned.observed, connections, question)
-            .await
+        self.run_plan(
+            &planned.plan,
+            &planned.observed,
+            connections,
+            question,
+            release,
+        )
+        .await
     }
 
     /// A day-2 planner's `changes`, planned and run by [`Session::execute_plan`].
@@ -470,6 +492,20 @@ impl<'a> Session<'a> {
         observed: &Observed,
         connections: &Connections,
         question: Option<Question>,
+    ) -> Result<Exit, miette::Report> {
+        self.run_plan(plan, observed, connections, question, Release::AtTheEnd)
+            .await
+    }
+
+    /// [`Session::execute_plan`], releasing the locks with the last records when the run
+    /// ends with this plan.
+    async fn run_plan(
+        &self,
+        plan: &Plan,
+        observed: &Observed,
+        connections: &Connections,
+        question: Option<Question>,
+        release: Release,
     ) -> Result<Exit, miette::Report> {
         self.ui.show_plan(plan);
         if let Some((host, note)) = plan.changes.refusals().next() {
@@ -519,12 +555,16 @@ impl<'a> Session<'a> {
             identity: &self.identity,
             redactor: &self.prepared.redactor,
         };
-        // The locks go with each lock host's last records, in the same session.
-        let releases: BTreeMap<String, String> = self
-            .held()
-            .iter()
-            .map(|(host, written)| (host.name().to_string(), written.clone()))
-            .collect();
+        // When nothing follows this plan under the lock, the locks go with each lock host's
+        // last records, in the same session.
+        let releases: BTreeMap<String, String> = match release {
+            Release::WithTheRecords => self
+                .held()
+                .iter()
+                .map(|(host, written)| (host.name().to_string(), written.clone()))
+                .collect(),
+            Release::AtTheEnd => BTreeMap::new(),
+        };
         let (outcome, released) = record_execute_and_release(
             plan,
             &hosts,
