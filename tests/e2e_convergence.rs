@@ -108,6 +108,32 @@ fn wait_for_container(testbed: &Testbed, host: &str, version: &str) {
     );
 }
 
+/// Waits until what a killed Kamal left running on the hosts is done: its `kamal-proxy deploy`
+/// goes on inside the proxy after the SSH session that started it is gone (it waits for the
+/// new container's health check), so the hosts still change a few seconds after the kill,
+/// later the farther away they are. Then the snapshots must hold still for two seconds.
+fn wait_until_settled(testbed: &Testbed, hosts: &[String]) {
+    let deploying = |host: &String| {
+        testbed
+            .run_ok(host, "docker top kamal-proxy 2>/dev/null || true")
+            .contains(" deploy ")
+    };
+    assert!(
+        wait::until_true(Duration::from_secs(90), Duration::from_millis(500), || {
+            !hosts.iter().any(deploying)
+        }),
+        "a kamal-proxy deploy still ran 90 s after Kamal was killed"
+    );
+    assert!(
+        wait::until_true(Duration::from_secs(60), Duration::from_millis(100), || {
+            let before = snapshots(testbed, hosts);
+            std::thread::sleep(Duration::from_secs(2));
+            before == snapshots(testbed, hosts)
+        }),
+        "the hosts kept changing after Kamal was killed"
+    );
+}
+
 /// `kamal <args>` in the project, in the background (to kill it part-way).
 fn spawn_kamal(project: &KamalProject, args: &[&str]) -> Child {
     Command::new(std::env::var("KAMAL").unwrap_or_else(|_| "kamal".to_string()))
@@ -252,6 +278,7 @@ fn a_kamal_deploy_killed_part_way_converges_once_its_lock_is_released() {
     wait_for_container(&testbed, &hosts[0], &v[1]);
     kamal.kill().unwrap();
     kamal.wait().unwrap();
+    wait_until_settled(&testbed, &hosts);
 
     // Kamal's lock outlives a killed Kamal, and only a gantry run's lock can be judged stale:
     // gantry refuses and touches nothing until someone releases it.
