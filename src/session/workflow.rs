@@ -196,13 +196,24 @@ impl<'a> Session<'a> {
         connections: &Connections,
         body: impl Future<Output = Result<Exit, miette::Report>>,
     ) -> Result<Exit, miette::Report> {
+        self.locking(&self.lock_hosts, connections, body).await
+    }
+
+    /// [`Session::with_lock`] taking the locks of `first` before `body`, which takes the
+    /// other lock hosts' itself; every lock held when it ends is released.
+    async fn locking(
+        &self,
+        first: &[String],
+        connections: &Connections,
+        body: impl Future<Output = Result<Exit, miette::Report>>,
+    ) -> Result<Exit, miette::Report> {
         if self.is_cancelled() {
             return Ok(self.interrupted_before_changes());
         }
         if self.lock_hosts.is_empty() {
             return Err(miette::Report::new(SessionError::NoLockHost));
         }
-        let result = match self.take_locks(&self.lock_hosts, connections).await {
+        let result = match self.take_locks(first, connections).await {
             Some(refusal) => refusal,
             None => body.await,
         };
@@ -301,34 +312,21 @@ impl<'a> Session<'a> {
         saved: Option<&SavedPlan>,
         question: Option<Question>,
     ) -> Result<Exit, miette::Report> {
-        if self.is_cancelled() {
-            return Ok(self.interrupted_before_changes());
-        }
-        if self.lock_hosts.is_empty() {
-            return Err(miette::Report::new(SessionError::NoLockHost));
-        }
         // A lock host the run does not observe (`--hosts` left it out) is locked on its own.
         let (folded, apart): (Vec<String>, Vec<String>) =
             self.lock_hosts.iter().cloned().partition(|name| {
                 desired.hosts.iter().any(|host| &host.name == name)
                     && matches!(connections.get(name), Some(Ok(_)))
             });
-        let result = match self.take_locks(&apart, connections).await {
-            Some(refusal) => refusal,
-            None => {
-                self.observe_locking_and_execute(
-                    &folded,
-                    request,
-                    desired,
-                    connections,
-                    saved,
-                    question,
-                )
-                .await
-            }
-        };
-        self.release_locks().await;
-        result
+        let body = self.observe_locking_and_execute(
+            &folded,
+            request,
+            desired,
+            connections,
+            saved,
+            question,
+        );
+        self.locking(&apart, connections, body).await
     }
 
     /// The body of [`Session::converge_taking_locks`]: every lock taken, by the reading
